@@ -1,0 +1,34 @@
+#include "cmdline.h"
+
+#include <doctest/doctest.h>
+
+TEST_CASE("kernel command line splits on blanks and honours quotes") {
+  auto params = hcl::SplitKernelCommandLine("  console=ttyS0 quiet  foo=\"a b\" \"x=y z\"\n");
+  REQUIRE(params.size() == 4);
+  CHECK(params[0].key == "console");
+  CHECK(params[0].value == "ttyS0");
+  CHECK(params[1].key == "quiet");
+  CHECK_FALSE(params[1].has_value);
+  CHECK(params[2].value == "a b");
+  CHECK(params[3].key == "x");
+  CHECK(params[3].value == "y z");
+}
+
+TEST_CASE("hcl.poweroff=ready asks for power-off; anything else warns") {
+  CHECK(hcl::ParseOptions("console=ttyS0 hcl.poweroff=ready").power_off ==
+        hcl::Options::PowerOff::kWhenReady);
+  CHECK(hcl::ParseOptions("console=ttyS0").power_off == hcl::Options::PowerOff::kNever);
+
+  auto bad = hcl::ParseOptions("hcl.poweroff=later hcl.bogus=1 hcl.poweroff");
+  CHECK(bad.power_off == hcl::Options::PowerOff::kNever);
+  REQUIRE(bad.warnings.size() == 3);
+  CHECK(bad.warnings[0] == "hcl.poweroff: unknown value 'later' (expected 'ready'), ignored");
+  CHECK(bad.warnings[1] == "unknown option 'hcl.bogus', ignored");
+}
+
+TEST_CASE("a hostile command line cannot flood the console") {
+  std::string text;
+  for (int i = 0; i < 1000; ++i) text += "hcl.x" + std::to_string(i) + " ";
+  CHECK(hcl::ParseOptions(text).warnings.size() == 8);
+  CHECK(hcl::ParseOptions(std::string(100000, '"')).warnings.empty());
+}

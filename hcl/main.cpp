@@ -1,0 +1,133 @@
+// hcl: the paravisor process. In VTL2 it is PID 1, the only program.
+//
+// First cut: the init duties (mount the kernel's filesystems, reap orphans,
+// never exit) and the readiness protocol the boot tests and measurements
+// rely on: a banner with the version and a monotonic timestamp, then
+// "hcl: ready", then power-off if the command line asks for it.
+//
+// Run as an ordinary process (not PID 1) it does the same minus the mounts
+// and power-off, which lets host tests exercise the static binary.
+#include <sys/mount.h>
+#include <sys/reboot.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <chrono>
+#include <cstdio>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <string_view>
+
+#include "base/result.h"
+#include "cmdline.h"
+#include "version.h"
+
+namespace {
+
+double MonotonicSeconds() {
+  using namespace std::chrono;
+  return duration<double>(steady_clock::now().time_since_epoch()).count();
+}
+
+void Log(const char* text) {
+  std::fprintf(stdout, "hcl: %s\n", text);
+  std::fflush(stdout);
+}
+
+base::Result<void> MountOne(const char* source, const char* target, const char* type) {
+  if (::mkdir(target, 0755) != 0 && errno != EEXIST)
+    return base::Error::FromErrno(std::string("mkdir ") + target, errno);
+  if (::mount(source, target, type, MS_NOSUID | MS_NOEXEC, nullptr) != 0 && errno != EBUSY)
+    return base::Error::FromErrno(std::string("mount ") + type + " on " + target, errno);
+  return base::Ok();
+}
+
+// PID 1 duty: the filesystems every later component expects.
+base::Result<void> MountEarlyFilesystems() {
+  TRY(MountOne("proc", "/proc", "proc"));
+  TRY(MountOne("sysfs", "/sys", "sysfs"));
+  TRY(MountOne("devtmpfs", "/dev", "devtmpfs"));
+  return base::Ok();
+}
+
+base::Result<std::string> ReadKernelCommandLine() {
+  std::ifstream in("/proc/cmdline");
+  if (!in) return base::Error::FromErrno("open /proc/cmdline", errno);
+  std::stringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+[[noreturn]] void PowerOff() {
+  Log("powering off");
+  ::sync();
+  ::reboot(RB_POWER_OFF);
+  // Only reached if the kernel cannot power off (no ACPI): say so and halt
+  // rather than exit, which would panic the kernel.
+  const int err = errno;
+  std::fprintf(stdout, "hcl: power-off failed: %s\n", std::strerror(err));
+  std::fflush(stdout);
+  for (;;) ::pause();
+}
+
+// PID 1 duty: reap whatever is orphaned to us, forever.
+[[noreturn]] void ReapForever() {
+  for (;;) {
+    if (::waitpid(-1, nullptr, 0) < 0 && errno == ECHILD) ::pause();
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const bool is_init = ::getpid() == 1;
+  std::string command_line;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--version") {
+      std::printf("hcl %s\n", hcl::kVersion);
+      return 0;
+    }
+    if (arg == "--cmdline" && i + 1 < argc && !is_init) {
+      command_line = argv[++i];
+      continue;
+    }
+    // The kernel passes unrecognised command-line words to init as
+    // arguments; as PID 1 we ignore them, as a tool we refuse them.
+    if (!is_init) {
+      std::fprintf(stderr, "hcl: unknown argument '%s' (usage: hcl [--version] "
+                   "[--cmdline TEXT])\n", argv[i]);
+      return 2;
+    }
+  }
+
+  if (is_init) {
+    if (auto mounted = MountEarlyFilesystems(); !mounted.ok())
+      std::fprintf(stdout, "hcl: warning: %s\n", mounted.error().message().c_str());
+    auto text = ReadKernelCommandLine();
+    if (text.ok()) {
+      command_line = std::move(text).value();
+    } else {
+      std::fprintf(stdout, "hcl: warning: %s\n", text.error().message().c_str());
+    }
+  }
+
+  std::printf("hcl: version %s, pid %d, monotonic %.6f s\n", hcl::kVersion,
+              static_cast<int>(::getpid()), MonotonicSeconds());
+  const hcl::Options options = hcl::ParseOptions(command_line);
+  for (const std::string& warning : options.warnings)
+    std::printf("hcl: warning: %s\n", warning.c_str());
+
+  Log("ready");
+
+  if (options.power_off == hcl::Options::PowerOff::kWhenReady) {
+    if (is_init) PowerOff();
+    Log("power-off requested (not PID 1: exiting instead)");
+  }
+  if (is_init) ReapForever();
+  return 0;
+}

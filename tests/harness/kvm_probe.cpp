@@ -1,0 +1,841 @@
+// kvm-probe: does /dev/kvm run a 64-bit guest, exit to user space the way
+// hcl-loader needs, and do it at usable speed?
+//
+//   kvm-probe smoke [--iterations N] [--timeout-ms N]
+//   kvm-probe speed [--budget-ms N] [--iterations N]
+//
+// Both modes create one VM with one vCPU over 2 MiB of anonymous memory, map
+// it 1:1 with a single 2 MiB page, and enter 64-bit mode directly through
+// KVM_SET_SREGS (no real-mode trampoline). The guest is a few hand-assembled
+// instructions (see Assembler below).
+//
+// smoke: enables KVM_CAP_X86_USER_SPACE_MSR (filter exits only) and a
+//   KVM_X86_SET_MSR_FILTER that denies 0x40000000-0x400001FF, the Hyper-V
+//   synthetic MSR range (DESIGN.md, "The VTL2 interface"). The guest does
+//   `rdmsr 0x40000001`, stores EDX:EAX to RAM, runs N iterations (default 10
+//   million) of a 64-bit LCG step, writes the result to port 0xE9 as two
+//   dwords and halts. The probe answers the RDMSR exit, then checks RAM and
+//   the port bytes against its own computation.
+//   Exit 0 when all of that held, 1 otherwise (including KVM missing).
+// speed: runs N iterations (default 10 million) of `dec ecx; jnz` and stops
+//   the vCPU when the budget (default 1000 ms) runs out: a timer signal
+//   interrupts KVM_RUN and immediate_exit covers the race with entry.
+//   Exit 0 within budget, 3 too slow, 2 KVM missing or unusable.
+//
+// Output: exactly one line on stdout, starting "kvm-probe: ". A wall-clock
+// watchdog bounds every phase, so a KVM that emulates each instruction
+// (ENVIRONMENT.md: kvm_pvm, ~1.5 us per instruction) cannot hang a caller.
+//
+// Built for the host and linked -static, so carrier-run can copy this one
+// file into the carrier VM's initramfs.
+
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <array>
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <span>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <utility>
+#include <vector>
+
+#include "base/result.h"
+
+namespace {
+
+using base::Error;
+using base::Result;
+
+// ---------------------------------------------------------------------------
+// Guest layout. One 2 MiB page covers all of it.
+
+constexpr std::uint64_t kGuestRamBytes = 2 * 1024 * 1024;
+constexpr std::uint64_t kPml4Gpa = 0x1000;
+constexpr std::uint64_t kPdptGpa = 0x2000;
+constexpr std::uint64_t kPdGpa = 0x3000;
+constexpr std::uint64_t kGdtGpa = 0x4000;
+constexpr std::uint64_t kCodeGpa = 0x8000;
+constexpr std::uint32_t kMsrResultGpa = 0x9000;  // EAX at +0, EDX at +4
+constexpr std::uint64_t kStackTopGpa = 0x1ff000;
+
+constexpr std::uint16_t kDebugPort = 0xe9;
+constexpr std::uint32_t kHvMsrBase = 0x40000000;  // TLFS: synthetic MSR range
+constexpr std::uint32_t kHvMsrCount = 0x200;
+constexpr std::uint32_t kProbedMsr = 0x40000001;  // HV_X64_MSR_HYPERCALL
+constexpr std::uint64_t kMsrAnswer = 0x0badc0de'5eed1e55;
+
+// Knuth's MMIX LCG: the smoke loop's arithmetic, checked against the host.
+constexpr std::uint64_t kLcgSeed = 0x0123456789abcdef;
+constexpr std::uint64_t kLcgMultiplier = 6364136223846793005u;
+constexpr std::uint64_t kLcgIncrement = 1442695040888963407u;
+
+constexpr std::uint32_t kDefaultIterations = 10'000'000;
+
+// x86 page-table entry bits (SDM Vol. 3A §4.5, Table 4-15..4-19).
+constexpr std::uint64_t kPtePresent = 1u << 0;
+constexpr std::uint64_t kPteWritable = 1u << 1;
+constexpr std::uint64_t kPteLargePage = 1u << 7;
+
+// Control registers (SDM Vol. 3A §2.5) and EFER (§2.2.1).
+constexpr std::uint64_t kCr0Pe = 1u << 0;
+constexpr std::uint64_t kCr0Mp = 1u << 1;
+constexpr std::uint64_t kCr0Et = 1u << 4;
+constexpr std::uint64_t kCr0Ne = 1u << 5;
+constexpr std::uint64_t kCr0Wp = 1u << 16;
+constexpr std::uint64_t kCr0Pg = 1u << 31;
+constexpr std::uint64_t kCr4Pae = 1u << 5;
+constexpr std::uint64_t kEferLme = 1u << 8;
+constexpr std::uint64_t kEferLma = 1u << 10;
+
+// ---------------------------------------------------------------------------
+// RAII for file descriptors and mappings.
+
+class Fd {
+ public:
+  Fd() = default;
+  explicit Fd(int fd) : fd_(fd) {}
+  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+  Fd& operator=(Fd&& other) noexcept {
+    if (this != &other) {
+      Reset();
+      fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+  }
+  Fd(const Fd&) = delete;
+  Fd& operator=(const Fd&) = delete;
+  ~Fd() { Reset(); }
+
+  int get() const { return fd_; }
+
+ private:
+  void Reset() {
+    if (fd_ >= 0) close(fd_);
+    fd_ = -1;
+  }
+  int fd_ = -1;
+};
+
+class Mapping {
+ public:
+  static Result<Mapping> Create(std::size_t size_bytes, int prot, int flags, int fd,
+                                std::string_view what) {
+    void* address = mmap(nullptr, size_bytes, prot, flags, fd, 0);
+    if (address == MAP_FAILED) return Error::FromErrno(std::string("mmap ") + std::string(what), errno);
+    return Mapping(static_cast<std::byte*>(address), size_bytes);
+  }
+  Mapping(Mapping&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)), size_bytes_(std::exchange(other.size_bytes_, 0)) {}
+  Mapping& operator=(Mapping&&) = delete;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping() {
+    if (data_ != nullptr) munmap(data_, size_bytes_);
+  }
+
+  std::span<std::byte> bytes() const { return {data_, size_bytes_}; }
+  void* address() const { return data_; }
+
+ private:
+  Mapping(std::byte* data, std::size_t size_bytes) : data_(data), size_bytes_(size_bytes) {}
+  std::byte* data_;
+  std::size_t size_bytes_;
+};
+
+// ioctl wrappers: errno into an Error that names the request.
+template <typename Arg>
+Result<int> Ioctl(const Fd& fd, unsigned long request, Arg arg, std::string_view what) {
+  const int ret = ioctl(fd.get(), request, arg);
+  if (ret < 0) return Error::FromErrno(what, errno);
+  return ret;
+}
+
+// ---------------------------------------------------------------------------
+// Guest memory: bounds-checked little-endian stores and loads on the mapping.
+
+class GuestRam {
+ public:
+  explicit GuestRam(Mapping mapping) : mapping_(std::move(mapping)) {}
+
+  void* host_address() const { return mapping_.address(); }
+
+  Result<void> Write(std::uint64_t gpa, std::span<const std::byte> data) {
+    const auto ram = mapping_.bytes();
+    if (gpa > ram.size() || ram.size() - gpa < data.size())
+      return Error::Format("guest write of %zu bytes at 0x%llx is outside RAM", data.size(),
+                           static_cast<unsigned long long>(gpa));
+    std::memcpy(ram.data() + gpa, data.data(), data.size());
+    return base::Ok();
+  }
+  Result<void> Write64(std::uint64_t gpa, std::uint64_t value) {
+    return Write(gpa, std::as_bytes(std::span(&value, 1)));
+  }
+  Result<std::uint32_t> Read32(std::uint64_t gpa) const {
+    const auto ram = mapping_.bytes();
+    std::uint32_t value = 0;
+    if (gpa > ram.size() || ram.size() - gpa < sizeof value)
+      return Error::Format("guest read at 0x%llx is outside RAM", static_cast<unsigned long long>(gpa));
+    std::memcpy(&value, ram.data() + gpa, sizeof value);
+    return value;
+  }
+
+ private:
+  Mapping mapping_;
+};
+
+// ---------------------------------------------------------------------------
+// A tiny x86-64 assembler: exactly the instructions the two guests use.
+// Encodings from SDM Vol. 2; comments give the Intel syntax.
+
+class Assembler {
+ public:
+  // mov r32, imm32 (B8+rd id); zero-extends into the 64-bit register.
+  void MovR32Imm32(std::uint8_t reg, std::uint32_t imm) {
+    Byte(static_cast<std::uint8_t>(0xb8 + reg));
+    Le(imm, 4);
+  }
+  // mov r64, imm64 (REX.W B8+rd io), registers 0-7 only.
+  void MovR64Imm64(std::uint8_t reg, std::uint64_t imm) {
+    Byte(0x48);
+    Byte(static_cast<std::uint8_t>(0xb8 + reg));
+    Le(imm, 8);
+  }
+  // mov dword [disp32], r32 (89 /r, ModRM mod=00 rm=100, SIB base=101 no index).
+  void MovAbs32R32(std::uint32_t disp, std::uint8_t reg) {
+    Byte(0x89);
+    Byte(static_cast<std::uint8_t>(0x04 | (reg << 3)));
+    Byte(0x25);
+    Le(disp, 4);
+  }
+  void Rdmsr() { Bytes({0x0f, 0x32}); }
+  // imul r64, r/m64 (REX.W 0F AF /r).
+  void ImulR64R64(std::uint8_t dst, std::uint8_t src) { Bytes({0x48, 0x0f, 0xaf, ModRmReg(dst, src)}); }
+  // add r/m64, r64 (REX.W 01 /r).
+  void AddR64R64(std::uint8_t dst, std::uint8_t src) { Bytes({0x48, 0x01, ModRmReg(src, dst)}); }
+  // dec r/m32 (FF /1).
+  void DecR32(std::uint8_t reg) { Bytes({0xff, ModRmReg(1, reg)}); }
+  // shr r/m64, imm8 (REX.W C1 /5 ib).
+  void ShrR64Imm8(std::uint8_t reg, std::uint8_t imm) { Bytes({0x48, 0xc1, ModRmReg(5, reg), imm}); }
+  // out imm8, eax (E7 ib).
+  void OutImm8Eax(std::uint8_t port) { Bytes({0xe7, port}); }
+  void Hlt() { Byte(0xf4); }
+  // jnz rel8 (75 cb) back to a label taken with here().
+  void JnzBack(std::size_t target) {
+    const auto rel = static_cast<std::ptrdiff_t>(target) - static_cast<std::ptrdiff_t>(code_.size() + 2);
+    Bytes({0x75, static_cast<std::uint8_t>(static_cast<std::int8_t>(rel))});
+  }
+
+  std::size_t here() const { return code_.size(); }
+  std::span<const std::byte> code() const { return code_; }
+
+  static constexpr std::uint8_t kRax = 0, kRcx = 1, kRdx = 2, kRbx = 3, kRsi = 6;
+
+ private:
+  static std::uint8_t ModRmReg(std::uint8_t reg, std::uint8_t rm) {
+    return static_cast<std::uint8_t>(0xc0 | (reg << 3) | rm);
+  }
+  void Byte(std::uint8_t b) { code_.push_back(std::byte{b}); }
+  void Bytes(std::initializer_list<std::uint8_t> bytes) {
+    for (auto b : bytes) Byte(b);
+  }
+  void Le(std::uint64_t value, int count) {
+    for (int i = 0; i < count; ++i) Byte(static_cast<std::uint8_t>(value >> (8 * i)));
+  }
+  std::vector<std::byte> code_;
+};
+
+struct GuestProgram {
+  std::vector<std::byte> code;
+  std::uint64_t instruction_count;  // executed, not encoded
+};
+
+// rdmsr 0x40000001; store EDX:EAX; LCG loop; out result as two dwords; hlt.
+GuestProgram SmokeProgram(std::uint32_t iterations) {
+  using A = Assembler;
+  A a;
+  a.MovR32Imm32(A::kRcx, kProbedMsr);
+  a.Rdmsr();
+  a.MovAbs32R32(kMsrResultGpa, A::kRax);
+  a.MovAbs32R32(kMsrResultGpa + 4, A::kRdx);
+  a.MovR64Imm64(A::kRax, kLcgSeed);
+  a.MovR64Imm64(A::kRbx, kLcgMultiplier);
+  a.MovR64Imm64(A::kRsi, kLcgIncrement);
+  a.MovR32Imm32(A::kRcx, iterations);
+  const auto loop = a.here();
+  a.ImulR64R64(A::kRax, A::kRbx);
+  a.AddR64R64(A::kRax, A::kRsi);
+  a.DecR32(A::kRcx);
+  a.JnzBack(loop);
+  a.OutImm8Eax(static_cast<std::uint8_t>(kDebugPort));
+  a.ShrR64Imm8(A::kRax, 32);
+  a.OutImm8Eax(static_cast<std::uint8_t>(kDebugPort));
+  a.Hlt();
+  const auto code = a.code();
+  return {{code.begin(), code.end()}, 8 + 4ull * iterations + 4};
+}
+
+// mov ecx, N; 1: dec ecx; jnz 1b; hlt.
+GuestProgram SpeedProgram(std::uint32_t iterations) {
+  using A = Assembler;
+  A a;
+  a.MovR32Imm32(A::kRcx, iterations);
+  const auto loop = a.here();
+  a.DecR32(A::kRcx);
+  a.JnzBack(loop);
+  a.Hlt();
+  const auto code = a.code();
+  return {{code.begin(), code.end()}, 2 + 2ull * iterations};
+}
+
+std::uint64_t LcgResult(std::uint32_t iterations) {
+  std::uint64_t x = kLcgSeed;
+  for (std::uint32_t i = 0; i < iterations; ++i) x = x * kLcgMultiplier + kLcgIncrement;
+  return x;
+}
+
+// ---------------------------------------------------------------------------
+// Watchdog. One ITIMER_REAL, one SIGALRM handler whose action depends on the
+// phase: during setup a fire means an ioctl hung, so report and _exit; during
+// KVM_RUN the first fire asks the vCPU to stop (the signal makes KVM_RUN
+// return EINTR; immediate_exit covers a signal that lands just before entry)
+// and a later fire, one grace period on, means it did not stop.
+
+volatile sig_atomic_t g_phase_running = 0;
+volatile sig_atomic_t g_deadline_hit = 0;
+int g_watchdog_exit_code = 1;
+const char* g_setup_hung_message = "kvm-probe: KVM setup hung\n";
+const char* g_vcpu_stuck_message = "kvm-probe: vCPU did not stop\n";
+kvm_run* g_run = nullptr;  // not owned; the vCPU's mapping
+
+constexpr auto kGracePeriod = std::chrono::seconds(2);
+
+extern "C" void OnAlarm(int) {
+  if (g_phase_running && !g_deadline_hit) {
+    g_deadline_hit = 1;
+    if (g_run != nullptr) g_run->immediate_exit = 1;
+    return;
+  }
+  const char* message = g_phase_running ? g_vcpu_stuck_message : g_setup_hung_message;
+  (void)!write(STDOUT_FILENO, message, std::strlen(message));
+  _exit(g_watchdog_exit_code);
+}
+
+Result<void> InstallWatchdog() {
+  struct sigaction action {};
+  action.sa_handler = OnAlarm;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must see EINTR
+  if (sigaction(SIGALRM, &action, nullptr) != 0) return Error::FromErrno("sigaction", errno);
+  return base::Ok();
+}
+
+void ArmWatchdog(std::chrono::milliseconds first, std::chrono::milliseconds then) {
+  const auto to_timeval = [](std::chrono::milliseconds ms) {
+    timeval tv{};
+    tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
+    tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
+    return tv;
+  };
+  itimerval timer{};
+  timer.it_value = to_timeval(first);
+  timer.it_interval = to_timeval(then);
+  setitimer(ITIMER_REAL, &timer, nullptr);
+}
+
+void DisarmWatchdog() {
+  itimerval timer{};
+  setitimer(ITIMER_REAL, &timer, nullptr);
+}
+
+// ---------------------------------------------------------------------------
+// The VM.
+
+// The kernel's struct kvm_cpuid2 (nent, padding, entries[] at offset 8) with
+// room for the entries, and the ioctl numbers built from its real size.
+// Not <asm/kvm.h>'s own type: in Debian 12's linux-libc-dev (6.1)
+// __DECLARE_FLEX_ARRAY puts the array beside an empty struct, which is one
+// byte in C++, so under g++ sizeof(kvm_cpuid2) is 12 and entries sits at
+// offset 12. That breaks the layout and, because _IOWR encodes the size,
+// the ioctl numbers too: KVM_GET_SUPPORTED_CPUID from <linux/kvm.h> fails
+// with EINVAL when compiled as C++. kvm_msrs (KVM_GET_MSRS/KVM_SET_MSRS),
+// kvm_msr_list, kvm_irq_routing (KVM_SET_GSI_ROUTING) and kvm_signal_mask
+// have the same defect.
+struct Cpuid2Header {
+  std::uint32_t nent;
+  std::uint32_t padding;
+};
+struct CpuidBuffer {
+  Cpuid2Header header;
+  std::array<kvm_cpuid_entry2, 256> entries;
+};
+static_assert(sizeof(Cpuid2Header) == 8 && offsetof(CpuidBuffer, entries) == 8);
+static_assert(sizeof(kvm_cpuid_entry2) == 40);
+constexpr unsigned long kKvmGetSupportedCpuid = _IOWR(KVMIO, 0x05, Cpuid2Header);
+constexpr unsigned long kKvmSetCpuid2 = _IOW(KVMIO, 0x90, Cpuid2Header);
+
+struct KvmCaps {
+  bool user_space_msr;
+  bool msr_filter;
+  bool immediate_exit;
+};
+
+class Vm {
+ public:
+  static Result<Vm> Create() {
+    Fd kvm(open("/dev/kvm", O_RDWR | O_CLOEXEC));
+    if (kvm.get() < 0) return Error::FromErrno("open /dev/kvm", errno);
+    const int api = TRY(Ioctl(kvm, KVM_GET_API_VERSION, 0, "KVM_GET_API_VERSION"));
+    if (api != KVM_API_VERSION) return Error::Format("KVM API version %d, want %d", api, KVM_API_VERSION);
+    const KvmCaps caps{
+        .user_space_msr = TRY(Ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR, "KVM_CHECK_EXTENSION")) > 0,
+        .msr_filter = TRY(Ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER, "KVM_CHECK_EXTENSION")) > 0,
+        .immediate_exit = TRY(Ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT, "KVM_CHECK_EXTENSION")) > 0,
+    };
+    const int vcpu_mmap_bytes = TRY(Ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0, "KVM_GET_VCPU_MMAP_SIZE"));
+    if (static_cast<std::size_t>(vcpu_mmap_bytes) < sizeof(kvm_run))
+      return Error::Format("KVM_GET_VCPU_MMAP_SIZE %d is smaller than struct kvm_run", vcpu_mmap_bytes);
+    Fd vm(TRY(Ioctl(kvm, KVM_CREATE_VM, 0, "KVM_CREATE_VM")));
+    auto ram = TRY(Mapping::Create(kGuestRamBytes, PROT_READ | PROT_WRITE,
+                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, "guest RAM"));
+    return Vm(std::move(kvm), std::move(vm), caps, static_cast<std::size_t>(vcpu_mmap_bytes),
+              GuestRam(std::move(ram)));
+  }
+
+  const KvmCaps& caps() const { return caps_; }
+  GuestRam& ram() { return ram_; }
+
+  Result<void> MapRam() {
+    kvm_userspace_memory_region region{};
+    region.slot = 0;
+    region.guest_phys_addr = 0;
+    region.memory_size = kGuestRamBytes;
+    region.userspace_addr = reinterpret_cast<std::uintptr_t>(ram_.host_address());
+    TRY(Ioctl(vm_, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION"));
+    return base::Ok();
+  }
+
+  // RDMSR/WRMSR of the Hyper-V synthetic range exit to user space.
+  Result<void> FilterHvMsrs() {
+    if (!caps_.user_space_msr) return Error("KVM lacks KVM_CAP_X86_USER_SPACE_MSR");
+    if (!caps_.msr_filter) return Error("KVM lacks KVM_CAP_X86_MSR_FILTER");
+    kvm_enable_cap cap{};
+    cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+    cap.args[0] = KVM_MSR_EXIT_REASON_FILTER;
+    TRY(Ioctl(vm_, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)"));
+
+    std::array<std::uint8_t, kHvMsrCount / 8> deny_all{};  // a 0 bit denies
+    kvm_msr_filter filter{};
+    filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+    filter.ranges[0].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+    filter.ranges[0].nmsrs = kHvMsrCount;
+    filter.ranges[0].base = kHvMsrBase;
+    filter.ranges[0].bitmap = deny_all.data();
+    TRY(Ioctl(vm_, KVM_X86_SET_MSR_FILTER, &filter, "KVM_X86_SET_MSR_FILTER"));
+    return base::Ok();
+  }
+
+  Fd& vm_fd() { return vm_; }
+  Fd& kvm_fd() { return kvm_; }
+  std::size_t vcpu_mmap_bytes() const { return vcpu_mmap_bytes_; }
+
+ private:
+  Vm(Fd kvm, Fd vm, KvmCaps caps, std::size_t vcpu_mmap_bytes, GuestRam ram)
+      : kvm_(std::move(kvm)), vm_(std::move(vm)), caps_(caps), vcpu_mmap_bytes_(vcpu_mmap_bytes),
+        ram_(std::move(ram)) {}
+
+  Fd kvm_;
+  Fd vm_;
+  KvmCaps caps_;
+  std::size_t vcpu_mmap_bytes_;
+  GuestRam ram_;
+};
+
+class Vcpu {
+ public:
+  static Result<Vcpu> Create(Vm& vm) {
+    Fd fd(TRY(Ioctl(vm.vm_fd(), KVM_CREATE_VCPU, 0, "KVM_CREATE_VCPU")));
+    auto run = TRY(Mapping::Create(vm.vcpu_mmap_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), "kvm_run"));
+    return Vcpu(std::move(fd), std::move(run));
+  }
+
+  kvm_run* run() const { return static_cast<kvm_run*>(run_.address()); }
+  // The whole shared area: kvm_run, then the PIO data page and others.
+  std::span<const std::byte> run_area() const { return run_.bytes(); }
+
+  // Hand the vCPU everything KVM supports; a loader does the same before
+  // trimming. Without it some KVMs refuse EFER.LME.
+  Result<void> SetSupportedCpuid(Vm& vm) {
+    auto buffer = std::make_unique<CpuidBuffer>();
+    buffer->header.nent = static_cast<std::uint32_t>(buffer->entries.size());
+    TRY(Ioctl(vm.kvm_fd(), kKvmGetSupportedCpuid, buffer.get(), "KVM_GET_SUPPORTED_CPUID"));
+    TRY(Ioctl(fd_, kKvmSetCpuid2, buffer.get(), "KVM_SET_CPUID2"));
+    return base::Ok();
+  }
+
+  // 64-bit mode straight away: paging on, PAE, EFER.LME|LMA, a flat 64-bit
+  // code segment and flat data segments (SDM Vol. 3A §9.8.5).
+  Result<void> EnterLongMode(std::uint64_t rip) {
+    kvm_sregs sregs{};
+    TRY(Ioctl(fd_, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"));
+    sregs.cr3 = kPml4Gpa;
+    sregs.cr4 = kCr4Pae;
+    sregs.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
+    sregs.efer = kEferLme | kEferLma;
+
+    kvm_segment code{};
+    code.base = 0;
+    code.limit = 0xffffffff;
+    code.selector = 0x08;
+    code.type = 0xb;  // execute/read, accessed
+    code.present = 1;
+    code.dpl = 0;
+    code.db = 0;
+    code.s = 1;
+    code.l = 1;
+    code.g = 1;
+    sregs.cs = code;
+
+    kvm_segment data = code;
+    data.selector = 0x10;
+    data.type = 0x3;  // read/write, accessed
+    data.db = 1;
+    data.l = 0;
+    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+
+    sregs.gdt.base = kGdtGpa;
+    sregs.gdt.limit = 3 * 8 - 1;
+    TRY(Ioctl(fd_, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS"));
+
+    kvm_regs regs{};
+    regs.rip = rip;
+    regs.rsp = kStackTopGpa;
+    regs.rflags = 0x2;  // bit 1 is reserved, always 1
+    TRY(Ioctl(fd_, KVM_SET_REGS, &regs, "KVM_SET_REGS"));
+    return base::Ok();
+  }
+
+  Result<kvm_regs> GetRegs() {
+    kvm_regs regs{};
+    TRY(Ioctl(fd_, KVM_GET_REGS, &regs, "KVM_GET_REGS"));
+    return regs;
+  }
+
+  // One KVM_RUN. Returns false when a signal interrupted it (EINTR).
+  Result<bool> RunOnce() {
+    if (ioctl(fd_.get(), KVM_RUN, 0) == 0) return true;
+    if (errno == EINTR) return false;
+    return Error::FromErrno("KVM_RUN", errno);
+  }
+
+ private:
+  Vcpu(Fd fd, Mapping run) : fd_(std::move(fd)), run_(std::move(run)) {}
+  Fd fd_;
+  Mapping run_;
+};
+
+// Page tables (PML4 -> PDPT -> PD with one 2 MiB page at 0) and a GDT with
+// null, 64-bit code (0x08) and data (0x10) descriptors. The descriptor bytes
+// mirror the segment registers set in EnterLongMode.
+Result<void> BuildGuest(GuestRam& ram, const GuestProgram& program) {
+  TRY(ram.Write64(kPml4Gpa, kPdptGpa | kPtePresent | kPteWritable));
+  TRY(ram.Write64(kPdptGpa, kPdGpa | kPtePresent | kPteWritable));
+  TRY(ram.Write64(kPdGpa, 0 | kPtePresent | kPteWritable | kPteLargePage));
+  TRY(ram.Write64(kGdtGpa + 0x00, 0));
+  TRY(ram.Write64(kGdtGpa + 0x08, 0x00af9b000000ffff));  // L=1, P, DPL0, code e/r/a
+  TRY(ram.Write64(kGdtGpa + 0x10, 0x00cf93000000ffff));  // D/B=1, P, DPL0, data r/w/a
+  TRY(ram.Write(kCodeGpa, program.code));
+  return base::Ok();
+}
+
+struct Machine {
+  Vm vm;
+  Vcpu vcpu;
+};
+
+Result<Machine> CreateMachine(const GuestProgram& program, bool filter_msrs) {
+  auto vm = TRY(Vm::Create());
+  TRY(vm.MapRam());
+  if (filter_msrs) TRY(vm.FilterHvMsrs());
+  TRY(BuildGuest(vm.ram(), program));
+  auto vcpu = TRY(Vcpu::Create(vm));
+  TRY(vcpu.SetSupportedCpuid(vm));
+  TRY(vcpu.EnterLongMode(kCodeGpa));
+  return Machine{std::move(vm), std::move(vcpu)};
+}
+
+// ---------------------------------------------------------------------------
+// Running a guest to HLT.
+
+enum class RunEnd { kHalted, kDeadline };
+
+struct RunStats {
+  RunEnd end;
+  std::chrono::steady_clock::duration elapsed;
+  std::vector<std::byte> port_output;
+  int msr_exits;
+};
+
+const char* ExitReasonName(std::uint32_t reason) {
+  switch (reason) {
+    case KVM_EXIT_UNKNOWN: return "UNKNOWN";
+    case KVM_EXIT_EXCEPTION: return "EXCEPTION";
+    case KVM_EXIT_IO: return "IO";
+    case KVM_EXIT_HLT: return "HLT";
+    case KVM_EXIT_MMIO: return "MMIO";
+    case KVM_EXIT_SHUTDOWN: return "SHUTDOWN (triple fault)";
+    case KVM_EXIT_FAIL_ENTRY: return "FAIL_ENTRY";
+    case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR";
+    case KVM_EXIT_X86_RDMSR: return "X86_RDMSR";
+    case KVM_EXIT_X86_WRMSR: return "X86_WRMSR";
+    default: return "other";
+  }
+}
+
+Error UnexpectedExit(Vcpu& vcpu, std::string_view what) {
+  const kvm_run* run = vcpu.run();
+  const auto regs = vcpu.GetRegs();
+  const unsigned long long rip = regs ? regs->rip : 0;
+  std::string detail;
+  if (run->exit_reason == KVM_EXIT_FAIL_ENTRY)
+    detail = Error::Format(", hardware reason 0x%llx",
+                           static_cast<unsigned long long>(run->fail_entry.hardware_entry_failure_reason))
+                 .message();
+  if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
+    detail = Error::Format(", suberror %u", run->internal.suberror).message();
+  return Error::Format("%.*s exit %u (%s) at rip 0x%llx%s", static_cast<int>(what.size()), what.data(),
+                       run->exit_reason, ExitReasonName(run->exit_reason), rip, detail.c_str());
+}
+
+Result<RunStats> RunToHalt(Vcpu& vcpu, std::chrono::milliseconds deadline) {
+  kvm_run* run = vcpu.run();
+  RunStats stats{RunEnd::kHalted, {}, {}, 0};
+  g_run = run;
+  g_deadline_hit = 0;
+  g_phase_running = 1;
+  ArmWatchdog(deadline, kGracePeriod);
+  const auto start = std::chrono::steady_clock::now();
+  // Bounds the exits a confused guest can cause; the real guests make three.
+  for (int exits = 0; exits < 1000; ++exits) {
+    const bool completed = TRY(vcpu.RunOnce());
+    if (!completed) {
+      if (!g_deadline_hit) continue;  // some other signal; go again
+      stats.end = RunEnd::kDeadline;
+      break;
+    }
+    switch (run->exit_reason) {
+      case KVM_EXIT_HLT:
+        stats.elapsed = std::chrono::steady_clock::now() - start;
+        g_phase_running = 0;
+        DisarmWatchdog();
+        return stats;
+      case KVM_EXIT_IO: {
+        if (run->io.direction != KVM_EXIT_IO_OUT || run->io.port != kDebugPort)
+          return UnexpectedExit(vcpu, Error::Format("%s of port 0x%x:",
+                                                    run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in",
+                                                    run->io.port)
+                                          .message());
+        // The data sits in the vCPU's shared area at data_offset (KVM API
+        // doc, KVM_EXIT_IO); in practice the page after struct kvm_run.
+        const std::size_t bytes = std::size_t{run->io.size} * run->io.count;
+        const auto area = vcpu.run_area();
+        if (run->io.data_offset > area.size() || area.size() - run->io.data_offset < bytes)
+          return Error("KVM_EXIT_IO data lies outside the vCPU mapping");
+        const auto data = area.subspan(run->io.data_offset, bytes);
+        stats.port_output.insert(stats.port_output.end(), data.begin(), data.end());
+        break;
+      }
+      case KVM_EXIT_X86_RDMSR:
+        ++stats.msr_exits;
+        if (run->msr.index != kProbedMsr)
+          return Error::Format("unexpected rdmsr 0x%x", run->msr.index);
+        run->msr.error = 0;
+        run->msr.data = kMsrAnswer;
+        break;
+      case KVM_EXIT_X86_WRMSR:
+        return Error::Format("unexpected wrmsr 0x%x", run->msr.index);
+      default:
+        return UnexpectedExit(vcpu, "unexpected");
+    }
+  }
+  stats.elapsed = std::chrono::steady_clock::now() - start;
+  g_phase_running = 0;
+  DisarmWatchdog();
+  run->immediate_exit = 0;
+  if (stats.end == RunEnd::kDeadline) return stats;
+  return Error("guest made 1000 exits without halting");
+}
+
+long long Ms(std::chrono::steady_clock::duration d) {
+  return static_cast<long long>(std::chrono::duration_cast<std::chrono::milliseconds>(d).count());
+}
+
+// ---------------------------------------------------------------------------
+// Modes.
+
+struct Options {
+  std::uint32_t iterations = kDefaultIterations;
+  std::chrono::milliseconds budget{1000};
+  std::chrono::milliseconds timeout{60'000};
+};
+
+constexpr auto kSetupLimit = std::chrono::milliseconds(20'000);
+
+Result<std::string> Smoke(const Options& options) {
+  const auto program = SmokeProgram(options.iterations);
+  auto machine = TRY(CreateMachine(program, /*filter_msrs=*/true));
+  const auto stats = TRY(RunToHalt(machine.vcpu, options.timeout));
+  if (stats.end == RunEnd::kDeadline)
+    return Error::Format("guest did not halt within %lld ms", static_cast<long long>(options.timeout.count()));
+  if (stats.msr_exits != 1)
+    return Error::Format("rdmsr 0x%x made %d user-space exits, want 1", kProbedMsr, stats.msr_exits);
+  const auto eax = TRY(machine.vm.ram().Read32(kMsrResultGpa));
+  const auto edx = TRY(machine.vm.ram().Read32(kMsrResultGpa + 4));
+  const std::uint64_t stored = (std::uint64_t{edx} << 32) | eax;
+  if (stored != kMsrAnswer)
+    return Error::Format("guest stored rdmsr result 0x%016llx, want 0x%016llx",
+                         static_cast<unsigned long long>(stored), static_cast<unsigned long long>(kMsrAnswer));
+  if (stats.port_output.size() != 8)
+    return Error::Format("guest wrote %zu bytes to port 0x%x, want 8", stats.port_output.size(), kDebugPort);
+  std::uint64_t result = 0;
+  std::memcpy(&result, stats.port_output.data(), sizeof result);
+  const std::uint64_t want = LcgResult(options.iterations);
+  if (result != want)
+    return Error::Format("guest computed 0x%016llx, want 0x%016llx", static_cast<unsigned long long>(result),
+                         static_cast<unsigned long long>(want));
+  return Error::Format("smoke ok (long mode, msr exit, %llu insns in %lld ms)",
+                       static_cast<unsigned long long>(program.instruction_count), Ms(stats.elapsed))
+      .message();
+}
+
+enum class SpeedVerdict { kFast, kSlow };
+
+Result<std::pair<SpeedVerdict, std::string>> Speed(const Options& options) {
+  const auto program = SpeedProgram(options.iterations);
+  auto machine = TRY(CreateMachine(program, /*filter_msrs=*/false));
+  if (!machine.vm.caps().immediate_exit) return Error("KVM lacks KVM_CAP_IMMEDIATE_EXIT");
+  const auto stats = TRY(RunToHalt(machine.vcpu, options.budget));
+  const long long budget_ms = static_cast<long long>(options.budget.count());
+  if (stats.end == RunEnd::kHalted) {
+    if (!stats.port_output.empty() || stats.msr_exits != 0) return Error("speed guest made unexpected exits");
+    // A halt just past the deadline, before the signal landed, is still slow.
+    if (stats.elapsed > options.budget)
+      return std::pair{SpeedVerdict::kSlow,
+                       Error::Format("speed too slow (%llu insns in %lld ms, budget %lld ms)",
+                                     static_cast<unsigned long long>(program.instruction_count),
+                                     Ms(stats.elapsed), budget_ms)
+                           .message()};
+    return std::pair{SpeedVerdict::kFast, Error::Format("speed ok (%llu insns in %lld ms, budget %lld ms)",
+                                                        static_cast<unsigned long long>(program.instruction_count),
+                                                        Ms(stats.elapsed), budget_ms)
+                                              .message()};
+  }
+  // Stopped at the deadline: RCX says how far the loop got.
+  const auto regs = TRY(machine.vcpu.GetRegs());
+  const std::uint64_t left = regs.rcx & 0xffffffff;
+  const std::uint64_t done_insns = 2 * (options.iterations - std::min<std::uint64_t>(left, options.iterations));
+  const double ns_per_insn = done_insns == 0 ? 0.0
+                                             : static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                                                       stats.elapsed)
+                                                                       .count()) /
+                                                   static_cast<double>(done_insns);
+  return std::pair{SpeedVerdict::kSlow,
+                   Error::Format("speed too slow (stopped at the %lld ms budget after %llu of %llu insns, "
+                                 "~%.0f ns/insn)",
+                                 budget_ms, static_cast<unsigned long long>(done_insns),
+                                 static_cast<unsigned long long>(program.instruction_count), ns_per_insn)
+                       .message()};
+}
+
+// ---------------------------------------------------------------------------
+// Command line.
+
+int Usage() {
+  std::fputs(
+      "usage: kvm-probe smoke [--iterations N] [--timeout-ms N]\n"
+      "       kvm-probe speed [--budget-ms N] [--iterations N]\n"
+      "smoke: exit 0 ok, 1 failed.  speed: exit 0 fast, 3 too slow, 2 KVM unusable.\n",
+      stderr);
+  return 64;
+}
+
+std::optional<std::uint32_t> ParseU32(std::string_view text) {
+  std::uint32_t value = 0;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+void Say(std::string_view line) { std::printf("kvm-probe: %.*s\n", static_cast<int>(line.size()), line.data()); }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  std::setvbuf(stdout, nullptr, _IOLBF, 0);
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  if (args.empty()) return Usage();
+  const std::string_view mode = args[0];
+  if (mode != "smoke" && mode != "speed") return Usage();
+  const bool smoke = mode == "smoke";
+
+  Options options;
+  for (std::size_t i = 1; i < args.size(); ++i) {
+    const std::string_view flag = args[i];
+    if (i + 1 >= args.size()) return Usage();
+    const auto value = ParseU32(args[++i]);
+    if (!value || *value == 0) return Usage();
+    if (flag == "--iterations") {
+      options.iterations = *value;
+    } else if (flag == "--budget-ms" && !smoke) {
+      options.budget = std::chrono::milliseconds(*value);
+    } else if (flag == "--timeout-ms" && smoke) {
+      options.timeout = std::chrono::milliseconds(*value);
+    } else {
+      return Usage();
+    }
+  }
+
+  const int unusable = smoke ? 1 : 2;
+  g_watchdog_exit_code = unusable;
+  g_setup_hung_message = smoke ? "kvm-probe: smoke failed: KVM setup did not finish in 20 s\n"
+                               : "kvm-probe: speed: KVM unusable: setup did not finish in 20 s\n";
+  g_vcpu_stuck_message = smoke ? "kvm-probe: smoke failed: vCPU did not stop at the timeout\n"
+                               : "kvm-probe: speed too slow (vCPU did not stop at the budget)\n";
+  if (auto installed = InstallWatchdog(); !installed) {
+    Say(std::string(mode) + " failed: " + installed.error().message());
+    return unusable;
+  }
+  ArmWatchdog(kSetupLimit, kGracePeriod);
+
+  if (smoke) {
+    auto outcome = Smoke(options);
+    if (!outcome) {
+      Say("smoke failed: " + outcome.error().message());
+      return 1;
+    }
+    Say(*outcome);
+    return 0;
+  }
+  auto outcome = Speed(options);
+  if (!outcome) {
+    Say("speed: KVM unusable: " + outcome.error().message());
+    return 2;
+  }
+  Say(outcome->second);
+  return outcome->first == SpeedVerdict::kFast ? 0 : 3;
+}
