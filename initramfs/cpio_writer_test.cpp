@@ -69,7 +69,7 @@ TEST_CASE("manifest parses entries, expands names and rejects bad lines with the
   CHECK((*parsed)[2].source == "/build/hcl");
   CHECK((*parsed)[2].permissions == 0755);
 
-  auto error_of = [&](const char* text) {
+  auto error_of = [&](std::string_view text) {
     auto result = initramfs::ParseManifest(text, defines);
     REQUIRE_FALSE(result.ok());
     return result.error().message();
@@ -84,4 +84,7 @@ TEST_CASE("manifest parses entries, expands names and rejects bad lines with the
   CHECK(error_of("nod /c 0600 x 1 1\n") == "line 1: device type must be c or b, not 'x'");
   CHECK(error_of("pipe /p 0600\n") == "line 1: unknown entry type 'pipe'");
   CHECK(error_of("dir /a\n") == "line 1: 'dir' takes 2 fields, found 1");
+  // Found by fuzzing: a NUL inside a path reached the cpio writer.
+  CHECK(error_of(std::string_view("dir /a\x01\0 0755\n", 14)) ==
+        "line 1: field 2 contains a control character");
 }

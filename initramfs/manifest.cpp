@@ -66,9 +66,21 @@ bool IsCanonicalAbsolute(std::string_view path) {
   return true;
 }
 
+// Control characters (NUL above all) cannot appear in a cpio name or a
+// symlink target, and in a manifest they are always a mistake.
+bool HasControlCharacter(std::string_view text) {
+  for (char c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) return true;
+  return false;
+}
+
 base::Result<ManifestEntry> ParseLine(std::vector<std::string_view> raw, const Defines& defines) {
   std::vector<std::string> fields;
-  for (std::string_view field : raw) fields.push_back(TRY(Expand(field, defines)));
+  for (std::string_view field : raw) {
+    fields.push_back(TRY(Expand(field, defines)));
+    if (HasControlCharacter(fields.back()))
+      return base::Error::Format("field %zu contains a control character", fields.size());
+  }
   const std::string& verb = fields[0];
 
   auto expect_fields = [&](size_t count) -> base::Result<void> {
