@@ -1,0 +1,189 @@
+#include <doctest/doctest.h>
+
+#include <cstring>
+#include <string>
+
+#include "crc32.h"
+#include "digest.h"
+#include "measure.h"
+#include "reader.h"
+#include "writer.h"
+
+namespace {
+
+using namespace igvm;
+
+std::vector<std::byte> Bytes(std::string_view text) {
+  const auto* p = reinterpret_cast<const std::byte*>(text.data());
+  return {p, p + text.size()};
+}
+
+std::vector<std::byte> Page(uint8_t fill) {
+  return std::vector<std::byte>(wire::kPageSize, std::byte{fill});
+}
+
+// A small image with SNP (mask 1), TDX (mask 2) and VSM (mask 4) platforms.
+IgvmFile SampleImage() {
+  IgvmFile file;
+  file.platforms.push_back({1, 2, static_cast<uint8_t>(wire::PlatformType::kSevSnp), 1, 1ull << 46});
+  file.platforms.push_back({2, 2, static_cast<uint8_t>(wire::PlatformType::kTdx), 1, 1ull << 47});
+  file.platforms.push_back({4, 2, static_cast<uint8_t>(wire::PlatformType::kVsmIsolation), 1, 0});
+  file.initialization.emplace_back(wire::GuestPolicy{0x30000, 1, 0});
+  file.directives.emplace_back(ParameterAreaDirective{{wire::kPageSize, 0, 0}, {}});
+  file.directives.emplace_back(ParameterUsage{wire::HeaderType::kCommandLine, {0, 0}});
+  file.directives.emplace_back(PageDataDirective{{0x1000, 7, 0, 0, 0, 0}, Page(0xaa)});
+  file.directives.emplace_back(PageDataDirective{{0x2000, 7, 0, 0, 0, 0}, Page(0xaa)});
+  file.directives.emplace_back(PageDataDirective{{0x3000, 7, 0, wire::kPageDataUnmeasured, 0, 0}, {}});
+  file.directives.emplace_back(wire::ParameterInsert{0x10000, 7, 0});
+  std::vector<std::byte> vmsa = Page(0);
+  vmsa[0] = std::byte{0x42};
+  file.directives.emplace_back(VpContextDirective{{0xFFFFFFFFF000ull, 1, 0, 0, 0}, vmsa});
+  std::vector<std::byte> regs(4 + sizeof(wire::VbsVpContextRegister));
+  const uint32_t count = 1;
+  std::memcpy(regs.data(), &count, 4);
+  wire::VbsVpContextRegister rip{};
+  rip.vtl = 2;
+  rip.register_name = wire::hv_register::kRip;
+  rip.value[0] = 0x10;
+  std::memcpy(regs.data() + 4, &rip, sizeof rip);
+  file.directives.emplace_back(VpContextDirective{{0, 4, 0, 0, 0}, regs});
+  return file;
+}
+
+}  // namespace
+
+TEST_CASE("CRC-32 matches the IEEE check value") {
+  CHECK(Crc32Update(0, Bytes("123456789")) == 0xCBF43926u);
+  // Incremental use gives the same answer.
+  CHECK(Crc32Update(Crc32Update(0, Bytes("1234")), Bytes("56789")) == 0xCBF43926u);
+}
+
+TEST_CASE("SHA-384 and SHA-256 match FIPS 180-2 vectors") {
+  CHECK(ToHex(Sha256Of(Bytes("abc"))) ==
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+  CHECK(ToHex(Sha384Of(Bytes("abc"))) ==
+        "cb00753f45a35e8bb5a03d699ac65007272c32ab0eded1631a8b605a43ff5bed"
+        "8086072ba1e7cc2358baeca134c825a7");
+  CHECK(FromHex("00ff", 2).value() == std::vector<uint8_t>{0x00, 0xff});
+  CHECK_FALSE(FromHex("0g", 1).has_value());
+  CHECK_FALSE(FromHex("00", 2).has_value());
+}
+
+TEST_CASE("write then read gives the same model, and identical pages are stored once") {
+  const IgvmFile original = SampleImage();
+  auto bytes = WriteIgvm(original);
+  REQUIRE(bytes.ok());
+  auto parsed = ReadIgvm(*bytes);
+  REQUIRE_MESSAGE(parsed.ok(), parsed.error().message());
+  CHECK(parsed->platforms.size() == 3);
+  CHECK(parsed->directives.size() == original.directives.size());
+  const auto& first = std::get<PageDataDirective>(parsed->directives[2]);
+  CHECK(first.data == Page(0xaa));
+  CHECK(std::get<PageDataDirective>(parsed->directives[4]).data.empty());
+
+  // Data: one 0xaa page (deduplicated), the VMSA page, the VBS registers.
+  const size_t data_bytes = 2 * wire::kPageSize + 4 + sizeof(wire::VbsVpContextRegister);
+  wire::FixedHeaderV1 fixed;
+  std::memcpy(&fixed, bytes->data(), sizeof fixed);
+  CHECK(bytes->size() - fixed.variable_header_offset - fixed.variable_header_size == data_bytes);
+
+  // Rewriting the parsed model reproduces the same bytes.
+  auto again = WriteIgvm(*parsed);
+  REQUIRE(again.ok());
+  CHECK(*again == *bytes);
+}
+
+TEST_CASE("the reader rejects malformed files with the offending offset") {
+  auto bytes = WriteIgvm(SampleImage()).value();
+  auto error_of = [](std::vector<std::byte> file) {
+    auto parsed = ReadIgvm(file);
+    REQUIRE_FALSE(parsed.ok());
+    return parsed.error().message();
+  };
+  auto fix_crc = [](std::vector<std::byte>& file) {
+    wire::FixedHeaderV1 fixed;
+    std::memcpy(&fixed, file.data(), sizeof fixed);
+    fixed.checksum = 0;
+    std::memcpy(file.data(), &fixed, sizeof fixed);
+    uint32_t crc = Crc32Update(0, std::span(file).subspan(0, sizeof fixed));
+    crc = Crc32Update(crc, std::span(file).subspan(fixed.variable_header_offset,
+                                                   fixed.variable_header_size));
+    std::memcpy(file.data() + 0x14, &crc, 4);
+  };
+
+  CHECK(error_of({}) == "file is 0 bytes, shorter than the IGVM fixed header");
+  {
+    auto bad = bytes;
+    bad[0] = std::byte{'X'};
+    CHECK(error_of(bad).rfind("bad magic", 0) == 0);
+  }
+  {
+    auto bad = bytes;
+    bad[0x18 + 8] = std::byte{0x03};  // first platform's mask: two bits
+    CHECK(error_of(bad).rfind("checksum", 0) == 0);
+    fix_crc(bad);
+    CHECK(error_of(bad) == "offset 0x18: platform mask 0x3 must have exactly one bit set");
+  }
+  {
+    auto bad = bytes;
+    bad.push_back(std::byte{0});
+    CHECK(error_of(bad).rfind("total_file_size", 0) == 0);
+  }
+  {
+    // Second platform header (offset 0x30) turned into an unknown type.
+    auto bad = bytes;
+    const uint32_t unknown = 0x2a;
+    std::memcpy(bad.data() + 0x30, &unknown, 4);
+    fix_crc(bad);
+    CHECK(error_of(bad) == "offset 0x30: unknown header type 0x2a");
+  }
+  {
+    // An unknown type with the optional bit is skipped and reported: turn
+    // the COMMAND_LINE parameter header into one.
+    auto optional = bytes;
+    const uint32_t command_line = static_cast<uint32_t>(wire::HeaderType::kCommandLine);
+    size_t offset = 0x18;
+    for (;;) {
+      uint32_t type, length;
+      std::memcpy(&type, optional.data() + offset, 4);
+      std::memcpy(&length, optional.data() + offset + 4, 4);
+      if (type == command_line) break;
+      offset += 8 + ((length + 7) & ~7u);
+    }
+    const uint32_t unknown_optional = 0x8000032a;
+    std::memcpy(optional.data() + offset, &unknown_optional, 4);
+    fix_crc(optional);
+    auto parsed = ReadIgvm(optional);
+    REQUIRE_MESSAGE(parsed.ok(), parsed.error().message());
+    REQUIRE(parsed->skipped.size() == 1);
+    CHECK(parsed->skipped[0].file_offset == offset);
+  }
+  {
+    IgvmFile overlap = SampleImage();
+    overlap.directives.emplace_back(PageDataDirective{{0x2000, 1, 0, 0, 0, 0}, Page(1)});
+    CHECK(error_of(WriteIgvm(overlap).value()).find("overlaps earlier data for platform 0x1") !=
+          std::string::npos);
+  }
+  {
+    IgvmFile reuse = SampleImage();
+    reuse.directives.emplace_back(ParameterUsage{wire::HeaderType::kVpCountParameter, {0, 0}});
+    CHECK(error_of(WriteIgvm(reuse).value()).find("used after it was inserted") !=
+          std::string::npos);
+  }
+  {
+    IgvmFile order = SampleImage();
+    order.initialization.emplace_back(wire::GuestPolicy{1, 1, 0});
+    CHECK(error_of(WriteIgvm(order).value()).find("second GUEST_POLICY") != std::string::npos);
+  }
+}
+
+TEST_CASE("measurements change when one data byte changes") {
+  IgvmFile file = SampleImage();
+  const auto snp = MeasureSnp(file).value().launch_digest;
+  const auto tdx = MeasureTdx(file).value();
+  const auto vbs = MeasureVbs(file).value();
+  std::get<PageDataDirective>(file.directives[3]).data[100] = std::byte{0xab};
+  CHECK(MeasureSnp(file).value().launch_digest != snp);
+  CHECK(MeasureTdx(file).value() != tdx);
+  CHECK(MeasureVbs(file).value() != vbs);
+}
