@@ -7,6 +7,7 @@
 #include "digest.h"
 #include "measure.h"
 #include "reader.h"
+#include "snp_id_block.h"
 #include "writer.h"
 
 namespace {
@@ -186,4 +187,48 @@ TEST_CASE("measurements change when one data byte changes") {
   CHECK(MeasureSnp(file).value().launch_digest != snp);
   CHECK(MeasureTdx(file).value() != tdx);
   CHECK(MeasureVbs(file).value() != vbs);
+}
+
+TEST_CASE("a signed image verifies; a flipped data byte or a foreign key does not") {
+  IgvmFile file = SampleImage();
+  // A page after the VMSA, so Hyper-V and KVM orders measure differently.
+  file.directives.emplace_back(PageDataDirective{{0x20000, 1, 0, 0, 0, 0}, Page(0x55)});
+  auto id_key = EcdsaP384Key::Generate();
+  REQUIRE(id_key.ok());
+  auto author_key = EcdsaP384Key::Generate();
+  REQUIRE(author_key.ok());
+  IdBlockIdentity identity;
+  identity.image_id[0] = 7;
+  identity.guest_svn = 3;
+  auto block = SignIdBlock(file, *id_key, &*author_key, identity, VmsaOrder::kDirectiveOrder);
+  REQUIRE_MESSAGE(block.ok(), block.error().message());
+  InstallIdBlock(file, *block);
+
+  // Through the file format and back.
+  auto reread = ReadIgvm(WriteIgvm(file).value());
+  REQUIRE_MESSAGE(reread.ok(), reread.error().message());
+  auto check = VerifyIdBlock(*reread, VmsaOrder::kDirectiveOrder);
+  REQUIRE_MESSAGE(check.ok(), check.error().message());
+  CHECK(check->id_key_digest == KeyDigest(id_key->PublicKey()));
+  CHECK(check->author_key_digest.has_value());
+  // The KVM order measures differently, so the same block does not verify.
+  CHECK_FALSE(VerifyIdBlock(*reread, VmsaOrder::kAfterAllPages).ok());
+
+  IgvmFile tampered = *reread;
+  std::get<PageDataDirective>(tampered.directives[2]).data[0] = std::byte{0};
+  auto failed = VerifyIdBlock(tampered, VmsaOrder::kDirectiveOrder);
+  REQUIRE_FALSE(failed.ok());
+  CHECK(failed.error().message().find("does not match the image's") != std::string::npos);
+
+  // A block whose digest matches but whose signature is by another key.
+  IgvmFile forged = *reread;
+  auto other = EcdsaP384Key::Generate().value();
+  for (auto& directive : forged.directives)
+    if (auto* id = std::get_if<wire::SnpIdBlock>(&directive)) id->id_public_key = other.PublicKey();
+  CHECK(VerifyIdBlock(forged, VmsaOrder::kDirectiveOrder).error().message() ==
+        "ID block signature: signature does not verify");
+
+  IgvmFile unsigned_image = SampleImage();
+  CHECK(VerifyIdBlock(unsigned_image, VmsaOrder::kDirectiveOrder).error().message() ==
+        "the image is not signed: it has no SNP_ID_BLOCK");
 }

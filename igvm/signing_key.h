@@ -1,0 +1,41 @@
+// EcdsaP384Key: an ECDSA P-384 key (mbedTLS) for SNP ID blocks.
+//
+// Signatures are deterministic (RFC 6979), so signing the same image with
+// the same key gives the same file. Key material never leaves this class
+// except as PEM written by WritePem.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <string>
+
+#include "base/result.h"
+#include "wire.h"
+
+namespace igvm {
+
+class EcdsaP384Key {
+ public:
+  static base::Result<EcdsaP384Key> Generate();
+  static base::Result<EcdsaP384Key> LoadPem(const std::string& path);
+
+  EcdsaP384Key(EcdsaP384Key&&) noexcept;
+  EcdsaP384Key& operator=(EcdsaP384Key&&) noexcept;
+  ~EcdsaP384Key();
+
+  base::Result<void> WritePem(const std::string& path) const;
+  // SHA-384 then ECDSA; r and s little-endian, zero-extended (SNP ABI).
+  base::Result<wire::SnpSignature> Sign(std::span<const std::byte> message) const;
+  wire::SnpPublicKey PublicKey() const;
+
+ private:
+  struct State;
+  explicit EcdsaP384Key(std::unique_ptr<State> state);
+  std::unique_ptr<State> state_;
+};
+
+// Checks an ECDSA P-384/SHA-384 signature in SNP layout.
+base::Result<void> VerifyP384(const wire::SnpPublicKey& key, std::span<const std::byte> message,
+                              const wire::SnpSignature& signature);
+
+}  // namespace igvm
