@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string>
 #include <variant>
 #include <vector>
 
@@ -64,6 +65,7 @@ struct IgvmFile {
   std::vector<InitHeader> initialization;
   std::vector<Directive> directives;
   std::vector<SkippedHeader> skipped;
+  std::vector<std::string> warnings;  // accepted oddities, e.g. undeclared mask bits
 
   // The platform header of a given type, if the file supports it.
   std::optional<wire::SupportedPlatform> Platform(wire::PlatformType type) const;

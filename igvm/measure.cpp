@@ -96,11 +96,10 @@ base::Result<SnpMeasurement> MeasureSnp(const IgvmFile& file, VmsaOrder order) {
       const auto& header = page->header;
       if ((header.compatibility_mask & mask) == 0) continue;
       // Host-visible pages are not part of the launch (igvm crate; QEMU and
-      // igvmmeasure differ here, see spec digest §3.2).
+      // igvmmeasure differ here, see spec digest §3.2). As in the igvm
+      // crate, the 2 MiB flag does not change what is measured: one 4 KiB
+      // page at the directive's GPA, on every platform.
       if (header.flags & wire::kPageDataShared) continue;
-      if (header.flags & wire::kPageData2Mb)
-        return base::Error::Format("2 MiB PAGE_DATA at %#llx cannot be measured for SNP",
-                                   static_cast<unsigned long long>(header.gpa));
       // The data type decides first: secrets and CPUID pages are filled by
       // the firmware, whatever the flags say.
       switch (static_cast<wire::PageDataType>(header.data_type)) {
@@ -181,9 +180,6 @@ base::Result<Sha384Digest> MeasureTdx(const IgvmFile& file) {
       const auto& header = page->header;
       if ((header.compatibility_mask & mask) == 0) continue;
       if (header.flags & wire::kPageDataShared) continue;
-      if (header.flags & wire::kPageData2Mb)
-        return base::Error::Format("2 MiB PAGE_DATA at %#llx cannot be measured for TDX",
-                                   static_cast<unsigned long long>(header.gpa));
       TdxPageAdd(mrtd, header.gpa);
       if (!(header.flags & wire::kPageDataUnmeasured)) {
         const auto contents = PageContents(page->data);
@@ -248,6 +244,15 @@ class VbsChain {
     record.vtl = reg.vtl;
     record.register_name = reg.register_name;
     std::memcpy(record.value, reg.value, 16);
+    // The value is hashed in canonical form, as the igvm crate re-encodes
+    // it: table registers {pad[3], limit, base} with zero pad; scalar
+    // registers as a zero-extended u64; segments in full.
+    const uint32_t group = reg.register_name & 0xFFFF0;
+    if (reg.register_name == wire::hv_register::kGdtr || reg.register_name == wire::hv_register::kIdtr) {
+      std::memset(record.value, 0, 6);
+    } else if (group != 0x60000) {
+      std::memset(record.value + 8, 0, 8);
+    }
     Sha256 hash;
     hash.Update(digest_);
     hash.Update(std::as_bytes(std::span(&record, 1)));
@@ -281,9 +286,6 @@ base::Result<Sha256Digest> MeasureVbs(const IgvmFile& file) {
       if (header.data_type != static_cast<uint16_t>(wire::PageDataType::kNormal))
         return base::Error::Format("VBS cannot import PAGE_DATA of type %u at %#llx",
                                    header.data_type, static_cast<unsigned long long>(header.gpa));
-      if (header.flags & wire::kPageData2Mb)
-        return base::Error::Format("2 MiB PAGE_DATA at %#llx cannot be measured for VBS",
-                                   static_cast<unsigned long long>(header.gpa));
       if (header.flags & wire::kPageDataUnmeasured) {
         chain.Page(header.gpa, kVbsUnmeasured, zero_page);
       } else {
@@ -297,6 +299,7 @@ base::Result<Sha256Digest> MeasureVbs(const IgvmFile& file) {
         chain.Page(insert->gpa + offset, kVbsUnmeasured, zero_page);
     } else if (const auto* range = std::get_if<wire::ErrorRange>(&directive)) {
       if ((range->compatibility_mask & mask) == 0) continue;
+      // One record per page touched: ceil(size / 4096).
       for (uint64_t offset = 0; offset < range->size_bytes; offset += wire::kPageSize)
         chain.Page(range->gpa + offset, kVbsAcceptReadWrite | kVbsUnmeasured, zero_page);
     } else if (const auto* context = std::get_if<VpContextDirective>(&directive)) {

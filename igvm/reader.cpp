@@ -54,7 +54,7 @@ class Reader {
   base::Result<void> ReadFixedHeader();
   base::Result<void> ReadHeader(uint32_t offset, uint32_t type, uint32_t length);
   base::Result<std::vector<std::byte>> FileData(uint32_t file_offset, uint64_t length) const;
-  base::Result<void> CheckMask(uint32_t mask) const;
+  base::Result<void> CheckMask(uint32_t mask);
   base::Result<void> CheckSingleMask(uint32_t mask) const;
   base::Result<void> ClaimPages(uint32_t mask, uint64_t gpa, uint64_t pages);
   base::Result<void> AddUnbackedPages(uint64_t pages);
@@ -78,6 +78,7 @@ class Reader {
   uint32_t corim_document_bits_ = 0, corim_signature_bits_ = 0, cca_policy_bits_ = 0;
   uint32_t page_table_reloc_bits_ = 0;
   uint64_t unbacked_pages_ = 0;
+  std::set<uint32_t> warned_masks_;
 };
 
 base::Result<std::vector<std::byte>> Reader::FileData(uint32_t file_offset,
@@ -90,18 +91,21 @@ base::Result<std::vector<std::byte>> Reader::FileData(uint32_t file_offset,
   return std::vector<std::byte>(data.begin(), data.end());
 }
 
-base::Result<void> Reader::CheckMask(uint32_t mask) const {
+base::Result<void> Reader::CheckMask(uint32_t mask) {
   if (mask == 0) return base::Error("compatibility mask is 0");
-  if ((mask & ~platform_masks_) != 0)
-    return base::Error::Format("compatibility mask %#x names no declared platform (declared: %#x)",
-                               mask, platform_masks_);
+  // Bits without a platform make the header apply to nothing there; the
+  // igvm crate accepts them (its own igvm_c test file has one), so we warn.
+  if ((mask & ~platform_masks_) != 0 && warned_masks_.insert(mask).second)
+    file_.warnings.push_back(base::Error::Format(
+        "compatibility mask %#x names undeclared platforms (declared: %#x)", mask,
+        platform_masks_).message());
   return base::Ok();
 }
 
 base::Result<void> Reader::CheckSingleMask(uint32_t mask) const {
-  TRY(CheckMask(mask));
-  if (!IsPowerOfTwo(mask))
-    return base::Error::Format("compatibility mask %#x must name exactly one platform", mask);
+  if (!IsPowerOfTwo(mask) || (mask & platform_masks_) == 0)
+    return base::Error::Format("compatibility mask %#x must be exactly one declared platform's",
+                               mask);
   return base::Ok();
 }
 
@@ -379,11 +383,11 @@ base::Result<void> Reader::ReadHeader(uint32_t offset, uint32_t raw_type, uint32
       TRY(expect(sizeof(wire::ErrorRange)));
       const auto range = CopyAt<wire::ErrorRange>(payload);
       TRY(CheckMask(range.compatibility_mask));
-      if (range.gpa % wire::kPageSize || range.size_bytes % wire::kPageSize ||
-          range.size_bytes == 0)
-        return base::Error("ERROR_RANGE must be nonempty and 4 KiB aligned");
-      TRY(AddUnbackedPages(range.size_bytes / wire::kPageSize));
-      TRY(ClaimPages(range.compatibility_mask, range.gpa, range.size_bytes / wire::kPageSize));
+      if (range.gpa % wire::kPageSize || range.size_bytes == 0)
+        return base::Error("ERROR_RANGE must be nonempty and start 4 KiB aligned");
+      const uint64_t pages = (uint64_t{range.size_bytes} + wire::kPageSize - 1) / wire::kPageSize;
+      TRY(AddUnbackedPages(pages));
+      TRY(ClaimPages(range.compatibility_mask, range.gpa, pages));
       file_.directives.emplace_back(range);
       return base::Ok();
     }

@@ -90,6 +90,21 @@ base::Result<EcdsaP384Key> EcdsaP384Key::LoadPem(const std::string& path) {
   return EcdsaP384Key(std::move(state));
 }
 
+base::Result<EcdsaP384Key> EcdsaP384Key::FromPrivateScalar(std::span<const uint8_t> d) {
+  auto state = std::make_unique<State>();
+  int rc = mbedtls_pk_setup(&state->pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY));
+  if (rc != 0) return MbedError("creating a key", rc);
+  mbedtls_ecp_keypair* keypair = state->keypair();
+  rc = mbedtls_ecp_read_key(MBEDTLS_ECP_DP_SECP384R1, keypair, d.data(), d.size());
+  if (rc != 0) return MbedError("reading the private scalar", rc);
+  Random random;
+  TRY(random.Seed());
+  rc = mbedtls_ecp_mul(&keypair->grp, &keypair->Q, &keypair->d, &keypair->grp.G,
+                       mbedtls_ctr_drbg_random, &random.drbg);
+  if (rc != 0) return MbedError("deriving the public key", rc);
+  return EcdsaP384Key(std::move(state));
+}
+
 base::Result<void> EcdsaP384Key::WritePem(const std::string& path) const {
   unsigned char pem[4096];
   const int rc = mbedtls_pk_write_key_pem(&state_->pk, pem, sizeof pem);

@@ -18,6 +18,8 @@ class EcdsaP384Key {
  public:
   static base::Result<EcdsaP384Key> Generate();
   static base::Result<EcdsaP384Key> LoadPem(const std::string& path);
+  // From the 48-byte private scalar d, big-endian (test vectors, key import).
+  static base::Result<EcdsaP384Key> FromPrivateScalar(std::span<const uint8_t> d);
 
   EcdsaP384Key(EcdsaP384Key&&) noexcept;
   EcdsaP384Key& operator=(EcdsaP384Key&&) noexcept;
