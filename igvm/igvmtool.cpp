@@ -35,7 +35,7 @@ constexpr int kExitFailure = 1;
 constexpr int kExitUsage = 2;
 
 // Usage errors are reported with exit status 2; they start with "usage".
-base::Error UsageError(std::string message) { return UsageError("" + message); }
+base::Error UsageError(std::string message) { return base::Error("usage: " + message); }
 
 struct Args {
   std::string command;
@@ -221,7 +221,8 @@ base::Result<int> Build(const Args& args) {
   if (!args.Has("--manifest") || !args.Has("--output") || !args.positional.empty())
     return UsageError("igvmtool build --manifest FILE.json --output OUT.igvm");
   const IgvmFile file = TRY(igvm::BuildFromManifestFile(args.Get("--manifest")));
-  TRY(WriteBytes(args.Get("--output"), TRY(igvm::WriteIgvm(file))));
+  const auto bytes = TRY(igvm::WriteIgvm(file));
+  TRY(WriteBytes(args.Get("--output"), bytes));
   return 0;
 }
 
