@@ -473,7 +473,7 @@ base::Result<void> Reader::ReadParameterArea(wire::ParameterArea header) {
   if (header.number_of_bytes == 0 || header.number_of_bytes % wire::kPageSize)
     return base::Error("parameter area size must be a nonzero multiple of 4 KiB");
   if (header.number_of_bytes > kMaxParameterAreaBytes)
-    return base::Error("parameter area larger than 1 GiB");
+    return base::Error("parameter area larger than 64 MiB");
   if (areas_.contains(header.parameter_area_index))
     return base::Error::Format("parameter area index %u declared twice",
                                header.parameter_area_index);

@@ -20,8 +20,8 @@
 namespace igvm {
 
 // Caps on what a header can make a consumer do, beyond the file's own size.
-inline constexpr uint64_t kMaxParameterAreaBytes = uint64_t{1} << 30;
-inline constexpr uint64_t kMaxUnbackedPages = uint64_t{1} << 20;  // inserts + error ranges
+inline constexpr uint64_t kMaxParameterAreaBytes = uint64_t{64} << 20;
+inline constexpr uint64_t kMaxUnbackedPages = uint64_t{1} << 16;  // inserts + error ranges: 256 MiB
 inline constexpr uint32_t kMaxVbsRegisters = 512;
 
 base::Result<IgvmFile> ReadIgvm(std::span<const std::byte> bytes);

@@ -22,6 +22,8 @@
 //   interrupts KVM_RUN and immediate_exit covers the race with entry.
 //   Exit 0 within budget, 3 too slow, 2 KVM missing or unusable.
 //
+// Bad arguments: usage on stderr, exit 64.
+//
 // Output: exactly one line on stdout, starting "kvm-probe: ". A wall-clock
 // watchdog bounds every phase, so a KVM that emulates each instruction
 // (ENVIRONMENT.md: kvm_pvm, ~1.5 us per instruction) cannot hang a caller.
@@ -42,37 +44,42 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <cstdarg>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
-#include <span>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <utility>
 #include <vector>
 
 #include "base/result.h"
+#include "mem/guest_memory.h"
 
 namespace {
 
 using base::Error;
 using base::Result;
+using mem::Gpa;
 
 // ---------------------------------------------------------------------------
 // Guest layout. One 2 MiB page covers all of it.
 
 constexpr std::uint64_t kGuestRamBytes = 2 * 1024 * 1024;
-constexpr std::uint64_t kPml4Gpa = 0x1000;
-constexpr std::uint64_t kPdptGpa = 0x2000;
-constexpr std::uint64_t kPdGpa = 0x3000;
-constexpr std::uint64_t kGdtGpa = 0x4000;
-constexpr std::uint64_t kCodeGpa = 0x8000;
-constexpr std::uint32_t kMsrResultGpa = 0x9000;  // EAX at +0, EDX at +4
-constexpr std::uint64_t kStackTopGpa = 0x1ff000;
+constexpr Gpa kPml4Gpa{0x1000};
+constexpr Gpa kPdptGpa{0x2000};
+constexpr Gpa kPdGpa{0x3000};
+constexpr Gpa kGdtGpa{0x4000};
+constexpr Gpa kCodeGpa{0x8000};
+constexpr Gpa kMsrResultGpa{0x9000};  // EDX:EAX as one little-endian u64
+constexpr Gpa kStackTopGpa{0x1ff000};
+
+constexpr Gpa operator+(Gpa gpa, std::uint64_t offset) { return Gpa{mem::ToU64(gpa) + offset}; }
 
 constexpr std::uint16_t kDebugPort = 0xe9;
 constexpr std::uint32_t kHvMsrBase = 0x40000000;  // TLFS: synthetic MSR range
@@ -137,11 +144,13 @@ class Mapping {
   static Result<Mapping> Create(std::size_t size_bytes, int prot, int flags, int fd,
                                 std::string_view what) {
     void* address = mmap(nullptr, size_bytes, prot, flags, fd, 0);
-    if (address == MAP_FAILED) return Error::FromErrno(std::string("mmap ") + std::string(what), errno);
+    if (address == MAP_FAILED)
+      return Error::FromErrno(std::string("mmap ") + std::string(what), errno);
     return Mapping(static_cast<std::byte*>(address), size_bytes);
   }
   Mapping(Mapping&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)), size_bytes_(std::exchange(other.size_bytes_, 0)) {}
+      : data_(std::exchange(other.data_, nullptr)),
+        size_bytes_(std::exchange(other.size_bytes_, 0)) {}
   Mapping& operator=(Mapping&&) = delete;
   Mapping(const Mapping&) = delete;
   Mapping& operator=(const Mapping&) = delete;
@@ -167,39 +176,6 @@ Result<int> Ioctl(const Fd& fd, unsigned long request, Arg arg, std::string_view
 }
 
 // ---------------------------------------------------------------------------
-// Guest memory: bounds-checked little-endian stores and loads on the mapping.
-
-class GuestRam {
- public:
-  explicit GuestRam(Mapping mapping) : mapping_(std::move(mapping)) {}
-
-  void* host_address() const { return mapping_.address(); }
-
-  Result<void> Write(std::uint64_t gpa, std::span<const std::byte> data) {
-    const auto ram = mapping_.bytes();
-    if (gpa > ram.size() || ram.size() - gpa < data.size())
-      return Error::Format("guest write of %zu bytes at 0x%llx is outside RAM", data.size(),
-                           static_cast<unsigned long long>(gpa));
-    std::memcpy(ram.data() + gpa, data.data(), data.size());
-    return base::Ok();
-  }
-  Result<void> Write64(std::uint64_t gpa, std::uint64_t value) {
-    return Write(gpa, std::as_bytes(std::span(&value, 1)));
-  }
-  Result<std::uint32_t> Read32(std::uint64_t gpa) const {
-    const auto ram = mapping_.bytes();
-    std::uint32_t value = 0;
-    if (gpa > ram.size() || ram.size() - gpa < sizeof value)
-      return Error::Format("guest read at 0x%llx is outside RAM", static_cast<unsigned long long>(gpa));
-    std::memcpy(&value, ram.data() + gpa, sizeof value);
-    return value;
-  }
-
- private:
-  Mapping mapping_;
-};
-
-// ---------------------------------------------------------------------------
 // A tiny x86-64 assembler: exactly the instructions the two guests use.
 // Encodings from SDM Vol. 2; comments give the Intel syntax.
 
@@ -216,28 +192,34 @@ class Assembler {
     Byte(static_cast<std::uint8_t>(0xb8 + reg));
     Le(imm, 8);
   }
-  // mov dword [disp32], r32 (89 /r, ModRM mod=00 rm=100, SIB base=101 no index).
-  void MovAbs32R32(std::uint32_t disp, std::uint8_t reg) {
+  // mov dword [disp32], r32 (89 /r, ModRM mod=00 rm=100, SIB base=101 no
+  // index); the address must be below 2 GiB (disp32 is sign-extended).
+  void MovAbs32R32(Gpa address, std::uint8_t reg) {
     Byte(0x89);
     Byte(static_cast<std::uint8_t>(0x04 | (reg << 3)));
     Byte(0x25);
-    Le(disp, 4);
+    Le(mem::ToU64(address), 4);
   }
   void Rdmsr() { Bytes({0x0f, 0x32}); }
   // imul r64, r/m64 (REX.W 0F AF /r).
-  void ImulR64R64(std::uint8_t dst, std::uint8_t src) { Bytes({0x48, 0x0f, 0xaf, ModRmReg(dst, src)}); }
+  void ImulR64R64(std::uint8_t dst, std::uint8_t src) {
+    Bytes({0x48, 0x0f, 0xaf, ModRmReg(dst, src)});
+  }
   // add r/m64, r64 (REX.W 01 /r).
   void AddR64R64(std::uint8_t dst, std::uint8_t src) { Bytes({0x48, 0x01, ModRmReg(src, dst)}); }
   // dec r/m32 (FF /1).
   void DecR32(std::uint8_t reg) { Bytes({0xff, ModRmReg(1, reg)}); }
   // shr r/m64, imm8 (REX.W C1 /5 ib).
-  void ShrR64Imm8(std::uint8_t reg, std::uint8_t imm) { Bytes({0x48, 0xc1, ModRmReg(5, reg), imm}); }
+  void ShrR64Imm8(std::uint8_t reg, std::uint8_t imm) {
+    Bytes({0x48, 0xc1, ModRmReg(5, reg), imm});
+  }
   // out imm8, eax (E7 ib).
   void OutImm8Eax(std::uint8_t port) { Bytes({0xe7, port}); }
   void Hlt() { Byte(0xf4); }
   // jnz rel8 (75 cb) back to a label taken with here().
   void JnzBack(std::size_t target) {
-    const auto rel = static_cast<std::ptrdiff_t>(target) - static_cast<std::ptrdiff_t>(code_.size() + 2);
+    const auto rel =
+        static_cast<std::ptrdiff_t>(target) - static_cast<std::ptrdiff_t>(code_.size() + 2);
     Bytes({0x75, static_cast<std::uint8_t>(static_cast<std::int8_t>(rel))});
   }
 
@@ -318,7 +300,8 @@ std::uint64_t LcgResult(std::uint32_t iterations) {
 
 volatile sig_atomic_t g_phase_running = 0;
 volatile sig_atomic_t g_deadline_hit = 0;
-int g_watchdog_exit_code = 1;
+int g_setup_hung_exit_code = 1;
+int g_vcpu_stuck_exit_code = 1;
 const char* g_setup_hung_message = "kvm-probe: KVM setup hung\n";
 const char* g_vcpu_stuck_message = "kvm-probe: vCPU did not stop\n";
 kvm_run* g_run = nullptr;  // not owned; the vCPU's mapping
@@ -333,7 +316,7 @@ extern "C" void OnAlarm(int) {
   }
   const char* message = g_phase_running ? g_vcpu_stuck_message : g_setup_hung_message;
   (void)!write(STDOUT_FILENO, message, std::strlen(message));
-  _exit(g_watchdog_exit_code);
+  _exit(g_phase_running ? g_vcpu_stuck_exit_code : g_setup_hung_exit_code);
 }
 
 Result<void> InstallWatchdog() {
@@ -361,6 +344,48 @@ void ArmWatchdog(std::chrono::milliseconds first, std::chrono::milliseconds then
 void DisarmWatchdog() {
   itimerval timer{};
   setitimer(ITIMER_REAL, &timer, nullptr);
+}
+
+// The run phase, for one scope: arms the deadline on construction; on every
+// way out, disarms it and clears immediate_exit so the vCPU could run again.
+class RunDeadline {
+ public:
+  RunDeadline(kvm_run* run, std::chrono::milliseconds deadline) : run_(run) {
+    g_run = run;
+    g_deadline_hit = 0;
+    g_phase_running = 1;
+    ArmWatchdog(deadline, kGracePeriod);
+  }
+  RunDeadline(const RunDeadline&) = delete;
+  RunDeadline& operator=(const RunDeadline&) = delete;
+  ~RunDeadline() {
+    DisarmWatchdog();
+    g_phase_running = 0;
+    run_->immediate_exit = 0;
+    g_run = nullptr;
+  }
+  bool hit() const { return g_deadline_hit != 0; }
+
+ private:
+  kvm_run* run_;
+};
+
+// printf into a std::string.
+[[gnu::format(printf, 1, 2)]] std::string Format(const char* fmt, ...) {
+  va_list args;
+  va_start(args, fmt);
+  va_list copy;
+  va_copy(copy, args);
+  const int needed = std::vsnprintf(nullptr, 0, fmt, copy);
+  va_end(copy);
+  std::string text;
+  if (needed > 0) {
+    text.resize(static_cast<std::size_t>(needed) + 1);
+    std::vsnprintf(text.data(), text.size(), fmt, args);
+    text.resize(static_cast<std::size_t>(needed));
+  }
+  va_end(args);
+  return text;
 }
 
 // ---------------------------------------------------------------------------
@@ -401,31 +426,40 @@ class Vm {
     Fd kvm(open("/dev/kvm", O_RDWR | O_CLOEXEC));
     if (kvm.get() < 0) return Error::FromErrno("open /dev/kvm", errno);
     const int api = TRY(Ioctl(kvm, KVM_GET_API_VERSION, 0, "KVM_GET_API_VERSION"));
-    if (api != KVM_API_VERSION) return Error::Format("KVM API version %d, want %d", api, KVM_API_VERSION);
+    if (api != KVM_API_VERSION)
+      return Error::Format("KVM API version %d, want %d", api, KVM_API_VERSION);
     const KvmCaps caps{
-        .user_space_msr = TRY(Ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR, "KVM_CHECK_EXTENSION")) > 0,
-        .msr_filter = TRY(Ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER, "KVM_CHECK_EXTENSION")) > 0,
-        .immediate_exit = TRY(Ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT, "KVM_CHECK_EXTENSION")) > 0,
+        .user_space_msr = TRY(Ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR,
+                                    "KVM_CHECK_EXTENSION")) > 0,
+        .msr_filter =
+            TRY(Ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER, "KVM_CHECK_EXTENSION")) > 0,
+        .immediate_exit =
+            TRY(Ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT, "KVM_CHECK_EXTENSION")) > 0,
     };
-    const int vcpu_mmap_bytes = TRY(Ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0, "KVM_GET_VCPU_MMAP_SIZE"));
+    const int vcpu_mmap_bytes =
+        TRY(Ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0, "KVM_GET_VCPU_MMAP_SIZE"));
     if (static_cast<std::size_t>(vcpu_mmap_bytes) < sizeof(kvm_run))
-      return Error::Format("KVM_GET_VCPU_MMAP_SIZE %d is smaller than struct kvm_run", vcpu_mmap_bytes);
+      return Error::Format("KVM_GET_VCPU_MMAP_SIZE %d is smaller than struct kvm_run",
+                           vcpu_mmap_bytes);
     Fd vm(TRY(Ioctl(kvm, KVM_CREATE_VM, 0, "KVM_CREATE_VM")));
     auto ram = TRY(Mapping::Create(kGuestRamBytes, PROT_READ | PROT_WRITE,
                                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, "guest RAM"));
+    // The span stays valid when Vm moves: it points at the mapping, which
+    // does not move with its owner.
+    auto memory = TRY(mem::GuestMemory::Create(Gpa{0}, ram.bytes()));
     return Vm(std::move(kvm), std::move(vm), caps, static_cast<std::size_t>(vcpu_mmap_bytes),
-              GuestRam(std::move(ram)));
+              std::move(ram), memory);
   }
 
   const KvmCaps& caps() const { return caps_; }
-  GuestRam& ram() { return ram_; }
+  mem::GuestMemory& memory() { return memory_; }
 
   Result<void> MapRam() {
     kvm_userspace_memory_region region{};
     region.slot = 0;
     region.guest_phys_addr = 0;
     region.memory_size = kGuestRamBytes;
-    region.userspace_addr = reinterpret_cast<std::uintptr_t>(ram_.host_address());
+    region.userspace_addr = reinterpret_cast<std::uintptr_t>(ram_.address());
     TRY(Ioctl(vm_, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION"));
     return base::Ok();
   }
@@ -455,22 +489,28 @@ class Vm {
   std::size_t vcpu_mmap_bytes() const { return vcpu_mmap_bytes_; }
 
  private:
-  Vm(Fd kvm, Fd vm, KvmCaps caps, std::size_t vcpu_mmap_bytes, GuestRam ram)
-      : kvm_(std::move(kvm)), vm_(std::move(vm)), caps_(caps), vcpu_mmap_bytes_(vcpu_mmap_bytes),
-        ram_(std::move(ram)) {}
+  Vm(Fd kvm, Fd vm, KvmCaps caps, std::size_t vcpu_mmap_bytes, Mapping ram, mem::GuestMemory memory)
+      : kvm_(std::move(kvm)),
+        vm_(std::move(vm)),
+        caps_(caps),
+        vcpu_mmap_bytes_(vcpu_mmap_bytes),
+        ram_(std::move(ram)),
+        memory_(memory) {}
 
   Fd kvm_;
   Fd vm_;
   KvmCaps caps_;
   std::size_t vcpu_mmap_bytes_;
-  GuestRam ram_;
+  Mapping ram_;
+  mem::GuestMemory memory_;
 };
 
 class Vcpu {
  public:
   static Result<Vcpu> Create(Vm& vm) {
     Fd fd(TRY(Ioctl(vm.vm_fd(), KVM_CREATE_VCPU, 0, "KVM_CREATE_VCPU")));
-    auto run = TRY(Mapping::Create(vm.vcpu_mmap_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED, fd.get(), "kvm_run"));
+    auto run = TRY(Mapping::Create(vm.vcpu_mmap_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED,
+                                   fd.get(), "kvm_run"));
     return Vcpu(std::move(fd), std::move(run));
   }
 
@@ -478,8 +518,8 @@ class Vcpu {
   // The whole shared area: kvm_run, then the PIO data page and others.
   std::span<const std::byte> run_area() const { return run_.bytes(); }
 
-  // Hand the vCPU everything KVM supports; a loader does the same before
-  // trimming. Without it some KVMs refuse EFER.LME.
+  // A new vCPU has an empty CPUID table; give it everything KVM supports
+  // (long mode included), as the loader does before trimming.
   Result<void> SetSupportedCpuid(Vm& vm) {
     auto buffer = std::make_unique<CpuidBuffer>();
     buffer->header.nent = static_cast<std::uint32_t>(buffer->entries.size());
@@ -490,10 +530,10 @@ class Vcpu {
 
   // 64-bit mode straight away: paging on, PAE, EFER.LME|LMA, a flat 64-bit
   // code segment and flat data segments (SDM Vol. 3A §9.8.5).
-  Result<void> EnterLongMode(std::uint64_t rip) {
+  Result<void> EnterLongMode(Gpa rip) {
     kvm_sregs sregs{};
     TRY(Ioctl(fd_, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"));
-    sregs.cr3 = kPml4Gpa;
+    sregs.cr3 = mem::ToU64(kPml4Gpa);
     sregs.cr4 = kCr4Pae;
     sregs.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
     sregs.efer = kEferLme | kEferLma;
@@ -518,13 +558,13 @@ class Vcpu {
     data.l = 0;
     sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
 
-    sregs.gdt.base = kGdtGpa;
+    sregs.gdt.base = mem::ToU64(kGdtGpa);
     sregs.gdt.limit = 3 * 8 - 1;
     TRY(Ioctl(fd_, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS"));
 
     kvm_regs regs{};
-    regs.rip = rip;
-    regs.rsp = kStackTopGpa;
+    regs.rip = mem::ToU64(rip);
+    regs.rsp = mem::ToU64(kStackTopGpa);
     regs.rflags = 0x2;  // bit 1 is reserved, always 1
     TRY(Ioctl(fd_, KVM_SET_REGS, &regs, "KVM_SET_REGS"));
     return base::Ok();
@@ -552,13 +592,14 @@ class Vcpu {
 // Page tables (PML4 -> PDPT -> PD with one 2 MiB page at 0) and a GDT with
 // null, 64-bit code (0x08) and data (0x10) descriptors. The descriptor bytes
 // mirror the segment registers set in EnterLongMode.
-Result<void> BuildGuest(GuestRam& ram, const GuestProgram& program) {
-  TRY(ram.Write64(kPml4Gpa, kPdptGpa | kPtePresent | kPteWritable));
-  TRY(ram.Write64(kPdptGpa, kPdGpa | kPtePresent | kPteWritable));
-  TRY(ram.Write64(kPdGpa, 0 | kPtePresent | kPteWritable | kPteLargePage));
-  TRY(ram.Write64(kGdtGpa + 0x00, 0));
-  TRY(ram.Write64(kGdtGpa + 0x08, 0x00af9b000000ffff));  // L=1, P, DPL0, code e/r/a
-  TRY(ram.Write64(kGdtGpa + 0x10, 0x00cf93000000ffff));  // D/B=1, P, DPL0, data r/w/a
+Result<void> BuildGuest(mem::GuestMemory& ram, const GuestProgram& program) {
+  TRY(ram.WriteObj<std::uint64_t>(kPml4Gpa, mem::ToU64(kPdptGpa) | kPtePresent | kPteWritable));
+  TRY(ram.WriteObj<std::uint64_t>(kPdptGpa, mem::ToU64(kPdGpa) | kPtePresent | kPteWritable));
+  TRY(ram.WriteObj<std::uint64_t>(kPdGpa, 0 | kPtePresent | kPteWritable | kPteLargePage));
+  TRY(ram.WriteObj<std::uint64_t>(kGdtGpa + 0x00, 0));
+  TRY(ram.WriteObj<std::uint64_t>(kGdtGpa + 0x08, 0x00af9b000000ffff));  // L=1, P, DPL0, code e/r/a
+  TRY(ram.WriteObj<std::uint64_t>(kGdtGpa + 0x10,
+                                  0x00cf93000000ffff));  // D/B=1, P, DPL0, data r/w/a
   TRY(ram.Write(kCodeGpa, program.code));
   return base::Ok();
 }
@@ -572,7 +613,7 @@ Result<Machine> CreateMachine(const GuestProgram& program, bool filter_msrs) {
   auto vm = TRY(Vm::Create());
   TRY(vm.MapRam());
   if (filter_msrs) TRY(vm.FilterHvMsrs());
-  TRY(BuildGuest(vm.ram(), program));
+  TRY(BuildGuest(vm.memory(), program));
   auto vcpu = TRY(Vcpu::Create(vm));
   TRY(vcpu.SetSupportedCpuid(vm));
   TRY(vcpu.EnterLongMode(kCodeGpa));
@@ -593,17 +634,28 @@ struct RunStats {
 
 const char* ExitReasonName(std::uint32_t reason) {
   switch (reason) {
-    case KVM_EXIT_UNKNOWN: return "UNKNOWN";
-    case KVM_EXIT_EXCEPTION: return "EXCEPTION";
-    case KVM_EXIT_IO: return "IO";
-    case KVM_EXIT_HLT: return "HLT";
-    case KVM_EXIT_MMIO: return "MMIO";
-    case KVM_EXIT_SHUTDOWN: return "SHUTDOWN (triple fault)";
-    case KVM_EXIT_FAIL_ENTRY: return "FAIL_ENTRY";
-    case KVM_EXIT_INTERNAL_ERROR: return "INTERNAL_ERROR";
-    case KVM_EXIT_X86_RDMSR: return "X86_RDMSR";
-    case KVM_EXIT_X86_WRMSR: return "X86_WRMSR";
-    default: return "other";
+    case KVM_EXIT_UNKNOWN:
+      return "UNKNOWN";
+    case KVM_EXIT_EXCEPTION:
+      return "EXCEPTION";
+    case KVM_EXIT_IO:
+      return "IO";
+    case KVM_EXIT_HLT:
+      return "HLT";
+    case KVM_EXIT_MMIO:
+      return "MMIO";
+    case KVM_EXIT_SHUTDOWN:
+      return "SHUTDOWN (triple fault)";
+    case KVM_EXIT_FAIL_ENTRY:
+      return "FAIL_ENTRY";
+    case KVM_EXIT_INTERNAL_ERROR:
+      return "INTERNAL_ERROR";
+    case KVM_EXIT_X86_RDMSR:
+      return "X86_RDMSR";
+    case KVM_EXIT_X86_WRMSR:
+      return "X86_WRMSR";
+    default:
+      return "other";
   }
 }
 
@@ -613,43 +665,41 @@ Error UnexpectedExit(Vcpu& vcpu, std::string_view what) {
   const unsigned long long rip = regs ? regs->rip : 0;
   std::string detail;
   if (run->exit_reason == KVM_EXIT_FAIL_ENTRY)
-    detail = Error::Format(", hardware reason 0x%llx",
-                           static_cast<unsigned long long>(run->fail_entry.hardware_entry_failure_reason))
-                 .message();
+    detail = Format(", hardware reason 0x%llx",
+                    static_cast<unsigned long long>(run->fail_entry.hardware_entry_failure_reason));
   if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
-    detail = Error::Format(", suberror %u", run->internal.suberror).message();
-  return Error::Format("%.*s exit %u (%s) at rip 0x%llx%s", static_cast<int>(what.size()), what.data(),
-                       run->exit_reason, ExitReasonName(run->exit_reason), rip, detail.c_str());
+    detail = Format(", suberror %u", run->internal.suberror);
+  return Error::Format("%.*s exit %u (%s) at rip 0x%llx%s", static_cast<int>(what.size()),
+                       what.data(), run->exit_reason, ExitReasonName(run->exit_reason), rip,
+                       detail.c_str());
 }
 
+// Runs the vCPU until HLT, answering the exits the probe guests make, or
+// until the deadline stops it (then stats.end is kDeadline).
 Result<RunStats> RunToHalt(Vcpu& vcpu, std::chrono::milliseconds deadline) {
   kvm_run* run = vcpu.run();
   RunStats stats{RunEnd::kHalted, {}, {}, 0};
-  g_run = run;
-  g_deadline_hit = 0;
-  g_phase_running = 1;
-  ArmWatchdog(deadline, kGracePeriod);
+  const RunDeadline run_deadline(run, deadline);
   const auto start = std::chrono::steady_clock::now();
   // Bounds the exits a confused guest can cause; the real guests make three.
-  for (int exits = 0; exits < 1000; ++exits) {
+  constexpr int kMaxExits = 1000;
+  for (int exits = 0; exits < kMaxExits; ++exits) {
     const bool completed = TRY(vcpu.RunOnce());
     if (!completed) {
-      if (!g_deadline_hit) continue;  // some other signal; go again
+      if (!run_deadline.hit()) continue;  // some other signal; go again
       stats.end = RunEnd::kDeadline;
-      break;
+      stats.elapsed = std::chrono::steady_clock::now() - start;
+      return stats;
     }
     switch (run->exit_reason) {
       case KVM_EXIT_HLT:
         stats.elapsed = std::chrono::steady_clock::now() - start;
-        g_phase_running = 0;
-        DisarmWatchdog();
         return stats;
       case KVM_EXIT_IO: {
         if (run->io.direction != KVM_EXIT_IO_OUT || run->io.port != kDebugPort)
-          return UnexpectedExit(vcpu, Error::Format("%s of port 0x%x:",
-                                                    run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in",
-                                                    run->io.port)
-                                          .message());
+          return UnexpectedExit(
+              vcpu, Format("%s of port 0x%x:", run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in",
+                           run->io.port));
         // The data sits in the vCPU's shared area at data_offset (KVM API
         // doc, KVM_EXIT_IO); in practice the page after struct kvm_run.
         const std::size_t bytes = std::size_t{run->io.size} * run->io.count;
@@ -664,6 +714,10 @@ Result<RunStats> RunToHalt(Vcpu& vcpu, std::chrono::milliseconds deadline) {
         ++stats.msr_exits;
         if (run->msr.index != kProbedMsr)
           return Error::Format("unexpected rdmsr 0x%x", run->msr.index);
+        // Only the filter was asked for (KVM_MSR_EXIT_REASON_FILTER).
+        if (run->msr.reason != KVM_MSR_EXIT_REASON_FILTER)
+          return Error::Format("rdmsr 0x%x exited with reason %u, not the MSR filter",
+                               run->msr.index, run->msr.reason);
         run->msr.error = 0;
         run->msr.data = kMsrAnswer;
         break;
@@ -673,12 +727,7 @@ Result<RunStats> RunToHalt(Vcpu& vcpu, std::chrono::milliseconds deadline) {
         return UnexpectedExit(vcpu, "unexpected");
     }
   }
-  stats.elapsed = std::chrono::steady_clock::now() - start;
-  g_phase_running = 0;
-  DisarmWatchdog();
-  run->immediate_exit = 0;
-  if (stats.end == RunEnd::kDeadline) return stats;
-  return Error("guest made 1000 exits without halting");
+  return Error::Format("guest made %d exits without halting", kMaxExits);
 }
 
 long long Ms(std::chrono::steady_clock::duration d) {
@@ -701,26 +750,28 @@ Result<std::string> Smoke(const Options& options) {
   auto machine = TRY(CreateMachine(program, /*filter_msrs=*/true));
   const auto stats = TRY(RunToHalt(machine.vcpu, options.timeout));
   if (stats.end == RunEnd::kDeadline)
-    return Error::Format("guest did not halt within %lld ms", static_cast<long long>(options.timeout.count()));
+    return Error::Format("guest did not halt within %lld ms",
+                         static_cast<long long>(options.timeout.count()));
   if (stats.msr_exits != 1)
-    return Error::Format("rdmsr 0x%x made %d user-space exits, want 1", kProbedMsr, stats.msr_exits);
-  const auto eax = TRY(machine.vm.ram().Read32(kMsrResultGpa));
-  const auto edx = TRY(machine.vm.ram().Read32(kMsrResultGpa + 4));
-  const std::uint64_t stored = (std::uint64_t{edx} << 32) | eax;
+    return Error::Format("rdmsr 0x%x made %d user-space exits, want 1", kProbedMsr,
+                         stats.msr_exits);
+  const auto stored = TRY(machine.vm.memory().ReadObj<std::uint64_t>(kMsrResultGpa));
   if (stored != kMsrAnswer)
     return Error::Format("guest stored rdmsr result 0x%016llx, want 0x%016llx",
-                         static_cast<unsigned long long>(stored), static_cast<unsigned long long>(kMsrAnswer));
+                         static_cast<unsigned long long>(stored),
+                         static_cast<unsigned long long>(kMsrAnswer));
   if (stats.port_output.size() != 8)
-    return Error::Format("guest wrote %zu bytes to port 0x%x, want 8", stats.port_output.size(), kDebugPort);
+    return Error::Format("guest wrote %zu bytes to port 0x%x, want 8", stats.port_output.size(),
+                         kDebugPort);
   std::uint64_t result = 0;
   std::memcpy(&result, stats.port_output.data(), sizeof result);
   const std::uint64_t want = LcgResult(options.iterations);
   if (result != want)
-    return Error::Format("guest computed 0x%016llx, want 0x%016llx", static_cast<unsigned long long>(result),
+    return Error::Format("guest computed 0x%016llx, want 0x%016llx",
+                         static_cast<unsigned long long>(result),
                          static_cast<unsigned long long>(want));
-  return Error::Format("smoke ok (long mode, msr exit, %llu insns in %lld ms)",
-                       static_cast<unsigned long long>(program.instruction_count), Ms(stats.elapsed))
-      .message();
+  return Format("smoke ok (long mode, msr exit, %llu insns in %lld ms)",
+                static_cast<unsigned long long>(program.instruction_count), Ms(stats.elapsed));
 }
 
 enum class SpeedVerdict { kFast, kSlow };
@@ -732,34 +783,35 @@ Result<std::pair<SpeedVerdict, std::string>> Speed(const Options& options) {
   const auto stats = TRY(RunToHalt(machine.vcpu, options.budget));
   const long long budget_ms = static_cast<long long>(options.budget.count());
   if (stats.end == RunEnd::kHalted) {
-    if (!stats.port_output.empty() || stats.msr_exits != 0) return Error("speed guest made unexpected exits");
+    if (!stats.port_output.empty() || stats.msr_exits != 0)
+      return Error("speed guest made unexpected exits");
     // A halt just past the deadline, before the signal landed, is still slow.
     if (stats.elapsed > options.budget)
       return std::pair{SpeedVerdict::kSlow,
-                       Error::Format("speed too slow (%llu insns in %lld ms, budget %lld ms)",
-                                     static_cast<unsigned long long>(program.instruction_count),
-                                     Ms(stats.elapsed), budget_ms)
-                           .message()};
-    return std::pair{SpeedVerdict::kFast, Error::Format("speed ok (%llu insns in %lld ms, budget %lld ms)",
-                                                        static_cast<unsigned long long>(program.instruction_count),
-                                                        Ms(stats.elapsed), budget_ms)
-                                              .message()};
+                       Format("speed too slow (%llu insns in %lld ms, budget %lld ms)",
+                              static_cast<unsigned long long>(program.instruction_count),
+                              Ms(stats.elapsed), budget_ms)};
+    return std::pair{SpeedVerdict::kFast,
+                     Format("speed ok (%llu insns in %lld ms, budget %lld ms)",
+                            static_cast<unsigned long long>(program.instruction_count),
+                            Ms(stats.elapsed), budget_ms)};
   }
   // Stopped at the deadline: RCX says how far the loop got.
   const auto regs = TRY(machine.vcpu.GetRegs());
   const std::uint64_t left = regs.rcx & 0xffffffff;
-  const std::uint64_t done_insns = 2 * (options.iterations - std::min<std::uint64_t>(left, options.iterations));
-  const double ns_per_insn = done_insns == 0 ? 0.0
-                                             : static_cast<double>(std::chrono::duration_cast<std::chrono::nanoseconds>(
-                                                                       stats.elapsed)
-                                                                       .count()) /
-                                                   static_cast<double>(done_insns);
+  const std::uint64_t done_insns =
+      2 * (options.iterations - std::min<std::uint64_t>(left, options.iterations));
+  const double ns_per_insn =
+      done_insns == 0
+          ? 0.0
+          : static_cast<double>(
+                std::chrono::duration_cast<std::chrono::nanoseconds>(stats.elapsed).count()) /
+                static_cast<double>(done_insns);
   return std::pair{SpeedVerdict::kSlow,
-                   Error::Format("speed too slow (stopped at the %lld ms budget after %llu of %llu insns, "
-                                 "~%.0f ns/insn)",
-                                 budget_ms, static_cast<unsigned long long>(done_insns),
-                                 static_cast<unsigned long long>(program.instruction_count), ns_per_insn)
-                       .message()};
+                   Format("speed too slow (stopped at the %lld ms budget after %llu of %llu insns, "
+                          "~%.0f ns/insn)",
+                          budget_ms, static_cast<unsigned long long>(done_insns),
+                          static_cast<unsigned long long>(program.instruction_count), ns_per_insn)};
 }
 
 // ---------------------------------------------------------------------------
@@ -781,7 +833,9 @@ std::optional<std::uint32_t> ParseU32(std::string_view text) {
   return value;
 }
 
-void Say(std::string_view line) { std::printf("kvm-probe: %.*s\n", static_cast<int>(line.size()), line.data()); }
+void Say(std::string_view line) {
+  std::printf("kvm-probe: %.*s\n", static_cast<int>(line.size()), line.data());
+}
 
 }  // namespace
 
@@ -811,7 +865,8 @@ int main(int argc, char** argv) {
   }
 
   const int unusable = smoke ? 1 : 2;
-  g_watchdog_exit_code = unusable;
+  g_setup_hung_exit_code = unusable;
+  g_vcpu_stuck_exit_code = smoke ? 1 : 3;
   g_setup_hung_message = smoke ? "kvm-probe: smoke failed: KVM setup did not finish in 20 s\n"
                                : "kvm-probe: speed: KVM unusable: setup did not finish in 20 s\n";
   g_vcpu_stuck_message = smoke ? "kvm-probe: smoke failed: vCPU did not stop at the timeout\n"
