@@ -25,12 +25,26 @@ std::map<uint32_t, uint64_t> AreaSizes(const IgvmFile& file) {
   return sizes;
 }
 
-// A page's bytes as loaded: the data zero-padded to 4096, or zeros.
-std::array<std::byte, wire::kPageSize> PageContents(const std::vector<std::byte>& data) {
-  std::array<std::byte, wire::kPageSize> page{};
-  std::memcpy(page.data(), data.data(), std::min<size_t>(data.size(), page.size()));
-  return page;
-}
+// A page's bytes as loaded: the data zero-padded to 4096, or zeros. Full
+// pages (the common case) are used in place, without a copy.
+class PageContents {
+ public:
+  explicit PageContents(const std::vector<std::byte>& data) {
+    if (data.size() == wire::kPageSize) {
+      view_ = std::span<const std::byte, wire::kPageSize>(data.data(), wire::kPageSize);
+    } else {
+      std::memcpy(padded_.data(), data.data(), std::min<size_t>(data.size(), padded_.size()));
+      view_ = padded_;
+    }
+  }
+  PageContents(const PageContents&) = delete;  // view_ may point into padded_
+  PageContents& operator=(const PageContents&) = delete;
+  std::span<const std::byte, wire::kPageSize> bytes() const { return view_; }
+
+ private:
+  std::array<std::byte, wire::kPageSize> padded_{};
+  std::span<const std::byte, wire::kPageSize> view_{padded_};
+};
 
 // ---- SEV-SNP (SNP ABI, SNP_LAUNCH_UPDATE; spec digest §3.1) ----
 
@@ -87,7 +101,7 @@ base::Result<SnpMeasurement> MeasureSnp(const IgvmFile& file, VmsaOrder order) {
   std::vector<const VpContextDirective*> deferred_vmsas;
 
   auto measure_vmsa = [&](const VpContextDirective& context) {
-    const Sha384Digest contents = Sha384Of(PageContents(context.data));
+    const Sha384Digest contents = Sha384Of(PageContents(context.data).bytes());
     chain.Update(SnpPageType::kVmsa, context.header.gpa, &contents);
   };
 
@@ -117,7 +131,7 @@ base::Result<SnpMeasurement> MeasureSnp(const IgvmFile& file, VmsaOrder order) {
         chain.Update(SnpPageType::kUnmeasured, header.gpa, nullptr);
       } else {
         // A page without data is imported as a normal page of zeros.
-        const Sha384Digest contents = Sha384Of(PageContents(page->data));
+        const Sha384Digest contents = Sha384Of(PageContents(page->data).bytes());
         chain.Update(SnpPageType::kNormal, header.gpa, &contents);
       }
     } else if (const auto* insert = std::get_if<wire::ParameterInsert>(&directive)) {
@@ -182,8 +196,7 @@ base::Result<Sha384Digest> MeasureTdx(const IgvmFile& file) {
       if (header.flags & wire::kPageDataShared) continue;
       TdxPageAdd(mrtd, header.gpa);
       if (!(header.flags & wire::kPageDataUnmeasured)) {
-        const auto contents = PageContents(page->data);
-        TdxExtendPage(mrtd, header.gpa, contents);
+        TdxExtendPage(mrtd, header.gpa, PageContents(page->data).bytes());
       }
     } else if (const auto* insert = std::get_if<wire::ParameterInsert>(&directive)) {
       if ((insert->compatibility_mask & mask) == 0) continue;
@@ -289,7 +302,7 @@ base::Result<Sha256Digest> MeasureVbs(const IgvmFile& file) {
       if (header.flags & wire::kPageDataUnmeasured) {
         chain.Page(header.gpa, kVbsUnmeasured, zero_page);
       } else {
-        chain.Page(header.gpa, 0, PageContents(page->data));
+        chain.Page(header.gpa, 0, PageContents(page->data).bytes());
       }
     } else if (const auto* insert = std::get_if<wire::ParameterInsert>(&directive)) {
       if ((insert->compatibility_mask & mask) == 0) continue;

@@ -4,16 +4,41 @@
 #include <cstdint>
 #include <span>
 
+#include <cstring>
+#include <vector>
+
 #include "base/fuzz_target.h"
+#include "crc32.h"
 #include "dump.h"
 #include "measure.h"
 #include "reader.h"
 #include "writer.h"
 
-extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  const auto bytes = std::as_bytes(std::span(data, size));
+namespace {
+
+// Most mutations break the CRC and stop at the first check. A copy with the
+// CRC recomputed lets the fuzzer reach every later check too.
+std::vector<std::byte> WithRepairedChecksum(std::span<const std::byte> bytes) {
+  std::vector<std::byte> copy(bytes.begin(), bytes.end());
+  igvm::wire::FixedHeaderV1 fixed;
+  if (copy.size() < sizeof fixed) return copy;
+  std::memcpy(&fixed, copy.data(), sizeof fixed);
+  const size_t fixed_size = fixed.format_version == 2 ? sizeof(igvm::wire::FixedHeaderV2)
+                                                      : sizeof(igvm::wire::FixedHeaderV1);
+  if (copy.size() < fixed_size || fixed.variable_header_offset > copy.size() ||
+      fixed.variable_header_size > copy.size() - fixed.variable_header_offset)
+    return copy;
+  std::memset(copy.data() + 0x14, 0, 4);
+  uint32_t crc = igvm::Crc32Update(0, std::span(copy).subspan(0, fixed_size));
+  crc = igvm::Crc32Update(
+      crc, std::span(copy).subspan(fixed.variable_header_offset, fixed.variable_header_size));
+  std::memcpy(copy.data() + 0x14, &crc, 4);
+  return copy;
+}
+
+void Exercise(std::span<const std::byte> bytes) {
   auto file = igvm::ReadIgvm(bytes);
-  if (!file.ok()) return 0;
+  if (!file.ok()) return;
 
   // Anything the reader accepts, the writer can write, and the result reads
   // back to a model that writes the same bytes again.
@@ -40,5 +65,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     (void)igvm::MeasureVbs(*file);
   }
   (void)igvm::DumpText(*file);
+}
+
+}  // namespace
+
+extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
+  const auto bytes = std::as_bytes(std::span(data, size));
+  Exercise(bytes);
+  Exercise(WithRepairedChecksum(bytes));
   return 0;
 }

@@ -7,25 +7,27 @@ namespace bench {
 void RatioReporter::ReportRuns(const std::vector<Run>& runs) {
   for (const Run& run : runs) {
     if (run.run_type == Run::RT_Iteration && run.iterations > 0)
-      real_time_ns_[run.benchmark_name()] = run.GetAdjustedRealTime();
+      times_[run.benchmark_name()] = {run.GetAdjustedCPUTime(),
+                                      benchmark::GetTimeUnitString(run.time_unit)};
   }
   ConsoleReporter::ReportRuns(runs);
 }
 
 int RatioReporter::PrintRatios() const {
   int found = 0;
-  std::printf("\n%-40s %12s %12s %8s\n", "pair", "path", "baseline", "ratio");
-  for (const auto& [name, path_time] : real_time_ns_) {
+  std::printf("\n%-40s %12s %12s %8s   (CPU time; ratio = baseline / path)\n", "pair", "path",
+              "baseline", "ratio");
+  for (const auto& [name, path] : times_) {
     for (const Pair& pair : pairs_) {
       const std::string marker = "/" + pair.path + "/";
       const size_t at = name.find(marker);
       if (at == std::string::npos) continue;
       std::string baseline_name = name;
       baseline_name.replace(at, marker.size(), "/" + pair.baseline + "/");
-      auto baseline = real_time_ns_.find(baseline_name);
-      if (baseline == real_time_ns_.end() || path_time <= 0) continue;
-      std::printf("%-40s %10.1fns %10.1fns %8.2f\n", name.c_str(), path_time,
-                  baseline->second, baseline->second / path_time);
+      auto baseline = times_.find(baseline_name);
+      if (baseline == times_.end() || path.value <= 0) continue;
+      std::printf("%-40s %10.1f%-2s %10.1f%-2s %8.2f\n", name.c_str(), path.value, path.unit,
+                  baseline->second.value, baseline->second.unit, baseline->second.value / path.value);
       ++found;
     }
   }

@@ -28,8 +28,12 @@ class RatioReporter : public benchmark::ConsoleReporter {
   int PrintRatios() const;
 
  private:
+  struct Time {
+    double value;
+    const char* unit;
+  };
   std::vector<Pair> pairs_;
-  std::map<std::string, double> real_time_ns_;
+  std::map<std::string, Time> times_;  // CPU time: steadier than wall time on a shared machine
 };
 
 // Runs the registered benchmarks and prints the ratio table.
