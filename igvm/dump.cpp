@@ -5,6 +5,7 @@
 #include <cstring>
 #include <map>
 
+#include "base/string_printf.h"
 #include "digest.h"
 
 namespace igvm {
@@ -12,11 +13,7 @@ namespace {
 
 using nlohmann::json;
 
-std::string Hex(uint64_t value) {
-  char text[24];
-  std::snprintf(text, sizeof text, "0x%" PRIx64, value);
-  return text;
-}
+std::string Hex(uint64_t value) { return base::StringPrintf("0x%" PRIx64, value); }
 
 std::string HexBytes(const uint8_t* bytes, size_t length) {
   return ToHex(std::span<const uint8_t>(bytes, length));

@@ -56,6 +56,8 @@ class Reader {
   base::Result<std::vector<std::byte>> FileData(uint32_t file_offset, uint64_t length) const;
   base::Result<void> CheckMask(uint32_t mask);
   base::Result<void> CheckSingleMask(uint32_t mask) const;
+  // Headers that only make sense for one platform type (ID block, ...).
+  base::Result<void> RequirePlatform(uint32_t mask, wire::PlatformType type) const;
   base::Result<void> ClaimPages(uint32_t mask, uint64_t gpa, uint64_t pages);
   base::Result<void> AddUnbackedPages(uint64_t pages);
 
@@ -106,6 +108,17 @@ base::Result<void> Reader::CheckSingleMask(uint32_t mask) const {
   if (!IsPowerOfTwo(mask) || (mask & platform_masks_) == 0)
     return base::Error::Format("compatibility mask %#x must be exactly one declared platform's",
                                mask);
+  return base::Ok();
+}
+
+base::Result<void> Reader::RequirePlatform(uint32_t mask, wire::PlatformType type) const {
+  for (uint32_t bit = 1; bit != 0; bit <<= 1) {
+    if ((mask & bit) == 0) continue;
+    auto platform = platform_by_bit_.find(bit);
+    if (platform == platform_by_bit_.end() || platform->second != static_cast<uint8_t>(type))
+      return base::Error::Format("mask %#x names a platform that is not %s", mask,
+                                 PlatformName(static_cast<uint8_t>(type)));
+  }
   return base::Ok();
 }
 
@@ -306,10 +319,7 @@ base::Result<void> Reader::ReadHeader(uint32_t offset, uint32_t raw_type, uint32
       TRY(expect(sizeof(wire::CcaPolicy)));
       const auto policy = CopyAt<wire::CcaPolicy>(payload);
       TRY(CheckMask(policy.compatibility_mask));
-      for (uint32_t bit = 1; bit != 0; bit <<= 1)
-        if ((policy.compatibility_mask & bit) &&
-            platform_by_bit_[bit] != static_cast<uint8_t>(wire::PlatformType::kCca))
-          return base::Error("CCA_POLICY names a platform that is not CCA");
+      TRY(RequirePlatform(policy.compatibility_mask, wire::PlatformType::kCca));
       if (policy.attributes_required_zeroes & policy.attributes_required_ones)
         return base::Error("CCA policy requires the same attribute to be 0 and 1");
       if (policy.hash_algorithm > 2) return base::Error("unknown CCA hash algorithm");
@@ -367,10 +377,7 @@ base::Result<void> Reader::ReadHeader(uint32_t offset, uint32_t raw_type, uint32
       TRY(expect(sizeof(wire::SnpIdBlock)));
       const auto block = CopyAt<wire::SnpIdBlock>(payload);
       TRY(CheckMask(block.compatibility_mask));
-      for (uint32_t bit = 1; bit != 0; bit <<= 1)
-        if ((block.compatibility_mask & bit) &&
-            platform_by_bit_[bit] != static_cast<uint8_t>(wire::PlatformType::kSevSnp))
-          return base::Error("SNP_ID_BLOCK names a platform that is not SEV-SNP");
+      TRY(RequirePlatform(block.compatibility_mask, wire::PlatformType::kSevSnp));
       if (block.compatibility_mask & id_block_bits_)
         return base::Error("second SNP_ID_BLOCK for a platform");
       if (block.author_key_enabled > 1) return base::Error("author_key_enabled must be 0 or 1");
@@ -396,10 +403,7 @@ base::Result<void> Reader::ReadHeader(uint32_t offset, uint32_t raw_type, uint32
       TRY(expect(sizeof(wire::VbsMeasurement)));
       const auto measurement = CopyAt<wire::VbsMeasurement>(payload);
       TRY(CheckMask(measurement.compatibility_mask));
-      for (uint32_t bit = 1; bit != 0; bit <<= 1)
-        if ((measurement.compatibility_mask & bit) &&
-            platform_by_bit_[bit] != static_cast<uint8_t>(wire::PlatformType::kVsmIsolation))
-          return base::Error("VBS_MEASUREMENT names a platform that is not VSM");
+      TRY(RequirePlatform(measurement.compatibility_mask, wire::PlatformType::kVsmIsolation));
       if (measurement.compatibility_mask & vbs_bits_)
         return base::Error("second VBS_MEASUREMENT for a platform");
       vbs_bits_ |= measurement.compatibility_mask;

@@ -59,6 +59,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "base/string_printf.h"
 #include "mem/guest_memory.h"
 
 namespace {
@@ -370,23 +371,7 @@ class RunDeadline {
   kvm_run* run_;
 };
 
-// printf into a std::string.
-[[gnu::format(printf, 1, 2)]] std::string Format(const char* fmt, ...) {
-  va_list args;
-  va_start(args, fmt);
-  va_list copy;
-  va_copy(copy, args);
-  const int needed = std::vsnprintf(nullptr, 0, fmt, copy);
-  va_end(copy);
-  std::string text;
-  if (needed > 0) {
-    text.resize(static_cast<std::size_t>(needed) + 1);
-    std::vsnprintf(text.data(), text.size(), fmt, args);
-    text.resize(static_cast<std::size_t>(needed));
-  }
-  va_end(args);
-  return text;
-}
+using base::StringPrintf;
 
 // ---------------------------------------------------------------------------
 // The VM.
@@ -665,10 +650,10 @@ Error UnexpectedExit(Vcpu& vcpu, std::string_view what) {
   const unsigned long long rip = regs ? regs->rip : 0;
   std::string detail;
   if (run->exit_reason == KVM_EXIT_FAIL_ENTRY)
-    detail = Format(", hardware reason 0x%llx",
+    detail = StringPrintf(", hardware reason 0x%llx",
                     static_cast<unsigned long long>(run->fail_entry.hardware_entry_failure_reason));
   if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
-    detail = Format(", suberror %u", run->internal.suberror);
+    detail = StringPrintf(", suberror %u", run->internal.suberror);
   return Error::Format("%.*s exit %u (%s) at rip 0x%llx%s", static_cast<int>(what.size()),
                        what.data(), run->exit_reason, ExitReasonName(run->exit_reason), rip,
                        detail.c_str());
@@ -698,7 +683,7 @@ Result<RunStats> RunToHalt(Vcpu& vcpu, std::chrono::milliseconds deadline) {
       case KVM_EXIT_IO: {
         if (run->io.direction != KVM_EXIT_IO_OUT || run->io.port != kDebugPort)
           return UnexpectedExit(
-              vcpu, Format("%s of port 0x%x:", run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in",
+              vcpu, StringPrintf("%s of port 0x%x:", run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in",
                            run->io.port));
         // The data sits in the vCPU's shared area at data_offset (KVM API
         // doc, KVM_EXIT_IO); in practice the page after struct kvm_run.
@@ -770,7 +755,7 @@ Result<std::string> Smoke(const Options& options) {
     return Error::Format("guest computed 0x%016llx, want 0x%016llx",
                          static_cast<unsigned long long>(result),
                          static_cast<unsigned long long>(want));
-  return Format("smoke ok (long mode, msr exit, %llu insns in %lld ms)",
+  return StringPrintf("smoke ok (long mode, msr exit, %llu insns in %lld ms)",
                 static_cast<unsigned long long>(program.instruction_count), Ms(stats.elapsed));
 }
 
@@ -788,11 +773,11 @@ Result<std::pair<SpeedVerdict, std::string>> Speed(const Options& options) {
     // A halt just past the deadline, before the signal landed, is still slow.
     if (stats.elapsed > options.budget)
       return std::pair{SpeedVerdict::kSlow,
-                       Format("speed too slow (%llu insns in %lld ms, budget %lld ms)",
+                       StringPrintf("speed too slow (%llu insns in %lld ms, budget %lld ms)",
                               static_cast<unsigned long long>(program.instruction_count),
                               Ms(stats.elapsed), budget_ms)};
     return std::pair{SpeedVerdict::kFast,
-                     Format("speed ok (%llu insns in %lld ms, budget %lld ms)",
+                     StringPrintf("speed ok (%llu insns in %lld ms, budget %lld ms)",
                             static_cast<unsigned long long>(program.instruction_count),
                             Ms(stats.elapsed), budget_ms)};
   }
@@ -808,7 +793,7 @@ Result<std::pair<SpeedVerdict, std::string>> Speed(const Options& options) {
                 std::chrono::duration_cast<std::chrono::nanoseconds>(stats.elapsed).count()) /
                 static_cast<double>(done_insns);
   return std::pair{SpeedVerdict::kSlow,
-                   Format("speed too slow (stopped at the %lld ms budget after %llu of %llu insns, "
+                   StringPrintf("speed too slow (stopped at the %lld ms budget after %llu of %llu insns, "
                           "~%.0f ns/insn)",
                           budget_ms, static_cast<unsigned long long>(done_insns),
                           static_cast<unsigned long long>(program.instruction_count), ns_per_insn)};

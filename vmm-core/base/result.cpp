@@ -1,5 +1,7 @@
 #include "base/result.h"
 
+#include "base/string_printf.h"
+
 #include <cstdarg>
 #include <cstring>
 
@@ -8,16 +10,7 @@ namespace base {
 Error Error::Format(const char* fmt, ...) {
   va_list args;
   va_start(args, fmt);
-  va_list copy;
-  va_copy(copy, args);
-  const int needed = std::vsnprintf(nullptr, 0, fmt, copy);
-  va_end(copy);
-  std::string text;
-  if (needed > 0) {
-    text.resize(static_cast<size_t>(needed) + 1);
-    std::vsnprintf(text.data(), text.size(), fmt, args);
-    text.resize(static_cast<size_t>(needed));
-  }
+  std::string text = StringPrintfV(fmt, args);
   va_end(args);
   return Error(std::move(text));
 }
