@@ -59,7 +59,8 @@ bool AbortsWith(const std::function<void()>& body, std::string_view message) {
   close(pipe_fds[1]);
   std::string err;
   char buf[256];
-  for (ssize_t n; (n = read(pipe_fds[0], buf, sizeof buf)) > 0;) err.append(buf, n);
+  for (ssize_t n; (n = read(pipe_fds[0], buf, sizeof buf)) > 0;)
+    err.append(buf, static_cast<std::size_t>(n));
   close(pipe_fds[0]);
   int status = 0;
   if (waitpid(pid, &status, 0) != pid) return false;

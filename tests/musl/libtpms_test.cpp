@@ -100,15 +100,19 @@ class Command {
     bytes_.push_back(v);
     return *this;
   }
-  Command& U16(std::uint16_t v) { return U8(v >> 8).U8(v & 0xff); }
-  Command& U32(std::uint32_t v) { return U16(v >> 16).U16(v & 0xffff); }
+  Command& U16(std::uint16_t v) {
+    return U8(static_cast<std::uint8_t>(v >> 8)).U8(static_cast<std::uint8_t>(v & 0xff));
+  }
+  Command& U32(std::uint32_t v) {
+    return U16(static_cast<std::uint16_t>(v >> 16)).U16(static_cast<std::uint16_t>(v & 0xffff));
+  }
   Command& Raw(std::span<const std::uint8_t> data) {
     bytes_.insert(bytes_.end(), data.begin(), data.end());
     return *this;
   }
   std::vector<std::uint8_t>& Bytes() {
     auto size = static_cast<std::uint32_t>(bytes_.size());
-    for (int i = 0; i < 4; ++i) bytes_[2 + i] = static_cast<std::uint8_t>(size >> (24 - 8 * i));
+    for (std::size_t i = 0; i < 4; ++i) bytes_[2 + i] = static_cast<std::uint8_t>(size >> (24 - 8 * i));
     return bytes_;
   }
 
