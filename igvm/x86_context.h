@@ -31,15 +31,18 @@ inline constexpr uint64_t kEntryCr0 = 0x80010033;  // PG | WP | NE | ET | MP | P
 inline constexpr uint64_t kEntryCr4 = 0x00000020;  // PAE
 inline constexpr uint64_t kEntryEfer = 0x00000D00;  // NXE | LMA | LME
 inline constexpr uint64_t kEntryPat = 0x0007040600070406;  // the reset value
-inline constexpr uint16_t kCodeSelector = 0x08;
-inline constexpr uint16_t kDataSelector = 0x10;
-inline constexpr uint16_t kGdtLimit = 3 * 8 - 1;  // null, code64, data
+// Selectors as Linux's 64-bit boot protocol requires them (Documentation/
+// x86/boot.rst, "64-bit Boot Protocol": __BOOT_CS 0x10, __BOOT_DS 0x18), so
+// the boot shim can enter the kernel without loading a GDT of its own.
+inline constexpr uint16_t kCodeSelector = 0x10;
+inline constexpr uint16_t kDataSelector = 0x18;
+inline constexpr uint16_t kGdtLimit = 4 * 8 - 1;  // null, unused, code64, data
 
 // Page tables identity-mapping [0, 4 GiB) with 2 MiB pages: PML4, PDPT and
 // four page directories, in that order, for placement at `base`.
 inline constexpr uint64_t kPageTablePages = 6;
 std::vector<std::byte> IdentityPageTables(uint64_t base);
-// The GDT page: null, 64-bit code (0x08), data (0x10).
+// The GDT page: null, unused, 64-bit code (0x10), data (0x18).
 std::vector<std::byte> GdtPage();
 
 // u32 count + VbsVpContextRegister[], the VSM VP_CONTEXT data.
