@@ -74,6 +74,7 @@ class Builder {
   void AddPages(uint64_t gpa, std::span<const std::byte> bytes, uint32_t mask);
   base::Result<void> LoadComponents();
   base::Result<void> AddCommandLine();
+  base::Result<void> AddComponentTable();
   base::Result<void> AddParameterArea();
   base::Result<void> AddEntryState();
 
@@ -84,6 +85,12 @@ class Builder {
   uint64_t base_ = 0, size_ = 0;
   std::vector<Region> regions_;
   std::map<std::string, uint64_t> component_offsets_;
+  struct Loaded {
+    std::string name;
+    uint64_t gpa;
+    uint64_t size;
+  };
+  std::vector<Loaded> loaded_;
   uint64_t parameter_area_gpa_ = 0;
   json snp_config_, tdx_config_;
 };
@@ -201,7 +208,32 @@ base::Result<void> Builder::LoadComponents() {
     if (!component_offsets_.emplace(name, offset).second)
       return base::Error(where + ": component name '" + name + "' is used twice");
     AddPages(base_ + offset, bytes, all_masks_);
+    loaded_.push_back({name, base_ + offset, bytes.size()});
   }
+  return base::Ok();
+}
+
+base::Result<void> Builder::AddComponentTable() {
+  const json* table = TRY(Object(manifest_, "component_table", "manifest", false));
+  if (!table) return base::Ok();
+  const uint64_t offset = TRY(Number(*table, "offset", "component_table"));
+  TRY(Place("component_table", offset, wire::kPageSize));
+  constexpr size_t kEntryBytes = 16 + kComponentNameBytes;
+  if (8 + loaded_.size() * kEntryBytes > wire::kPageSize)
+    return base::Error("component_table: too many components for one page");
+  std::vector<std::byte> page(8 + loaded_.size() * kEntryBytes);
+  const uint32_t count = static_cast<uint32_t>(loaded_.size());
+  std::memcpy(page.data(), &kComponentTableMagic, 4);
+  std::memcpy(page.data() + 4, &count, 4);
+  for (size_t i = 0; i < loaded_.size(); ++i) {
+    std::byte* entry = page.data() + 8 + i * kEntryBytes;
+    if (loaded_[i].name.size() >= kComponentNameBytes)
+      return base::Error("component_table: name '" + loaded_[i].name + "' is 16 bytes or more");
+    std::memcpy(entry, &loaded_[i].gpa, 8);
+    std::memcpy(entry + 8, &loaded_[i].size, 8);
+    std::memcpy(entry + 16, loaded_[i].name.data(), loaded_[i].name.size());
+  }
+  AddPages(base_ + offset, page, all_masks_);
   return base::Ok();
 }
 
@@ -309,6 +341,7 @@ base::Result<IgvmFile> Builder::Build() {
   TRY(AddParameterArea());
   TRY(LoadComponents());
   TRY(AddCommandLine());
+  TRY(AddComponentTable());
   TRY(AddEntryState());
   return std::move(file_);
 }

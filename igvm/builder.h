@@ -21,6 +21,7 @@
 //                   "relocation": {"alignment": "0x200000", "min": "...", "max": "..."}},
 //   "components": [{"name": "shim", "path": "shim.bin", "offset": "0x0"}, ...],
 //   "command_line": {"offset": "0x...", "text": "console=ttyS0"},
+//   "component_table": {"offset": "0x..."},
 //   "parameter_area": {"offset": "0x...", "pages": 4,
 //                      "parameters": [{"kind": "memory_map", "byte_offset": 0}, ...]},
 //   "entry": {"component": "shim", "offset": "0x0", "stack_top": "0x...",
@@ -29,14 +30,25 @@
 // Parameter kinds: vp_count, memory_map, command_line, madt, srat, slit,
 // pptt, mmio_ranges, device_tree, environment_info.
 // At entry RSI holds the GPA of the parameter area.
+//
+// The component table is a measured page telling the boot shim where each
+// component landed (the host cannot forge it on isolated platforms: it is
+// part of the launch digest). Layout, little-endian:
+//   u32 magic "HCLC" (0x434C4348), u32 count,
+//   then count x {u64 gpa, u64 size_bytes, char name[16] (NUL-padded)}.
 #pragma once
 
+#include <cstddef>
+#include <cstdint>
 #include <string>
 
 #include "base/result.h"
 #include "file.h"
 
 namespace igvm {
+
+inline constexpr uint32_t kComponentTableMagic = 0x434C4348;  // "HCLC"
+inline constexpr size_t kComponentNameBytes = 16;
 
 base::Result<IgvmFile> BuildFromManifest(const std::string& manifest_text,
                                          const std::string& base_directory);
