@@ -1,0 +1,167 @@
+#include "linux_boot.h"
+
+#include <doctest/doctest.h>
+
+#include <array>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "boot_info.h"
+#include "bytes.h"
+
+namespace {
+
+// A minimal bzImage: setup header per boot.rst, then a payload.
+std::vector<std::byte> FakeBzImage(uint16_t protocol = 0x020f, uint16_t xloadflags = 0x1) {
+  const uint8_t setup_sects = 3;
+  const uint32_t payload = 0x800;
+  std::vector<std::byte> image((setup_sects + 1) * 512 + payload, std::byte{0x90});
+  std::span<std::byte> bytes(image);
+  REQUIRE(shim::StoreLe<uint8_t>(bytes, 0x1F1, setup_sects));
+  REQUIRE(shim::StoreLe<uint32_t>(bytes, 0x1F4, payload / 16));
+  REQUIRE(shim::StoreLe<uint16_t>(bytes, 0x1FE, 0xAA55));
+  REQUIRE(shim::StoreLe<uint8_t>(bytes, 0x200, 0xEB));
+  REQUIRE(shim::StoreLe<uint8_t>(bytes, 0x201, 0x66));  // header ends at 0x202 + 0x66
+  REQUIRE(shim::StoreLe<uint32_t>(bytes, 0x202, 0x53726448));
+  REQUIRE(shim::StoreLe<uint16_t>(bytes, 0x206, protocol));
+  REQUIRE(shim::StoreLe<uint8_t>(bytes, 0x211, 0x01));
+  REQUIRE(shim::StoreLe<uint32_t>(bytes, 0x230, 0x200000));
+  REQUIRE(shim::StoreLe<uint8_t>(bytes, 0x234, 0));  // not relocatable
+  REQUIRE(shim::StoreLe<uint16_t>(bytes, 0x236, xloadflags));
+  REQUIRE(shim::StoreLe<uint64_t>(bytes, 0x258, 0x1400000));
+  REQUIRE(shim::StoreLe<uint32_t>(bytes, 0x260, 0xdc1000));
+  return image;
+}
+
+template <typename T>
+T Load(std::span<const std::byte> bytes, size_t offset) {
+  T value{};
+  REQUIRE(shim::LoadLe(bytes, offset, value));
+  return value;
+}
+
+}  // namespace
+
+TEST_CASE("bzImage setup header is read per the boot protocol") {
+  const auto image = FakeBzImage();
+  auto kernel = shim::ParseBzImage(image);
+  REQUIRE_MESSAGE(kernel.ok(), kernel.status().message());
+  CHECK(kernel.value().protocol == 0x020f);
+  CHECK(kernel.value().setup_bytes == 4 * 512);
+  CHECK(kernel.value().payload_bytes == 0x800);
+  CHECK(kernel.value().pref_address == 0x1400000);
+  CHECK(kernel.value().init_size == 0xdc1000);
+  CHECK(kernel.value().header_end == 0x268);
+  CHECK_FALSE(kernel.value().relocatable);
+}
+
+TEST_CASE("bzImage problems are refused with a reason") {
+  CHECK(std::string(shim::ParseBzImage(FakeBzImage(0x020b)).status().message()) ==
+        "kernel: boot protocol older than 2.12 (no 64-bit entry)");
+  CHECK(std::string(shim::ParseBzImage(FakeBzImage(0x020f, 0)).status().message()) ==
+        "kernel: no 64-bit entry point");
+  auto truncated = FakeBzImage();
+  truncated.resize(truncated.size() - 1);
+  CHECK(std::string(shim::ParseBzImage(truncated).status().message()) ==
+        "kernel: file is shorter than its header says");
+  std::vector<std::byte> tiny(100);
+  CHECK_FALSE(shim::ParseBzImage(tiny).ok());
+}
+
+TEST_CASE("the zero page carries the header, initrd, command line and e820 map") {
+  const auto image = FakeBzImage();
+  const auto kernel = shim::ParseBzImage(image).value();
+  const std::array<shim::E820Entry, 2> e820{{{0x1000000, 0x20000, shim::kE820Reserved},
+                                             {0x1020000, 0x1FE0000, shim::kE820Ram}}};
+  shim::BootLayout layout;
+  layout.command_line_gpa = 0x1013000;
+  layout.initrd_gpa = 0x2200000;
+  layout.initrd_size = 0x105000;
+  layout.e820 = e820;
+  std::array<std::byte, shim::kZeroPageBytes> zero_page;
+  zero_page.fill(std::byte{0xee});
+  REQUIRE(shim::BuildZeroPage(zero_page, image, kernel, layout).ok());
+  const std::span<const std::byte> page(zero_page);
+  CHECK(Load<uint32_t>(page, 0x202) == 0x53726448);   // header copied
+  CHECK(Load<uint8_t>(page, 0x210) == 0xFF);          // type_of_loader
+  CHECK(Load<uint32_t>(page, 0x218) == 0x2200000);    // ramdisk_image
+  CHECK(Load<uint32_t>(page, 0x21C) == 0x105000);     // ramdisk_size
+  CHECK(Load<uint32_t>(page, 0x228) == 0x1013000);    // cmd_line_ptr
+  CHECK(Load<uint8_t>(page, 0x1E8) == 2);             // e820_entries
+  CHECK(Load<uint64_t>(page, 0x2D0 + 20) == 0x1020000);
+  CHECK(Load<uint32_t>(page, 0x2D0 + 20 + 16) == shim::kE820Ram);
+  CHECK(Load<uint64_t>(page, 0x000) == 0);            // everything else zeroed
+}
+
+TEST_CASE("memory map parsing checks order, overlap, wrap and termination") {
+  std::vector<std::byte> map(24 * 4);
+  std::span<std::byte> bytes(map);
+  auto put = [&](size_t i, uint64_t page, uint64_t pages, uint16_t type) {
+    REQUIRE(shim::StoreLe(bytes, i * 24, page));
+    REQUIRE(shim::StoreLe(bytes, i * 24 + 8, pages));
+    REQUIRE(shim::StoreLe(bytes, i * 24 + 16, type));
+  };
+  put(0, 0x0, 0x1000, shim::kMemoryNormal);
+  put(1, 0x1000, 0x2000, shim::kMemoryVtl2Protectable);
+  std::array<shim::MemoryRange, 8> ranges;
+  auto count = shim::ParseMemoryMap(map, ranges);
+  REQUIRE(count.ok());
+  CHECK(count.value() == 2);
+  auto vtl2 = shim::FindVtl2Range(std::span(ranges).first(2), 0x1000000);
+  REQUIRE(vtl2.ok());
+  CHECK(vtl2.value().base == 0x1000000);
+  CHECK(vtl2.value().size == 0x2000000);
+  CHECK_FALSE(shim::FindVtl2Range(std::span(ranges).first(2), 0x4000000).ok());
+
+  put(1, 0x800, 0x2000, shim::kMemoryVtl2Protectable);  // overlaps entry 0
+  CHECK(std::string(shim::ParseMemoryMap(map, ranges).status().message()) ==
+        "memory map: entries unsorted or overlapping");
+  put(1, ~uint64_t{0} >> 12, 2, 0);
+  CHECK(std::string(shim::ParseMemoryMap(map, ranges).status().message()) ==
+        "memory map: entry wraps the address space");
+  for (size_t i = 0; i < 4; ++i) put(i, i * 0x10, 1, 0);  // no terminator
+  CHECK(std::string(shim::ParseMemoryMap(map, ranges).status().message()) ==
+        "memory map: no terminating entry");
+  CHECK(std::string(shim::ParseMemoryMap(map, std::span(ranges).first(2)).status().message()) ==
+        "memory map: too many entries");
+}
+
+TEST_CASE("command line, VP count and component table are validated") {
+  const char text[] = "console=ttyS0\0garbage";
+  auto length = shim::ParseCommandLine(std::as_bytes(std::span(text)));
+  REQUIRE(length.ok());
+  CHECK(length.value() == 13);
+  const char control[] = "a\nb";
+  CHECK_FALSE(shim::ParseCommandLine(std::as_bytes(std::span(control))).ok());
+  const char unterminated[3] = {'a', 'b', 'c'};
+  CHECK_FALSE(shim::ParseCommandLine(std::as_bytes(std::span(unterminated))).ok());
+
+  std::array<std::byte, 8> area{};
+  REQUIRE(shim::StoreLe<uint32_t>(area, 4, 65));
+  CHECK_FALSE(shim::ParseVpCount(area, 4).ok());
+  REQUIRE(shim::StoreLe<uint32_t>(area, 4, 4));
+  CHECK(shim::ParseVpCount(area, 4).value() == 4);
+  CHECK_FALSE(shim::ParseVpCount(area, 6).ok());
+
+  std::vector<std::byte> table(8 + 2 * 32);
+  std::span<std::byte> bytes(table);
+  REQUIRE(shim::StoreLe<uint32_t>(bytes, 0, 0x434C4348));
+  REQUIRE(shim::StoreLe<uint32_t>(bytes, 4, 2));
+  auto put = [&](size_t i, uint64_t gpa, uint64_t size, const char* name) {
+    REQUIRE(shim::StoreLe(bytes, 8 + i * 32, gpa));
+    REQUIRE(shim::StoreLe(bytes, 8 + i * 32 + 8, size));
+    std::memcpy(table.data() + 8 + i * 32 + 16, name, std::strlen(name));
+  };
+  put(0, 0x1100000, 0x1000, "kernelx");
+  put(1, 0x1200000, 0x2000, "kernel");
+  const shim::MemoryRange vtl2{0x1000000, 0x2000000, shim::kMemoryVtl2Protectable};
+  auto kernel = shim::FindComponent(table, "kernel", vtl2);
+  REQUIRE(kernel.ok());
+  CHECK(kernel.value().gpa == 0x1200000);
+  CHECK(std::string(shim::FindComponent(table, "initramfs", vtl2).status().message()) ==
+        "component table: component not found");
+  put(1, 0x2FFF000, 0x2000, "kernel");  // crosses the end of VTL2 memory
+  CHECK(std::string(shim::FindComponent(table, "kernel", vtl2).status().message()) ==
+        "component table: component outside VTL2 memory");
+}
