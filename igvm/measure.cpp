@@ -33,7 +33,9 @@ class PageContents {
     if (data.size() == wire::kPageSize) {
       view_ = std::span<const std::byte, wire::kPageSize>(data.data(), wire::kPageSize);
     } else {
-      std::memcpy(padded_.data(), data.data(), std::min<size_t>(data.size(), padded_.size()));
+      // An empty vector's data() may be null, which memcpy must not see.
+      if (!data.empty())
+        std::memcpy(padded_.data(), data.data(), std::min<size_t>(data.size(), padded_.size()));
       view_ = padded_;
     }
   }
