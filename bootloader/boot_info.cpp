@@ -54,6 +54,33 @@ Expected<MemoryRange> FindVtl2Range(std::span<const MemoryRange> ranges, uint64_
   return Status::Fail("memory map: no VTL2 range holds the shim");
 }
 
+Expected<size_t> BuildVtl2E820(std::span<const MemoryRange> ranges, const MemoryRange& reserved,
+                               std::span<E820Range> out) {
+  constexpr uint32_t kRam = 1, kReserved = 2;
+  size_t count = 0;
+  auto add = [&](uint64_t address, uint64_t size, uint32_t type) {
+    if (size == 0) return true;
+    if (count == out.size()) return false;
+    out[count++] = {address, size, type};
+    return true;
+  };
+  for (const MemoryRange& range : ranges) {
+    if (range.type != kMemoryVtl2Protectable) continue;
+    bool ok;
+    if (reserved.size != 0 && Inside(reserved.base, reserved.size, range)) {
+      const uint64_t after = reserved.base + reserved.size;
+      ok = add(range.base, reserved.base - range.base, kRam) &&
+           add(reserved.base, reserved.size, kReserved) &&
+           add(after, range.base + range.size - after, kRam);
+    } else {
+      ok = add(range.base, range.size, kRam);
+    }
+    if (!ok) return Status::Fail("e820: too many entries");
+  }
+  if (count == 0) return Status::Fail("e820: no VTL2 memory");
+  return count;
+}
+
 Expected<size_t> ParseCommandLine(std::span<const std::byte> bytes) {
   for (size_t i = 0; i < bytes.size(); ++i) {
     const auto c = static_cast<uint8_t>(bytes[i]);

@@ -40,6 +40,18 @@ Expected<MemoryRange> FindVtl2Range(std::span<const MemoryRange> ranges, uint64_
 // its length without the NUL.
 Expected<size_t> ParseCommandLine(std::span<const std::byte> bytes);
 
+// The e820 map for the VTL2 kernel: every VTL2-protectable range as RAM
+// (Linux 6.1 needs some RAM below 1 MiB for its real-mode trampoline, so
+// the loader may give VTL2 a small low range besides the main one), with
+// `reserved` carved out of whichever range holds it. Returns the count.
+struct E820Range {
+  uint64_t address;
+  uint64_t size;
+  uint32_t type;
+};
+Expected<size_t> BuildVtl2E820(std::span<const MemoryRange> ranges, const MemoryRange& reserved,
+                               std::span<E820Range> out);
+
 struct Component {
   uint64_t gpa = 0;
   uint64_t size = 0;

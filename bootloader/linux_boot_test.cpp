@@ -165,3 +165,22 @@ TEST_CASE("command line, VP count and component table are validated") {
   CHECK(std::string(shim::FindComponent(table, "kernel", vtl2).status().message()) ==
         "component table: component outside VTL2 memory");
 }
+
+TEST_CASE("the VTL2 e820 map lists VTL2 ranges as RAM with the parameter area reserved") {
+  const std::array<shim::MemoryRange, 3> ranges{{{0x10000, 0x10000, shim::kMemoryVtl2Protectable},
+                                                 {0x100000, 0xF00000, shim::kMemoryNormal},
+                                                 {0x1000000, 0x2000000, shim::kMemoryVtl2Protectable}}};
+  std::array<shim::E820Range, 8> e820;
+  auto count = shim::BuildVtl2E820(ranges, {0x1020000, 0x4000, 0}, e820);
+  REQUIRE(count.ok());
+  REQUIRE(count.value() == 4);
+  CHECK(e820[0].address == 0x10000);
+  CHECK(e820[1].address == 0x1000000);
+  CHECK(e820[1].size == 0x20000);
+  CHECK(e820[2].type == 2);
+  CHECK(e820[2].size == 0x4000);
+  CHECK(e820[3].address == 0x1024000);
+  CHECK(e820[3].size == 0x2000000 - 0x24000);
+  CHECK_FALSE(shim::BuildVtl2E820(std::span(ranges).subspan(1, 1), {}, e820).ok());
+  CHECK_FALSE(shim::BuildVtl2E820(ranges, {0x1020000, 0x4000, 0}, std::span(e820).first(3)).ok());
+}

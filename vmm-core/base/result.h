@@ -96,11 +96,15 @@ inline Result<void> Ok() { return {}; }
 
 // TRY(expr): evaluate a Result; on error return the error from the enclosing
 // function, otherwise yield the value. The only control-flow macro we allow
-// (STYLE.md P2). A GNU statement expression, supported by g++ and clang.
-#define TRY(expr)                                     \
-  __extension__({                                     \
-    auto&& try_result_ = (expr);                      \
-    if (!try_result_.ok())                            \
-      return std::move(try_result_).error();          \
-    std::move(try_result_).value();                   \
+// (STYLE.md P2). A GNU statement expression, supported by g++ and clang; the
+// temporary gets a unique name so TRYs can nest without shadowing.
+#define TRY(expr) BASE_TRY_IMPL_(expr, BASE_TRY_NAME_(__COUNTER__))
+#define BASE_TRY_NAME_(counter) BASE_TRY_CONCAT_(try_result_, counter)
+#define BASE_TRY_CONCAT_(a, b) a##b
+#define BASE_TRY_IMPL_(expr, name)           \
+  __extension__({                            \
+    auto&& name = (expr);                    \
+    if (!name.ok())                          \
+      return std::move(name).error();        \
+    std::move(name).value();                 \
   })

@@ -23,6 +23,8 @@ base::Result<void> Check(bool good) {
   return base::Ok();
 }
 
+base::Result<int> Nested(int raw) { return TRY(Parse(TRY(Parse(raw)))); }
+
 base::Result<int> CheckThenValue(bool good) {
   TRY(Check(good));
   return 5;
@@ -36,6 +38,8 @@ TEST_CASE("TRY yields the value or returns the error unchanged") {
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.error().message() == "negative value -4");
   CHECK(CheckThenValue(true).value() == 5);
+  CHECK(Nested(3).value() == 12);
+  CHECK(Nested(-1).error().message() == "negative value -1");
   CHECK(CheckThenValue(false).error().message() == "not good");
 }
 
