@@ -1,0 +1,130 @@
+#include "igvm_loader.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+#include "le_bytes.h"
+#include "x86_context.h"
+
+namespace {
+
+namespace wire = igvm::wire;
+constexpr uint32_t kVsm = 0x1, kSnp = 0x2;
+constexpr uint64_t kRamBytes = 4 << 20;
+
+igvm::ParameterUsage Usage(wire::HeaderType type, uint32_t offset) {
+  return {type, {0, offset}};
+}
+
+// A two-platform image: VSM and SNP share a page, each has one of its own.
+igvm::IgvmFile SampleImage() {
+  igvm::IgvmFile file;
+  file.platforms.push_back({kVsm, 2, static_cast<uint8_t>(wire::PlatformType::kVsmIsolation), 1, 0});
+  file.platforms.push_back({kSnp, 2, static_cast<uint8_t>(wire::PlatformType::kSevSnp), 1, 0});
+  file.directives.push_back(wire::RequiredMemory{0x100000, kVsm | kSnp, 0x100000, 1, 0});
+  std::vector<std::byte> shared(4096, std::byte{0x11});
+  file.directives.push_back(igvm::PageDataDirective{{0x100000, kVsm | kSnp, 0, 0, 0, 0}, shared});
+  std::vector<std::byte> snp_only(4096, std::byte{0x22});
+  file.directives.push_back(igvm::PageDataDirective{{0x101000, kSnp, 0, 0, 0, 0}, snp_only});
+  file.directives.push_back(igvm::PageDataDirective{{0x102000, kVsm, 0, 0, 0, 0}, {}});
+  file.directives.push_back(igvm::ParameterAreaDirective{{0x2000, 0, 0}, {}});
+  file.directives.push_back(Usage(wire::HeaderType::kVpCountParameter, 0));
+  file.directives.push_back(Usage(wire::HeaderType::kEnvironmentInfo, 4));
+  file.directives.push_back(Usage(wire::HeaderType::kMemoryMap, 0x100));
+  file.directives.push_back(Usage(wire::HeaderType::kCommandLine, 0x1000));
+  file.directives.push_back(Usage(wire::HeaderType::kMadt, 0x1800));
+  file.directives.push_back(wire::ParameterInsert{0x110000, kVsm | kSnp, 0});
+  igvm::X64EntryState entry;
+  entry.rip = 0x100000;
+  entry.rsp = 0x108000;
+  entry.rsi = 0x110000;
+  entry.cr3 = 0x120000;
+  igvm::VpContextDirective context;
+  context.header.compatibility_mask = kVsm;
+  context.data = igvm::VbsVpContext(entry);
+  file.directives.push_back(context);
+  return file;
+}
+
+struct Ram {
+  Ram() : bytes(kRamBytes, std::byte{0xAA}), memory(*mem::GuestMemory::Create(mem::Gpa{0}, bytes)) {}
+  std::vector<std::byte> bytes;
+  mem::GuestMemory memory;
+  uint64_t U64(uint64_t gpa) { return *loader::LoadLe<uint64_t>(bytes, gpa); }
+  uint32_t U32(uint64_t gpa) { return *loader::LoadLe<uint32_t>(bytes, gpa); }
+};
+
+}  // namespace
+
+TEST_CASE("the VSM platform loads its pages, parameters and entry state") {
+  Ram ram;
+  const loader::LoadOptions options{2, "console=ttyS0 debug"};
+  const auto image = loader::LoadVsmPlatform(SampleImage(), options, ram.memory);
+  REQUIRE(image.ok());
+  CHECK(image->compatibility_mask == kVsm);
+  CHECK(image->pages_loaded == 2);
+  CHECK(image->parameter_pages == 2);
+  CHECK(ram.bytes[0x100000] == std::byte{0x11});
+  CHECK(ram.bytes[0x101000] == std::byte{0xAA});  // the SNP-only page is not loaded
+  CHECK(ram.bytes[0x102000] == std::byte{0});     // a zero page is zeroed
+  CHECK(ram.bytes[0x102FFF] == std::byte{0});
+  // Parameters at the insert GPA.
+  CHECK(ram.U32(0x110000) == 2);  // VP count
+  CHECK(ram.U32(0x110004) == 0);  // environment info
+  // Memory map: [0, 1 MiB) memory, [1 MiB, 2 MiB) VTL2, [2 MiB, 4 MiB) memory, terminator.
+  CHECK(ram.U64(0x110100) == 0);
+  CHECK(ram.U64(0x110108) == 0x100);
+  CHECK(ram.U64(0x110118) == 0x100);
+  CHECK(ram.U64(0x110120) == 0x100);
+  CHECK(ram.U32(0x110128) == 3);
+  CHECK(ram.U64(0x110130) == 0x200);
+  CHECK(ram.U64(0x110138) == 0x200);
+  CHECK(ram.U64(0x110150) == 0);
+  const std::string cmdline(reinterpret_cast<const char*>(ram.bytes.data() + 0x111000));
+  CHECK(cmdline == "console=ttyS0 debug");
+  CHECK(ram.U32(0x111800) == 0x43495041);  // "APIC"
+  CHECK(ram.U32(0x111804) == 44 + 2 * 8);
+  CHECK(image->bsp.rip == 0x100000);
+  CHECK(image->bsp.rsi == 0x110000);
+  CHECK(image->bsp.vtl == 2);
+}
+
+TEST_CASE("loading refuses what it cannot honour, naming it") {
+  Ram ram;
+  const loader::LoadOptions options{1, ""};
+  SUBCASE("no VSM platform") {
+    auto file = SampleImage();
+    file.platforms.erase(file.platforms.begin());
+    const auto image = loader::LoadVsmPlatform(file, options, ram.memory);
+    REQUIRE_FALSE(image.ok());
+    CHECK(image.error().message().find("VSM") != std::string::npos);
+  }
+  SUBCASE("RAM too small for the required memory") {
+    std::vector<std::byte> small(1 << 20);
+    auto memory = *mem::GuestMemory::Create(mem::Gpa{0}, small);
+    CHECK_FALSE(loader::LoadVsmPlatform(SampleImage(), options, memory).ok());
+  }
+  SUBCASE("a parameter the loader does not fill") {
+    auto file = SampleImage();
+    file.directives.insert(file.directives.begin() + 5, Usage(wire::HeaderType::kSrat, 0x1F00));
+    const auto image = loader::LoadVsmPlatform(file, options, ram.memory);
+    REQUIRE_FALSE(image.ok());
+    CHECK(image.error().message().find("SRAT") != std::string::npos);
+  }
+  SUBCASE("no VP context") {
+    auto file = SampleImage();
+    file.directives.pop_back();
+    CHECK_FALSE(loader::LoadVsmPlatform(file, options, ram.memory).ok());
+  }
+  SUBCASE("a command line that does not fit its parameter") {
+    const loader::LoadOptions long_line{1, std::string(0x900, 'x')};
+    CHECK_FALSE(loader::LoadVsmPlatform(SampleImage(), long_line, ram.memory).ok());
+  }
+  SUBCASE("a page outside RAM") {
+    auto file = SampleImage();
+    file.directives.push_back(igvm::PageDataDirective{{kRamBytes, kVsm, 0, 0, 0, 0}, {}});
+    CHECK_FALSE(loader::LoadVsmPlatform(file, options, ram.memory).ok());
+  }
+}

@@ -1,0 +1,37 @@
+// GuestRam: guest RAM as one memfd and its shared mapping in this process.
+//
+// A memfd rather than anonymous memory so that the same pages can back
+// memory slots in more than one VM (one KVM VM per VTL, DESIGN.md "The
+// VTL2 interface") and, later, be handed to another process by fd. Pages
+// are allocated by the kernel on first touch, so a large size costs
+// nothing until the guest uses it.
+//
+// Access to the contents goes through mem::GuestMemory (STYLE.md P3);
+// bytes() exists for that and for KVM_SET_USER_MEMORY_REGION.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "base/result.h"
+#include "mapping.h"
+#include "unique_fd.h"
+
+namespace kvm {
+
+class GuestRam {
+ public:
+  // size_bytes must be a non-zero multiple of 4 KiB.
+  static base::Result<GuestRam> Create(uint64_t size_bytes);
+
+  uint64_t size_bytes() const { return mapping_.size_bytes(); }
+  std::span<std::byte> bytes() const { return mapping_.bytes(); }
+  const UniqueFd& fd() const { return fd_; }
+
+ private:
+  GuestRam(UniqueFd fd, Mapping mapping) : fd_(std::move(fd)), mapping_(std::move(mapping)) {}
+  UniqueFd fd_;
+  Mapping mapping_;
+};
+
+}  // namespace kvm

@@ -1,0 +1,38 @@
+// Mapping: owns one mmap(2) region and unmaps it exactly once.
+#pragma once
+
+#include <cstddef>
+#include <span>
+#include <string_view>
+#include <utility>
+
+#include "base/result.h"
+
+namespace kvm {
+
+class Mapping {
+ public:
+  // mmap(NULL, size_bytes, prot, flags, fd, 0); `what` names it in errors.
+  static base::Result<Mapping> Create(size_t size_bytes, int prot, int flags, int fd,
+                                      std::string_view what);
+
+  Mapping(Mapping&& other) noexcept
+      : data_(std::exchange(other.data_, nullptr)),
+        size_bytes_(std::exchange(other.size_bytes_, 0)) {}
+  Mapping& operator=(Mapping&& other) noexcept;
+  Mapping(const Mapping&) = delete;
+  Mapping& operator=(const Mapping&) = delete;
+  ~Mapping() { Reset(); }
+
+  std::span<std::byte> bytes() const { return {data_, size_bytes_}; }
+  size_t size_bytes() const { return size_bytes_; }
+
+ private:
+  Mapping(std::byte* data, size_t size_bytes) : data_(data), size_bytes_(size_bytes) {}
+  void Reset();
+
+  std::byte* data_ = nullptr;
+  size_t size_bytes_ = 0;
+};
+
+}  // namespace kvm

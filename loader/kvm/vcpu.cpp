@@ -1,0 +1,119 @@
+#include "vcpu.h"
+
+#include <sys/mman.h>
+
+#include <algorithm>
+#include <cerrno>
+
+#include "ioctl.h"
+#include "kvm_abi.h"
+
+namespace kvm {
+
+Vcpu::Vcpu(UniqueFd fd, Mapping run_area, uint32_t id)
+    : fd_(std::move(fd)),
+      run_area_(std::move(run_area)),
+      // The mapping starts with struct kvm_run (api.rst 4.7 KVM_CREATE_VCPU).
+      run_(reinterpret_cast<kvm_run*>(run_area_.bytes().data())),
+      id_(id) {}
+
+base::Result<Vcpu> Vcpu::Create(const Vm& vm, uint32_t id) {
+  const int fd = TRY(Ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(id),
+                           "KVM_CREATE_VCPU"));
+  UniqueFd vcpu_fd(fd);
+  auto run_area = TRY(Mapping::Create(vm.vcpu_mmap_size(), PROT_READ | PROT_WRITE, MAP_SHARED,
+                                      vcpu_fd.get(), "kvm_run"));
+  return Vcpu(std::move(vcpu_fd), std::move(run_area), id);
+}
+
+base::Result<kvm_regs> Vcpu::GetRegs() const {
+  kvm_regs regs{};
+  TRY(Ioctl(fd_, KVM_GET_REGS, &regs, "KVM_GET_REGS"));
+  return regs;
+}
+
+base::Result<void> Vcpu::SetRegs(const kvm_regs& regs) {
+  TRY(Ioctl(fd_, KVM_SET_REGS, &regs, "KVM_SET_REGS"));
+  return base::Ok();
+}
+
+base::Result<kvm_sregs> Vcpu::GetSregs() const {
+  kvm_sregs sregs{};
+  TRY(Ioctl(fd_, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"));
+  return sregs;
+}
+
+base::Result<void> Vcpu::SetSregs(const kvm_sregs& sregs) {
+  TRY(Ioctl(fd_, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS"));
+  return base::Ok();
+}
+
+base::Result<void> Vcpu::SetCpuid(std::span<const kvm_cpuid_entry2> entries) {
+  if (entries.size() > abi::kMaxCpuidEntries)
+    return base::Error::Format("%zu CPUID entries, at most %u", entries.size(),
+                               abi::kMaxCpuidEntries);
+  abi::CpuidBuffer buffer{};
+  buffer.header.nent = static_cast<uint32_t>(entries.size());
+  std::copy(entries.begin(), entries.end(), buffer.entries.begin());
+  TRY(Ioctl(fd_, abi::kSetCpuid2, &buffer, "KVM_SET_CPUID2"));
+  return base::Ok();
+}
+
+base::Result<void> Vcpu::SetMsrs(std::span<const MsrValue> msrs) {
+  if (msrs.size() > abi::kMaxMsrEntries)
+    return base::Error::Format("%zu MSRs in one KVM_SET_MSRS, at most %u", msrs.size(),
+                               abi::kMaxMsrEntries);
+  abi::MsrBuffer buffer{};
+  buffer.header.nmsrs = static_cast<uint32_t>(msrs.size());
+  for (size_t i = 0; i < msrs.size(); ++i) {
+    buffer.entries[i].index = msrs[i].index;
+    buffer.entries[i].data = msrs[i].value;
+  }
+  // api.rst 4.19: returns the number of MSRs set; it stops at the first
+  // one KVM refuses.
+  const int set = TRY(Ioctl(fd_, abi::kSetMsrs, &buffer, "KVM_SET_MSRS"));
+  if (static_cast<size_t>(set) != msrs.size())
+    return base::Error::Format("KVM_SET_MSRS refused MSR 0x%x",
+                               msrs[static_cast<size_t>(set)].index);
+  return base::Ok();
+}
+
+base::Result<std::vector<MsrValue>> Vcpu::GetMsrs(std::span<const uint32_t> indexes) const {
+  if (indexes.size() > abi::kMaxMsrEntries)
+    return base::Error::Format("%zu MSRs in one KVM_GET_MSRS, at most %u", indexes.size(),
+                               abi::kMaxMsrEntries);
+  abi::MsrBuffer buffer{};
+  buffer.header.nmsrs = static_cast<uint32_t>(indexes.size());
+  for (size_t i = 0; i < indexes.size(); ++i) buffer.entries[i].index = indexes[i];
+  const int got = TRY(Ioctl(fd_, abi::kGetMsrs, &buffer, "KVM_GET_MSRS"));
+  if (static_cast<size_t>(got) != indexes.size())
+    return base::Error::Format("KVM_GET_MSRS refused MSR 0x%x",
+                               indexes[static_cast<size_t>(got)]);
+  std::vector<MsrValue> values;
+  for (size_t i = 0; i < indexes.size(); ++i)
+    values.push_back({buffer.entries[i].index, buffer.entries[i].data});
+  return values;
+}
+
+base::Result<VcpuExit> Vcpu::Run() {
+  // Not the retrying Ioctl wrapper: EINTR is how a stop request arrives.
+  if (::ioctl(fd_.get(), KVM_RUN, 0UL) != 0) {
+    if (errno == EINTR) return VcpuExit{InterruptedExit{}};
+    return base::Error::FromErrno("KVM_RUN", errno);
+  }
+  return DecodeExit(*run_, run_area_.bytes());
+}
+
+void Vcpu::CompleteMsr(uint64_t value) {
+  run_->msr.error = 0;
+  run_->msr.data = value;
+}
+
+void Vcpu::FailMsr() { run_->msr.error = 1; }
+
+void Vcpu::CompleteMmioRead(std::span<const std::byte> data) {
+  const size_t n = std::min(data.size(), sizeof run_->mmio.data);
+  for (size_t i = 0; i < n; ++i) run_->mmio.data[i] = static_cast<uint8_t>(data[i]);
+}
+
+}  // namespace kvm

@@ -1,0 +1,71 @@
+// Vcpu: one KVM virtual CPU: its kvm_run mapping, register access,
+// CPUID, MSRs, and KVM_RUN decoded into a VcpuExit (api.rst §4, "vcpu
+// ioctls"; §5, kvm_run).
+//
+// A Vcpu is used by one thread. The only call allowed from elsewhere (a
+// signal handler, another thread) is RequestImmediateExit.
+#pragma once
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/result.h"
+#include "exit.h"
+#include "mapping.h"
+#include "unique_fd.h"
+#include "vm.h"
+
+namespace kvm {
+
+struct MsrValue {
+  uint32_t index;
+  uint64_t value;
+};
+
+class Vcpu {
+ public:
+  // KVM_CREATE_VCPU with `id` (the APIC ID on x86), then mmap of kvm_run.
+  static base::Result<Vcpu> Create(const Vm& vm, uint32_t id);
+
+  uint32_t id() const { return id_; }
+
+  base::Result<kvm_regs> GetRegs() const;
+  base::Result<void> SetRegs(const kvm_regs& regs);
+  base::Result<kvm_sregs> GetSregs() const;
+  base::Result<void> SetSregs(const kvm_sregs& sregs);
+  // KVM_SET_CPUID2. On x86 it must precede KVM_SET_SREGS that enables long
+  // mode: KVM checks EFER.LME against CPUID (api.rst 4.46 recommends
+  // setting CPUID before anything else).
+  base::Result<void> SetCpuid(std::span<const kvm_cpuid_entry2> entries);
+  // KVM_SET_MSRS / KVM_GET_MSRS; an MSR KVM refuses is an error naming it.
+  base::Result<void> SetMsrs(std::span<const MsrValue> msrs);
+  base::Result<std::vector<MsrValue>> GetMsrs(std::span<const uint32_t> indexes) const;
+
+  // One KVM_RUN. A signal (EINTR) or immediate_exit gives InterruptedExit.
+  base::Result<VcpuExit> Run();
+
+  // Answers the RdMsr/WrMsr exit just returned: `value` for a read;
+  // Fail raises #GP in the guest (api.rst KVM_EXIT_X86_RDMSR: "error").
+  void CompleteMsr(uint64_t value);
+  void FailMsr();
+  // Supplies the bytes of the MmioExit read just returned.
+  void CompleteMmioRead(std::span<const std::byte> data);
+
+  // Async-signal-safe: makes the current or next KVM_RUN return at once
+  // (api.rst, immediate_exit). ClearImmediateExit before running again.
+  void RequestImmediateExit() noexcept { run_->immediate_exit = 1; }
+  void ClearImmediateExit() noexcept { run_->immediate_exit = 0; }
+
+ private:
+  Vcpu(UniqueFd fd, Mapping run_area, uint32_t id);
+
+  UniqueFd fd_;
+  Mapping run_area_;
+  kvm_run* run_;  // the start of run_area_
+  uint32_t id_;
+};
+
+}  // namespace kvm

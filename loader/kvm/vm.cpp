@@ -1,0 +1,76 @@
+#include "vm.h"
+
+#include <linux/kvm.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "base/checked.h"
+#include "ioctl.h"
+#include "kvm_abi.h"
+
+namespace kvm {
+
+base::Result<Vm> Vm::Create(const KvmSystem& system) {
+  const size_t mmap_size = TRY(system.VcpuMmapSize());
+  // api.rst 4.2 KVM_CREATE_VM: machine type 0 is the default on x86.
+  const int fd = TRY(Ioctl(system.fd(), KVM_CREATE_VM, 0UL, "KVM_CREATE_VM"));
+  return Vm(UniqueFd(fd), mmap_size);
+}
+
+base::Result<void> Vm::MapRam(uint32_t slot, mem::Gpa gpa, const GuestRam& ram,
+                              uint64_t ram_offset, uint64_t size_bytes) {
+  constexpr uint64_t kPage = 4096;
+  if (!base::IsAligned(mem::ToU64(gpa), kPage) || !base::IsAligned(ram_offset, kPage) ||
+      !base::IsAligned(size_bytes, kPage) || size_bytes == 0)
+    return base::Error("memory slot: address, offset and size must be page-aligned");
+  if (!base::RangeFits(ram_offset, size_bytes, ram.size_bytes()))
+    return base::Error("memory slot: range lies outside guest RAM");
+  if (!base::CheckedAdd(mem::ToU64(gpa), size_bytes))
+    return base::Error("memory slot: guest range wraps");
+  kvm_userspace_memory_region region{};
+  region.slot = slot;
+  region.flags = 0;
+  region.guest_phys_addr = mem::ToU64(gpa);
+  region.memory_size = size_bytes;
+  region.userspace_addr = reinterpret_cast<uintptr_t>(ram.bytes().data()) + ram_offset;
+  TRY(Ioctl(fd_, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION"));
+  return base::Ok();
+}
+
+base::Result<void> Vm::TrapMsrs(std::span<const MsrRange> ranges) {
+  if (ranges.size() > KVM_MSR_FILTER_MAX_RANGES)
+    return base::Error::Format("at most %d trapped MSR ranges", KVM_MSR_FILTER_MAX_RANGES);
+  kvm_enable_cap cap{};
+  cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
+  cap.args[0] = KVM_MSR_EXIT_REASON_FILTER;
+  TRY(Ioctl(fd_, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)"));
+
+  // api.rst 4.126: a set bitmap bit allows the access, a clear bit denies
+  // it; a denied access exits with reason FILTER because of the cap above.
+  // All-zero bitmaps deny the whole range. The kernel copies them, so they
+  // only need to live across the ioctl.
+  std::vector<std::vector<uint8_t>> bitmaps;
+  bitmaps.reserve(ranges.size());
+  kvm_msr_filter filter{};
+  filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
+  for (size_t i = 0; i < ranges.size(); ++i) {
+    const uint32_t count = ranges[i].count;
+    if (count == 0 || count > KVM_MSR_FILTER_MAX_BITMAP_SIZE * 8)
+      return base::Error::Format("trapped MSR range of %u MSRs", count);
+    bitmaps.emplace_back((count + 7) / 8, uint8_t{0});
+    filter.ranges[i].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
+    filter.ranges[i].nmsrs = count;
+    filter.ranges[i].base = ranges[i].first;
+    filter.ranges[i].bitmap = bitmaps.back().data();
+  }
+  TRY(Ioctl(fd_, KVM_X86_SET_MSR_FILTER, &filter, "KVM_X86_SET_MSR_FILTER"));
+  return base::Ok();
+}
+
+base::Result<void> Vm::CreateIrqchip() {
+  TRY(Ioctl(fd_, KVM_CREATE_IRQCHIP, 0UL, "KVM_CREATE_IRQCHIP"));
+  return base::Ok();
+}
+
+}  // namespace kvm

@@ -1,0 +1,56 @@
+// Vm: one KVM virtual machine: memory slots, the MSR filter that sends
+// chosen MSRs to user space, and optionally the in-kernel irqchip
+// (api.rst §4, "vm ioctls").
+//
+// Several Vm objects may map the same GuestRam (one VM per VTL); each
+// keeps its own slots. Hyper-V emulation stays in user space: no
+// KVM_CAP_HYPERV_* is enabled here (hyperv-vmbus.md §1.4).
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "base/result.h"
+#include "guest_ram.h"
+#include "mem/guest_memory.h"
+#include "system.h"
+#include "unique_fd.h"
+
+namespace kvm {
+
+// An MSR range [first, first + count) that exits to user space.
+struct MsrRange {
+  uint32_t first;
+  uint32_t count;
+};
+
+class Vm {
+ public:
+  static base::Result<Vm> Create(const KvmSystem& system);
+
+  // KVM_SET_USER_MEMORY_REGION: guest [gpa, gpa + size_bytes) is RAM at
+  // ram offset `ram_offset`. Page-aligned; the range must lie in `ram`,
+  // which must outlive the VM.
+  base::Result<void> MapRam(uint32_t slot, mem::Gpa gpa, const GuestRam& ram,
+                            uint64_t ram_offset, uint64_t size_bytes);
+
+  // KVM_CAP_X86_USER_SPACE_MSR with reason FILTER only (api.rst 7.21),
+  // then KVM_X86_SET_MSR_FILTER (api.rst 4.126) allowing everything except
+  // `ranges`, whose reads and writes exit as KVM_EXIT_X86_RDMSR/WRMSR.
+  base::Result<void> TrapMsrs(std::span<const MsrRange> ranges);
+
+  // KVM_CREATE_IRQCHIP: in-kernel local APICs, IOAPIC and PIC (api.rst
+  // 4.24). Optional; without it HLT exits to user space.
+  base::Result<void> CreateIrqchip();
+
+  const UniqueFd& fd() const { return fd_; }
+  size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
+
+ private:
+  Vm(UniqueFd fd, size_t vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
+
+  UniqueFd fd_;
+  size_t vcpu_mmap_size_;
+};
+
+}  // namespace kvm

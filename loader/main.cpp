@@ -1,0 +1,270 @@
+// hcl-loader: boots the VSM platform of an IGVM image on Linux KVM.
+//
+//   hcl-loader run IMAGE [--vps N] [--mem MiB] [--vtl2-cmdline STR]
+//                        [--timeout S] [--allow-unsigned]
+//
+// Before anything runs, the image is read strictly (igvm::ReadIgvm) and
+// its SNP ID block signature is checked over the launch digest recomputed
+// from the file (igvm::VerifyIdBlock); the page data is shared by all of
+// the image's platforms, so this covers what the VSM platform loads.
+// --allow-unsigned skips the signature check, never the format check.
+//
+// This slice runs VP 0 only, with COM1 (a 16550 at 0x3F8) copied to
+// stdout, until it halts with interrupts disabled (the boot shim's end
+// today). Exit status:
+//   0   VP 0 halted with interrupts disabled ("hcl-loader: vp0 halted")
+//   1   the image was refused or could not be loaded, or KVM failed
+//   2   bad arguments; or the guest failed (triple fault, KVM internal
+//       error, failed entry, an exit the loader cannot handle): register
+//       dump on stderr
+//   124 --timeout expired
+#include <cerrno>
+#include <charconv>
+#include <chrono>
+#include <cstdio>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/result.h"
+#include "base/string_printf.h"
+#include "igvm_loader.h"
+#include "kvm/guest_ram.h"
+#include "kvm/system.h"
+#include "kvm/vcpu.h"
+#include "kvm/vm.h"
+#include "measure.h"
+#include "reader.h"
+#include "snp_id_block.h"
+#include "uart16550.h"
+#include "vp_runner.h"
+#include "vp_state_kvm.h"
+
+namespace {
+
+constexpr int kExitHalted = 0;
+constexpr int kExitLoadFailed = 1;
+constexpr int kExitUsage = 2;
+constexpr int kExitGuestFailed = 2;
+constexpr int kExitTimeout = 124;
+
+constexpr uint32_t kMaxVps = 256;
+constexpr uint64_t kDefaultMemMiB = 256;
+
+// TLFS: the synthetic MSR range Hyper-V emulation will serve from user
+// space (hyperv-vmbus.md §1.4).
+constexpr kvm::MsrRange kHyperVMsrs{0x40000000, 0x200};
+
+struct Options {
+  std::string image_path;
+  uint32_t vp_count = 1;
+  uint64_t mem_mib = kDefaultMemMiB;
+  std::string vtl2_command_line;
+  std::optional<uint32_t> timeout_s;
+  bool allow_unsigned = false;
+};
+
+constexpr const char* kUsage =
+    "usage: hcl-loader run IMAGE [--vps N] [--mem MiB] [--vtl2-cmdline STR] [--timeout S] "
+    "[--allow-unsigned]";
+
+template <typename T>
+std::optional<T> ParseNumber(std::string_view text) {
+  T value{};
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
+  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
+  return value;
+}
+
+// Parses argv; an error is the one line to print.
+base::Result<Options> ParseArgs(const std::vector<std::string_view>& args) {
+  if (args.empty() || args[0] != "run") return base::Error(kUsage);
+  Options options;
+  bool have_image = false;
+  for (size_t i = 1; i < args.size(); ++i) {
+    const std::string_view arg = args[i];
+    auto value = [&]() -> base::Result<std::string_view> {
+      if (i + 1 >= args.size()) return base::Error(std::string(arg) + " needs a value");
+      return args[++i];
+    };
+    if (arg == "--allow-unsigned") {
+      options.allow_unsigned = true;
+    } else if (arg == "--vps") {
+      const auto n = ParseNumber<uint32_t>(TRY(value()));
+      if (!n || *n == 0 || *n > kMaxVps)
+        return base::Error::Format("--vps wants a number from 1 to %u", kMaxVps);
+      options.vp_count = *n;
+    } else if (arg == "--mem") {
+      const auto n = ParseNumber<uint64_t>(TRY(value()));
+      if (!n || *n == 0 || *n > (loader::kMaxLowRamBytes >> 20))
+        return base::Error::Format("--mem wants MiB from 1 to %llu",
+                                   static_cast<unsigned long long>(loader::kMaxLowRamBytes >> 20));
+      options.mem_mib = *n;
+    } else if (arg == "--vtl2-cmdline") {
+      options.vtl2_command_line = std::string(TRY(value()));
+    } else if (arg == "--timeout") {
+      const auto n = ParseNumber<uint32_t>(TRY(value()));
+      if (!n || *n == 0) return base::Error("--timeout wants a positive number of seconds");
+      options.timeout_s = *n;
+    } else if (arg.starts_with("-")) {
+      return base::Error("unknown option " + std::string(arg) + " (" + kUsage + ")");
+    } else if (!have_image) {
+      options.image_path = std::string(arg);
+      have_image = true;
+    } else {
+      return base::Error("more than one image given (" + std::string(kUsage) + ")");
+    }
+  }
+  if (!have_image) return base::Error(kUsage);
+  return options;
+}
+
+// COM1 to stdout, flushed at each line end so output interleaves sensibly
+// with the loader's own stderr lines.
+class StdoutSerial final : public loader::SerialOutput {
+ public:
+  void Put(uint8_t byte) override {
+    std::fputc(byte, stdout);
+    if (byte == '\n') std::fflush(stdout);
+  }
+};
+
+// Reads and checks the image; the error is the refusal line.
+base::Result<igvm::IgvmFile> ReadAndVerify(const Options& options) {
+  const auto bytes = TRY(igvm::ReadFileBytes(options.image_path));
+  auto file = TRY(igvm::ReadIgvm(bytes));
+  if (!options.allow_unsigned) {
+    auto check = igvm::VerifyIdBlock(file, igvm::VmsaOrder::kDirectiveOrder);
+    if (!check) return std::move(check).error().Context("signature check failed");
+  }
+  return file;
+}
+
+struct Machine {
+  kvm::KvmSystem system;
+  kvm::GuestRam ram;
+  kvm::Vm vm;
+  kvm::Vcpu bsp;
+  loader::LoadedImage image;
+};
+
+base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile& file) {
+  auto system = TRY(kvm::KvmSystem::Open());
+  TRY(system.Require({{KVM_CAP_USER_MEMORY, "KVM_CAP_USER_MEMORY"},
+                      {KVM_CAP_X86_USER_SPACE_MSR, "KVM_CAP_X86_USER_SPACE_MSR"},
+                      {KVM_CAP_X86_MSR_FILTER, "KVM_CAP_X86_MSR_FILTER"},
+                      {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
+                      {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"}}));
+  const uint64_t ram_bytes = options.mem_mib << 20;
+  auto ram = TRY(kvm::GuestRam::Create(ram_bytes));
+  auto vm = TRY(kvm::Vm::Create(system));
+  TRY(vm.MapRam(0, mem::Gpa{0}, ram, 0, ram_bytes));
+  TRY(vm.TrapMsrs(std::span(&kHyperVMsrs, 1)));
+
+  auto memory = TRY(mem::GuestMemory::Create(mem::Gpa{0}, ram.bytes()));
+  loader::LoadOptions load_options;
+  load_options.vp_count = options.vp_count;
+  load_options.vtl2_command_line = options.vtl2_command_line;
+  auto image = TRY(loader::LoadVsmPlatform(file, load_options, memory));
+
+  auto bsp = TRY(kvm::Vcpu::Create(vm, 0));
+  const auto cpuid = TRY(system.SupportedCpuid());
+  TRY(bsp.SetCpuid(cpuid));
+  auto applied = loader::ApplyVpState(bsp, image.bsp);
+  if (!applied) return std::move(applied).error().Context("VP 0 entry state");
+  return Machine{std::move(system), std::move(ram), std::move(vm), std::move(bsp),
+                 std::move(image)};
+}
+
+int Run(const Options& options) {
+  auto file = ReadAndVerify(options);
+  if (!file) {
+    std::fprintf(stderr, "hcl-loader: refusing %s: %s\n", options.image_path.c_str(),
+                 file.error().message().c_str());
+    return kExitLoadFailed;
+  }
+  auto machine = BuildMachine(options, *file);
+  if (!machine) {
+    std::fprintf(stderr, "hcl-loader: %s\n", machine.error().message().c_str());
+    return kExitLoadFailed;
+  }
+  const loader::LoadedImage& image = machine->image;
+  std::fprintf(stderr,
+               "hcl-loader: VSM platform loaded: %llu pages, %llu parameter pages, VTL%u entry "
+               "at 0x%llx%s\n",
+               static_cast<unsigned long long>(image.pages_loaded),
+               static_cast<unsigned long long>(image.parameter_pages), image.bsp.vtl,
+               static_cast<unsigned long long>(image.bsp.rip.value_or(0)),
+               options.allow_unsigned ? " (signature not checked)" : ", signature verified");
+  if (options.vp_count > 1)
+    std::fprintf(stderr, "hcl-loader: %u VPs described to the guest; only VP 0 runs yet\n",
+                 options.vp_count);
+
+  StdoutSerial serial_out;
+  loader::Uart16550 com1(serial_out);
+  loader::PortBus ports;
+  if (auto attached = ports.Attach(loader::Uart16550::kCom1Base, loader::Uart16550::kRegisterCount,
+                                   com1);
+      !attached) {
+    std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());
+    return kExitLoadFailed;
+  }
+
+  // No --timeout: a deadline far enough away never to matter.
+  const std::chrono::milliseconds limit =
+      options.timeout_s ? std::chrono::seconds(*options.timeout_s) : std::chrono::hours(24 * 365);
+  auto deadline = loader::RunDeadline::Arm(machine->bsp, limit);
+  if (!deadline) {
+    std::fprintf(stderr, "hcl-loader: %s\n", deadline.error().message().c_str());
+    return kExitLoadFailed;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  loader::VpRunner runner(machine->bsp, ports);
+  auto outcome = runner.Run(*deadline);
+  const auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
+                              std::chrono::steady_clock::now() - start)
+                              .count();
+  std::fflush(stdout);
+  if (!outcome) {
+    std::fprintf(stderr, "hcl-loader: vp0: %s\n%s", outcome.error().message().c_str(),
+                 loader::DumpVcpu(machine->bsp).c_str());
+    return kExitGuestFailed;
+  }
+  switch (outcome->reason) {
+    case loader::StopReason::kHalted:
+      std::printf("hcl-loader: vp0 halted (%llu exits, %lld ms)\n",
+                  static_cast<unsigned long long>(outcome->exits),
+                  static_cast<long long>(elapsed_ms));
+      std::fflush(stdout);
+      return kExitHalted;
+    case loader::StopReason::kTimedOut:
+      std::fprintf(stderr, "hcl-loader: timed out after %u s\n", options.timeout_s.value_or(0));
+      return kExitTimeout;
+    case loader::StopReason::kHaltedInterruptible:
+      std::fprintf(stderr,
+                   "hcl-loader: vp0 halted with interrupts enabled and no interrupt source yet\n%s",
+                   loader::DumpVcpu(machine->bsp).c_str());
+      return kExitGuestFailed;
+    case loader::StopReason::kTripleFault:
+    case loader::StopReason::kInternalError:
+    case loader::StopReason::kFailEntry:
+    case loader::StopReason::kUnhandledExit:
+      std::fprintf(stderr, "hcl-loader: vp0 stopped: %s\n%s", outcome->detail.c_str(),
+                   loader::DumpVcpu(machine->bsp).c_str());
+      return kExitGuestFailed;
+  }
+  return kExitGuestFailed;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  const std::vector<std::string_view> args(argv + 1, argv + argc);
+  auto options = ParseArgs(args);
+  if (!options) {
+    std::fprintf(stderr, "hcl-loader: %s\n", options.error().message().c_str());
+    return kExitUsage;
+  }
+  return Run(*options);
+}

@@ -1,0 +1,42 @@
+// The guest-physical layout the loader gives a VM, and the IGVM memory map
+// that describes it to VTL2 (igvm.md §1.3, MEMORY_MAP).
+//
+// This slice: RAM is one range [0, ram_bytes) below the 32-bit MMIO hole
+// (so at most 3 GiB); the image's REQUIRED_MEMORY ranges must lie inside
+// it. RAM above 4 GiB arrives with multi-range mem::GuestMemory.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/result.h"
+#include "wire.h"
+
+namespace loader {
+
+inline constexpr uint64_t kMaxLowRamBytes = uint64_t{3} << 30;
+
+// IGVM_MEMORY_MAP_ENTRY_TYPE (igvm.md §1.3).
+enum class MemoryMapType : uint16_t {
+  kMemory = 0,
+  kPlatformReserved = 1,
+  kPersistent = 2,
+  kVtl2Protectable = 3,
+};
+
+// A REQUIRED_MEMORY range of the chosen platform.
+struct RequiredRange {
+  uint64_t gpa = 0;
+  uint64_t size_bytes = 0;
+  bool vtl2_protectable = false;
+};
+
+// The memory map for RAM [0, ram_bytes): required ranges keep their own
+// entry (VTL2_PROTECTABLE when flagged, MEMORY otherwise), the rest is
+// MEMORY; sorted, no overlaps. Refuses unaligned or overlapping required
+// ranges and ones outside RAM.
+base::Result<std::vector<igvm::wire::MemoryMapEntry>> BuildMemoryMap(
+    uint64_t ram_bytes, std::span<const RequiredRange> required);
+
+}  // namespace loader

@@ -1,0 +1,48 @@
+// PortBus: x86 I/O ports to devices (STYLE.md P1). A device sees offsets
+// from its base, never absolute ports. An access no device claims reads
+// all-ones and drops writes, as an unclaimed ISA cycle does on a PC.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/result.h"
+
+namespace loader {
+
+enum class IoResult {
+  kOk,
+  kBadRegister,  // no such register at that offset
+  kBadSize,      // the register cannot be accessed with that width
+};
+
+class PortDevice {
+ public:
+  virtual ~PortDevice() = default;
+  virtual const char* name() const = 0;
+  virtual IoResult Read(uint16_t offset, std::span<std::byte> data) = 0;
+  virtual IoResult Write(uint16_t offset, std::span<const std::byte> data) = 0;
+};
+
+class PortBus {
+ public:
+  // Claims [base, base + length) for `device`, which must outlive the bus.
+  base::Result<void> Attach(uint16_t base, uint16_t length, PortDevice& device);
+
+  // One access. Bytes of a failed or unclaimed read are 0xFF.
+  // Returns false when no device claimed the port or the device refused.
+  bool Read(uint16_t port, std::span<std::byte> data);
+  bool Write(uint16_t port, std::span<const std::byte> data);
+
+ private:
+  struct Range {
+    uint16_t base;
+    uint16_t length;
+    PortDevice* device;
+  };
+  const Range* Find(uint16_t port) const;
+  std::vector<Range> ranges_;
+};
+
+}  // namespace loader

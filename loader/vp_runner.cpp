@@ -1,0 +1,128 @@
+#include "vp_runner.h"
+
+#include <array>
+#include <cstdarg>
+#include <cstdio>
+
+#include "base/string_printf.h"
+
+namespace loader {
+namespace {
+
+constexpr uint64_t kRflagsIf = 1u << 9;  // SDM vol. 1 §3.4.3
+
+}  // namespace
+
+void VpRunner::Log(const char* fmt, ...) {
+  if (log_lines_ > kMaxLogLines) return;
+  if (log_lines_++ == kMaxLogLines) {
+    std::fprintf(stderr, "hcl-loader: vp%u: further guest events not logged\n", vcpu_.id());
+    return;
+  }
+  va_list args;
+  va_start(args, fmt);
+  const std::string line = base::StringPrintfV(fmt, args);
+  va_end(args);
+  std::fprintf(stderr, "hcl-loader: vp%u: %s\n", vcpu_.id(), line.c_str());
+}
+
+void VpRunner::HandleIo(const kvm::IoExit& io) {
+  for (uint32_t i = 0; i < io.count; ++i) {
+    const auto element = io.data.subspan(size_t{i} * io.size, io.size);
+    const bool claimed = io.direction == kvm::IoDirection::kOut ? ports_.Write(io.port, element)
+                                                                : ports_.Read(io.port, element);
+    if (!claimed)
+      Log("%s port 0x%x (%u bytes): no device", io.direction == kvm::IoDirection::kOut ? "out" : "in",
+          io.port, io.size);
+  }
+}
+
+base::Result<VpRunner::Step> VpRunner::Handle(const kvm::VcpuExit& exit) {
+  Step step;
+  auto stop = [&](StopReason reason) {
+    step.stop = true;
+    step.outcome.reason = reason;
+    step.outcome.detail = kvm::DescribeExit(exit);
+  };
+  if (const auto* io = std::get_if<kvm::IoExit>(&exit)) {
+    HandleIo(*io);
+  } else if (const auto* mmio = std::get_if<kvm::MmioExit>(&exit)) {
+    Log("mmio %s 0x%llx (%u bytes): nothing mapped", mmio->is_write ? "write" : "read",
+        static_cast<unsigned long long>(mmio->gpa), mmio->length);
+    if (!mmio->is_write) {
+      const std::array<std::byte, 8> ones{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
+                                          std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
+                                          std::byte{0xFF}, std::byte{0xFF}};
+      vcpu_.CompleteMmioRead(ones);
+    }
+  } else if (std::holds_alternative<kvm::HltExit>(exit)) {
+    const kvm_regs regs = TRY(vcpu_.GetRegs());
+    stop((regs.rflags & kRflagsIf) == 0 ? StopReason::kHalted : StopReason::kHaltedInterruptible);
+  } else if (std::holds_alternative<kvm::ShutdownExit>(exit)) {
+    stop(StopReason::kTripleFault);
+  } else if (const auto* rdmsr = std::get_if<kvm::RdMsrExit>(&exit)) {
+    // FIXME: the Hyper-V synthetic MSRs (hyperv-vmbus.md §1.2) come with
+    // the hypervisor-emulation slice; until then the guest sees #GP.
+    Log("rdmsr 0x%x: not emulated yet, #GP", rdmsr->index);
+    vcpu_.FailMsr();
+  } else if (const auto* wrmsr = std::get_if<kvm::WrMsrExit>(&exit)) {
+    Log("wrmsr 0x%x <- 0x%llx: not emulated yet, #GP", wrmsr->index,
+        static_cast<unsigned long long>(wrmsr->data));
+    vcpu_.FailMsr();
+  } else if (std::holds_alternative<kvm::InternalErrorExit>(exit)) {
+    stop(StopReason::kInternalError);
+  } else if (std::holds_alternative<kvm::FailEntryExit>(exit)) {
+    stop(StopReason::kFailEntry);
+  } else if (std::holds_alternative<kvm::InterruptedExit>(exit)) {
+    // A signal other than the deadline's: run again.
+  } else {
+    stop(StopReason::kUnhandledExit);
+  }
+  return step;
+}
+
+base::Result<RunOutcome> VpRunner::Run(const RunDeadline& deadline) {
+  uint64_t exits = 0;
+  for (;;) {
+    if (deadline.expired()) return RunOutcome{StopReason::kTimedOut, "", exits};
+    const kvm::VcpuExit exit = TRY(vcpu_.Run());
+    ++exits;
+    Step step = TRY(Handle(exit));
+    if (step.stop) {
+      step.outcome.exits = exits;
+      return step.outcome;
+    }
+  }
+}
+
+std::string DumpVcpu(const kvm::Vcpu& vcpu) {
+  auto regs = vcpu.GetRegs();
+  auto sregs = vcpu.GetSregs();
+  if (!regs || !sregs) return "(registers unavailable)\n";
+  const auto u = [](uint64_t v) { return static_cast<unsigned long long>(v); };
+  const kvm_regs& r = *regs;
+  const kvm_sregs& s = *sregs;
+  std::string out = base::StringPrintf(
+      "rip %016llx rflags %016llx rsp %016llx rbp %016llx\n"
+      "rax %016llx rbx %016llx rcx %016llx rdx %016llx\n"
+      "rsi %016llx rdi %016llx r8  %016llx r9  %016llx\n"
+      "r10 %016llx r11 %016llx r12 %016llx r13 %016llx\n"
+      "r14 %016llx r15 %016llx\n"
+      "cr0 %016llx cr2 %016llx cr3 %016llx cr4 %016llx efer %016llx\n",
+      u(r.rip), u(r.rflags), u(r.rsp), u(r.rbp), u(r.rax), u(r.rbx), u(r.rcx), u(r.rdx), u(r.rsi),
+      u(r.rdi), u(r.r8), u(r.r9), u(r.r10), u(r.r11), u(r.r12), u(r.r13), u(r.r14), u(r.r15),
+      u(s.cr0), u(s.cr2), u(s.cr3), u(s.cr4), u(s.efer));
+  const std::pair<const char*, const kvm_segment*> segments[] = {
+      {"cs", &s.cs}, {"ds", &s.ds}, {"es", &s.es}, {"fs", &s.fs},
+      {"gs", &s.gs}, {"ss", &s.ss}, {"tr", &s.tr}, {"ldt", &s.ldt}};
+  for (const auto& [name, seg] : segments)
+    out += base::StringPrintf(
+        "%-3s sel %04x base %016llx limit %08x type %x s%u dpl%u p%u l%u db%u g%u%s\n", name,
+        seg->selector, u(seg->base), seg->limit, seg->type, seg->s, seg->dpl, seg->present, seg->l,
+        seg->db, seg->g, seg->unusable != 0 ? " unusable" : "");
+  out += base::StringPrintf("gdt base %016llx limit %04x  idt base %016llx limit %04x\n",
+                            u(s.gdt.base), s.gdt.limit, u(s.idt.base), s.idt.limit);
+  return out;
+}
+
+}  // namespace loader
