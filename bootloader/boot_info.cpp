@@ -54,9 +54,9 @@ Expected<MemoryRange> FindVtl2Range(std::span<const MemoryRange> ranges, uint64_
   return Status::Fail("memory map: no VTL2 range holds the shim");
 }
 
-Expected<size_t> BuildVtl2E820(std::span<const MemoryRange> ranges, const MemoryRange& reserved,
-                               std::span<E820Range> out) {
-  constexpr uint32_t kRam = 1, kReserved = 2;
+Expected<size_t> BuildVtl2E820(std::span<const MemoryRange> ranges,
+                               std::span<const E820Range> carve_outs, std::span<E820Range> out) {
+  constexpr uint32_t kRam = 1;
   size_t count = 0;
   auto add = [&](uint64_t address, uint64_t size, uint32_t type) {
     if (size == 0) return true;
@@ -64,20 +64,29 @@ Expected<size_t> BuildVtl2E820(std::span<const MemoryRange> ranges, const Memory
     out[count++] = {address, size, type};
     return true;
   };
+  for (size_t i = 0; i < carve_outs.size(); ++i) {
+    const E820Range& carve = carve_outs[i];
+    if (carve.size == 0 || carve.address + carve.size < carve.address)
+      return Status::Fail("e820: empty or wrapping carve-out");
+    if (i > 0 && carve.address < carve_outs[i - 1].address + carve_outs[i - 1].size)
+      return Status::Fail("e820: carve-outs unsorted or overlapping");
+  }
+  size_t placed = 0;
   for (const MemoryRange& range : ranges) {
     if (range.type != kMemoryVtl2Protectable) continue;
-    bool ok;
-    if (reserved.size != 0 && Inside(reserved.base, reserved.size, range)) {
-      const uint64_t after = reserved.base + reserved.size;
-      ok = add(range.base, reserved.base - range.base, kRam) &&
-           add(reserved.base, reserved.size, kReserved) &&
-           add(after, range.base + range.size - after, kRam);
-    } else {
-      ok = add(range.base, range.size, kRam);
+    uint64_t cursor = range.base;
+    for (const E820Range& carve : carve_outs) {
+      if (!Inside(carve.address, carve.size, range)) continue;
+      if (!add(cursor, carve.address - cursor, kRam) || !add(carve.address, carve.size, carve.type))
+        return Status::Fail("e820: too many entries");
+      cursor = carve.address + carve.size;
+      ++placed;
     }
-    if (!ok) return Status::Fail("e820: too many entries");
+    if (!add(cursor, range.base + range.size - cursor, kRam))
+      return Status::Fail("e820: too many entries");
   }
   if (count == 0) return Status::Fail("e820: no VTL2 memory");
+  if (placed != carve_outs.size()) return Status::Fail("e820: carve-out outside VTL2 memory");
   return count;
 }
 

@@ -42,15 +42,17 @@ Expected<size_t> ParseCommandLine(std::span<const std::byte> bytes);
 
 // The e820 map for the VTL2 kernel: every VTL2-protectable range as RAM
 // (Linux 6.1 needs some RAM below 1 MiB for its real-mode trampoline, so
-// the loader may give VTL2 a small low range besides the main one), with
-// `reserved` carved out of whichever range holds it. Returns the count.
+// the loader gives VTL2 a small low range besides the main one), with the
+// `carve_outs` (sorted, not overlapping, each inside one VTL2 range: the
+// parameter area, the ACPI tables) cut out of it with their own types.
+// Returns the count.
 struct E820Range {
   uint64_t address;
   uint64_t size;
   uint32_t type;
 };
-Expected<size_t> BuildVtl2E820(std::span<const MemoryRange> ranges, const MemoryRange& reserved,
-                               std::span<E820Range> out);
+Expected<size_t> BuildVtl2E820(std::span<const MemoryRange> ranges,
+                               std::span<const E820Range> carve_outs, std::span<E820Range> out);
 
 struct Component {
   uint64_t gpa = 0;

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <span>
 
+#include "acpi_tables.h"
 #include "base/fuzz_target.h"
 #include "boot_info.h"
 #include "linux_boot.h"
@@ -20,6 +21,13 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)shim::ParseVpCount(bytes, 0);
   const shim::MemoryRange vtl2{0, ~uint64_t{0}, shim::kMemoryVtl2Protectable};
   (void)shim::FindComponent(bytes, "kernel", vtl2);
+  // The MADT parameter is host-written: checked, then copied into the tables.
+  if (auto length = shim::acpi::CheckMadt(bytes); length.ok() && length.value() > size)
+    __builtin_trap();
+  std::array<std::byte, 0x3000> acpi;
+  if (auto tables = shim::acpi::BuildAcpiTables(acpi, 0x1014000, bytes);
+      tables.ok() && tables.value().bytes_used > acpi.size())
+    __builtin_trap();
   if (auto kernel = shim::ParseBzImage(bytes); kernel.ok()) {
     std::array<std::byte, shim::kZeroPageBytes> zero_page;
     const shim::E820Entry ram{0x1000000, 0x2000000, shim::kE820Ram};

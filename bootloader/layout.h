@@ -14,6 +14,8 @@ inline constexpr uint64_t kParameterArea = 0x20000;      // host-filled, unmeasu
 inline constexpr uint64_t kParameterAreaBytes = 0x4000;
 inline constexpr uint64_t kZeroPage = 0x12000;           // boot_params the shim builds
 inline constexpr uint64_t kKernelCommandLine = 0x13000;  // the command line Linux gets
+inline constexpr uint64_t kAcpiTables = 0x14000;         // ACPI tables the shim builds
+inline constexpr uint64_t kAcpiTablesBytes = 0x3000;     // room for a MADT of a full page
 
 // Byte offsets inside the parameter area (the manifest's "parameters").
 inline constexpr size_t kVpCountOffset = 0x0;

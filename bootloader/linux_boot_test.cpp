@@ -166,21 +166,40 @@ TEST_CASE("command line, VP count and component table are validated") {
         "component table: component outside VTL2 memory");
 }
 
-TEST_CASE("the VTL2 e820 map lists VTL2 ranges as RAM with the parameter area reserved") {
+TEST_CASE("the VTL2 e820 map lists VTL2 ranges as RAM with carve-outs typed") {
   const std::array<shim::MemoryRange, 3> ranges{{{0x10000, 0x10000, shim::kMemoryVtl2Protectable},
                                                  {0x100000, 0xF00000, shim::kMemoryNormal},
                                                  {0x1000000, 0x2000000, shim::kMemoryVtl2Protectable}}};
+  const std::array<shim::E820Range, 2> carve{{{0x1014000, 0x3000, 3}, {0x1020000, 0x4000, 2}}};
   std::array<shim::E820Range, 8> e820;
-  auto count = shim::BuildVtl2E820(ranges, {0x1020000, 0x4000, 0}, e820);
+  auto count = shim::BuildVtl2E820(ranges, carve, e820);
   REQUIRE(count.ok());
-  REQUIRE(count.value() == 4);
+  REQUIRE(count.value() == 6);
   CHECK(e820[0].address == 0x10000);
+  CHECK(e820[0].size == 0x10000);
+  CHECK(e820[0].type == 1);
   CHECK(e820[1].address == 0x1000000);
-  CHECK(e820[1].size == 0x20000);
-  CHECK(e820[2].type == 2);
-  CHECK(e820[2].size == 0x4000);
-  CHECK(e820[3].address == 0x1024000);
-  CHECK(e820[3].size == 0x2000000 - 0x24000);
+  CHECK(e820[1].size == 0x14000);
+  CHECK(e820[1].type == 1);
+  CHECK(e820[2].address == 0x1014000);
+  CHECK(e820[2].type == 3);
+  CHECK(e820[3].address == 0x1017000);
+  CHECK(e820[3].size == 0x9000);
+  CHECK(e820[4].type == 2);
+  CHECK(e820[4].size == 0x4000);
+  CHECK(e820[5].address == 0x1024000);
+  CHECK(e820[5].size == 0x2000000 - 0x24000);
+  CHECK(e820[5].type == 1);
+  // No VTL2 range; too small an output.
   CHECK_FALSE(shim::BuildVtl2E820(std::span(ranges).subspan(1, 1), {}, e820).ok());
-  CHECK_FALSE(shim::BuildVtl2E820(ranges, {0x1020000, 0x4000, 0}, std::span(e820).first(3)).ok());
+  CHECK_FALSE(shim::BuildVtl2E820(ranges, carve, std::span(e820).first(5)).ok());
+  // Carve-outs unsorted, overlapping, outside VTL2 memory, or straddling a range end.
+  const std::array<shim::E820Range, 2> unsorted{{carve[1], carve[0]}};
+  CHECK_FALSE(shim::BuildVtl2E820(ranges, unsorted, e820).ok());
+  const std::array<shim::E820Range, 2> overlapping{{{0x1014000, 0x10000, 3}, {0x1020000, 0x4000, 2}}};
+  CHECK_FALSE(shim::BuildVtl2E820(ranges, overlapping, e820).ok());
+  const shim::E820Range outside{0x200000, 0x1000, 2};
+  CHECK_FALSE(shim::BuildVtl2E820(ranges, std::span(&outside, 1), e820).ok());
+  const shim::E820Range straddling{0x2FFF000, 0x2000, 2};
+  CHECK_FALSE(shim::BuildVtl2E820(ranges, std::span(&straddling, 1), e820).ok());
 }

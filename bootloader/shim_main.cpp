@@ -12,6 +12,7 @@
 #include <cstdint>
 #include <span>
 
+#include "acpi_tables.h"
 #include "boot_info.h"
 #include "layout.h"
 #include "linux_boot.h"
@@ -117,8 +118,20 @@ Status Boot(Serial16550& console, uint64_t image_base, uint64_t parameter_area) 
   }
   command_line[length] = '\0';
 
+  // ACPI tables (acpi_tables.h) in VTL2 memory, the MADT from the host's
+  // parameter; their pages are e820 type 3 (ACPI), the parameter area's
+  // type 2 (reserved), so the kernel allocates neither.
+  const uint64_t acpi_gpa = image_base + kAcpiTables;
+  auto acpi_tables = acpi::BuildAcpiTables(Bytes(acpi_gpa, kAcpiTablesBytes), acpi_gpa,
+                                           area.subspan(kMadtOffset, kParameterPageBytes));
+  if (!acpi_tables.ok()) return acpi_tables.status();
+
+  constexpr uint32_t kE820Acpi = 3;
+  const E820Range carve_outs[] = {{acpi_gpa, kAcpiTablesBytes, kE820Acpi},
+                                  {parameter_area, kParameterAreaBytes, kE820Reserved}};
+  static_assert(kAcpiTables + kAcpiTablesBytes <= kParameterArea, "carve-outs must be sorted");
   E820Range e820[kMaxRanges];
-  auto e820_count = BuildVtl2E820(memory_map, {parameter_area, kParameterAreaBytes, 0}, e820);
+  auto e820_count = BuildVtl2E820(memory_map, carve_outs, e820);
   if (!e820_count.ok()) return e820_count.status();
   E820Entry entries[kMaxRanges];
   for (size_t i = 0; i < e820_count.value(); ++i)
@@ -129,6 +142,7 @@ Status Boot(Serial16550& console, uint64_t image_base, uint64_t parameter_area) 
   boot.initrd_gpa = initrd.value().gpa;
   boot.initrd_size = initrd.value().size;
   boot.e820 = std::span<const E820Entry>(entries, e820_count.value());
+  boot.acpi_rsdp_gpa = acpi_tables.value().rsdp_gpa;
   const uint64_t zero_page_gpa = image_base + kZeroPage;
   auto zero_page = Bytes(zero_page_gpa, kZeroPageBytes).first<kZeroPageBytes>();
   if (Status built = BuildZeroPage(zero_page, kernel_file, image.value(), boot); !built.ok())
@@ -148,6 +162,11 @@ Status Boot(Serial16550& console, uint64_t image_base, uint64_t parameter_area) 
   console.Write(" cmdline=\"");
   console.Write(std::string_view(command_line, length));
   console.Write("\"\n");
+  console.Write("shim: acpi rsdp=");
+  console.WriteHex(acpi_tables.value().rsdp_gpa);
+  console.Write(" e820=");
+  console.WriteDecimal(e820_count.value());
+  console.Write("\n");
   LogStage(console, "starting kernel");
   EnterLinux(load + kEntry64Offset, zero_page_gpa);
 }

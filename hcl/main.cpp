@@ -11,6 +11,7 @@
 #include <sys/reboot.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <termios.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -64,6 +65,11 @@ base::Result<std::string> ReadKernelCommandLine() {
 
 [[noreturn]] void PowerOff() {
   Log("powering off");
+  // What we wrote to the console sits in the tty's transmit buffer until
+  // the UART's interrupts drain it; the kernel's power-off path does not
+  // wait for that (it only flushes its own printk console), so wait here
+  // (tcdrain: POSIX termios, "wait for transmission of output").
+  ::tcdrain(STDOUT_FILENO);
   ::sync();
   ::reboot(RB_POWER_OFF);
   // Only reached if the kernel cannot power off (no ACPI): say so and halt

@@ -4,8 +4,9 @@
 // One processor entry per VP, with APIC ID = VP index (the KVM vCPU id):
 // a Processor Local APIC structure (§5.2.12.2) while the ID fits in 8 bits
 // below 0xFF, a Processor Local x2APIC structure (§5.2.12.12) beyond. An
-// I/O APIC entry (§5.2.12.3) only when asked for: this slice emulates no
-// I/O APIC, and an entry would send Linux looking for one.
+// I/O APIC entry (§5.2.12.3) when the machine has one: hcl-loader's does
+// (KVM's in-kernel IOAPIC, 24 pins at 0xFEC00000, GSI n = pin n, ISA IRQs
+// identity-mapped, so no Interrupt Source Overrides).
 #pragma once
 
 #include <cstddef>

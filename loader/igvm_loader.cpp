@@ -166,6 +166,7 @@ class VsmLoad {
       case HeaderType::kMadt: {
         MadtConfig config;
         config.vp_count = options_.vp_count;
+        config.io_apic = options_.io_apic;
         TRY(WriteMadt(out, config));
         return base::Ok();
       }
@@ -203,7 +204,9 @@ base::Result<LoadedImage> LoadVsmPlatform(const igvm::IgvmFile& file, const Load
         required != nullptr && (required->compatibility_mask & image.compatibility_mask) != 0)
       image.required_memory.push_back(
           {required->gpa, required->number_of_bytes, (required->flags & 1u) != 0});
-  image.memory_map = TRY(BuildMemoryMap(ram.size_bytes(), image.required_memory));
+  std::vector<RequiredRange> vtl2_ranges = image.required_memory;
+  vtl2_ranges.push_back(kVtl2LowMemory);
+  image.memory_map = TRY(BuildMemoryMap(ram.size_bytes(), vtl2_ranges));
 
   VsmLoad load(options, ram, image);
   for (size_t i = 0; i < file.directives.size(); ++i) {

@@ -17,9 +17,11 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
+#include "acpi_madt.h"
 #include "base/result.h"
 #include "file.h"
 #include "mem/guest_memory.h"
@@ -31,6 +33,8 @@ namespace loader {
 struct LoadOptions {
   uint32_t vp_count = 1;
   std::string vtl2_command_line;  // the COMMAND_LINE parameter
+  // The I/O APIC the machine has (KVM's in-kernel one), for the MADT.
+  std::optional<IoApicConfig> io_apic;
 };
 
 struct LoadedImage {

@@ -60,7 +60,7 @@ struct Ram {
 
 TEST_CASE("the VSM platform loads its pages, parameters and entry state") {
   Ram ram;
-  const loader::LoadOptions options{2, "console=ttyS0 debug"};
+  const loader::LoadOptions options{2, "console=ttyS0 debug", std::nullopt};
   const auto image = loader::LoadVsmPlatform(SampleImage(), options, ram.memory);
   REQUIRE(image.ok());
   CHECK(image->compatibility_mask == kVsm);
@@ -73,27 +73,45 @@ TEST_CASE("the VSM platform loads its pages, parameters and entry state") {
   // Parameters at the insert GPA.
   CHECK(ram.U32(0x110000) == 2);  // VP count
   CHECK(ram.U32(0x110004) == 0);  // environment info
-  // Memory map: [0, 1 MiB) memory, [1 MiB, 2 MiB) VTL2, [2 MiB, 4 MiB) memory, terminator.
-  CHECK(ram.U64(0x110100) == 0);
-  CHECK(ram.U64(0x110108) == 0x100);
-  CHECK(ram.U64(0x110118) == 0x100);
-  CHECK(ram.U64(0x110120) == 0x100);
-  CHECK(ram.U32(0x110128) == 3);
-  CHECK(ram.U64(0x110130) == 0x200);
-  CHECK(ram.U64(0x110138) == 0x200);
-  CHECK(ram.U64(0x110150) == 0);
+  // Memory map (24-byte entries: first page, pages, type): [0, 64 KiB)
+  // memory, [64 KiB, 128 KiB) VTL2 (the loader's low range for Linux's
+  // real-mode trampoline, memory_layout.h), [128 KiB, 1 MiB) memory,
+  // [1 MiB, 2 MiB) VTL2 (the image's), [2 MiB, 4 MiB) memory, terminator.
+  struct Expected {
+    uint64_t first_page, pages;
+    uint32_t type;
+  };
+  const Expected expected[] = {
+      {0, 0x10, 0}, {0x10, 0x10, 3}, {0x20, 0xE0, 0}, {0x100, 0x100, 3}, {0x200, 0x200, 0}};
+  for (size_t i = 0; i < std::size(expected); ++i) {
+    CAPTURE(i);
+    const uint64_t at = 0x110100 + 24 * i;
+    CHECK(ram.U64(at) == expected[i].first_page);
+    CHECK(ram.U64(at + 8) == expected[i].pages);
+    CHECK(ram.U32(at + 16) == expected[i].type);
+  }
+  CHECK(ram.U64(0x110100 + 24 * std::size(expected) + 8) == 0);  // terminator: no pages
   const std::string cmdline(reinterpret_cast<const char*>(ram.bytes.data() + 0x111000));
   CHECK(cmdline == "console=ttyS0 debug");
   CHECK(ram.U32(0x111800) == 0x43495041);  // "APIC"
-  CHECK(ram.U32(0x111804) == 44 + 2 * 8);
+  CHECK(ram.U32(0x111804) == 44 + 2 * 8);  // no I/O APIC asked for
   CHECK(image->bsp.rip == 0x100000);
   CHECK(image->bsp.rsi == 0x110000);
   CHECK(image->bsp.vtl == 2);
 }
 
+TEST_CASE("the MADT parameter lists the machine's I/O APIC when it has one") {
+  Ram ram;
+  const loader::LoadOptions options{1, "", loader::IoApicConfig{}};
+  REQUIRE(loader::LoadVsmPlatform(SampleImage(), options, ram.memory).ok());
+  CHECK(ram.U32(0x111804) == 44 + 8 + 12);
+  CHECK(ram.bytes[0x111800 + 52] == std::byte{1});  // I/O APIC structure (ACPI 6.5 §5.2.12.3)
+  CHECK(ram.U32(0x111800 + 56) == 0xFEC00000);
+}
+
 TEST_CASE("loading refuses what it cannot honour, naming it") {
   Ram ram;
-  const loader::LoadOptions options{1, ""};
+  const loader::LoadOptions options{1, "", std::nullopt};
   SUBCASE("no VSM platform") {
     auto file = SampleImage();
     file.platforms.erase(file.platforms.begin());
@@ -119,7 +137,7 @@ TEST_CASE("loading refuses what it cannot honour, naming it") {
     CHECK_FALSE(loader::LoadVsmPlatform(file, options, ram.memory).ok());
   }
   SUBCASE("a command line that does not fit its parameter") {
-    const loader::LoadOptions long_line{1, std::string(0x900, 'x')};
+    const loader::LoadOptions long_line{1, std::string(0x900, 'x'), std::nullopt};
     CHECK_FALSE(loader::LoadVsmPlatform(SampleImage(), long_line, ram.memory).ok());
   }
   SUBCASE("a page outside RAM") {

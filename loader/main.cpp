@@ -9,10 +9,17 @@
 // the image's platforms, so this covers what the VSM platform loads.
 // --allow-unsigned skips the signature check, never the format check.
 //
-// This slice runs VP 0 only, with COM1 (a 16550 at 0x3F8) copied to
-// stdout, until it halts with interrupts disabled (the boot shim's end
-// today). Exit status:
-//   0   VP 0 halted with interrupts disabled ("hcl-loader: vp0 halted")
+// This slice runs VP 0 only, on KVM's in-kernel irqchip (local APIC,
+// IOAPIC, PIC) and PIT, with COM1 (a 16550 at 0x3F8, IRQ 4) copied to
+// stdout, the CMOS RTC at 0x70 (cmos_rtc.h) and the ACPI PM1 blocks at
+// 0x400 (acpi_pm.h), until the guest
+// powers off through ACPI S5 or halts with interrupts disabled.
+// FIXME: the in-kernel PIT and LAPIC timer stand in for Hyper-V's
+// synthetic timers (TLFS §12, SynIC timers and the reference TSC page),
+// which a later slice emulates in user space; then the PIT goes.
+// Exit status:
+//   0   the guest powered off ("hcl-loader: guest powered off"), or VP 0
+//       halted with interrupts disabled ("hcl-loader: vp0 halted")
 //   1   the image was refused or could not be loaded, or KVM failed
 //   2   bad arguments; or the guest failed (triple fault, KVM internal
 //       error, failed entry, an exit the loader cannot handle): register
@@ -21,6 +28,7 @@
 #include <cerrno>
 #include <charconv>
 #include <chrono>
+#include <ctime>
 #include <cstdio>
 #include <optional>
 #include <string>
@@ -29,11 +37,14 @@
 
 #include "base/result.h"
 #include "base/string_printf.h"
+#include "acpi_pm.h"
+#include "cmos_rtc.h"
 #include "igvm_loader.h"
 #include "kvm/guest_ram.h"
 #include "kvm/system.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
+#include "machine_events.h"
 #include "measure.h"
 #include "reader.h"
 #include "snp_id_block.h"
@@ -130,6 +141,25 @@ class StdoutSerial final : public loader::SerialOutput {
   }
 };
 
+// An interrupt line into KVM's in-kernel irqchip (KVM_IRQ_LINE). A failure
+// there means the VM is broken; it is reported once, not per edge.
+class KvmIrqLine final : public loader::IrqLine {
+ public:
+  KvmIrqLine(kvm::Vm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
+  void Set(bool level) override {
+    auto set = vm_.SetIrqLine(gsi_, level);
+    if (!set && !reported_) {
+      reported_ = true;
+      std::fprintf(stderr, "hcl-loader: IRQ %u: %s\n", gsi_, set.error().message().c_str());
+    }
+  }
+
+ private:
+  kvm::Vm& vm_;
+  uint32_t gsi_;
+  bool reported_ = false;
+};
+
 // Reads and checks the image; the error is the refusal line.
 base::Result<igvm::IgvmFile> ReadAndVerify(const Options& options) {
   const auto bytes = TRY(igvm::ReadFileBytes(options.image_path));
@@ -155,22 +185,55 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
                       {KVM_CAP_X86_USER_SPACE_MSR, "KVM_CAP_X86_USER_SPACE_MSR"},
                       {KVM_CAP_X86_MSR_FILTER, "KVM_CAP_X86_MSR_FILTER"},
                       {KVM_CAP_IMMEDIATE_EXIT, "KVM_CAP_IMMEDIATE_EXIT"},
-                      {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"}}));
+                      {KVM_CAP_EXT_CPUID, "KVM_CAP_EXT_CPUID"},
+                      {KVM_CAP_IRQCHIP, "KVM_CAP_IRQCHIP"},
+                      {KVM_CAP_PIT2, "KVM_CAP_PIT2"},
+                      {KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE"}}));
   const uint64_t ram_bytes = options.mem_mib << 20;
   auto ram = TRY(kvm::GuestRam::Create(ram_bytes));
   auto vm = TRY(kvm::Vm::Create(system));
   TRY(vm.MapRam(0, mem::Gpa{0}, ram, 0, ram_bytes));
   TRY(vm.TrapMsrs(std::span(&kHyperVMsrs, 1)));
+  // api.rst 4.24: the irqchip must exist before any vCPU; the PIT after it.
+  TRY(vm.CreateIrqchip());
+  TRY(vm.CreatePit());
+
+  auto bsp = TRY(kvm::Vcpu::Create(vm, 0));
+  auto cpuid = TRY(system.SupportedCpuid());
+  // api.rst 4.46 (KVM_GET_SUPPORTED_CPUID): TSC-deadline mode of the
+  // in-kernel LAPIC timer is not reported there; it is offered when
+  // KVM_CAP_TSC_DEADLINE_TIMER is. SDM vol. 3A §11.5.4.1: CPUID.1:ECX[24].
+  // With it Linux needs no LAPIC timer calibration.
+  if (TRY(system.CheckExtension(KVM_CAP_TSC_DEADLINE_TIMER)) > 0)
+    for (kvm_cpuid_entry2& entry : cpuid)
+      if (entry.function == 1) entry.ecx |= 1u << 24;
+  TRY(bsp.SetCpuid(cpuid));
+
+  // The TSC frequency, told to VTL2's kernel on its command line
+  // (kernel-parameters.txt, tsc_early_khz=): Linux otherwise measures it
+  // against the PIT (arch/x86/kernel/tsc.c, pit_calibrate_tsc), which
+  // needs 1000+ port reads in 10 ms with little jitter, and a nested guest
+  // in the TCG carrier gets neither ("tsc: Unable to calibrate against
+  // PIT", then no TSC and no TSC-deadline timer). Placed first so the
+  // user's --vtl2-cmdline can override it.
+  // FIXME: Hyper-V tells the guest through the synthetic MSR
+  // HV_X64_MSR_TSC_FREQUENCY (TLFS, partition privilege AccessFrequencyMsrs;
+  // Linux's hv_get_tsc_khz); the synthetic-MSR slice replaces this.
+  const uint32_t tsc_khz = TRY(bsp.GetTscKhz());
 
   auto memory = TRY(mem::GuestMemory::Create(mem::Gpa{0}, ram.bytes()));
   loader::LoadOptions load_options;
   load_options.vp_count = options.vp_count;
-  load_options.vtl2_command_line = options.vtl2_command_line;
+  // KVM's in-kernel IOAPIC (api.rst 4.24): at the PC address, ID 0, GSI
+  // base 0; KVM's default routing sends GSI 0-15 to the PIC pin and the
+  // IOAPIC pin of the same number, which is what Linux assumes for ISA
+  // IRQs without overrides (COM1 = pin 4; the PIT = pin 0).
+  load_options.io_apic = loader::IoApicConfig{};
+  load_options.vtl2_command_line = base::StringPrintf("tsc_early_khz=%u", tsc_khz);
+  if (!options.vtl2_command_line.empty())
+    load_options.vtl2_command_line += " " + options.vtl2_command_line;
   auto image = TRY(loader::LoadVsmPlatform(file, load_options, memory));
 
-  auto bsp = TRY(kvm::Vcpu::Create(vm, 0));
-  const auto cpuid = TRY(system.SupportedCpuid());
-  TRY(bsp.SetCpuid(cpuid));
   auto applied = loader::ApplyVpState(bsp, image.bsp);
   if (!applied) return std::move(applied).error().Context("VP 0 entry state");
   return Machine{std::move(system), std::move(ram), std::move(vm), std::move(bsp),
@@ -203,12 +266,20 @@ int Run(const Options& options) {
 
   StdoutSerial serial_out;
   loader::Uart16550 com1(serial_out);
+  KvmIrqLine com1_irq(machine->vm, loader::Uart16550::kCom1Irq);
+  com1.ConnectIrq(com1_irq);
+  loader::MachineEvents events;
+  loader::AcpiPm1 pm1(events);
+  loader::CmosRtc rtc([] { return std::time(nullptr); });
   loader::PortBus ports;
-  if (auto attached = ports.Attach(loader::Uart16550::kCom1Base, loader::Uart16550::kRegisterCount,
-                                   com1);
-      !attached) {
-    std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());
-    return kExitLoadFailed;
+  for (auto attached :
+       {ports.Attach(loader::Uart16550::kCom1Base, loader::Uart16550::kRegisterCount, com1),
+        ports.Attach(loader::AcpiPm1::kPm1Base, loader::AcpiPm1::kRegisterBytes, pm1),
+        ports.Attach(loader::CmosRtc::kBase, loader::CmosRtc::kPortCount, rtc)}) {
+    if (!attached) {
+      std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());
+      return kExitLoadFailed;
+    }
   }
 
   // No --timeout: a deadline far enough away never to matter.
@@ -220,7 +291,7 @@ int Run(const Options& options) {
     return kExitLoadFailed;
   }
   const auto start = std::chrono::steady_clock::now();
-  loader::VpRunner runner(machine->bsp, ports);
+  loader::VpRunner runner(machine->bsp, ports, events);
   auto outcome = runner.Run(*deadline);
   const auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::steady_clock::now() - start)
@@ -232,6 +303,12 @@ int Run(const Options& options) {
     return kExitGuestFailed;
   }
   switch (outcome->reason) {
+    case loader::StopReason::kPoweredOff:
+      std::printf("hcl-loader: guest powered off (%llu exits, %lld ms)\n",
+                  static_cast<unsigned long long>(outcome->exits),
+                  static_cast<long long>(elapsed_ms));
+      std::fflush(stdout);
+      return kExitHalted;
     case loader::StopReason::kHalted:
       std::printf("hcl-loader: vp0 halted (%llu exits, %lld ms)\n",
                   static_cast<unsigned long long>(outcome->exits),

@@ -32,6 +32,17 @@ struct RequiredRange {
   bool vtl2_protectable = false;
 };
 
+// A second, small VTL2 range the loader adds to every VSM image's memory
+// map: Linux 6.1 allocates its real-mode trampoline (AP startup, reboot)
+// from RAM below 1 MiB and panics "Real mode trampoline was not
+// allocated" without any (arch/x86/realmode/init.c, reserve_real_mode).
+// The boot shim gives every VTL2_PROTECTABLE range to the kernel as e820
+// RAM (bootloader/boot_info.cpp, BuildVtl2E820). 64 KiB at 64 KiB: above
+// the first page Linux always reserves (real-mode IVT/BDA), clear of the
+// EBDA/BIOS area it reserves from 0x9F000 up. A later VTL0 VM does not map
+// these pages (DESIGN.md: VTL2 RAM is not mapped in the VTL0 VM).
+inline constexpr RequiredRange kVtl2LowMemory{0x10000, 0x10000, true};
+
 // The memory map for RAM [0, ram_bytes): required ranges keep their own
 // entry (VTL2_PROTECTABLE when flagged, MEMORY otherwise), the rest is
 // MEMORY; sorted, no overlaps. Refuses unaligned or overlapping required

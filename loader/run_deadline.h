@@ -1,10 +1,15 @@
-// RunDeadline: stops a vCPU's KVM_RUN after a wall-clock limit.
+// RunDeadline: stops a vCPU's KVM_RUN after a wall-clock limit, and kicks
+// it out of KVM_RUN every kTick meanwhile.
 //
-// A one-shot ITIMER_REAL raises SIGALRM; the handler sets the vCPU's
+// A periodic ITIMER_REAL raises SIGALRM; the handler sets the vCPU's
 // immediate_exit, so a KVM_RUN in progress returns EINTR and one about to
 // start returns at once (api.rst, immediate_exit: the flag closes the race
-// between checking for a stop and entering the guest). One deadline at a
-// time per process; the vCPU must stay alive while it is armed.
+// between checking for a stop and entering the guest), and marks the
+// deadline expired once the monotonic clock passes it. The ticks exist
+// because with the in-kernel irqchip a HLT never exits to user space: the
+// run loop looks at the VP's state on each kick (VpRunner). The run loop
+// clears immediate_exit after each kick. One deadline at a time per
+// process; the vCPU must stay alive while it is armed.
 #pragma once
 
 #include <chrono>
@@ -16,6 +21,8 @@ namespace loader {
 
 class RunDeadline {
  public:
+  static constexpr std::chrono::milliseconds kTick{100};
+
   static base::Result<RunDeadline> Arm(kvm::Vcpu& vcpu, std::chrono::milliseconds limit);
 
   RunDeadline(RunDeadline&& other) noexcept;

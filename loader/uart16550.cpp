@@ -35,10 +35,31 @@ IoResult Uart16550::Write(uint16_t offset, std::span<const std::byte> data) {
 bool Uart16550::Receive(uint8_t byte) {
   if (rx_fifo_.size() >= kFifoBytes) {
     overrun_ = true;
+    UpdateIrq();
     return false;
   }
   rx_fifo_.push_back(byte);
+  UpdateIrq();
   return true;
+}
+
+bool Uart16550::irq_level() const {
+  constexpr uint8_t kMcrOut2 = 0x08;
+  return interrupt_pending() && (mcr_ & kMcrOut2) != 0 && !loopback();
+}
+
+void Uart16550::ConnectIrq(IrqLine& line) {
+  irq_ = &line;
+  irq_driven_ = irq_level();
+  irq_->Set(irq_driven_);
+}
+
+void Uart16550::UpdateIrq() {
+  if (irq_ == nullptr) return;
+  const bool level = irq_level();
+  if (level == irq_driven_) return;
+  irq_driven_ = level;
+  irq_->Set(level);
 }
 
 uint8_t Uart16550::InterruptId() const {
@@ -76,6 +97,17 @@ void Uart16550::Transmit(uint8_t byte) {
 }
 
 uint8_t Uart16550::ReadRegister(uint16_t offset) {
+  const uint8_t value = ReadRegisterNoIrq(offset);
+  UpdateIrq();
+  return value;
+}
+
+void Uart16550::WriteRegister(uint16_t offset, uint8_t value) {
+  WriteRegisterNoIrq(offset, value);
+  UpdateIrq();
+}
+
+uint8_t Uart16550::ReadRegisterNoIrq(uint16_t offset) {
   switch (offset) {
     case kRbrThrDll: {
       if (dlab()) return dll_;
@@ -110,7 +142,7 @@ uint8_t Uart16550::ReadRegister(uint16_t offset) {
   }
 }
 
-void Uart16550::WriteRegister(uint16_t offset, uint8_t value) {
+void Uart16550::WriteRegisterNoIrq(uint16_t offset, uint8_t value) {
   switch (offset) {
     case kRbrThrDll:
       if (dlab()) {

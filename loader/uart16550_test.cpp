@@ -3,6 +3,7 @@
 #include <doctest/doctest.h>
 
 #include <string>
+#include <vector>
 
 namespace {
 
@@ -10,6 +11,12 @@ class StringOutput final : public loader::SerialOutput {
  public:
   void Put(uint8_t byte) override { text.push_back(static_cast<char>(byte)); }
   std::string text;
+};
+
+class RecordingLine final : public loader::IrqLine {
+ public:
+  void Set(bool level) override { levels.push_back(level); }
+  std::vector<bool> levels;
 };
 
 }  // namespace
@@ -90,4 +97,27 @@ TEST_CASE("16550: port interface takes one byte at offsets 0-7 only") {
   CHECK(out.text == "qq");
   CHECK_FALSE(bus.Read(0x80, std::span(one)));
   CHECK(one[0] == std::byte{0xFF});  // unclaimed reads float high
+}
+
+TEST_CASE("16550: the IRQ output follows IIR, gated by MCR.OUT2, edges only on change") {
+  StringOutput out;
+  loader::Uart16550 uart(out);
+  RecordingLine line;
+  uart.ConnectIrq(line);
+  CHECK(line.levels == std::vector<bool>{false});
+  uart.WriteRegister(1, 0x02);  // ETBEI: THRE pending, but OUT2 is low
+  CHECK(uart.interrupt_pending());
+  CHECK_FALSE(uart.irq_level());
+  CHECK(line.levels == std::vector<bool>{false});
+  uart.WriteRegister(4, 0x08);  // OUT2 (Linux's 8250 driver sets it when the port has an IRQ)
+  CHECK(line.levels == std::vector<bool>{false, true});
+  CHECK(uart.ReadRegister(2) == 0x02);  // the 8250 ISR reads IIR: THRE cleared, line falls
+  CHECK(line.levels == std::vector<bool>{false, true, false});
+  uart.WriteRegister(0, 'x');  // THR written, sent at once: THRE again, a new rising edge
+  CHECK(line.levels == std::vector<bool>{false, true, false, true});
+  uart.WriteRegister(0, 'y');  // still high: no new call
+  CHECK(line.levels.size() == 4);
+  uart.WriteRegister(4, 0x08 | 0x10);  // loopback disconnects the output
+  CHECK(line.levels.back() == false);
+  CHECK(out.text == "xy");
 }

@@ -46,6 +46,7 @@ base::Result<VpRunner::Step> VpRunner::Handle(const kvm::VcpuExit& exit) {
   };
   if (const auto* io = std::get_if<kvm::IoExit>(&exit)) {
     HandleIo(*io);
+    if (events_.power_off_requested()) stop(StopReason::kPoweredOff);
   } else if (const auto* mmio = std::get_if<kvm::MmioExit>(&exit)) {
     Log("mmio %s 0x%llx (%u bytes): nothing mapped", mmio->is_write ? "write" : "read",
         static_cast<unsigned long long>(mmio->gpa), mmio->length);
@@ -74,7 +75,13 @@ base::Result<VpRunner::Step> VpRunner::Handle(const kvm::VcpuExit& exit) {
   } else if (std::holds_alternative<kvm::FailEntryExit>(exit)) {
     stop(StopReason::kFailEntry);
   } else if (std::holds_alternative<kvm::InterruptedExit>(exit)) {
-    // A signal other than the deadline's: run again.
+    // RunDeadline's kick (or another signal). api.rst 4.38: a vCPU blocked
+    // in HLT under the in-kernel irqchip reports KVM_MP_STATE_HALTED.
+    vcpu_.ClearImmediateExit();
+    if (TRY(vcpu_.GetMpState()) == KVM_MP_STATE_HALTED) {
+      const kvm_regs regs = TRY(vcpu_.GetRegs());
+      if ((regs.rflags & kRflagsIf) == 0) stop(StopReason::kHalted);
+    }
   } else {
     stop(StopReason::kUnhandledExit);
   }

@@ -2,11 +2,15 @@
 // PortBus, MMIO (nothing mapped yet: reads all-ones), trapped MSRs (the
 // Hyper-V range; not emulated yet: #GP), until the VP stops.
 //
-// What "stopped" means in this slice: HLT with RFLAGS.IF clear is the end
-// of the boot shim's run (`cli; hlt`) and counts as a clean halt. Nothing
-// can wake such a VP without an NMI or INIT, which the loader does not
-// send yet. The definition of power-off (an ACPI PM1 or Hyper-V
-// guest-crash/shutdown path) comes with the slice that boots Linux.
+// What "stopped" means:
+//   - power-off: a device raised MachineEvents::RequestPowerOff (the ACPI
+//     PM1 S5 write, acpi_pm.h); checked after every port write;
+//   - halted: the VP sits in HLT with RFLAGS.IF clear. With KVM's
+//     in-kernel irqchip HLT does not exit to user space, so this is seen
+//     on RunDeadline's periodic kicks through KVM_GET_MP_STATE. Nothing
+//     wakes such a VP but NMI/INIT/SMI, which the loader does not send.
+//     A HLT with IF set is an idle VP waiting for an interrupt (the
+//     in-kernel LAPIC timer, PIT, or a device): not a stop.
 #pragma once
 
 #include <cstdint>
@@ -14,14 +18,16 @@
 
 #include "base/result.h"
 #include "kvm/vcpu.h"
+#include "machine_events.h"
 #include "port_bus.h"
 #include "run_deadline.h"
 
 namespace loader {
 
 enum class StopReason {
+  kPoweredOff,           // the guest asked for power-off (ACPI S5)
   kHalted,               // HLT with interrupts disabled
-  kHaltedInterruptible,  // HLT with interrupts enabled: nothing will wake it yet
+  kHaltedInterruptible,  // HLT exit with IF set: only without an in-kernel irqchip
   kTimedOut,
   kTripleFault,
   kInternalError,
@@ -37,7 +43,8 @@ struct RunOutcome {
 
 class VpRunner {
  public:
-  VpRunner(kvm::Vcpu& vcpu, PortBus& ports) : vcpu_(vcpu), ports_(ports) {}
+  VpRunner(kvm::Vcpu& vcpu, PortBus& ports, const MachineEvents& events)
+      : vcpu_(vcpu), ports_(ports), events_(events) {}
 
   base::Result<RunOutcome> Run(const RunDeadline& deadline);
 
@@ -55,6 +62,7 @@ class VpRunner {
 
   kvm::Vcpu& vcpu_;
   PortBus& ports_;
+  const MachineEvents& events_;
   int log_lines_ = 0;
 };
 

@@ -48,6 +48,18 @@ base::Result<void> Vcpu::SetSregs(const kvm_sregs& sregs) {
   return base::Ok();
 }
 
+base::Result<uint32_t> Vcpu::GetMpState() const {
+  kvm_mp_state state{};
+  TRY(Ioctl(fd_, KVM_GET_MP_STATE, &state, "KVM_GET_MP_STATE"));
+  return state.mp_state;
+}
+
+base::Result<uint32_t> Vcpu::GetTscKhz() const {
+  const int khz = TRY(Ioctl(fd_, KVM_GET_TSC_KHZ, 0UL, "KVM_GET_TSC_KHZ"));
+  if (khz <= 0) return base::Error::Format("KVM_GET_TSC_KHZ returned %d", khz);
+  return static_cast<uint32_t>(khz);
+}
+
 base::Result<void> Vcpu::SetCpuid(std::span<const kvm_cpuid_entry2> entries) {
   if (entries.size() > abi::kMaxCpuidEntries)
     return base::Error::Format("%zu CPUID entries, at most %u", entries.size(),

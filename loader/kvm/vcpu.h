@@ -36,6 +36,12 @@ class Vcpu {
   base::Result<void> SetRegs(const kvm_regs& regs);
   base::Result<kvm_sregs> GetSregs() const;
   base::Result<void> SetSregs(const kvm_sregs& sregs);
+  // KVM_GET_MP_STATE (api.rst 4.38): KVM_MP_STATE_RUNNABLE, _HALTED, ...
+  // With the in-kernel irqchip a HLT does not exit; this is how the run
+  // loop sees that the VP sits in one.
+  base::Result<uint32_t> GetMpState() const;
+  // KVM_GET_TSC_KHZ (api.rst 4.111): the guest TSC frequency in kHz.
+  base::Result<uint32_t> GetTscKhz() const;
   // KVM_SET_CPUID2. On x86 it must precede KVM_SET_SREGS that enables long
   // mode: KVM checks EFER.LME against CPUID (api.rst 4.46 recommends
   // setting CPUID before anything else).

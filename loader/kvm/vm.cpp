@@ -73,4 +73,19 @@ base::Result<void> Vm::CreateIrqchip() {
   return base::Ok();
 }
 
+base::Result<void> Vm::CreatePit() {
+  kvm_pit_config config{};
+  config.flags = KVM_PIT_SPEAKER_DUMMY;
+  TRY(Ioctl(fd_, KVM_CREATE_PIT2, &config, "KVM_CREATE_PIT2"));
+  return base::Ok();
+}
+
+base::Result<void> Vm::SetIrqLine(uint32_t gsi, bool level) {
+  kvm_irq_level line{};
+  line.irq = gsi;
+  line.level = level ? 1 : 0;
+  TRY(Ioctl(fd_, KVM_IRQ_LINE, &line, "KVM_IRQ_LINE"));
+  return base::Ok();
+}
+
 }  // namespace kvm

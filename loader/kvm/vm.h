@@ -43,6 +43,17 @@ class Vm {
   // 4.24). Optional; without it HLT exits to user space.
   base::Result<void> CreateIrqchip();
 
+  // KVM_CREATE_PIT2 (api.rst 4.61): an in-kernel i8254 on ports 0x40-0x43,
+  // its channel 0 wired to IRQ 0, with KVM_PIT_SPEAKER_DUMMY so port 0x61
+  // (the channel 2 gate Linux's PIT calibration polls) is answered in the
+  // kernel too. Needs CreateIrqchip first.
+  base::Result<void> CreatePit();
+
+  // KVM_IRQ_LINE (api.rst 4.25): drives GSI `gsi` of the in-kernel
+  // irqchip to `level`. KVM's default routing sends GSI 0-15 to both the
+  // PIC and the IOAPIC pin of the same number.
+  base::Result<void> SetIrqLine(uint32_t gsi, bool level);
+
   const UniqueFd& fd() const { return fd_; }
   size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
 

@@ -1,0 +1,75 @@
+#include "acpi_pm.h"
+
+#include <doctest/doctest.h>
+
+#include <array>
+
+#include "acpi_tables.h"  // the boot shim's FADT/DSDT: both sides must agree
+
+namespace {
+
+std::array<std::byte, 2> Word(uint16_t value) {
+  return {std::byte{static_cast<uint8_t>(value)}, std::byte{static_cast<uint8_t>(value >> 8)}};
+}
+
+uint16_t ReadWord(loader::AcpiPm1& pm, uint16_t offset) {
+  std::array<std::byte, 2> data{};
+  REQUIRE(pm.Read(offset, data) == loader::IoResult::kOk);
+  return static_cast<uint16_t>(static_cast<uint16_t>(data[0]) |
+                               (static_cast<uint16_t>(data[1]) << 8));
+}
+
+constexpr uint16_t kSlpEn = 1u << 13;
+constexpr uint16_t SlpTyp(uint16_t type) { return static_cast<uint16_t>(type << 10); }
+
+}  // namespace
+
+TEST_CASE("PM1 ports and the S5 sleep type match the FADT and DSDT the shim builds") {
+  CHECK(loader::AcpiPm1::kPm1EventBase == shim::acpi::kPm1aEventPort);
+  CHECK(loader::AcpiPm1::kPm1EventBytes == shim::acpi::kPm1EventBytes);
+  CHECK(loader::AcpiPm1::kPm1ControlBase == shim::acpi::kPm1aControlPort);
+  CHECK(loader::AcpiPm1::kPm1ControlBytes == shim::acpi::kPm1ControlBytes);
+  CHECK(loader::AcpiPm1::kS5SleepType == shim::acpi::kS5SleepType);
+}
+
+TEST_CASE("PM1: SLP_TYP then SLP_EN with the S5 type powers off, as ACPICA writes it") {
+  loader::MachineEvents events;
+  loader::AcpiPm1 pm(events);
+  CHECK(ReadWord(pm, 4) == 1);  // SCI_EN: always in ACPI mode
+  CHECK(ReadWord(pm, 0) == 0);  // no fixed events
+  // acpi_hw_legacy_sleep: write #1 SLP_TYP alone, write #2 with SLP_EN.
+  CHECK(pm.Write(4, Word(SlpTyp(5) | 1)) == loader::IoResult::kOk);
+  CHECK_FALSE(events.power_off_requested());
+  CHECK(ReadWord(pm, 4) == (SlpTyp(5) | 1));
+  CHECK(pm.Write(4, Word(SlpTyp(5) | kSlpEn | 1)) == loader::IoResult::kOk);
+  CHECK(events.power_off_requested());
+  CHECK((ReadWord(pm, 4) & kSlpEn) == 0);  // write-only bit
+}
+
+TEST_CASE("PM1: other sleep types are ignored; enable is read/write; bad accesses refused") {
+  loader::MachineEvents events;
+  loader::AcpiPm1 pm(events);
+  CHECK(pm.Write(4, Word(SlpTyp(1) | kSlpEn)) == loader::IoResult::kOk);
+  CHECK_FALSE(events.power_off_requested());
+  CHECK(pm.ignored_sleep_requests() == 1);
+  // Byte-wise: the high byte alone carries SLP_TYP and SLP_EN.
+  const std::array<std::byte, 1> high{std::byte{static_cast<uint8_t>((SlpTyp(5) | kSlpEn) >> 8)}};
+  CHECK(pm.Write(5, high) == loader::IoResult::kOk);
+  CHECK(events.power_off_requested());
+
+  loader::MachineEvents quiet;
+  loader::AcpiPm1 pm2(quiet);
+  CHECK(pm2.Write(2, Word(0x0121)) == loader::IoResult::kOk);
+  CHECK(ReadWord(pm2, 2) == 0x0121);
+  CHECK(pm2.enable() == 0x0121);
+  CHECK(pm2.Write(0, Word(0xFFFF)) == loader::IoResult::kOk);  // W1C of nothing
+  CHECK(ReadWord(pm2, 0) == 0);
+  std::array<std::byte, 4> dword{};
+  CHECK(pm2.Read(0, dword) == loader::IoResult::kOk);  // STS + EN at once
+  CHECK(dword[2] == std::byte{0x21});
+  CHECK(pm2.Read(4, dword) == loader::IoResult::kBadRegister);  // runs past the block
+  CHECK(pm2.Read(6, std::span(dword).first(1)) == loader::IoResult::kBadRegister);
+  std::array<std::byte, 3> odd{};
+  CHECK(pm2.Write(0, odd) == loader::IoResult::kBadSize);
+  CHECK_FALSE(quiet.power_off_requested());
+}
