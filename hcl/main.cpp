@@ -13,6 +13,7 @@
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
+#include <x86intrin.h>
 
 #include <cerrno>
 #include <chrono>
@@ -25,6 +26,7 @@
 
 #include "base/result.h"
 #include "cmdline.h"
+#include "meminfo.h"
 #include "version.h"
 
 namespace {
@@ -55,12 +57,25 @@ base::Result<void> MountEarlyFilesystems() {
   return base::Ok();
 }
 
-base::Result<std::string> ReadKernelCommandLine() {
-  std::ifstream in("/proc/cmdline");
-  if (!in) return base::Error::FromErrno("open /proc/cmdline", errno);
+base::Result<std::string> ReadProcFile(const char* path) {
+  std::ifstream in(path);
+  if (!in) return base::Error::FromErrno(std::string("open ") + path, errno);
   std::stringstream text;
   text << in.rdbuf();
   return text.str();
+}
+
+// Boot measurement: memory the kernel manages, and how much is in use once
+// hcl is ready.
+void LogMemory() {
+  auto text = ReadProcFile("/proc/meminfo");
+  if (!text.ok()) return;
+  if (auto figures = hcl::ParseMeminfo(*text)) {
+    std::printf("hcl: memory total=%llu KiB used=%llu KiB available=%llu KiB\n",
+                static_cast<unsigned long long>(figures->total_kib),
+                static_cast<unsigned long long>(figures->used_kib()),
+                static_cast<unsigned long long>(figures->available_kib));
+  }
 }
 
 [[noreturn]] void PowerOff() {
@@ -114,7 +129,7 @@ int main(int argc, char** argv) {
   if (is_init) {
     if (auto mounted = MountEarlyFilesystems(); !mounted.ok())
       std::fprintf(stdout, "hcl: warning: %s\n", mounted.error().message().c_str());
-    auto text = ReadKernelCommandLine();
+    auto text = ReadProcFile("/proc/cmdline");
     if (text.ok()) {
       command_line = std::move(text).value();
     } else {
@@ -128,6 +143,12 @@ int main(int argc, char** argv) {
   for (const std::string& warning : options.warnings)
     std::printf("hcl: warning: %s\n", warning.c_str());
 
+  if (is_init) {
+    LogMemory();
+    // The boot timeline's last stamp, on the same clock as the shim's
+    // (the guest TSC): tests/bench/boot/boot-report reads it.
+    std::printf("hcl: tsc=%llu\n", static_cast<unsigned long long>(__rdtsc()));
+  }
   Log("ready");
 
   if (options.power_off == hcl::Options::PowerOff::kWhenReady) {
