@@ -1,21 +1,26 @@
 // MachineEvents: what a device can ask of the whole machine (today only
-// power-off), recorded here and acted on by the run loop between exits,
-// so devices never reach into the VMM (STYLE.md P1, P4).
+// power-off), recorded here and acted on by the run loops between exits,
+// so devices never reach into the VMM (STYLE.md P1, P4). Any VP thread
+// may set or read it (an atomic flag).
 //
 // IrqLine: one interrupt request line out of a device. Devices drive the
 // level; what it is wired to (the in-kernel irqchip through KVM_IRQ_LINE,
 // a test recorder) is the owner's business.
 #pragma once
 
+#include <atomic>
+
 namespace loader {
 
 class MachineEvents {
  public:
-  void RequestPowerOff() { power_off_requested_ = true; }
-  bool power_off_requested() const { return power_off_requested_; }
+  void RequestPowerOff() { power_off_requested_.store(true, std::memory_order_release); }
+  bool power_off_requested() const {
+    return power_off_requested_.load(std::memory_order_acquire);
+  }
 
  private:
-  bool power_off_requested_ = false;
+  std::atomic<bool> power_off_requested_{false};
 };
 
 class IrqLine {

@@ -1,7 +1,11 @@
 // hcl-loader: boots the VSM platform of an IGVM image on Linux KVM.
 //
 //   hcl-loader run IMAGE [--vps N] [--mem MiB] [--vtl2-cmdline STR]
-//                        [--timeout S] [--allow-unsigned]
+//                        [--timeout S] [--allow-unsigned] [--no-carrier]
+//
+// Where this host's KVM cannot run guests at speed, the loader re-runs
+// itself with the same arguments inside the carrier VM (carrier_relaunch.h)
+// and exits with its status; --no-carrier runs here whatever KVM is like.
 //
 // Before anything runs, the image is read strictly (igvm::ReadIgvm) and
 // its SNP ID block signature is checked over the launch digest recomputed
@@ -9,27 +13,39 @@
 // the image's platforms, so this covers what the VSM platform loads.
 // --allow-unsigned skips the signature check, never the format check.
 //
-// This slice runs VP 0 only, on KVM's in-kernel irqchip (local APIC,
-// IOAPIC, PIC) and PIT, with COM1 (a 16550 at 0x3F8, IRQ 4) copied to
-// stdout, the CMOS RTC at 0x70 (cmos_rtc.h) and the ACPI PM1 blocks at
-// 0x400 (acpi_pm.h), until the guest
-// powers off through ACPI S5 or halts with interrupts disabled.
+// Each VP is a KVM vCPU (id = APIC ID = VP index, as the MADT and each
+// VP's CPUID say: vp_cpuid.h) run by a host thread of its own
+// (vp_runner.h), on KVM's in-kernel irqchip (local APICs, IOAPIC, PIC) and
+// PIT: VP 0 starts at the image's entry state, the others wait for the
+// INIT/SIPI the guest sends through its LAPIC, which KVM handles, and
+// start in real mode at the SIPI vector (Linux's trampoline, in the low
+// VTL2 range of memory_layout.h). COM1 (a 16550 at 0x3F8, IRQ 4) is copied
+// to stdout, the CMOS RTC is at 0x70 (cmos_rtc.h) and the ACPI PM1 blocks
+// at 0x400 (acpi_pm.h), all behind one locked port bus; the machine runs
+// until the guest powers off through ACPI S5, every VP halts with
+// interrupts disabled, or a VP fails, which stops all of them.
 // FIXME: the in-kernel PIT and LAPIC timer stand in for Hyper-V's
 // synthetic timers (TLFS §12, SynIC timers and the reference TSC page),
 // which a later slice emulates in user space; then the PIT goes.
 // Exit status:
-//   0   the guest powered off ("hcl-loader: guest powered off"), or VP 0
-//       halted with interrupts disabled ("hcl-loader: vp0 halted")
+//   0   the guest powered off ("hcl-loader: guest powered off"), or every
+//       VP halted with interrupts disabled ("hcl-loader: vp0 halted" with
+//       one VP, "hcl-loader: all N VPs halted")
 //   1   the image was refused or could not be loaded, or KVM failed
 //   2   bad arguments; or the guest failed (triple fault, KVM internal
 //       error, failed entry, an exit the loader cannot handle): register
 //       dump on stderr
 //   124 --timeout expired
+#include <pthread.h>
+#include <unistd.h>
+
 #include <cerrno>
 #include <charconv>
+#include <atomic>
 #include <chrono>
 #include <ctime>
 #include <cstdio>
+#include <cstdlib>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -37,6 +53,7 @@
 
 #include "base/result.h"
 #include "base/string_printf.h"
+#include "carrier_relaunch.h"
 #include "acpi_pm.h"
 #include "cmos_rtc.h"
 #include "igvm_loader.h"
@@ -49,6 +66,9 @@
 #include "reader.h"
 #include "snp_id_block.h"
 #include "uart16550.h"
+#include "run_deadline.h"
+#include "vp_cpuid.h"
+#include "vp_group.h"
 #include "vp_runner.h"
 #include "vp_state_kvm.h"
 
@@ -60,7 +80,8 @@ constexpr int kExitUsage = 2;
 constexpr int kExitGuestFailed = 2;
 constexpr int kExitTimeout = 124;
 
-constexpr uint32_t kMaxVps = 256;
+// The VTL2 kernel's CONFIG_NR_CPUS (kernel-config/x86_64.fragment).
+constexpr uint32_t kMaxVps = 64;
 constexpr uint64_t kDefaultMemMiB = 256;
 
 // TLFS: the synthetic MSR range Hyper-V emulation will serve from user
@@ -74,11 +95,13 @@ struct Options {
   std::string vtl2_command_line;
   std::optional<uint32_t> timeout_s;
   bool allow_unsigned = false;
+  bool no_carrier = false;
+  size_t image_arg = 0;  // index of IMAGE in the arguments
 };
 
 constexpr const char* kUsage =
     "usage: hcl-loader run IMAGE [--vps N] [--mem MiB] [--vtl2-cmdline STR] [--timeout S] "
-    "[--allow-unsigned]";
+    "[--allow-unsigned] [--no-carrier]";
 
 template <typename T>
 std::optional<T> ParseNumber(std::string_view text) {
@@ -101,6 +124,8 @@ base::Result<Options> ParseArgs(const std::vector<std::string_view>& args) {
     };
     if (arg == "--allow-unsigned") {
       options.allow_unsigned = true;
+    } else if (arg == "--no-carrier") {
+      options.no_carrier = true;
     } else if (arg == "--vps") {
       const auto n = ParseNumber<uint32_t>(TRY(value()));
       if (!n || *n == 0 || *n > kMaxVps)
@@ -122,6 +147,7 @@ base::Result<Options> ParseArgs(const std::vector<std::string_view>& args) {
       return base::Error("unknown option " + std::string(arg) + " (" + kUsage + ")");
     } else if (!have_image) {
       options.image_path = std::string(arg);
+      options.image_arg = i;
       have_image = true;
     } else {
       return base::Error("more than one image given (" + std::string(kUsage) + ")");
@@ -148,8 +174,7 @@ class KvmIrqLine final : public loader::IrqLine {
   KvmIrqLine(kvm::Vm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
   void Set(bool level) override {
     auto set = vm_.SetIrqLine(gsi_, level);
-    if (!set && !reported_) {
-      reported_ = true;
+    if (!set && !reported_.exchange(true)) {
       std::fprintf(stderr, "hcl-loader: IRQ %u: %s\n", gsi_, set.error().message().c_str());
     }
   }
@@ -157,7 +182,7 @@ class KvmIrqLine final : public loader::IrqLine {
  private:
   kvm::Vm& vm_;
   uint32_t gsi_;
-  bool reported_ = false;
+  std::atomic<bool> reported_{false};
 };
 
 // Reads and checks the image; the error is the refusal line.
@@ -175,7 +200,7 @@ struct Machine {
   kvm::KvmSystem system;
   kvm::GuestRam ram;
   kvm::Vm vm;
-  kvm::Vcpu bsp;
+  std::vector<kvm::Vcpu> vcpus;  // index = VP index = vCPU id = APIC ID
   loader::LoadedImage image;
 };
 
@@ -198,7 +223,13 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
   TRY(vm.CreateIrqchip());
   TRY(vm.CreatePit());
 
-  auto bsp = TRY(kvm::Vcpu::Create(vm, 0));
+  // api.rst 4.7: vCPU 0 is the BSP (KVM_SET_BOOT_CPU_ID not used); under
+  // the in-kernel irqchip the others start in KVM_MP_STATE_UNINITIALIZED,
+  // waiting for INIT/SIPI.
+  std::vector<kvm::Vcpu> vcpus;
+  vcpus.reserve(options.vp_count);
+  for (uint32_t vp = 0; vp < options.vp_count; ++vp)
+    vcpus.push_back(TRY(kvm::Vcpu::Create(vm, vp)));
   auto cpuid = TRY(system.SupportedCpuid());
   // api.rst 4.46 (KVM_GET_SUPPORTED_CPUID): TSC-deadline mode of the
   // in-kernel LAPIC timer is not reported there; it is offered when
@@ -207,7 +238,9 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
   if (TRY(system.CheckExtension(KVM_CAP_TSC_DEADLINE_TIMER)) > 0)
     for (kvm_cpuid_entry2& entry : cpuid)
       if (entry.function == 1) entry.ecx |= 1u << 24;
-  TRY(bsp.SetCpuid(cpuid));
+  for (kvm::Vcpu& vcpu : vcpus)
+    TRY(vcpu.SetCpuid(loader::VpCpuid(cpuid, vcpu.id(), options.vp_count)));
+  kvm::Vcpu& bsp = vcpus[0];
 
   // The TSC frequency, told to VTL2's kernel on its command line
   // (kernel-parameters.txt, tsc_early_khz=): Linux otherwise measures it
@@ -236,18 +269,27 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
 
   auto applied = loader::ApplyVpState(bsp, image.bsp);
   if (!applied) return std::move(applied).error().Context("VP 0 entry state");
-  return Machine{std::move(system), std::move(ram), std::move(vm), std::move(bsp),
+  return Machine{std::move(system), std::move(ram), std::move(vm), std::move(vcpus),
                  std::move(image)};
 }
 
-int Run(const Options& options) {
-  auto file = ReadAndVerify(options);
-  if (!file) {
-    std::fprintf(stderr, "hcl-loader: refusing %s: %s\n", options.image_path.c_str(),
-                 file.error().message().c_str());
-    return kExitLoadFailed;
-  }
-  auto machine = BuildMachine(options, *file);
+// One VP's host thread: runs its VpRunner until the machine stops.
+struct VpThread {
+  loader::VpRunner runner;
+  const loader::RunDeadline* deadline;
+  uint64_t exits;  // written by the thread, read after pthread_join
+  pthread_t thread;
+  bool started;
+};
+
+extern "C" void* RunVpThread(void* arg) {
+  auto* self = static_cast<VpThread*>(arg);
+  self->exits = self->runner.Run(*self->deadline);
+  return nullptr;
+}
+
+int Run(const Options& options, const igvm::IgvmFile& file) {
+  auto machine = BuildMachine(options, file);
   if (!machine) {
     std::fprintf(stderr, "hcl-loader: %s\n", machine.error().message().c_str());
     return kExitLoadFailed;
@@ -260,10 +302,6 @@ int Run(const Options& options) {
                static_cast<unsigned long long>(image.parameter_pages), image.bsp.vtl,
                static_cast<unsigned long long>(image.bsp.rip.value_or(0)),
                options.allow_unsigned ? " (signature not checked)" : ", signature verified");
-  if (options.vp_count > 1)
-    std::fprintf(stderr, "hcl-loader: %u VPs described to the guest; only VP 0 runs yet\n",
-                 options.vp_count);
-
   StdoutSerial serial_out;
   loader::Uart16550 com1(serial_out);
   KvmIrqLine com1_irq(machine->vm, loader::Uart16550::kCom1Irq);
@@ -283,55 +321,130 @@ int Run(const Options& options) {
   }
 
   // No --timeout: a deadline far enough away never to matter.
-  const std::chrono::milliseconds limit =
-      options.timeout_s ? std::chrono::seconds(*options.timeout_s) : std::chrono::hours(24 * 365);
-  auto deadline = loader::RunDeadline::Arm(machine->bsp, limit);
-  if (!deadline) {
-    std::fprintf(stderr, "hcl-loader: %s\n", deadline.error().message().c_str());
+  const loader::RunDeadline deadline(
+      options.timeout_s ? std::chrono::milliseconds(std::chrono::seconds(*options.timeout_s))
+                        : std::chrono::milliseconds(std::chrono::hours(24 * 365)));
+  if (auto installed = loader::InstallKickHandler(); !installed) {
+    std::fprintf(stderr, "hcl-loader: %s\n", installed.error().message().c_str());
     return kExitLoadFailed;
   }
+  loader::VpGroup group(options.vp_count);
+  std::vector<VpThread> threads;
+  threads.reserve(options.vp_count);
+  for (kvm::Vcpu& vcpu : machine->vcpus)
+    threads.push_back(
+        VpThread{loader::VpRunner(vcpu, ports, events, group), &deadline, 0, {}, false});
   const auto start = std::chrono::steady_clock::now();
-  loader::VpRunner runner(machine->bsp, ports, events);
-  auto outcome = runner.Run(*deadline);
+  for (uint32_t vp = 0; vp < options.vp_count; ++vp) {
+    VpThread& thread = threads[vp];
+    const int err = pthread_create(&thread.thread, nullptr, RunVpThread, &thread);
+    if (err != 0) {
+      group.RequestStop({loader::StopReason::kVcpuError, vp,
+                         base::Error::FromErrno("pthread_create", err).message()});
+      break;
+    }
+    thread.started = true;
+    group.SetThread(vp, thread.thread);
+  }
+  uint64_t exits = 0;
+  for (VpThread& thread : threads) {
+    if (!thread.started) continue;
+    pthread_join(thread.thread, nullptr);
+    exits += thread.exits;
+  }
   const auto elapsed_ms = std::chrono::duration_cast<std::chrono::milliseconds>(
                               std::chrono::steady_clock::now() - start)
                               .count();
   std::fflush(stdout);
-  if (!outcome) {
-    std::fprintf(stderr, "hcl-loader: vp0: %s\n%s", outcome.error().message().c_str(),
-                 loader::DumpVcpu(machine->bsp).c_str());
-    return kExitGuestFailed;
-  }
-  switch (outcome->reason) {
+  // Every VP thread returns only once a stop is recorded.
+  const loader::MachineStop stop = group.stop().value_or(
+      loader::MachineStop{loader::StopReason::kVcpuError, 0, "no stop recorded"});
+  const kvm::Vcpu& stopper = machine->vcpus.at(stop.vp);
+  switch (stop.reason) {
     case loader::StopReason::kPoweredOff:
+      // The format tests/bench/boot/boot-report parses; exits of all VPs.
       std::printf("hcl-loader: guest powered off (%llu exits, %lld ms)\n",
-                  static_cast<unsigned long long>(outcome->exits),
-                  static_cast<long long>(elapsed_ms));
+                  static_cast<unsigned long long>(exits), static_cast<long long>(elapsed_ms));
       std::fflush(stdout);
       return kExitHalted;
     case loader::StopReason::kHalted:
-      std::printf("hcl-loader: vp0 halted (%llu exits, %lld ms)\n",
-                  static_cast<unsigned long long>(outcome->exits),
-                  static_cast<long long>(elapsed_ms));
+      if (options.vp_count == 1)
+        std::printf("hcl-loader: vp0 halted (%llu exits, %lld ms)\n",
+                    static_cast<unsigned long long>(exits), static_cast<long long>(elapsed_ms));
+      else
+        std::printf("hcl-loader: all %u VPs halted (%llu exits, %lld ms)\n", options.vp_count,
+                    static_cast<unsigned long long>(exits), static_cast<long long>(elapsed_ms));
       std::fflush(stdout);
       return kExitHalted;
     case loader::StopReason::kTimedOut:
       std::fprintf(stderr, "hcl-loader: timed out after %u s\n", options.timeout_s.value_or(0));
+      // Where each VP was, for a boot that hung.
+      for (const VpThread& thread : threads) {
+        const kvm::Vcpu& vcpu = thread.runner.vcpu();
+        auto mp_state = vcpu.GetMpState();
+        auto regs = vcpu.GetRegs();
+        std::fprintf(stderr,
+                     "hcl-loader: vp%u: %llu exits, mp_state %d, rip 0x%llx, rflags 0x%llx\n",
+                     vcpu.id(), static_cast<unsigned long long>(thread.exits),
+                     mp_state ? static_cast<int>(*mp_state) : -1,
+                     regs ? static_cast<unsigned long long>(regs->rip) : 0ULL,
+                     regs ? static_cast<unsigned long long>(regs->rflags) : 0ULL);
+      }
       return kExitTimeout;
     case loader::StopReason::kHaltedInterruptible:
-      std::fprintf(stderr,
-                   "hcl-loader: vp0 halted with interrupts enabled and no interrupt source yet\n%s",
-                   loader::DumpVcpu(machine->bsp).c_str());
+      std::fprintf(
+          stderr, "hcl-loader: vp%u halted with interrupts enabled and no interrupt source yet\n%s",
+          stop.vp, loader::DumpVcpu(stopper).c_str());
+      return kExitGuestFailed;
+    case loader::StopReason::kVcpuError:
+      std::fprintf(stderr, "hcl-loader: vp%u: %s\n%s", stop.vp, stop.detail.c_str(),
+                   loader::DumpVcpu(stopper).c_str());
       return kExitGuestFailed;
     case loader::StopReason::kTripleFault:
     case loader::StopReason::kInternalError:
     case loader::StopReason::kFailEntry:
     case loader::StopReason::kUnhandledExit:
-      std::fprintf(stderr, "hcl-loader: vp0 stopped: %s\n%s", outcome->detail.c_str(),
-                   loader::DumpVcpu(machine->bsp).c_str());
+      std::fprintf(stderr, "hcl-loader: vp%u stopped: %s\n%s", stop.vp, stop.detail.c_str(),
+                   loader::DumpVcpu(stopper).c_str());
       return kExitGuestFailed;
   }
   return kExitGuestFailed;
+}
+
+// Execs the carrier (never returns) when this host's KVM is unusable and
+// no carrier-run has decided already; otherwise returns to run here.
+void MaybeRunInCarrier(const Options& options, const std::vector<std::string_view>& args) {
+  // carrier-run sets HCL_CARRIER for its command in both of its modes.
+  if (std::getenv("HCL_CARRIER") != nullptr) return;
+  auto self = loader::SelfPath();
+  if (!self) return;
+  const std::string kvm_probe = loader::FindKvmProbe(*self);
+  const loader::HostKvmVerdict verdict = loader::CheckHostKvm(kvm_probe);
+  if (verdict.usable) return;
+  const std::string carrier_run = loader::FindCarrierRun();
+  if (carrier_run.empty()) {
+    std::fprintf(stderr,
+                 "hcl-loader: this host's KVM looks unusable (%s) and carrier-run was not found "
+                 "(HCL_CARRIER_RUN); running here\n",
+                 verdict.reason.c_str());
+    return;
+  }
+  loader::CarrierPlan plan;
+  plan.carrier_run = carrier_run;
+  plan.kvm_probe = kvm_probe;
+  plan.loader = *self;
+  plan.image = options.image_path;
+  plan.args.assign(args.begin(), args.end());
+  plan.image_arg = options.image_arg;
+  plan.vp_count = options.vp_count;
+  plan.guest_mem_mib = options.mem_mib;
+  plan.timeout_s = options.timeout_s;
+  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
+  plan.host_cpus = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
+  std::fprintf(stderr, "hcl-loader: this host's KVM is unusable (%s): running in the carrier VM\n",
+               verdict.reason.c_str());
+  const base::Error error = loader::ExecCarrier(plan);
+  std::fprintf(stderr, "hcl-loader: %s; running here\n", error.message().c_str());
 }
 
 }  // namespace
@@ -343,5 +456,13 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hcl-loader: %s\n", options.error().message().c_str());
     return kExitUsage;
   }
-  return Run(*options);
+  // The image is checked here first, so a refusal costs no carrier boot.
+  auto file = ReadAndVerify(*options);
+  if (!file) {
+    std::fprintf(stderr, "hcl-loader: refusing %s: %s\n", options->image_path.c_str(),
+                 file.error().message().c_str());
+    return kExitLoadFailed;
+  }
+  if (!options->no_carrier) MaybeRunInCarrier(*options, args);
+  return Run(*options, *file);
 }

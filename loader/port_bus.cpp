@@ -7,6 +7,7 @@ namespace loader {
 base::Result<void> PortBus::Attach(uint16_t base, uint16_t length, PortDevice& device) {
   if (length == 0 || uint32_t{base} + length > 0x10000)
     return base::Error::Format("%s: bad port range 0x%x+%u", device.name(), base, length);
+  const std::lock_guard lock(mutex_);
   for (const Range& range : ranges_)
     if (base < range.base + range.length && range.base < base + length)
       return base::Error::Format("%s: ports 0x%x+%u overlap %s", device.name(), base, length,
@@ -15,14 +16,15 @@ base::Result<void> PortBus::Attach(uint16_t base, uint16_t length, PortDevice& d
   return base::Ok();
 }
 
-const PortBus::Range* PortBus::Find(uint16_t port) const {
+const PortBus::Range* PortBus::FindLocked(uint16_t port) const {
   for (const Range& range : ranges_)
     if (port >= range.base && port - range.base < range.length) return &range;
   return nullptr;
 }
 
 bool PortBus::Read(uint16_t port, std::span<std::byte> data) {
-  const Range* range = Find(port);
+  const std::lock_guard lock(mutex_);
+  const Range* range = FindLocked(port);
   if (range != nullptr &&
       range->device->Read(static_cast<uint16_t>(port - range->base), data) == IoResult::kOk)
     return true;
@@ -31,7 +33,8 @@ bool PortBus::Read(uint16_t port, std::span<std::byte> data) {
 }
 
 bool PortBus::Write(uint16_t port, std::span<const std::byte> data) {
-  const Range* range = Find(port);
+  const std::lock_guard lock(mutex_);
+  const Range* range = FindLocked(port);
   return range != nullptr &&
          range->device->Write(static_cast<uint16_t>(port - range->base), data) == IoResult::kOk;
 }

@@ -1,9 +1,19 @@
 // PortBus: x86 I/O ports to devices (STYLE.md P1). A device sees offsets
 // from its base, never absolute ports. An access no device claims reads
 // all-ones and drops writes, as an unclaimed ISA cycle does on a PC.
+//
+// Locking: every VP thread dispatches its port exits here. One mutex,
+// mutex_, guards the range table and serializes every call into an
+// attached device, so devices (the 16550, CMOS RTC, ACPI PM1) are written
+// as single-threaded state machines and need no lock of their own; what a
+// device calls out to while serving an access (its IrqLine, its
+// SerialOutput, MachineEvents) runs under mutex_ too and must not call
+// back into the bus. Port exits are rare next to guest execution (console
+// output and a few RTC/PM reads), so one lock costs nothing measurable.
 #pragma once
 
 #include <cstdint>
+#include <mutex>
 #include <span>
 #include <vector>
 
@@ -41,8 +51,10 @@ class PortBus {
     uint16_t length;
     PortDevice* device;
   };
-  const Range* Find(uint16_t port) const;
-  std::vector<Range> ranges_;
+  const Range* FindLocked(uint16_t port) const;
+
+  std::mutex mutex_;
+  std::vector<Range> ranges_;  // guarded by mutex_; so is every attached device
 };
 
 }  // namespace loader

@@ -1,78 +1,86 @@
 #include "run_deadline.h"
 
-#include <signal.h>
-#include <sys/time.h>
-#include <time.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <atomic>
 #include <cerrno>
-#include <cstdint>
 
 namespace loader {
 namespace {
 
-std::atomic<kvm::Vcpu*> g_vcpu{nullptr};
-volatile sig_atomic_t g_expired = 0;
-std::atomic<int64_t> g_deadline_ns{0};  // CLOCK_MONOTONIC
+// The vCPU the current thread runs. A thread_local of the executable
+// itself lives in static TLS, so reading it in a signal handler is
+// async-signal-safe (no lazy allocation).
+// Atomic for the handler's sake (it interrupts this same thread).
+thread_local std::atomic<kvm::Vcpu*> t_vcpu{nullptr};
 static_assert(std::atomic<kvm::Vcpu*>::is_always_lock_free);
-static_assert(std::atomic<int64_t>::is_always_lock_free);
 
-int64_t MonotonicNs() {
-  timespec now{};
-  clock_gettime(CLOCK_MONOTONIC, &now);  // async-signal-safe (signal-safety(7))
-  return int64_t{now.tv_sec} * 1'000'000'000 + now.tv_nsec;
+extern "C" void OnKick(int) {
+  if (kvm::Vcpu* vcpu = t_vcpu.load(std::memory_order_relaxed)) vcpu->RequestImmediateExit();
 }
 
-extern "C" void OnDeadline(int) {
-  if (MonotonicNs() >= g_deadline_ns.load(std::memory_order_relaxed)) g_expired = 1;
-  if (kvm::Vcpu* vcpu = g_vcpu.load(std::memory_order_relaxed)) vcpu->RequestImmediateExit();
+timespec ToTimespec(std::chrono::milliseconds ms) {
+  timespec ts{};
+  ts.tv_sec = static_cast<time_t>(ms.count() / 1000);
+  ts.tv_nsec = static_cast<long>((ms.count() % 1000) * 1'000'000);
+  return ts;
 }
 
 }  // namespace
 
-base::Result<RunDeadline> RunDeadline::Arm(kvm::Vcpu& vcpu, std::chrono::milliseconds limit) {
-  if (limit.count() <= 0) return base::Error("deadline must be positive");
-  kvm::Vcpu* expected = nullptr;
-  if (!g_vcpu.compare_exchange_strong(expected, &vcpu))
-    return base::Error("a run deadline is already armed");
-  RunDeadline deadline;
-  deadline.armed_ = true;  // from here the destructor undoes the arming
-  g_expired = 0;
-  g_deadline_ns.store(MonotonicNs() + std::chrono::nanoseconds(limit).count(),
-                      std::memory_order_relaxed);
+base::Result<void> InstallKickHandler() {
   struct sigaction action {};
-  action.sa_handler = OnDeadline;
+  action.sa_handler = OnKick;
   sigemptyset(&action.sa_mask);
   // SA_RESTART: the kicks come every kTick, so a blocking write(2) of the
   // console to a full pipe must be restarted, not fail with EINTR. KVM_RUN
   // still returns: KVM answers a pending signal with -EINTR, which is never
   // restarted, and a restarted run would return at once on immediate_exit.
   action.sa_flags = SA_RESTART;
-  if (sigaction(SIGALRM, &action, nullptr) != 0)
-    return base::Error::FromErrno("sigaction SIGALRM", errno);
-  // The first kick at min(limit, kTick), then every kTick.
-  const std::chrono::milliseconds first = limit < kTick ? limit : kTick;
-  itimerval timer{};
-  timer.it_value.tv_sec = static_cast<time_t>(first.count() / 1000);
-  timer.it_value.tv_usec = static_cast<suseconds_t>((first.count() % 1000) * 1000);
-  timer.it_interval.tv_sec = static_cast<time_t>(kTick.count() / 1000);
-  timer.it_interval.tv_usec = static_cast<suseconds_t>((kTick.count() % 1000) * 1000);
-  if (setitimer(ITIMER_REAL, &timer, nullptr) != 0)
-    return base::Error::FromErrno("setitimer", errno);
-  return deadline;
+  if (sigaction(kKickSignal, &action, nullptr) != 0)
+    return base::Error::FromErrno("sigaction SIGUSR1", errno);
+  return base::Ok();
 }
 
-RunDeadline::RunDeadline(RunDeadline&& other) noexcept : armed_(other.armed_) {
+void KickThread(pthread_t thread) { pthread_kill(thread, kKickSignal); }
+
+base::Result<VcpuTicker> VcpuTicker::Start(kvm::Vcpu& vcpu) {
+  kvm::Vcpu* expected = nullptr;
+  if (!t_vcpu.compare_exchange_strong(expected, &vcpu))
+    return base::Error("this thread already has a ticker");
+  VcpuTicker ticker;
+  // timer_create(2): SIGEV_THREAD_ID sends the signal to the thread whose
+  // kernel TID is given (sigev_notify_thread_id in the man page; glibc 2.36
+  // names the union member only).
+  sigevent event{};
+  event.sigev_notify = SIGEV_THREAD_ID;
+  event.sigev_signo = kKickSignal;
+  event._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
+  if (timer_create(CLOCK_MONOTONIC, &event, &ticker.timer_) != 0) {
+    const int err = errno;
+    t_vcpu.store(nullptr);
+    return base::Error::FromErrno("timer_create", err);
+  }
+  ticker.armed_ = true;  // from here the destructor undoes the arming
+  itimerspec period{};
+  period.it_value = ToTimespec(kTick);
+  period.it_interval = ToTimespec(kTick);
+  if (timer_settime(ticker.timer_, 0, &period, nullptr) != 0)
+    return base::Error::FromErrno("timer_settime", errno);
+  return ticker;
+}
+
+VcpuTicker::VcpuTicker(VcpuTicker&& other) noexcept : timer_(other.timer_), armed_(other.armed_) {
   other.armed_ = false;
 }
 
-RunDeadline::~RunDeadline() {
+VcpuTicker::~VcpuTicker() {
   if (!armed_) return;
-  itimerval off{};
-  setitimer(ITIMER_REAL, &off, nullptr);
-  if (kvm::Vcpu* vcpu = g_vcpu.exchange(nullptr)) vcpu->ClearImmediateExit();
+  timer_delete(timer_);
+  // A kick still queued finds no vCPU; the last one delivered may have set
+  // immediate_exit: clear it for whoever runs the vCPU next.
+  if (kvm::Vcpu* vcpu = t_vcpu.exchange(nullptr)) vcpu->ClearImmediateExit();
 }
-
-bool RunDeadline::expired() const { return g_expired != 0; }
 
 }  // namespace loader

@@ -1,16 +1,25 @@
-// RunDeadline: stops a vCPU's KVM_RUN after a wall-clock limit, and kicks
-// it out of KVM_RUN every kTick meanwhile.
+// RunDeadline and VcpuTicker: how VP threads get out of KVM_RUN.
 //
-// A periodic ITIMER_REAL raises SIGALRM; the handler sets the vCPU's
-// immediate_exit, so a KVM_RUN in progress returns EINTR and one about to
-// start returns at once (api.rst, immediate_exit: the flag closes the race
-// between checking for a stop and entering the guest), and marks the
-// deadline expired once the monotonic clock passes it. The ticks exist
-// because with the in-kernel irqchip a HLT never exits to user space: the
-// run loop looks at the VP's state on each kick (VpRunner). The run loop
-// clears immediate_exit after each kick. One deadline at a time per
-// process; the vCPU must stay alive while it is armed.
+// RunDeadline is the wall-clock limit of one run (CLOCK_MONOTONIC through
+// steady_clock), shared read-only by every VP thread; each run loop checks
+// it whenever KVM_RUN returns.
+//
+// VcpuTicker kicks one VP thread out of KVM_RUN every kTick: a POSIX timer
+// per thread (timer_create(2) with SIGEV_THREAD_ID, a Linux extension)
+// sends kKickSignal to that thread only. The handler sets the immediate_exit
+// of the vCPU registered for the signalled thread (a thread_local), so a
+// KVM_RUN in progress returns EINTR and one about to start returns at once
+// (api.rst, immediate_exit: the flag closes the race between checking for a
+// stop and entering the guest). The run loop clears immediate_exit after
+// each kick. The ticks exist because with the in-kernel irqchip a HLT never
+// exits to user space: the run loop looks at the VP's state on each kick
+// (VpRunner), checks the deadline and the machine's stop. KickThread sends
+// the same signal at once, for a stop decided on another VP.
 #pragma once
+
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
 
 #include <chrono>
 
@@ -21,20 +30,43 @@ namespace loader {
 
 class RunDeadline {
  public:
-  static constexpr std::chrono::milliseconds kTick{100};
-
-  static base::Result<RunDeadline> Arm(kvm::Vcpu& vcpu, std::chrono::milliseconds limit);
-
-  RunDeadline(RunDeadline&& other) noexcept;
-  RunDeadline& operator=(RunDeadline&&) = delete;
-  RunDeadline(const RunDeadline&) = delete;
-  RunDeadline& operator=(const RunDeadline&) = delete;
-  ~RunDeadline();
-
-  bool expired() const;
+  // `limit` from now.
+  explicit RunDeadline(std::chrono::milliseconds limit)
+      : at_(std::chrono::steady_clock::now() + limit) {}
+  bool expired() const { return std::chrono::steady_clock::now() >= at_; }
 
  private:
-  RunDeadline() = default;
+  std::chrono::steady_clock::time_point at_;
+};
+
+// The signal that kicks a VP thread. Its handler must be installed
+// (InstallKickHandler) before any ticker starts or any kick is sent: the
+// default action of SIGUSR1 ends the process.
+inline constexpr int kKickSignal = SIGUSR1;
+base::Result<void> InstallKickHandler();
+
+// Sends kKickSignal to `thread`, a VP thread (ESRCH for one that already
+// ended is ignored).
+void KickThread(pthread_t thread);
+
+class VcpuTicker {
+ public:
+  static constexpr std::chrono::milliseconds kTick{100};
+
+  // On the calling thread, which runs `vcpu`: makes kicks of this thread
+  // stop `vcpu`, and starts this thread's timer. `vcpu` must outlive the
+  // ticker; the ticker must be destroyed on the same thread.
+  static base::Result<VcpuTicker> Start(kvm::Vcpu& vcpu);
+
+  VcpuTicker(VcpuTicker&& other) noexcept;
+  VcpuTicker& operator=(VcpuTicker&&) = delete;
+  VcpuTicker(const VcpuTicker&) = delete;
+  VcpuTicker& operator=(const VcpuTicker&) = delete;
+  ~VcpuTicker();
+
+ private:
+  VcpuTicker() = default;
+  timer_t timer_{};
   bool armed_ = false;
 };
 

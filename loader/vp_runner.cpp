@@ -37,16 +37,40 @@ void VpRunner::HandleIo(const kvm::IoExit& io) {
   }
 }
 
-base::Result<VpRunner::Step> VpRunner::Handle(const kvm::VcpuExit& exit) {
-  Step step;
-  auto stop = [&](StopReason reason) {
-    step.stop = true;
-    step.outcome.reason = reason;
-    step.outcome.detail = kvm::DescribeExit(exit);
-  };
+void VpRunner::Stop(StopReason reason, std::string detail) {
+  group_.RequestStop(MachineStop{reason, vcpu_.id(), std::move(detail)});
+}
+
+base::Result<bool> VpRunner::IsParked() const {
+  // api.rst 4.38: a vCPU blocked in HLT under the in-kernel irqchip
+  // reports KVM_MP_STATE_HALTED; an AP not yet started by INIT/SIPI,
+  // UNINITIALIZED or INIT_RECEIVED (KVM_GET_MP_STATE first accepts any
+  // INIT/SIPI already latched in its LAPIC).
+  switch (TRY(vcpu_.GetMpState())) {
+    case KVM_MP_STATE_UNINITIALIZED:
+    case KVM_MP_STATE_INIT_RECEIVED:
+      return true;
+    case KVM_MP_STATE_HALTED:
+      return (TRY(vcpu_.GetRegs()).rflags & kRflagsIf) == 0;
+    default:
+      return false;
+  }
+}
+
+base::Result<void> VpRunner::Handle(const kvm::VcpuExit& exit) {
+  if (std::holds_alternative<kvm::InterruptedExit>(exit)) {
+    // A kick (VcpuTicker's tick, or another VP's stop).
+    vcpu_.ClearImmediateExit();
+    if (TRY(IsParked()))
+      group_.NoteParked(vcpu_.id());
+    else
+      group_.NoteRunning(vcpu_.id());
+    return base::Ok();
+  }
+  group_.NoteRunning(vcpu_.id());
   if (const auto* io = std::get_if<kvm::IoExit>(&exit)) {
     HandleIo(*io);
-    if (events_.power_off_requested()) stop(StopReason::kPoweredOff);
+    if (events_.power_off_requested()) Stop(StopReason::kPoweredOff, "");
   } else if (const auto* mmio = std::get_if<kvm::MmioExit>(&exit)) {
     Log("mmio %s 0x%llx (%u bytes): nothing mapped", mmio->is_write ? "write" : "read",
         static_cast<unsigned long long>(mmio->gpa), mmio->length);
@@ -57,10 +81,13 @@ base::Result<VpRunner::Step> VpRunner::Handle(const kvm::VcpuExit& exit) {
       vcpu_.CompleteMmioRead(ones);
     }
   } else if (std::holds_alternative<kvm::HltExit>(exit)) {
+    // Only without the in-kernel irqchip (HLT exits only then; the loader
+    // always creates one): nothing can wake this VP.
     const kvm_regs regs = TRY(vcpu_.GetRegs());
-    stop((regs.rflags & kRflagsIf) == 0 ? StopReason::kHalted : StopReason::kHaltedInterruptible);
+    Stop((regs.rflags & kRflagsIf) == 0 ? StopReason::kHalted : StopReason::kHaltedInterruptible,
+         kvm::DescribeExit(exit));
   } else if (std::holds_alternative<kvm::ShutdownExit>(exit)) {
-    stop(StopReason::kTripleFault);
+    Stop(StopReason::kTripleFault, kvm::DescribeExit(exit));
   } else if (const auto* rdmsr = std::get_if<kvm::RdMsrExit>(&exit)) {
     // FIXME: the Hyper-V synthetic MSRs (hyperv-vmbus.md §1.2) come with
     // the hypervisor-emulation slice; until then the guest sees #GP.
@@ -71,35 +98,39 @@ base::Result<VpRunner::Step> VpRunner::Handle(const kvm::VcpuExit& exit) {
         static_cast<unsigned long long>(wrmsr->data));
     vcpu_.FailMsr();
   } else if (std::holds_alternative<kvm::InternalErrorExit>(exit)) {
-    stop(StopReason::kInternalError);
+    Stop(StopReason::kInternalError, kvm::DescribeExit(exit));
   } else if (std::holds_alternative<kvm::FailEntryExit>(exit)) {
-    stop(StopReason::kFailEntry);
-  } else if (std::holds_alternative<kvm::InterruptedExit>(exit)) {
-    // RunDeadline's kick (or another signal). api.rst 4.38: a vCPU blocked
-    // in HLT under the in-kernel irqchip reports KVM_MP_STATE_HALTED.
-    vcpu_.ClearImmediateExit();
-    if (TRY(vcpu_.GetMpState()) == KVM_MP_STATE_HALTED) {
-      const kvm_regs regs = TRY(vcpu_.GetRegs());
-      if ((regs.rflags & kRflagsIf) == 0) stop(StopReason::kHalted);
-    }
+    Stop(StopReason::kFailEntry, kvm::DescribeExit(exit));
   } else {
-    stop(StopReason::kUnhandledExit);
+    Stop(StopReason::kUnhandledExit, kvm::DescribeExit(exit));
   }
-  return step;
+  return base::Ok();
 }
 
-base::Result<RunOutcome> VpRunner::Run(const RunDeadline& deadline) {
-  uint64_t exits = 0;
+base::Result<void> VpRunner::RunLoop(const RunDeadline& deadline) {
+  const VcpuTicker ticker = TRY(VcpuTicker::Start(vcpu_));
   for (;;) {
-    if (deadline.expired()) return RunOutcome{StopReason::kTimedOut, "", exits};
-    const kvm::VcpuExit exit = TRY(vcpu_.Run());
-    ++exits;
-    Step step = TRY(Handle(exit));
-    if (step.stop) {
-      step.outcome.exits = exits;
-      return step.outcome;
+    if (group_.stop_requested()) return base::Ok();
+    if (deadline.expired()) {
+      Stop(StopReason::kTimedOut, "");
+      return base::Ok();
     }
+    if (group_.pause_requested()) {
+      const bool parked = TRY(IsParked());
+      if (!parked) group_.NoteRunning(vcpu_.id());
+      group_.WaitInPause(parked);
+      continue;
+    }
+    const kvm::VcpuExit exit = TRY(vcpu_.Run());
+    ++exits_;
+    TRY(Handle(exit));
   }
+}
+
+uint64_t VpRunner::Run(const RunDeadline& deadline) {
+  auto ran = RunLoop(deadline);
+  if (!ran) Stop(StopReason::kVcpuError, ran.error().message());
+  return exits_;
 }
 
 std::string DumpVcpu(const kvm::Vcpu& vcpu) {

@@ -1,16 +1,22 @@
-// VpRunner: runs one vCPU and dispatches its exits: port I/O to the
-// PortBus, MMIO (nothing mapped yet: reads all-ones), trapped MSRs (the
-// Hyper-V range; not emulated yet: #GP), until the VP stops.
+// VpRunner: runs one vCPU on the calling thread and dispatches its exits:
+// port I/O to the PortBus, MMIO (nothing mapped yet: reads all-ones),
+// trapped MSRs (the Hyper-V range; not emulated yet: #GP), until the
+// machine stops. One VpRunner per VP, each on its own thread; what they
+// share is the PortBus (locked), MachineEvents (atomic) and the VpGroup.
 //
-// What "stopped" means:
+// What stops the machine (recorded in the VpGroup, first one wins; every
+// other VP thread is kicked out of KVM_RUN and returns):
 //   - power-off: a device raised MachineEvents::RequestPowerOff (the ACPI
-//     PM1 S5 write, acpi_pm.h); checked after every port write;
-//   - halted: the VP sits in HLT with RFLAGS.IF clear. With KVM's
-//     in-kernel irqchip HLT does not exit to user space, so this is seen
-//     on RunDeadline's periodic kicks through KVM_GET_MP_STATE. Nothing
-//     wakes such a VP but NMI/INIT/SMI, which the loader does not send.
-//     A HLT with IF set is an idle VP waiting for an interrupt (the
-//     in-kernel LAPIC timer, PIT, or a device): not a stop.
+//     PM1 S5 write, acpi_pm.h); checked after every port exit;
+//   - halted: every VP parked (vp_group.h): in HLT with RFLAGS.IF clear,
+//     or an AP never started. With KVM's in-kernel irqchip HLT does not
+//     exit to user space, so this is seen on VcpuTicker's periodic kicks
+//     through KVM_GET_MP_STATE. A HLT with IF set is an idle VP waiting
+//     for an interrupt (the in-kernel LAPIC timer, PIT, or a device): not
+//     a stop;
+//   - the deadline, checked whenever KVM_RUN returns;
+//   - a failure on this VP: triple fault, KVM internal error, failed
+//     entry, an exit the loader cannot handle, a failing KVM call.
 #pragma once
 
 #include <cstdint>
@@ -21,39 +27,29 @@
 #include "machine_events.h"
 #include "port_bus.h"
 #include "run_deadline.h"
+#include "vp_group.h"
 
 namespace loader {
 
-enum class StopReason {
-  kPoweredOff,           // the guest asked for power-off (ACPI S5)
-  kHalted,               // HLT with interrupts disabled
-  kHaltedInterruptible,  // HLT exit with IF set: only without an in-kernel irqchip
-  kTimedOut,
-  kTripleFault,
-  kInternalError,
-  kFailEntry,
-  kUnhandledExit,
-};
-
-struct RunOutcome {
-  StopReason reason = StopReason::kHalted;
-  std::string detail;  // the exit, for the failure kinds
-  uint64_t exits = 0;
-};
-
 class VpRunner {
  public:
-  VpRunner(kvm::Vcpu& vcpu, PortBus& ports, const MachineEvents& events)
-      : vcpu_(vcpu), ports_(ports), events_(events) {}
+  VpRunner(kvm::Vcpu& vcpu, PortBus& ports, const MachineEvents& events, VpGroup& group)
+      : vcpu_(vcpu), ports_(ports), events_(events), group_(group) {}
 
-  base::Result<RunOutcome> Run(const RunDeadline& deadline);
+  // Runs until the group records a stop (recording this VP's own stop or
+  // error there first). Returns the number of exits this VP took. On the
+  // thread that runs the vCPU; starts and ends its VcpuTicker.
+  uint64_t Run(const RunDeadline& deadline);
+
+  const kvm::Vcpu& vcpu() const { return vcpu_; }
 
  private:
-  struct Step {
-    bool stop = false;
-    RunOutcome outcome;
-  };
-  base::Result<Step> Handle(const kvm::VcpuExit& exit);
+  base::Result<void> RunLoop(const RunDeadline& deadline);
+  // Handles one exit; a stop of this VP's making goes to the group.
+  base::Result<void> Handle(const kvm::VcpuExit& exit);
+  // Parked (vp_group.h): HLT with IF clear, or waiting for INIT/SIPI.
+  base::Result<bool> IsParked() const;
+  void Stop(StopReason reason, std::string detail);
   void HandleIo(const kvm::IoExit& io);
   // Logs a guest-triggerable event, at most kMaxLogLines times per run.
   [[gnu::format(printf, 2, 3)]] void Log(const char* fmt, ...);
@@ -63,7 +59,9 @@ class VpRunner {
   kvm::Vcpu& vcpu_;
   PortBus& ports_;
   const MachineEvents& events_;
+  VpGroup& group_;
   int log_lines_ = 0;
+  uint64_t exits_ = 0;
 };
 
 // General, control and segment registers, a few lines, for failure reports.

@@ -109,8 +109,12 @@ base::Result<std::vector<MsrValue>> Vcpu::GetMsrs(std::span<const uint32_t> inde
 
 base::Result<VcpuExit> Vcpu::Run() {
   // Not the retrying Ioctl wrapper: EINTR is how a stop request arrives.
+  // EAGAIN: an application processor waiting for INIT/SIPI under the
+  // in-kernel LAPIC (KVM_MP_STATE_UNINITIALIZED) was woken and has not
+  // started yet; KVM asks to be called again (arch/x86/kvm/x86.c,
+  // kvm_arch_vcpu_ioctl_run). Both go back to the run loop unchanged.
   if (::ioctl(fd_.get(), KVM_RUN, 0UL) != 0) {
-    if (errno == EINTR) return VcpuExit{InterruptedExit{}};
+    if (errno == EINTR || errno == EAGAIN) return VcpuExit{InterruptedExit{}};
     return base::Error::FromErrno("KVM_RUN", errno);
   }
   return DecodeExit(*run_, run_area_.bytes());

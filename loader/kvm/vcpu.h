@@ -50,7 +50,8 @@ class Vcpu {
   base::Result<void> SetMsrs(std::span<const MsrValue> msrs);
   base::Result<std::vector<MsrValue>> GetMsrs(std::span<const uint32_t> indexes) const;
 
-  // One KVM_RUN. A signal (EINTR) or immediate_exit gives InterruptedExit.
+  // One KVM_RUN. A signal (EINTR), immediate_exit, or an AP's wake-up
+  // from wait-for-SIPI (EAGAIN) gives InterruptedExit.
   base::Result<VcpuExit> Run();
 
   // Answers the RdMsr/WrMsr exit just returned: `value` for a read;

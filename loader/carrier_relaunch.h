@@ -1,0 +1,71 @@
+// Running hcl-loader where KVM is usable: on this host when its KVM runs
+// 64-bit guests at speed, otherwise inside the carrier VM
+// (tests/harness/carrier-run; DESIGN.md, "Running where hardware
+// virtualization is missing": "Users should not have to know").
+//
+// The rule is carrier-run's own (its kvm_fast_here): /proc/cpuinfo names
+// vmx or svm, /dev/kvm is readable and writable, and `kvm-probe speed`
+// exits 0 (10 million iterations of a long-mode loop within its budget).
+// When the rule fails, hcl-loader execs carrier-run in carrier mode with
+// itself (--add-elf) and the image (--add) and the same arguments, the
+// image path rewritten to its place in the carrier; carrier-run streams
+// the console and returns the loader's exit status (125: the carrier
+// failed; 124: its time limit).
+//
+// Not here: anything when HCL_CARRIER is set (carrier-run sets it for the
+// command it runs, in either mode: the decision is made), or with
+// --no-carrier. Locations: HCL_CARRIER_RUN and HCL_KVM_PROBE override;
+// otherwise kvm-probe is BUILD/tests/harness/kvm-probe and carrier-run
+// SOURCE/tests/harness/carrier-run, BUILD being the directory above this
+// executable's (BUILD/loader/hcl-loader) and SOURCE the source tree the
+// build was configured from.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace loader {
+
+struct HostKvmVerdict {
+  bool usable = false;
+  std::string reason;  // why not, or kvm-probe's "speed ok" line
+};
+
+// The rule above, on this host. `kvm_probe` empty: unusable (cannot measure).
+HostKvmVerdict CheckHostKvm(const std::string& kvm_probe);
+
+struct CarrierPlan {
+  std::string carrier_run;
+  std::string kvm_probe;          // may be empty
+  std::string loader;             // this executable
+  std::string image;              // as the user gave it
+  std::vector<std::string> args;  // argv[1..], the user's
+  size_t image_arg = 0;           // index of the image in args
+  uint32_t vp_count = 1;
+  uint64_t guest_mem_mib = 0;
+  std::optional<uint32_t> timeout_s;
+  uint32_t host_cpus = 1;
+};
+
+// Where the image goes in the carrier.
+inline constexpr const char* kCarrierImageDir = "/payload/image";
+inline constexpr const char* kCarrierLoader = "/payload/hcl-loader";
+
+// carrier-run's argv (argv[0] = plan.carrier_run).
+std::vector<std::string> CarrierCommand(const CarrierPlan& plan);
+
+// This executable's path (/proc/self/exe).
+base::Result<std::string> SelfPath();
+// HCL_KVM_PROBE, else BUILD/tests/harness/kvm-probe if executable; else empty.
+std::string FindKvmProbe(const std::string& self);
+// HCL_CARRIER_RUN, else SOURCE/tests/harness/carrier-run if executable; else empty.
+std::string FindCarrierRun();
+
+// execv(carrier command); returns only on failure.
+base::Error ExecCarrier(const CarrierPlan& plan);
+
+}  // namespace loader

@@ -1,0 +1,75 @@
+#include "carrier_relaunch.h"
+
+#include <doctest/doctest.h>
+
+#include <string>
+#include <vector>
+
+TEST_CASE("CarrierCommand carries the loader, the image and the same arguments") {
+  loader::CarrierPlan plan;
+  plan.carrier_run = "/src/tests/harness/carrier-run";
+  plan.kvm_probe = "/b/tests/harness/kvm-probe";
+  plan.loader = "/b/loader/hcl-loader";
+  plan.image = "build/openhcl-x64.igvm";
+  plan.args = {"run", "build/openhcl-x64.igvm", "--vps", "4", "--timeout", "60"};
+  plan.image_arg = 1;
+  plan.vp_count = 4;
+  plan.guest_mem_mib = 256;
+  plan.timeout_s = 60;
+  plan.host_cpus = 2;
+  const std::vector<std::string> want = {"/src/tests/harness/carrier-run",
+                                         "--mode",
+                                         "carrier",
+                                         "--kvm-probe",
+                                         "/b/tests/harness/kvm-probe",
+                                         "--timeout",
+                                         "360",
+                                         "--mem",
+                                         "2048",
+                                         "--smp",
+                                         "2",
+                                         "--add-elf",
+                                         "/b/loader/hcl-loader:/payload/hcl-loader",
+                                         "--add",
+                                         "build/openhcl-x64.igvm:/payload/image/openhcl-x64.igvm",
+                                         "--",
+                                         "/payload/hcl-loader",
+                                         "run",
+                                         "/payload/image/openhcl-x64.igvm",
+                                         "--vps",
+                                         "4",
+                                         "--timeout",
+                                         "60"};
+  CHECK(loader::CarrierCommand(plan) == want);
+}
+
+TEST_CASE("CarrierCommand sizes the carrier for large guests and runs without a limit") {
+  loader::CarrierPlan plan;
+  plan.carrier_run = "cr";
+  plan.loader = "l";
+  plan.image = "i.igvm";
+  plan.args = {"run", "i.igvm", "--mem", "3072"};
+  plan.image_arg = 1;
+  plan.guest_mem_mib = 3072;
+  const std::vector<std::string> command = loader::CarrierCommand(plan);
+  const std::vector<std::string> want = {"cr",
+                                         "--mode",
+                                         "carrier",
+                                         "--timeout",
+                                         "604800",
+                                         "--mem",
+                                         "4096",
+                                         "--smp",
+                                         "1",
+                                         "--add-elf",
+                                         "l:/payload/hcl-loader",
+                                         "--add",
+                                         "i.igvm:/payload/image/i.igvm",
+                                         "--",
+                                         "/payload/hcl-loader",
+                                         "run",
+                                         "/payload/image/i.igvm",
+                                         "--mem",
+                                         "3072"};
+  CHECK(command == want);
+}
