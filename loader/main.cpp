@@ -54,6 +54,8 @@
 #include "base/result.h"
 #include "base/string_printf.h"
 #include "carrier_relaunch.h"
+#include "hv/cpuid_leaves.h"
+#include "hv/synthetic_msrs.h"
 #include "acpi_pm.h"
 #include "cmos_rtc.h"
 #include "igvm_loader.h"
@@ -201,6 +203,8 @@ struct Machine {
   kvm::GuestRam ram;
   kvm::Vm vm;
   std::vector<kvm::Vcpu> vcpus;  // index = VP index = vCPU id = APIC ID
+  mem::GuestMemory memory;       // over ram
+  loader::hv::HvConfig hv;       // the Hyper-V interface (hv/cpuid_leaves.h)
   loader::LoadedImage image;
 };
 
@@ -230,7 +234,17 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
   vcpus.reserve(options.vp_count);
   for (uint32_t vp = 0; vp < options.vp_count; ++vp)
     vcpus.push_back(TRY(kvm::Vcpu::Create(vm, vp)));
-  auto cpuid = TRY(system.SupportedCpuid());
+  // The guest TSC frequency (KVM_GET_TSC_KHZ works before KVM_SET_CPUID2).
+  const uint32_t tsc_khz = TRY(vcpus[0].GetTscKhz());
+  // The Hyper-V leaves replace KVM's (hv/cpuid_leaves.h). The frequency
+  // MSRs (TLFS "Partition Privilege Flags", AccessFrequencyMsrs) tell the
+  // guest the TSC rate and the in-kernel LAPIC timer's: KVM runs it at
+  // 1 GHz (one bus cycle per ns, arch/x86/kvm/lapic.h APIC_BUS_CYCLE_NS).
+  loader::hv::HvConfig hv;
+  hv.vp_count = options.vp_count;
+  hv.tsc_hz = uint64_t{tsc_khz} * 1000;
+  hv.apic_hz = 1'000'000'000;
+  auto cpuid = loader::hv::WithHvLeaves(TRY(system.SupportedCpuid()), hv);
   // api.rst 4.46 (KVM_GET_SUPPORTED_CPUID): TSC-deadline mode of the
   // in-kernel LAPIC timer is not reported there; it is offered when
   // KVM_CAP_TSC_DEADLINE_TIMER is. SDM vol. 3A §11.5.4.1: CPUID.1:ECX[24].
@@ -249,10 +263,9 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
   // in the TCG carrier gets neither ("tsc: Unable to calibrate against
   // PIT", then no TSC and no TSC-deadline timer). Placed first so the
   // user's --vtl2-cmdline can override it.
-  // FIXME: Hyper-V tells the guest through the synthetic MSR
-  // HV_X64_MSR_TSC_FREQUENCY (TLFS, partition privilege AccessFrequencyMsrs;
-  // Linux's hv_get_tsc_khz); the synthetic-MSR slice replaces this.
-  const uint32_t tsc_khz = TRY(bsp.GetTscKhz());
+  // FIXME: with the Hyper-V leaves, a kernel built with Hyper-V guest
+  // support reads HV_X64_MSR_TSC_FREQUENCY instead (Linux's
+  // hv_get_tsc_khz); drop this once VTL2's kernel is one.
 
   auto memory = TRY(mem::GuestMemory::Create(mem::Gpa{0}, ram.bytes()));
   loader::LoadOptions load_options;
@@ -270,7 +283,7 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
   auto applied = loader::ApplyVpState(bsp, image.bsp);
   if (!applied) return std::move(applied).error().Context("VP 0 entry state");
   return Machine{std::move(system), std::move(ram), std::move(vm), std::move(vcpus),
-                 std::move(image)};
+                 std::move(memory), hv, std::move(image)};
 }
 
 // One VP's host thread: runs its VpRunner until the machine stops.
@@ -329,11 +342,23 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     return kExitLoadFailed;
   }
   loader::VpGroup group(options.vp_count);
+  // The partition's reference time (TLFS "Partition Reference Counter"):
+  // 100 ns ticks since now, one monotonic clock for every VP.
+  const auto partition_start = std::chrono::steady_clock::now();
+  const loader::hv::ReferenceClock reference_clock = [partition_start] {
+    const auto since = std::chrono::steady_clock::now() - partition_start;
+    return static_cast<uint64_t>(
+        std::chrono::duration_cast<std::chrono::nanoseconds>(since).count() / 100);
+  };
+  std::vector<loader::hv::SyntheticMsrs> msrs;
+  msrs.reserve(options.vp_count);
+  for (const kvm::Vcpu& vcpu : machine->vcpus)
+    msrs.emplace_back(vcpu.id(), machine->hv, machine->memory, reference_clock);
   std::vector<VpThread> threads;
   threads.reserve(options.vp_count);
   for (kvm::Vcpu& vcpu : machine->vcpus)
-    threads.push_back(
-        VpThread{loader::VpRunner(vcpu, ports, events, group), &deadline, 0, {}, false});
+    threads.push_back(VpThread{loader::VpRunner(vcpu, ports, events, group, msrs[vcpu.id()]),
+                               &deadline, 0, {}, false});
   const auto start = std::chrono::steady_clock::now();
   for (uint32_t vp = 0; vp < options.vp_count; ++vp) {
     VpThread& thread = threads[vp];

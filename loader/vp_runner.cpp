@@ -5,11 +5,17 @@
 #include <cstdio>
 
 #include "base/string_printf.h"
+#include "hv/hypercall_page.h"
 
 namespace loader {
 namespace {
 
 constexpr uint64_t kRflagsIf = 1u << 9;  // SDM vol. 1 §3.4.3
+constexpr uint64_t kEferLma = 1u << 10;  // SDM vol. 3A §2.2.1
+
+bool IsHypercallTrap(const kvm::IoExit& io) {
+  return io.port == hv::kHypercallPort && io.direction == kvm::IoDirection::kOut && io.count == 1;
+}
 
 }  // namespace
 
@@ -41,6 +47,41 @@ void VpRunner::Stop(StopReason reason, std::string detail) {
   group_.RequestStop(MachineStop{reason, vcpu_.id(), std::move(detail)});
 }
 
+base::Result<void> VpRunner::HandleHypercall() {
+  // api.rst, KVM_EXIT_IO / immediate_exit: an exit's instruction is only
+  // complete, and the registers consistent, once KVM_RUN is entered again;
+  // with immediate_exit set KVM finishes the OUT (RIP moves past it) and
+  // returns EINTR without running the guest (hyperv-vmbus.md §1.4).
+  vcpu_.RequestImmediateExit();
+  const kvm::VcpuExit completion = TRY(vcpu_.Run());
+  vcpu_.ClearImmediateExit();
+  if (!std::holds_alternative<kvm::InterruptedExit>(completion)) {
+    Stop(StopReason::kUnhandledExit,
+         "completing the hypercall trap: " + kvm::DescribeExit(completion));
+    return base::Ok();
+  }
+  kvm_regs regs = TRY(vcpu_.GetRegs());
+  // TLFS "Hypercall Inputs": 64-bit callers (EFER.LMA and CS.L) pass the
+  // input value in RCX and get the result in RAX; 32-bit callers use
+  // EDX:EAX for both.
+  const kvm_sregs sregs = TRY(vcpu_.GetSregs());
+  const bool long_mode = (sregs.efer & kEferLma) != 0 && sregs.cs.l != 0;
+  const uint64_t value = long_mode ? regs.rcx : (regs.rdx << 32) | (regs.rax & 0xFFFFFFFFu);
+  const hv::HypercallInput input = hv::DecodeHypercallInput(value);
+  const uint64_t result = hv::DispatchHypercall(input);
+  if ((result & 0xFFFF) != hv::kStatusSuccess)
+    Log("hypercall 0x%x (input 0x%llx): status 0x%llx", input.code,
+        static_cast<unsigned long long>(value), static_cast<unsigned long long>(result & 0xFFFF));
+  if (long_mode) {
+    regs.rax = result;
+  } else {
+    regs.rax = result & 0xFFFFFFFFu;
+    regs.rdx = result >> 32;
+  }
+  TRY(vcpu_.SetRegs(regs));
+  return base::Ok();
+}
+
 base::Result<bool> VpRunner::IsParked() const {
   // api.rst 4.38: a vCPU blocked in HLT under the in-kernel irqchip
   // reports KVM_MP_STATE_HALTED; an AP not yet started by INIT/SIPI,
@@ -68,7 +109,12 @@ base::Result<void> VpRunner::Handle(const kvm::VcpuExit& exit) {
     return base::Ok();
   }
   group_.NoteRunning(vcpu_.id());
-  if (const auto* io = std::get_if<kvm::IoExit>(&exit)) {
+  // Without an enabled hypercall page, hv::kHypercallPort is an ordinary
+  // unclaimed port.
+  if (const auto* io = std::get_if<kvm::IoExit>(&exit);
+      io != nullptr && IsHypercallTrap(*io) && msrs_.hypercall_page_enabled()) {
+    TRY(HandleHypercall());
+  } else if (io != nullptr) {
     HandleIo(*io);
     if (events_.power_off_requested()) Stop(StopReason::kPoweredOff, "");
   } else if (const auto* mmio = std::get_if<kvm::MmioExit>(&exit)) {
@@ -89,14 +135,23 @@ base::Result<void> VpRunner::Handle(const kvm::VcpuExit& exit) {
   } else if (std::holds_alternative<kvm::ShutdownExit>(exit)) {
     Stop(StopReason::kTripleFault, kvm::DescribeExit(exit));
   } else if (const auto* rdmsr = std::get_if<kvm::RdMsrExit>(&exit)) {
-    // FIXME: the Hyper-V synthetic MSRs (hyperv-vmbus.md §1.2) come with
-    // the hypervisor-emulation slice; until then the guest sees #GP.
-    Log("rdmsr 0x%x: not emulated yet, #GP", rdmsr->index);
-    vcpu_.FailMsr();
+    // The Hyper-V synthetic MSRs (hyperv-vmbus.md §1.2, hv/synthetic_msrs.h).
+    auto value = msrs_.Read(rdmsr->index);
+    if (value) {
+      vcpu_.CompleteMsr(*value);
+    } else {
+      Log("rdmsr 0x%x: %s: #GP", rdmsr->index, value.error().message().c_str());
+      vcpu_.FailMsr();
+    }
   } else if (const auto* wrmsr = std::get_if<kvm::WrMsrExit>(&exit)) {
-    Log("wrmsr 0x%x <- 0x%llx: not emulated yet, #GP", wrmsr->index,
-        static_cast<unsigned long long>(wrmsr->data));
-    vcpu_.FailMsr();
+    auto written = msrs_.Write(wrmsr->index, wrmsr->data);
+    if (written) {
+      vcpu_.CompleteMsr(0);
+    } else {
+      Log("wrmsr 0x%x <- 0x%llx: %s: #GP", wrmsr->index,
+          static_cast<unsigned long long>(wrmsr->data), written.error().message().c_str());
+      vcpu_.FailMsr();
+    }
   } else if (std::holds_alternative<kvm::InternalErrorExit>(exit)) {
     Stop(StopReason::kInternalError, kvm::DescribeExit(exit));
   } else if (std::holds_alternative<kvm::FailEntryExit>(exit)) {

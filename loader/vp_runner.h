@@ -1,7 +1,9 @@
 // VpRunner: runs one vCPU on the calling thread and dispatches its exits:
 // port I/O to the PortBus, MMIO (nothing mapped yet: reads all-ones),
-// trapped MSRs (the Hyper-V range; not emulated yet: #GP), until the
-// machine stops. One VpRunner per VP, each on its own thread; what they
+// trapped MSRs (the Hyper-V range) to this VP's hv::SyntheticMsrs, and
+// writes to hv::kHypercallPort (the hypercall page's trap,
+// hv/hypercall_page.h) to the hypercall dispatcher, until the machine
+// stops. One VpRunner per VP, each on its own thread; what they
 // share is the PortBus (locked), MachineEvents (atomic) and the VpGroup.
 //
 // What stops the machine (recorded in the VpGroup, first one wins; every
@@ -23,6 +25,7 @@
 #include <string>
 
 #include "base/result.h"
+#include "hv/synthetic_msrs.h"
 #include "kvm/vcpu.h"
 #include "machine_events.h"
 #include "port_bus.h"
@@ -33,8 +36,10 @@ namespace loader {
 
 class VpRunner {
  public:
-  VpRunner(kvm::Vcpu& vcpu, PortBus& ports, const MachineEvents& events, VpGroup& group)
-      : vcpu_(vcpu), ports_(ports), events_(events), group_(group) {}
+  // `msrs` is this VP's synthetic MSR state (its VP index = the vCPU id).
+  VpRunner(kvm::Vcpu& vcpu, PortBus& ports, const MachineEvents& events, VpGroup& group,
+           hv::SyntheticMsrs& msrs)
+      : vcpu_(vcpu), ports_(ports), events_(events), group_(group), msrs_(msrs) {}
 
   // Runs until the group records a stop (recording this VP's own stop or
   // error there first). Returns the number of exits this VP took. On the
@@ -51,6 +56,10 @@ class VpRunner {
   base::Result<bool> IsParked() const;
   void Stop(StopReason reason, std::string detail);
   void HandleIo(const kvm::IoExit& io);
+  // The hypercall page's `out` to hv::kHypercallPort: completes the OUT,
+  // then reads the input value and writes the result (TLFS "Hypercall
+  // Inputs", "Hypercall Result Value").
+  base::Result<void> HandleHypercall();
   // Logs a guest-triggerable event, at most kMaxLogLines times per run.
   [[gnu::format(printf, 2, 3)]] void Log(const char* fmt, ...);
 
@@ -60,6 +69,7 @@ class VpRunner {
   PortBus& ports_;
   const MachineEvents& events_;
   VpGroup& group_;
+  hv::SyntheticMsrs& msrs_;
   int log_lines_ = 0;
   uint64_t exits_ = 0;
 };

@@ -1,0 +1,63 @@
+#include "hv/cpuid_leaves.h"
+
+namespace loader::hv {
+namespace {
+
+kvm_cpuid_entry2 Leaf(uint32_t function, uint32_t eax, uint32_t ebx, uint32_t ecx, uint32_t edx) {
+  kvm_cpuid_entry2 entry{};
+  entry.function = function;
+  entry.eax = eax;
+  entry.ebx = ebx;
+  entry.ecx = ecx;
+  entry.edx = edx;
+  return entry;
+}
+
+// TLFS "Hypervisor Version Information" (0x40000002): EAX build number,
+// EBX major << 16 | minor, ECX service pack, EDX branch << 24 | number.
+// Guests print it; this is hcl-loader's own 1.0 build 1.
+constexpr uint32_t kBuildNumber = 1;
+constexpr uint32_t kVersion = (1u << 16) | 0;
+
+bool InHypervisorRange(uint32_t function) {
+  return function >= 0x40000000 && function <= 0x4FFFFFFF;
+}
+
+}  // namespace
+
+std::vector<kvm_cpuid_entry2> HvLeaves(const HvConfig& config) {
+  uint32_t a = kPrivAccessPartitionReferenceCounter | kPrivAccessSynicRegs |
+               kPrivAccessHypercallMsrs | kPrivAccessVpIndex | kPrivAccessPartitionReferenceTsc |
+               kPrivAccessTscInvariantControls;
+  const uint32_t b = kPrivPostMessages | kPrivSignalEvents | kPrivAccessVsm |
+                     kPrivAccessVpRegisters | kPrivStartVirtualProcessor;
+  static_assert((b & (kPrivCpuManagement | kPrivIsolation)) == 0);
+  uint32_t d = 0;
+  if (config.frequency_msrs()) {
+    a |= kPrivAccessFrequencyMsrs;
+    d |= kFeatureFrequencyMsrsAvailable;
+  }
+  return {
+      Leaf(kLeafVendor, kMaxLeaf, kVendorEbx, kVendorEcx, kVendorEdx),
+      Leaf(kLeafInterface, kInterfaceHv1, 0, 0, 0),
+      Leaf(kLeafVersion, kBuildNumber, kVersion, 0, 0),
+      Leaf(kLeafFeatures, a, b, 0, d),
+      Leaf(kLeafHints, kHintDeprecateAutoEoi, kSpinWaitNever, 0, 0),
+      Leaf(kLeafLimits, config.vp_count, config.vp_count, 0, 0),
+  };
+}
+
+std::vector<kvm_cpuid_entry2> WithHvLeaves(std::span<const kvm_cpuid_entry2> supported,
+                                           const HvConfig& config) {
+  std::vector<kvm_cpuid_entry2> out;
+  for (const kvm_cpuid_entry2& in : supported) {
+    if (InHypervisorRange(in.function)) continue;  // KVM's signature leaves
+    kvm_cpuid_entry2 entry = in;
+    if (entry.function == 1) entry.ecx |= kHypervisorPresent;
+    out.push_back(entry);
+  }
+  for (const kvm_cpuid_entry2& leaf : HvLeaves(config)) out.push_back(leaf);
+  return out;
+}
+
+}  // namespace loader::hv

@@ -1,0 +1,152 @@
+#include "hv/synthetic_msrs.h"
+
+#include <utility>
+
+#include "hv/hypercall_page.h"
+
+namespace loader::hv {
+namespace {
+
+// TLFS "Establishing the Hypercall Interface": HYPERCALL bits 2-11 are reserved.
+constexpr uint64_t kHypercallReserved = 0xFFC;
+// TLFS "Reference TSC Page": the reference TSC page header (TscSequence u32 @0,
+// reserved @4, TscScale u64 @8, TscOffset i64 @16).
+constexpr uint64_t kTscPageHeaderBytes = 24;
+
+base::Error GpFault(const char* what, uint32_t index) {
+  return base::Error::Format("%s 0x%x", what, index);
+}
+
+}  // namespace
+
+SyntheticMsrs::SyntheticMsrs(uint32_t vp_index, const HvConfig& config, mem::GuestMemory& memory,
+                             ReferenceClock clock)
+    : vp_index_(vp_index), config_(config), memory_(memory), clock_(std::move(clock)) {
+  sint_.fill(kSintReset);
+}
+
+base::Result<uint64_t> SyntheticMsrs::Read(uint32_t index) const {
+  if (index >= kMsrSint0 && index <= kMsrSint15) return sint_[index - kMsrSint0];
+  switch (index) {
+    case kMsrGuestOsId:
+      return guest_os_id_;
+    case kMsrHypercall:
+      return hypercall_;
+    case kMsrVpIndex:
+      return uint64_t{vp_index_};
+    case kMsrTimeRefCount:
+      return clock_();
+    case kMsrReferenceTsc:
+      return reference_tsc_;
+    case kMsrTscFrequency:
+      if (!config_.frequency_msrs()) break;
+      return config_.tsc_hz;
+    case kMsrApicFrequency:
+      if (!config_.frequency_msrs()) break;
+      return config_.apic_hz;
+    case kMsrVpAssistPage:
+      return vp_assist_page_;
+    case kMsrScontrol:
+      return scontrol_;
+    case kMsrSversion:
+      return kSynicVersion;
+    case kMsrSiefp:
+      return siefp_;
+    case kMsrSimp:
+      return simp_;
+    case kMsrEom:
+      return uint64_t{0};  // TLFS "SynIC MSRs", EOM: write-only, reads as 0
+    case kMsrTscInvariantControl:
+      return tsc_invariant_control_;
+    default:
+      break;
+  }
+  return GpFault("read of unknown synthetic MSR", index);
+}
+
+base::Result<void> SyntheticMsrs::Write(uint32_t index, uint64_t value) {
+  if (index >= kMsrSint0 && index <= kMsrSint15) {
+    sint_[index - kMsrSint0] = value;
+    return base::Ok();
+  }
+  switch (index) {
+    case kMsrGuestOsId:
+      guest_os_id_ = value;
+      // TLFS "Establishing the Hypercall Interface": with no guest OS ID
+      // the hypercall page goes away.
+      if (value == 0) hypercall_ &= ~kHypercallEnable;
+      return base::Ok();
+    case kMsrHypercall:
+      return WriteHypercall(value);
+    case kMsrReferenceTsc:
+      return WriteReferenceTsc(value);
+    case kMsrVpIndex:
+    case kMsrTimeRefCount:
+    case kMsrSversion:
+      return GpFault("write to read-only synthetic MSR", index);
+    case kMsrTscFrequency:
+    case kMsrApicFrequency:
+      if (!config_.frequency_msrs()) break;
+      return GpFault("write to read-only synthetic MSR", index);
+    case kMsrVpAssistPage:
+      vp_assist_page_ = value;
+      return base::Ok();
+    case kMsrScontrol:
+      scontrol_ = value;
+      return base::Ok();
+    case kMsrSiefp:
+      siefp_ = value;
+      return base::Ok();
+    case kMsrSimp:
+      simp_ = value;
+      return base::Ok();
+    case kMsrEom:
+      // TLFS "SynIC MSRs", EOM: end of message; nothing is ever pending yet.
+      return base::Ok();
+    case kMsrTscInvariantControl:
+      tsc_invariant_control_ = value;
+      return base::Ok();
+    default:
+      break;
+  }
+  return GpFault("write to unknown synthetic MSR", index);
+}
+
+base::Result<void> SyntheticMsrs::WriteHypercall(uint64_t value) {
+  if ((hypercall_ & kHypercallLocked) != 0)
+    return base::Error("write to the locked HYPERCALL MSR");
+  if ((value & kHypercallReserved) != 0)
+    return base::Error::Format("HYPERCALL MSR reserved bits set (0x%llx)",
+                               static_cast<unsigned long long>(value));
+  // TLFS "Establishing the Hypercall Interface": the enable bit cannot be
+  // set before a guest OS ID is.
+  if (guest_os_id_ == 0) value &= ~kHypercallEnable;
+  if ((value & kHypercallEnable) != 0) {
+    const mem::Gpa gpa{value & kGpnMask};
+    const std::array<std::byte, kPageSize> page = HypercallPage();
+    auto written = memory_.Write(gpa, page);
+    if (!written) return std::move(written).error().Context("hypercall page");
+    std::array<std::byte, kPageSize> back;
+    TRY(memory_.Read(gpa, back));
+    if (back != page) return base::Error("hypercall page did not read back as written");
+  }
+  hypercall_ = value;
+  return base::Ok();
+}
+
+base::Result<void> SyntheticMsrs::WriteReferenceTsc(uint64_t value) {
+  if ((value & 0xFFE) != 0)
+    return base::Error::Format("REFERENCE_TSC MSR reserved bits set (0x%llx)",
+                               static_cast<unsigned long long>(value));
+  if ((value & 1) != 0) {
+    // TscSequence 0: the page is invalid and the guest reads
+    // TIME_REF_COUNT instead (TLFS "Reference TSC Page"). A real scale and offset come
+    // with the timer slice.
+    auto written = memory_.Fill(mem::Gpa{value & kGpnMask}, kTscPageHeaderBytes, std::byte{0});
+    if (!written) return std::move(written).error().Context("reference TSC page");
+  }
+  reference_tsc_ = value;
+  return base::Ok();
+}
+
+}  // namespace loader::hv

@@ -1,0 +1,109 @@
+// SyntheticMsrs: one VP's Hyper-V synthetic MSRs (TLFS "Synthetic MSRs",
+// "Hypercall Interface", "Synthetic Interrupt Controller", "Timers";
+// hyperv-vmbus.md §1.2), sans I/O except for guest memory: the loader's
+// RdMsr/WrMsr exits (KVM's MSR filter over 0x40000000-0x400001FF) come
+// here, and an error answer is #GP in the guest.
+//
+//   0x40000000 GUEST_OS_ID     RW. Writing 0 also disables the hypercall
+//                              page (TLFS "Establishing the Hypercall
+//                              Interface": the page can only be enabled
+//                              once a guest OS ID is set).
+//   0x40000001 HYPERCALL       bit 0 enable, bit 1 locked, bits 2-11
+//                              reserved (#GP), 12-63 GPN. Enabling writes
+//                              HypercallPage() at the GPN and reads it back.
+//                              An enable while GUEST_OS_ID is 0 is ignored;
+//                              once locked, writes #GP (TLFS, same).
+//   0x40000002 VP_INDEX        RO.
+//   0x40000020 TIME_REF_COUNT  RO, 100 ns ticks since partition start,
+//                              from the partition's clock (TLFS "Partition Reference Counter").
+//   0x40000021 REFERENCE_TSC   bit 0 enable, 12-63 GPN. Enabling writes a
+//                              page with TscSequence 0, "invalid", so the
+//                              guest falls back to TIME_REF_COUNT (TLFS
+//                              §12.7.2).
+//   0x40000022 TSC_FREQUENCY   RO Hz, only with HvConfig::frequency_msrs.
+//   0x40000023 APIC_FREQUENCY  RO Hz, likewise.
+//   0x40000073 VP_ASSIST_PAGE  accepted and stored (TLFS "Virtual Processor Assist Page"; Linux
+//                              writes it on every CPU).
+//   0x40000080 SCONTROL        RW, reset 0 (TLFS "SynIC MSRs").
+//   0x40000081 SVERSION        RO 1.
+//   0x40000082 SIEFP           RW, reset 0.
+//   0x40000083 SIMP            RW, reset 0.
+//   0x40000084 EOM             write-only; reads 0.
+//   0x40000090-9F SINT0-15     RW, reset 0x10000 (masked).
+//   0x40000118 TSC_INVARIANT_CONTROL RW (A.15 is advertised).
+// Anything else in the range, and a write to a read-only MSR: #GP.
+// SynIC state is only stored; messages and events come with the SynIC
+// slice.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <functional>
+
+#include "base/result.h"
+#include "hv/cpuid_leaves.h"
+#include "mem/guest_memory.h"
+
+namespace loader::hv {
+
+inline constexpr uint32_t kMsrGuestOsId = 0x40000000;
+inline constexpr uint32_t kMsrHypercall = 0x40000001;
+inline constexpr uint32_t kMsrVpIndex = 0x40000002;
+inline constexpr uint32_t kMsrTimeRefCount = 0x40000020;
+inline constexpr uint32_t kMsrReferenceTsc = 0x40000021;
+inline constexpr uint32_t kMsrTscFrequency = 0x40000022;
+inline constexpr uint32_t kMsrApicFrequency = 0x40000023;
+inline constexpr uint32_t kMsrVpAssistPage = 0x40000073;
+inline constexpr uint32_t kMsrScontrol = 0x40000080;
+inline constexpr uint32_t kMsrSversion = 0x40000081;
+inline constexpr uint32_t kMsrSiefp = 0x40000082;
+inline constexpr uint32_t kMsrSimp = 0x40000083;
+inline constexpr uint32_t kMsrEom = 0x40000084;
+inline constexpr uint32_t kMsrSint0 = 0x40000090;
+inline constexpr uint32_t kMsrSint15 = 0x4000009F;
+inline constexpr uint32_t kMsrTscInvariantControl = 0x40000118;
+
+inline constexpr uint64_t kHypercallEnable = 1u << 0;
+inline constexpr uint64_t kHypercallLocked = 1u << 1;
+inline constexpr uint64_t kGpnMask = ~uint64_t{0xFFF};
+inline constexpr uint64_t kSintReset = 0x10000;  // masked
+inline constexpr uint64_t kSynicVersion = 1;
+
+// 100 ns ticks since the partition started; shared by every VP, monotonic.
+using ReferenceClock = std::function<uint64_t()>;
+
+class SyntheticMsrs {
+ public:
+  // `memory` and `clock` are the partition's and outlive this object.
+  SyntheticMsrs(uint32_t vp_index, const HvConfig& config, mem::GuestMemory& memory,
+                ReferenceClock clock);
+
+  // The value of synthetic MSR `index`; an error means #GP, with the reason.
+  base::Result<uint64_t> Read(uint32_t index) const;
+  // Writes synthetic MSR `index`; an error means #GP, with the reason.
+  base::Result<void> Write(uint32_t index, uint64_t value);
+
+  bool hypercall_page_enabled() const { return (hypercall_ & kHypercallEnable) != 0; }
+  uint32_t vp_index() const { return vp_index_; }
+
+ private:
+  base::Result<void> WriteHypercall(uint64_t value);
+  base::Result<void> WriteReferenceTsc(uint64_t value);
+
+  uint32_t vp_index_;
+  HvConfig config_;
+  mem::GuestMemory& memory_;
+  ReferenceClock clock_;
+
+  uint64_t guest_os_id_ = 0;
+  uint64_t hypercall_ = 0;
+  uint64_t reference_tsc_ = 0;
+  uint64_t vp_assist_page_ = 0;
+  uint64_t scontrol_ = 0;
+  uint64_t siefp_ = 0;
+  uint64_t simp_ = 0;
+  uint64_t tsc_invariant_control_ = 0;
+  std::array<uint64_t, 16> sint_;
+};
+
+}  // namespace loader::hv
