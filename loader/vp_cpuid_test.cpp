@@ -1,22 +1,14 @@
 #include "vp_cpuid.h"
 
+#include "kvm/cpuid_entry.h"
+
 #include <doctest/doctest.h>
 
 #include <vector>
 
 namespace {
 
-kvm_cpuid_entry2 Leaf(uint32_t function, uint32_t index, uint32_t eax, uint32_t ebx, uint32_t ecx,
-                      uint32_t edx) {
-  kvm_cpuid_entry2 entry{};
-  entry.function = function;
-  entry.index = index;
-  entry.eax = eax;
-  entry.ebx = ebx;
-  entry.ecx = ecx;
-  entry.edx = edx;
-  return entry;
-}
+constexpr auto& Leaf = kvm::MakeCpuidEntry;
 
 std::vector<kvm_cpuid_entry2> Find(const std::vector<kvm_cpuid_entry2>& leaves, uint32_t function) {
   std::vector<kvm_cpuid_entry2> found;

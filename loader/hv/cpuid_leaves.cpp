@@ -1,16 +1,12 @@
 #include "hv/cpuid_leaves.h"
 
+#include "kvm/cpuid_entry.h"
+
 namespace loader::hv {
 namespace {
 
 kvm_cpuid_entry2 Leaf(uint32_t function, uint32_t eax, uint32_t ebx, uint32_t ecx, uint32_t edx) {
-  kvm_cpuid_entry2 entry{};
-  entry.function = function;
-  entry.eax = eax;
-  entry.ebx = ebx;
-  entry.ecx = ecx;
-  entry.edx = edx;
-  return entry;
+  return kvm::MakeCpuidEntry(function, 0, eax, ebx, ecx, edx);
 }
 
 // TLFS "Hypervisor Version Information" (0x40000002): EAX build number,

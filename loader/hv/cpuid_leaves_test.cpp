@@ -1,5 +1,7 @@
 #include "hv/cpuid_leaves.h"
 
+#include "kvm/cpuid_entry.h"
+
 #include <doctest/doctest.h>
 
 #include <cstring>
@@ -13,13 +15,7 @@ namespace {
 using namespace loader::hv;
 
 kvm_cpuid_entry2 Leaf(uint32_t function, uint32_t eax, uint32_t ebx, uint32_t ecx, uint32_t edx) {
-  kvm_cpuid_entry2 entry{};
-  entry.function = function;
-  entry.eax = eax;
-  entry.ebx = ebx;
-  entry.ecx = ecx;
-  entry.edx = edx;
-  return entry;
+  return kvm::MakeCpuidEntry(function, 0, eax, ebx, ecx, edx);
 }
 
 const kvm_cpuid_entry2* Find(const std::vector<kvm_cpuid_entry2>& leaves, uint32_t function) {
