@@ -276,11 +276,21 @@ struct VbsMeasurement {
 };
 static_assert(sizeof(VbsMeasurement) == 0x360);
 
+// IGVM_MEMORY_MAP_ENTRY_TYPE (igvm_defs): what a memory-map entry describes.
+enum class MemoryMapEntryType : uint16_t {
+  kMemory = 0,
+  kPlatformReserved = 1,
+  kPersistent = 2,
+  kVtl2Protectable = 3,
+  kSpecificPurpose = 4,
+  kHidden = 5,
+};
+
 // Memory map entries a loader writes into a MEMORY_MAP parameter area.
 struct MemoryMapEntry {
   uint64_t starting_gpa_page_number;
   uint64_t number_of_pages;
-  uint16_t entry_type;  // 0 memory, 1 platform reserved, 2 persistent, 3 VTL2 protectable, ...
+  uint16_t entry_type;  // a MemoryMapEntryType
   uint16_t flags;
   uint32_t reserved;
 };

@@ -17,13 +17,7 @@ namespace loader {
 
 inline constexpr uint64_t kMaxLowRamBytes = uint64_t{3} << 30;
 
-// IGVM_MEMORY_MAP_ENTRY_TYPE (igvm.md §1.3).
-enum class MemoryMapType : uint16_t {
-  kMemory = 0,
-  kPlatformReserved = 1,
-  kPersistent = 2,
-  kVtl2Protectable = 3,
-};
+using MemoryMapType = igvm::wire::MemoryMapEntryType;
 
 // A REQUIRED_MEMORY range of the chosen platform.
 struct RequiredRange {
