@@ -73,6 +73,7 @@
 #include "vp_group.h"
 #include "vp_runner.h"
 #include "vp_state_kvm.h"
+#include "vsm/partition.h"
 
 namespace {
 
@@ -354,11 +355,21 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   msrs.reserve(options.vp_count);
   for (const kvm::Vcpu& vcpu : machine->vcpus)
     msrs.emplace_back(vcpu.id(), machine->hv, machine->memory, reference_clock);
+  loader::vsm::Partition partition(options.vp_count, nullptr, machine->vm);
+  for (uint32_t vp = 0; vp < options.vp_count; ++vp) partition.SetVpSynics(vp, nullptr, &msrs[vp]);
+  loader::MachineShared shared;
+  shared.vtl2_ports = &ports;
+  shared.events = &events;
+  shared.group = &group;
+  shared.partition = &partition;
+  shared.memory = &machine->memory;
+  shared.vtl0_accessible = [](uint64_t, uint64_t) { return false; };
   std::vector<VpThread> threads;
   threads.reserve(options.vp_count);
   for (kvm::Vcpu& vcpu : machine->vcpus)
-    threads.push_back(VpThread{loader::VpRunner(vcpu, ports, events, group, msrs[vcpu.id()]),
-                               &deadline, 0, {}, false});
+    threads.push_back(VpThread{
+        loader::VpRunner(loader::VpVtls{&vcpu, &msrs[vcpu.id()], nullptr, nullptr}, shared),
+        &deadline, 0, {}, false});
   const auto start = std::chrono::steady_clock::now();
   for (uint32_t vp = 0; vp < options.vp_count; ++vp) {
     VpThread& thread = threads[vp];

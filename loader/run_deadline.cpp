@@ -14,10 +14,15 @@ namespace {
 // async-signal-safe (no lazy allocation).
 // Atomic for the handler's sake (it interrupts this same thread).
 thread_local std::atomic<kvm::Vcpu*> t_vcpu{nullptr};
+// The same VP's vCPU in the other VTL's VM, if it has one: the thread runs
+// whichever VTL is active, so a kick stops both.
+thread_local std::atomic<kvm::Vcpu*> t_other_vtl_vcpu{nullptr};
 static_assert(std::atomic<kvm::Vcpu*>::is_always_lock_free);
 
 extern "C" void OnKick(int) {
   if (kvm::Vcpu* vcpu = t_vcpu.load(std::memory_order_relaxed)) vcpu->RequestImmediateExit();
+  if (kvm::Vcpu* vcpu = t_other_vtl_vcpu.load(std::memory_order_relaxed))
+    vcpu->RequestImmediateExit();
 }
 
 timespec ToTimespec(std::chrono::milliseconds ms) {
@@ -45,10 +50,12 @@ base::Result<void> InstallKickHandler() {
 
 void KickThread(pthread_t thread) { pthread_kill(thread, kKickSignal); }
 
-base::Result<VcpuTicker> VcpuTicker::Start(kvm::Vcpu& vcpu) {
+base::Result<VcpuTicker> VcpuTicker::Start(kvm::Vcpu& vcpu, kvm::Vcpu* other_vtl,
+                                           std::chrono::milliseconds tick) {
   kvm::Vcpu* expected = nullptr;
   if (!t_vcpu.compare_exchange_strong(expected, &vcpu))
     return base::Error("this thread already has a ticker");
+  t_other_vtl_vcpu.store(other_vtl);
   VcpuTicker ticker;
   // timer_create(2): SIGEV_THREAD_ID sends the signal to the thread whose
   // kernel TID is given (sigev_notify_thread_id in the man page; glibc 2.36
@@ -60,12 +67,13 @@ base::Result<VcpuTicker> VcpuTicker::Start(kvm::Vcpu& vcpu) {
   if (timer_create(CLOCK_MONOTONIC, &event, &ticker.timer_) != 0) {
     const int err = errno;
     t_vcpu.store(nullptr);
+    t_other_vtl_vcpu.store(nullptr);
     return base::Error::FromErrno("timer_create", err);
   }
   ticker.armed_ = true;  // from here the destructor undoes the arming
   itimerspec period{};
-  period.it_value = ToTimespec(kTick);
-  period.it_interval = ToTimespec(kTick);
+  period.it_value = ToTimespec(tick);
+  period.it_interval = ToTimespec(tick);
   if (timer_settime(ticker.timer_, 0, &period, nullptr) != 0)
     return base::Error::FromErrno("timer_settime", errno);
   return ticker;
@@ -81,6 +89,7 @@ VcpuTicker::~VcpuTicker() {
   // A kick still queued finds no vCPU; the last one delivered may have set
   // immediate_exit: clear it for whoever runs the vCPU next.
   if (kvm::Vcpu* vcpu = t_vcpu.exchange(nullptr)) vcpu->ClearImmediateExit();
+  if (kvm::Vcpu* vcpu = t_other_vtl_vcpu.exchange(nullptr)) vcpu->ClearImmediateExit();
 }
 
 }  // namespace loader

@@ -56,7 +56,11 @@ class VcpuTicker {
   // On the calling thread, which runs `vcpu`: makes kicks of this thread
   // stop `vcpu`, and starts this thread's timer. `vcpu` must outlive the
   // ticker; the ticker must be destroyed on the same thread.
-  static base::Result<VcpuTicker> Start(kvm::Vcpu& vcpu);
+  // `other_vtl`: the same VP's vCPU in the other VTL's VM, kicked too.
+  // `tick`: the period (VSM machines tick faster: while VTL0 runs, a kick
+  // is when the loader looks for interrupts pending for VTL2).
+  static base::Result<VcpuTicker> Start(kvm::Vcpu& vcpu, kvm::Vcpu* other_vtl = nullptr,
+                                        std::chrono::milliseconds tick = kTick);
 
   VcpuTicker(VcpuTicker&& other) noexcept;
   VcpuTicker& operator=(VcpuTicker&&) = delete;

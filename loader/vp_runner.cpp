@@ -1,8 +1,10 @@
 #include "vp_runner.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdarg>
 #include <cstdio>
+#include <cstring>
 
 #include "base/string_printf.h"
 #include "hv/hypercall_page.h"
@@ -12,31 +14,67 @@ namespace {
 
 constexpr uint64_t kRflagsIf = 1u << 9;  // SDM vol. 1 §3.4.3
 constexpr uint64_t kEferLma = 1u << 10;  // SDM vol. 3A §2.2.1
+constexpr uint64_t kCr0Pe = 1u << 0;
+constexpr uint32_t kHyperVMsrFirst = 0x40000000;
+constexpr uint32_t kHyperVMsrLast = 0x400001FF;
 
 bool IsHypercallTrap(const kvm::IoExit& io) {
   return io.port == hv::kHypercallPort && io.direction == kvm::IoDirection::kOut && io.count == 1;
 }
 
+bool IsHyperVMsr(uint32_t index) { return index >= kHyperVMsrFirst && index <= kHyperVMsrLast; }
+
+// The general registers the VTLs share (TLFS "VTL State": RAX-R15 but
+// RSP; RIP, RFLAGS and RSP are private).
+void CopySharedGprs(const kvm_regs& from, kvm_regs& to) {
+  to.rax = from.rax; to.rbx = from.rbx; to.rcx = from.rcx; to.rdx = from.rdx;
+  to.rsi = from.rsi; to.rdi = from.rdi; to.rbp = from.rbp;
+  to.r8 = from.r8; to.r9 = from.r9; to.r10 = from.r10; to.r11 = from.r11;
+  to.r12 = from.r12; to.r13 = from.r13; to.r14 = from.r14; to.r15 = from.r15;
+}
+
+::hv::SegmentWire ToWire(const kvm_segment& seg) {
+  ::hv::SegmentWire wire;
+  wire.base = seg.base;
+  wire.limit = seg.limit;
+  wire.selector = seg.selector;
+  wire.attributes = static_cast<uint16_t>((seg.type & 0xF) | (seg.s & 1) << 4 | (seg.dpl & 3) << 5 |
+                                          (seg.present & 1) << 7 | (seg.avl & 1) << 12 |
+                                          (seg.l & 1) << 13 | (seg.db & 1) << 14 | (seg.g & 1) << 15);
+  return wire;
+}
+
+template <typename T>
+std::span<const std::byte> AsBytes(const T& object) {
+  return std::as_bytes(std::span(&object, 1));
+}
+
 }  // namespace
+
+VpRunner::VpRunner(VpVtls vtls, const MachineShared& shared)
+    : vtls_(vtls),
+      shared_(shared),
+      hypercalls_(*shared.partition, *shared.memory, vtls.vtl2->id(), vtls.vtl0, *vtls.vtl2,
+                  shared.vtl0_accessible) {}
 
 void VpRunner::Log(const char* fmt, ...) {
   if (log_lines_ > kMaxLogLines) return;
   if (log_lines_++ == kMaxLogLines) {
-    std::fprintf(stderr, "hcl-loader: vp%u: further guest events not logged\n", vcpu_.id());
+    std::fprintf(stderr, "hcl-loader: vp%u: further guest events not logged\n", vtls_.vtl2->id());
     return;
   }
   va_list args;
   va_start(args, fmt);
   const std::string line = base::StringPrintfV(fmt, args);
   va_end(args);
-  std::fprintf(stderr, "hcl-loader: vp%u: %s\n", vcpu_.id(), line.c_str());
+  std::fprintf(stderr, "hcl-loader: vp%u vtl%u: %s\n", vtls_.vtl2->id(), active_vtl_, line.c_str());
 }
 
-void VpRunner::HandleIo(const kvm::IoExit& io) {
+void VpRunner::HandleIo(PortBus& bus, const kvm::IoExit& io) {
   for (uint32_t i = 0; i < io.count; ++i) {
     const auto element = io.data.subspan(size_t{i} * io.size, io.size);
-    const bool claimed = io.direction == kvm::IoDirection::kOut ? ports_.Write(io.port, element)
-                                                                : ports_.Read(io.port, element);
+    const bool claimed = io.direction == kvm::IoDirection::kOut ? bus.Write(io.port, element)
+                                                                : bus.Read(io.port, element);
     if (!claimed)
       Log("%s port 0x%x (%u bytes): no device", io.direction == kvm::IoDirection::kOut ? "out" : "in",
           io.port, io.size);
@@ -44,33 +82,194 @@ void VpRunner::HandleIo(const kvm::IoExit& io) {
 }
 
 void VpRunner::Stop(StopReason reason, std::string detail) {
-  group_.RequestStop(MachineStop{reason, vcpu_.id(), std::move(detail)});
+  shared_.group->RequestStop(MachineStop{reason, vtls_.vtl2->id(), std::move(detail)});
+}
+
+void VpRunner::RaiseDue(uint8_t vtl, const std::vector<uint8_t>& vectors) {
+  kvm::Vm* vm = vtl == 0 ? shared_.partition->vm0() : &shared_.partition->vm2();
+  for (uint8_t vector : vectors)
+    if (auto sent = vm->SignalMsi(vtls_.vtl2->id(), vector); !sent)
+      Log("SynIC interrupt 0x%x: %s", vector, sent.error().message().c_str());
+}
+
+base::Result<VpRunner::Rewound> VpRunner::RewindExit() {
+  kvm::Vcpu& vcpu = active();
+  // api.rst, KVM_EXIT_IO/MMIO and immediate_exit: the registers before
+  // re-entry are those from before the instruction; re-entering with
+  // immediate_exit completes it (KVM's complete_userspace_io) and returns.
+  const kvm_regs before = TRY(vcpu.GetRegs());
+  vcpu.RequestImmediateExit();
+  const kvm::VcpuExit completion = TRY(vcpu.Run());
+  vcpu.ClearImmediateExit();
+  if (!std::holds_alternative<kvm::InterruptedExit>(completion))
+    return base::Error("completing an exit to rewind it: " + kvm::DescribeExit(completion));
+  const kvm_regs after = TRY(vcpu.GetRegs());
+  TRY(vcpu.SetRegs(before));
+  const uint64_t moved = after.rip - before.rip;
+  return Rewound{before, static_cast<uint8_t>(moved <= 15 ? moved : 0)};
+}
+
+base::Result<::hv::InterceptHeader> VpRunner::InterceptHeader(const kvm_regs& regs, uint8_t length,
+                                                              uint8_t access) {
+  const kvm_sregs sregs = TRY(vtls_.vtl0->GetSregs());
+  ::hv::InterceptHeader header;
+  header.vp_index = vtls_.vtl2->id();
+  header.instruction_length_cr8 =
+      static_cast<uint8_t>((length & 0xF) | (sregs.cr8 & 0xF) << 4);
+  header.intercept_access = access;
+  // CPL bits 0-1 (SS.DPL, SDM vol. 3A §5.5), CR0.PE bit 2, EFER.LMA bit 4,
+  // VTL bits 7-10 (0).
+  header.execution_state = static_cast<uint16_t>((sregs.ss.dpl & 3) |
+                                                 ((sregs.cr0 & kCr0Pe) != 0 ? 1u << 2 : 0u) |
+                                                 ((sregs.efer & kEferLma) != 0 ? 1u << 4 : 0u));
+  header.cs = ToWire(sregs.cs);
+  header.rip = regs.rip;
+  header.rflags = regs.rflags;
+  return header;
+}
+
+base::Result<void> VpRunner::EnterVtl2(::hv::VtlEntryReason reason,
+                                       std::optional<std::span<const std::byte>> message) {
+  kvm_regs vtl0 = TRY(vtls_.vtl0->GetRegs());
+  kvm_regs vtl2 = TRY(vtls_.vtl2->GetRegs());
+  CopySharedGprs(vtl0, vtl2);
+  TRY(vtls_.vtl2->SetRegs(vtl2));
+  // TLFS "VTL Entry": the entry reason in the VTL control area of the
+  // target VTL's VP assist page.
+  if (auto assist = vtls_.vtl2_msrs->vp_assist_page()) {
+    const uint32_t code = static_cast<uint32_t>(reason);
+    if (!shared_.memory->WriteObj(mem::Gpa{mem::ToU64(*assist) + ::hv::vp_assist::kEntryReason},
+                                  code))
+      Log("VTL2's VP assist page is outside RAM");
+  }
+  if (message) {
+    std::array<std::byte, ::hv::kMessageBytes> slot{};
+    std::copy(message->begin(), message->end(), slot.begin());
+    const hv::Synic::Outcome posted = vtls_.vtl2_msrs->synic().Post(::hv::kInterceptSint, slot);
+    if (posted.status != ::hv::Status::kSuccess)
+      Log("intercept message lost: VTL2's SynIC answered 0x%x",
+          static_cast<unsigned>(posted.status));
+    if (posted.vector) RaiseDue(2, {*posted.vector});
+  }
+  active_vtl_ = 2;
+  ++vtl_switches_;
+  return base::Ok();
+}
+
+base::Result<void> VpRunner::ReturnToVtl0(uint64_t control) {
+  kvm_regs vtl2 = TRY(vtls_.vtl2->GetRegs());
+  kvm_regs vtl0 = TRY(vtls_.vtl0->GetRegs());
+  CopySharedGprs(vtl2, vtl0);
+  // TLFS "HvCallVtlReturn": bit 0 of the control is "fast"; otherwise the
+  // lower VTL's RAX and RCX come from the returning VTL's VP assist page.
+  if ((control & 1) == 0) {
+    if (auto assist = vtls_.vtl2_msrs->vp_assist_page()) {
+      const uint64_t base = mem::ToU64(*assist);
+      if (auto rax = shared_.memory->ReadObj<uint64_t>(mem::Gpa{base + ::hv::vp_assist::kReturnRax}))
+        vtl0.rax = *rax;
+      if (auto rcx = shared_.memory->ReadObj<uint64_t>(mem::Gpa{base + ::hv::vp_assist::kReturnRcx}))
+        vtl0.rcx = *rcx;
+    }
+  }
+  TRY(vtls_.vtl0->SetRegs(vtl0));
+  active_vtl_ = 0;
+  ++vtl_switches_;
+  return base::Ok();
+}
+
+base::Result<bool> VpRunner::Vtl2InterruptPending() {
+  const kvm_lapic_state lapic = TRY(vtls_.vtl2->GetLapic());
+  auto reg32 = [&](size_t offset) {
+    uint32_t value = 0;
+    std::memcpy(&value, &lapic.regs[offset], sizeof value);
+    return value;
+  };
+  // SDM vol. 3A Table 11-1: TPR 0x80, ISR 0x100-0x170, IRR 0x200-0x270.
+  auto highest = [&](size_t base) -> int {
+    for (int word = 7; word >= 0; --word) {
+      const uint32_t bits = reg32(base + static_cast<size_t>(word) * 0x10);
+      if (bits != 0) return word * 32 + 31 - __builtin_clz(bits);
+    }
+    return -1;
+  };
+  const int irr = highest(0x200);
+  if (irr < 0) return false;
+  const int isr = highest(0x100);
+  const int tpr_class = static_cast<int>((reg32(0x80) >> 4) & 0xF);
+  const int ppr_class = std::max(tpr_class, isr < 0 ? 0 : isr >> 4);
+  return (irr >> 4) > ppr_class;
 }
 
 base::Result<void> VpRunner::HandleHypercall() {
+  kvm::Vcpu& vcpu = active();
   // api.rst, KVM_EXIT_IO / immediate_exit: an exit's instruction is only
   // complete, and the registers consistent, once KVM_RUN is entered again;
   // with immediate_exit set KVM finishes the OUT (RIP moves past it) and
   // returns EINTR without running the guest (hyperv-vmbus.md §1.4).
-  vcpu_.RequestImmediateExit();
-  const kvm::VcpuExit completion = TRY(vcpu_.Run());
-  vcpu_.ClearImmediateExit();
+  vcpu.RequestImmediateExit();
+  const kvm::VcpuExit completion = TRY(vcpu.Run());
+  vcpu.ClearImmediateExit();
   if (!std::holds_alternative<kvm::InterruptedExit>(completion)) {
     Stop(StopReason::kUnhandledExit,
          "completing the hypercall trap: " + kvm::DescribeExit(completion));
     return base::Ok();
   }
-  kvm_regs regs = TRY(vcpu_.GetRegs());
+  kvm_regs regs = TRY(vcpu.GetRegs());
   // TLFS "Hypercall Inputs": 64-bit callers (EFER.LMA and CS.L) pass the
   // input value in RCX and get the result in RAX; 32-bit callers use
-  // EDX:EAX for both.
-  const kvm_sregs sregs = TRY(vcpu_.GetSregs());
+  // EDX:EAX for both (and EBX:ECX, EDI:ESI for the GPAs).
+  const kvm_sregs sregs = TRY(vcpu.GetSregs());
   const bool long_mode = (sregs.efer & kEferLma) != 0 && sregs.cs.l != 0;
   const uint64_t value = long_mode ? regs.rcx : (regs.rdx << 32) | (regs.rax & 0xFFFFFFFFu);
-  const hv::HypercallInput input = hv::DecodeHypercallInput(value);
-  const uint64_t result = hv::DispatchHypercall(input);
+  vsm::HypercallCall call;
+  call.input = hv::DecodeHypercallInput(value);
+  call.rdx = long_mode ? regs.rdx : (regs.rbx << 32) | (regs.rcx & 0xFFFFFFFFu);
+  call.r8 = long_mode ? regs.r8 : (regs.rdi << 32) | (regs.rsi & 0xFFFFFFFFu);
+  const uint8_t caller = active_vtl_;
+  // A VTL0 caller's buffers must be VTL0's memory.
+  if (caller == 0 && !call.input.fast &&
+      (!shared_.vtl0_accessible(call.rdx, 8) || !shared_.vtl0_accessible(call.r8, 8))) {
+    call.rdx = call.r8 = ~uint64_t{0};  // fails the alignment/range checks
+  }
+  const vsm::HypercallOutcome outcome = TRY(hypercalls_.Handle(caller, call));
+  switch (outcome.kind) {
+    case vsm::HypercallOutcome::Kind::kVtlReturn:
+      if (vtls_.vtl0 == nullptr) break;  // no lower VTL: answered below
+      // The code page's VTL return entry put the caller's RCX (the
+      // control) in RAX (hypercall_page.h, +0x26).
+      return ReturnToVtl0(regs.rax);
+    case vsm::HypercallOutcome::Kind::kVtlCall:
+      return EnterVtl2(::hv::VtlEntryReason::kVtlCall, std::nullopt);
+    case vsm::HypercallOutcome::Kind::kForward: {
+      // TLFS HV_X64_HYPERCALL_INTERCEPT_MESSAGE: VTL0 stays at the
+      // trapping instruction (2 bytes, `out 0x99, eax`); VTL2 emulates
+      // the call and moves RIP on.
+      constexpr uint8_t kTrapLength = 2;
+      regs.rip -= kTrapLength;
+      TRY(vcpu.SetRegs(regs));
+      ::hv::HypercallIntercept message;
+      message.header = TRY(InterceptHeader(regs, kTrapLength, ::hv::kAccessWrite));
+      message.rax = regs.rax;
+      message.rbx = regs.rbx;
+      message.rcx = regs.rcx;
+      message.rdx = regs.rdx;
+      message.r8 = regs.r8;
+      message.rsi = regs.rsi;
+      message.rdi = regs.rdi;
+      ::hv::MessageHeader wire{::hv::message::kHypercallIntercept, sizeof message, 0, 0, 0};
+      std::array<std::byte, sizeof wire + sizeof message> bytes{};
+      std::memcpy(bytes.data(), &wire, sizeof wire);
+      std::memcpy(bytes.data() + sizeof wire, &message, sizeof message);
+      return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
+    }
+    case vsm::HypercallOutcome::Kind::kResult:
+      break;
+  }
+  uint64_t result = outcome.result;
+  if (outcome.kind == vsm::HypercallOutcome::Kind::kVtlReturn)
+    result = hv::HypercallResult(static_cast<uint16_t>(::hv::Status::kInvalidVtlState), 0);
   if ((result & 0xFFFF) != hv::kStatusSuccess)
-    Log("hypercall 0x%x (input 0x%llx): status 0x%llx", input.code,
+    Log("hypercall 0x%x (input 0x%llx): status 0x%llx", call.input.code,
         static_cast<unsigned long long>(value), static_cast<unsigned long long>(result & 0xFFFF));
   if (long_mode) {
     regs.rax = result;
@@ -78,80 +277,173 @@ base::Result<void> VpRunner::HandleHypercall() {
     regs.rax = result & 0xFFFFFFFFu;
     regs.rdx = result >> 32;
   }
-  TRY(vcpu_.SetRegs(regs));
+  TRY(vcpu.SetRegs(regs));
   return base::Ok();
 }
 
-base::Result<bool> VpRunner::IsParked() const {
+base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
+  if (!shared_.partition->IoPortIntercepted(io.port)) {
+    HandleIo(*shared_.vtl0_ports, io);
+    if (shared_.events->power_off_requested()) Stop(StopReason::kPoweredOff, "");
+    return base::Ok();
+  }
+  // TLFS HV_X64_IO_PORT_INTERCEPT_MESSAGE for VTL2.
+  const Rewound rewound = TRY(RewindExit());
+  const kvm_sregs sregs = TRY(vtls_.vtl0->GetSregs());
+  ::hv::IoPortIntercept message;
+  const bool write = io.direction == kvm::IoDirection::kOut;
+  message.header = TRY(InterceptHeader(rewound.regs, rewound.instruction_length,
+                                       write ? ::hv::kAccessWrite : ::hv::kAccessRead));
+  message.port = io.port;
+  message.access_info = static_cast<uint8_t>(io.size);
+  if (io.count > 1 || rewound.instruction_length == 0)
+    message.access_info |= ::hv::kIoString | ::hv::kIoRep;
+  message.rax = rewound.regs.rax;
+  message.ds = ToWire(sregs.ds);
+  message.es = ToWire(sregs.es);
+  message.rcx = rewound.regs.rcx;
+  message.rsi = rewound.regs.rsi;
+  message.rdi = rewound.regs.rdi;
+  ::hv::MessageHeader wire{::hv::message::kIoPortIntercept, sizeof message, 0, 0, 0};
+  std::array<std::byte, sizeof wire + sizeof message> bytes{};
+  std::memcpy(bytes.data(), &wire, sizeof wire);
+  std::memcpy(bytes.data() + sizeof wire, &message, sizeof message);
+  return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
+}
+
+base::Result<void> VpRunner::HandleVtl0Mmio(const kvm::MmioExit& mmio) {
+  // Nothing of VTL0's is memory-mapped in the loader: every MMIO access,
+  // and every access to memory VTL0 may not touch, is VTL2's to handle
+  // (TLFS HV_X64_MEMORY_INTERCEPT_MESSAGE, type UnmappedGpa).
+  const Rewound rewound = TRY(RewindExit());
+  ::hv::MemoryIntercept message;
+  message.header = TRY(InterceptHeader(rewound.regs, rewound.instruction_length,
+                                       mmio.is_write ? ::hv::kAccessWrite : ::hv::kAccessRead));
+  message.guest_physical_address = mmio.gpa;
+  ::hv::MessageHeader wire{::hv::message::kUnmappedGpa, sizeof message, 0, 0, 0};
+  std::array<std::byte, sizeof wire + sizeof message> bytes{};
+  std::memcpy(bytes.data(), &wire, sizeof wire);
+  std::memcpy(bytes.data() + sizeof wire, &message, sizeof message);
+  return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
+}
+
+base::Result<void> VpRunner::HandleMsr(const kvm::VcpuExit& exit) {
+  kvm::Vcpu& vcpu = active();
+  const auto* rdmsr = std::get_if<kvm::RdMsrExit>(&exit);
+  const auto* wrmsr = std::get_if<kvm::WrMsrExit>(&exit);
+  if (rdmsr == nullptr && wrmsr == nullptr) return base::Error("HandleMsr: not an MSR exit");
+  const uint32_t index = rdmsr != nullptr ? rdmsr->index : wrmsr->index;
+  if (!IsHyperVMsr(index)) {
+    // Only VTL0's VM sends MSRs KVM does not know (TrapMsrsAndUnknown).
+    if (active_vtl_ != 0 || !shared_.partition->MsrIntercepted()) {
+      Log("%s 0x%x: not implemented: #GP", rdmsr != nullptr ? "rdmsr" : "wrmsr", index);
+      vcpu.FailMsr();
+      return base::Ok();
+    }
+    vcpu.CompleteMsr(0);  // completed without a fault, then rewound
+    const Rewound rewound = TRY(RewindExit());
+    ::hv::MsrIntercept message;
+    message.header = TRY(InterceptHeader(rewound.regs, rewound.instruction_length,
+                                         rdmsr != nullptr ? ::hv::kAccessRead : ::hv::kAccessWrite));
+    message.msr_number = index;
+    message.rax = rewound.regs.rax;
+    message.rdx = rewound.regs.rdx;
+    ::hv::MessageHeader wire{::hv::message::kMsrIntercept, sizeof message, 0, 0, 0};
+    std::array<std::byte, sizeof wire + sizeof message> bytes{};
+    std::memcpy(bytes.data(), &wire, sizeof wire);
+    std::memcpy(bytes.data() + sizeof wire, &message, sizeof message);
+    return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
+  }
+  // The Hyper-V synthetic MSRs of the active VTL (hyperv-vmbus.md §1.2).
+  hv::SyntheticMsrs& msrs = active_msrs();
+  if (rdmsr != nullptr) {
+    auto value = msrs.Read(index);
+    if (value) {
+      vcpu.CompleteMsr(*value);
+    } else {
+      Log("rdmsr 0x%x: %s: #GP", index, value.error().message().c_str());
+      vcpu.FailMsr();
+    }
+    return base::Ok();
+  }
+  if (wrmsr == nullptr) return base::Ok();
+  auto written = msrs.Write(index, wrmsr->data);
+  if (written) {
+    vcpu.CompleteMsr(0);
+    RaiseDue(active_vtl_, msrs.TakeDueVectors());
+  } else {
+    Log("wrmsr 0x%x <- 0x%llx: %s: #GP", index, static_cast<unsigned long long>(wrmsr->data),
+        written.error().message().c_str());
+    vcpu.FailMsr();
+  }
+  return base::Ok();
+}
+
+base::Result<bool> VpRunner::IsParked() {
+  kvm::Vcpu& vcpu = active();
   // api.rst 4.38: a vCPU blocked in HLT under the in-kernel irqchip
   // reports KVM_MP_STATE_HALTED; an AP not yet started by INIT/SIPI,
   // UNINITIALIZED or INIT_RECEIVED (KVM_GET_MP_STATE first accepts any
   // INIT/SIPI already latched in its LAPIC).
-  switch (TRY(vcpu_.GetMpState())) {
+  switch (TRY(vcpu.GetMpState())) {
     case KVM_MP_STATE_UNINITIALIZED:
     case KVM_MP_STATE_INIT_RECEIVED:
       return true;
     case KVM_MP_STATE_HALTED:
-      return (TRY(vcpu_.GetRegs()).rflags & kRflagsIf) == 0;
+      return (TRY(vcpu.GetRegs()).rflags & kRflagsIf) == 0;
     default:
       return false;
   }
 }
 
 base::Result<void> VpRunner::Handle(const kvm::VcpuExit& exit) {
+  VpGroup& group = *shared_.group;
+  const uint32_t vp = vtls_.vtl2->id();
   if (std::holds_alternative<kvm::InterruptedExit>(exit)) {
     // A kick (VcpuTicker's tick, or another VP's stop).
-    vcpu_.ClearImmediateExit();
+    active().ClearImmediateExit();
+    if (active_vtl_ == 0 && TRY(Vtl2InterruptPending())) {
+      group.NoteRunning(vp);
+      return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::nullopt);
+    }
     if (TRY(IsParked()))
-      group_.NoteParked(vcpu_.id());
+      group.NoteParked(vp);
     else
-      group_.NoteRunning(vcpu_.id());
+      group.NoteRunning(vp);
     return base::Ok();
   }
-  group_.NoteRunning(vcpu_.id());
+  group.NoteRunning(vp);
   // Without an enabled hypercall page, hv::kHypercallPort is an ordinary
   // unclaimed port.
   if (const auto* io = std::get_if<kvm::IoExit>(&exit);
-      io != nullptr && IsHypercallTrap(*io) && msrs_.hypercall_page_enabled()) {
+      io != nullptr && IsHypercallTrap(*io) && active_msrs().hypercall_page_enabled()) {
     TRY(HandleHypercall());
   } else if (io != nullptr) {
-    HandleIo(*io);
-    if (events_.power_off_requested()) Stop(StopReason::kPoweredOff, "");
+    if (active_vtl_ == 0) return HandleVtl0Io(*io);
+    HandleIo(*shared_.vtl2_ports, *io);
+    if (shared_.events->power_off_requested()) Stop(StopReason::kPoweredOff, "");
   } else if (const auto* mmio = std::get_if<kvm::MmioExit>(&exit)) {
+    if (active_vtl_ == 0) return HandleVtl0Mmio(*mmio);
     Log("mmio %s 0x%llx (%u bytes): nothing mapped", mmio->is_write ? "write" : "read",
         static_cast<unsigned long long>(mmio->gpa), mmio->length);
     if (!mmio->is_write) {
       const std::array<std::byte, 8> ones{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
                                           std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
                                           std::byte{0xFF}, std::byte{0xFF}};
-      vcpu_.CompleteMmioRead(ones);
+      active().CompleteMmioRead(ones);
     }
   } else if (std::holds_alternative<kvm::HltExit>(exit)) {
     // Only without the in-kernel irqchip (HLT exits only then; the loader
     // always creates one): nothing can wake this VP.
-    const kvm_regs regs = TRY(vcpu_.GetRegs());
+    const kvm_regs regs = TRY(active().GetRegs());
     Stop((regs.rflags & kRflagsIf) == 0 ? StopReason::kHalted : StopReason::kHaltedInterruptible,
          kvm::DescribeExit(exit));
   } else if (std::holds_alternative<kvm::ShutdownExit>(exit)) {
-    Stop(StopReason::kTripleFault, kvm::DescribeExit(exit));
-  } else if (const auto* rdmsr = std::get_if<kvm::RdMsrExit>(&exit)) {
-    // The Hyper-V synthetic MSRs (hyperv-vmbus.md §1.2, hv/synthetic_msrs.h).
-    auto value = msrs_.Read(rdmsr->index);
-    if (value) {
-      vcpu_.CompleteMsr(*value);
-    } else {
-      Log("rdmsr 0x%x: %s: #GP", rdmsr->index, value.error().message().c_str());
-      vcpu_.FailMsr();
-    }
-  } else if (const auto* wrmsr = std::get_if<kvm::WrMsrExit>(&exit)) {
-    auto written = msrs_.Write(wrmsr->index, wrmsr->data);
-    if (written) {
-      vcpu_.CompleteMsr(0);
-    } else {
-      Log("wrmsr 0x%x <- 0x%llx: %s: #GP", wrmsr->index,
-          static_cast<unsigned long long>(wrmsr->data), written.error().message().c_str());
-      vcpu_.FailMsr();
-    }
+    Stop(StopReason::kTripleFault,
+         base::StringPrintf("VTL%u: %s", active_vtl_, kvm::DescribeExit(exit).c_str()));
+  } else if (std::holds_alternative<kvm::RdMsrExit>(exit) ||
+             std::holds_alternative<kvm::WrMsrExit>(exit)) {
+    TRY(HandleMsr(exit));
   } else if (std::holds_alternative<kvm::InternalErrorExit>(exit)) {
     Stop(StopReason::kInternalError, kvm::DescribeExit(exit));
   } else if (std::holds_alternative<kvm::FailEntryExit>(exit)) {
@@ -163,20 +455,22 @@ base::Result<void> VpRunner::Handle(const kvm::VcpuExit& exit) {
 }
 
 base::Result<void> VpRunner::RunLoop(const RunDeadline& deadline) {
-  const VcpuTicker ticker = TRY(VcpuTicker::Start(vcpu_));
+  const VcpuTicker ticker = TRY(VcpuTicker::Start(
+      *vtls_.vtl2, vtls_.vtl0, vtls_.vtl0 != nullptr ? kVsmTick : VcpuTicker::kTick));
+  VpGroup& group = *shared_.group;
   for (;;) {
-    if (group_.stop_requested()) return base::Ok();
+    if (group.stop_requested()) return base::Ok();
     if (deadline.expired()) {
       Stop(StopReason::kTimedOut, "");
       return base::Ok();
     }
-    if (group_.pause_requested()) {
+    if (group.pause_requested()) {
       const bool parked = TRY(IsParked());
-      if (!parked) group_.NoteRunning(vcpu_.id());
-      group_.WaitInPause(parked);
+      if (!parked) group.NoteRunning(vtls_.vtl2->id());
+      group.WaitInPause(parked);
       continue;
     }
-    const kvm::VcpuExit exit = TRY(vcpu_.Run());
+    const kvm::VcpuExit exit = TRY(active().Run());
     ++exits_;
     TRY(Handle(exit));
   }

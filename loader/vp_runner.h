@@ -1,77 +1,148 @@
-// VpRunner: runs one vCPU on the calling thread and dispatches its exits:
-// port I/O to the PortBus, MMIO (nothing mapped yet: reads all-ones),
-// trapped MSRs (the Hyper-V range) to this VP's hv::SyntheticMsrs, and
-// writes to hv::kHypercallPort (the hypercall page's trap,
-// hv/hypercall_page.h) to the hypercall dispatcher, until the machine
-// stops. One VpRunner per VP, each on its own thread; what they
-// share is the PortBus (locked), MachineEvents (atomic) and the VpGroup.
+// VpRunner: runs one VP on the calling thread: its VTL2 vCPU and, on a
+// machine with VTL0, its VTL0 vCPU (a second KVM VM over the same RAM;
+// vsm/partition.h), whichever VTL is active, and dispatches their exits.
 //
-// What stops the machine (recorded in the VpGroup, first one wins; every
-// other VP thread is kicked out of KVM_RUN and returns):
-//   - power-off: a device raised MachineEvents::RequestPowerOff (the ACPI
-//     PM1 S5 write, acpi_pm.h); checked after every port exit;
-//   - halted: every VP parked (vp_group.h): in HLT with RFLAGS.IF clear,
-//     or an AP never started. With KVM's in-kernel irqchip HLT does not
-//     exit to user space, so this is seen on VcpuTicker's periodic kicks
-//     through KVM_GET_MP_STATE. A HLT with IF set is an idle VP waiting
-//     for an interrupt (the in-kernel LAPIC timer, PIT, or a device): not
-//     a stop;
-//   - the deadline, checked whenever KVM_RUN returns;
-//   - a failure on this VP: triple fault, KVM internal error, failed
-//     entry, an exit the loader cannot handle, a failing KVM call.
+// VTL2 exits: port I/O to VTL2's PortBus, MMIO (nothing mapped: reads
+// all-ones), the Hyper-V MSRs to VTL2's hv::SyntheticMsrs, and the
+// hypercall page's trap (hv/hypercall_page.h) to vsm::HypercallHandler,
+// including VtlReturn, which switches this VP to VTL0.
+//
+// VTL0 exits (TLFS "Intercepts"; hyperv-vmbus.md §3.5): the hypervisor's
+// own part stays here (VTL0's Hyper-V MSRs and hypercalls; ports nobody
+// intercepted go to the VTL0 host bus: ACPI PM1, the benchmark port);
+// the rest becomes an intercept message for VTL2: I/O to a port VTL2
+// installed an intercept for, every MMIO access (VTL0 has no memory-mapped
+// device of the loader's; VTL2's RAM is not mapped in VTL0's VM, so
+// touching it is an MMIO exit as well), MSRs KVM does not implement (with
+// an MSR intercept installed; otherwise #GP), and PostMessage/SignalEvent
+// to VTL2's unknown-connection intercept. The message goes to VTL2's SIMP
+// slot 0 (kInterceptSint), VTL2's VP assist page gets entry reason 2
+// (interrupt), the shared registers move over and VTL2 resumes after its
+// VtlReturn. The instruction is not executed: VTL0 stays before it, and
+// VTL2 completes it with SetVpRegisters (RIP + length) and results.
+//
+// While VTL0 runs, each kick (VcpuTicker, every kVsmTick) looks for an
+// interrupt pending in VTL2's local APIC; one makes the VP switch to VTL2
+// at once with entry reason 2 and no message (TLFS "Secure Interrupts":
+// a higher VTL's interrupt preempts a lower VTL).
+//
+// What stops the machine (recorded in the VpGroup, first one wins):
+// power-off (ACPI PM1 S5 of either VTL), every VP parked (vp_group.h), the
+// deadline, a failure (triple fault, KVM internal error, failed entry, an
+// exit the loader cannot handle, a failing KVM call).
 #pragma once
 
+#include <chrono>
 #include <cstdint>
+#include <functional>
+#include <optional>
+#include <span>
 #include <string>
 
 #include "base/result.h"
+#include "hv/hvdef.h"
 #include "hv/synthetic_msrs.h"
 #include "kvm/vcpu.h"
 #include "machine_events.h"
 #include "port_bus.h"
 #include "run_deadline.h"
 #include "vp_group.h"
+#include "vsm/hypercalls.h"
+#include "vsm/partition.h"
 
 namespace loader {
 
+// One VP's vCPUs and synthetic MSRs per VTL. VTL0's are null on a machine
+// without VTL0.
+struct VpVtls {
+  kvm::Vcpu* vtl2 = nullptr;
+  hv::SyntheticMsrs* vtl2_msrs = nullptr;
+  kvm::Vcpu* vtl0 = nullptr;
+  hv::SyntheticMsrs* vtl0_msrs = nullptr;
+};
+
+// What VpRunners share.
+struct MachineShared {
+  PortBus* vtl2_ports = nullptr;
+  PortBus* vtl0_ports = nullptr;  // the VTL0 host bus; null without VTL0
+  const MachineEvents* events = nullptr;
+  VpGroup* group = nullptr;
+  vsm::Partition* partition = nullptr;
+  mem::GuestMemory* memory = nullptr;
+  // Whether VTL0 may touch [gpa, gpa + bytes) (its hypercall buffers).
+  std::function<bool(uint64_t, uint64_t)> vtl0_accessible;
+};
+
 class VpRunner {
  public:
-  // `msrs` is this VP's synthetic MSR state (its VP index = the vCPU id).
-  VpRunner(kvm::Vcpu& vcpu, PortBus& ports, const MachineEvents& events, VpGroup& group,
-           hv::SyntheticMsrs& msrs)
-      : vcpu_(vcpu), ports_(ports), events_(events), group_(group), msrs_(msrs) {}
+  static constexpr std::chrono::milliseconds kVsmTick{4};
+
+  VpRunner(VpVtls vtls, const MachineShared& shared);
 
   // Runs until the group records a stop (recording this VP's own stop or
   // error there first). Returns the number of exits this VP took. On the
-  // thread that runs the vCPU; starts and ends its VcpuTicker.
+  // thread that runs the vCPUs; starts and ends its VcpuTicker.
   uint64_t Run(const RunDeadline& deadline);
-
-  const kvm::Vcpu& vcpu() const { return vcpu_; }
+  // The VTL2 vCPU (VP state reports).
+  const kvm::Vcpu& vcpu() const { return *vtls_.vtl2; }
+  const kvm::Vcpu* vtl0_vcpu() const { return vtls_.vtl0; }
+  uint8_t active_vtl() const { return active_vtl_; }
+  // VTL switches and VTL0 intercepts sent to VTL2, for reports.
+  uint64_t vtl_switches() const { return vtl_switches_; }
 
  private:
+  kvm::Vcpu& active() { return active_vtl_ == 0 ? *vtls_.vtl0 : *vtls_.vtl2; }
+  hv::SyntheticMsrs& active_msrs() {
+    return active_vtl_ == 0 ? *vtls_.vtl0_msrs : *vtls_.vtl2_msrs;
+  }
   base::Result<void> RunLoop(const RunDeadline& deadline);
   // Handles one exit; a stop of this VP's making goes to the group.
   base::Result<void> Handle(const kvm::VcpuExit& exit);
+  base::Result<void> HandleVtl0Io(const kvm::IoExit& io);
+  base::Result<void> HandleVtl0Mmio(const kvm::MmioExit& mmio);
+  base::Result<void> HandleMsr(const kvm::VcpuExit& exit);
   // Parked (vp_group.h): HLT with IF clear, or waiting for INIT/SIPI.
-  base::Result<bool> IsParked() const;
+  base::Result<bool> IsParked();
   void Stop(StopReason reason, std::string detail);
-  void HandleIo(const kvm::IoExit& io);
-  // The hypercall page's `out` to hv::kHypercallPort: completes the OUT,
-  // then reads the input value and writes the result (TLFS "Hypercall
-  // Inputs", "Hypercall Result Value").
+  void HandleIo(PortBus& bus, const kvm::IoExit& io);
+  // The hypercall page's `out` to hv::kHypercallPort in the active VTL.
   base::Result<void> HandleHypercall();
+
+  // The exit just returned by KVM_RUN is abandoned: KVM completes it
+  // (immediate_exit), then the registers from before it are put back, so
+  // the instruction has not happened. Returns those registers and the
+  // instruction's length (0 if KVM did not move RIP, e.g. a string
+  // instruction with iterations left).
+  struct Rewound {
+    kvm_regs regs;
+    uint8_t instruction_length;
+  };
+  base::Result<Rewound> RewindExit();
+  // The intercept message header for VTL0's state (TLFS
+  // HV_X64_INTERCEPT_MESSAGE_HEADER).
+  base::Result<::hv::InterceptHeader> InterceptHeader(const kvm_regs& regs, uint8_t length,
+                                                      uint8_t access);
+  // VTL switches (TLFS "VTL Entry and Exit"; hyperv-vmbus.md §3.3-3.4).
+  base::Result<void> EnterVtl2(::hv::VtlEntryReason reason,
+                               std::optional<std::span<const std::byte>> message);
+  base::Result<void> ReturnToVtl0(uint64_t control);
+  // An interrupt VTL2's local APIC would deliver now (IRR above the
+  // processor priority; SDM vol. 3A §11.8.3.1).
+  base::Result<bool> Vtl2InterruptPending();
+  // Raises the vectors an EOM made due in VTL `vtl`'s local APIC.
+  void RaiseDue(uint8_t vtl, const std::vector<uint8_t>& vectors);
+
   // Logs a guest-triggerable event, at most kMaxLogLines times per run.
   [[gnu::format(printf, 2, 3)]] void Log(const char* fmt, ...);
-
   static constexpr int kMaxLogLines = 32;
 
-  kvm::Vcpu& vcpu_;
-  PortBus& ports_;
-  const MachineEvents& events_;
-  VpGroup& group_;
-  hv::SyntheticMsrs& msrs_;
+  VpVtls vtls_;
+  MachineShared shared_;
+  vsm::HypercallHandler hypercalls_;
+  uint8_t active_vtl_ = 2;
   int log_lines_ = 0;
   uint64_t exits_ = 0;
+  uint64_t vtl_switches_ = 0;
 };
 
 // General, control and segment registers, a few lines, for failure reports.

@@ -25,9 +25,15 @@ std::vector<kvm_cpuid_entry2> HvLeaves(const HvConfig& config) {
   uint32_t a = kPrivAccessPartitionReferenceCounter | kPrivAccessSynicRegs |
                kPrivAccessHypercallMsrs | kPrivAccessVpIndex | kPrivAccessPartitionReferenceTsc |
                kPrivAccessTscInvariantControls;
-  const uint32_t b = kPrivPostMessages | kPrivSignalEvents | kPrivAccessVsm |
-                     kPrivAccessVpRegisters | kPrivStartVirtualProcessor;
-  static_assert((b & (kPrivCpuManagement | kPrivIsolation)) == 0);
+  // VTL0 (a guest under the paravisor) posts messages and signals events
+  // (VMBus); only VTL2 manages VTLs and other VPs' registers.
+  const uint32_t b = kPrivPostMessages | kPrivSignalEvents |
+                     (config.vtl == 2 ? kPrivAccessVsm | kPrivAccessVpRegisters |
+                                            kPrivStartVirtualProcessor
+                                      : 0u);
+  static_assert(((kPrivPostMessages | kPrivSignalEvents | kPrivAccessVsm | kPrivAccessVpRegisters |
+                  kPrivStartVirtualProcessor) &
+                 (kPrivCpuManagement | kPrivIsolation)) == 0);
   uint32_t d = 0;
   if (config.frequency_msrs()) {
     a |= kPrivAccessFrequencyMsrs;

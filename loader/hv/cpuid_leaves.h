@@ -21,7 +21,7 @@
 //      frequencies), 15 AccessTscInvariantControls (Linux's
 //      ms_hyperv_init_platform marks the TSC unstable without it);
 //   B: 4 PostMessages, 5 SignalEvents, 16 AccessVsm, 17 AccessVpRegisters,
-//      21 StartVirtualProcessor. Never 12 CpuManagement (Linux would think
+//      21 StartVirtualProcessor (VTL2 only; VTL0 gets 4 and 5). Never 12 CpuManagement (Linux would think
 //      it is the root partition) nor 22 Isolation (CVM paths).
 //   D: 8 frequency MSRs available (with A.11).
 // Hints: 9 deprecate AutoEOI (KVM's in-kernel LAPIC has no auto-EOI);
@@ -43,6 +43,9 @@ struct HvConfig {
   // (A.11, D.8) and read these values in Hz.
   uint64_t tsc_hz = 0;
   uint64_t apic_hz = 0;
+  // The VTL these leaves are for: 2 (the paravisor) or 0 (its guest, which
+  // lacks the B.16/17/21 VSM privileges).
+  uint8_t vtl = 2;
 
   bool frequency_msrs() const { return tsc_hz != 0 && apic_hz != 0; }
 };

@@ -21,12 +21,14 @@ base::Error GpFault(const char* what, uint32_t index) {
 
 SyntheticMsrs::SyntheticMsrs(uint32_t vp_index, const HvConfig& config, mem::GuestMemory& memory,
                              ReferenceClock clock)
-    : vp_index_(vp_index), config_(config), memory_(memory), clock_(std::move(clock)) {
-  sint_.fill(kSintReset);
-}
+    : vp_index_(vp_index),
+      config_(config),
+      memory_(memory),
+      clock_(std::move(clock)),
+      synic_(std::make_unique<Synic>(memory)) {}
 
 base::Result<uint64_t> SyntheticMsrs::Read(uint32_t index) const {
-  if (index >= kMsrSint0 && index <= kMsrSint15) return sint_[index - kMsrSint0];
+  if (index >= kMsrSint0 && index <= kMsrSint15) return synic_->ReadRegister(index);
   switch (index) {
     case kMsrGuestOsId:
       return guest_os_id_;
@@ -47,13 +49,11 @@ base::Result<uint64_t> SyntheticMsrs::Read(uint32_t index) const {
     case kMsrVpAssistPage:
       return vp_assist_page_;
     case kMsrScontrol:
-      return scontrol_;
+    case kMsrSiefp:
+    case kMsrSimp:
+      return synic_->ReadRegister(index);
     case kMsrSversion:
       return kSynicVersion;
-    case kMsrSiefp:
-      return siefp_;
-    case kMsrSimp:
-      return simp_;
     case kMsrEom:
       return uint64_t{0};  // TLFS "SynIC MSRs", EOM: write-only, reads as 0
     case kMsrTscInvariantControl:
@@ -66,7 +66,7 @@ base::Result<uint64_t> SyntheticMsrs::Read(uint32_t index) const {
 
 base::Result<void> SyntheticMsrs::Write(uint32_t index, uint64_t value) {
   if (index >= kMsrSint0 && index <= kMsrSint15) {
-    sint_[index - kMsrSint0] = value;
+    synic_->WriteRegister(index, value);
     return base::Ok();
   }
   switch (index) {
@@ -92,17 +92,16 @@ base::Result<void> SyntheticMsrs::Write(uint32_t index, uint64_t value) {
       vp_assist_page_ = value;
       return base::Ok();
     case kMsrScontrol:
-      scontrol_ = value;
-      return base::Ok();
     case kMsrSiefp:
-      siefp_ = value;
-      return base::Ok();
     case kMsrSimp:
-      simp_ = value;
+      synic_->WriteRegister(index, value);
       return base::Ok();
-    case kMsrEom:
-      // TLFS "SynIC MSRs", EOM: end of message; nothing is ever pending yet.
+    case kMsrEom: {
+      // TLFS "SynIC MSRs", EOM: the guest freed a slot whose message had
+      // message_pending set; queued messages move in.
+      for (uint8_t vector : synic_->EndOfMessage()) due_vectors_.push_back(vector);
       return base::Ok();
+    }
     case kMsrTscInvariantControl:
       tsc_invariant_control_ = value;
       return base::Ok();

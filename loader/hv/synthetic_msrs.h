@@ -32,16 +32,22 @@
 //   0x40000090-9F SINT0-15     RW, reset 0x10000 (masked).
 //   0x40000118 TSC_INVARIANT_CONTROL RW (A.15 is advertised).
 // Anything else in the range, and a write to a read-only MSR: #GP.
-// SynIC state is only stored; messages and events come with the SynIC
-// slice.
+// The SynIC registers live in this VP's Synic (hv/synic.h), which also
+// delivers messages and event flags; EOM may deliver queued messages,
+// whose interrupt vectors the run loop takes with TakeDueVectors.
 #pragma once
 
 #include <array>
+#include <optional>
+#include <utility>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <vector>
 
 #include "base/result.h"
 #include "hv/cpuid_leaves.h"
+#include "hv/synic.h"
 #include "mem/guest_memory.h"
 
 namespace loader::hv {
@@ -85,6 +91,15 @@ class SyntheticMsrs {
 
   bool hypercall_page_enabled() const { return (hypercall_ & kHypercallEnable) != 0; }
   uint32_t vp_index() const { return vp_index_; }
+  // The guest-physical address of the VP assist page, if enabled (TLFS
+  // "Virtual Processor Assist Page": bit 0 enable, bits 12-63 GPN).
+  std::optional<mem::Gpa> vp_assist_page() const {
+    if ((vp_assist_page_ & 1) == 0) return std::nullopt;
+    return mem::Gpa{vp_assist_page_ & kGpnMask};
+  }
+  Synic& synic() { return *synic_; }
+  // Interrupt vectors due after an EOM delivered queued messages.
+  std::vector<uint8_t> TakeDueVectors() { return std::exchange(due_vectors_, {}); }
 
  private:
   base::Result<void> WriteHypercall(uint64_t value);
@@ -99,11 +114,9 @@ class SyntheticMsrs {
   uint64_t hypercall_ = 0;
   uint64_t reference_tsc_ = 0;
   uint64_t vp_assist_page_ = 0;
-  uint64_t scontrol_ = 0;
-  uint64_t siefp_ = 0;
-  uint64_t simp_ = 0;
   uint64_t tsc_invariant_control_ = 0;
-  std::array<uint64_t, 16> sint_;
+  std::unique_ptr<Synic> synic_;  // shared with other VPs' threads; see Synic
+  std::vector<uint8_t> due_vectors_;
 };
 
 }  // namespace loader::hv

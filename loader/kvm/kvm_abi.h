@@ -74,6 +74,9 @@ static_assert(sizeof(kvm_enable_cap) == 104);
 static_assert(sizeof(kvm_pit_config) == 64);  // { u32 flags; u32 pad[15]; }
 static_assert(sizeof(kvm_irq_level) == 8);
 static_assert(sizeof(kvm_mp_state) == 4);
+static_assert(sizeof(kvm_lapic_state) == 1024);
+static_assert(sizeof(kvm_vcpu_events) == 64);
+static_assert(sizeof(kvm_msi) == 32);
 // { u32 flags; u32 nmsrs; u32 base; u8 *bitmap; }: the pointer is 8-aligned.
 static_assert(sizeof(kvm_msr_filter_range) == 24);
 static_assert(offsetof(kvm_msr_filter_range, bitmap) == 16);

@@ -54,6 +54,30 @@ base::Result<uint32_t> Vcpu::GetMpState() const {
   return state.mp_state;
 }
 
+base::Result<void> Vcpu::SetMpState(uint32_t state) {
+  kvm_mp_state mp{};
+  mp.mp_state = state;
+  TRY(Ioctl(fd_, KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE"));
+  return base::Ok();
+}
+
+base::Result<kvm_lapic_state> Vcpu::GetLapic() const {
+  kvm_lapic_state lapic{};
+  TRY(Ioctl(fd_, KVM_GET_LAPIC, &lapic, "KVM_GET_LAPIC"));
+  return lapic;
+}
+
+base::Result<kvm_vcpu_events> Vcpu::GetEvents() const {
+  kvm_vcpu_events events{};
+  TRY(Ioctl(fd_, KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"));
+  return events;
+}
+
+base::Result<void> Vcpu::SetEvents(const kvm_vcpu_events& events) {
+  TRY(Ioctl(fd_, KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS"));
+  return base::Ok();
+}
+
 base::Result<uint32_t> Vcpu::GetTscKhz() const {
   const int khz = TRY(Ioctl(fd_, KVM_GET_TSC_KHZ, 0UL, "KVM_GET_TSC_KHZ"));
   if (khz <= 0) return base::Error::Format("KVM_GET_TSC_KHZ returned %d", khz);

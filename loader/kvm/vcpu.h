@@ -40,6 +40,16 @@ class Vcpu {
   // With the in-kernel irqchip a HLT does not exit; this is how the run
   // loop sees that the VP sits in one.
   base::Result<uint32_t> GetMpState() const;
+  // KVM_SET_MP_STATE (api.rst 4.39): e.g. RUNNABLE to start a VP that a
+  // hypercall gave a context (StartVirtualProcessor).
+  base::Result<void> SetMpState(uint32_t state);
+  // KVM_GET_LAPIC (api.rst 4.57): the in-kernel local APIC's register
+  // page (xAPIC layout, SDM vol. 3A Table 11-1).
+  base::Result<kvm_lapic_state> GetLapic() const;
+  // KVM_GET/SET_VCPU_EVENTS (api.rst 4.31/4.32): pending exception,
+  // interrupt, NMI and interrupt shadow.
+  base::Result<kvm_vcpu_events> GetEvents() const;
+  base::Result<void> SetEvents(const kvm_vcpu_events& events);
   // KVM_GET_TSC_KHZ (api.rst 4.111): the guest TSC frequency in kHz.
   base::Result<uint32_t> GetTscKhz() const;
   // KVM_SET_CPUID2. On x86 it must precede KVM_SET_SREGS that enables long

@@ -39,11 +39,46 @@ base::Result<void> Vm::MapRam(uint32_t slot, mem::Gpa gpa, const GuestRam& ram,
 }
 
 base::Result<void> Vm::TrapMsrs(std::span<const MsrRange> ranges) {
+  return TrapMsrsFor(ranges, KVM_MSR_EXIT_REASON_FILTER);
+}
+
+base::Result<void> Vm::TrapMsrsAndUnknown(std::span<const MsrRange> ranges) {
+  return TrapMsrsFor(ranges, KVM_MSR_EXIT_REASON_FILTER | KVM_MSR_EXIT_REASON_UNKNOWN);
+}
+
+base::Result<void> Vm::UnmapSlot(uint32_t slot) {
+  kvm_userspace_memory_region region{};
+  region.slot = slot;
+  TRY(Ioctl(fd_, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION(remove)"));
+  return base::Ok();
+}
+
+base::Result<void> Vm::CreateSplitIrqchip(uint32_t ioapic_pins) {
+  kvm_enable_cap cap{};
+  cap.cap = KVM_CAP_SPLIT_IRQCHIP;
+  cap.args[0] = ioapic_pins;
+  TRY(Ioctl(fd_, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(SPLIT_IRQCHIP)"));
+  return base::Ok();
+}
+
+base::Result<void> Vm::SignalMsi(uint32_t apic_id, uint8_t vector) {
+  if (apic_id > 0xFF) return base::Error::Format("MSI to APIC ID %u: xAPIC IDs are 8 bits", apic_id);
+  kvm_msi msi{};
+  msi.address_lo = 0xFEE00000u | (apic_id << 12);  // SDM vol. 3A §11.11.1: RH=0, DM=0 (physical)
+  msi.data = vector;                               // §11.11.2: fixed, edge
+  // api.rst 4.71: > 0 delivered, 0 blocked (e.g. the LAPIC is disabled).
+  const int delivered = TRY(Ioctl(fd_, KVM_SIGNAL_MSI, &msi, "KVM_SIGNAL_MSI"));
+  if (delivered == 0)
+    return base::Error::Format("MSI vector 0x%x to APIC %u was not delivered", vector, apic_id);
+  return base::Ok();
+}
+
+base::Result<void> Vm::TrapMsrsFor(std::span<const MsrRange> ranges, uint32_t reasons) {
   if (ranges.size() > KVM_MSR_FILTER_MAX_RANGES)
     return base::Error::Format("at most %d trapped MSR ranges", KVM_MSR_FILTER_MAX_RANGES);
   kvm_enable_cap cap{};
   cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
-  cap.args[0] = KVM_MSR_EXIT_REASON_FILTER;
+  cap.args[0] = reasons;
   TRY(Ioctl(fd_, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)"));
 
   // api.rst 4.126: a set bitmap bit allows the access, a clear bit denies

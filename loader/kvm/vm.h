@@ -38,6 +38,20 @@ class Vm {
   // then KVM_X86_SET_MSR_FILTER (api.rst 4.126) allowing everything except
   // `ranges`, whose reads and writes exit as KVM_EXIT_X86_RDMSR/WRMSR.
   base::Result<void> TrapMsrs(std::span<const MsrRange> ranges);
+  // As TrapMsrs, and also MSRs KVM does not implement exit to user space
+  // (KVM_MSR_EXIT_REASON_UNKNOWN) instead of raising #GP in the kernel.
+  base::Result<void> TrapMsrsAndUnknown(std::span<const MsrRange> ranges);
+  // KVM_SET_USER_MEMORY_REGION with size 0: slot `slot` is gone (api.rst
+  // 4.35); accesses there exit as MMIO.
+  base::Result<void> UnmapSlot(uint32_t slot);
+  // KVM_CAP_SPLIT_IRQCHIP (api.rst 7.15): local APICs in the kernel, the
+  // IOAPIC and PIC emulated in user space; `ioapic_pins` routes reserved.
+  // Must precede every vCPU. Interrupts then arrive by SignalMsi.
+  base::Result<void> CreateSplitIrqchip(uint32_t ioapic_pins);
+  // KVM_SIGNAL_MSI (api.rst 4.71): a message-signalled interrupt, here a
+  // fixed interrupt `vector` to the local APIC `apic_id` (physical
+  // destination; Intel SDM vol. 3A §11.11.1 address/data layout).
+  base::Result<void> SignalMsi(uint32_t apic_id, uint8_t vector);
 
   // KVM_CREATE_IRQCHIP: in-kernel local APICs, IOAPIC and PIC (api.rst
   // 4.24). Optional; without it HLT exits to user space.
@@ -58,6 +72,7 @@ class Vm {
   size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
 
  private:
+  base::Result<void> TrapMsrsFor(std::span<const MsrRange> ranges, uint32_t reasons);
   Vm(UniqueFd fd, size_t vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
 
   UniqueFd fd_;

@@ -1,6 +1,7 @@
 #include "mem/guest_memory.h"
 
 #include <algorithm>
+#include <atomic>
 #include <cinttypes>
 
 #include "base/checked.h"
@@ -21,6 +22,31 @@ base::Result<std::span<std::byte>> GuestMemory::Translate(Gpa gpa, uint64_t leng
     return base::Error::Format("guest range %#" PRIx64 "+%#" PRIx64 " is outside guest RAM",
                                address, length);
   return host_.subspan(address - start, length);
+}
+
+base::Result<uint32_t*> GuestMemory::Word32(Gpa gpa) const {
+  if ((ToU64(gpa) & 3) != 0)
+    return base::Error::Format("guest word %#" PRIx64 " is not 4-byte aligned", ToU64(gpa));
+  auto bytes = TRY(Translate(gpa, sizeof(uint32_t)));
+  // The mapping is page-aligned, so an aligned guest address is an aligned
+  // host address: atomic_ref's alignment requirement holds.
+  return reinterpret_cast<uint32_t*>(bytes.data());
+}
+
+base::Result<uint32_t> GuestMemory::AtomicOr32(Gpa gpa, uint32_t bits) {
+  uint32_t* word = TRY(Word32(gpa));
+  return std::atomic_ref<uint32_t>(*word).fetch_or(bits, std::memory_order_acq_rel);
+}
+
+base::Result<uint32_t> GuestMemory::LoadAcquire32(Gpa gpa) const {
+  uint32_t* word = TRY(Word32(gpa));
+  return std::atomic_ref<uint32_t>(*word).load(std::memory_order_acquire);
+}
+
+base::Result<void> GuestMemory::StoreRelease32(Gpa gpa, uint32_t value) {
+  uint32_t* word = TRY(Word32(gpa));
+  std::atomic_ref<uint32_t>(*word).store(value, std::memory_order_release);
+  return base::Ok();
 }
 
 base::Result<void> GuestMemory::Read(Gpa gpa, std::span<std::byte> out) const {

@@ -52,11 +52,22 @@ class GuestMemory {
     return Write(gpa, std::as_bytes(std::span(&object, 1)));
   }
 
+  // 32-bit atomics on guest memory another CPU (the guest) may touch at
+  // the same time: the SynIC's event flags and message slot types (TLFS
+  // "SynIC Event Flags", "Message Buffers"). `gpa` must be 4-aligned.
+  // AtomicOr32 returns the previous value; StoreRelease32 orders every
+  // earlier write before the store (the slot's payload before its type).
+  base::Result<uint32_t> AtomicOr32(Gpa gpa, uint32_t bits);
+  base::Result<uint32_t> LoadAcquire32(Gpa gpa) const;
+  base::Result<void> StoreRelease32(Gpa gpa, uint32_t value);
+
  private:
   GuestMemory(Gpa base, std::span<std::byte> host) : base_(base), host_(host) {}
 
   // The host bytes for [gpa, gpa + length), or an error naming the range.
   base::Result<std::span<std::byte>> Translate(Gpa gpa, uint64_t length) const;
+  // The aligned 32-bit word at `gpa`, for the atomics.
+  base::Result<uint32_t*> Word32(Gpa gpa) const;
 
   Gpa base_;
   std::span<std::byte> host_;

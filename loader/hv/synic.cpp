@@ -1,0 +1,126 @@
+#include "hv/synic.h"
+
+#include <cstring>
+
+namespace loader::hv {
+namespace {
+
+constexpr uint32_t kMsrScontrol = 0x40000080;
+constexpr uint32_t kMsrSiefp = 0x40000082;
+constexpr uint32_t kMsrSimp = 0x40000083;
+constexpr uint32_t kMsrSint0 = 0x40000090;
+constexpr uint64_t kPageEnable = 1;
+constexpr uint64_t kGpnMask = ~uint64_t{0xFFF};
+// SINTx: vector 0-7, masked 16, auto-EOI 17, polling 18; the rest reserved.
+constexpr uint64_t kSintWritable = 0xFF | (uint64_t{1} << 16) | (uint64_t{1} << 17) |
+                                   (uint64_t{1} << 18);
+constexpr uint64_t kSintReset = uint64_t{1} << 16;
+
+}  // namespace
+
+Synic::Synic(mem::GuestMemory& memory) : memory_(memory) { sints_.fill(kSintReset); }
+
+uint64_t Synic::ReadRegister(uint32_t msr) const {
+  std::lock_guard lock(mutex_);
+  switch (msr) {
+    case kMsrScontrol:
+      return scontrol_;
+    case kMsrSiefp:
+      return siefp_;
+    case kMsrSimp:
+      return simp_;
+    default:
+      if (msr >= kMsrSint0 && msr < kMsrSint0 + ::hv::kSintCount) return sints_[msr - kMsrSint0];
+      return 0;
+  }
+}
+
+void Synic::WriteRegister(uint32_t msr, uint64_t value) {
+  std::lock_guard lock(mutex_);
+  switch (msr) {
+    case kMsrScontrol:
+      scontrol_ = value & 1;
+      return;
+    case kMsrSiefp:
+      siefp_ = value & (kGpnMask | kPageEnable);
+      return;
+    case kMsrSimp:
+      simp_ = value & (kGpnMask | kPageEnable);
+      return;
+    default:
+      if (msr >= kMsrSint0 && msr < kMsrSint0 + ::hv::kSintCount)
+        sints_[msr - kMsrSint0] = value & kSintWritable;
+      return;
+  }
+}
+
+uint64_t Synic::sint(uint32_t n) const {
+  std::lock_guard lock(mutex_);
+  return n < ::hv::kSintCount ? sints_[n] : kSintReset;
+}
+
+std::optional<uint8_t> Synic::VectorDueLocked(uint32_t sint) const {
+  const uint64_t value = sints_[sint];
+  if (::hv::SintMasked(value) || ::hv::SintPolling(value)) return std::nullopt;
+  return ::hv::SintVector(value);
+}
+
+bool Synic::DeliverQueuedLocked(uint32_t sint) {
+  std::deque<Message>& queue = queues_[sint];
+  if (queue.empty() || !enabled() || (simp_ & kPageEnable) == 0) return false;
+  const mem::Gpa slot{(simp_ & kGpnMask) + sint * ::hv::kMessageBytes};
+  auto type = memory_.LoadAcquire32(slot);
+  if (!type) return false;  // the SIMP page lies outside RAM: nothing to deliver into
+  if (*type != ::hv::message::kNone) {
+    // TLFS: mark the occupant so the guest writes EOM once it frees the slot.
+    (void)memory_.AtomicOr32(mem::Gpa{mem::ToU64(slot) + 4}, uint32_t{::hv::kMessagePending} << 8);
+    return false;
+  }
+  const Message& message = queue.front();
+  // Everything but the type, then the type with release order.
+  if (!memory_.Write(mem::Gpa{mem::ToU64(slot) + 4}, std::span(message).subspan(4))) return false;
+  uint32_t message_type = 0;
+  std::memcpy(&message_type, message.data(), sizeof message_type);
+  if (!memory_.StoreRelease32(slot, message_type)) return false;
+  queue.pop_front();
+  return true;
+}
+
+Synic::Outcome Synic::Post(uint32_t sint, std::span<const std::byte, ::hv::kMessageBytes> message) {
+  if (sint >= ::hv::kSintCount) return {::hv::Status::kInvalidParameter, std::nullopt};
+  std::lock_guard lock(mutex_);
+  if (!enabled() || (simp_ & kPageEnable) == 0)
+    return {::hv::Status::kInvalidSynicState, std::nullopt};
+  std::deque<Message>& queue = queues_[sint];
+  if (queue.size() >= kQueueDepth) return {::hv::Status::kInsufficientBuffers, std::nullopt};
+  Message copy;
+  std::memcpy(copy.data(), message.data(), copy.size());
+  queue.push_back(copy);
+  const bool delivered = DeliverQueuedLocked(sint);
+  return {::hv::Status::kSuccess, delivered ? VectorDueLocked(sint) : std::nullopt};
+}
+
+Synic::Outcome Synic::Signal(uint32_t sint, uint32_t flag) {
+  constexpr uint32_t kFlagsPerSint = ::hv::kMessageBytes * 8;
+  if (sint >= ::hv::kSintCount || flag >= kFlagsPerSint)
+    return {::hv::Status::kInvalidParameter, std::nullopt};
+  std::lock_guard lock(mutex_);
+  if (!enabled() || (siefp_ & kPageEnable) == 0)
+    return {::hv::Status::kInvalidSynicState, std::nullopt};
+  const mem::Gpa word{(siefp_ & kGpnMask) + sint * ::hv::kMessageBytes + (flag / 32) * 4};
+  auto previous = memory_.AtomicOr32(word, uint32_t{1} << (flag % 32));
+  if (!previous) return {::hv::Status::kInvalidSynicState, std::nullopt};
+  const bool newly_set = (*previous & (uint32_t{1} << (flag % 32))) == 0;
+  return {::hv::Status::kSuccess, newly_set ? VectorDueLocked(sint) : std::nullopt};
+}
+
+std::vector<uint8_t> Synic::EndOfMessage() {
+  std::lock_guard lock(mutex_);
+  std::vector<uint8_t> due;
+  for (uint32_t sint = 0; sint < ::hv::kSintCount; ++sint)
+    if (DeliverQueuedLocked(sint))
+      if (auto vector = VectorDueLocked(sint)) due.push_back(*vector);
+  return due;
+}
+
+}  // namespace loader::hv

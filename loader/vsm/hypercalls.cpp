@@ -1,0 +1,310 @@
+#include "vsm/hypercalls.h"
+
+#include <cstring>
+
+#include "vsm/register_file.h"
+
+namespace loader::vsm {
+namespace {
+
+using ::hv::CallCode;
+using Status = ::hv::Status;
+
+uint64_t Result(Status status, uint16_t reps = 0) {
+  return hv::HypercallResult(static_cast<uint16_t>(status), reps);
+}
+
+template <typename T>
+T Load(const std::vector<std::byte>& bytes, size_t offset) {
+  T value{};
+  std::memcpy(&value, bytes.data() + offset, sizeof value);
+  return value;
+}
+
+// hvdef HV_REGISTER_VSM_CAPABILITIES: nothing optional is offered (no
+// MBEC, no intercept page, no return actions); the paravisor then uses
+// SINT0 messages for intercepts (hyperv-vmbus.md §3.5).
+constexpr uint64_t kVsmCapabilities = 0;
+
+}  // namespace
+
+HypercallHandler::HypercallHandler(Partition& partition, mem::GuestMemory& memory, uint32_t vp,
+                                   kvm::Vcpu* vtl0_vcpu, kvm::Vcpu& vtl2_vcpu,
+                                   std::function<bool(uint64_t, uint64_t)> vtl0_accessible)
+    : partition_(partition),
+      memory_(memory),
+      vp_(vp),
+      vtl0_vcpu_(vtl0_vcpu),
+      vtl2_vcpu_(vtl2_vcpu),
+      vtl0_accessible_(std::move(vtl0_accessible)) {}
+
+base::Result<HypercallOutcome> HypercallHandler::Handle(uint8_t caller_vtl,
+                                                        const HypercallCall& call) {
+  // TLFS "Hypercall Inputs": reserved bits of the input value must be 0.
+  if (call.input.reserved_set)
+    return HypercallOutcome{HypercallOutcome::Kind::kResult,
+                            Result(Status::kInvalidHypercallInput)};
+  if (caller_vtl == 0) return FromVtl0(call);
+  return FromVtl2(call);
+}
+
+HypercallOutcome HypercallHandler::FromVtl0(const HypercallCall& call) {
+  switch (static_cast<CallCode>(call.input.code)) {
+    case CallCode::kVtlCall:
+      return {HypercallOutcome::Kind::kVtlCall, 0};
+    case CallCode::kPostMessage:
+    case CallCode::kSignalEvent:
+      // TLFS "HvCallPostMessage": no port answers on this partition's own
+      // connections; VTL2 serves them through the intercept it installed.
+      if (partition_.UnknownSynicConnectionIntercepted())
+        return {HypercallOutcome::Kind::kForward, 0};
+      return {HypercallOutcome::Kind::kResult, Result(Status::kInvalidConnectionId)};
+    default:
+      return {HypercallOutcome::Kind::kResult, Result(Status::kInvalidHypercallCode)};
+  }
+}
+
+base::Result<std::vector<std::byte>> HypercallHandler::ReadInput(const HypercallCall& call,
+                                                                 uint64_t bytes,
+                                                                 Status& status) const {
+  status = Status::kSuccess;
+  std::vector<std::byte> data(bytes);
+  if (call.input.fast) {
+    // Fast form: RDX and R8 carry up to 16 bytes (TLFS "Hypercall Inputs").
+    if (bytes > 16) {
+      status = Status::kInvalidHypercallInput;
+      return data;
+    }
+    std::byte regs[16];
+    std::memcpy(regs, &call.rdx, 8);
+    std::memcpy(regs + 8, &call.r8, 8);
+    std::memcpy(data.data(), regs, bytes);
+    return data;
+  }
+  if ((call.rdx & 7) != 0 || (call.rdx & 0xFFF) + bytes > ::hv::kPageSize) {
+    status = Status::kInvalidAlignment;
+    return data;
+  }
+  if (!memory_.Read(mem::Gpa{call.rdx}, data)) status = Status::kInvalidParameter;
+  return data;
+}
+
+std::optional<::hv::RegisterValue> HypercallHandler::VsmRegister(uint32_t name,
+                                                                 uint8_t vtl) const {
+  switch (name) {
+    case ::hv::reg::kVsmCodePageOffsets:
+      return ::hv::RegisterValue{hv::kVsmCodePageOffsets, 0};
+    case ::hv::reg::kVsmVpStatus:
+      // Active VTL 0-3, enabled VTL set 16-31 (hyperv-vmbus.md §3.1).
+      return ::hv::RegisterValue{
+          uint64_t{vtl} | (uint64_t{partition_.has_vtl0() ? 1u : 0u} | 4u) << 16, 0};
+    case ::hv::reg::kVsmPartitionStatus:
+      // Enabled VTL set 0-15, maximum VTL 16-19.
+      return ::hv::RegisterValue{(partition_.has_vtl0() ? 1u : 0u) | 4u | uint64_t{2} << 16, 0};
+    case ::hv::reg::kVsmCapabilities:
+      return ::hv::RegisterValue{kVsmCapabilities, 0};
+    case ::hv::reg::kVsmPartitionConfig:
+      return ::hv::RegisterValue{partition_.vsm_partition_config(), 0};
+    case ::hv::reg::kVpIndex:
+      return ::hv::RegisterValue{vp_, 0};
+    default:
+      return std::nullopt;
+  }
+}
+
+base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, bool set) {
+  const uint16_t reps = call.input.rep_count;
+  if (reps == 0 || call.input.fast) return Result(Status::kInvalidHypercallInput);
+  const uint64_t entry = set ? sizeof(::hv::RegisterAssoc) : sizeof(uint32_t);
+  Status status;
+  const auto input =
+      TRY(ReadInput(call, sizeof(::hv::VpRegistersHeader) + entry * reps, status));
+  if (status != Status::kSuccess) return Result(status);
+  const auto header = Load<::hv::VpRegistersHeader>(input, 0);
+  if (header.partition_id != ::hv::kPartitionSelf) return Result(Status::kInvalidPartitionState);
+  // Only this VP: another VP's vCPU belongs to another thread (it may be
+  // inside KVM_RUN), so its registers are not reachable from here.
+  if (header.vp_index != ::hv::kVpIndexSelf && header.vp_index != vp_)
+    return Result(Status::kInvalidVpIndex);
+  const ::hv::InputVtl target = ::hv::DecodeInputVtl(header.input_vtl);
+  const uint8_t vtl = target.use_target ? target.target_vtl : 2;
+  kvm::Vcpu* vcpu = vtl == 2 ? &vtl2_vcpu_ : vtl == 0 ? vtl0_vcpu_ : nullptr;
+  if (vcpu == nullptr) return Result(Status::kInvalidVtlState);
+  if (!set && ((call.r8 & 7) != 0 || (call.r8 & 0xFFF) + 16 * reps > ::hv::kPageSize))
+    return Result(Status::kInvalidAlignment);
+  RegisterFile registers(*vcpu);
+  uint16_t done = 0;
+  Status failed = Status::kSuccess;
+  for (; done < reps; ++done) {
+    if (set) {
+      const auto assoc = Load<::hv::RegisterAssoc>(
+          input, sizeof(::hv::VpRegistersHeader) + entry * done);
+      if (assoc.name == ::hv::reg::kVsmPartitionConfig && vtl == 2) {
+        partition_.set_vsm_partition_config(assoc.value.low);
+        continue;
+      }
+      if (VsmRegister(assoc.name, vtl)) {
+        failed = Status::kAccessDenied;  // read-only VSM registers
+        break;
+      }
+      const Status s = TRY(registers.Set(assoc.name, assoc.value));
+      if (s != Status::kSuccess) {
+        failed = s;
+        break;
+      }
+    } else {
+      const auto name = Load<uint32_t>(input, sizeof(::hv::VpRegistersHeader) + entry * done);
+      ::hv::RegisterValue value;
+      if (auto vsm = VsmRegister(name, vtl)) {
+        value = *vsm;
+      } else {
+        const Status s = TRY(registers.Get(name, value));
+        if (s != Status::kSuccess) {
+          failed = s;
+          break;
+        }
+      }
+      if (!memory_.WriteObj(mem::Gpa{call.r8 + 16u * done}, value)) {
+        failed = Status::kInvalidParameter;
+        break;
+      }
+    }
+  }
+  TRY(registers.Flush());
+  return Result(failed, done);
+}
+
+::hv::Status HypercallHandler::RaiseInterrupt(uint32_t vp, uint8_t vtl, uint8_t vector) {
+  kvm::Vm* vm = vtl == 0 ? partition_.vm0() : &partition_.vm2();
+  if (vm == nullptr) return Status::kInvalidVtlState;
+  // APIC ID = VP index on this loader (vp_cpuid.h, acpi_madt.h).
+  auto sent = vm->SignalMsi(vp, vector);
+  return sent ? Status::kSuccess : Status::kInvalidVpState;
+}
+
+::hv::Status HypercallHandler::AssertVirtualInterrupt(const HypercallCall& call) {
+  // {partition u64, control u64 (type bits 0-3?; level 32, logical 33),
+  //  destination u64, vector u32, target_vtl u8, rsvd[3]}: 32 bytes.
+  Status status;
+  auto input = ReadInput(call, 32, status);
+  if (!input) return Status::kInvalidParameter;
+  if (status != Status::kSuccess) return status;
+  const auto control = Load<uint64_t>(*input, 8);
+  const auto destination = Load<uint64_t>(*input, 16);
+  const auto vector = Load<uint32_t>(*input, 24);
+  const auto target_vtl = Load<uint8_t>(*input, 28);
+  const uint64_t type = control & 0xF;
+  const bool logical = (control >> 33) & 1;
+  // Fixed interrupts to one physical APIC ID only.
+  if (type != 0 || logical || vector < 16 || vector > 255 || destination >= partition_.vp_count())
+    return Status::kInvalidParameter;
+  return RaiseInterrupt(static_cast<uint32_t>(destination), target_vtl,
+                        static_cast<uint8_t>(vector));
+}
+
+::hv::Status HypercallHandler::PostMessageDirect(const HypercallCall& call) {
+  // {partition u64, vp u32, vtl u8, pad[3], sint u8, pad[3], message[256],
+  //  pad u32} (hyperv-vmbus.md §2): 280 bytes.
+  Status status;
+  auto input = ReadInput(call, 280, status);
+  if (!input) return Status::kInvalidParameter;
+  if (status != Status::kSuccess) return status;
+  const auto vp = Load<uint32_t>(*input, 8);
+  const auto vtl = Load<uint8_t>(*input, 12);
+  const auto sint = Load<uint8_t>(*input, 16);
+  hv::SyntheticMsrs* target = partition_.msrs(vp == ::hv::kVpIndexSelf ? vp_ : vp, vtl);
+  if (target == nullptr) return Status::kInvalidVpIndex;
+  const std::span<const std::byte, ::hv::kMessageBytes> message(input->data() + 20,
+                                                                ::hv::kMessageBytes);
+  const hv::Synic::Outcome posted = target->synic().Post(sint, message);
+  if (posted.status != Status::kSuccess) return posted.status;
+  if (posted.vector) return RaiseInterrupt(target->vp_index(), vtl, *posted.vector);
+  return Status::kSuccess;
+}
+
+base::Result<uint64_t> HypercallHandler::SignalEventDirect(const HypercallCall& call) {
+  // {partition u64, vp u32, vtl u8, sint u8, flag u16} -> {newly_signaled u8, rsvd[7]}
+  Status status;
+  const auto input = TRY(ReadInput(call, 16, status));
+  if (status != Status::kSuccess) return Result(status);
+  const auto vp = Load<uint32_t>(input, 8);
+  const auto vtl = Load<uint8_t>(input, 12);
+  const auto sint = Load<uint8_t>(input, 13);
+  const auto flag = Load<uint16_t>(input, 14);
+  hv::SyntheticMsrs* target = partition_.msrs(vp == ::hv::kVpIndexSelf ? vp_ : vp, vtl);
+  if (target == nullptr) return Result(Status::kInvalidVpIndex);
+  const hv::Synic::Outcome signalled = target->synic().Signal(sint, flag);
+  if (signalled.status != Status::kSuccess) return Result(signalled.status);
+  const uint8_t newly = signalled.vector ? 1 : 0;
+  if (!call.input.fast) {
+    if ((call.r8 & 7) != 0) return Result(Status::kInvalidAlignment);
+    const uint64_t output = newly;
+    if (!memory_.WriteObj(mem::Gpa{call.r8}, output)) return Result(Status::kInvalidParameter);
+  }
+  if (signalled.vector) {
+    const Status raised = RaiseInterrupt(target->vp_index(), vtl, *signalled.vector);
+    if (raised != Status::kSuccess) return Result(raised);
+  }
+  return Result(Status::kSuccess);
+}
+
+base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& call) {
+  auto result = [](uint64_t value) { return HypercallOutcome{HypercallOutcome::Kind::kResult, value}; };
+  switch (static_cast<CallCode>(call.input.code)) {
+    case CallCode::kVtlReturn:
+      return HypercallOutcome{HypercallOutcome::Kind::kVtlReturn, 0};
+    case CallCode::kGetVpRegisters:
+      return result(TRY(VpRegisters(call, false)));
+    case CallCode::kSetVpRegisters:
+      return result(TRY(VpRegisters(call, true)));
+    case CallCode::kInstallIntercept: {
+      // {partition u64, access_type_mask u32, intercept_type u32, parameter u64}
+      Status status;
+      const auto input = TRY(ReadInput(call, 24, status));
+      if (status != Status::kSuccess) return result(Result(status));
+      return result(Result(partition_.InstallIntercept(Load<uint32_t>(input, 12),
+                                                       Load<uint32_t>(input, 8),
+                                                       Load<uint64_t>(input, 16))));
+    }
+    case CallCode::kEnablePartitionVtl:
+    case CallCode::kEnableVpVtl: {
+      // {partition u64, (vp u32,) target_vtl u8 ...}: VTL2 exists from the
+      // start and there is no VTL1.
+      Status status;
+      const auto input = TRY(ReadInput(call, 16, status));
+      if (status != Status::kSuccess) return result(Result(status));
+      const uint8_t target = static_cast<CallCode>(call.input.code) == CallCode::kEnableVpVtl
+                                 ? Load<uint8_t>(input, 12)
+                                 : Load<uint8_t>(input, 8);
+      return result(Result(target == 2 ? Status::kVtlAlreadyEnabled : Status::kInvalidParameter));
+    }
+    case CallCode::kAssertVirtualInterrupt:
+      return result(Result(AssertVirtualInterrupt(call)));
+    case CallCode::kPostMessageDirect:
+      return result(Result(PostMessageDirect(call)));
+    case CallCode::kSignalEventDirect:
+      return result(TRY(SignalEventDirect(call)));
+    case CallCode::kGetVpIndexFromApicId: {
+      const uint16_t reps = call.input.rep_count;
+      Status status;
+      const auto input = TRY(ReadInput(call, 16 + 4u * reps, status));
+      if (status != Status::kSuccess) return result(Result(status));
+      uint16_t done = 0;
+      for (; done < reps; ++done) {
+        const auto apic_id = Load<uint32_t>(input, 16 + 4u * done);
+        if (apic_id >= partition_.vp_count()) return result(Result(Status::kInvalidParameter, done));
+        if (!memory_.WriteObj(mem::Gpa{call.r8 + 4u * done}, apic_id))
+          return result(Result(Status::kInvalidParameter, done));
+      }
+      return result(Result(Status::kSuccess, done));
+    }
+    case CallCode::kPostMessage:
+    case CallCode::kSignalEvent:
+      // No host-side VMBus for VTL2 on this loader.
+      return result(Result(Status::kInvalidConnectionId));
+    default:
+      return result(Result(Status::kInvalidHypercallCode));
+  }
+}
+
+}  // namespace loader::vsm

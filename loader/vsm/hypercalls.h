@@ -1,0 +1,88 @@
+// HypercallHandler: the hypercalls one VP makes, from VTL2 or VTL0, as
+// the loader (the hypervisor) answers them (TLFS "Hypercall Interface",
+// "Virtual Secure Mode", "Inter-Partition Communication"; codes and
+// layouts in hyperv-vmbus.md §2, hvdef.h).
+//
+// From VTL2:
+//   VtlReturn (0x12)              -> Outcome::kVtlReturn; the run loop switches
+//   Get/SetVpRegisters (0x50/51)  this VP, VTL0 or VTL2 (input_vtl); the VSM
+//                                 registers (code page offsets, VP/partition
+//                                 status, capabilities, partition config)
+//   InstallIntercept (0x4D)       I/O port, port range, MSR, unknown SynIC
+//                                 connection (Partition)
+//   EnablePartitionVtl / EnableVpVtl (0x0D/0x0F): VTL2 is enabled from the
+//                                 start (the IGVM image is VTL2's): 0x86
+//   AssertVirtualInterrupt (0x94) fixed interrupts into VTL0's local APICs
+//   PostMessageDirect (0xC1), SignalEventDirect (0xC0): into any VP's SynIC
+//   GetVpIndexFromApicId (0x9A)   APIC ID = VP index on this loader
+// From VTL0:
+//   VtlCall (0x11)                -> Outcome::kVtlCall
+//   PostMessage (0x5C), SignalEvent (0x5D): with an unknown-SynIC-connection
+//                                 intercept installed by VTL2 -> kForward (a
+//                                 hypercall intercept to VTL2); else 0x12
+// Anything else: HV_STATUS_INVALID_HYPERCALL_CODE.
+//
+// Memory-form input and output are guest-physical, 8-byte aligned and may
+// not cross a page (TLFS "Hypercall Inputs"); a VTL0 caller's must be VTL0
+// memory. Rep calls complete every rep at once (no continuations).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+
+#include "base/result.h"
+#include "hv/hypercall_page.h"
+#include "kvm/vcpu.h"
+#include "mem/guest_memory.h"
+#include "vsm/partition.h"
+
+namespace loader::vsm {
+
+struct HypercallCall {
+  hv::HypercallInput input;
+  uint64_t rdx = 0;  // input GPA, or the first fast input qword
+  uint64_t r8 = 0;   // output GPA, or the second fast input qword
+};
+
+struct HypercallOutcome {
+  enum class Kind { kResult, kVtlReturn, kVtlCall, kForward };
+  Kind kind = Kind::kResult;
+  uint64_t result = 0;  // RAX for kResult
+};
+
+class HypercallHandler {
+ public:
+  // `vtl0_vcpu` may be null (no VTL0). `vtl0_accessible(gpa, bytes)` says
+  // whether VTL0 may touch that guest memory.
+  HypercallHandler(Partition& partition, mem::GuestMemory& memory, uint32_t vp,
+                   kvm::Vcpu* vtl0_vcpu, kvm::Vcpu& vtl2_vcpu,
+                   std::function<bool(uint64_t, uint64_t)> vtl0_accessible);
+
+  base::Result<HypercallOutcome> Handle(uint8_t caller_vtl, const HypercallCall& call);
+
+ private:
+  using Status = ::hv::Status;
+  base::Result<HypercallOutcome> FromVtl2(const HypercallCall& call);
+  HypercallOutcome FromVtl0(const HypercallCall& call);
+  base::Result<uint64_t> VpRegisters(const HypercallCall& call, bool set);
+  // A VSM register answered by the hypervisor, not the vCPU; nullopt if
+  // `name` is not one.
+  std::optional<::hv::RegisterValue> VsmRegister(uint32_t name, uint8_t vtl) const;
+  Status AssertVirtualInterrupt(const HypercallCall& call);
+  Status PostMessageDirect(const HypercallCall& call);
+  base::Result<uint64_t> SignalEventDirect(const HypercallCall& call);
+  // Reads `bytes` of memory-form input (checked: alignment, one page).
+  base::Result<std::vector<std::byte>> ReadInput(const HypercallCall& call, uint64_t bytes,
+                                                 Status& status) const;
+  // Raises `vector` in VP `vp`'s local APIC of VTL `vtl`.
+  Status RaiseInterrupt(uint32_t vp, uint8_t vtl, uint8_t vector);
+
+  Partition& partition_;
+  mem::GuestMemory& memory_;
+  uint32_t vp_;
+  kvm::Vcpu* vtl0_vcpu_;
+  kvm::Vcpu& vtl2_vcpu_;
+  std::function<bool(uint64_t, uint64_t)> vtl0_accessible_;
+};
+
+}  // namespace loader::vsm

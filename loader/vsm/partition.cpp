@@ -1,0 +1,72 @@
+#include "vsm/partition.h"
+
+namespace loader::vsm {
+
+Partition::Partition(uint32_t vp_count, kvm::Vm* vm0, kvm::Vm& vm2)
+    : vp_count_(vp_count), vm0_(vm0), vm2_(vm2), vtl0_msrs_(vp_count), vtl2_msrs_(vp_count) {}
+
+void Partition::SetVpSynics(uint32_t vp, hv::SyntheticMsrs* vtl0, hv::SyntheticMsrs* vtl2) {
+  vtl0_msrs_.at(vp) = vtl0;
+  vtl2_msrs_.at(vp) = vtl2;
+}
+
+hv::SyntheticMsrs* Partition::msrs(uint32_t vp, uint8_t vtl) const {
+  if (vp >= vp_count_) return nullptr;
+  return vtl == 0 ? vtl0_msrs_[vp] : vtl == 2 ? vtl2_msrs_[vp] : nullptr;
+}
+
+::hv::Status Partition::InstallIntercept(uint32_t type, uint32_t access, uint64_t parameter) {
+  // Access mask: read 1, write 2, execute 4 (TLFS HV_INTERCEPT_ACCESS_MASK).
+  if (access == 0 || (access & ~uint32_t{7}) != 0) return ::hv::Status::kInvalidParameter;
+  std::lock_guard lock(mutex_);
+  switch (type) {
+    case ::hv::intercept_type::kIoPort:
+      if (parameter > 0xFFFF) return ::hv::Status::kInvalidParameter;
+      io_ports_.set(static_cast<size_t>(parameter));
+      return ::hv::Status::kSuccess;
+    case ::hv::intercept_type::kIoPortRange: {
+      const uint64_t first = parameter & 0xFFFF;
+      const uint64_t last = (parameter >> 16) & 0xFFFF;
+      if (last < first || (parameter >> 32) != 0) return ::hv::Status::kInvalidParameter;
+      for (uint64_t port = first; port <= last; ++port) io_ports_.set(static_cast<size_t>(port));
+      return ::hv::Status::kSuccess;
+    }
+    case ::hv::intercept_type::kMsr:
+      msr_intercept_ = true;
+      return ::hv::Status::kSuccess;
+    case ::hv::intercept_type::kUnknownSynicConnection:
+      unknown_connection_intercept_ = true;
+      return ::hv::Status::kSuccess;
+    default:
+      // CPUID, exception and hypercall intercepts: KVM answers CPUID and
+      // exceptions in the kernel, so the loader cannot deliver them.
+      return ::hv::Status::kInvalidParameter;
+  }
+}
+
+bool Partition::IoPortIntercepted(uint16_t port) const {
+  std::lock_guard lock(mutex_);
+  return io_ports_.test(port);
+}
+
+bool Partition::MsrIntercepted() const {
+  std::lock_guard lock(mutex_);
+  return msr_intercept_;
+}
+
+bool Partition::UnknownSynicConnectionIntercepted() const {
+  std::lock_guard lock(mutex_);
+  return unknown_connection_intercept_;
+}
+
+uint64_t Partition::vsm_partition_config() const {
+  std::lock_guard lock(mutex_);
+  return vsm_partition_config_;
+}
+
+void Partition::set_vsm_partition_config(uint64_t value) {
+  std::lock_guard lock(mutex_);
+  vsm_partition_config_ = value;
+}
+
+}  // namespace loader::vsm

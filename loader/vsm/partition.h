@@ -1,0 +1,67 @@
+// Partition: the VSM state every VP thread of one machine shares (TLFS
+// "Virtual Secure Mode"; hyperv-vmbus.md §3): which VTLs exist, the
+// intercepts VTL2 installed for VTL0's accesses (HvCallInstallIntercept),
+// VTL2's partition configuration, the VTL0 VM for interrupt delivery, and
+// every VP's SynIC per VTL (for PostMessageDirect / SignalEventDirect to
+// another VP).
+//
+// The VTL model (DESIGN.md, "VTLs"): one KVM VM per VTL over one memfd of
+// guest RAM; each VP is a vCPU in both, run by one host thread, which
+// runs the active VTL's vCPU. VTL2 RAM is not mapped in the VTL0 VM.
+//
+// Locking: mutex_ guards the intercept table and the configuration; the
+// SynIC objects lock themselves. Setup (SetVpSynics) happens before any VP
+// thread runs.
+#pragma once
+
+#include <bitset>
+#include <cstdint>
+#include <mutex>
+#include <vector>
+
+#include "hv/hvdef.h"
+#include "hv/synthetic_msrs.h"
+#include "kvm/vm.h"
+
+namespace loader::vsm {
+
+class Partition {
+ public:
+  // `vm0`: the VTL0 VM, or null for a machine without VTL0; `vm2` VTL2's.
+  Partition(uint32_t vp_count, kvm::Vm* vm0, kvm::Vm& vm2);
+
+  uint32_t vp_count() const { return vp_count_; }
+  bool has_vtl0() const { return vm0_ != nullptr; }
+  kvm::Vm* vm0() { return vm0_; }
+  kvm::Vm& vm2() { return vm2_; }
+
+  // Each VP's synthetic MSRs (and so SynIC) per VTL; `vtl0` may be null.
+  void SetVpSynics(uint32_t vp, hv::SyntheticMsrs* vtl0, hv::SyntheticMsrs* vtl2);
+  hv::SyntheticMsrs* msrs(uint32_t vp, uint8_t vtl) const;
+
+  // HvCallInstallIntercept from VTL2 (TLFS "HvCallInstallIntercept"):
+  // `type` an hv::intercept_type, `access` the R/W/X mask, `parameter` the
+  // port (IoPort), first|last<<16 (IoPortRange), or unused.
+  ::hv::Status InstallIntercept(uint32_t type, uint32_t access, uint64_t parameter);
+  bool IoPortIntercepted(uint16_t port) const;
+  bool MsrIntercepted() const;
+  bool UnknownSynicConnectionIntercepted() const;
+
+  // HvRegisterVsmPartitionConfig (VTL2's, hyperv-vmbus.md §3.1).
+  uint64_t vsm_partition_config() const;
+  void set_vsm_partition_config(uint64_t value);
+
+ private:
+  const uint32_t vp_count_;
+  kvm::Vm* const vm0_;
+  kvm::Vm& vm2_;
+  std::vector<hv::SyntheticMsrs*> vtl0_msrs_;  // set up before the VPs run
+  std::vector<hv::SyntheticMsrs*> vtl2_msrs_;
+  mutable std::mutex mutex_;
+  std::bitset<65536> io_ports_;           // guarded by mutex_
+  bool msr_intercept_ = false;            // guarded by mutex_
+  bool unknown_connection_intercept_ = false;  // guarded by mutex_
+  uint64_t vsm_partition_config_ = 0;     // guarded by mutex_
+};
+
+}  // namespace loader::vsm
