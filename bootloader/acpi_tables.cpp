@@ -112,13 +112,15 @@ Expected<size_t> CheckMadt(std::span<const std::byte> madt) {
 }
 
 Expected<TableSet> BuildAcpiTables(std::span<std::byte> out, uint64_t out_gpa,
-                                   std::span<const std::byte> madt) {
+                                   std::span<const std::byte> madt,
+                                   std::span<const std::byte> dsdt_extra_aml) {
   if (out_gpa % 64 != 0) return Status::Fail("acpi: tables not 64-byte aligned");
   auto madt_length = CheckMadt(madt);
   if (!madt_length.ok()) return madt_length.status();
 
   constexpr size_t kXsdtBytes = kHeaderBytes + 2 * 8;  // FADT, MADT
-  constexpr size_t kDsdtBytes = kHeaderBytes + sizeof(kDsdtAml);
+  if (dsdt_extra_aml.size() > out.size()) return Status::Fail("acpi: tables do not fit");
+  const size_t dsdt_bytes = kHeaderBytes + sizeof(kDsdtAml) + dsdt_extra_aml.size();
   // Layout: RSDP, XSDT, FACS (64-aligned), FADT, DSDT, MADT; each
   // table 16-aligned (the RSDP must be, §5.2.5.1).
   const size_t rsdp_at = 0;
@@ -126,7 +128,7 @@ Expected<TableSet> BuildAcpiTables(std::span<std::byte> out, uint64_t out_gpa,
   const size_t facs_at = AlignUp(xsdt_at + kXsdtBytes, 64);
   const size_t fadt_at = AlignUp(facs_at + kFacsBytes, 16);
   const size_t dsdt_at = AlignUp(fadt_at + kFadtBytes, 16);
-  const size_t madt_at = AlignUp(dsdt_at + kDsdtBytes, 16);
+  const size_t madt_at = AlignUp(dsdt_at + dsdt_bytes, 16);
   const size_t end = madt_at + madt_length.value();
   if (end > out.size()) return Status::Fail("acpi: tables do not fit");
   for (std::byte& b : out) b = std::byte{0};
@@ -145,10 +147,12 @@ Expected<TableSet> BuildAcpiTables(std::span<std::byte> out, uint64_t out_gpa,
   for (size_t i = 0; i < madt_out.size(); ++i) madt_out[i] = madt[i];
 
   // DSDT (§5.2.11.1): header, then the AML.
-  const auto dsdt = out.subspan(dsdt_at, kDsdtBytes);
+  const auto dsdt = out.subspan(dsdt_at, dsdt_bytes);
   bool ok = StoreHeader(dsdt, "DSDT", kDsdtRevision);
   for (size_t i = 0; ok && i < sizeof(kDsdtAml); ++i)
     ok = StoreLe<uint8_t>(dsdt, kHeaderBytes + i, kDsdtAml[i]);
+  for (size_t i = 0; ok && i < dsdt_extra_aml.size(); ++i)
+    dsdt[kHeaderBytes + sizeof(kDsdtAml) + i] = dsdt_extra_aml[i];
   ok = ok && Seal(dsdt);
 
   // FACS (§5.2.10, Table 5.14): no checksum; hardware signature, waking

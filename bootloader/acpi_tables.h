@@ -12,6 +12,9 @@
 // in I/O space, SCI on IRQ 9, SMI_CMD 0 (always in ACPI mode), no PM timer
 // (optional since ACPI 5.0A), no GPE blocks.
 //
+// VTL0 gets the same FADT/FACS/XSDT/RSDP from this builder (hcl-loader
+// emulates the same PM1 block for it), with devices added to the DSDT.
+//
 // The fixed hardware described here is what hcl-loader emulates
 // (loader/acpi_pm.h; loader/acpi_pm_test.cpp checks both sides agree).
 // On real Hyper-V the host's own ACPI tables would be used instead
@@ -60,9 +63,12 @@ Expected<size_t> CheckMadt(std::span<const std::byte> madt);
 
 // Builds every table into `out` (zeroing it first), which the guest will
 // see at `out_gpa`. `out_gpa` must be 64-byte aligned (the FACS must be,
-// §5.2.10) and the tables must fit.
+// §5.2.10) and the tables must fit. `dsdt_extra_aml` (a TermList, ACPI 6.5
+// §20.2.1) follows \_S5 in the DSDT: VTL2's has none; hcl-loader's VTL0
+// tables (loader/vtl0/acpi_tables.h) add their devices there.
 Expected<TableSet> BuildAcpiTables(std::span<std::byte> out, uint64_t out_gpa,
-                                   std::span<const std::byte> madt);
+                                   std::span<const std::byte> madt,
+                                   std::span<const std::byte> dsdt_extra_aml = {});
 
 // §5.2.6: "the entire table, including the checksum field, must add to
 // zero": the byte that makes it so.

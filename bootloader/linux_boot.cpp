@@ -17,10 +17,13 @@ constexpr size_t kTypeOfLoader = 0x210;
 constexpr size_t kLoadflags = 0x211;
 constexpr size_t kRamdiskImage = 0x218;
 constexpr size_t kRamdiskSize = 0x21C;
+constexpr size_t kHeapEndPtr = 0x224;
 constexpr size_t kCmdLinePtr = 0x228;
+constexpr size_t kInitrdAddrMax = 0x22C;
 constexpr size_t kKernelAlignment = 0x230;
 constexpr size_t kRelocatableKernel = 0x234;
 constexpr size_t kXloadflags = 0x236;
+constexpr size_t kCmdlineSize = 0x238;
 constexpr size_t kPrefAddress = 0x258;
 constexpr size_t kInitSize = 0x260;
 
@@ -35,6 +38,7 @@ constexpr size_t kE820EntryBytes = 20;
 
 constexpr uint32_t kHdrS = 0x53726448;     // "HdrS"
 constexpr uint8_t kLoadedHigh = 0x01;      // loadflags bit 0
+constexpr uint8_t kCanUseHeap = 0x80;      // loadflags bit 7
 constexpr uint16_t kXlfKernel64 = 0x0001;  // xloadflags bit 0: 64-bit entry at +0x200
 constexpr uint8_t kLoaderUndefined = 0xFF;  // type_of_loader for loaders without an ID
 
@@ -56,6 +60,8 @@ Expected<KernelImage> ParseBzImage(std::span<const std::byte> image) {
       !LoadLe(image, kJump + 1, jump_length) || !LoadLe(image, kLoadflags, loadflags) ||
       !LoadLe(image, kXloadflags, xloadflags) || !LoadLe(image, kRelocatableKernel, relocatable) ||
       !LoadLe(image, kKernelAlignment, kernel.kernel_alignment) ||
+      !LoadLe(image, kInitrdAddrMax, kernel.initrd_addr_max) ||
+      !LoadLe(image, kCmdlineSize, kernel.cmdline_size) ||
       !LoadLe(image, kPrefAddress, kernel.pref_address) || !LoadLe(image, kInitSize, kernel.init_size))
     return Status::Fail("kernel: setup header truncated");
   if (!(xloadflags & kXlfKernel64)) return Status::Fail("kernel: no 64-bit entry point");
@@ -85,9 +91,11 @@ Status BuildZeroPage(std::span<std::byte, kZeroPageBytes> zero_page,
   if (layout.e820.empty() || layout.e820.size() > kMaxE820Entries)
     return Status::Fail("e820: 1..128 entries required");
   uint8_t loadflags = 0;
+  const uint8_t heap = layout.heap_end_ptr != 0 ? kCanUseHeap : 0;
   bool stored = LoadLe(std::span<const std::byte>(zero_page), kLoadflags, loadflags) &&
                 StoreLe<uint8_t>(zero_page, kTypeOfLoader, kLoaderUndefined) &&
-                StoreLe<uint8_t>(zero_page, kLoadflags, static_cast<uint8_t>(loadflags | kLoadedHigh)) &&
+                StoreLe<uint8_t>(zero_page, kLoadflags, static_cast<uint8_t>(loadflags | kLoadedHigh | heap)) &&
+                StoreLe<uint16_t>(zero_page, kHeapEndPtr, layout.heap_end_ptr) &&
                 StoreLe<uint32_t>(zero_page, kRamdiskImage, static_cast<uint32_t>(layout.initrd_gpa)) &&
                 StoreLe<uint32_t>(zero_page, kRamdiskSize, static_cast<uint32_t>(layout.initrd_size)) &&
                 StoreLe<uint32_t>(zero_page, kExtRamdiskImage, static_cast<uint32_t>(layout.initrd_gpa >> 32)) &&

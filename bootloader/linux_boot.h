@@ -22,6 +22,8 @@ struct KernelImage {
   uint64_t pref_address = 0;      // where a non-relocatable kernel must run
   uint32_t init_size = 0;         // bytes the kernel needs from its load address
   uint32_t kernel_alignment = 0;
+  uint32_t initrd_addr_max = 0;   // highest address the initrd's last byte may have
+  uint32_t cmdline_size = 0;      // longest command line, without its NUL
   bool relocatable = false;
   uint32_t header_end = 0;        // end of the setup header in the file (0x202 + jump byte)
 };
@@ -45,6 +47,9 @@ struct BootLayout {
   uint64_t initrd_gpa = 0;
   uint64_t initrd_size = 0;
   uint64_t acpi_rsdp_gpa = 0;  // 0 if none
+  // boot.rst heap_end_ptr; nonzero also sets loadflags CAN_USE_HEAP. Only
+  // the real-mode setup code uses the heap: the 64-bit entry skips it.
+  uint16_t heap_end_ptr = 0;
   std::span<const E820Entry> e820;
 };
 

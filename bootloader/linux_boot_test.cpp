@@ -9,29 +9,15 @@
 
 #include "boot_info.h"
 #include "bytes.h"
+#include "fake_bzimage.h"
 
 namespace {
 
-// A minimal bzImage: setup header per boot.rst, then a payload.
 std::vector<std::byte> FakeBzImage(uint16_t protocol = 0x020f, uint16_t xloadflags = 0x1) {
-  const uint8_t setup_sects = 3;
-  const uint32_t payload = 0x800;
-  std::vector<std::byte> image((setup_sects + 1) * 512 + payload, std::byte{0x90});
-  std::span<std::byte> bytes(image);
-  REQUIRE(shim::StoreLe<uint8_t>(bytes, 0x1F1, setup_sects));
-  REQUIRE(shim::StoreLe<uint32_t>(bytes, 0x1F4, payload / 16));
-  REQUIRE(shim::StoreLe<uint16_t>(bytes, 0x1FE, 0xAA55));
-  REQUIRE(shim::StoreLe<uint8_t>(bytes, 0x200, 0xEB));
-  REQUIRE(shim::StoreLe<uint8_t>(bytes, 0x201, 0x66));  // header ends at 0x202 + 0x66
-  REQUIRE(shim::StoreLe<uint32_t>(bytes, 0x202, 0x53726448));
-  REQUIRE(shim::StoreLe<uint16_t>(bytes, 0x206, protocol));
-  REQUIRE(shim::StoreLe<uint8_t>(bytes, 0x211, 0x01));
-  REQUIRE(shim::StoreLe<uint32_t>(bytes, 0x230, 0x200000));
-  REQUIRE(shim::StoreLe<uint8_t>(bytes, 0x234, 0));  // not relocatable
-  REQUIRE(shim::StoreLe<uint16_t>(bytes, 0x236, xloadflags));
-  REQUIRE(shim::StoreLe<uint64_t>(bytes, 0x258, 0x1400000));
-  REQUIRE(shim::StoreLe<uint32_t>(bytes, 0x260, 0xdc1000));
-  return image;
+  shim::testing::FakeBzImageOptions options;
+  options.protocol = protocol;
+  options.xloadflags = xloadflags;
+  return shim::testing::FakeBzImage(options);
 }
 
 template <typename T>
@@ -53,6 +39,8 @@ TEST_CASE("bzImage setup header is read per the boot protocol") {
   CHECK(kernel.value().pref_address == 0x1400000);
   CHECK(kernel.value().init_size == 0xdc1000);
   CHECK(kernel.value().header_end == 0x268);
+  CHECK(kernel.value().initrd_addr_max == 0x7fffffff);
+  CHECK(kernel.value().cmdline_size == 2047);
   CHECK_FALSE(kernel.value().relocatable);
 }
 
@@ -85,6 +73,8 @@ TEST_CASE("the zero page carries the header, initrd, command line and e820 map")
   const std::span<const std::byte> page(zero_page);
   CHECK(Load<uint32_t>(page, 0x202) == 0x53726448);   // header copied
   CHECK(Load<uint8_t>(page, 0x210) == 0xFF);          // type_of_loader
+  CHECK(Load<uint8_t>(page, 0x211) == 0x01);          // loadflags: no CAN_USE_HEAP
+  CHECK(Load<uint16_t>(page, 0x224) == 0);            // heap_end_ptr
   CHECK(Load<uint32_t>(page, 0x218) == 0x2200000);    // ramdisk_image
   CHECK(Load<uint32_t>(page, 0x21C) == 0x105000);     // ramdisk_size
   CHECK(Load<uint32_t>(page, 0x228) == 0x1013000);    // cmd_line_ptr

@@ -1,0 +1,211 @@
+#include "acpi_tables.h"
+
+#include <initializer_list>
+#include <string_view>
+
+#include "acpi_madt.h"
+#include "base/le_bytes.h"
+#include "bootloader/acpi_tables.h"
+
+namespace loader::vtl0 {
+namespace {
+
+using Aml = std::vector<std::byte>;
+
+// AML opcodes and prefixes (ACPI 6.5 §20.2.5, §20.3).
+constexpr uint8_t kZeroOp = 0x00, kOneOp = 0x01, kNameOp = 0x08, kBytePrefix = 0x0A,
+                  kWordPrefix = 0x0B, kDWordPrefix = 0x0C, kStringPrefix = 0x0D,
+                  kQWordPrefix = 0x0E, kScopeOp = 0x10, kBufferOp = 0x11, kExtOpPrefix = 0x5B,
+                  kDeviceOp = 0x82, kRootChar = 0x5C;
+// Resource descriptors (ACPI 6.5 §6.4.2): small items, tag byte =
+// type << 3 | length.
+constexpr uint8_t kIoPortDescriptor = 0x47;       // type 8, 7 bytes (§6.4.2.5)
+constexpr uint8_t kIrqNoFlagsDescriptor = 0x22;   // type 4, 2 bytes (§6.4.2.1)
+constexpr uint8_t kEndTag = 0x79;                 // type 0xF, 1 byte (§6.4.2.9)
+constexpr uint8_t kIoDecode16 = 0x01;
+constexpr uint8_t kCom1PortCount = 8;
+// _STA bits (§6.3.7): present, enabled, shown in UI, functioning.
+constexpr uint8_t kStaPresentAndWorking = 0x0F;
+
+void Append(Aml& out, std::initializer_list<uint8_t> bytes) {
+  for (uint8_t b : bytes) out.push_back(static_cast<std::byte>(b));
+}
+
+void Append(Aml& out, const Aml& more) { out.insert(out.end(), more.begin(), more.end()); }
+
+void AppendText(Aml& out, std::string_view text) {
+  for (char c : text) out.push_back(static_cast<std::byte>(static_cast<unsigned char>(c)));
+}
+
+// §20.2.4: PkgLength counts itself and what follows. One byte up to 63;
+// otherwise bits 7-6 of the lead byte give 1-3 follow bytes, its bits 3-0
+// the low nibble, the follow bytes the rest, least significant first.
+Aml WithPkgLength(const Aml& payload) {
+  Aml out;
+  for (size_t follow = 0; follow <= 3; ++follow) {
+    const size_t total = payload.size() + 1 + follow;
+    if (follow == 0 && total > 0x3F) continue;
+    if (follow > 0 && total >= (size_t{1} << (4 + 8 * follow))) continue;
+    if (follow == 0) {
+      Append(out, {static_cast<uint8_t>(total)});
+    } else {
+      Append(out, {static_cast<uint8_t>((follow << 6) | (total & 0xF))});
+      for (size_t i = 0; i < follow; ++i)
+        Append(out, {static_cast<uint8_t>(total >> (4 + 8 * i))});
+    }
+    Append(out, payload);
+    return out;
+  }
+  return {};  // FIXME: > 256 MiB of AML cannot be encoded; never built here.
+}
+
+Aml Integer(uint64_t value) {
+  Aml out;
+  if (value == 0) {
+    Append(out, {kZeroOp});
+  } else if (value == 1) {
+    Append(out, {kOneOp});
+  } else {
+    size_t bytes = 8;
+    uint8_t prefix = kQWordPrefix;
+    if (value <= 0xFF) {
+      bytes = 1, prefix = kBytePrefix;
+    } else if (value <= 0xFFFF) {
+      bytes = 2, prefix = kWordPrefix;
+    } else if (value <= 0xFFFFFFFF) {
+      bytes = 4, prefix = kDWordPrefix;
+    }
+    Append(out, {prefix});
+    for (size_t i = 0; i < bytes; ++i) Append(out, {static_cast<uint8_t>(value >> (8 * i))});
+  }
+  return out;
+}
+
+// Name (NAME, value): NameOp NameSeg DataRefObject (§20.2.5.1).
+Aml Name(std::string_view seg, const Aml& value) {
+  Aml out;
+  Append(out, {kNameOp});
+  AppendText(out, seg);
+  Append(out, value);
+  return out;
+}
+
+Aml String(std::string_view text) {
+  Aml out;
+  Append(out, {kStringPrefix});
+  AppendText(out, text);
+  Append(out, {0});
+  return out;
+}
+
+// ResourceTemplate () { ... }: a Buffer holding the descriptors and an End
+// Tag whose checksum 0 means "treat as valid" (§6.4.2.9).
+Aml ResourceTemplate(const Aml& descriptors) {
+  Aml list = descriptors;
+  Append(list, {kEndTag, 0});
+  Aml payload = Integer(list.size());
+  Append(payload, list);
+  Aml out;
+  Append(out, {kBufferOp});
+  Append(out, WithPkgLength(payload));
+  return out;
+}
+
+// EisaId ("PNP0501") (§19.6.35): three letters in 5 bits each, then four
+// hex digits; stored big-endian in a DWord.
+uint32_t EisaId(std::string_view id) {
+  auto hex = [](char c) -> uint32_t {
+    return static_cast<uint32_t>(c <= '9' ? c - '0' : c - 'A' + 10);
+  };
+  const uint32_t vendor = (static_cast<uint32_t>(id[0] - '@') << 10) |
+                          (static_cast<uint32_t>(id[1] - '@') << 5) |
+                          static_cast<uint32_t>(id[2] - '@');
+  const uint32_t product = (hex(id[3]) << 12) | (hex(id[4]) << 8) | (hex(id[5]) << 4) | hex(id[6]);
+  const uint32_t big = (vendor << 16) | product;
+  return __builtin_bswap32(big);
+}
+
+Aml Device(std::string_view seg, const Aml& body) {
+  Aml payload;
+  AppendText(payload, seg);
+  Append(payload, body);
+  Aml out;
+  Append(out, {kExtOpPrefix, kDeviceOp});
+  Append(out, WithPkgLength(payload));
+  return out;
+}
+
+Aml VmbusDevice() {
+  Aml body = Name("_HID", String("VMBUS"));
+  Append(body, Name("_UID", Integer(0)));
+  Append(body, Name("_STA", Integer(kStaPresentAndWorking)));
+  Append(body, Name("_CRS", ResourceTemplate({})));
+  return Device("VMBS", body);
+}
+
+Aml Com1Device() {
+  Aml resources;
+  Append(resources, {kIoPortDescriptor, kIoDecode16, kCom1Port & 0xFF, kCom1Port >> 8,
+                     kCom1Port & 0xFF, kCom1Port >> 8, 1, kCom1PortCount});
+  Append(resources, {kIrqNoFlagsDescriptor, 1u << kCom1Irq, 0});
+  Aml body = Name("_HID", Integer(EisaId("PNP0501")));
+  Append(body, Name("_UID", Integer(1)));
+  Append(body, Name("_STA", Integer(kStaPresentAndWorking)));
+  Append(body, Name("_CRS", ResourceTemplate(resources)));
+  return Device("UAR1", body);
+}
+
+}  // namespace
+
+std::vector<std::byte> DsdtDevicesAml() {
+  // Scope (\_SB) { ... }: ScopeOp PkgLength NameString TermList.
+  Aml payload;
+  Append(payload, {kRootChar});
+  AppendText(payload, "_SB_");
+  Append(payload, VmbusDevice());
+  Append(payload, Com1Device());
+  Aml out;
+  Append(out, {kScopeOp});
+  Append(out, WithPkgLength(payload));
+  return out;
+}
+
+base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count) {
+  if (vp_count == 0 || vp_count > kMaxVps)
+    return base::Error::Format("vtl0 acpi: %u VPs, want 1..%u", vp_count, kMaxVps);
+  MadtConfig madt_config;
+  madt_config.vp_count = vp_count;
+  madt_config.io_apic = IoApicConfig{kIoApicId, kIoApicAddress, 0};
+  std::vector<std::byte> madt(TRY(MadtSize(madt_config)));
+  TRY(WriteMadt(madt, madt_config));
+  const Aml devices = DsdtDevicesAml();
+
+  // Room for the fixed tables (well under 1 KiB with their alignment), the
+  // DSDT's devices and the MADT.
+  AcpiTables tables;
+  tables.gpa = gpa;
+  tables.bytes.resize(0x800 + devices.size() + madt.size());
+  auto built = shim::acpi::BuildAcpiTables(tables.bytes, gpa, madt, devices);
+  if (!built.ok()) return base::Error::Format("vtl0 acpi: %s", built.status().message());
+  const shim::acpi::TableSet& set = built.value();
+  tables.bytes.resize(set.bytes_used);
+  tables.rsdp_gpa = set.rsdp_gpa;
+
+  const std::span<const std::byte> bytes(tables.bytes);
+  for (uint64_t table_gpa :
+       {set.rsdp_gpa, set.xsdt_gpa, set.fadt_gpa, set.facs_gpa, set.dsdt_gpa, set.madt_gpa}) {
+    AcpiTableSpan span;
+    span.offset = static_cast<size_t>(table_gpa - gpa);
+    uint32_t length = shim::acpi::kRsdpBytes;
+    if (table_gpa != set.rsdp_gpa && !base::LoadLe(bytes, span.offset + 4, length))
+      return base::Error("vtl0 acpi: table outside the buffer");
+    span.length = length;
+    span.signature = "RSDP";
+    if (table_gpa != set.rsdp_gpa)
+      for (size_t i = 0; i < 4; ++i) span.signature[i] = static_cast<char>(bytes[span.offset + i]);
+    tables.tables.push_back(std::move(span));
+  }
+  return tables;
+}
+
+}  // namespace loader::vtl0

@@ -1,0 +1,69 @@
+// VTL0's ACPI tables (ACPI 6.5 §5.2), as hcl-loader hands them to the
+// stock Linux it boots in VTL0: RSDP (revision 2) -> XSDT -> FADT, MADT;
+// FADT -> FACS, DSDT.
+//
+// RSDP, XSDT, FADT and FACS are the boot shim's (bootloader/acpi_tables.h,
+// shared code): the same fixed hardware (PM1a event block at 0x400,
+// control at 0x404, S5 = SLP_TYP 5, SCI on ISA IRQ 9, not hardware-reduced,
+// IAPC_BOOT_ARCH: no 8042, no VGA). The MADT is hcl-loader's
+// (loader/acpi_madt.h): a local APIC per VP (APIC ID = VP index), the
+// IOAPIC the paravisor emulates for VTL0 (ID 0 at 0xFEC00000, GSI base 0,
+// 24 pins), flags without PCAT_COMPAT (no 8259s). No Interrupt Source
+// Overrides: there is no PIT whose IRQ 0 needs moving to GSI 2, COM1 is
+// ISA IRQ 4 = GSI 4 edge/high (the ISA default), and the SCI without an
+// override gets Linux's default for it, level/active-low (arch/x86/kernel/
+// acpi/boot.c, acpi_sci_ioapic_setup).
+//
+// The DSDT holds \_S5 (the shim's) and, under \_SB:
+//   Device (VMBS) { _HID "VMBUS", _UID 0, _STA 0x0F, _CRS {} }
+//     Linux 6.1's hv_vmbus binds only through ACPI (drivers/hv/vmbus_drv.c,
+//     vmbus_acpi_device_ids "VMBUS"/"VMBus") and walks the device's _CRS;
+//     an empty template is enough (no MMIO ranges to hand out yet).
+//   Device (UAR1) { _HID PNP0501, _UID 1, _CRS { IO 0x3F8 len 8, IRQ 4 } }
+//     COM1, which the paravisor emulates; 8250_pnp finds it here.
+// The AML is encoded here (ACPI 6.5 §20.2), not compiled by iasl; the test
+// loader/vtl0/test-vtl0-acpi-iasl disassembles it.
+//
+// Sans I/O: bytes out; the caller copies them to `gpa` and marks the pages
+// ACPI in e820 (linux_loader.h does both).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+
+namespace loader::vtl0 {
+
+// The IOAPIC the paravisor emulates for VTL0.
+inline constexpr uint32_t kIoApicAddress = 0xFEC00000;
+inline constexpr uint8_t kIoApicId = 0;
+inline constexpr uint32_t kIoApicPins = 24;
+inline constexpr uint16_t kCom1Port = 0x3F8;
+inline constexpr uint8_t kCom1Irq = 4;
+
+struct AcpiTableSpan {
+  std::string signature;  // "RSDP" for the RSDP, else the table's 4 characters
+  size_t offset = 0;      // from the start of bytes
+  size_t length = 0;
+};
+
+struct AcpiTables {
+  uint64_t gpa = 0;       // where bytes go in VTL0
+  uint64_t rsdp_gpa = 0;  // boot_params.acpi_rsdp_addr
+  std::vector<std::byte> bytes;
+  std::vector<AcpiTableSpan> tables;  // RSDP, XSDT, FACP, FACS, DSDT, APIC
+};
+
+// The tables for `vp_count` VPs (1..kMaxVps), to be placed at `gpa`
+// (64-byte aligned).
+inline constexpr uint32_t kMaxVps = 1024;
+base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count);
+
+// The DSDT's additions after \_S5: Scope (\_SB) { VMBS, UAR1 }. Exposed for
+// tests.
+std::vector<std::byte> DsdtDevicesAml();
+
+}  // namespace loader::vtl0
