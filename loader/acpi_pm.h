@@ -20,12 +20,12 @@
 #include <cstdint>
 #include <span>
 
-#include "machine_events.h"
-#include "port_bus.h"
+#include "devices/machine_events.h"
+#include "devices/port_bus.h"
 
 namespace loader {
 
-class AcpiPm1 final : public PortDevice {
+class AcpiPm1 final : public devices::PortDevice {
  public:
   static constexpr uint16_t kPm1Base = 0x400;
   static constexpr uint16_t kPm1EventBase = kPm1Base;
@@ -35,11 +35,11 @@ class AcpiPm1 final : public PortDevice {
   static constexpr uint16_t kRegisterBytes = kPm1EventBytes + kPm1ControlBytes;
   static constexpr uint8_t kS5SleepType = 5;
 
-  explicit AcpiPm1(MachineEvents& events) : events_(events) {}
+  explicit AcpiPm1(devices::MachineEvents& events) : events_(events) {}
 
   const char* name() const override { return "acpi-pm1"; }
-  IoResult Read(uint16_t offset, std::span<std::byte> data) override;
-  IoResult Write(uint16_t offset, std::span<const std::byte> data) override;
+  devices::IoResult Read(uint16_t offset, std::span<std::byte> data) override;
+  devices::IoResult Write(uint16_t offset, std::span<const std::byte> data) override;
 
   uint16_t enable() const { return enable_; }
   uint32_t ignored_sleep_requests() const { return ignored_sleep_requests_; }
@@ -47,7 +47,7 @@ class AcpiPm1 final : public PortDevice {
  private:
   uint16_t RegisterValue(uint16_t reg) const;
 
-  MachineEvents& events_;
+  devices::MachineEvents& events_;
   uint16_t enable_ = 0;   // guest-controlled
   uint16_t control_ = 0;  // guest-controlled; SLP_EN is write-only
   uint32_t ignored_sleep_requests_ = 0;

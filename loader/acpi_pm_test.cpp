@@ -14,7 +14,7 @@ std::array<std::byte, 2> Word(uint16_t value) {
 
 uint16_t ReadWord(loader::AcpiPm1& pm, uint16_t offset) {
   std::array<std::byte, 2> data{};
-  REQUIRE(pm.Read(offset, data) == loader::IoResult::kOk);
+  REQUIRE(pm.Read(offset, data) == devices::IoResult::kOk);
   return static_cast<uint16_t>(static_cast<uint16_t>(data[0]) |
                                (static_cast<uint16_t>(data[1]) << 8));
 }
@@ -33,43 +33,43 @@ TEST_CASE("PM1 ports and the S5 sleep type match the FADT and DSDT the shim buil
 }
 
 TEST_CASE("PM1: SLP_TYP then SLP_EN with the S5 type powers off, as ACPICA writes it") {
-  loader::MachineEvents events;
+  devices::MachineEvents events;
   loader::AcpiPm1 pm(events);
   CHECK(ReadWord(pm, 4) == 1);  // SCI_EN: always in ACPI mode
   CHECK(ReadWord(pm, 0) == 0);  // no fixed events
   // acpi_hw_legacy_sleep: write #1 SLP_TYP alone, write #2 with SLP_EN.
-  CHECK(pm.Write(4, Word(SlpTyp(5) | 1)) == loader::IoResult::kOk);
+  CHECK(pm.Write(4, Word(SlpTyp(5) | 1)) == devices::IoResult::kOk);
   CHECK_FALSE(events.power_off_requested());
   CHECK(ReadWord(pm, 4) == (SlpTyp(5) | 1));
-  CHECK(pm.Write(4, Word(SlpTyp(5) | kSlpEn | 1)) == loader::IoResult::kOk);
+  CHECK(pm.Write(4, Word(SlpTyp(5) | kSlpEn | 1)) == devices::IoResult::kOk);
   CHECK(events.power_off_requested());
   CHECK((ReadWord(pm, 4) & kSlpEn) == 0);  // write-only bit
 }
 
 TEST_CASE("PM1: other sleep types are ignored; enable is read/write; bad accesses refused") {
-  loader::MachineEvents events;
+  devices::MachineEvents events;
   loader::AcpiPm1 pm(events);
-  CHECK(pm.Write(4, Word(SlpTyp(1) | kSlpEn)) == loader::IoResult::kOk);
+  CHECK(pm.Write(4, Word(SlpTyp(1) | kSlpEn)) == devices::IoResult::kOk);
   CHECK_FALSE(events.power_off_requested());
   CHECK(pm.ignored_sleep_requests() == 1);
   // Byte-wise: the high byte alone carries SLP_TYP and SLP_EN.
   const std::array<std::byte, 1> high{std::byte{static_cast<uint8_t>((SlpTyp(5) | kSlpEn) >> 8)}};
-  CHECK(pm.Write(5, high) == loader::IoResult::kOk);
+  CHECK(pm.Write(5, high) == devices::IoResult::kOk);
   CHECK(events.power_off_requested());
 
-  loader::MachineEvents quiet;
+  devices::MachineEvents quiet;
   loader::AcpiPm1 pm2(quiet);
-  CHECK(pm2.Write(2, Word(0x0121)) == loader::IoResult::kOk);
+  CHECK(pm2.Write(2, Word(0x0121)) == devices::IoResult::kOk);
   CHECK(ReadWord(pm2, 2) == 0x0121);
   CHECK(pm2.enable() == 0x0121);
-  CHECK(pm2.Write(0, Word(0xFFFF)) == loader::IoResult::kOk);  // W1C of nothing
+  CHECK(pm2.Write(0, Word(0xFFFF)) == devices::IoResult::kOk);  // W1C of nothing
   CHECK(ReadWord(pm2, 0) == 0);
   std::array<std::byte, 4> dword{};
-  CHECK(pm2.Read(0, dword) == loader::IoResult::kOk);  // STS + EN at once
+  CHECK(pm2.Read(0, dword) == devices::IoResult::kOk);  // STS + EN at once
   CHECK(dword[2] == std::byte{0x21});
-  CHECK(pm2.Read(4, dword) == loader::IoResult::kBadRegister);  // runs past the block
-  CHECK(pm2.Read(6, std::span(dword).first(1)) == loader::IoResult::kBadRegister);
+  CHECK(pm2.Read(4, dword) == devices::IoResult::kBadRegister);  // runs past the block
+  CHECK(pm2.Read(6, std::span(dword).first(1)) == devices::IoResult::kBadRegister);
   std::array<std::byte, 3> odd{};
-  CHECK(pm2.Write(0, odd) == loader::IoResult::kBadSize);
+  CHECK(pm2.Write(0, odd) == devices::IoResult::kBadSize);
   CHECK_FALSE(quiet.power_off_requested());
 }

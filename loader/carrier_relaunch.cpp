@@ -108,9 +108,19 @@ std::vector<std::string> CarrierCommand(const CarrierPlan& plan) {
   argv.insert(argv.end(),
               {"--timeout", std::to_string(timeout_s), "--mem", std::to_string(carrier_mem_mib),
                "--smp", std::to_string(smp), "--add-elf", plan.loader + ":" + kCarrierLoader,
-               "--add", plan.image + ":" + image_dst, "--", kCarrierLoader});
-  for (size_t i = 0; i < plan.args.size(); ++i)
-    argv.push_back(i == plan.image_arg ? image_dst : plan.args[i]);
+               "--add", plan.image + ":" + image_dst});
+  std::vector<std::string> rewritten = plan.args;
+  rewritten.at(plan.image_arg) = image_dst;
+  for (size_t n = 0; n < plan.file_args.size(); ++n) {
+    const size_t i = plan.file_args[n];
+    // Numbered, so two files with one base name do not collide.
+    const std::string dst =
+        std::string(kCarrierFilesDir) + "/" + std::to_string(n) + "-" + BaseName(plan.args.at(i));
+    argv.insert(argv.end(), {"--add", plan.args.at(i) + ":" + dst});
+    rewritten.at(i) = dst;
+  }
+  argv.insert(argv.end(), {"--", kCarrierLoader});
+  argv.insert(argv.end(), rewritten.begin(), rewritten.end());
   return argv;
 }
 

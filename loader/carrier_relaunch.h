@@ -45,6 +45,10 @@ struct CarrierPlan {
   std::string image;              // as the user gave it
   std::vector<std::string> args;  // argv[1..], the user's
   size_t image_arg = 0;           // index of the image in args
+  // Other arguments that name host files (--vtl0-kernel PATH, ...): their
+  // index in args; each file is copied into the carrier and the argument
+  // rewritten to its place there.
+  std::vector<size_t> file_args;
   uint32_t vp_count = 1;
   uint64_t guest_mem_mib = 0;
   std::optional<uint32_t> timeout_s;
@@ -54,6 +58,7 @@ struct CarrierPlan {
 // Where the image goes in the carrier.
 inline constexpr const char* kCarrierImageDir = "/payload/image";
 inline constexpr const char* kCarrierLoader = "/payload/hcl-loader";
+inline constexpr const char* kCarrierFilesDir = "/payload/files";
 
 // carrier-run's argv (argv[0] = plan.carrier_run).
 std::vector<std::string> CarrierCommand(const CarrierPlan& plan);

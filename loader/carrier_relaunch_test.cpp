@@ -2,6 +2,7 @@
 
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <string>
 #include <vector>
 
@@ -72,4 +73,24 @@ TEST_CASE("CarrierCommand sizes the carrier for large guests and runs without a 
                                          "--mem",
                                          "3072"};
   CHECK(command == want);
+}
+
+TEST_CASE("CarrierCommand copies file arguments into the carrier and rewrites them") {
+  loader::CarrierPlan plan;
+  plan.carrier_run = "cr";
+  plan.loader = "/b/hcl-loader";
+  plan.image = "img.igvm";
+  plan.args = {"run", "img.igvm", "--vtl0-kernel", "/k/vmlinuz", "--vtl0-initrd", "/i/vmlinuz"};
+  plan.image_arg = 1;
+  plan.file_args = {3, 5};
+  const std::vector<std::string> argv = loader::CarrierCommand(plan);
+  const auto has = [&](const std::string& value) {
+    return std::find(argv.begin(), argv.end(), value) != argv.end();
+  };
+  CHECK(has("/k/vmlinuz:/payload/files/0-vmlinuz"));
+  CHECK(has("/i/vmlinuz:/payload/files/1-vmlinuz"));  // same base name, no collision
+  const std::vector<std::string> tail(argv.end() - 6, argv.end());
+  CHECK(tail == std::vector<std::string>{"run", "/payload/image/img.igvm", "--vtl0-kernel",
+                                         "/payload/files/0-vmlinuz", "--vtl0-initrd",
+                                         "/payload/files/1-vmlinuz"});
 }

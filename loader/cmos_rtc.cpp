@@ -91,24 +91,24 @@ void CmosRtc::WriteRegister(uint8_t index, uint8_t value) {
   // Time, alarm, A, C, D and the century byte: ignored (see the header).
 }
 
-IoResult CmosRtc::Read(uint16_t offset, std::span<std::byte> data) {
-  if (offset >= kPortCount) return IoResult::kBadRegister;
-  if (data.size() != 1) return IoResult::kBadSize;
+devices::IoResult CmosRtc::Read(uint16_t offset, std::span<std::byte> data) {
+  if (offset >= kPortCount) return devices::IoResult::kBadRegister;
+  if (data.size() != 1) return devices::IoResult::kBadSize;
   // Port 0x70 is write-only on the PC/AT; reading it returns the index here.
   data[0] = std::byte{offset == 0 ? index_ : ReadRegister(index_)};
-  return IoResult::kOk;
+  return devices::IoResult::kOk;
 }
 
-IoResult CmosRtc::Write(uint16_t offset, std::span<const std::byte> data) {
-  if (offset >= kPortCount) return IoResult::kBadRegister;
-  if (data.size() != 1) return IoResult::kBadSize;
+devices::IoResult CmosRtc::Write(uint16_t offset, std::span<const std::byte> data) {
+  if (offset >= kPortCount) return devices::IoResult::kBadRegister;
+  if (data.size() != 1) return devices::IoResult::kBadSize;
   const auto value = static_cast<uint8_t>(data[0]);
   if (offset == 0) {
     index_ = value & 0x7F;  // bit 7: NMI disable on PCs, ignored
   } else {
     WriteRegister(index_, value);
   }
-  return IoResult::kOk;
+  return devices::IoResult::kOk;
 }
 
 }  // namespace loader

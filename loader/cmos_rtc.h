@@ -28,11 +28,11 @@
 #include <functional>
 #include <span>
 
-#include "port_bus.h"
+#include "devices/port_bus.h"
 
 namespace loader {
 
-class CmosRtc final : public PortDevice {
+class CmosRtc final : public devices::PortDevice {
  public:
   static constexpr uint16_t kBase = 0x70;
   static constexpr uint16_t kPortCount = 2;
@@ -42,8 +42,8 @@ class CmosRtc final : public PortDevice {
   explicit CmosRtc(Clock clock);
 
   const char* name() const override { return "cmos-rtc"; }
-  IoResult Read(uint16_t offset, std::span<std::byte> data) override;
-  IoResult Write(uint16_t offset, std::span<const std::byte> data) override;
+  devices::IoResult Read(uint16_t offset, std::span<std::byte> data) override;
+  devices::IoResult Write(uint16_t offset, std::span<const std::byte> data) override;
 
   uint8_t ReadRegister(uint8_t index) const;
   void WriteRegister(uint8_t index, uint8_t value);

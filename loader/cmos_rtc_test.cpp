@@ -11,16 +11,16 @@ constexpr std::time_t kNow = 1795333269;
 
 uint8_t In(loader::CmosRtc& rtc, uint8_t index) {
   std::array<std::byte, 1> byte{std::byte{index}};
-  REQUIRE(rtc.Write(0, byte) == loader::IoResult::kOk);
-  REQUIRE(rtc.Read(1, byte) == loader::IoResult::kOk);
+  REQUIRE(rtc.Write(0, byte) == devices::IoResult::kOk);
+  REQUIRE(rtc.Read(1, byte) == devices::IoResult::kOk);
   return static_cast<uint8_t>(byte[0]);
 }
 
 void Out(loader::CmosRtc& rtc, uint8_t index, uint8_t value) {
   const std::array<std::byte, 1> select{std::byte{index}};
   const std::array<std::byte, 1> data{std::byte{value}};
-  REQUIRE(rtc.Write(0, select) == loader::IoResult::kOk);
-  REQUIRE(rtc.Write(1, data) == loader::IoResult::kOk);
+  REQUIRE(rtc.Write(0, select) == devices::IoResult::kOk);
+  REQUIRE(rtc.Write(1, data) == devices::IoResult::kOk);
 }
 
 }  // namespace
@@ -56,6 +56,6 @@ TEST_CASE("CMOS RTC: binary and 12-hour modes; writes to the time are ignored; R
   Out(rtc, 0x40, 0xA5);
   CHECK(In(rtc, 0x40) == 0xA5);
   std::array<std::byte, 2> wide{};
-  CHECK(rtc.Read(1, wide) == loader::IoResult::kBadSize);
-  CHECK(rtc.Read(2, std::span(wide).first(1)) == loader::IoResult::kBadRegister);
+  CHECK(rtc.Read(1, wide) == devices::IoResult::kBadSize);
+  CHECK(rtc.Read(2, std::span(wide).first(1)) == devices::IoResult::kBadRegister);
 }

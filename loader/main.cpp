@@ -39,7 +39,9 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <filesystem>
 #include <charconv>
 #include <atomic>
 #include <chrono>
@@ -63,17 +65,20 @@
 #include "kvm/system.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
-#include "machine_events.h"
+#include "devices/machine_events.h"
 #include "measure.h"
 #include "reader.h"
 #include "snp_id_block.h"
-#include "uart16550.h"
+#include "devices/uart16550.h"
 #include "run_deadline.h"
 #include "vp_cpuid.h"
 #include "vp_group.h"
 #include "vp_runner.h"
 #include "vp_state_kvm.h"
 #include "vsm/partition.h"
+#include "vtl0/acpi_tables.h"
+#include "vtl0/linux_loader.h"
+#include "base/checked.h"
 
 namespace {
 
@@ -86,6 +91,7 @@ constexpr int kExitTimeout = 124;
 // The VTL2 kernel's CONFIG_NR_CPUS (kernel-config/x86_64.fragment).
 constexpr uint32_t kMaxVps = 64;
 constexpr uint64_t kDefaultMemMiB = 256;
+constexpr const char* kDefaultVtl0CommandLine = "console=ttyS0 panic=-1";
 
 // TLFS: the synthetic MSR range Hyper-V emulation will serve from user
 // space (hyperv-vmbus.md §1.4).
@@ -100,10 +106,17 @@ struct Options {
   bool allow_unsigned = false;
   bool no_carrier = false;
   size_t image_arg = 0;  // index of IMAGE in the arguments
+  // VTL0: a Linux bzImage (and initrd) booted under the paravisor.
+  std::string vtl0_kernel;
+  std::string vtl0_initrd;
+  std::string vtl0_command_line = kDefaultVtl0CommandLine;
+  bool no_vtl0 = false;
+  std::vector<size_t> file_args;  // indexes of arguments naming host files
 };
 
 constexpr const char* kUsage =
     "usage: hcl-loader run IMAGE [--vps N] [--mem MiB] [--vtl2-cmdline STR] [--timeout S] "
+    "[--vtl0-kernel PATH] [--vtl0-initrd PATH] [--vtl0-cmdline STR] [--no-vtl0] "
     "[--allow-unsigned] [--no-carrier]";
 
 template <typename T>
@@ -142,6 +155,15 @@ base::Result<Options> ParseArgs(const std::vector<std::string_view>& args) {
       options.mem_mib = *n;
     } else if (arg == "--vtl2-cmdline") {
       options.vtl2_command_line = std::string(TRY(value()));
+    } else if (arg == "--vtl0-kernel" || arg == "--vtl0-initrd") {
+      std::string path(TRY(value()));
+      if (path.empty()) return base::Error(std::string(arg) + " needs a file");
+      (arg == "--vtl0-kernel" ? options.vtl0_kernel : options.vtl0_initrd) = std::move(path);
+      options.file_args.push_back(i);
+    } else if (arg == "--vtl0-cmdline") {
+      options.vtl0_command_line = std::string(TRY(value()));
+    } else if (arg == "--no-vtl0") {
+      options.no_vtl0 = true;
     } else if (arg == "--timeout") {
       const auto n = ParseNumber<uint32_t>(TRY(value()));
       if (!n || *n == 0) return base::Error("--timeout wants a positive number of seconds");
@@ -157,12 +179,16 @@ base::Result<Options> ParseArgs(const std::vector<std::string_view>& args) {
     }
   }
   if (!have_image) return base::Error(kUsage);
+  if (options.no_vtl0 && (!options.vtl0_kernel.empty() || !options.vtl0_initrd.empty()))
+    return base::Error("--no-vtl0 with --vtl0-kernel/--vtl0-initrd");
+  if (options.vtl0_kernel.empty() && !options.vtl0_initrd.empty())
+    return base::Error("--vtl0-initrd needs --vtl0-kernel (or the default kernel)");
   return options;
 }
 
 // COM1 to stdout, flushed at each line end so output interleaves sensibly
 // with the loader's own stderr lines.
-class StdoutSerial final : public loader::SerialOutput {
+class StdoutSerial final : public devices::SerialOutput {
  public:
   void Put(uint8_t byte) override {
     std::fputc(byte, stdout);
@@ -172,7 +198,7 @@ class StdoutSerial final : public loader::SerialOutput {
 
 // An interrupt line into KVM's in-kernel irqchip (KVM_IRQ_LINE). A failure
 // there means the VM is broken; it is reported once, not per edge.
-class KvmIrqLine final : public loader::IrqLine {
+class KvmIrqLine final : public devices::IrqLine {
  public:
   KvmIrqLine(kvm::Vm& vm, uint32_t gsi) : vm_(vm), gsi_(gsi) {}
   void Set(bool level) override {
@@ -199,6 +225,59 @@ base::Result<igvm::IgvmFile> ReadAndVerify(const Options& options) {
   return file;
 }
 
+// The defaults for VTL0 when neither --vtl0-kernel nor --no-vtl0 is
+// given: Debian's stock kernel that tests/harness/stock-kernel keeps in
+// ${HCL_CACHE:-~/.cache/hcl}/stock-kernel/<release>/vmlinuz (the newest
+// release there), and the project's test initramfs,
+// BUILD/tests/guest/vtl0-initramfs.cpio.gz. Missing defaults leave the
+// machine without VTL0, with a note. Resolved paths are appended to
+// `args` so a carrier relaunch copies them too.
+void ResolveVtl0Defaults(Options& options, std::vector<std::string>& args) {
+  if (options.no_vtl0 || !options.vtl0_kernel.empty()) return;
+  namespace fs = std::filesystem;
+  const char* cache_env = std::getenv("HCL_CACHE");
+  const char* home = std::getenv("HOME");
+  const fs::path cache = cache_env != nullptr && *cache_env != '\0'
+                             ? fs::path(cache_env)
+                             : fs::path(home != nullptr ? home : "/") / ".cache/hcl";
+  std::error_code error;
+  fs::path newest;
+  for (const auto& entry : fs::directory_iterator(cache / "stock-kernel", error))
+    if (fs::is_regular_file(entry.path() / "vmlinuz", error) && entry.path() > newest)
+      newest = entry.path();
+  if (newest.empty()) {
+    std::fprintf(stderr,
+                 "hcl-loader: no VTL0 kernel (no --vtl0-kernel, none cached by "
+                 "tests/harness/stock-kernel): VTL2 only\n");
+    options.no_vtl0 = true;
+    return;
+  }
+  options.vtl0_kernel = (newest / "vmlinuz").string();
+  args.push_back("--vtl0-kernel");
+  args.push_back(options.vtl0_kernel);
+  options.file_args.push_back(args.size() - 1);
+  if (!options.vtl0_initrd.empty()) return;
+  auto self = loader::SelfPath();
+  if (!self) return;
+  const fs::path initrd =
+      fs::path(*self).parent_path().parent_path() / "tests/guest/vtl0-initramfs.cpio.gz";
+  if (!fs::is_regular_file(initrd, error)) return;
+  options.vtl0_initrd = initrd.string();
+  args.push_back("--vtl0-initrd");
+  args.push_back(options.vtl0_initrd);
+  options.file_args.push_back(args.size() - 1);
+}
+
+// VTL0's side of the machine (vsm/partition.h): a second KVM VM over the
+// same RAM without VTL2's ranges, its vCPUs, and what it was booted with.
+struct Vtl0Machine {
+  kvm::Vm vm;
+  std::vector<kvm::Vcpu> vcpus;
+  std::vector<loader::vtl0::RamRange> ram;
+  loader::hv::HvConfig hv;
+  loader::vtl0::LinuxBootLayout layout;
+};
+
 struct Machine {
   kvm::KvmSystem system;
   kvm::GuestRam ram;
@@ -207,7 +286,82 @@ struct Machine {
   mem::GuestMemory memory;       // over ram
   loader::hv::HvConfig hv;       // the Hyper-V interface (hv/cpuid_leaves.h)
   loader::LoadedImage image;
+  std::optional<Vtl0Machine> vtl0;
 };
+
+// VTL0's RAM: [0, ram_bytes) without VTL2's ranges and the legacy
+// 0xA0000-0xFFFFF hole (VGA, option ROMs, BIOS; no RAM there on a PC).
+std::vector<loader::vtl0::RamRange> Vtl0Ram(uint64_t ram_bytes,
+                                            std::span<const loader::RequiredRange> vtl2) {
+  std::vector<std::pair<uint64_t, uint64_t>> holes = {{0xA0000, 0x100000}};
+  for (const loader::RequiredRange& range : vtl2)
+    holes.emplace_back(range.gpa, range.gpa + range.size_bytes);
+  std::sort(holes.begin(), holes.end());
+  std::vector<loader::vtl0::RamRange> ram;
+  uint64_t at = 0;
+  for (const auto& [start, end] : holes) {
+    if (start > at) ram.push_back({at, std::min(start, ram_bytes) - at});
+    at = std::max(at, end);
+    if (at >= ram_bytes) break;
+  }
+  if (at < ram_bytes) ram.push_back({at, ram_bytes - at});
+  std::erase_if(ram, [](const loader::vtl0::RamRange& r) { return r.size_bytes == 0; });
+  return ram;
+}
+
+base::Result<std::vector<std::byte>> ReadVtl0File(const std::string& path, const char* what) {
+  auto bytes = igvm::ReadFileBytes(path);
+  if (!bytes) return std::move(bytes).error().Context(what);
+  return std::move(*bytes);
+}
+
+// Builds VTL0's VM and loads its Linux (loader/vtl0/). VTL0's interrupt
+// controllers: KVM's local APICs, with the IOAPIC left to the paravisor
+// (KVM_CAP_SPLIT_IRQCHIP: its MMIO exits reach VTL2 as intercepts); no
+// PIC, no PIT.
+base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem& system,
+                                    const kvm::GuestRam& ram, mem::GuestMemory& memory,
+                                    const loader::LoadedImage& image,
+                                    std::span<const kvm_cpuid_entry2> supported,
+                                    const loader::hv::HvConfig& vtl2_hv) {
+  std::vector<loader::RequiredRange> vtl2 = image.required_memory;
+  vtl2.push_back(loader::kVtl2LowMemory);
+  Vtl0Machine vtl0{TRY(kvm::Vm::Create(system)), {}, Vtl0Ram(ram.size_bytes(), vtl2), vtl2_hv, {}};
+  vtl0.hv.vtl = 0;
+  uint32_t slot = 0;
+  for (const loader::vtl0::RamRange& range : vtl0.ram)
+    TRY(vtl0.vm.MapRam(slot++, mem::Gpa{range.gpa}, ram, range.gpa, range.size_bytes));
+  TRY(vtl0.vm.TrapMsrsAndUnknown(std::span(&kHyperVMsrs, 1)));
+  TRY(vtl0.vm.CreateSplitIrqchip(loader::vtl0::kIoApicPins));
+  for (uint32_t vp = 0; vp < options.vp_count; ++vp)
+    vtl0.vcpus.push_back(TRY(kvm::Vcpu::Create(vtl0.vm, vp)));
+  auto cpuid = loader::hv::WithHvLeaves(supported, vtl0.hv);
+  if (TRY(system.CheckExtension(KVM_CAP_TSC_DEADLINE_TIMER)) > 0)
+    for (kvm_cpuid_entry2& entry : cpuid)
+      if (entry.function == 1) entry.ecx |= 1u << 24;
+  for (kvm::Vcpu& vcpu : vtl0.vcpus)
+    TRY(vcpu.SetCpuid(loader::VpCpuid(cpuid, vcpu.id(), options.vp_count)));
+
+  const auto kernel = TRY(ReadVtl0File(options.vtl0_kernel, "--vtl0-kernel"));
+  std::vector<std::byte> initrd;
+  if (!options.vtl0_initrd.empty()) initrd = TRY(ReadVtl0File(options.vtl0_initrd, "--vtl0-initrd"));
+  const loader::vtl0::AcpiTables acpi =
+      TRY(loader::vtl0::BuildAcpiTables(loader::vtl0::kAcpiGpa, options.vp_count));
+  loader::vtl0::LinuxBootInputs inputs;
+  inputs.ram = vtl0.ram;
+  inputs.kernel = kernel;
+  inputs.initrd = initrd;
+  inputs.command_line = options.vtl0_command_line;
+  inputs.acpi_gpa = acpi.gpa;
+  inputs.acpi_tables = acpi.bytes;
+  inputs.acpi_rsdp_gpa = acpi.rsdp_gpa;
+  auto boot = loader::vtl0::LoadLinux(inputs, memory);
+  if (!boot) return std::move(boot).error().Context("VTL0 kernel " + options.vtl0_kernel);
+  vtl0.layout = boot->layout;
+  auto applied = loader::ApplyVpState(vtl0.vcpus[0], boot->bsp);
+  if (!applied) return std::move(applied).error().Context("VTL0 VP 0 entry state");
+  return vtl0;
+}
 
 base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile& file) {
   auto system = TRY(kvm::KvmSystem::Open());
@@ -245,7 +399,8 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
   hv.vp_count = options.vp_count;
   hv.tsc_hz = uint64_t{tsc_khz} * 1000;
   hv.apic_hz = 1'000'000'000;
-  auto cpuid = loader::hv::WithHvLeaves(TRY(system.SupportedCpuid()), hv);
+  const auto supported = TRY(system.SupportedCpuid());
+  auto cpuid = loader::hv::WithHvLeaves(supported, hv);
   // api.rst 4.46 (KVM_GET_SUPPORTED_CPUID): TSC-deadline mode of the
   // in-kernel LAPIC timer is not reported there; it is offered when
   // KVM_CAP_TSC_DEADLINE_TIMER is. SDM vol. 3A §11.5.4.1: CPUID.1:ECX[24].
@@ -283,8 +438,10 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
 
   auto applied = loader::ApplyVpState(bsp, image.bsp);
   if (!applied) return std::move(applied).error().Context("VP 0 entry state");
+  std::optional<Vtl0Machine> vtl0;
+  if (!options.no_vtl0) vtl0 = TRY(BuildVtl0(options, system, ram, memory, image, supported, hv));
   return Machine{std::move(system), std::move(ram), std::move(vm), std::move(vcpus),
-                 std::move(memory), hv, std::move(image)};
+                 std::move(memory), hv, std::move(image), std::move(vtl0)};
 }
 
 // One VP's host thread: runs its VpRunner until the machine stops.
@@ -317,15 +474,15 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
                static_cast<unsigned long long>(image.bsp.rip.value_or(0)),
                options.allow_unsigned ? " (signature not checked)" : ", signature verified");
   StdoutSerial serial_out;
-  loader::Uart16550 com1(serial_out);
-  KvmIrqLine com1_irq(machine->vm, loader::Uart16550::kCom1Irq);
+  devices::Uart16550 com1(serial_out);
+  KvmIrqLine com1_irq(machine->vm, devices::Uart16550::kCom1Irq);
   com1.ConnectIrq(com1_irq);
-  loader::MachineEvents events;
+  devices::MachineEvents events;
   loader::AcpiPm1 pm1(events);
   loader::CmosRtc rtc([] { return std::time(nullptr); });
-  loader::PortBus ports;
+  devices::PortBus ports;
   for (auto attached :
-       {ports.Attach(loader::Uart16550::kCom1Base, loader::Uart16550::kRegisterCount, com1),
+       {ports.Attach(devices::Uart16550::kCom1Base, devices::Uart16550::kRegisterCount, com1),
         ports.Attach(loader::AcpiPm1::kPm1Base, loader::AcpiPm1::kRegisterBytes, pm1),
         ports.Attach(loader::CmosRtc::kBase, loader::CmosRtc::kPortCount, rtc)}) {
     if (!attached) {
@@ -355,21 +512,55 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   msrs.reserve(options.vp_count);
   for (const kvm::Vcpu& vcpu : machine->vcpus)
     msrs.emplace_back(vcpu.id(), machine->hv, machine->memory, reference_clock);
-  loader::vsm::Partition partition(options.vp_count, nullptr, machine->vm);
-  for (uint32_t vp = 0; vp < options.vp_count; ++vp) partition.SetVpSynics(vp, nullptr, &msrs[vp]);
+  // VTL0: its own synthetic MSRs and SynIC per VP, and the host's port
+  // bus for the ports VTL2 does not intercept (ACPI PM1: VTL0's S5 ends
+  // the machine too).
+  std::vector<loader::hv::SyntheticMsrs> vtl0_msrs;
+  loader::AcpiPm1 vtl0_pm1(events);
+  devices::PortBus vtl0_ports;
+  if (machine->vtl0) {
+    vtl0_msrs.reserve(options.vp_count);
+    for (const kvm::Vcpu& vcpu : machine->vtl0->vcpus)
+      vtl0_msrs.emplace_back(vcpu.id(), machine->vtl0->hv, machine->memory, reference_clock);
+    if (auto attached = vtl0_ports.Attach(loader::AcpiPm1::kPm1Base,
+                                          loader::AcpiPm1::kRegisterBytes, vtl0_pm1);
+        !attached) {
+      std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());
+      return kExitLoadFailed;
+    }
+    std::fprintf(stderr, "hcl-loader: VTL0: %s%s%s\n", options.vtl0_kernel.c_str(),
+                 options.vtl0_initrd.empty() ? "" : " + ", options.vtl0_initrd.c_str());
+  }
+  loader::vsm::Partition partition(options.vp_count,
+                                   machine->vtl0 ? &machine->vtl0->vm : nullptr, machine->vm);
+  for (uint32_t vp = 0; vp < options.vp_count; ++vp)
+    partition.SetVpSynics(vp, machine->vtl0 ? &vtl0_msrs[vp] : nullptr, &msrs[vp]);
   loader::MachineShared shared;
   shared.vtl2_ports = &ports;
+  shared.vtl0_ports = machine->vtl0 ? &vtl0_ports : nullptr;
   shared.events = &events;
   shared.group = &group;
   shared.partition = &partition;
   shared.memory = &machine->memory;
-  shared.vtl0_accessible = [](uint64_t, uint64_t) { return false; };
+  std::vector<loader::vtl0::RamRange> vtl0_ram;
+  if (machine->vtl0) vtl0_ram = machine->vtl0->ram;
+  shared.vtl0_accessible = [vtl0_ram](uint64_t gpa, uint64_t bytes) {
+    for (const loader::vtl0::RamRange& range : vtl0_ram)
+      if (gpa >= range.gpa && base::RangeFits(gpa - range.gpa, bytes, range.size_bytes))
+        return true;
+    return false;
+  };
   std::vector<VpThread> threads;
   threads.reserve(options.vp_count);
-  for (kvm::Vcpu& vcpu : machine->vcpus)
-    threads.push_back(VpThread{
-        loader::VpRunner(loader::VpVtls{&vcpu, &msrs[vcpu.id()], nullptr, nullptr}, shared),
-        &deadline, 0, {}, false});
+  for (kvm::Vcpu& vcpu : machine->vcpus) {
+    const uint32_t vp = vcpu.id();
+    loader::VpVtls vtls{&vcpu, &msrs[vp], nullptr, nullptr};
+    if (machine->vtl0) {
+      vtls.vtl0 = &machine->vtl0->vcpus[vp];
+      vtls.vtl0_msrs = &vtl0_msrs[vp];
+    }
+    threads.push_back(VpThread{loader::VpRunner(vtls, shared), &deadline, 0, {}, false});
+  }
   const auto start = std::chrono::steady_clock::now();
   for (uint32_t vp = 0; vp < options.vp_count; ++vp) {
     VpThread& thread = threads[vp];
@@ -449,7 +640,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
 
 // Execs the carrier (never returns) when this host's KVM is unusable and
 // no carrier-run has decided already; otherwise returns to run here.
-void MaybeRunInCarrier(const Options& options, const std::vector<std::string_view>& args) {
+void MaybeRunInCarrier(const Options& options, const std::vector<std::string>& args) {
   // carrier-run sets HCL_CARRIER for its command in both of its modes.
   if (std::getenv("HCL_CARRIER") != nullptr) return;
   auto self = loader::SelfPath();
@@ -472,6 +663,7 @@ void MaybeRunInCarrier(const Options& options, const std::vector<std::string_vie
   plan.image = options.image_path;
   plan.args.assign(args.begin(), args.end());
   plan.image_arg = options.image_arg;
+  plan.file_args = options.file_args;
   plan.vp_count = options.vp_count;
   plan.guest_mem_mib = options.mem_mib;
   plan.timeout_s = options.timeout_s;
@@ -486,8 +678,8 @@ void MaybeRunInCarrier(const Options& options, const std::vector<std::string_vie
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<std::string_view> args(argv + 1, argv + argc);
-  auto options = ParseArgs(args);
+  const std::vector<std::string_view> given(argv + 1, argv + argc);
+  auto options = ParseArgs(given);
   if (!options) {
     std::fprintf(stderr, "hcl-loader: %s\n", options.error().message().c_str());
     return kExitUsage;
@@ -499,6 +691,8 @@ int main(int argc, char** argv) {
                  file.error().message().c_str());
     return kExitLoadFailed;
   }
+  std::vector<std::string> args(given.begin(), given.end());
+  ResolveVtl0Defaults(*options, args);
   if (!options->no_carrier) MaybeRunInCarrier(*options, args);
   return Run(*options, *file);
 }

@@ -70,7 +70,7 @@ void VpRunner::Log(const char* fmt, ...) {
   std::fprintf(stderr, "hcl-loader: vp%u vtl%u: %s\n", vtls_.vtl2->id(), active_vtl_, line.c_str());
 }
 
-void VpRunner::HandleIo(PortBus& bus, const kvm::IoExit& io) {
+void VpRunner::HandleIo(devices::PortBus& bus, const kvm::IoExit& io) {
   for (uint32_t i = 0; i < io.count; ++i) {
     const auto element = io.data.subspan(size_t{i} * io.size, io.size);
     const bool claimed = io.direction == kvm::IoDirection::kOut ? bus.Write(io.port, element)

@@ -43,8 +43,8 @@
 #include "hv/hvdef.h"
 #include "hv/synthetic_msrs.h"
 #include "kvm/vcpu.h"
-#include "machine_events.h"
-#include "port_bus.h"
+#include "devices/machine_events.h"
+#include "devices/port_bus.h"
 #include "run_deadline.h"
 #include "vp_group.h"
 #include "vsm/hypercalls.h"
@@ -63,9 +63,9 @@ struct VpVtls {
 
 // What VpRunners share.
 struct MachineShared {
-  PortBus* vtl2_ports = nullptr;
-  PortBus* vtl0_ports = nullptr;  // the VTL0 host bus; null without VTL0
-  const MachineEvents* events = nullptr;
+  devices::PortBus* vtl2_ports = nullptr;
+  devices::PortBus* vtl0_ports = nullptr;  // the VTL0 host bus; null without VTL0
+  const devices::MachineEvents* events = nullptr;
   VpGroup* group = nullptr;
   vsm::Partition* partition = nullptr;
   mem::GuestMemory* memory = nullptr;
@@ -104,7 +104,7 @@ class VpRunner {
   // Parked (vp_group.h): HLT with IF clear, or waiting for INIT/SIPI.
   base::Result<bool> IsParked();
   void Stop(StopReason reason, std::string detail);
-  void HandleIo(PortBus& bus, const kvm::IoExit& io);
+  void HandleIo(devices::PortBus& bus, const kvm::IoExit& io);
   // The hypercall page's `out` to hv::kHypercallPort in the active VTL.
   base::Result<void> HandleHypercall();
 

@@ -1,8 +1,8 @@
-#include "port_bus.h"
+#include "devices/port_bus.h"
 
 #include <algorithm>
 
-namespace loader {
+namespace devices {
 
 base::Result<void> PortBus::Attach(uint16_t base, uint16_t length, PortDevice& device) {
   if (length == 0 || uint32_t{base} + length > 0x10000)
@@ -39,4 +39,4 @@ bool PortBus::Write(uint16_t port, std::span<const std::byte> data) {
          range->device->Write(static_cast<uint16_t>(port - range->base), data) == IoResult::kOk;
 }
 
-}  // namespace loader
+}  // namespace devices

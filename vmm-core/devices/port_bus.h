@@ -19,7 +19,7 @@
 
 #include "base/result.h"
 
-namespace loader {
+namespace devices {
 
 enum class IoResult {
   kOk,
@@ -57,4 +57,4 @@ class PortBus {
   std::vector<Range> ranges_;  // guarded by mutex_; so is every attached device
 };
 
-}  // namespace loader
+}  // namespace devices

@@ -1,4 +1,4 @@
-#include "uart16550.h"
+#include "devices/uart16550.h"
 
 #include <doctest/doctest.h>
 
@@ -7,13 +7,13 @@
 
 namespace {
 
-class StringOutput final : public loader::SerialOutput {
+class StringOutput final : public devices::SerialOutput {
  public:
   void Put(uint8_t byte) override { text.push_back(static_cast<char>(byte)); }
   std::string text;
 };
 
-class RecordingLine final : public loader::IrqLine {
+class RecordingLine final : public devices::IrqLine {
  public:
   void Set(bool level) override { levels.push_back(level); }
   std::vector<bool> levels;
@@ -23,7 +23,7 @@ class RecordingLine final : public loader::IrqLine {
 
 TEST_CASE("16550: THR writes reach the output; LSR always says THRE|TEMT") {
   StringOutput out;
-  loader::Uart16550 uart(out);
+  devices::Uart16550 uart(out);
   for (char c : std::string("hi\n")) uart.WriteRegister(0, static_cast<uint8_t>(c));
   CHECK(out.text == "hi\n");
   CHECK((uart.ReadRegister(5) & 0x60) == 0x60);
@@ -32,7 +32,7 @@ TEST_CASE("16550: THR writes reach the output; LSR always says THRE|TEMT") {
 
 TEST_CASE("16550: DLAB switches offsets 0 and 1 to the divisor latch") {
   StringOutput out;
-  loader::Uart16550 uart(out);
+  devices::Uart16550 uart(out);
   uart.WriteRegister(3, 0x80);  // DLAB
   uart.WriteRegister(0, 0x01);
   uart.WriteRegister(1, 0x00);
@@ -46,7 +46,7 @@ TEST_CASE("16550: DLAB switches offsets 0 and 1 to the divisor latch") {
 
 TEST_CASE("16550: what Linux's 8250 autoconfig probes") {
   StringOutput out;
-  loader::Uart16550 uart(out);
+  devices::Uart16550 uart(out);
   // Scratch register holds a value.
   uart.WriteRegister(7, 0xA5);
   CHECK(uart.ReadRegister(7) == 0xA5);
@@ -66,7 +66,7 @@ TEST_CASE("16550: what Linux's 8250 autoconfig probes") {
 
 TEST_CASE("16550: THRE interrupt is raised by enabling it and cleared by reading IIR") {
   StringOutput out;
-  loader::Uart16550 uart(out);
+  devices::Uart16550 uart(out);
   CHECK(uart.ReadRegister(2) == 0x01);  // none pending
   uart.WriteRegister(1, 0x02);          // ETBEI
   CHECK(uart.interrupt_pending());
@@ -82,15 +82,15 @@ TEST_CASE("16550: THRE interrupt is raised by enabling it and cleared by reading
 
 TEST_CASE("16550: port interface takes one byte at offsets 0-7 only") {
   StringOutput out;
-  loader::Uart16550 uart(out);
+  devices::Uart16550 uart(out);
   std::byte two[2]{};
   std::byte one[1]{std::byte{'q'}};
-  CHECK(uart.Write(0, std::span(two)) == loader::IoResult::kBadSize);
-  CHECK(uart.Write(8, std::span(one)) == loader::IoResult::kBadRegister);
-  CHECK(uart.Write(0, std::span(one)) == loader::IoResult::kOk);
+  CHECK(uart.Write(0, std::span(two)) == devices::IoResult::kBadSize);
+  CHECK(uart.Write(8, std::span(one)) == devices::IoResult::kBadRegister);
+  CHECK(uart.Write(0, std::span(one)) == devices::IoResult::kOk);
   CHECK(out.text == "q");
 
-  loader::PortBus bus;
+  devices::PortBus bus;
   REQUIRE(bus.Attach(0x3F8, 8, uart).ok());
   CHECK_FALSE(bus.Attach(0x3FF, 1, uart).ok());  // overlap
   CHECK(bus.Write(0x3F8, std::span<const std::byte>(one)));
@@ -101,7 +101,7 @@ TEST_CASE("16550: port interface takes one byte at offsets 0-7 only") {
 
 TEST_CASE("16550: the IRQ output follows IIR, gated by MCR.OUT2, edges only on change") {
   StringOutput out;
-  loader::Uart16550 uart(out);
+  devices::Uart16550 uart(out);
   RecordingLine line;
   uart.ConnectIrq(line);
   CHECK(line.levels == std::vector<bool>{false});

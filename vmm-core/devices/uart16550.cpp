@@ -1,6 +1,6 @@
-#include "uart16550.h"
+#include "devices/uart16550.h"
 
-namespace loader {
+namespace devices {
 namespace {
 
 // Register offsets (PC16550D register summary).
@@ -181,4 +181,4 @@ void Uart16550::WriteRegisterNoIrq(uint16_t offset, uint8_t value) {
   }
 }
 
-}  // namespace loader
+}  // namespace devices

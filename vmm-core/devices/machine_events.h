@@ -10,7 +10,7 @@
 
 #include <atomic>
 
-namespace loader {
+namespace devices {
 
 class MachineEvents {
  public:
@@ -29,4 +29,4 @@ class IrqLine {
   virtual void Set(bool level) = 0;
 };
 
-}  // namespace loader
+}  // namespace devices

@@ -18,10 +18,10 @@
 #include <deque>
 #include <span>
 
-#include "machine_events.h"
-#include "port_bus.h"
+#include "devices/machine_events.h"
+#include "devices/port_bus.h"
 
-namespace loader {
+namespace devices {
 
 class SerialOutput {
  public:
@@ -81,4 +81,4 @@ class Uart16550 final : public PortDevice {
   bool thre_pending_ = false;  // THR-empty interrupt, until IIR read or THR write
 };
 
-}  // namespace loader
+}  // namespace devices
