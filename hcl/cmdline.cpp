@@ -1,5 +1,8 @@
 #include "cmdline.h"
 
+#include <charconv>
+#include <optional>
+
 namespace hcl {
 namespace {
 
@@ -39,6 +42,39 @@ std::vector<KernelParam> SplitKernelCommandLine(std::string_view text) {
   return params;
 }
 
+// "START-END,..." in hex (with or without 0x): page-aligned, non-empty,
+// sorted and disjoint.
+base::Result<std::vector<Options::Range>> ParseRanges(std::string_view text) {
+  std::vector<Options::Range> ranges;
+  auto hex = [](std::string_view digits) -> std::optional<uint64_t> {
+    if (digits.starts_with("0x") || digits.starts_with("0X")) digits.remove_prefix(2);
+    uint64_t value = 0;
+    const auto [end, ec] =
+        std::from_chars(digits.data(), digits.data() + digits.size(), value, 16);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size())
+      return std::nullopt;
+    return value;
+  };
+  while (!text.empty()) {
+    const size_t comma = text.find(',');
+    const std::string_view item = text.substr(0, comma);
+    text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
+    const size_t dash = item.find('-');
+    if (dash == std::string_view::npos) return base::Error("a range without '-'");
+    const auto start = hex(item.substr(0, dash));
+    const auto end = hex(item.substr(dash + 1));
+    if (!start || !end) return base::Error("a range that is not START-END in hex");
+    if (*end <= *start || (*start & 0xFFF) != 0 || (*end & 0xFFF) != 0)
+      return base::Error("an empty or unaligned range");
+    if (!ranges.empty() && *start < ranges.back().end)
+      return base::Error("ranges not sorted and disjoint");
+    if (ranges.size() == Options::kMaxVtl0Ranges) return base::Error("too many ranges");
+    ranges.push_back({*start, *end});
+  }
+  if (ranges.empty()) return base::Error("no ranges");
+  return ranges;
+}
+
 Options ParseOptions(std::string_view kernel_command_line) {
   Options options;
   auto warn = [&](std::string text) {
@@ -46,7 +82,14 @@ Options ParseOptions(std::string_view kernel_command_line) {
   };
   for (const KernelParam& param : SplitKernelCommandLine(kernel_command_line)) {
     if (param.key.rfind("hcl.", 0) != 0) continue;  // the kernel's, not ours
-    if (param.key == "hcl.poweroff") {
+    if (param.key == "hcl.vtl0_ram") {
+      auto ranges = ParseRanges(param.value);
+      if (ranges.ok()) {
+        options.vtl0_ram = std::move(ranges).value();
+      } else {
+        warn("hcl.vtl0_ram: " + ranges.error().message() + ", ignored");
+      }
+    } else if (param.key == "hcl.poweroff") {
       if (param.value == "ready") {
         options.power_off = Options::PowerOff::kWhenReady;
       } else {

@@ -9,6 +9,8 @@
 #include <string_view>
 #include <vector>
 
+#include "base/result.h"
+
 namespace hcl {
 
 struct KernelParam {
@@ -27,9 +29,20 @@ struct Options {
   enum class PowerOff { kNever, kWhenReady };
   PowerOff power_off = PowerOff::kNever;
 
+  // hcl.vtl0_ram=START-END[,START-END...] (hex, END exclusive, page
+  // aligned, sorted, at most kMaxVtl0Ranges): the guest-physical RAM of
+  // VTL0, which hcl maps and serves. Absent: no VTL0 to run.
+  struct Range {
+    uint64_t start = 0;
+    uint64_t end = 0;
+  };
+  static constexpr size_t kMaxVtl0Ranges = 32;
+  std::vector<Range> vtl0_ram;
+
   std::vector<std::string> warnings;
 };
 
 Options ParseOptions(std::string_view kernel_command_line);
+base::Result<std::vector<Options::Range>> ParseRanges(std::string_view text);
 
 }  // namespace hcl

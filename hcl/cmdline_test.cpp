@@ -32,3 +32,19 @@ TEST_CASE("a hostile command line cannot flood the console") {
   CHECK(hcl::ParseOptions(text).warnings.size() == 8);
   CHECK(hcl::ParseOptions(std::string(100000, '"')).warnings.empty());
 }
+
+TEST_CASE("hcl.vtl0_ram: VTL0's RAM ranges; malformed lists are a warning") {
+  const auto options = hcl::ParseOptions("hcl.vtl0_ram=0-10000,0x20000-0xa0000,2ff0000-10000000");
+  REQUIRE(options.vtl0_ram.size() == 3);
+  CHECK(options.vtl0_ram[0].start == 0);
+  CHECK(options.vtl0_ram[0].end == 0x10000);
+  CHECK(options.vtl0_ram[2].start == 0x2ff0000);
+  CHECK(options.vtl0_ram[2].end == 0x10000000);
+  CHECK(options.warnings.empty());
+  for (const char* bad : {"hcl.vtl0_ram=", "hcl.vtl0_ram=10-20", "hcl.vtl0_ram=2000-1000",
+                          "hcl.vtl0_ram=0-1000,0-2000", "hcl.vtl0_ram=x-y", "hcl.vtl0_ram=1000"}) {
+    const auto parsed = hcl::ParseOptions(bad);
+    CHECK(parsed.vtl0_ram.empty());
+    CHECK(parsed.warnings.size() == 1);
+  }
+}

@@ -190,6 +190,26 @@ base::Result<wire::SupportedPlatform> FindVsmPlatform(const igvm::IgvmFile& file
   return *platform;
 }
 
+namespace {
+
+std::vector<RequiredRange> RequiredMemory(const igvm::IgvmFile& file, uint32_t mask) {
+  std::vector<RequiredRange> ranges;
+  for (const igvm::Directive& directive : file.directives)
+    if (const auto* required = std::get_if<wire::RequiredMemory>(&directive);
+        required != nullptr && (required->compatibility_mask & mask) != 0)
+      ranges.push_back({required->gpa, required->number_of_bytes, (required->flags & 1u) != 0});
+  return ranges;
+}
+
+}  // namespace
+
+base::Result<std::vector<RequiredRange>> Vtl2Ranges(const igvm::IgvmFile& file) {
+  const auto platform = TRY(FindVsmPlatform(file));
+  std::vector<RequiredRange> ranges = RequiredMemory(file, platform.compatibility_mask);
+  ranges.push_back(kVtl2LowMemory);
+  return ranges;
+}
+
 base::Result<LoadedImage> LoadVsmPlatform(const igvm::IgvmFile& file, const LoadOptions& options,
                                           mem::GuestMemory& ram) {
   if (mem::ToU64(ram.base()) != 0) return base::Error("guest RAM must start at GPA 0");
@@ -198,12 +218,7 @@ base::Result<LoadedImage> LoadVsmPlatform(const igvm::IgvmFile& file, const Load
   LoadedImage image;
   image.compatibility_mask = platform.compatibility_mask;
   image.highest_vtl = platform.highest_vtl;
-
-  for (const igvm::Directive& directive : file.directives)
-    if (const auto* required = std::get_if<wire::RequiredMemory>(&directive);
-        required != nullptr && (required->compatibility_mask & image.compatibility_mask) != 0)
-      image.required_memory.push_back(
-          {required->gpa, required->number_of_bytes, (required->flags & 1u) != 0});
+  image.required_memory = RequiredMemory(file, image.compatibility_mask);
   std::vector<RequiredRange> vtl2_ranges = image.required_memory;
   vtl2_ranges.push_back(kVtl2LowMemory);
   image.memory_map = TRY(BuildMemoryMap(ram.size_bytes(), vtl2_ranges));

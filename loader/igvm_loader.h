@@ -50,6 +50,10 @@ struct LoadedImage {
 // The VSM platform header, or an error if the image has none.
 base::Result<igvm::wire::SupportedPlatform> FindVsmPlatform(const igvm::IgvmFile& file);
 
+// VTL2's memory: the VSM platform's REQUIRED_MEMORY ranges plus the
+// loader's low range (memory_layout.h, kVtl2LowMemory).
+base::Result<std::vector<RequiredRange>> Vtl2Ranges(const igvm::IgvmFile& file);
+
 // Loads the VSM platform into `ram`, which must start at GPA 0 and be the
 // whole of guest RAM (its size is what the memory map describes).
 base::Result<LoadedImage> LoadVsmPlatform(const igvm::IgvmFile& file, const LoadOptions& options,

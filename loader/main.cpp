@@ -327,6 +327,7 @@ base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem
   std::vector<loader::RequiredRange> vtl2 = image.required_memory;
   vtl2.push_back(loader::kVtl2LowMemory);
   Vtl0Machine vtl0{TRY(kvm::Vm::Create(system)), {}, Vtl0Ram(ram.size_bytes(), vtl2), vtl2_hv, {}};
+  if (vtl0.ram.empty()) return base::Error("--mem leaves no RAM for VTL0");
   vtl0.hv.vtl = 0;
   uint32_t slot = 0;
   for (const loader::vtl0::RamRange& range : vtl0.ram)
@@ -432,6 +433,19 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
   // IRQs without overrides (COM1 = pin 4; the PIT = pin 0).
   load_options.io_apic = loader::IoApicConfig{};
   load_options.vtl2_command_line = base::StringPrintf("tsc_early_khz=%u", tsc_khz);
+  // VTL0's RAM, for hcl to map and serve (hcl/cmdline.h, hcl.vtl0_ram).
+  // FIXME: the boot shim could derive it from the IGVM memory map
+  // parameter instead; both are the host's word.
+  if (!options.no_vtl0) {
+    load_options.vtl2_command_line += " hcl.vtl0_ram=";
+    const char* separator = "";
+    for (const loader::vtl0::RamRange& range : Vtl0Ram(ram_bytes, TRY(loader::Vtl2Ranges(file)))) {
+      load_options.vtl2_command_line += base::StringPrintf(
+          "%s%llx-%llx", separator, static_cast<unsigned long long>(range.gpa),
+          static_cast<unsigned long long>(range.gpa + range.size_bytes));
+      separator = ",";
+    }
+  }
   if (!options.vtl2_command_line.empty())
     load_options.vtl2_command_line += " " + options.vtl2_command_line;
   auto image = TRY(loader::LoadVsmPlatform(file, load_options, memory));

@@ -14,8 +14,8 @@
 #include <span>
 
 #include "base/result.h"
-#include "mapping.h"
-#include "unique_fd.h"
+#include "os/mapping.h"
+#include "os/unique_fd.h"
 
 namespace kvm {
 
@@ -26,12 +26,12 @@ class GuestRam {
 
   uint64_t size_bytes() const { return mapping_.size_bytes(); }
   std::span<std::byte> bytes() const { return mapping_.bytes(); }
-  const UniqueFd& fd() const { return fd_; }
+  const os::UniqueFd& fd() const { return fd_; }
 
  private:
-  GuestRam(UniqueFd fd, Mapping mapping) : fd_(std::move(fd)), mapping_(std::move(mapping)) {}
-  UniqueFd fd_;
-  Mapping mapping_;
+  GuestRam(os::UniqueFd fd, os::Mapping mapping) : fd_(std::move(fd)), mapping_(std::move(mapping)) {}
+  os::UniqueFd fd_;
+  os::Mapping mapping_;
 };
 
 }  // namespace kvm

@@ -7,12 +7,12 @@
 #include <string_view>
 
 #include "base/result.h"
-#include "unique_fd.h"
+#include "os/unique_fd.h"
 
 namespace kvm {
 
 template <typename Arg>
-base::Result<int> Ioctl(const UniqueFd& fd, unsigned long request, Arg arg,
+base::Result<int> Ioctl(const os::UniqueFd& fd, unsigned long request, Arg arg,
                         std::string_view what) {
   int ret;
   do {

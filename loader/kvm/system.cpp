@@ -10,7 +10,7 @@
 namespace kvm {
 
 base::Result<KvmSystem> KvmSystem::Open(const std::string& path) {
-  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  os::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd.valid()) return base::Error::FromErrno("open " + path, errno);
   const int version = TRY(Ioctl(fd, KVM_GET_API_VERSION, 0, "KVM_GET_API_VERSION"));
   if (version != KVM_API_VERSION)

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "unique_fd.h"
+#include "os/unique_fd.h"
 
 namespace kvm {
 
@@ -37,11 +37,11 @@ class KvmSystem {
   // KVM_GET_SUPPORTED_CPUID: the leaves this host can give a guest.
   base::Result<std::vector<kvm_cpuid_entry2>> SupportedCpuid() const;
 
-  const UniqueFd& fd() const { return fd_; }
+  const os::UniqueFd& fd() const { return fd_; }
 
  private:
-  explicit KvmSystem(UniqueFd fd) : fd_(std::move(fd)) {}
-  UniqueFd fd_;
+  explicit KvmSystem(os::UniqueFd fd) : fd_(std::move(fd)) {}
+  os::UniqueFd fd_;
 };
 
 }  // namespace kvm

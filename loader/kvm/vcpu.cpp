@@ -10,7 +10,7 @@
 
 namespace kvm {
 
-Vcpu::Vcpu(UniqueFd fd, Mapping run_area, uint32_t id)
+Vcpu::Vcpu(os::UniqueFd fd, os::Mapping run_area, uint32_t id)
     : fd_(std::move(fd)),
       run_area_(std::move(run_area)),
       // The mapping starts with struct kvm_run (api.rst 4.7 KVM_CREATE_VCPU).
@@ -20,8 +20,8 @@ Vcpu::Vcpu(UniqueFd fd, Mapping run_area, uint32_t id)
 base::Result<Vcpu> Vcpu::Create(const Vm& vm, uint32_t id) {
   const int fd = TRY(Ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(id),
                            "KVM_CREATE_VCPU"));
-  UniqueFd vcpu_fd(fd);
-  auto run_area = TRY(Mapping::Create(vm.vcpu_mmap_size(), PROT_READ | PROT_WRITE, MAP_SHARED,
+  os::UniqueFd vcpu_fd(fd);
+  auto run_area = TRY(os::Mapping::Create(vm.vcpu_mmap_size(), PROT_READ | PROT_WRITE, MAP_SHARED,
                                       vcpu_fd.get(), "kvm_run"));
   return Vcpu(std::move(vcpu_fd), std::move(run_area), id);
 }

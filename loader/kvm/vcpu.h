@@ -14,8 +14,8 @@
 
 #include "base/result.h"
 #include "exit.h"
-#include "mapping.h"
-#include "unique_fd.h"
+#include "os/mapping.h"
+#include "os/unique_fd.h"
 #include "vm.h"
 
 namespace kvm {
@@ -77,10 +77,10 @@ class Vcpu {
   void ClearImmediateExit() noexcept { run_->immediate_exit = 0; }
 
  private:
-  Vcpu(UniqueFd fd, Mapping run_area, uint32_t id);
+  Vcpu(os::UniqueFd fd, os::Mapping run_area, uint32_t id);
 
-  UniqueFd fd_;
-  Mapping run_area_;
+  os::UniqueFd fd_;
+  os::Mapping run_area_;
   kvm_run* run_;  // the start of run_area_
   uint32_t id_;
 };

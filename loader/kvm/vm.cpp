@@ -15,7 +15,7 @@ base::Result<Vm> Vm::Create(const KvmSystem& system) {
   const size_t mmap_size = TRY(system.VcpuMmapSize());
   // api.rst 4.2 KVM_CREATE_VM: machine type 0 is the default on x86.
   const int fd = TRY(Ioctl(system.fd(), KVM_CREATE_VM, 0UL, "KVM_CREATE_VM"));
-  return Vm(UniqueFd(fd), mmap_size);
+  return Vm(os::UniqueFd(fd), mmap_size);
 }
 
 base::Result<void> Vm::MapRam(uint32_t slot, mem::Gpa gpa, const GuestRam& ram,

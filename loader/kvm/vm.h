@@ -14,7 +14,7 @@
 #include "guest_ram.h"
 #include "mem/guest_memory.h"
 #include "system.h"
-#include "unique_fd.h"
+#include "os/unique_fd.h"
 
 namespace kvm {
 
@@ -68,14 +68,14 @@ class Vm {
   // PIC and the IOAPIC pin of the same number.
   base::Result<void> SetIrqLine(uint32_t gsi, bool level);
 
-  const UniqueFd& fd() const { return fd_; }
+  const os::UniqueFd& fd() const { return fd_; }
   size_t vcpu_mmap_size() const { return vcpu_mmap_size_; }
 
  private:
   base::Result<void> TrapMsrsFor(std::span<const MsrRange> ranges, uint32_t reasons);
-  Vm(UniqueFd fd, size_t vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
+  Vm(os::UniqueFd fd, size_t vcpu_mmap_size) : fd_(std::move(fd)), vcpu_mmap_size_(vcpu_mmap_size) {}
 
-  UniqueFd fd_;
+  os::UniqueFd fd_;
   size_t vcpu_mmap_size_;
 };
 

@@ -1,11 +1,11 @@
-#include "mapping.h"
+#include "os/mapping.h"
 
 #include <sys/mman.h>
 
 #include <cerrno>
 #include <string>
 
-namespace kvm {
+namespace os {
 
 base::Result<Mapping> Mapping::Create(size_t size_bytes, int prot, int flags, int fd,
                                       std::string_view what) {
@@ -29,4 +29,4 @@ void Mapping::Reset() {
   size_bytes_ = 0;
 }
 
-}  // namespace kvm
+}  // namespace os

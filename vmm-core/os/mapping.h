@@ -8,7 +8,7 @@
 
 #include "base/result.h"
 
-namespace kvm {
+namespace os {
 
 class Mapping {
  public:
@@ -35,4 +35,4 @@ class Mapping {
   size_t size_bytes_ = 0;
 };
 
-}  // namespace kvm
+}  // namespace os
