@@ -1,0 +1,967 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * VTL2 paravisor driver for our Linux 6.1 VTL2 kernel, with the user API of
+ * upstream mshv_vtl (Linux 6.19, include/uapi/linux/mshv.h): /dev/mshv,
+ * the VTL fd, /dev/mshv_vtl_low, /dev/mshv_hvcall and /dev/mshv_sint.
+ *
+ * The kernel has no CONFIG_HYPERV: this driver talks to the hypervisor only
+ * through the Hyper-V hypercall page and the synthetic MSRs, so it works the
+ * same on Hyper-V and on hcl-loader (KVM). See README.md in this folder for
+ * the contract with the loader and with hcl.
+ */
+#define pr_fmt(fmt) "mshv_vtl: " fmt
+
+#include <linux/anon_inodes.h>
+#include <linux/build_bug.h>
+#include <linux/cpuhotplug.h>
+#include <linux/cpumask.h>
+#include <linux/fs.h>
+#include <linux/gfp.h>
+#include <linux/init.h>
+#include <linux/io.h>
+#include <linux/ioport.h>
+#include <linux/miscdevice.h>
+#include <linux/mm.h>
+#include <linux/mutex.h>
+#include <linux/overflow.h>
+#include <linux/percpu.h>
+#include <linux/preempt.h>
+#include <linux/sched.h>
+#include <linux/sched/signal.h>
+#include <linux/slab.h>
+#include <linux/stddef.h>
+#include <linux/uaccess.h>
+#include <linux/version.h>
+#include <linux/vmalloc.h>
+
+#include <asm/asm.h>
+#include <asm/cpufeature.h>
+#include <asm/fpu/api.h>
+#include <asm/msr.h>
+#include <asm/processor.h>
+
+#include "uapi/mshv.h"
+
+/* ------------------------------------------------------------ Hyper-V ABI */
+
+/* Synthetic MSRs (TLFS; hyperv-vmbus.md 1.2). */
+#define MV_MSR_GUEST_OS_ID	0x40000000
+#define MV_MSR_HYPERCALL	0x40000001
+#define MV_MSR_VP_ASSIST_PAGE	0x40000073
+#define MV_MSR_SCONTROL		0x40000080
+#define MV_MSR_SIEFP		0x40000082
+#define MV_MSR_SIMP		0x40000083
+#define MV_MSR_EOM		0x40000084
+#define MV_MSR_SINT0		0x40000090
+
+#define MV_MSR_ENABLE		BIT_ULL(0)
+#define MV_SINT_MASKED		BIT_ULL(16)
+#define MV_SINT_POLLING		BIT_ULL(18)
+
+/* Linux's guest OS ID: vendor 0x8100, then the kernel version. */
+#define MV_GUEST_OS_ID		((0x8100ULL << 48) | ((u64)LINUX_VERSION_CODE << 16))
+
+/* CPUID. */
+#define MV_CPUID_VENDOR		0x40000000
+#define MV_CPUID_FEATURES	0x40000003
+#define MV_CPUID_B_ACCESS_VSM		BIT(16)
+#define MV_CPUID_B_ACCESS_VP_REGS	BIT(17)
+
+/* Hypercall input value and result (hyperv-vmbus.md 2). */
+#define MV_HVCALL_FAST		BIT_ULL(16)
+#define MV_HVCALL_REP_SHIFT	32
+#define MV_HV_STATUS(r)		((u16)((r) & 0xFFFF))
+#define MV_HV_REPS_DONE(r)	((u32)(((r) >> 32) & 0xFFF))
+
+#define MV_HVCALL_GET_VP_REGISTERS	0x0050
+#define MV_HVCALL_SET_VP_REGISTERS	0x0051
+#define MV_HVCALL_POST_MESSAGE		0x005C
+#define MV_HVCALL_SIGNAL_EVENT		0x005D
+
+#define MV_HV_STATUS_SUCCESS			0x00
+#define MV_HV_STATUS_INSUFFICIENT_BUFFERS	0x13
+
+#define MV_PARTITION_SELF	(~0ULL)
+#define MV_VP_SELF		0xFFFFFFFEu
+#define MV_INPUT_VTL_OWN	0x00
+#define MV_INPUT_VTL0		0x10	/* bit 4: use target VTL; target 0 */
+
+#define MV_REG_VSM_CODE_PAGE_OFFSETS	0x000D0002
+#define MV_REG_VSM_PARTITION_CONFIG	0x000D0007
+/* VsmPartitionConfig: enable_vtl_protection, default protection RWX (4 bits). */
+#define MV_VSM_PARTITION_CONFIG	(BIT_ULL(0) | (0xFULL << 1))
+
+/* VTL entry reasons (VP assist page, control area). */
+#define MV_ENTRY_REASON_VTL_CALL	1
+#define MV_ENTRY_REASON_INTERRUPT	2
+#define MV_ENTRY_REASON_INTERCEPT	3
+
+#define MV_MESSAGE_SIZE		256
+#define MV_MESSAGE_PAYLOAD	240
+#define MV_MESSAGE_FLAG_PENDING	BIT(0)
+#define MV_EVENT_FLAGS_COUNT	2048
+
+/* Get/SetVpRegisters input header (16 bytes). */
+struct mv_vp_regs_header {
+	u64 partition_id;
+	u32 vp_index;
+	u8 input_vtl;
+	u8 rsvd[3];
+} __packed;
+
+/* HvMessage (one SIMP slot). */
+struct mv_hv_message {
+	u32 type;
+	u8 payload_size;
+	u8 flags;
+	u16 rsvd;
+	u64 sender;
+	u8 payload[MV_MESSAGE_PAYLOAD];
+} __packed;
+
+/* HvCallPostMessage input. */
+struct mv_post_message_input {
+	u32 connection_id;
+	u32 rsvd;
+	u32 message_type;
+	u32 payload_size;
+	u8 payload[MV_MESSAGE_PAYLOAD];
+} __packed;
+
+/* The start of the VP assist page: the VTL control area and the intercept message. */
+struct mv_vp_assist {
+	u32 apic_assist;
+	u32 rsvd0;
+	u32 vtl_entry_reason;		/* @8 */
+	u8 vina_status;			/* @12 */
+	u8 rsvd1[3];
+	u64 vtl_return_rax;		/* @16 */
+	u64 vtl_return_rcx;		/* @24 */
+	u8 rsvd2[112 - 32];
+	u8 intercept_message[MV_MESSAGE_SIZE];	/* @112 */
+} __packed;
+
+static_assert(sizeof(struct mv_vp_regs_header) == 16);
+static_assert(sizeof(struct mv_hv_message) == MV_MESSAGE_SIZE);
+static_assert(offsetof(struct mv_hv_message, payload) == 16);
+static_assert(sizeof(struct mv_post_message_input) == 256);
+static_assert(offsetof(struct mv_vp_assist, vtl_entry_reason) == 8);
+static_assert(offsetof(struct mv_vp_assist, vina_status) == 12);
+static_assert(offsetof(struct mv_vp_assist, vtl_return_rax) == 16);
+static_assert(offsetof(struct mv_vp_assist, vtl_return_rcx) == 24);
+static_assert(offsetof(struct mv_vp_assist, intercept_message) == 112);
+static_assert(sizeof(struct mv_vp_assist) <= PAGE_SIZE);
+static_assert(MSHV_MAX_RUN_MSG_SIZE == MV_MESSAGE_SIZE);
+/* Hypercall input/output fit their page for the largest register request. */
+static_assert(sizeof(struct mv_vp_regs_header) +
+	      MSHV_VTL_MAX_REGISTERS * sizeof(struct hv_register_assoc) <= PAGE_SIZE);
+/* mshv_vtl_switch.S uses these indexes (offset = 8 * index). */
+static_assert(MSHV_VTL_GP_RAX == 0 && MSHV_VTL_GP_RCX == 1 && MSHV_VTL_GP_RDX == 2 &&
+	      MSHV_VTL_GP_RBX == 3 && MSHV_VTL_GP_CR2 == 4 && MSHV_VTL_GP_RBP == 5 &&
+	      MSHV_VTL_GP_RSI == 6 && MSHV_VTL_GP_RDI == 7 && MSHV_VTL_GP_R8 == 8 &&
+	      MSHV_VTL_GP_R15 == 15);
+static_assert(offsetof(struct mshv_vtl_cpu_context, gp_regs) == 0);
+static_assert(sizeof(struct mshv_vtl_run) <= PAGE_SIZE);
+
+/* ------------------------------------------------------------ state */
+
+/* Per CPU: hypercall input/output pages and the SynIC/VP assist pages. */
+struct mv_cpu {
+	void *input;
+	void *output;
+	struct mv_vp_assist *vp_assist;
+	void *simp;
+	void *siefp;
+};
+static DEFINE_PER_CPU(struct mv_cpu, mv_cpus);
+
+static void *mv_hypercall_pg __ro_after_init;
+/* Used by mshv_vtl_switch.S: call *mshv_vtl_hcl_return_entry(%rip). */
+void *mshv_vtl_hcl_return_entry __ro_after_init;
+static void *mv_vtl_call_entry __ro_after_init;
+
+void mshv_vtl_hcl_switch(struct mshv_vtl_cpu_context *ctx);
+
+/* From arch/x86/kernel/fpu/init.c (exported; its header is internal). */
+extern unsigned int mxcsr_feature_mask;
+
+#define MV_MAX_VTL0_RANGES 16
+
+struct mv_range {
+	u64 start_pfn;
+	u64 end_pfn;	/* exclusive */
+};
+
+/* The one VTL (MSHV_CREATE_VTL), guarded by mv_vtl_lock. */
+struct mv_vtl {
+	struct page **run_pages;	/* nr_cpu_ids entries, one per possible CPU */
+	struct mv_range ranges[MV_MAX_VTL0_RANGES];
+	unsigned int nr_ranges;
+};
+static DEFINE_MUTEX(mv_vtl_lock);
+static struct mv_vtl *mv_the_vtl;
+
+/* ------------------------------------------------------------ hypercalls */
+
+/*
+ * Calls the hypercall page like Linux's hv_do_hypercall: RCX = control,
+ * RDX = input (GPA, or data for fast calls), R8 = output (GPA, or data);
+ * the result is in RAX; R9-R11 and the flags are clobbered.
+ */
+static u64 mv_hypercall(u64 control, u64 input, u64 output)
+{
+	register u64 r8 asm("r8") = output;
+	u64 result;
+
+	asm volatile("call *%[page]"
+		     : "=a" (result), ASM_CALL_CONSTRAINT,
+		       "+c" (control), "+d" (input), "+r" (r8)
+		     : [page] "m" (mv_hypercall_pg)
+		     : "cc", "memory", "r9", "r10", "r11");
+	return result;
+}
+
+static int mv_status_to_errno(u64 result)
+{
+	switch (MV_HV_STATUS(result)) {
+	case MV_HV_STATUS_SUCCESS:
+		return 0;
+	case MV_HV_STATUS_INSUFFICIENT_BUFFERS:
+		return -EAGAIN;
+	default:
+		return -EIO;
+	}
+}
+
+/*
+ * HvCallGetVpRegisters / HvCallSetVpRegisters for `count` registers of the
+ * VTL named by input_vtl, on this VP. For a get, the values land in
+ * regs[i].value. Uses this CPU's hypercall pages with preemption disabled.
+ */
+static int mv_vp_registers(bool set, u8 input_vtl, struct hv_register_assoc *regs, u32 count)
+{
+	struct mv_vp_regs_header *hdr;
+	struct mv_cpu *c;
+	u64 control, result;
+	u32 i;
+	int ret = 0;
+
+	if (count == 0 || count > MSHV_VTL_MAX_REGISTERS)
+		return -EINVAL;
+
+	c = get_cpu_ptr(&mv_cpus);
+	if (!c->input || !c->output) {
+		put_cpu_ptr(&mv_cpus);
+		return -ENODEV;
+	}
+	hdr = c->input;
+	memset(hdr, 0, PAGE_SIZE);
+	hdr->partition_id = MV_PARTITION_SELF;
+	hdr->vp_index = MV_VP_SELF;
+	hdr->input_vtl = input_vtl;
+	if (set) {
+		struct hv_register_assoc *e = (struct hv_register_assoc *)(hdr + 1);
+
+		for (i = 0; i < count; i++) {
+			e[i].name = regs[i].name;
+			e[i].value = regs[i].value;
+		}
+		control = MV_HVCALL_SET_VP_REGISTERS;
+	} else {
+		u32 *names = (u32 *)(hdr + 1);
+
+		for (i = 0; i < count; i++)
+			names[i] = regs[i].name;
+		memset(c->output, 0, count * sizeof(union hv_register_value));
+		control = MV_HVCALL_GET_VP_REGISTERS;
+	}
+	control |= (u64)count << MV_HVCALL_REP_SHIFT;
+
+	result = mv_hypercall(control, virt_to_phys(c->input), set ? 0 : virt_to_phys(c->output));
+
+	if (MV_HV_STATUS(result) != MV_HV_STATUS_SUCCESS || MV_HV_REPS_DONE(result) != count) {
+		ret = -EIO;
+	} else if (!set) {
+		const union hv_register_value *v = c->output;
+
+		for (i = 0; i < count; i++)
+			regs[i].value = v[i];
+	}
+	put_cpu_ptr(&mv_cpus);
+
+	if (ret)
+		pr_err_ratelimited("%s %u register(s) (first 0x%x, input VTL 0x%x): status 0x%x, %u done\n",
+				   set ? "SetVpRegisters" : "GetVpRegisters", count, regs[0].name,
+				   input_vtl, MV_HV_STATUS(result), MV_HV_REPS_DONE(result));
+	return ret;
+}
+
+/* ------------------------------------------------------------ per CPU */
+
+static void *mv_page_once(void **slot)
+{
+	if (!*slot)
+		*slot = (void *)get_zeroed_page(GFP_KERNEL);
+	return *slot;
+}
+
+/* cpuhp online callback: runs on `cpu`. Pages stay allocated when the CPU goes offline. */
+static int mv_cpu_online(unsigned int cpu)
+{
+	struct mv_cpu *c = per_cpu_ptr(&mv_cpus, cpu);
+
+	if (!mv_page_once(&c->input) || !mv_page_once(&c->output) ||
+	    !mv_page_once((void **)&c->vp_assist) || !mv_page_once(&c->simp) ||
+	    !mv_page_once(&c->siefp))
+		return -ENOMEM;
+
+	wrmsrl(MV_MSR_VP_ASSIST_PAGE, virt_to_phys(c->vp_assist) | MV_MSR_ENABLE);
+	wrmsrl(MV_MSR_SIMP, virt_to_phys(c->simp) | MV_MSR_ENABLE);
+	wrmsrl(MV_MSR_SIEFP, virt_to_phys(c->siefp) | MV_MSR_ENABLE);
+	/* SINT0: vector 0, unmasked, polling (no interrupt; the VTL return reports it). */
+	wrmsrl(MV_MSR_SINT0, MV_SINT_POLLING);
+	wrmsrl(MV_MSR_SCONTROL, MV_MSR_ENABLE);
+	return 0;
+}
+
+static int mv_cpu_offline(unsigned int cpu)
+{
+	wrmsrl(MV_MSR_SINT0, MV_SINT_MASKED);
+	wrmsrl(MV_MSR_SCONTROL, 0);
+	wrmsrl(MV_MSR_SIEFP, 0);
+	wrmsrl(MV_MSR_SIMP, 0);
+	wrmsrl(MV_MSR_VP_ASSIST_PAGE, 0);
+	return 0;
+}
+
+/* ------------------------------------------------------------ VTL fd */
+
+static long mv_return_to_lower_vtl(struct mv_vtl *vtl)
+{
+	for (;;) {
+		struct mshv_vtl_run *run;
+		struct mv_vp_assist *assist;
+		struct mv_hv_message *msg;
+		struct mv_cpu *c;
+		u32 reason;
+
+		cond_resched();
+		if (signal_pending(current))
+			return -EINTR;
+
+		preempt_disable();
+		run = page_address(vtl->run_pages[smp_processor_id()]);
+		if (READ_ONCE(run->cancel)) {
+			WRITE_ONCE(run->cancel, 0);
+			preempt_enable();
+			return -EINTR;
+		}
+		c = this_cpu_ptr(&mv_cpus);
+		assist = c->vp_assist;
+		local_irq_disable();
+
+		assist->vtl_return_rax = run->cpu_context.gp_regs[MSHV_VTL_GP_RAX];
+		assist->vtl_return_rcx = run->cpu_context.gp_regs[MSHV_VTL_GP_RCX];
+
+		kernel_fpu_begin_mask(0);
+		/* A reserved MXCSR bit would make FXRSTOR fault. */
+		{
+			u32 *mxcsr = (u32 *)(run->cpu_context.fx_state + 24);
+
+			*mxcsr &= mxcsr_feature_mask;
+		}
+		asm volatile("fxrstorq %0" : : "m" (run->cpu_context.fx_state));
+		mshv_vtl_hcl_switch(&run->cpu_context);
+		asm volatile("fxsaveq %0" : "=m" (run->cpu_context.fx_state));
+		kernel_fpu_end();
+
+		reason = READ_ONCE(assist->vtl_entry_reason);
+		switch (reason) {
+		case MV_ENTRY_REASON_INTERRUPT:
+			msg = c->simp;	/* slot 0 = SINT0 */
+			if (READ_ONCE(msg->type) != 0) {
+				memcpy(run->exit_message, msg, MV_MESSAGE_SIZE);
+				WRITE_ONCE(msg->type, 0);
+				mb();
+				if (READ_ONCE(msg->flags) & MV_MESSAGE_FLAG_PENDING)
+					wrmsrl(MV_MSR_EOM, 0);
+				local_irq_enable();
+				preempt_enable();
+				return 0;
+			}
+			/* An interrupt for VTL2 itself: take it now, then go back. */
+			local_irq_enable();
+			preempt_enable();
+			continue;
+		case MV_ENTRY_REASON_INTERCEPT:
+			memcpy(run->exit_message, assist->intercept_message, MV_MESSAGE_SIZE);
+			local_irq_enable();
+			preempt_enable();
+			return 0;
+		case MV_ENTRY_REASON_VTL_CALL:
+			/* Nothing to deliver for a VTL call yet. */
+			local_irq_enable();
+			preempt_enable();
+			continue;
+		default:
+			local_irq_enable();
+			preempt_enable();
+			pr_err_ratelimited("unexpected VTL entry reason %u\n", reason);
+			return -EIO;
+		}
+	}
+}
+
+static long mv_ioctl_vp_registers(void __user *uarg, bool set)
+{
+	struct mshv_vp_registers args;
+	struct hv_register_assoc *regs;
+	void __user *uregs;
+	size_t size;
+	long ret;
+
+	if (copy_from_user(&args, uarg, sizeof(args)))
+		return -EFAULT;
+	if (args.count == 0 || args.count > MSHV_VTL_MAX_REGISTERS)
+		return -EINVAL;
+	size = args.count * sizeof(*regs);
+	uregs = u64_to_user_ptr(args.regs_ptr);
+	regs = memdup_user(uregs, size);
+	if (IS_ERR(regs))
+		return PTR_ERR(regs);
+
+	ret = mv_vp_registers(set, MV_INPUT_VTL0, regs, args.count);
+	if (!ret && !set && copy_to_user(uregs, regs, size))
+		ret = -EFAULT;
+	kfree(regs);
+	return ret;
+}
+
+static int mv_ram_hit(unsigned long pfn, unsigned long nr_pages, void *arg)
+{
+	return 1;
+}
+
+static long mv_ioctl_add_vtl0_memory(struct mv_vtl *vtl, void __user *uarg)
+{
+	struct mshv_vtl_ram_disposition d;
+	u64 max_pfn = 1ULL << (boot_cpu_data.x86_phys_bits - PAGE_SHIFT);
+	long ret = 0;
+
+	if (copy_from_user(&d, uarg, sizeof(d)))
+		return -EFAULT;
+	if (d.start_pfn >= d.last_pfn || d.last_pfn > max_pfn)
+		return -EINVAL;
+	/* Our own RAM is not VTL0 memory. */
+	if (walk_system_ram_range(d.start_pfn, d.last_pfn - d.start_pfn, NULL, mv_ram_hit) == 1)
+		return -EINVAL;
+
+	mutex_lock(&mv_vtl_lock);
+	if (vtl->nr_ranges >= MV_MAX_VTL0_RANGES) {
+		ret = -ENOSPC;
+	} else {
+		vtl->ranges[vtl->nr_ranges].start_pfn = d.start_pfn;
+		vtl->ranges[vtl->nr_ranges].end_pfn = d.last_pfn;
+		vtl->nr_ranges++;
+	}
+	mutex_unlock(&mv_vtl_lock);
+	return ret;
+}
+
+static long mv_vtl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct mv_vtl *vtl = file->private_data;
+	void __user *uarg = (void __user *)arg;
+
+	switch (cmd) {
+	case MSHV_RETURN_TO_LOWER_VTL:
+		return mv_return_to_lower_vtl(vtl);
+	case MSHV_GET_VP_REGISTERS:
+		return mv_ioctl_vp_registers(uarg, false);
+	case MSHV_SET_VP_REGISTERS:
+		return mv_ioctl_vp_registers(uarg, true);
+	case MSHV_ADD_VTL0_MEMORY:
+		return mv_ioctl_add_vtl0_memory(vtl, uarg);
+	case MSHV_SET_POLL_FILE:
+		return -EOPNOTSUPP;
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* Page offset: bits 0-15 = CPU, bits above = 0 (the run page). */
+static int mv_vtl_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	struct mv_vtl *vtl = file->private_data;
+	unsigned long cpu = vma->vm_pgoff & 0xFFFF;
+
+	if ((vma->vm_pgoff >> 16) != 0 || vma_pages(vma) != 1)
+		return -EINVAL;
+	if (cpu >= nr_cpu_ids || !cpu_possible(cpu) || !vtl->run_pages[cpu])
+		return -EINVAL;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	return vm_insert_page(vma, vma->vm_start, vtl->run_pages[cpu]);
+}
+
+static void mv_vtl_free(struct mv_vtl *vtl)
+{
+	unsigned int cpu;
+
+	if (vtl->run_pages) {
+		for (cpu = 0; cpu < nr_cpu_ids; cpu++)
+			if (vtl->run_pages[cpu])
+				__free_page(vtl->run_pages[cpu]);
+		kfree(vtl->run_pages);
+	}
+	kfree(vtl);
+}
+
+static int mv_vtl_release(struct inode *inode, struct file *file)
+{
+	struct mv_vtl *vtl = file->private_data;
+
+	mutex_lock(&mv_vtl_lock);
+	if (mv_the_vtl == vtl)
+		mv_the_vtl = NULL;
+	mutex_unlock(&mv_vtl_lock);
+	mv_vtl_free(vtl);
+	return 0;
+}
+
+static const struct file_operations mv_vtl_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = mv_vtl_ioctl,
+	.mmap = mv_vtl_mmap,
+	.release = mv_vtl_release,
+	.llseek = noop_llseek,
+};
+
+/* ------------------------------------------------------------ /dev/mshv */
+
+static long mv_create_vtl(void)
+{
+	struct mv_vtl *vtl;
+	unsigned int cpu;
+	int fd;
+
+	vtl = kzalloc(sizeof(*vtl), GFP_KERNEL);
+	if (!vtl)
+		return -ENOMEM;
+	vtl->run_pages = kcalloc(nr_cpu_ids, sizeof(*vtl->run_pages), GFP_KERNEL);
+	if (!vtl->run_pages)
+		goto nomem;
+	for_each_possible_cpu(cpu) {
+		vtl->run_pages[cpu] = alloc_page(GFP_KERNEL | __GFP_ZERO);
+		if (!vtl->run_pages[cpu])
+			goto nomem;
+	}
+
+	mutex_lock(&mv_vtl_lock);
+	if (mv_the_vtl) {
+		mutex_unlock(&mv_vtl_lock);
+		mv_vtl_free(vtl);
+		return -EBUSY;
+	}
+	fd = anon_inode_getfd("mshv_vtl", &mv_vtl_fops, vtl, O_RDWR | O_CLOEXEC);
+	if (fd >= 0)
+		mv_the_vtl = vtl;
+	mutex_unlock(&mv_vtl_lock);
+	if (fd < 0)
+		mv_vtl_free(vtl);
+	return fd;
+
+nomem:
+	mv_vtl_free(vtl);
+	return -ENOMEM;
+}
+
+static long mv_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	u32 cap;
+
+	switch (cmd) {
+	case MSHV_CHECK_EXTENSION:
+		if (copy_from_user(&cap, (void __user *)arg, sizeof(cap)))
+			return -EFAULT;
+		return 0;	/* no optional capability (register page, return actions, DR6) */
+	case MSHV_CREATE_VTL:
+		return mv_create_vtl();
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations mv_dev_fops = {
+	.owner = THIS_MODULE,
+	.unlocked_ioctl = mv_dev_ioctl,
+	.llseek = noop_llseek,
+};
+
+/* ------------------------------------------------------------ /dev/mshv_vtl_low */
+
+static bool mv_vtl0_range_allowed(u64 start_pfn, u64 end_pfn)
+{
+	bool ok = false;
+	unsigned int i;
+
+	mutex_lock(&mv_vtl_lock);
+	if (mv_the_vtl) {
+		for (i = 0; i < mv_the_vtl->nr_ranges && !ok; i++)
+			ok = start_pfn >= mv_the_vtl->ranges[i].start_pfn &&
+			     end_pfn <= mv_the_vtl->ranges[i].end_pfn;
+	}
+	mutex_unlock(&mv_vtl_lock);
+	return ok;
+}
+
+/* The file offset is the guest physical address of VTL0 memory. */
+static int mv_low_mmap(struct file *file, struct vm_area_struct *vma)
+{
+	u64 start = vma->vm_pgoff, end;
+
+	if (check_add_overflow(start, (u64)vma_pages(vma), &end))
+		return -EINVAL;
+	if (!(vma->vm_flags & VM_SHARED))
+		return -EINVAL;
+	if (!mv_vtl0_range_allowed(start, end))
+		return -EINVAL;
+	/*
+	 * VTL0 RAM is ordinary memory: map it write-back. These PFNs are not in
+	 * this kernel's memory map, so clear every cache-mode bit explicitly
+	 * instead of taking a device-style default.
+	 */
+	vma->vm_page_prot = __pgprot(pgprot_val(vma->vm_page_prot) & ~_PAGE_CACHE_MASK);
+	return remap_pfn_range(vma, vma->vm_start, start, vma->vm_end - vma->vm_start,
+			       vma->vm_page_prot);
+}
+
+static const struct file_operations mv_low_fops = {
+	.owner = THIS_MODULE,
+	.mmap = mv_low_mmap,
+	.llseek = noop_llseek,
+};
+
+/* ------------------------------------------------------------ /dev/mshv_hvcall */
+
+#define MV_HVCALL_BITMAP_MAX_BYTES 512
+
+struct mv_hvcall_file {
+	struct mutex lock;	/* serialises MSHV_HVCALL_SETUP */
+	bool ready;		/* set (release) once the bitmap is in place */
+	unsigned long allow[MV_HVCALL_BITMAP_MAX_BYTES / sizeof(unsigned long)];
+};
+
+static int mv_hvcall_open(struct inode *inode, struct file *file)
+{
+	struct mv_hvcall_file *h = kzalloc(sizeof(*h), GFP_KERNEL);
+
+	if (!h)
+		return -ENOMEM;
+	mutex_init(&h->lock);
+	file->private_data = h;
+	return 0;
+}
+
+static int mv_hvcall_release(struct inode *inode, struct file *file)
+{
+	kfree(file->private_data);
+	return 0;
+}
+
+static long mv_hvcall_setup(struct mv_hvcall_file *h, void __user *uarg)
+{
+	struct mshv_vtl_hvcall_setup s;
+	long ret = 0;
+
+	if (copy_from_user(&s, uarg, sizeof(s)))
+		return -EFAULT;
+	if (s.bitmap_array_size > MV_HVCALL_BITMAP_MAX_BYTES)
+		return -EINVAL;
+
+	mutex_lock(&h->lock);
+	if (h->ready)
+		ret = -EBUSY;
+	else if (copy_from_user(h->allow, u64_to_user_ptr(s.allow_bitmap_ptr), s.bitmap_array_size))
+		ret = -EFAULT;
+	if (ret == -EFAULT)
+		memset(h->allow, 0, sizeof(h->allow));
+	else if (!ret)
+		smp_store_release(&h->ready, true);
+	mutex_unlock(&h->lock);
+	return ret;
+}
+
+static long mv_hvcall(struct mv_hvcall_file *h, struct mshv_vtl_hvcall __user *uarg)
+{
+	struct mshv_vtl_hvcall hc;
+	unsigned int code;
+	struct mv_cpu *c;
+	u64 result;
+	void *buf;
+
+	if (copy_from_user(&hc, uarg, sizeof(hc)))
+		return -EFAULT;
+	code = hc.control & 0xFFFF;
+	if (!smp_load_acquire(&h->ready) || code >= MV_HVCALL_BITMAP_MAX_BYTES * 8 ||
+	    !test_bit(code, h->allow))
+		return -EPERM;
+	if (hc.input_size > PAGE_SIZE || hc.output_size > PAGE_SIZE)
+		return -EINVAL;
+
+	if (hc.control & MV_HVCALL_FAST) {
+		u64 in[2] = { 0, 0 };
+
+		/* Fast: up to 16 input bytes in RDX and R8; no output area. */
+		if (hc.input_size > sizeof(in) || hc.output_size != 0)
+			return -EINVAL;
+		if (copy_from_user(in, u64_to_user_ptr(hc.input_ptr), hc.input_size))
+			return -EFAULT;
+		result = mv_hypercall(hc.control, in[0], in[1]);
+	} else {
+		buf = kzalloc(PAGE_SIZE, GFP_KERNEL);
+		if (!buf)
+			return -ENOMEM;
+		if (copy_from_user(buf, u64_to_user_ptr(hc.input_ptr), hc.input_size)) {
+			kfree(buf);
+			return -EFAULT;
+		}
+		c = get_cpu_ptr(&mv_cpus);
+		if (!c->input || !c->output) {
+			put_cpu_ptr(&mv_cpus);
+			kfree(buf);
+			return -ENODEV;
+		}
+		memcpy(c->input, buf, PAGE_SIZE);	/* the caller's input, zero beyond it */
+		memset(c->output, 0, PAGE_SIZE);
+		result = mv_hypercall(hc.control, virt_to_phys(c->input), virt_to_phys(c->output));
+		memcpy(buf, c->output, hc.output_size);
+		put_cpu_ptr(&mv_cpus);
+
+		if (copy_to_user(u64_to_user_ptr(hc.output_ptr), buf, hc.output_size)) {
+			kfree(buf);
+			return -EFAULT;
+		}
+		kfree(buf);
+	}
+
+	if (put_user(result, &uarg->status))
+		return -EFAULT;
+	return 0;
+}
+
+static long mv_hvcall_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	struct mv_hvcall_file *h = file->private_data;
+
+	switch (cmd) {
+	case MSHV_HVCALL_SETUP:
+		return mv_hvcall_setup(h, (void __user *)arg);
+	case MSHV_HVCALL:
+		return mv_hvcall(h, (struct mshv_vtl_hvcall __user *)arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+static const struct file_operations mv_hvcall_fops = {
+	.owner = THIS_MODULE,
+	.open = mv_hvcall_open,
+	.release = mv_hvcall_release,
+	.unlocked_ioctl = mv_hvcall_ioctl,
+	.llseek = noop_llseek,
+};
+
+/* ------------------------------------------------------------ /dev/mshv_sint */
+
+static long mv_sint_signal_event(void __user *uarg)
+{
+	struct mshv_vtl_signal_event e;
+	u64 result;
+	int ret;
+
+	if (copy_from_user(&e, uarg, sizeof(e)))
+		return -EFAULT;
+	if (e.flag >= MV_EVENT_FLAGS_COUNT)
+		return -EINVAL;
+	result = mv_hypercall(MV_HVCALL_SIGNAL_EVENT | MV_HVCALL_FAST,
+			      e.connection_id | ((u64)e.flag << 32), 0);
+	ret = mv_status_to_errno(result);
+	if (ret)
+		pr_err_ratelimited("SignalEvent(connection 0x%x, flag %u): status 0x%x\n",
+				   e.connection_id, e.flag, MV_HV_STATUS(result));
+	return ret;
+}
+
+static long mv_sint_post_message(void __user *uarg)
+{
+	struct mshv_vtl_sint_post_msg m;
+	struct mv_post_message_input *in;
+	u8 payload[MV_MESSAGE_PAYLOAD];
+	struct mv_cpu *c;
+	u64 result;
+	int ret;
+
+	if (copy_from_user(&m, uarg, sizeof(m)))
+		return -EFAULT;
+	if (m.payload_size > MV_MESSAGE_PAYLOAD || m.message_type > U32_MAX)
+		return -EINVAL;
+	if (copy_from_user(payload, u64_to_user_ptr(m.payload_ptr), m.payload_size))
+		return -EFAULT;
+
+	c = get_cpu_ptr(&mv_cpus);
+	if (!c->input) {
+		put_cpu_ptr(&mv_cpus);
+		return -ENODEV;
+	}
+	in = c->input;
+	memset(in, 0, sizeof(*in));
+	in->connection_id = m.connection_id;
+	in->message_type = (u32)m.message_type;
+	in->payload_size = m.payload_size;
+	memcpy(in->payload, payload, m.payload_size);
+	result = mv_hypercall(MV_HVCALL_POST_MESSAGE, virt_to_phys(in), 0);
+	put_cpu_ptr(&mv_cpus);
+
+	ret = mv_status_to_errno(result);
+	if (ret && ret != -EAGAIN)
+		pr_err_ratelimited("PostMessage(connection 0x%x, type 0x%llx, %u bytes): status 0x%x\n",
+				   m.connection_id, m.message_type, m.payload_size,
+				   MV_HV_STATUS(result));
+	return ret;
+}
+
+static long mv_sint_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
+{
+	switch (cmd) {
+	case MSHV_SINT_SIGNAL_EVENT:
+		return mv_sint_signal_event((void __user *)arg);
+	case MSHV_SINT_POST_MESSAGE:
+		return mv_sint_post_message((void __user *)arg);
+	default:
+		return -ENOTTY;
+	}
+}
+
+/* Receiving SINT messages (read/poll) is not implemented yet. */
+static ssize_t mv_sint_read(struct file *file, char __user *buf, size_t len, loff_t *off)
+{
+	return -EOPNOTSUPP;
+}
+
+static const struct file_operations mv_sint_fops = {
+	.owner = THIS_MODULE,
+	.read = mv_sint_read,
+	.unlocked_ioctl = mv_sint_ioctl,
+	.llseek = noop_llseek,
+};
+
+/* ------------------------------------------------------------ init */
+
+static struct miscdevice mv_misc[] = {
+	{ .minor = MISC_DYNAMIC_MINOR, .name = "mshv", .fops = &mv_dev_fops },
+	{ .minor = MISC_DYNAMIC_MINOR, .name = "mshv_vtl_low", .fops = &mv_low_fops },
+	{ .minor = MISC_DYNAMIC_MINOR, .name = "mshv_hvcall", .fops = &mv_hvcall_fops },
+	{ .minor = MISC_DYNAMIC_MINOR, .name = "mshv_sint", .fops = &mv_sint_fops },
+};
+
+static bool __init mv_hyperv_present(void)
+{
+	u32 eax, ebx, ecx, edx;
+	char sig[13];
+
+	if (!boot_cpu_has(X86_FEATURE_HYPERVISOR))
+		return false;
+	cpuid(MV_CPUID_VENDOR, &eax, &ebx, &ecx, &edx);
+	memcpy(sig + 0, &ebx, 4);
+	memcpy(sig + 4, &ecx, 4);
+	memcpy(sig + 8, &edx, 4);
+	sig[12] = '\0';
+	if (strcmp(sig, "Microsoft Hv") != 0 || eax < MV_CPUID_FEATURES)
+		return false;
+	cpuid(MV_CPUID_FEATURES, &eax, &ebx, &ecx, &edx);
+	return (ebx & MV_CPUID_B_ACCESS_VSM) && (ebx & MV_CPUID_B_ACCESS_VP_REGS);
+}
+
+static int __init mv_init(void)
+{
+	struct hv_register_assoc reg;
+	u64 msr, offsets;
+	int state, ret, i;
+
+	if (!mv_hyperv_present()) {
+		pr_info("no Hyper-V with AccessVsm and AccessVpRegisters; /dev/mshv not registered\n");
+		return 0;
+	}
+
+	rdmsrl(MV_MSR_GUEST_OS_ID, msr);
+	if (msr == 0)
+		wrmsrl(MV_MSR_GUEST_OS_ID, MV_GUEST_OS_ID);
+
+	/* The hypercall page: the hypervisor writes its code into this page. */
+	mv_hypercall_pg = __vmalloc_node_range(PAGE_SIZE, 1, VMALLOC_START, VMALLOC_END,
+					       GFP_KERNEL, PAGE_KERNEL_ROX, VM_FLUSH_RESET_PERMS,
+					       NUMA_NO_NODE, __builtin_return_address(0));
+	if (!mv_hypercall_pg) {
+		pr_err("cannot allocate the hypercall page\n");
+		return -ENOMEM;
+	}
+	wrmsrl(MV_MSR_HYPERCALL, ((u64)vmalloc_to_pfn(mv_hypercall_pg) << PAGE_SHIFT) | MV_MSR_ENABLE);
+	rdmsrl(MV_MSR_HYPERCALL, msr);
+	if (!(msr & MV_MSR_ENABLE)) {
+		pr_err("the hypervisor did not enable the hypercall page (MSR 0x%llx)\n", msr);
+		ret = -ENODEV;
+		goto fail_page;
+	}
+
+	state = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "mshv_vtl_hcl:online",
+				  mv_cpu_online, mv_cpu_offline);
+	if (state < 0) {
+		pr_err("per-CPU setup failed: %d\n", state);
+		ret = state;
+		goto fail_page;
+	}
+
+	memset(&reg, 0, sizeof(reg));
+	reg.name = MV_REG_VSM_CODE_PAGE_OFFSETS;
+	ret = mv_vp_registers(false, MV_INPUT_VTL_OWN, &reg, 1);
+	if (ret) {
+		pr_err("cannot read VsmCodePageOffsets\n");
+		goto fail_cpuhp;
+	}
+	offsets = reg.value.reg64;
+	mv_vtl_call_entry = (u8 *)mv_hypercall_pg + (offsets & 0xFFF);
+	mshv_vtl_hcl_return_entry = (u8 *)mv_hypercall_pg + ((offsets >> 12) & 0xFFF);
+
+	memset(&reg, 0, sizeof(reg));
+	reg.name = MV_REG_VSM_PARTITION_CONFIG;
+	reg.value.reg64 = MV_VSM_PARTITION_CONFIG;
+	ret = mv_vp_registers(true, MV_INPUT_VTL_OWN, &reg, 1);
+	if (ret) {
+		pr_err("cannot set VsmPartitionConfig\n");
+		goto fail_cpuhp;
+	}
+
+	for (i = 0; i < ARRAY_SIZE(mv_misc); i++) {
+		ret = misc_register(&mv_misc[i]);
+		if (ret) {
+			pr_err("cannot register /dev/%s: %d\n", mv_misc[i].name, ret);
+			while (--i >= 0)
+				misc_deregister(&mv_misc[i]);
+			goto fail_cpuhp;
+		}
+	}
+
+	pr_info("VTL2 ready: VTL call at +0x%llx, VTL return at +0x%llx of the hypercall page; /dev/mshv, mshv_vtl_low, mshv_hvcall, mshv_sint\n",
+		offsets & 0xFFF, (offsets >> 12) & 0xFFF);
+	return 0;
+
+fail_cpuhp:
+	cpuhp_remove_state(state);
+fail_page:
+	wrmsrl(MV_MSR_HYPERCALL, 0);
+	vfree(mv_hypercall_pg);
+	mv_hypercall_pg = NULL;
+	return ret;
+}
+device_initcall(mv_init);
