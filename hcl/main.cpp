@@ -26,6 +26,7 @@
 
 #include "base/result.h"
 #include "cmdline.h"
+#include "paravisor/paravisor.h"
 #include "meminfo.h"
 #include "version.h"
 
@@ -154,6 +155,15 @@ int main(int argc, char** argv) {
   if (options.power_off == hcl::Options::PowerOff::kWhenReady) {
     if (is_init) PowerOff();
     Log("power-off requested (not PID 1: exiting instead)");
+  }
+  if (is_init && !options.vtl0_ram.empty()) {
+    auto started = hcl::StartParavisor(options.vtl0_ram);
+    if (started.ok()) {
+      std::printf("hcl: VTL0 started on %u VPs\n", started.value());
+    } else {
+      std::printf("hcl: VTL0 not started: %s\n", started.error().message().c_str());
+    }
+    std::fflush(stdout);
   }
   if (is_init) ReapForever();
   return 0;

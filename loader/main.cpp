@@ -291,9 +291,12 @@ struct Machine {
 
 // VTL0's RAM: [0, ram_bytes) without VTL2's ranges and the legacy
 // 0xA0000-0xFFFFF hole (VGA, option ROMs, BIOS; no RAM there on a PC).
+constexpr uint64_t kLegacyHoleStart = 0xA0000;
+constexpr uint64_t kLegacyHoleEnd = 0x100000;
+
 std::vector<loader::vtl0::RamRange> Vtl0Ram(uint64_t ram_bytes,
                                             std::span<const loader::RequiredRange> vtl2) {
-  std::vector<std::pair<uint64_t, uint64_t>> holes = {{0xA0000, 0x100000}};
+  std::vector<std::pair<uint64_t, uint64_t>> holes = {{kLegacyHoleStart, kLegacyHoleEnd}};
   for (const loader::RequiredRange& range : vtl2)
     holes.emplace_back(range.gpa, range.gpa + range.size_bytes);
   std::sort(holes.begin(), holes.end());
@@ -332,6 +335,11 @@ base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem
   uint32_t slot = 0;
   for (const loader::vtl0::RamRange& range : vtl0.ram)
     TRY(vtl0.vm.MapRam(slot++, mem::Gpa{range.gpa}, ram, range.gpa, range.size_bytes));
+  // The PC's legacy hole reads as memory (zeros) rather than exiting: Linux
+  // scans 0xF0000-0xFFFFF for firmware tables (SMBIOS, MP) byte by byte.
+  // It is not RAM in the e820 map.
+  TRY(vtl0.vm.MapRam(slot++, mem::Gpa{kLegacyHoleStart}, ram, kLegacyHoleStart,
+                     kLegacyHoleEnd - kLegacyHoleStart));
   TRY(vtl0.vm.TrapMsrsAndUnknown(std::span(&kHyperVMsrs, 1)));
   TRY(vtl0.vm.CreateSplitIrqchip(loader::vtl0::kIoApicPins));
   for (uint32_t vp = 0; vp < options.vp_count; ++vp)
@@ -644,10 +652,16 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     case loader::StopReason::kTripleFault:
     case loader::StopReason::kInternalError:
     case loader::StopReason::kFailEntry:
-    case loader::StopReason::kUnhandledExit:
-      std::fprintf(stderr, "hcl-loader: vp%u stopped: %s\n%s", stop.vp, stop.detail.c_str(),
-                   loader::DumpVcpu(stopper).c_str());
+    case loader::StopReason::kUnhandledExit: {
+      // The VTL that was running when the VP stopped.
+      const loader::VpRunner& runner = threads.at(stop.vp).runner;
+      const kvm::Vcpu& failed = runner.active_vtl() == 0 && runner.vtl0_vcpu() != nullptr
+                                    ? *runner.vtl0_vcpu()
+                                    : stopper;
+      std::fprintf(stderr, "hcl-loader: vp%u stopped in VTL%u: %s\n%s", stop.vp,
+                   runner.active_vtl(), stop.detail.c_str(), loader::DumpVcpu(failed).c_str());
       return kExitGuestFailed;
+    }
   }
   return kExitGuestFailed;
 }

@@ -97,12 +97,31 @@ base::Result<VpRunner::Rewound> VpRunner::RewindExit() {
   // api.rst, KVM_EXIT_IO/MMIO and immediate_exit: the registers before
   // re-entry are those from before the instruction; re-entering with
   // immediate_exit completes it (KVM's complete_userspace_io) and returns.
+  // An access KVM splits (a REP string instruction, an MMIO access over
+  // two pages) exits once per piece: each is answered with all-ones until
+  // KVM is done, at most kMaxRewindExits times.
+  constexpr int kMaxRewindExits = 4096;
   const kvm_regs before = TRY(vcpu.GetRegs());
-  vcpu.RequestImmediateExit();
-  const kvm::VcpuExit completion = TRY(vcpu.Run());
-  vcpu.ClearImmediateExit();
-  if (!std::holds_alternative<kvm::InterruptedExit>(completion))
-    return base::Error("completing an exit to rewind it: " + kvm::DescribeExit(completion));
+  for (int round = 0;; ++round) {
+    vcpu.RequestImmediateExit();
+    const kvm::VcpuExit completion = TRY(vcpu.Run());
+    vcpu.ClearImmediateExit();
+    if (std::holds_alternative<kvm::InterruptedExit>(completion)) break;
+    if (round == kMaxRewindExits)
+      return base::Error("completing an exit to rewind it: " + kvm::DescribeExit(completion));
+    if (const auto* mmio = std::get_if<kvm::MmioExit>(&completion); mmio && !mmio->is_write) {
+      const std::array<std::byte, 8> ones{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
+                                          std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
+                                          std::byte{0xFF}, std::byte{0xFF}};
+      vcpu.CompleteMmioRead(ones);
+    } else if (const auto* io = std::get_if<kvm::IoExit>(&completion);
+               io && io->direction == kvm::IoDirection::kIn) {
+      std::fill(io->data.begin(), io->data.end(), std::byte{0xFF});
+    } else if (!std::holds_alternative<kvm::MmioExit>(completion) &&
+               !std::holds_alternative<kvm::IoExit>(completion)) {
+      return base::Error("completing an exit to rewind it: " + kvm::DescribeExit(completion));
+    }
+  }
   const kvm_regs after = TRY(vcpu.GetRegs());
   TRY(vcpu.SetRegs(before));
   const uint64_t moved = after.rip - before.rip;

@@ -8,8 +8,8 @@
 namespace os {
 
 base::Result<Mapping> Mapping::Create(size_t size_bytes, int prot, int flags, int fd,
-                                      std::string_view what) {
-  void* address = ::mmap(nullptr, size_bytes, prot, flags, fd, 0);
+                                      std::string_view what, int64_t offset) {
+  void* address = ::mmap(nullptr, size_bytes, prot, flags, fd, static_cast<off_t>(offset));
   if (address == MAP_FAILED) return base::Error::FromErrno("mmap " + std::string(what), errno);
   return Mapping(static_cast<std::byte*>(address), size_bytes);
 }

@@ -2,6 +2,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <span>
 #include <string_view>
 #include <utility>
@@ -12,9 +13,10 @@ namespace os {
 
 class Mapping {
  public:
-  // mmap(NULL, size_bytes, prot, flags, fd, 0); `what` names it in errors.
+  // mmap(NULL, size_bytes, prot, flags, fd, offset); `what` names it in
+  // errors.
   static base::Result<Mapping> Create(size_t size_bytes, int prot, int flags, int fd,
-                                      std::string_view what);
+                                      std::string_view what, int64_t offset = 0);
 
   Mapping(Mapping&& other) noexcept
       : data_(std::exchange(other.data_, nullptr)),

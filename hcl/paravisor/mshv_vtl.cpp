@@ -1,0 +1,114 @@
+#include "paravisor/mshv_vtl.h"
+
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+
+#include <array>
+#include <cerrno>
+
+namespace hcl {
+namespace {
+
+base::Result<os::UniqueFd> OpenDevice(const char* path) {
+  const int fd = ::open(path, O_RDWR | O_CLOEXEC);
+  if (fd < 0) return base::Error::FromErrno(path, errno);
+  return os::UniqueFd(fd);
+}
+
+template <typename T>
+base::Result<int> Ioctl(const os::UniqueFd& fd, unsigned long request, T argument,
+                        const char* what) {
+  for (;;) {
+    // musl declares ioctl(int, int, ...): the request numbers fit in 32 bits.
+    const int result = ::ioctl(fd.get(), static_cast<int>(request), argument);
+    if (result >= 0) return result;
+    if (errno != EINTR) return base::Error::FromErrno(what, errno);
+  }
+}
+
+// The calls hcl makes through /dev/mshv_hvcall (MSHV_HVCALL_SETUP's
+// allow bitmap: bit n = call code n).
+constexpr std::array kAllowedCalls = {
+    ::hv::CallCode::kInstallIntercept,       ::hv::CallCode::kAssertVirtualInterrupt,
+    ::hv::CallCode::kPostMessageDirect,      ::hv::CallCode::kSignalEventDirect,
+    ::hv::CallCode::kTranslateVirtualAddress, ::hv::CallCode::kGetVpIndexFromApicId,
+};
+
+}  // namespace
+
+base::Result<MshvVtl> MshvVtl::Open() {
+  MshvVtl vtl;
+  vtl.mshv_ = TRY(OpenDevice("/dev/mshv"));
+  const int vtl_fd = TRY(Ioctl(vtl.mshv_, MSHV_CREATE_VTL, 0UL, "MSHV_CREATE_VTL"));
+  vtl.vtl_ = os::UniqueFd(vtl_fd);
+  vtl.hvcall_ = TRY(OpenDevice("/dev/mshv_hvcall"));
+  std::array<uint64_t, 4> allow{};  // codes 0-255
+  for (::hv::CallCode code : kAllowedCalls) {
+    const auto n = static_cast<uint16_t>(code);
+    allow[n / 64] |= uint64_t{1} << (n % 64);
+  }
+  mshv_vtl_hvcall_setup setup{};
+  setup.bitmap_array_size = sizeof allow;
+  setup.allow_bitmap_ptr = reinterpret_cast<uintptr_t>(allow.data());
+  TRY(Ioctl(vtl.hvcall_, MSHV_HVCALL_SETUP, &setup, "MSHV_HVCALL_SETUP"));
+  vtl.low_ = TRY(OpenDevice("/dev/mshv_vtl_low"));
+  return vtl;
+}
+
+base::Result<mshv_vtl_run*> MshvVtl::MapRunPage(uint32_t cpu) {
+  if (cpu > 0xFFFF) return base::Error::Format("CPU %u has no run page", cpu);
+  auto mapping = TRY(os::Mapping::Create(4096, PROT_READ | PROT_WRITE, MAP_SHARED, vtl_.get(),
+                                         "the run page", int64_t{cpu} << 12));
+  auto* run = reinterpret_cast<mshv_vtl_run*>(mapping.bytes().data());
+  run_pages_.push_back(std::move(mapping));
+  return run;
+}
+
+base::Result<bool> MshvVtl::ReturnToLowerVtl() const {
+  if (::ioctl(vtl_.get(), static_cast<int>(MSHV_RETURN_TO_LOWER_VTL), 0UL) == 0) return true;
+  if (errno == EINTR) return false;
+  return base::Error::FromErrno("MSHV_RETURN_TO_LOWER_VTL", errno);
+}
+
+base::Result<void> MshvVtl::GetRegisters(std::span<hv_register_assoc> registers) const {
+  mshv_vp_registers request{};
+  request.count = static_cast<__u32>(registers.size());
+  request.regs_ptr = reinterpret_cast<uintptr_t>(registers.data());
+  TRY(Ioctl(vtl_, MSHV_GET_VP_REGISTERS, &request, "MSHV_GET_VP_REGISTERS"));
+  return base::Ok();
+}
+
+base::Result<void> MshvVtl::SetRegisters(std::span<const hv_register_assoc> registers) const {
+  mshv_vp_registers request{};
+  request.count = static_cast<__u32>(registers.size());
+  request.regs_ptr = reinterpret_cast<uintptr_t>(registers.data());
+  TRY(Ioctl(vtl_, MSHV_SET_VP_REGISTERS, &request, "MSHV_SET_VP_REGISTERS"));
+  return base::Ok();
+}
+
+base::Result<::hv::Status> MshvVtl::Hypercall(uint64_t control, std::span<const std::byte> input,
+                                              std::span<std::byte> output) const {
+  mshv_vtl_hvcall call{};
+  call.control = control;
+  call.input_size = input.size();
+  call.input_ptr = reinterpret_cast<uintptr_t>(input.data());
+  call.output_size = output.size();
+  call.output_ptr = reinterpret_cast<uintptr_t>(output.data());
+  TRY(Ioctl(hvcall_, MSHV_HVCALL, &call, "MSHV_HVCALL"));
+  return static_cast<::hv::Status>(call.status & 0xFFFF);
+}
+
+base::Result<std::span<std::byte>> MshvVtl::MapVtl0(uint64_t start, uint64_t end) {
+  mshv_vtl_ram_disposition range{};
+  range.start_pfn = start >> 12;
+  range.last_pfn = end >> 12;
+  TRY(Ioctl(vtl_, MSHV_ADD_VTL0_MEMORY, &range, "MSHV_ADD_VTL0_MEMORY"));
+  auto mapping = TRY(os::Mapping::Create(end - start, PROT_READ | PROT_WRITE, MAP_SHARED,
+                                         low_.get(), "VTL0 memory", static_cast<int64_t>(start)));
+  const std::span<std::byte> bytes = mapping.bytes();
+  vtl0_mappings_.push_back(std::move(mapping));
+  return bytes;
+}
+
+}  // namespace hcl

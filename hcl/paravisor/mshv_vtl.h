@@ -1,0 +1,52 @@
+// MshvVtl: hcl's handle on the VTL2 kernel driver (kernel-config/mshv_vtl,
+// the upstream mshv_vtl user API: uapi/mshv.h): the VTL fd with its
+// per-CPU run pages, VTL0 register access, hypercall pass-through and
+// the mapping of VTL0's memory. The same calls work on Hyper-V.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/result.h"
+#include "hv/hvdef.h"
+#include "mshv.h"
+#include "os/mapping.h"
+#include "os/unique_fd.h"
+
+namespace hcl {
+
+class MshvVtl {
+ public:
+  // Opens /dev/mshv, creates the VTL, opens /dev/mshv_hvcall with the
+  // calls hcl makes allowed, and /dev/mshv_vtl_low.
+  static base::Result<MshvVtl> Open();
+
+  // This CPU's run page (struct mshv_vtl_run), mapped once.
+  base::Result<mshv_vtl_run*> MapRunPage(uint32_t cpu);
+  // MSHV_RETURN_TO_LOWER_VTL: runs VTL0 on the calling CPU until it needs
+  // VTL2. false: interrupted (a signal, or run->cancel).
+  base::Result<bool> ReturnToLowerVtl() const;
+  // VTL0's registers (MSHV_GET/SET_VP_REGISTERS, this CPU's VP).
+  base::Result<void> GetRegisters(std::span<hv_register_assoc> registers) const;
+  base::Result<void> SetRegisters(std::span<const hv_register_assoc> registers) const;
+  // A hypercall through the driver (MSHV_HVCALL): the status. `control`
+  // holds the code and rep count; input and output at most a page each.
+  base::Result<::hv::Status> Hypercall(uint64_t control, std::span<const std::byte> input,
+                                       std::span<std::byte> output) const;
+  // MSHV_ADD_VTL0_MEMORY, then a write-back mapping of it through
+  // /dev/mshv_vtl_low.
+  base::Result<std::span<std::byte>> MapVtl0(uint64_t start, uint64_t end);
+
+ private:
+  MshvVtl() = default;
+  os::UniqueFd mshv_;
+  os::UniqueFd vtl_;
+  os::UniqueFd hvcall_;
+  os::UniqueFd low_;
+  std::vector<os::Mapping> run_pages_;
+  std::vector<os::Mapping> vtl0_mappings_;
+};
+
+}  // namespace hcl

@@ -1,0 +1,70 @@
+#include "paravisor/paravisor.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <thread>
+
+#include "paravisor/mshv_vtl.h"
+#include "paravisor/vp_runner.h"
+#include "paravisor/vtl0_devices.h"
+#include "paravisor/vtl0_memory.h"
+
+namespace hcl {
+namespace {
+
+// HvCallInstallIntercept (TLFS; hyperv-vmbus.md §2): {partition u64,
+// access_type_mask u32 (R 1, W 2, X 4), intercept_type u32, parameter u64}.
+base::Result<void> InstallIntercept(const MshvVtl& mshv, uint32_t access, uint32_t type,
+                                    uint64_t parameter) {
+  struct {
+    uint64_t partition;
+    uint32_t access;
+    uint32_t type;
+    uint64_t parameter;
+  } input{::hv::kPartitionSelf, access, type, parameter};
+  static_assert(sizeof input == 24);
+  const ::hv::Status status =
+      TRY(mshv.Hypercall(static_cast<uint64_t>(::hv::CallCode::kInstallIntercept),
+                         std::as_bytes(std::span(&input, 1)), {}));
+  if (status != ::hv::Status::kSuccess)
+    return base::Error::Format("HvCallInstallIntercept(type %#x): status %#x", type,
+                               static_cast<unsigned>(status));
+  return base::Ok();
+}
+
+// Everything the VP threads share lives as long as the process.
+struct Paravisor {
+  MshvVtl mshv;
+  Vtl0Memory memory;
+  Vtl0Devices devices;
+};
+
+}  // namespace
+
+base::Result<uint32_t> StartParavisor(std::span<const Options::Range> vtl0_ram) {
+  auto* paravisor = new Paravisor{TRY(MshvVtl::Open()), {}, {}};  // never freed: PID 1's
+  for (const Options::Range& range : vtl0_ram) {
+    const std::span<std::byte> bytes = TRY(paravisor->mshv.MapVtl0(range.start, range.end));
+    paravisor->memory.Add(TRY(mem::GuestMemory::Create(mem::Gpa{range.start}, bytes)));
+  }
+  constexpr uint32_t kRead = 1, kWrite = 2, kExecute = 4;
+  TRY(InstallIntercept(paravisor->mshv, kRead | kWrite, ::hv::intercept_type::kIoPortRange,
+                       Vtl0Devices::kCom1.first | uint64_t{Vtl0Devices::kCom1.last} << 16));
+  TRY(InstallIntercept(paravisor->mshv, kExecute, ::hv::intercept_type::kUnknownSynicConnection,
+                       0));
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const uint32_t vp_count = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
+  for (uint32_t cpu = 0; cpu < vp_count; ++cpu) {
+    std::thread([paravisor, cpu] {
+      VpRunner runner(paravisor->mshv, paravisor->memory, paravisor->devices, cpu);
+      auto ran = runner.Run();
+      std::fprintf(stderr, "hcl: vp%u stopped: %s\n", cpu,
+                   ran ? "returned" : ran.error().message().c_str());
+    }).detach();
+  }
+  return vp_count;
+}
+
+}  // namespace hcl

@@ -1,0 +1,20 @@
+// The paravisor proper: hcl serving VTL0 (DESIGN.md). Opens the VTL2
+// driver, maps VTL0's RAM, installs the intercepts hcl serves (COM1's
+// ports; PostMessage/SignalEvent to unknown connections, for VMBus) and
+// starts one VpRunner thread per CPU, each pinned to its CPU, which
+// return to VTL0 and serve its intercepts from then on.
+#pragma once
+
+#include <cstdint>
+#include <span>
+
+#include "base/result.h"
+#include "cmdline.h"
+
+namespace hcl {
+
+// Starts VTL0 on every online CPU; returns the number of VPs started.
+// The threads run until the machine powers off.
+base::Result<uint32_t> StartParavisor(std::span<const Options::Range> vtl0_ram);
+
+}  // namespace hcl

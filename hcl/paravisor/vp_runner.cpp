@@ -1,0 +1,323 @@
+#include "paravisor/vp_runner.h"
+
+#include <sched.h>
+
+#include <array>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <functional>
+#include <optional>
+#include <vector>
+
+#include "x86emu/emulator.h"
+#include "x86emu/page_walk.h"
+
+namespace hcl {
+namespace {
+
+constexpr uint8_t kGp = 13;  // SDM vol. 3A §6.15, Table 6-1
+constexpr size_t kRax = MSHV_VTL_GP_RAX;
+constexpr uint64_t kPageSize = 4096;
+
+hv_register_assoc Assoc(uint32_t name, uint64_t low = 0, uint64_t high = 0) {
+  hv_register_assoc assoc{};
+  assoc.name = name;
+  assoc.value.reg128.low_part = low;
+  assoc.value.reg128.high_part = high;
+  return assoc;
+}
+
+x86emu::SegmentRegister FromWire(const ::hv::SegmentWire& wire) {
+  return {wire.base, wire.limit, wire.selector, wire.attributes};
+}
+
+x86emu::SegmentRegister FromAssoc(const hv_register_assoc& assoc) {
+  const uint64_t high = assoc.value.reg128.high_part;
+  return {assoc.value.reg128.low_part, static_cast<uint32_t>(high),
+          static_cast<uint16_t>(high >> 32), static_cast<uint16_t>(high >> 48)};
+}
+
+// x86emu's view of VTL0 at an intercept: the shared registers from the run
+// page, RIP/RFLAGS/CS from the message, the rest fetched from the
+// hypervisor once (one MSHV_GET_VP_REGISTERS), writes collected and
+// committed by Commit.
+class InterceptCpu final : public x86emu::X86Cpu {
+ public:
+  InterceptCpu(const MshvVtl& mshv, mshv_vtl_run& run, const ::hv::InterceptHeader& header,
+               Vtl0Memory& memory, Vtl0Devices& devices, uint64_t mmio_page,
+               std::function<bool(uint64_t)> is_vtl2)
+      : mshv_(mshv),
+        run_(run),
+        header_(header),
+        memory_(memory),
+        devices_(devices),
+        mmio_page_(mmio_page),
+        is_vtl2_(std::move(is_vtl2)),
+        rip_(header.rip),
+        rflags_(header.rflags) {}
+
+  base::Result<void> Fetch() {
+    std::array registers = {Assoc(::hv::reg::kRax + 4), Assoc(::hv::reg::kEs),
+                            Assoc(::hv::reg::kSs),      Assoc(::hv::reg::kDs),
+                            Assoc(::hv::reg::kFs),      Assoc(::hv::reg::kGs),
+                            Assoc(::hv::reg::kCr0),     Assoc(::hv::reg::kCr3),
+                            Assoc(::hv::reg::kCr4),     Assoc(::hv::reg::kEfer)};
+    TRY(mshv_.GetRegisters(registers));
+    rsp_ = registers[0].value.reg128.low_part;
+    es_ = FromAssoc(registers[1]);
+    ss_ = FromAssoc(registers[2]);
+    ds_ = FromAssoc(registers[3]);
+    fs_ = FromAssoc(registers[4]);
+    gs_ = FromAssoc(registers[5]);
+    cr_.cr0 = registers[6].value.reg128.low_part;
+    cr_.cr3 = registers[7].value.reg128.low_part;
+    cr_.cr4 = registers[8].value.reg128.low_part;
+    cr_.efer = registers[9].value.reg128.low_part;
+    return base::Ok();
+  }
+
+  base::Result<void> Commit() {
+    std::array<hv_register_assoc, 3> writes{};
+    size_t n = 0;
+    writes[n++] = Assoc(::hv::reg::kRip, rip_);
+    if (rflags_ != header_.rflags) writes[n++] = Assoc(::hv::reg::kRflags, rflags_);
+    if (rsp_dirty_) writes[n++] = Assoc(::hv::reg::kRax + 4, rsp_);
+    return mshv_.SetRegisters(std::span(writes.data(), n));
+  }
+
+  uint64_t gpr(x86emu::Gpr reg) const override {
+    const auto index = static_cast<size_t>(reg);
+    // The run page keeps CR2 where RSP would be (uapi/mshv.h).
+    if (reg == x86emu::Gpr::kRsp) return rsp_;
+    return run_.cpu_context.gp_regs[index];
+  }
+  void set_gpr(x86emu::Gpr reg, uint64_t value) override {
+    if (reg == x86emu::Gpr::kRsp) {
+      rsp_ = value;
+      rsp_dirty_ = true;
+      return;
+    }
+    run_.cpu_context.gp_regs[static_cast<size_t>(reg)] = value;
+  }
+  uint64_t rip() const override { return rip_; }
+  void set_rip(uint64_t value) override { rip_ = value; }
+  uint64_t rflags() const override { return rflags_; }
+  void set_rflags(uint64_t value) override { rflags_ = value; }
+  x86emu::SegmentRegister segment(x86emu::Segment seg) const override {
+    switch (seg) {
+      case x86emu::Segment::kCs: return FromWire(header_.cs);
+      case x86emu::Segment::kEs: return es_;
+      case x86emu::Segment::kSs: return ss_;
+      case x86emu::Segment::kDs: return ds_;
+      case x86emu::Segment::kFs: return fs_;
+      case x86emu::Segment::kGs: return gs_;
+    }
+    return {};
+  }
+  x86emu::ControlRegisters control_registers() const override { return cr_; }
+  base::Result<void> ReadPhys(mem::Gpa gpa, std::span<std::byte> out) override {
+    return memory_.Read(gpa, out);
+  }
+  base::Result<void> WritePhys(mem::Gpa gpa, std::span<const std::byte> in) override {
+    return memory_.Write(gpa, in);
+  }
+  bool IsMmio(mem::Gpa gpa) const override {
+    return (mem::ToU64(gpa) & ~(kPageSize - 1)) == mmio_page_ ||
+           !memory_.Contains(mem::ToU64(gpa), 1);
+  }
+  base::Result<void> MmioRead(mem::Gpa gpa, std::span<std::byte> out) override {
+    if (is_vtl2_(mem::ToU64(gpa))) return base::Error("VTL2 memory");
+    // No device: reads float high, as on a PC bus with nothing decoding.
+    for (std::byte& b : out) b = std::byte{0xFF};
+    return base::Ok();
+  }
+  base::Result<void> MmioWrite(mem::Gpa gpa, std::span<const std::byte>) override {
+    if (is_vtl2_(mem::ToU64(gpa))) return base::Error("VTL2 memory");
+    return base::Ok();
+  }
+  base::Result<void> IoIn(uint16_t port, std::span<std::byte> out) override {
+    if (!devices_.ports().Read(port, out))
+      for (std::byte& b : out) b = std::byte{0xFF};
+    return base::Ok();
+  }
+  base::Result<void> IoOut(uint16_t port, std::span<const std::byte> in) override {
+    (void)devices_.ports().Write(port, in);
+    return base::Ok();
+  }
+
+  // The instruction bytes at CS:RIP (up to 15, SDM vol. 2 §2.3.11),
+  // stopping at a page VTL0 cannot execute or that is not its RAM.
+  base::Result<std::vector<std::byte>> FetchInstruction() {
+    std::vector<std::byte> bytes;
+    uint64_t linear = header_.cs.base + rip_;
+    const x86emu::PagingState paging = x86emu::PagingState::FromCpu(*this);
+    while (bytes.size() < 15) {
+      const auto translation =
+          TRY(x86emu::TranslateGva(*this, paging, x86emu::Gva{linear}, x86emu::Access::kExecute));
+      const auto* gpa = std::get_if<mem::Gpa>(&translation);
+      if (gpa == nullptr) break;
+      const uint64_t in_page = kPageSize - (linear & (kPageSize - 1));
+      const size_t take = static_cast<size_t>(std::min<uint64_t>(in_page, 15 - bytes.size()));
+      std::vector<std::byte> chunk(take);
+      if (!memory_.Read(*gpa, chunk)) break;
+      bytes.insert(bytes.end(), chunk.begin(), chunk.end());
+      linear += take;
+    }
+    return bytes;
+  }
+
+ private:
+  const MshvVtl& mshv_;
+  mshv_vtl_run& run_;
+  const ::hv::InterceptHeader& header_;
+  Vtl0Memory& memory_;
+  Vtl0Devices& devices_;
+  uint64_t mmio_page_;
+  std::function<bool(uint64_t)> is_vtl2_;
+  uint64_t rip_;
+  uint64_t rflags_;
+  uint64_t rsp_ = 0;
+  bool rsp_dirty_ = false;
+  x86emu::SegmentRegister es_, ss_, ds_, fs_, gs_;
+  x86emu::ControlRegisters cr_;
+};
+
+}  // namespace
+
+bool VpRunner::IsVtl2Memory(uint64_t gpa) const {
+  return gpa < memory_.end() && !memory_.Contains(gpa, 1) && !(gpa >= 0xA0000 && gpa < 0x100000);
+}
+
+base::Result<void> VpRunner::AdvanceRip(const ::hv::InterceptHeader& header) {
+  const uint64_t length = header.instruction_length_cr8 & 0xF;
+  const std::array registers = {Assoc(::hv::reg::kRip, header.rip + length)};
+  return mshv_.SetRegisters(registers);
+}
+
+base::Result<void> VpRunner::InjectException(uint8_t vector, std::optional<uint32_t> error_code,
+                                             uint64_t cr2) {
+  ++stats_.faults;
+  const ::hv::RegisterValue event =
+      ::hv::PendingException(vector, error_code.has_value(), error_code.value_or(0), cr2);
+  const std::array registers = {Assoc(::hv::reg::kPendingEvent0, event.low, event.high)};
+  return mshv_.SetRegisters(registers);
+}
+
+base::Result<void> VpRunner::Emulate(const ::hv::InterceptHeader& header, uint64_t mmio_gpa) {
+  InterceptCpu cpu(mshv_, *run_, header, memory_, devices_, mmio_gpa & ~(kPageSize - 1),
+                   [this](uint64_t gpa) { return IsVtl2Memory(gpa); });
+  TRY(cpu.Fetch());
+  const std::vector<std::byte> bytes = TRY(cpu.FetchInstruction());
+  auto completion = x86emu::Emulate(cpu, bytes);
+  if (!completion) {
+    // A refused access (VTL2's memory) or an instruction we cannot fetch:
+    // VTL0 gets #GP and its registers stay as they were.
+    if (log_lines_++ < 16)
+      std::fprintf(stderr, "hcl: vp%u: VTL0 at %#llx: %s: #GP\n", cpu_,
+                   static_cast<unsigned long long>(header.rip),
+                   completion.error().message().c_str());
+    return InjectException(kGp, 0, 0);
+  }
+  if (const auto* fault = std::get_if<x86emu::InjectException>(&*completion)) {
+    if (log_lines_++ < 16)
+      std::fprintf(stderr, "hcl: vp%u: VTL0 at %#llx: %s\n", cpu_,
+                   static_cast<unsigned long long>(header.rip), fault->reason.c_str());
+    return InjectException(static_cast<uint8_t>(fault->vector), fault->error_code, fault->cr2);
+  }
+  return cpu.Commit();
+}
+
+base::Result<void> VpRunner::HandleIoPort(const ::hv::IoPortIntercept& message) {
+  ++stats_.io;
+  if ((message.access_info & ::hv::kIoString) != 0) return Emulate(message.header, 0);
+  const size_t size = message.access_info & 7;
+  if (size != 1 && size != 2 && size != 4) return InjectException(kGp, 0, 0);
+  std::array<std::byte, 4> data{};
+  __u64& rax = Gpr(kRax);
+  if (message.header.intercept_access == ::hv::kAccessWrite) {
+    std::memcpy(data.data(), &rax, size);
+    (void)devices_.ports().Write(message.port, std::span(data.data(), size));
+  } else {
+    if (!devices_.ports().Read(message.port, std::span(data.data(), size)))
+      data.fill(std::byte{0xFF});
+    uint32_t value = 0;
+    std::memcpy(&value, data.data(), size);
+    // SDM vol. 1 §3.4.1.1: a 32-bit result zero-extends into RAX; 8 and
+    // 16-bit results leave the upper bits.
+    if (size == 4) rax = value;
+    else if (size == 2) rax = (rax & ~uint64_t{0xFFFF}) | value;
+    else rax = (rax & ~uint64_t{0xFF}) | value;
+  }
+  return AdvanceRip(message.header);
+}
+
+base::Result<void> VpRunner::HandleMemory(const ::hv::MemoryIntercept& message) {
+  ++stats_.mmio;
+  return Emulate(message.header, message.guest_physical_address);
+}
+
+base::Result<void> VpRunner::HandleHypercall(const ::hv::HypercallIntercept& message) {
+  ++stats_.hypercall;
+  // No VMBus server here yet: the connection is unknown (TLFS
+  // HvCallPostMessage: HV_STATUS_INVALID_CONNECTION_ID).
+  Gpr(kRax) = static_cast<uint64_t>(::hv::Status::kInvalidConnectionId);
+  return AdvanceRip(message.header);
+}
+
+base::Result<void> VpRunner::HandleExit() {
+  ::hv::MessageHeader header;
+  std::memcpy(&header, run_->exit_message, sizeof header);
+  const std::byte* payload = reinterpret_cast<const std::byte*>(run_->exit_message) + sizeof header;
+  // Copy out of the run page before anything else (no double fetch).
+  auto load = [&](auto& message) { std::memcpy(&message, payload, sizeof message); };
+  switch (header.type) {
+    case ::hv::message::kIoPortIntercept: {
+      ::hv::IoPortIntercept message;
+      load(message);
+      return HandleIoPort(message);
+    }
+    case ::hv::message::kUnmappedGpa:
+    case ::hv::message::kGpaIntercept: {
+      ::hv::MemoryIntercept message;
+      load(message);
+      return HandleMemory(message);
+    }
+    case ::hv::message::kMsrIntercept:
+      ++stats_.msr;
+      return InjectException(kGp, 0, 0);
+    case ::hv::message::kHypercallIntercept: {
+      ::hv::HypercallIntercept message;
+      load(message);
+      return HandleHypercall(message);
+    }
+    default:
+      if (log_lines_++ < 16)
+        std::fprintf(stderr, "hcl: vp%u: unexpected message type %#x\n", cpu_, header.type);
+      return base::Ok();
+  }
+}
+
+base::Result<void> VpRunner::Run() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  CPU_SET(cpu_, &set);
+  if (::sched_setaffinity(0, sizeof set, &set) != 0)
+    return base::Error::FromErrno("sched_setaffinity", errno);
+  run_ = TRY(mshv_.MapRunPage(cpu_));
+  // The general registers are shared between VTLs and live in the run
+  // page while VTL2 runs: start from the state the hypervisor gave VTL0
+  // (a boot protocol's RSI, say).
+  std::array<hv_register_assoc, MSHV_VTL_GP_COUNT> gprs{};
+  for (size_t i = 0; i < gprs.size(); ++i)
+    gprs[i] = Assoc(i == MSHV_VTL_GP_CR2 ? ::hv::reg::kCr2 : ::hv::reg::kRax + static_cast<uint32_t>(i));
+  TRY(mshv_.GetRegisters(gprs));
+  for (size_t i = 0; i < gprs.size(); ++i)
+    run_->cpu_context.gp_regs[i] = gprs[i].value.reg128.low_part;
+  for (;;) {
+    if (!TRY(mshv_.ReturnToLowerVtl())) continue;  // a signal: go back in
+    TRY(HandleExit());
+  }
+}
+
+}  // namespace hcl

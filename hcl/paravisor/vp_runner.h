@@ -1,0 +1,76 @@
+// VpRunner: one VP's loop in hcl: return to VTL0 through the driver
+// (MSHV_RETURN_TO_LOWER_VTL) and handle the intercept that brings the VP
+// back (TLFS "Intercepts"; hyperv-vmbus.md §3.5), on a thread pinned to
+// that VP's CPU.
+//
+//   I/O port (the ports hcl intercepts): the device on Vtl0Devices' bus;
+//     IN results into VTL0's RAX (the run page's shared registers); string
+//     forms through the instruction emulator.
+//   Unmapped GPA: VTL0 touched memory that is not its RAM. VTL2's memory
+//     (below the top of VTL0's RAM, outside it and the PC's legacy hole):
+//     #GP, nothing read (TLFS: VTL protections; the guest gets a fault).
+//     Anything else is MMIO with no device behind it: the instruction is
+//     emulated (vmm-core/x86emu) with reads all-ones, writes dropped.
+//   MSR (MSRs the hypervisor does not implement): #GP, as hardware does.
+//   Hypercall (PostMessage / SignalEvent to a connection nobody owns,
+//     through the unknown-connection intercept): HV_STATUS_INVALID_
+//     CONNECTION_ID until the VMBus server takes them.
+// Completing an intercept: RIP + instruction length through
+// MSHV_SET_VP_REGISTERS; a fault through PendingEvent0 instead.
+#pragma once
+
+#include <cstdint>
+
+#include "base/result.h"
+#include "hv/hvdef.h"
+#include "paravisor/mshv_vtl.h"
+#include "paravisor/vtl0_devices.h"
+#include "paravisor/vtl0_memory.h"
+
+namespace hcl {
+
+// Counters for the diagnostics line at exit.
+struct VpStats {
+  uint64_t io = 0;
+  uint64_t mmio = 0;
+  uint64_t msr = 0;
+  uint64_t hypercall = 0;
+  uint64_t faults = 0;
+};
+
+class VpRunner {
+ public:
+  VpRunner(MshvVtl& mshv, Vtl0Memory& memory, Vtl0Devices& devices, uint32_t cpu)
+      : mshv_(mshv), memory_(memory), devices_(devices), cpu_(cpu) {}
+
+  // Pins the calling thread to the VP's CPU, then runs VTL0 until an
+  // error (the machine's power-off ends everything from the outside).
+  base::Result<void> Run();
+  const VpStats& stats() const { return stats_; }
+
+ private:
+  base::Result<void> HandleExit();
+  base::Result<void> HandleIoPort(const ::hv::IoPortIntercept& message);
+  base::Result<void> HandleMemory(const ::hv::MemoryIntercept& message);
+  base::Result<void> HandleHypercall(const ::hv::HypercallIntercept& message);
+  // The instruction at VTL0's RIP through x86emu; `mmio_gpa` is the
+  // intercepted address (0 for string I/O).
+  base::Result<void> Emulate(const ::hv::InterceptHeader& header, uint64_t mmio_gpa);
+  base::Result<void> AdvanceRip(const ::hv::InterceptHeader& header);
+  base::Result<void> InjectException(uint8_t vector, std::optional<uint32_t> error_code,
+                                     uint64_t cr2);
+  // VTL2's own memory as VTL0 would address it: below VTL0's top, not
+  // VTL0 RAM and not the legacy 0xA0000-0xFFFFF hole.
+  bool IsVtl2Memory(uint64_t gpa) const;
+  __u64& Gpr(size_t index) { return run_->cpu_context.gp_regs[index]; }
+
+  MshvVtl& mshv_;
+  Vtl0Memory& memory_;
+  Vtl0Devices& devices_;
+  uint32_t cpu_;
+  mshv_vtl_run* run_ = nullptr;
+  VpStats stats_;
+  int log_lines_ = 0;
+};
+
+}  // namespace hcl
