@@ -89,6 +89,12 @@ Options ParseOptions(std::string_view kernel_command_line) {
       } else {
         warn("hcl.vtl0_ram: " + ranges.error().message() + ", ignored");
       }
+    } else if (param.key == "hcl.trace") {
+      if (param.value == "intercepts") {
+        options.trace_intercepts = true;
+      } else {
+        warn("hcl.trace: unknown value '" + param.value.substr(0, 64) + "', ignored");
+      }
     } else if (param.key == "hcl.poweroff") {
       if (param.value == "ready") {
         options.power_off = Options::PowerOff::kWhenReady;

@@ -37,6 +37,9 @@ struct Options {
     uint64_t end = 0;
   };
   static constexpr size_t kMaxVtl0Ranges = 32;
+  // hcl.trace=intercepts: one console line per VTL0 intercept hcl
+  // emulates (diagnostics; slow).
+  bool trace_intercepts = false;
   std::vector<Range> vtl0_ram;
 
   std::vector<std::string> warnings;

@@ -157,7 +157,7 @@ int main(int argc, char** argv) {
     Log("power-off requested (not PID 1: exiting instead)");
   }
   if (is_init && !options.vtl0_ram.empty()) {
-    auto started = hcl::StartParavisor(options.vtl0_ram);
+    auto started = hcl::StartParavisor(options);
     if (started.ok()) {
       std::printf("hcl: VTL0 started on %u VPs\n", started.value());
     } else {

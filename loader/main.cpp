@@ -633,11 +633,21 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
         auto mp_state = vcpu.GetMpState();
         auto regs = vcpu.GetRegs();
         std::fprintf(stderr,
-                     "hcl-loader: vp%u: %llu exits, mp_state %d, rip 0x%llx, rflags 0x%llx\n",
+                     "hcl-loader: vp%u: %llu exits, %llu VTL switches, in VTL%u; VTL2: mp_state %d, "
+                     "rip 0x%llx, rflags 0x%llx\n",
                      vcpu.id(), static_cast<unsigned long long>(thread.exits),
-                     mp_state ? static_cast<int>(*mp_state) : -1,
+                     static_cast<unsigned long long>(thread.runner.vtl_switches()),
+                     thread.runner.active_vtl(), mp_state ? static_cast<int>(*mp_state) : -1,
                      regs ? static_cast<unsigned long long>(regs->rip) : 0ULL,
                      regs ? static_cast<unsigned long long>(regs->rflags) : 0ULL);
+        if (const kvm::Vcpu* vtl0 = thread.runner.vtl0_vcpu()) {
+          auto vtl0_mp = vtl0->GetMpState();
+          auto vtl0_regs = vtl0->GetRegs();
+          std::fprintf(stderr, "hcl-loader: vp%u: VTL0: mp_state %d, rip 0x%llx, rflags 0x%llx\n",
+                       vcpu.id(), vtl0_mp ? static_cast<int>(*vtl0_mp) : -1,
+                       vtl0_regs ? static_cast<unsigned long long>(vtl0_regs->rip) : 0ULL,
+                       vtl0_regs ? static_cast<unsigned long long>(vtl0_regs->rflags) : 0ULL);
+        }
       }
       return kExitTimeout;
     case loader::StopReason::kHaltedInterruptible:

@@ -334,10 +334,21 @@ base::Result<void> VpRunner::HandleVtl0Mmio(const kvm::MmioExit& mmio) {
   // Nothing of VTL0's is memory-mapped in the loader: every MMIO access,
   // and every access to memory VTL0 may not touch, is VTL2's to handle
   // (TLFS HV_X64_MEMORY_INTERCEPT_MESSAGE, type UnmappedGpa).
-  const Rewound rewound = TRY(RewindExit());
   ::hv::MemoryIntercept message;
-  message.header = TRY(InterceptHeader(rewound.regs, rewound.instruction_length,
-                                       mmio.is_write ? ::hv::kAccessWrite : ::hv::kAccessRead));
+  if (mmio.is_write) {
+    // KVM has executed the store already (hvdef.h,
+    // kMemoryAccessWriteCompleted): report the store, not the instruction.
+    const kvm_regs regs = TRY(vtls_.vtl0->GetRegs());
+    message.header = TRY(InterceptHeader(regs, 0, ::hv::kAccessWrite));
+    message.memory_access_info = ::hv::kMemoryAccessWriteCompleted;
+    const size_t length = std::min<size_t>(mmio.length, mmio.data.size());
+    message.instruction_byte_count = static_cast<uint8_t>(length);
+    std::memcpy(message.instruction_bytes, mmio.data.data(), length);
+  } else {
+    const Rewound rewound = TRY(RewindExit());
+    message.header = TRY(InterceptHeader(rewound.regs, rewound.instruction_length,
+                                         ::hv::kAccessRead));
+  }
   message.guest_physical_address = mmio.gpa;
   ::hv::MessageHeader wire{::hv::message::kUnmappedGpa, sizeof message, 0, 0, 0};
   std::array<std::byte, sizeof wire + sizeof message> bytes{};

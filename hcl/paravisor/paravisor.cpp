@@ -38,14 +38,14 @@ base::Result<void> InstallIntercept(const MshvVtl& mshv, uint32_t access, uint32
 struct Paravisor {
   MshvVtl mshv;
   Vtl0Memory memory;
-  Vtl0Devices devices;
+  Vtl0Devices devices{mshv};
 };
 
 }  // namespace
 
-base::Result<uint32_t> StartParavisor(std::span<const Options::Range> vtl0_ram) {
-  auto* paravisor = new Paravisor{TRY(MshvVtl::Open()), {}, {}};  // never freed: PID 1's
-  for (const Options::Range& range : vtl0_ram) {
+base::Result<uint32_t> StartParavisor(const Options& options) {
+  auto* paravisor = new Paravisor{TRY(MshvVtl::Open()), {}};  // never freed: PID 1's
+  for (const Options::Range& range : options.vtl0_ram) {
     const std::span<std::byte> bytes = TRY(paravisor->mshv.MapVtl0(range.start, range.end));
     paravisor->memory.Add(TRY(mem::GuestMemory::Create(mem::Gpa{range.start}, bytes)));
   }
@@ -57,8 +57,9 @@ base::Result<uint32_t> StartParavisor(std::span<const Options::Range> vtl0_ram) 
   const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
   const uint32_t vp_count = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
   for (uint32_t cpu = 0; cpu < vp_count; ++cpu) {
-    std::thread([paravisor, cpu] {
-      VpRunner runner(paravisor->mshv, paravisor->memory, paravisor->devices, cpu);
+    const bool trace = options.trace_intercepts;
+    std::thread([paravisor, cpu, trace] {
+      VpRunner runner(paravisor->mshv, paravisor->memory, paravisor->devices, cpu, trace);
       auto ran = runner.Run();
       std::fprintf(stderr, "hcl: vp%u stopped: %s\n", cpu,
                    ran ? "returned" : ran.error().message().c_str());

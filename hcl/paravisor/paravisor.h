@@ -15,6 +15,6 @@ namespace hcl {
 
 // Starts VTL0 on every online CPU; returns the number of VPs started.
 // The threads run until the machine powers off.
-base::Result<uint32_t> StartParavisor(std::span<const Options::Range> vtl0_ram);
+base::Result<uint32_t> StartParavisor(const Options& options);
 
 }  // namespace hcl

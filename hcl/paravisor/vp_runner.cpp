@@ -2,12 +2,14 @@
 
 #include <sched.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
 #include <functional>
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "x86emu/emulator.h"
@@ -128,12 +130,14 @@ class InterceptCpu final : public x86emu::X86Cpu {
   }
   base::Result<void> MmioRead(mem::Gpa gpa, std::span<std::byte> out) override {
     if (is_vtl2_(mem::ToU64(gpa))) return base::Error("VTL2 memory");
+    if (devices_.MmioRead(mem::ToU64(gpa), out)) return base::Ok();
     // No device: reads float high, as on a PC bus with nothing decoding.
     for (std::byte& b : out) b = std::byte{0xFF};
     return base::Ok();
   }
-  base::Result<void> MmioWrite(mem::Gpa gpa, std::span<const std::byte>) override {
+  base::Result<void> MmioWrite(mem::Gpa gpa, std::span<const std::byte> in) override {
     if (is_vtl2_(mem::ToU64(gpa))) return base::Error("VTL2 memory");
+    (void)devices_.MmioWrite(mem::ToU64(gpa), in);
     return base::Ok();
   }
   base::Result<void> IoIn(uint16_t port, std::span<std::byte> out) override {
@@ -209,6 +213,14 @@ base::Result<void> VpRunner::Emulate(const ::hv::InterceptHeader& header, uint64
                    [this](uint64_t gpa) { return IsVtl2Memory(gpa); });
   TRY(cpu.Fetch());
   const std::vector<std::byte> bytes = TRY(cpu.FetchInstruction());
+  if (trace_) {
+    std::string hex;
+    for (std::byte b : bytes) hex += " " + std::to_string(std::to_integer<unsigned>(b));
+    std::fprintf(stderr, "hcl: vp%u: emulate at %#llx gpa %#llx%s bytes%s\n", cpu_,
+                 static_cast<unsigned long long>(header.rip),
+                 static_cast<unsigned long long>(mmio_gpa),
+                 header.intercept_access == ::hv::kAccessWrite ? " write" : " read", hex.c_str());
+  }
   auto completion = x86emu::Emulate(cpu, bytes);
   if (!completion) {
     // A refused access (VTL2's memory) or an instruction we cannot fetch:
@@ -254,6 +266,19 @@ base::Result<void> VpRunner::HandleIoPort(const ::hv::IoPortIntercept& message) 
 
 base::Result<void> VpRunner::HandleMemory(const ::hv::MemoryIntercept& message) {
   ++stats_.mmio;
+  if ((message.memory_access_info & ::hv::kMemoryAccessWriteCompleted) != 0) {
+    // hcl-loader reports a store KVM already executed (hvdef.h): only the
+    // device write is left; RIP is already past the instruction.
+    const uint64_t gpa = message.guest_physical_address;
+    const size_t length = std::min<size_t>(message.instruction_byte_count, 8);
+    const auto data = std::as_bytes(std::span(message.instruction_bytes, length));
+    if (trace_)
+      std::fprintf(stderr, "hcl: vp%u: store of %zu bytes at gpa %#llx\n", cpu_, length,
+                   static_cast<unsigned long long>(gpa));
+    if (IsVtl2Memory(gpa)) return InjectException(kGp, 0, 0);
+    (void)devices_.MmioWrite(gpa, data);
+    return base::Ok();
+  }
   return Emulate(message.header, message.guest_physical_address);
 }
 

@@ -40,8 +40,9 @@ struct VpStats {
 
 class VpRunner {
  public:
-  VpRunner(MshvVtl& mshv, Vtl0Memory& memory, Vtl0Devices& devices, uint32_t cpu)
-      : mshv_(mshv), memory_(memory), devices_(devices), cpu_(cpu) {}
+  VpRunner(MshvVtl& mshv, Vtl0Memory& memory, Vtl0Devices& devices, uint32_t cpu,
+           bool trace = false)
+      : mshv_(mshv), memory_(memory), devices_(devices), cpu_(cpu), trace_(trace) {}
 
   // Pins the calling thread to the VP's CPU, then runs VTL0 until an
   // error (the machine's power-off ends everything from the outside).
@@ -68,6 +69,7 @@ class VpRunner {
   Vtl0Memory& memory_;
   Vtl0Devices& devices_;
   uint32_t cpu_;
+  bool trace_;
   mshv_vtl_run* run_ = nullptr;
   VpStats stats_;
   int log_lines_ = 0;

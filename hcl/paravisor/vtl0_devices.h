@@ -1,8 +1,10 @@
 // Vtl0Devices: the devices hcl emulates for its VTL0 guest, shared by the
-// VP threads: COM1 (a 16550 at 0x3F8; its output goes to hcl's own
-// console, which on this loader is the host's), on the port bus VTL2
-// intercepts for (InstallIntercept, I/O port range). Memory-mapped ones
-// (the IOAPIC) come with interrupt routing.
+// VP threads: COM1 (a 16550 at 0x3F8, IRQ 4; its output goes to hcl's own
+// console, which on this loader is the host's) on the port bus VTL2
+// intercepts for (InstallIntercept, I/O port range), and the I/O APIC at
+// 0xFEC00000 (VTL0's MADT names it; the hypervisor leaves it to VTL2),
+// whose interrupt messages reach VTL0's local APICs through
+// HvCallAssertVirtualInterrupt.
 #pragma once
 
 #include <cstdint>
@@ -10,18 +12,23 @@
 #include <span>
 #include <string>
 
+#include "devices/ioapic.h"
 #include "devices/port_bus.h"
 #include "devices/uart16550.h"
+#include "paravisor/mshv_vtl.h"
 
 namespace hcl {
 
 class Vtl0Devices {
  public:
-  Vtl0Devices();
+  explicit Vtl0Devices(const MshvVtl& mshv);
   Vtl0Devices(const Vtl0Devices&) = delete;
   Vtl0Devices& operator=(const Vtl0Devices&) = delete;
 
   devices::PortBus& ports() { return ports_; }
+  // Memory-mapped devices; false: nothing at `gpa`.
+  bool MmioRead(uint64_t gpa, std::span<std::byte> data);
+  bool MmioWrite(uint64_t gpa, std::span<const std::byte> data);
   // The port ranges to intercept: [first, last].
   struct PortRange {
     uint16_t first;
@@ -42,6 +49,30 @@ class Vtl0Devices {
     std::string line_;  // guarded by mutex_
   };
 
+  // I/O APIC messages to VTL0's local APICs (TLFS
+  // HvCallAssertVirtualInterrupt: fixed interrupts, physical APIC ID).
+  class AssertInterrupt final : public devices::InterruptSink {
+   public:
+    explicit AssertInterrupt(const MshvVtl& mshv) : mshv_(mshv) {}
+    void Deliver(const devices::InterruptMessage& message) override;
+
+   private:
+    const MshvVtl& mshv_;
+  };
+  // COM1's interrupt request into the I/O APIC's pin 4.
+  class IoApicPin final : public devices::IrqLine {
+   public:
+    IoApicPin(devices::IoApic& ioapic, uint32_t pin) : ioapic_(ioapic), pin_(pin) {}
+    void Set(bool level) override { ioapic_.SetIrq(pin_, level); }
+
+   private:
+    devices::IoApic& ioapic_;
+    uint32_t pin_;
+  };
+
+  AssertInterrupt assert_interrupt_;
+  devices::IoApic ioapic_;
+  IoApicPin com1_irq_;
   ConsoleOutput console_;
   devices::Uart16550 com1_;
   devices::PortBus ports_;

@@ -229,6 +229,14 @@ struct MemoryIntercept {
   uint8_t instruction_bytes[16] = {};
 };
 static_assert(sizeof(MemoryIntercept) == 80);
+// memory_access_info bit 2, reserved in the TLFS, set by hcl-loader only:
+// "the write has already executed". KVM finishes an MMIO store (RIP moves
+// past it) before telling user space, so the loader cannot hand VTL2 the
+// instruction as Hyper-V would; it reports the store itself: the written
+// bytes in instruction_bytes, their count in instruction_byte_count, RIP
+// already past the instruction. The paravisor performs the device write
+// and leaves RIP alone. (Loads are rewound and intercepted as on Hyper-V.)
+inline constexpr uint8_t kMemoryAccessWriteCompleted = 1 << 2;
 static_assert(offsetof(MemoryIntercept, guest_physical_address) == 56);
 
 // HV_X64_MSR_INTERCEPT_MESSAGE (64 bytes).
