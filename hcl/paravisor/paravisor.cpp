@@ -9,6 +9,7 @@
 #include "paravisor/mshv_vtl.h"
 #include "paravisor/vp_runner.h"
 #include "paravisor/vtl0_devices.h"
+#include "paravisor/vmbus_server.h"
 #include "paravisor/vtl0_memory.h"
 
 namespace hcl {
@@ -37,14 +38,18 @@ base::Result<void> InstallIntercept(const MshvVtl& mshv, uint32_t access, uint32
 // Everything the VP threads share lives as long as the process.
 struct Paravisor {
   MshvVtl mshv;
+  uint32_t vp_count;
   Vtl0Memory memory;
   Vtl0Devices devices{mshv};
+  VmbusServer vmbus{mshv, vp_count};
 };
 
 }  // namespace
 
 base::Result<uint32_t> StartParavisor(const Options& options) {
-  auto* paravisor = new Paravisor{TRY(MshvVtl::Open()), {}};  // never freed: PID 1's
+  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
+  const uint32_t vp_count = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
+  auto* paravisor = new Paravisor{TRY(MshvVtl::Open()), vp_count, {}};  // never freed: PID 1's
   for (const Options::Range& range : options.vtl0_ram) {
     const std::span<std::byte> bytes = TRY(paravisor->mshv.MapVtl0(range.start, range.end));
     paravisor->memory.Add(TRY(mem::GuestMemory::Create(mem::Gpa{range.start}, bytes)));
@@ -54,12 +59,11 @@ base::Result<uint32_t> StartParavisor(const Options& options) {
                        Vtl0Devices::kCom1.first | uint64_t{Vtl0Devices::kCom1.last} << 16));
   TRY(InstallIntercept(paravisor->mshv, kExecute, ::hv::intercept_type::kUnknownSynicConnection,
                        0));
-  const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
-  const uint32_t vp_count = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
   for (uint32_t cpu = 0; cpu < vp_count; ++cpu) {
     const bool trace = options.trace_intercepts;
     std::thread([paravisor, cpu, trace] {
-      VpRunner runner(paravisor->mshv, paravisor->memory, paravisor->devices, cpu, trace);
+      VpRunner runner(paravisor->mshv, paravisor->memory, paravisor->devices, paravisor->vmbus,
+                      cpu, trace);
       auto ran = runner.Run();
       std::fprintf(stderr, "hcl: vp%u stopped: %s\n", cpu,
                    ran ? "returned" : ran.error().message().c_str());

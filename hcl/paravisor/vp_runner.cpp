@@ -284,9 +284,19 @@ base::Result<void> VpRunner::HandleMemory(const ::hv::MemoryIntercept& message) 
 
 base::Result<void> VpRunner::HandleHypercall(const ::hv::HypercallIntercept& message) {
   ++stats_.hypercall;
-  // No VMBus server here yet: the connection is unknown (TLFS
-  // HvCallPostMessage: HV_STATUS_INVALID_CONNECTION_ID).
-  Gpr(kRax) = static_cast<uint64_t>(::hv::Status::kInvalidConnectionId);
+  // TLFS "Hypercall Inputs" for a 64-bit caller: RCX the input value, RDX
+  // the input GPA (or fast data); the result goes to RAX.
+  const uint64_t control = message.rcx;
+  const auto code = static_cast<::hv::CallCode>(control & 0xFFFF);
+  const bool fast = (control >> 16) & 1;
+  ::hv::Status status = ::hv::Status::kInvalidHypercallCode;
+  if (code == ::hv::CallCode::kPostMessage && !fast)
+    status = vmbus_.PostMessage(memory_, message.rdx);
+  else if (code == ::hv::CallCode::kSignalEvent && fast)
+    status = vmbus_.SignalEvent(message.rdx);
+  else if (code == ::hv::CallCode::kPostMessage || code == ::hv::CallCode::kSignalEvent)
+    status = ::hv::Status::kInvalidHypercallInput;
+  Gpr(kRax) = static_cast<uint64_t>(status);
   return AdvanceRip(message.header);
 }
 

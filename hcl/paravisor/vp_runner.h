@@ -13,8 +13,8 @@
 //     emulated (vmm-core/x86emu) with reads all-ones, writes dropped.
 //   MSR (MSRs the hypervisor does not implement): #GP, as hardware does.
 //   Hypercall (PostMessage / SignalEvent to a connection nobody owns,
-//     through the unknown-connection intercept): HV_STATUS_INVALID_
-//     CONNECTION_ID until the VMBus server takes them.
+//     through the unknown-connection intercept): the VMBus server; its
+//     status into VTL0's RAX.
 // Completing an intercept: RIP + instruction length through
 // MSHV_SET_VP_REGISTERS; a fault through PendingEvent0 instead.
 #pragma once
@@ -25,6 +25,7 @@
 #include "hv/hvdef.h"
 #include "paravisor/mshv_vtl.h"
 #include "paravisor/vtl0_devices.h"
+#include "paravisor/vmbus_server.h"
 #include "paravisor/vtl0_memory.h"
 
 namespace hcl {
@@ -40,9 +41,10 @@ struct VpStats {
 
 class VpRunner {
  public:
-  VpRunner(MshvVtl& mshv, Vtl0Memory& memory, Vtl0Devices& devices, uint32_t cpu,
-           bool trace = false)
-      : mshv_(mshv), memory_(memory), devices_(devices), cpu_(cpu), trace_(trace) {}
+  VpRunner(MshvVtl& mshv, Vtl0Memory& memory, Vtl0Devices& devices, VmbusServer& vmbus,
+           uint32_t cpu, bool trace = false)
+      : mshv_(mshv), memory_(memory), devices_(devices), vmbus_(vmbus), cpu_(cpu),
+        trace_(trace) {}
 
   // Pins the calling thread to the VP's CPU, then runs VTL0 until an
   // error (the machine's power-off ends everything from the outside).
@@ -68,6 +70,7 @@ class VpRunner {
   MshvVtl& mshv_;
   Vtl0Memory& memory_;
   Vtl0Devices& devices_;
+  VmbusServer& vmbus_;
   uint32_t cpu_;
   bool trace_;
   mshv_vtl_run* run_ = nullptr;
