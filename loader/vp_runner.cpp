@@ -4,6 +4,7 @@
 #include <array>
 #include <cstdarg>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "base/string_printf.h"
@@ -54,6 +55,7 @@ std::span<const std::byte> AsBytes(const T& object) {
 VpRunner::VpRunner(VpVtls vtls, const MachineShared& shared)
     : vtls_(vtls),
       shared_(shared),
+      trace_(shared.trace_vtl_switches),
       hypercalls_(*shared.partition, *shared.memory, vtls.vtl2->id(), vtls.vtl0, *vtls.vtl2,
                   shared.vtl0_accessible) {}
 
@@ -151,6 +153,11 @@ base::Result<void> VpRunner::EnterVtl2(::hv::VtlEntryReason reason,
                                        std::optional<std::span<const std::byte>> message) {
   kvm_regs vtl0 = TRY(vtls_.vtl0->GetRegs());
   kvm_regs vtl2 = TRY(vtls_.vtl2->GetRegs());
+  if (trace_)
+    std::fprintf(stderr, "hcl-loader: vp%u: VTL0 rip %#llx -> VTL2 rip %#llx rsp %#llx (%s)\n",
+                 vtls_.vtl2->id(), static_cast<unsigned long long>(vtl0.rip),
+                 static_cast<unsigned long long>(vtl2.rip), static_cast<unsigned long long>(vtl2.rsp),
+                 message ? "intercept" : "interrupt");
   CopySharedGprs(vtl0, vtl2);
   TRY(vtls_.vtl2->SetRegs(vtl2));
   // TLFS "VTL Entry": the entry reason in the VTL control area of the
@@ -178,6 +185,9 @@ base::Result<void> VpRunner::EnterVtl2(::hv::VtlEntryReason reason,
 base::Result<void> VpRunner::ReturnToVtl0(uint64_t control) {
   kvm_regs vtl2 = TRY(vtls_.vtl2->GetRegs());
   kvm_regs vtl0 = TRY(vtls_.vtl0->GetRegs());
+  if (trace_)
+    std::fprintf(stderr, "hcl-loader: vp%u: VTL2 rip %#llx -> VTL0 rip %#llx\n", vtls_.vtl2->id(),
+                 static_cast<unsigned long long>(vtl2.rip), static_cast<unsigned long long>(vtl0.rip));
   CopySharedGprs(vtl2, vtl0);
   // TLFS "HvCallVtlReturn": bit 0 of the control is "fast"; otherwise the
   // lower VTL's RAX and RCX come from the returning VTL's VP assist page.

@@ -71,6 +71,8 @@ struct MachineShared {
   mem::GuestMemory* memory = nullptr;
   // Whether VTL0 may touch [gpa, gpa + bytes) (its hypercall buffers).
   std::function<bool(uint64_t, uint64_t)> vtl0_accessible;
+  // --trace-vtl: one stderr line per VTL switch (diagnostics; slow).
+  bool trace_vtl_switches = false;
 };
 
 class VpRunner {
@@ -138,6 +140,7 @@ class VpRunner {
 
   VpVtls vtls_;
   MachineShared shared_;
+  bool trace_;
   vsm::HypercallHandler hypercalls_;
   uint8_t active_vtl_ = 2;
   int log_lines_ = 0;

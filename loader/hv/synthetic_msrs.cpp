@@ -20,26 +20,33 @@ base::Error GpFault(const char* what, uint32_t index) {
 }  // namespace
 
 SyntheticMsrs::SyntheticMsrs(uint32_t vp_index, const HvConfig& config, mem::GuestMemory& memory,
-                             ReferenceClock clock)
+                             ReferenceClock clock, std::shared_ptr<PartitionMsrs> partition)
     : vp_index_(vp_index),
       config_(config),
       memory_(memory),
       clock_(std::move(clock)),
+      partition_(partition != nullptr ? std::move(partition) : std::make_shared<PartitionMsrs>()),
       synic_(std::make_unique<Synic>(memory)) {}
 
 base::Result<uint64_t> SyntheticMsrs::Read(uint32_t index) const {
   if (index >= kMsrSint0 && index <= kMsrSint15) return synic_->ReadRegister(index);
   switch (index) {
-    case kMsrGuestOsId:
-      return guest_os_id_;
-    case kMsrHypercall:
-      return hypercall_;
+    case kMsrGuestOsId: {
+      std::lock_guard lock(partition_->mutex);
+      return partition_->guest_os_id;
+    }
+    case kMsrHypercall: {
+      std::lock_guard lock(partition_->mutex);
+      return partition_->hypercall;
+    }
     case kMsrVpIndex:
       return uint64_t{vp_index_};
     case kMsrTimeRefCount:
       return clock_();
-    case kMsrReferenceTsc:
-      return reference_tsc_;
+    case kMsrReferenceTsc: {
+      std::lock_guard lock(partition_->mutex);
+      return partition_->reference_tsc;
+    }
     case kMsrTscFrequency:
       if (!config_.frequency_msrs()) break;
       return config_.tsc_hz;
@@ -70,16 +77,22 @@ base::Result<void> SyntheticMsrs::Write(uint32_t index, uint64_t value) {
     return base::Ok();
   }
   switch (index) {
-    case kMsrGuestOsId:
-      guest_os_id_ = value;
+    case kMsrGuestOsId: {
+      std::lock_guard lock(partition_->mutex);
+      partition_->guest_os_id = value;
       // TLFS "Establishing the Hypercall Interface": with no guest OS ID
       // the hypercall page goes away.
-      if (value == 0) hypercall_ &= ~kHypercallEnable;
+      if (value == 0) partition_->hypercall &= ~kHypercallEnable;
       return base::Ok();
-    case kMsrHypercall:
+    }
+    case kMsrHypercall: {
+      std::lock_guard lock(partition_->mutex);
       return WriteHypercall(value);
-    case kMsrReferenceTsc:
+    }
+    case kMsrReferenceTsc: {
+      std::lock_guard lock(partition_->mutex);
       return WriteReferenceTsc(value);
+    }
     case kMsrVpIndex:
     case kMsrTimeRefCount:
     case kMsrSversion:
@@ -112,14 +125,14 @@ base::Result<void> SyntheticMsrs::Write(uint32_t index, uint64_t value) {
 }
 
 base::Result<void> SyntheticMsrs::WriteHypercall(uint64_t value) {
-  if ((hypercall_ & kHypercallLocked) != 0)
+  if ((partition_->hypercall & kHypercallLocked) != 0)
     return base::Error("write to the locked HYPERCALL MSR");
   if ((value & kHypercallReserved) != 0)
     return base::Error::Format("HYPERCALL MSR reserved bits set (0x%llx)",
                                static_cast<unsigned long long>(value));
   // TLFS "Establishing the Hypercall Interface": the enable bit cannot be
   // set before a guest OS ID is.
-  if (guest_os_id_ == 0) value &= ~kHypercallEnable;
+  if (partition_->guest_os_id == 0) value &= ~kHypercallEnable;
   if ((value & kHypercallEnable) != 0) {
     const mem::Gpa gpa{value & kGpnMask};
     const std::array<std::byte, kPageSize> page = HypercallPage();
@@ -129,7 +142,7 @@ base::Result<void> SyntheticMsrs::WriteHypercall(uint64_t value) {
     TRY(memory_.Read(gpa, back));
     if (back != page) return base::Error("hypercall page did not read back as written");
   }
-  hypercall_ = value;
+  partition_->hypercall = value;
   return base::Ok();
 }
 
@@ -144,7 +157,7 @@ base::Result<void> SyntheticMsrs::WriteReferenceTsc(uint64_t value) {
     auto written = memory_.Fill(mem::Gpa{value & kGpnMask}, kTscPageHeaderBytes, std::byte{0});
     if (!written) return std::move(written).error().Context("reference TSC page");
   }
-  reference_tsc_ = value;
+  partition_->reference_tsc = value;
   return base::Ok();
 }
 

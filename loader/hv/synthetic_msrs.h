@@ -43,6 +43,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <vector>
 
 #include "base/result.h"
@@ -78,18 +79,32 @@ inline constexpr uint64_t kSynicVersion = 1;
 // 100 ns ticks since the partition started; shared by every VP, monotonic.
 using ReferenceClock = std::function<uint64_t()>;
 
+// The MSRs one VTL of the partition shares across its VPs (TLFS
+// "Partition-Wide Synthetic MSRs"... GUEST_OS_ID, HYPERCALL, REFERENCE_TSC
+// are per partition, not per VP: Linux writes them on the BSP only).
+struct PartitionMsrs {
+  std::mutex mutex;
+  uint64_t guest_os_id = 0;    // guarded by mutex
+  uint64_t hypercall = 0;      // guarded by mutex
+  uint64_t reference_tsc = 0;  // guarded by mutex
+};
+
 class SyntheticMsrs {
  public:
-  // `memory` and `clock` are the partition's and outlive this object.
+  // `memory` and `clock` are the partition's and outlive this object;
+  // `partition` is shared by every VP of this VTL (null: this VP alone).
   SyntheticMsrs(uint32_t vp_index, const HvConfig& config, mem::GuestMemory& memory,
-                ReferenceClock clock);
+                ReferenceClock clock, std::shared_ptr<PartitionMsrs> partition = nullptr);
 
   // The value of synthetic MSR `index`; an error means #GP, with the reason.
   base::Result<uint64_t> Read(uint32_t index) const;
   // Writes synthetic MSR `index`; an error means #GP, with the reason.
   base::Result<void> Write(uint32_t index, uint64_t value);
 
-  bool hypercall_page_enabled() const { return (hypercall_ & kHypercallEnable) != 0; }
+  bool hypercall_page_enabled() const {
+    std::lock_guard lock(partition_->mutex);
+    return (partition_->hypercall & kHypercallEnable) != 0;
+  }
   uint32_t vp_index() const { return vp_index_; }
   // The guest-physical address of the VP assist page, if enabled (TLFS
   // "Virtual Processor Assist Page": bit 0 enable, bits 12-63 GPN).
@@ -110,9 +125,7 @@ class SyntheticMsrs {
   mem::GuestMemory& memory_;
   ReferenceClock clock_;
 
-  uint64_t guest_os_id_ = 0;
-  uint64_t hypercall_ = 0;
-  uint64_t reference_tsc_ = 0;
+  std::shared_ptr<PartitionMsrs> partition_;
   uint64_t vp_assist_page_ = 0;
   uint64_t tsc_invariant_control_ = 0;
   std::unique_ptr<Synic> synic_;  // shared with other VPs' threads; see Synic
