@@ -668,8 +668,11 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
       const kvm::Vcpu& failed = runner.active_vtl() == 0 && runner.vtl0_vcpu() != nullptr
                                     ? *runner.vtl0_vcpu()
                                     : stopper;
-      std::fprintf(stderr, "hcl-loader: vp%u stopped in VTL%u: %s\n%s", stop.vp,
-                   runner.active_vtl(), stop.detail.c_str(), loader::DumpVcpu(failed).c_str());
+      std::fprintf(stderr, "hcl-loader: vp%u stopped: %s%s\n%s", stop.vp, stop.detail.c_str(),
+                   runner.vtl0_vcpu() == nullptr ? ""
+                   : runner.active_vtl() == 0     ? " (in VTL0)"
+                                                  : " (in VTL2)",
+                   loader::DumpVcpu(failed).c_str());
       return kExitGuestFailed;
     }
   }

@@ -479,8 +479,7 @@ base::Result<void> VpRunner::Handle(const kvm::VcpuExit& exit) {
     Stop((regs.rflags & kRflagsIf) == 0 ? StopReason::kHalted : StopReason::kHaltedInterruptible,
          kvm::DescribeExit(exit));
   } else if (std::holds_alternative<kvm::ShutdownExit>(exit)) {
-    Stop(StopReason::kTripleFault,
-         base::StringPrintf("VTL%u: %s", active_vtl_, kvm::DescribeExit(exit).c_str()));
+    Stop(StopReason::kTripleFault, kvm::DescribeExit(exit));
   } else if (std::holds_alternative<kvm::RdMsrExit>(exit) ||
              std::holds_alternative<kvm::WrMsrExit>(exit)) {
     TRY(HandleMsr(exit));
