@@ -59,6 +59,7 @@
 #include "hv/cpuid_leaves.h"
 #include "hv/synthetic_msrs.h"
 #include "acpi_pm.h"
+#include "benchmark_port.h"
 #include "cmos_rtc.h"
 #include "igvm_loader.h"
 #include "kvm/guest_ram.h"
@@ -539,16 +540,19 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   // the machine too).
   std::vector<loader::hv::SyntheticMsrs> vtl0_msrs;
   loader::AcpiPm1 vtl0_pm1(events);
+  loader::BenchmarkPort vtl0_benchmark_port;
   devices::PortBus vtl0_ports;
   if (machine->vtl0) {
     vtl0_msrs.reserve(options.vp_count);
     for (const kvm::Vcpu& vcpu : machine->vtl0->vcpus)
       vtl0_msrs.emplace_back(vcpu.id(), machine->vtl0->hv, machine->memory, reference_clock);
-    if (auto attached = vtl0_ports.Attach(loader::AcpiPm1::kPm1Base,
-                                          loader::AcpiPm1::kRegisterBytes, vtl0_pm1);
-        !attached) {
-      std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());
-      return kExitLoadFailed;
+    for (auto attached : {vtl0_ports.Attach(loader::AcpiPm1::kPm1Base,
+                                            loader::AcpiPm1::kRegisterBytes, vtl0_pm1),
+                          vtl0_ports.Attach(loader::BenchmarkPort::kPort, 1, vtl0_benchmark_port)}) {
+      if (!attached) {
+        std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());
+        return kExitLoadFailed;
+      }
     }
     std::fprintf(stderr, "hcl-loader: VTL0: %s%s%s\n", options.vtl0_kernel.c_str(),
                  options.vtl0_initrd.empty() ? "" : " + ", options.vtl0_initrd.c_str());
