@@ -101,8 +101,15 @@ std::vector<std::string> CarrierCommand(const CarrierPlan& plan) {
   // Guest RAM plus room for the carrier's kernel, initramfs and payload.
   const uint64_t carrier_mem_mib = std::max<uint64_t>(2048, plan.guest_mem_mib + 1024);
   // One carrier vCPU per VP, up to the host's CPUs (TCG runs each carrier
-  // vCPU on a host thread).
-  const uint32_t smp = std::max<uint32_t>(1, std::min(plan.vp_count, plan.host_cpus));
+  // vCPU on a host thread). Except with two VMs (VTL0 and VTL2): with more
+  // than one carrier vCPU, the carrier's kernel was seen to crash running
+  // with a nested guest's GS base (an exc_page_fault on %gs: with the L2
+  // VTL0 kernel's per-CPU base), and VTL2 to triple-fault: QEMU 7.2's TCG
+  // emulation of SVM loses host state when vCPUs of two VMs share and
+  // migrate between carrier CPUs. One carrier vCPU runs every VP thread
+  // and was reliable (2 VPs: the stock kernel in VTL0 brought up 2 CPUs).
+  const uint32_t smp =
+      plan.two_vms ? 1 : std::max<uint32_t>(1, std::min(plan.vp_count, plan.host_cpus));
   std::vector<std::string> argv = {plan.carrier_run, "--mode", "carrier"};
   if (!plan.kvm_probe.empty()) argv.insert(argv.end(), {"--kvm-probe", plan.kvm_probe});
   argv.insert(argv.end(),

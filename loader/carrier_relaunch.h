@@ -53,6 +53,8 @@ struct CarrierPlan {
   uint64_t guest_mem_mib = 0;
   std::optional<uint32_t> timeout_s;
   uint32_t host_cpus = 1;
+  // The machine has VTL0 (two KVM VMs): the carrier gets one vCPU.
+  bool two_vms = false;
 };
 
 // Where the image goes in the carrier.

@@ -94,3 +94,21 @@ TEST_CASE("CarrierCommand copies file arguments into the carrier and rewrites th
                                          "/payload/files/0-vmlinuz", "--vtl0-initrd",
                                          "/payload/files/1-vmlinuz"});
 }
+
+TEST_CASE("CarrierCommand: a machine with VTL0 (two VMs) gets one carrier vCPU") {
+  loader::CarrierPlan plan;
+  plan.carrier_run = "cr";
+  plan.loader = "/b/hcl-loader";
+  plan.image = "img.igvm";
+  plan.args = {"run", "img.igvm", "--vps", "2"};
+  plan.image_arg = 1;
+  plan.vp_count = 2;
+  plan.host_cpus = 2;
+  auto smp_of = [](const std::vector<std::string>& argv) {
+    const auto at = std::find(argv.begin(), argv.end(), "--smp");
+    return at == argv.end() ? std::string() : *(at + 1);
+  };
+  CHECK(smp_of(loader::CarrierCommand(plan)) == "2");
+  plan.two_vms = true;
+  CHECK(smp_of(loader::CarrierCommand(plan)) == "1");
+}

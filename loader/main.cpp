@@ -48,6 +48,7 @@
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -112,12 +113,13 @@ struct Options {
   std::string vtl0_initrd;
   std::string vtl0_command_line = kDefaultVtl0CommandLine;
   bool no_vtl0 = false;
+  bool trace_vtl = false;
   std::vector<size_t> file_args;  // indexes of arguments naming host files
 };
 
 constexpr const char* kUsage =
     "usage: hcl-loader run IMAGE [--vps N] [--mem MiB] [--vtl2-cmdline STR] [--timeout S] "
-    "[--vtl0-kernel PATH] [--vtl0-initrd PATH] [--vtl0-cmdline STR] [--no-vtl0] "
+    "[--vtl0-kernel PATH] [--vtl0-initrd PATH] [--vtl0-cmdline STR] [--no-vtl0] [--trace-vtl] "
     "[--allow-unsigned] [--no-carrier]";
 
 template <typename T>
@@ -165,6 +167,8 @@ base::Result<Options> ParseArgs(const std::vector<std::string_view>& args) {
       options.vtl0_command_line = std::string(TRY(value()));
     } else if (arg == "--no-vtl0") {
       options.no_vtl0 = true;
+    } else if (arg == "--trace-vtl") {
+      options.trace_vtl = true;
     } else if (arg == "--timeout") {
       const auto n = ParseNumber<uint32_t>(TRY(value()));
       if (!n || *n == 0) return base::Error("--timeout wants a positive number of seconds");
@@ -533,8 +537,11 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   };
   std::vector<loader::hv::SyntheticMsrs> msrs;
   msrs.reserve(options.vp_count);
+  // GUEST_OS_ID, HYPERCALL and REFERENCE_TSC: one per VTL of the partition.
+  const auto vtl2_partition_msrs = std::make_shared<loader::hv::PartitionMsrs>();
   for (const kvm::Vcpu& vcpu : machine->vcpus)
-    msrs.emplace_back(vcpu.id(), machine->hv, machine->memory, reference_clock);
+    msrs.emplace_back(vcpu.id(), machine->hv, machine->memory, reference_clock,
+                      vtl2_partition_msrs);
   // VTL0: its own synthetic MSRs and SynIC per VP, and the host's port
   // bus for the ports VTL2 does not intercept (ACPI PM1: VTL0's S5 ends
   // the machine too).
@@ -544,8 +551,10 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   devices::PortBus vtl0_ports;
   if (machine->vtl0) {
     vtl0_msrs.reserve(options.vp_count);
+    const auto vtl0_partition_msrs = std::make_shared<loader::hv::PartitionMsrs>();
     for (const kvm::Vcpu& vcpu : machine->vtl0->vcpus)
-      vtl0_msrs.emplace_back(vcpu.id(), machine->vtl0->hv, machine->memory, reference_clock);
+      vtl0_msrs.emplace_back(vcpu.id(), machine->vtl0->hv, machine->memory, reference_clock,
+                             vtl0_partition_msrs);
     for (auto attached : {vtl0_ports.Attach(loader::AcpiPm1::kPm1Base,
                                             loader::AcpiPm1::kRegisterBytes, vtl0_pm1),
                           vtl0_ports.Attach(loader::BenchmarkPort::kPort, 1, vtl0_benchmark_port)}) {
@@ -568,6 +577,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   shared.group = &group;
   shared.partition = &partition;
   shared.memory = &machine->memory;
+  shared.trace_vtl_switches = options.trace_vtl;
   std::vector<loader::vtl0::RamRange> vtl0_ram;
   if (machine->vtl0) vtl0_ram = machine->vtl0->ram;
   shared.vtl0_accessible = [vtl0_ram](uint64_t gpa, uint64_t bytes) {
@@ -709,6 +719,7 @@ void MaybeRunInCarrier(const Options& options, const std::vector<std::string>& a
   plan.args.assign(args.begin(), args.end());
   plan.image_arg = options.image_arg;
   plan.file_args = options.file_args;
+  plan.two_vms = !options.no_vtl0;
   plan.vp_count = options.vp_count;
   plan.guest_mem_mib = options.mem_mib;
   plan.timeout_s = options.timeout_s;
