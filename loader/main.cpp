@@ -281,7 +281,29 @@ struct Vtl0Machine {
   std::vector<loader::vtl0::RamRange> ram;
   loader::hv::HvConfig hv;
   loader::vtl0::LinuxBootLayout layout;
+  uint32_t ram_slots = 0;  // memory slots 0..ram_slots-1 hold VTL0's RAM
 };
+
+// KVM's user memory slots number 509 on x86 (KVM_USER_MEM_SLOTS); VTL0's
+// RAM uses the low ones, the legacy hole this one.
+constexpr uint32_t kLegacyHoleSlot = 500;
+
+// Makes VTL0's VM's RAM slots match a protection layout
+// (vsm/vtl0_protections.h): the old ones go, the new ones come. Called
+// under the Partition's lock; VPs still running VTL0 may meet a gap for an
+// instant, which VpRunner::HandleVtl0Mmio tells from a protection.
+base::Result<void> RemapVtl0(Vtl0Machine& vtl0, const kvm::GuestRam& ram,
+                             std::span<const loader::vsm::Vtl0Protections::Slot> slots) {
+  if (slots.size() >= kLegacyHoleSlot) return base::Error("too many VTL0 memory slots");
+  for (uint32_t slot = 0; slot < vtl0.ram_slots; ++slot) TRY(vtl0.vm.UnmapSlot(slot));
+  vtl0.ram_slots = 0;
+  for (const auto& layout : slots) {
+    TRY(vtl0.vm.MapRam(vtl0.ram_slots, mem::Gpa{layout.gpa}, ram, layout.gpa, layout.size_bytes,
+                       layout.read_only));
+    ++vtl0.ram_slots;
+  }
+  return base::Ok();
+}
 
 struct Machine {
   kvm::KvmSystem system;
@@ -337,13 +359,16 @@ base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem
   Vtl0Machine vtl0{TRY(kvm::Vm::Create(system)), {}, Vtl0Ram(ram.size_bytes(), vtl2), vtl2_hv, {}};
   if (vtl0.ram.empty()) return base::Error("--mem leaves no RAM for VTL0");
   vtl0.hv.vtl = 0;
+  // Slots 0..n-1: VTL0's RAM, remapped as its protections change
+  // (Vtl0SlotMapper); the legacy hole has a slot of its own.
   uint32_t slot = 0;
   for (const loader::vtl0::RamRange& range : vtl0.ram)
     TRY(vtl0.vm.MapRam(slot++, mem::Gpa{range.gpa}, ram, range.gpa, range.size_bytes));
+  vtl0.ram_slots = slot;
   // The PC's legacy hole reads as memory (zeros) rather than exiting: Linux
   // scans 0xF0000-0xFFFFF for firmware tables (SMBIOS, MP) byte by byte.
   // It is not RAM in the e820 map.
-  TRY(vtl0.vm.MapRam(slot++, mem::Gpa{kLegacyHoleStart}, ram, kLegacyHoleStart,
+  TRY(vtl0.vm.MapRam(kLegacyHoleSlot, mem::Gpa{kLegacyHoleStart}, ram, kLegacyHoleStart,
                      kLegacyHoleEnd - kLegacyHoleStart));
   TRY(vtl0.vm.TrapMsrsAndUnknown(std::span(&kHyperVMsrs, 1)));
   TRY(vtl0.vm.CreateSplitIrqchip(loader::vtl0::kIoApicPins));
@@ -570,6 +595,16 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
                                    machine->vtl0 ? &machine->vtl0->vm : nullptr, machine->vm);
   for (uint32_t vp = 0; vp < options.vp_count; ++vp)
     partition.SetVpSynics(vp, machine->vtl0 ? &vtl0_msrs[vp] : nullptr, &msrs[vp]);
+  if (machine->vtl0) {
+    std::vector<loader::vsm::Vtl0Protections::Range> ranges;
+    for (const loader::vtl0::RamRange& range : machine->vtl0->ram)
+      ranges.push_back({range.gpa, range.size_bytes});
+    Vtl0Machine& vtl0 = *machine->vtl0;
+    const kvm::GuestRam& ram = machine->ram;
+    partition.SetVtl0Memory(std::move(ranges), [&vtl0, &ram](auto slots) {
+      return RemapVtl0(vtl0, ram, slots);
+    });
+  }
   loader::MachineShared shared;
   shared.vtl2_ports = &ports;
   shared.vtl0_ports = machine->vtl0 ? &vtl0_ports : nullptr;

@@ -343,7 +343,26 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
 base::Result<void> VpRunner::HandleVtl0Mmio(const kvm::MmioExit& mmio) {
   // Nothing of VTL0's is memory-mapped in the loader: every MMIO access,
   // and every access to memory VTL0 may not touch, is VTL2's to handle
-  // (TLFS HV_X64_MEMORY_INTERCEPT_MESSAGE, type UnmappedGpa).
+  // (TLFS HV_X64_MEMORY_INTERCEPT_MESSAGE): UnmappedGpa outside VTL0's
+  // RAM, GpaIntercept on a page VTL2 protected (TLFS "Memory
+  // Protection": the violation goes to the VTL that set it).
+  const vsm::Partition::Vtl0Access access =
+      shared_.partition->ClassifyVtl0Access(mmio.gpa, mmio.is_write);
+  if (access == vsm::Partition::Vtl0Access::kAllowed) {
+    // RAM VTL0 may use, met while ModifyVtlProtectionMask remaps VTL0's
+    // slots on another VP: a store already executed lands in RAM; a load
+    // is rewound and runs again.
+    if (mmio.is_write) {
+      const size_t length = std::min<size_t>(mmio.length, mmio.data.size());
+      (void)shared_.memory->Write(mem::Gpa{mmio.gpa}, std::span(mmio.data).first(length));
+      return base::Ok();
+    }
+    (void)TRY(RewindExit());
+    return base::Ok();
+  }
+  const uint32_t type = access == vsm::Partition::Vtl0Access::kDenied
+                            ? ::hv::message::kGpaIntercept
+                            : ::hv::message::kUnmappedGpa;
   ::hv::MemoryIntercept message;
   if (mmio.is_write) {
     // KVM has executed the store already (hvdef.h,
@@ -360,7 +379,7 @@ base::Result<void> VpRunner::HandleVtl0Mmio(const kvm::MmioExit& mmio) {
                                          ::hv::kAccessRead));
   }
   message.guest_physical_address = mmio.gpa;
-  ::hv::MessageHeader wire{::hv::message::kUnmappedGpa, sizeof message, 0, 0, 0};
+  ::hv::MessageHeader wire{type, sizeof message, 0, 0, 0};
   std::array<std::byte, sizeof wire + sizeof message> bytes{};
   std::memcpy(bytes.data(), &wire, sizeof wire);
   std::memcpy(bytes.data() + sizeof wire, &message, sizeof message);

@@ -312,11 +312,22 @@ base::Result<void> VpRunner::HandleExit() {
       load(message);
       return HandleIoPort(message);
     }
-    case ::hv::message::kUnmappedGpa:
-    case ::hv::message::kGpaIntercept: {
+    case ::hv::message::kUnmappedGpa: {
       ::hv::MemoryIntercept message;
       load(message);
       return HandleMemory(message);
+    }
+    case ::hv::message::kGpaIntercept: {
+      // VTL0 broke a protection VTL2 set (HvCallModifyVtlProtectionMask):
+      // it gets #GP, and nothing is read or written.
+      ::hv::MemoryIntercept message;
+      load(message);
+      ++stats_.mmio;
+      if (log_lines_++ < 16)
+        std::fprintf(stderr, "hcl: vp%u: VTL0 at %#llx: protected page %#llx: #GP\n", cpu_,
+                     static_cast<unsigned long long>(message.header.rip),
+                     static_cast<unsigned long long>(message.guest_physical_address));
+      return InjectException(kGp, 0, 0);
     }
     case ::hv::message::kMsrIntercept:
       ++stats_.msr;

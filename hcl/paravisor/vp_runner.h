@@ -11,6 +11,7 @@
 //     #GP, nothing read (TLFS: VTL protections; the guest gets a fault).
 //     Anything else is MMIO with no device behind it: the instruction is
 //     emulated (vmm-core/x86emu) with reads all-ones, writes dropped.
+//   GPA intercept (VTL0 broke a protection VTL2 set): #GP.
 //   MSR (MSRs the hypervisor does not implement): #GP, as hardware does.
 //   Hypercall (PostMessage / SignalEvent to a connection nobody owns,
 //     through the unknown-connection intercept): the VMBus server; its

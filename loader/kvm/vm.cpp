@@ -19,7 +19,7 @@ base::Result<Vm> Vm::Create(const KvmSystem& system) {
 }
 
 base::Result<void> Vm::MapRam(uint32_t slot, mem::Gpa gpa, const GuestRam& ram,
-                              uint64_t ram_offset, uint64_t size_bytes) {
+                              uint64_t ram_offset, uint64_t size_bytes, bool read_only) {
   constexpr uint64_t kPage = 4096;
   if (!base::IsAligned(mem::ToU64(gpa), kPage) || !base::IsAligned(ram_offset, kPage) ||
       !base::IsAligned(size_bytes, kPage) || size_bytes == 0)
@@ -30,7 +30,7 @@ base::Result<void> Vm::MapRam(uint32_t slot, mem::Gpa gpa, const GuestRam& ram,
     return base::Error("memory slot: guest range wraps");
   kvm_userspace_memory_region region{};
   region.slot = slot;
-  region.flags = 0;
+  region.flags = read_only ? KVM_MEM_READONLY : 0;
   region.guest_phys_addr = mem::ToU64(gpa);
   region.memory_size = size_bytes;
   region.userspace_addr = reinterpret_cast<uintptr_t>(ram.bytes().data()) + ram_offset;

@@ -29,10 +29,11 @@ class Vm {
   static base::Result<Vm> Create(const KvmSystem& system);
 
   // KVM_SET_USER_MEMORY_REGION: guest [gpa, gpa + size_bytes) is RAM at
-  // ram offset `ram_offset`. Page-aligned; the range must lie in `ram`,
+  // ram offset `ram_offset`; `read_only`: stores exit as MMIO
+  // (KVM_MEM_READONLY, api.rst 4.35, with KVM_CAP_READONLY_MEM). Page-aligned; the range must lie in `ram`,
   // which must outlive the VM.
   base::Result<void> MapRam(uint32_t slot, mem::Gpa gpa, const GuestRam& ram,
-                            uint64_t ram_offset, uint64_t size_bytes);
+                            uint64_t ram_offset, uint64_t size_bytes, bool read_only = false);
 
   // KVM_CAP_X86_USER_SPACE_MSR with reason FILTER only (api.rst 7.21),
   // then KVM_X86_SET_MSR_FILTER (api.rst 4.126) allowing everything except

@@ -278,6 +278,23 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
                                  : Load<uint8_t>(input, 8);
       return result(Result(target == 2 ? Status::kVtlAlreadyEnabled : Status::kInvalidParameter));
     }
+    case CallCode::kModifyVtlProtectionMask: {
+      // {partition u64, map_flags u32, input_vtl u8, rsvd[3]} + u64 GPNs
+      // (rep). A VTL changes the protections of lower VTLs only; here
+      // that is VTL0.
+      const uint16_t reps = call.input.rep_count;
+      if (reps == 0 || call.input.fast) return result(Result(Status::kInvalidHypercallInput));
+      Status status;
+      const auto input = TRY(ReadInput(call, 16 + 8u * reps, status));
+      if (status != Status::kSuccess) return result(Result(status));
+      const ::hv::InputVtl target = ::hv::DecodeInputVtl(Load<uint8_t>(input, 12));
+      if (target.use_target && target.target_vtl != 0)
+        return result(Result(Status::kInvalidParameter));
+      std::vector<uint64_t> gpns(reps);
+      for (uint16_t i = 0; i < reps; ++i) gpns[i] = Load<uint64_t>(input, 16 + 8u * i);
+      const Status applied = partition_.ModifyVtl0Protection(gpns, Load<uint32_t>(input, 8));
+      return result(Result(applied, applied == Status::kSuccess ? reps : 0));
+    }
     case CallCode::kAssertVirtualInterrupt:
       return result(Result(AssertVirtualInterrupt(call)));
     case CallCode::kPostMessageDirect:

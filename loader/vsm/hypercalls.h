@@ -12,6 +12,8 @@
 //                                 connection (Partition)
 //   EnablePartitionVtl / EnableVpVtl (0x0D/0x0F): VTL2 is enabled from the
 //                                 start (the IGVM image is VTL2's): 0x86
+//   ModifyVtlProtectionMask (0x0C) VTL0's page protections, enforced by
+//                                 VTL0's VM's memory slots (vtl0_protections.h)
 //   AssertVirtualInterrupt (0x94) fixed interrupts into VTL0's local APICs
 //   PostMessageDirect (0xC1), SignalEventDirect (0xC0): into any VP's SynIC
 //   GetVpIndexFromApicId (0x9A)   APIC ID = VP index on this loader

@@ -59,6 +59,30 @@ bool Partition::UnknownSynicConnectionIntercepted() const {
   return unknown_connection_intercept_;
 }
 
+void Partition::SetVtl0Memory(std::vector<Vtl0Protections::Range> ram, SlotMapper mapper) {
+  std::lock_guard lock(mutex_);
+  protections_.emplace(std::move(ram));
+  slot_mapper_ = std::move(mapper);
+}
+
+::hv::Status Partition::ModifyVtl0Protection(std::span<const uint64_t> gpns, uint32_t flags) {
+  std::lock_guard lock(mutex_);
+  if (!protections_) return ::hv::Status::kInvalidVtlState;
+  const ::hv::Status applied = protections_->Apply(gpns, flags);
+  if (applied != ::hv::Status::kSuccess) return applied;
+  if (slot_mapper_ && !slot_mapper_(protections_->Layout()))
+    return ::hv::Status::kInsufficientMemory;  // KVM refused the slots
+  return ::hv::Status::kSuccess;
+}
+
+Partition::Vtl0Access Partition::ClassifyVtl0Access(uint64_t gpa, bool write) const {
+  std::lock_guard lock(mutex_);
+  if (!protections_ || !protections_->IsRam(gpa)) return Vtl0Access::kNotRam;
+  const uint32_t flags = protections_->Flags(gpa >> 12);
+  const uint32_t needed = write ? Vtl0Protections::kWrite : Vtl0Protections::kRead;
+  return (flags & needed) != 0 ? Vtl0Access::kAllowed : Vtl0Access::kDenied;
+}
+
 uint64_t Partition::vsm_partition_config() const {
   std::lock_guard lock(mutex_);
   return vsm_partition_config_;

@@ -15,13 +15,18 @@
 #pragma once
 
 #include <bitset>
+#include <functional>
+#include <optional>
+#include <span>
 #include <cstdint>
 #include <mutex>
 #include <vector>
 
 #include "hv/hvdef.h"
 #include "hv/synthetic_msrs.h"
+#include "base/result.h"
 #include "kvm/vm.h"
+#include "vsm/vtl0_protections.h"
 
 namespace loader::vsm {
 
@@ -47,6 +52,19 @@ class Partition {
   bool MsrIntercepted() const;
   bool UnknownSynicConnectionIntercepted() const;
 
+  // VTL0's memory protections (HvCallModifyVtlProtectionMask) and the
+  // function that makes VTL0's VM's memory slots match a layout. Set up
+  // before the VPs run.
+  using SlotMapper =
+      std::function<base::Result<void>(std::span<const Vtl0Protections::Slot>)>;
+  void SetVtl0Memory(std::vector<Vtl0Protections::Range> ram, SlotMapper mapper);
+  // Applies `flags` to `gpns` and remaps VTL0's VM.
+  ::hv::Status ModifyVtl0Protection(std::span<const uint64_t> gpns, uint32_t flags);
+  // What a VTL0 access that exited as MMIO hit: not VTL0 RAM; a page the
+  // protections deny it; or RAM it may use (a slot being remapped).
+  enum class Vtl0Access { kNotRam, kDenied, kAllowed };
+  Vtl0Access ClassifyVtl0Access(uint64_t gpa, bool write) const;
+
   // HvRegisterVsmPartitionConfig (VTL2's, hyperv-vmbus.md §3.1).
   uint64_t vsm_partition_config() const;
   void set_vsm_partition_config(uint64_t value);
@@ -62,6 +80,8 @@ class Partition {
   bool msr_intercept_ = false;            // guarded by mutex_
   bool unknown_connection_intercept_ = false;  // guarded by mutex_
   uint64_t vsm_partition_config_ = 0;     // guarded by mutex_
+  std::optional<Vtl0Protections> protections_;  // guarded by mutex_
+  SlotMapper slot_mapper_;
 };
 
 }  // namespace loader::vsm
