@@ -595,6 +595,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
                                    machine->vtl0 ? &machine->vtl0->vm : nullptr, machine->vm);
   for (uint32_t vp = 0; vp < options.vp_count; ++vp)
     partition.SetVpSynics(vp, machine->vtl0 ? &vtl0_msrs[vp] : nullptr, &msrs[vp]);
+  partition.SetKick([&group](uint32_t vp) { group.Kick(vp); });
   if (machine->vtl0) {
     std::vector<loader::vsm::Vtl0Protections::Range> ranges;
     for (const loader::vtl0::RamRange& range : machine->vtl0->ram)

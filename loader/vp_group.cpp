@@ -10,6 +10,11 @@ VpGroup::VpGroup(uint32_t vp_count)
       threads_(vp_count),
       thread_set_(vp_count, false) {}
 
+void VpGroup::Kick(uint32_t vp) {
+  std::lock_guard lock(mutex_);
+  if (vp < thread_set_.size() && thread_set_[vp]) KickThread(threads_[vp]);
+}
+
 void VpGroup::SetThread(uint32_t vp, pthread_t thread) {
   const std::lock_guard lock(mutex_);
   threads_.at(vp) = thread;

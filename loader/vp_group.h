@@ -58,6 +58,8 @@ class VpGroup {
 
   // The thread running VP `vp`, for stop kicks. Set before it runs.
   void SetThread(uint32_t vp, pthread_t thread);
+  // Kicks VP `vp`'s thread out of KVM_RUN (a request waits for it).
+  void Kick(uint32_t vp);
 
   // Records `stop` unless one is recorded already, then kicks every VP
   // thread so each leaves KVM_RUN and sees it.

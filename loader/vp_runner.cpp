@@ -9,6 +9,7 @@
 
 #include "base/string_printf.h"
 #include "hv/hypercall_page.h"
+#include "vp_state_kvm.h"
 
 namespace loader {
 namespace {
@@ -438,6 +439,23 @@ base::Result<void> VpRunner::HandleMsr(const kvm::VcpuExit& exit) {
   return base::Ok();
 }
 
+base::Result<void> VpRunner::Start(const vsm::Partition::StartRequest& request) {
+  kvm::Vcpu* vcpu = request.vtl == 0 ? vtls_.vtl0 : vtls_.vtl2;
+  if (vcpu == nullptr) return base::Ok();
+  // TLFS HvCallStartVirtualProcessor: only a VP that has not started in
+  // that VTL (here: still waiting for INIT/SIPI).
+  const uint32_t mp_state = TRY(vcpu->GetMpState());
+  if (mp_state != KVM_MP_STATE_UNINITIALIZED && mp_state != KVM_MP_STATE_INIT_RECEIVED) {
+    Log("StartVirtualProcessor for VTL%u: already running, ignored", request.vtl);
+    return base::Ok();
+  }
+  if (auto applied = ApplyVpState(*vcpu, request.state); !applied) {
+    Log("StartVirtualProcessor for VTL%u: %s", request.vtl, applied.error().message().c_str());
+    return base::Ok();
+  }
+  return vcpu->SetMpState(KVM_MP_STATE_RUNNABLE);
+}
+
 base::Result<bool> VpRunner::IsParked() {
   kvm::Vcpu& vcpu = active();
   // api.rst 4.38: a vCPU blocked in HLT under the in-kernel irqchip
@@ -528,6 +546,7 @@ base::Result<void> VpRunner::RunLoop(const RunDeadline& deadline) {
       group.WaitInPause(parked);
       continue;
     }
+    if (auto start = shared_.partition->TakeStart(vtls_.vtl2->id())) TRY(Start(*start));
     const kvm::VcpuExit exit = TRY(active().Run());
     ++exits_;
     TRY(Handle(exit));

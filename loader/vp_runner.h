@@ -103,6 +103,8 @@ class VpRunner {
   base::Result<void> HandleVtl0Io(const kvm::IoExit& io);
   base::Result<void> HandleVtl0Mmio(const kvm::MmioExit& mmio);
   base::Result<void> HandleMsr(const kvm::VcpuExit& exit);
+  // Applies a StartVirtualProcessor aimed at this VP.
+  base::Result<void> Start(const vsm::Partition::StartRequest& request);
   // Parked (vp_group.h): HLT with IF clear, or waiting for INIT/SIPI.
   base::Result<bool> IsParked();
   void Stop(StopReason reason, std::string detail);

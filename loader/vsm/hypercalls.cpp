@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "vsm/initial_vp_context.h"
 #include "vsm/register_file.h"
 
 namespace loader::vsm {
@@ -294,6 +295,18 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
       for (uint16_t i = 0; i < reps; ++i) gpns[i] = Load<uint64_t>(input, 16 + 8u * i);
       const Status applied = partition_.ModifyVtl0Protection(gpns, Load<uint32_t>(input, 8));
       return result(Result(applied, applied == Status::kSuccess ? reps : 0));
+    }
+    case CallCode::kStartVirtualProcessor: {
+      // {partition u64, vp u32, target_vtl u8, rsvd[3], HV_INITIAL_VP_CONTEXT}
+      Status status;
+      const auto input = TRY(ReadInput(call, 16 + kInitialVpContextBytes, status));
+      if (status != Status::kSuccess) return result(Result(status));
+      const auto vp = Load<uint32_t>(input, 8);
+      const auto vtl = Load<uint8_t>(input, 12);
+      const std::span<const std::byte, kInitialVpContextBytes> context(input.data() + 16,
+                                                                       kInitialVpContextBytes);
+      return result(Result(partition_.RequestStart(
+          vp, Partition::StartRequest{vtl, ParseInitialVpContext(context, vtl)})));
     }
     case CallCode::kAssertVirtualInterrupt:
       return result(Result(AssertVirtualInterrupt(call)));

@@ -17,6 +17,8 @@
 //   AssertVirtualInterrupt (0x94) fixed interrupts into VTL0's local APICs
 //   PostMessageDirect (0xC1), SignalEventDirect (0xC0): into any VP's SynIC
 //   GetVpIndexFromApicId (0x9A)   APIC ID = VP index on this loader
+//   StartVirtualProcessor (0x99)  another VP's VTL0 or VTL2, from an initial
+//                                 context (Partition::RequestStart)
 // From VTL0:
 //   VtlCall (0x11)                -> Outcome::kVtlCall
 //   PostMessage (0x5C), SignalEvent (0x5D): with an unknown-SynIC-connection

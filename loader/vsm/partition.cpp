@@ -3,7 +3,30 @@
 namespace loader::vsm {
 
 Partition::Partition(uint32_t vp_count, kvm::Vm* vm0, kvm::Vm& vm2)
-    : vp_count_(vp_count), vm0_(vm0), vm2_(vm2), vtl0_msrs_(vp_count), vtl2_msrs_(vp_count) {}
+    : vp_count_(vp_count),
+      vm0_(vm0),
+      vm2_(vm2),
+      vtl0_msrs_(vp_count),
+      vtl2_msrs_(vp_count),
+      starts_(vp_count) {}
+
+::hv::Status Partition::RequestStart(uint32_t vp, StartRequest request) {
+  if (vp >= vp_count_) return ::hv::Status::kInvalidVpIndex;
+  if (request.vtl == 0 ? vm0_ == nullptr : request.vtl != 2) return ::hv::Status::kInvalidVtlState;
+  {
+    std::lock_guard lock(mutex_);
+    if (starts_[vp]) return ::hv::Status::kInvalidVpState;  // one is pending already
+    starts_[vp] = std::move(request);
+  }
+  if (kick_) kick_(vp);
+  return ::hv::Status::kSuccess;
+}
+
+std::optional<Partition::StartRequest> Partition::TakeStart(uint32_t vp) {
+  std::lock_guard lock(mutex_);
+  if (vp >= vp_count_) return std::nullopt;
+  return std::exchange(starts_[vp], std::nullopt);
+}
 
 void Partition::SetVpSynics(uint32_t vp, hv::SyntheticMsrs* vtl0, hv::SyntheticMsrs* vtl2) {
   vtl0_msrs_.at(vp) = vtl0;

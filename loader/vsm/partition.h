@@ -26,6 +26,7 @@
 #include "hv/synthetic_msrs.h"
 #include "base/result.h"
 #include "kvm/vm.h"
+#include "vp_state.h"
 #include "vsm/vtl0_protections.h"
 
 namespace loader::vsm {
@@ -65,6 +66,18 @@ class Partition {
   enum class Vtl0Access { kNotRam, kDenied, kAllowed };
   Vtl0Access ClassifyVtl0Access(uint64_t gpa, bool write) const;
 
+  // HvCallStartVirtualProcessor: a VP's vCPUs belong to its own thread, so
+  // a start is left in that VP's mailbox and the thread is kicked (`kick`,
+  // set up before the VPs run); the thread applies it between exits
+  // (VpRunner), if that VTL of the VP has not started yet.
+  struct StartRequest {
+    uint8_t vtl = 0;
+    X64VpState state;
+  };
+  void SetKick(std::function<void(uint32_t)> kick) { kick_ = std::move(kick); }
+  ::hv::Status RequestStart(uint32_t vp, StartRequest request);
+  std::optional<StartRequest> TakeStart(uint32_t vp);
+
   // HvRegisterVsmPartitionConfig (VTL2's, hyperv-vmbus.md §3.1).
   uint64_t vsm_partition_config() const;
   void set_vsm_partition_config(uint64_t value);
@@ -82,6 +95,8 @@ class Partition {
   uint64_t vsm_partition_config_ = 0;     // guarded by mutex_
   std::optional<Vtl0Protections> protections_;  // guarded by mutex_
   SlotMapper slot_mapper_;
+  std::vector<std::optional<StartRequest>> starts_;  // guarded by mutex_; one per VP
+  std::function<void(uint32_t)> kick_;
 };
 
 }  // namespace loader::vsm
