@@ -11,6 +11,8 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "hv/hvdef.h"
+
 namespace igvm::wire {
 
 inline constexpr uint32_t kMagic = 0x4D564749;  // "IGVM" read little-endian
@@ -311,29 +313,8 @@ struct VbsVpContextHeader {
   uint32_t register_count;
 };
 
-// Hyper-V register names used in VBS VP contexts (TLFS; hvdef).
-namespace hv_register {
-inline constexpr uint32_t kRsp = 0x00020004;
-inline constexpr uint32_t kRbp = 0x00020005;
-inline constexpr uint32_t kRsi = 0x00020006;
-inline constexpr uint32_t kRdi = 0x00020007;
-inline constexpr uint32_t kRip = 0x00020010;
-inline constexpr uint32_t kRflags = 0x00020011;
-inline constexpr uint32_t kCr0 = 0x00040000;
-inline constexpr uint32_t kCr3 = 0x00040002;
-inline constexpr uint32_t kCr4 = 0x00040003;
-inline constexpr uint32_t kEs = 0x00060000;
-inline constexpr uint32_t kCs = 0x00060001;
-inline constexpr uint32_t kSs = 0x00060002;
-inline constexpr uint32_t kDs = 0x00060003;
-inline constexpr uint32_t kFs = 0x00060004;
-inline constexpr uint32_t kGs = 0x00060005;
-inline constexpr uint32_t kLdtr = 0x00060006;
-inline constexpr uint32_t kTr = 0x00060007;
-inline constexpr uint32_t kIdtr = 0x00070000;
-inline constexpr uint32_t kGdtr = 0x00070001;
-inline constexpr uint32_t kEfer = 0x00080001;
-inline constexpr uint32_t kPat = 0x00080004;
-}  // namespace hv_register
+// Hyper-V register names used in VBS VP contexts: the TLFS's, shared with
+// the hypervisor side (vmm-core/hv/hvdef.h).
+namespace hv_register = ::hv::reg;
 
 }  // namespace igvm::wire

@@ -46,9 +46,17 @@ void CopySharedGprs(const kvm_regs& from, kvm_regs& to) {
   return wire;
 }
 
-template <typename T>
-std::span<const std::byte> AsBytes(const T& object) {
-  return std::as_bytes(std::span(&object, 1));
+// An intercept message as the SIMP slot holds it (TLFS HV_MESSAGE): the
+// header with `type` and the payload's size, then the payload.
+template <typename Payload>
+std::array<std::byte, sizeof(::hv::MessageHeader) + sizeof(Payload)> Message(uint32_t type,
+                                                                             const Payload& payload) {
+  static_assert(sizeof(Payload) <= ::hv::kMessagePayloadBytes);
+  const ::hv::MessageHeader header{type, static_cast<uint8_t>(sizeof(Payload)), 0, 0, 0};
+  std::array<std::byte, sizeof header + sizeof(Payload)> bytes{};
+  std::memcpy(bytes.data(), &header, sizeof header);
+  std::memcpy(bytes.data() + sizeof header, &payload, sizeof(Payload));
+  return bytes;
 }
 
 }  // namespace
@@ -286,10 +294,7 @@ base::Result<void> VpRunner::HandleHypercall() {
       message.r8 = regs.r8;
       message.rsi = regs.rsi;
       message.rdi = regs.rdi;
-      ::hv::MessageHeader wire{::hv::message::kHypercallIntercept, sizeof message, 0, 0, 0};
-      std::array<std::byte, sizeof wire + sizeof message> bytes{};
-      std::memcpy(bytes.data(), &wire, sizeof wire);
-      std::memcpy(bytes.data() + sizeof wire, &message, sizeof message);
+      const auto bytes = Message(::hv::message::kHypercallIntercept, message);
       return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
     }
     case vsm::HypercallOutcome::Kind::kResult:
@@ -334,10 +339,7 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
   message.rcx = rewound.regs.rcx;
   message.rsi = rewound.regs.rsi;
   message.rdi = rewound.regs.rdi;
-  ::hv::MessageHeader wire{::hv::message::kIoPortIntercept, sizeof message, 0, 0, 0};
-  std::array<std::byte, sizeof wire + sizeof message> bytes{};
-  std::memcpy(bytes.data(), &wire, sizeof wire);
-  std::memcpy(bytes.data() + sizeof wire, &message, sizeof message);
+  const auto bytes = Message(::hv::message::kIoPortIntercept, message);
   return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
 }
 
@@ -380,10 +382,7 @@ base::Result<void> VpRunner::HandleVtl0Mmio(const kvm::MmioExit& mmio) {
                                          ::hv::kAccessRead));
   }
   message.guest_physical_address = mmio.gpa;
-  ::hv::MessageHeader wire{type, sizeof message, 0, 0, 0};
-  std::array<std::byte, sizeof wire + sizeof message> bytes{};
-  std::memcpy(bytes.data(), &wire, sizeof wire);
-  std::memcpy(bytes.data() + sizeof wire, &message, sizeof message);
+  const auto bytes = Message(type, message);
   return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
 }
 
@@ -408,10 +407,7 @@ base::Result<void> VpRunner::HandleMsr(const kvm::VcpuExit& exit) {
     message.msr_number = index;
     message.rax = rewound.regs.rax;
     message.rdx = rewound.regs.rdx;
-    ::hv::MessageHeader wire{::hv::message::kMsrIntercept, sizeof message, 0, 0, 0};
-    std::array<std::byte, sizeof wire + sizeof message> bytes{};
-    std::memcpy(bytes.data(), &wire, sizeof wire);
-    std::memcpy(bytes.data() + sizeof wire, &message, sizeof message);
+    const auto bytes = Message(::hv::message::kMsrIntercept, message);
     return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
   }
   // The Hyper-V synthetic MSRs of the active VTL (hyperv-vmbus.md §1.2).

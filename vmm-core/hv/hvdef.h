@@ -72,6 +72,10 @@ constexpr uint8_t EncodeInputVtl(uint8_t vtl) { return static_cast<uint8_t>(0x10
 // TLFS "Virtual Processor Register Names" (hvdef; hyperv-vmbus.md §2).
 namespace reg {
 inline constexpr uint32_t kRax = 0x00020000;  // RAX..R15 = kRax + n, n in SDM order
+inline constexpr uint32_t kRsp = 0x00020004;
+inline constexpr uint32_t kRbp = 0x00020005;
+inline constexpr uint32_t kRsi = 0x00020006;
+inline constexpr uint32_t kRdi = 0x00020007;
 inline constexpr uint32_t kR15 = 0x0002000F;
 inline constexpr uint32_t kRip = 0x00020010;
 inline constexpr uint32_t kRflags = 0x00020011;
