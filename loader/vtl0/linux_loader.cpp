@@ -14,6 +14,8 @@
 namespace loader::vtl0 {
 namespace {
 
+constexpr uint64_t kTwoMiB = 2u << 20;
+
 constexpr uint64_t kPageBytes = 0x1000;
 constexpr uint64_t kFourGiB = uint64_t{1} << 32;
 // The decompressor runs the kernel at a multiple of kernel_alignment, and
@@ -224,6 +226,13 @@ base::Result<LinuxBoot> LoadLinux(const LinuxBootInputs& inputs, mem::GuestMemor
                                  alignment, kernel.init_size, kernel.pref_address);
     layout.kernel_gpa = *at;
   } else {
+    // x86-64 kernels are linked at a multiple of CONFIG_PHYSICAL_ALIGN,
+    // itself a multiple of 2 MiB (arch/x86/Kconfig); anything else is not
+    // a kernel this loader should start.
+    if (kernel.pref_address % kTwoMiB != 0)
+      return base::Error::Format("vtl0 boot: the kernel is not relocatable and its load address %#" PRIx64
+                                 " is not 2 MiB aligned",
+                                 kernel.pref_address);
     const Span fixed{kernel.pref_address, kernel.init_size};
     if (kernel.pref_address >= kFourGiB || !InRam(inputs.ram, fixed) || !ClearOf(taken, fixed))
       return base::Error::Format("vtl0 boot: the kernel is not relocatable and its %#" PRIx64
