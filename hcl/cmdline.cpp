@@ -89,6 +89,13 @@ Options ParseOptions(std::string_view kernel_command_line) {
       } else {
         warn("hcl.vtl0_ram: " + ranges.error().message() + ", ignored");
       }
+    } else if (param.key == "hcl.vtl0_deny") {
+      auto ranges = ParseRanges(param.value);
+      if (ranges.ok()) {
+        options.vtl0_deny = std::move(ranges).value();
+      } else {
+        warn("hcl.vtl0_deny: " + ranges.error().message() + ", ignored");
+      }
     } else if (param.key == "hcl.trace") {
       if (param.value == "intercepts") {
         options.trace_intercepts = true;

@@ -37,6 +37,11 @@ struct Options {
     uint64_t end = 0;
   };
   static constexpr size_t kMaxVtl0Ranges = 32;
+  // hcl.vtl0_deny=START-END[,...] (hex, page aligned): VTL0 pages hcl
+  // takes all access to away (HvCallModifyVtlProtectionMask) before VTL0
+  // starts; VTL0 touching them gets #GP. For the protection path's tests
+  // and diagnostics.
+  std::vector<Range> vtl0_deny;
   // hcl.trace=intercepts: one console line per VTL0 intercept hcl
   // emulates (diagnostics; slow).
   bool trace_intercepts = false;

@@ -48,3 +48,11 @@ TEST_CASE("hcl.vtl0_ram: VTL0's RAM ranges; malformed lists are a warning") {
     CHECK(parsed.warnings.size() == 1);
   }
 }
+
+TEST_CASE("hcl.vtl0_deny: pages VTL0 may not touch") {
+  const auto options = hcl::ParseOptions("hcl.vtl0_deny=37000-38000");
+  REQUIRE(options.vtl0_deny.size() == 1);
+  CHECK(options.vtl0_deny[0].start == 0x37000);
+  CHECK(options.vtl0_deny[0].end == 0x38000);
+  CHECK(hcl::ParseOptions("hcl.vtl0_deny=37001-38000").warnings.size() == 1);
+}

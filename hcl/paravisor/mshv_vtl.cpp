@@ -33,6 +33,7 @@ constexpr std::array kAllowedCalls = {
     ::hv::CallCode::kInstallIntercept,       ::hv::CallCode::kAssertVirtualInterrupt,
     ::hv::CallCode::kPostMessageDirect,      ::hv::CallCode::kSignalEventDirect,
     ::hv::CallCode::kTranslateVirtualAddress, ::hv::CallCode::kGetVpIndexFromApicId,
+    ::hv::CallCode::kModifyVtlProtectionMask,
 };
 
 }  // namespace

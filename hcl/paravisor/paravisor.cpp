@@ -2,7 +2,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
+#include <vector>
 #include <memory>
 #include <thread>
 
@@ -35,6 +37,30 @@ base::Result<void> InstallIntercept(const MshvVtl& mshv, uint32_t access, uint32
   return base::Ok();
 }
 
+// HvCallModifyVtlProtectionMask (TLFS; hyperv-vmbus.md §2): {partition
+// u64, map_flags u32, input_vtl u8, rsvd[3]} + u64 GPNs (rep), VTL0's
+// pages to no access (map_flags 0), a page-sized batch at a time.
+base::Result<void> DenyVtl0(const MshvVtl& mshv, const Options::Range& range) {
+  constexpr uint64_t kBatch = (4096 - 16) / 8;
+  for (uint64_t gpn = range.start >> 12; gpn < range.end >> 12;) {
+    const uint64_t count = std::min<uint64_t>(kBatch, (range.end >> 12) - gpn);
+    std::vector<uint64_t> input(2 + count);
+    input[0] = ::hv::kPartitionSelf;
+    input[1] = uint64_t{::hv::EncodeInputVtl(0)} << 32;  // map_flags 0: no access
+    for (uint64_t i = 0; i < count; ++i) input[2 + i] = gpn + i;
+    const uint64_t control =
+        static_cast<uint64_t>(::hv::CallCode::kModifyVtlProtectionMask) | count << 32;
+    const ::hv::Status status =
+        TRY(mshv.Hypercall(control, std::as_bytes(std::span(input)), {}));
+    if (status != ::hv::Status::kSuccess)
+      return base::Error::Format("HvCallModifyVtlProtectionMask at GPN %#llx: status %#x",
+                                 static_cast<unsigned long long>(gpn),
+                                 static_cast<unsigned>(status));
+    gpn += count;
+  }
+  return base::Ok();
+}
+
 // Everything the VP threads share lives as long as the process.
 struct Paravisor {
   MshvVtl mshv;
@@ -59,6 +85,7 @@ base::Result<uint32_t> StartParavisor(const Options& options) {
                        Vtl0Devices::kCom1.first | uint64_t{Vtl0Devices::kCom1.last} << 16));
   TRY(InstallIntercept(paravisor->mshv, kExecute, ::hv::intercept_type::kUnknownSynicConnection,
                        0));
+  for (const Options::Range& range : options.vtl0_deny) TRY(DenyVtl0(paravisor->mshv, range));
   for (uint32_t cpu = 0; cpu < vp_count; ++cpu) {
     const bool trace = options.trace_intercepts;
     std::thread([paravisor, cpu, trace] {
