@@ -80,7 +80,6 @@
 #include "vsm/partition.h"
 #include "vtl0/acpi_tables.h"
 #include "vtl0/linux_loader.h"
-#include "base/checked.h"
 
 namespace {
 
@@ -614,14 +613,6 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   shared.partition = &partition;
   shared.memory = &machine->memory;
   shared.trace_vtl_switches = options.trace_vtl;
-  std::vector<loader::vtl0::RamRange> vtl0_ram;
-  if (machine->vtl0) vtl0_ram = machine->vtl0->ram;
-  shared.vtl0_accessible = [vtl0_ram](uint64_t gpa, uint64_t bytes) {
-    for (const loader::vtl0::RamRange& range : vtl0_ram)
-      if (gpa >= range.gpa && base::RangeFits(gpa - range.gpa, bytes, range.size_bytes))
-        return true;
-    return false;
-  };
   std::vector<VpThread> threads;
   threads.reserve(options.vp_count);
   for (kvm::Vcpu& vcpu : machine->vcpus) {

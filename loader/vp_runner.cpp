@@ -65,8 +65,7 @@ VpRunner::VpRunner(VpVtls vtls, const MachineShared& shared)
     : vtls_(vtls),
       shared_(shared),
       trace_(shared.trace_vtl_switches),
-      hypercalls_(*shared.partition, *shared.memory, vtls.vtl2->id(), vtls.vtl0, *vtls.vtl2,
-                  shared.vtl0_accessible) {}
+      hypercalls_(*shared.partition, *shared.memory, vtls.vtl2->id(), vtls.vtl0, *vtls.vtl2) {}
 
 void VpRunner::Log(const char* fmt, ...) {
   if (log_lines_ > kMaxLogLines) return;
@@ -141,7 +140,11 @@ base::Result<VpRunner::Rewound> VpRunner::RewindExit() {
 
 base::Result<::hv::InterceptHeader> VpRunner::InterceptHeader(const kvm_regs& regs, uint8_t length,
                                                               uint8_t access) {
-  const kvm_sregs sregs = TRY(vtls_.vtl0->GetSregs());
+  return InterceptHeader(regs, TRY(vtls_.vtl0->GetSregs()), length, access);
+}
+
+::hv::InterceptHeader VpRunner::InterceptHeader(const kvm_regs& regs, const kvm_sregs& sregs,
+                                                uint8_t length, uint8_t access) {
   ::hv::InterceptHeader header;
   header.vp_index = vtls_.vtl2->id();
   header.instruction_length_cr8 =
@@ -263,13 +266,7 @@ base::Result<void> VpRunner::HandleHypercall() {
   call.input = hv::DecodeHypercallInput(value);
   call.rdx = long_mode ? regs.rdx : (regs.rbx << 32) | (regs.rcx & 0xFFFFFFFFu);
   call.r8 = long_mode ? regs.r8 : (regs.rdi << 32) | (regs.rsi & 0xFFFFFFFFu);
-  const uint8_t caller = active_vtl_;
-  // A VTL0 caller's buffers must be VTL0's memory.
-  if (caller == 0 && !call.input.fast &&
-      (!shared_.vtl0_accessible(call.rdx, 8) || !shared_.vtl0_accessible(call.r8, 8))) {
-    call.rdx = call.r8 = ~uint64_t{0};  // fails the alignment/range checks
-  }
-  const vsm::HypercallOutcome outcome = TRY(hypercalls_.Handle(caller, call));
+  const vsm::HypercallOutcome outcome = TRY(hypercalls_.Handle(active_vtl_, call));
   switch (outcome.kind) {
     case vsm::HypercallOutcome::Kind::kVtlReturn:
       if (vtls_.vtl0 == nullptr) break;  // no lower VTL: answered below
@@ -327,8 +324,8 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
   const kvm_sregs sregs = TRY(vtls_.vtl0->GetSregs());
   ::hv::IoPortIntercept message;
   const bool write = io.direction == kvm::IoDirection::kOut;
-  message.header = TRY(InterceptHeader(rewound.regs, rewound.instruction_length,
-                                       write ? ::hv::kAccessWrite : ::hv::kAccessRead));
+  message.header = InterceptHeader(rewound.regs, sregs, rewound.instruction_length,
+                                   write ? ::hv::kAccessWrite : ::hv::kAccessRead);
   message.port = io.port;
   message.access_info = static_cast<uint8_t>(io.size);
   if (io.count > 1 || rewound.instruction_length == 0)

@@ -34,7 +34,6 @@
 
 #include <chrono>
 #include <cstdint>
-#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -69,8 +68,6 @@ struct MachineShared {
   VpGroup* group = nullptr;
   vsm::Partition* partition = nullptr;
   mem::GuestMemory* memory = nullptr;
-  // Whether VTL0 may touch [gpa, gpa + bytes) (its hypercall buffers).
-  std::function<bool(uint64_t, uint64_t)> vtl0_accessible;
   // --trace-vtl: one stderr line per VTL switch (diagnostics; slow).
   bool trace_vtl_switches = false;
 };
@@ -126,6 +123,8 @@ class VpRunner {
   // HV_X64_INTERCEPT_MESSAGE_HEADER).
   base::Result<::hv::InterceptHeader> InterceptHeader(const kvm_regs& regs, uint8_t length,
                                                       uint8_t access);
+  ::hv::InterceptHeader InterceptHeader(const kvm_regs& regs, const kvm_sregs& sregs,
+                                        uint8_t length, uint8_t access);
   // VTL switches (TLFS "VTL Entry and Exit"; hyperv-vmbus.md §3.3-3.4).
   base::Result<void> EnterVtl2(::hv::VtlEntryReason reason,
                                std::optional<std::span<const std::byte>> message);

@@ -30,14 +30,8 @@ constexpr uint64_t kVsmCapabilities = 0;
 }  // namespace
 
 HypercallHandler::HypercallHandler(Partition& partition, mem::GuestMemory& memory, uint32_t vp,
-                                   kvm::Vcpu* vtl0_vcpu, kvm::Vcpu& vtl2_vcpu,
-                                   std::function<bool(uint64_t, uint64_t)> vtl0_accessible)
-    : partition_(partition),
-      memory_(memory),
-      vp_(vp),
-      vtl0_vcpu_(vtl0_vcpu),
-      vtl2_vcpu_(vtl2_vcpu),
-      vtl0_accessible_(std::move(vtl0_accessible)) {}
+                                   kvm::Vcpu* vtl0_vcpu, kvm::Vcpu& vtl2_vcpu)
+    : partition_(partition), memory_(memory), vp_(vp), vtl0_vcpu_(vtl0_vcpu), vtl2_vcpu_(vtl2_vcpu) {}
 
 base::Result<HypercallOutcome> HypercallHandler::Handle(uint8_t caller_vtl,
                                                         const HypercallCall& call) {

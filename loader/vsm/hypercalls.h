@@ -27,12 +27,13 @@
 // Anything else: HV_STATUS_INVALID_HYPERCALL_CODE.
 //
 // Memory-form input and output are guest-physical, 8-byte aligned and may
-// not cross a page (TLFS "Hypercall Inputs"); a VTL0 caller's must be VTL0
-// memory. Rep calls complete every rep at once (no continuations).
+// not cross a page (TLFS "Hypercall Inputs"). Rep calls complete every rep
+// at once (no continuations). No call VTL0 makes reads memory here: the
+// buffers of the PostMessage/SignalEvent it forwards are VTL2's to check
+// (hcl reads them through its map of VTL0's RAM only).
 #pragma once
 
 #include <cstdint>
-#include <functional>
 
 #include "base/result.h"
 #include "hv/hypercall_page.h"
@@ -56,11 +57,9 @@ struct HypercallOutcome {
 
 class HypercallHandler {
  public:
-  // `vtl0_vcpu` may be null (no VTL0). `vtl0_accessible(gpa, bytes)` says
-  // whether VTL0 may touch that guest memory.
+  // `vtl0_vcpu` may be null (no VTL0).
   HypercallHandler(Partition& partition, mem::GuestMemory& memory, uint32_t vp,
-                   kvm::Vcpu* vtl0_vcpu, kvm::Vcpu& vtl2_vcpu,
-                   std::function<bool(uint64_t, uint64_t)> vtl0_accessible);
+                   kvm::Vcpu* vtl0_vcpu, kvm::Vcpu& vtl2_vcpu);
 
   base::Result<HypercallOutcome> Handle(uint8_t caller_vtl, const HypercallCall& call);
 
@@ -86,7 +85,6 @@ class HypercallHandler {
   uint32_t vp_;
   kvm::Vcpu* vtl0_vcpu_;
   kvm::Vcpu& vtl2_vcpu_;
-  std::function<bool(uint64_t, uint64_t)> vtl0_accessible_;
 };
 
 }  // namespace loader::vsm
