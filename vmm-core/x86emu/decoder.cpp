@@ -73,6 +73,17 @@ class Decoder {
     const unsigned size = insn_.operand_size == 2 ? 2 : 4;
     return SignExtend(TRY(reader_.Le(size)), size);
   }
+  // The Ib/Iz pair of byte and full-size opcode forms (A8/A9, C6/C7,
+  // F6/F7): the byte form has a byte operand and an Ib, the other an Iz.
+  base::Result<void> ReadImmBOrZ(bool byte_op) {
+    if (byte_op) {
+      insn_.operand_size = 1;
+      insn_.immediate = TRY(reader_.Le(1));
+    } else {
+      insn_.immediate = TRY(ReadImmZ());
+    }
+    return base::Ok();
+  }
 
   std::span<const std::byte> bytes_;
   ByteReader reader_;
@@ -284,12 +295,7 @@ base::Result<Decoded> Decoder::Run() {
     case 0xa8: case 0xa9:
       insn_.op = Op::kTest;
       insn_.form = Form::kAccImm;
-      if (byte_op) {
-        insn_.operand_size = 1;
-        insn_.immediate = TRY(reader_.Le(1));
-      } else {
-        insn_.immediate = TRY(ReadImmZ());
-      }
+      TRY(ReadImmBOrZ(byte_op));
       break;
     case 0xa4: case 0xa5: case 0xaa: case 0xab: case 0xac: case 0xad:
       insn_.op = byte < 0xa6 ? Op::kMovs : byte < 0xac ? Op::kStos : Op::kLods;
@@ -302,12 +308,7 @@ base::Result<Decoded> Decoder::Run() {
       if (modrm_reg_raw_ != 0) return Decoded{Unsupported()};
       insn_.op = Op::kMov;
       insn_.form = Form::kRmImm;
-      if (byte_op) {
-        insn_.operand_size = 1;
-        insn_.immediate = TRY(reader_.Le(1));
-      } else {
-        insn_.immediate = TRY(ReadImmZ());
-      }
+      TRY(ReadImmBOrZ(byte_op));
       break;
     case 0xe4: case 0xe5: case 0xe6: case 0xe7: case 0xec: case 0xed: case 0xee: case 0xef:
       insn_.op = (byte & 2) == 0 ? Op::kIn : Op::kOut;
@@ -321,12 +322,7 @@ base::Result<Decoded> Decoder::Run() {
       if (modrm_reg_raw_ != 0) return Decoded{Unsupported()};
       insn_.op = Op::kTest;
       insn_.form = Form::kRmImm;
-      if (byte_op) {
-        insn_.operand_size = 1;
-        insn_.immediate = TRY(reader_.Le(1));
-      } else {
-        insn_.immediate = TRY(ReadImmZ());
-      }
+      TRY(ReadImmBOrZ(byte_op));
       break;
     default:
       return Decoded{Unsupported()};
