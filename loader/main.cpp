@@ -78,6 +78,7 @@
 #include "vp_runner.h"
 #include "vp_state_kvm.h"
 #include "vsm/partition.h"
+#include "vsm/vtl_view.h"
 #include "vtl0/acpi_tables.h"
 #include "vtl0/linux_loader.h"
 
@@ -275,12 +276,14 @@ void ResolveVtl0Defaults(Options& options, std::vector<std::string>& args) {
 // VTL0's side of the machine (vsm/partition.h): a second KVM VM over the
 // same RAM without VTL2's ranges, its vCPUs, and what it was booted with.
 struct Vtl0Machine {
+  std::unique_ptr<loader::vsm::VtlView> view;  // VTL0's mapping of RAM, with its overlays
   kvm::Vm vm;
   std::vector<kvm::Vcpu> vcpus;
   std::vector<loader::vtl0::RamRange> ram;
   loader::hv::HvConfig hv;
   loader::vtl0::LinuxBootLayout layout;
-  uint32_t ram_slots = 0;  // memory slots 0..ram_slots-1 hold VTL0's RAM
+  // VTL0's RAM memory slots by slot number (empty: free).
+  std::vector<std::optional<loader::vsm::Vtl0Protections::Slot>> slots;
 };
 
 // KVM's user memory slots number 509 on x86 (KVM_USER_MEM_SLOTS); VTL0's
@@ -288,18 +291,39 @@ struct Vtl0Machine {
 constexpr uint32_t kLegacyHoleSlot = 500;
 
 // Makes VTL0's VM's RAM slots match a protection layout
-// (vsm/vtl0_protections.h): the old ones go, the new ones come. Called
-// under the Partition's lock; VPs still running VTL0 may meet a gap for an
-// instant, which VpRunner::HandleVtl0Mmio tells from a protection.
-base::Result<void> RemapVtl0(Vtl0Machine& vtl0, const kvm::GuestRam& ram,
+// (vsm/vtl0_protections.h), under the Partition's lock. Only slots that
+// change are touched: those no longer in the layout go, new ones come
+// (KVM slots cannot overlap, so a changed page's slot is deleted before
+// its replacement exists). A VP running VTL0 that meets that gap exits as
+// MMIO on RAM it may use, which VpRunner retries (loads, fetches) or
+// completes under the same lock (stores): VTL0 never sees the gap.
+base::Result<void> RemapVtl0(Vtl0Machine& vtl0,
                              std::span<const loader::vsm::Vtl0Protections::Slot> slots) {
+  const kvm::GuestRam& ram = vtl0.view->ram();
   if (slots.size() >= kLegacyHoleSlot) return base::Error("too many VTL0 memory slots");
-  for (uint32_t slot = 0; slot < vtl0.ram_slots; ++slot) TRY(vtl0.vm.UnmapSlot(slot));
-  vtl0.ram_slots = 0;
-  for (const auto& layout : slots) {
-    TRY(vtl0.vm.MapRam(vtl0.ram_slots, mem::Gpa{layout.gpa}, ram, layout.gpa, layout.size_bytes,
-                       layout.read_only));
-    ++vtl0.ram_slots;
+  auto same = [](const loader::vsm::Vtl0Protections::Slot& a,
+                 const loader::vsm::Vtl0Protections::Slot& b) {
+    return a.gpa == b.gpa && a.size_bytes == b.size_bytes && a.read_only == b.read_only;
+  };
+  std::vector<bool> wanted(slots.size(), true);
+  for (uint32_t id = 0; id < vtl0.slots.size(); ++id) {
+    if (!vtl0.slots[id]) continue;
+    bool keep = false;
+    for (size_t i = 0; i < slots.size() && !keep; ++i)
+      if (wanted[i] && same(*vtl0.slots[id], slots[i])) keep = true, wanted[i] = false;
+    if (keep) continue;
+    TRY(vtl0.vm.UnmapSlot(id));
+    vtl0.slots[id].reset();
+  }
+  uint32_t free_id = 0;
+  for (size_t i = 0; i < slots.size(); ++i) {
+    if (!wanted[i]) continue;
+    while (free_id < vtl0.slots.size() && vtl0.slots[free_id]) ++free_id;
+    if (free_id >= kLegacyHoleSlot) return base::Error("too many VTL0 memory slots");
+    if (free_id == vtl0.slots.size()) vtl0.slots.emplace_back();
+    TRY(vtl0.vm.MapRam(free_id, mem::Gpa{slots[i].gpa}, ram, slots[i].gpa, slots[i].size_bytes,
+                       slots[i].read_only));
+    vtl0.slots[free_id] = slots[i];
   }
   return base::Ok();
 }
@@ -307,9 +331,12 @@ base::Result<void> RemapVtl0(Vtl0Machine& vtl0, const kvm::GuestRam& ram,
 struct Machine {
   kvm::KvmSystem system;
   kvm::GuestRam ram;
+  // VTL2's mapping of RAM, with its overlay pages: its VM's memory slot,
+  // and what the loader reads and writes on VTL2's behalf.
+  std::unique_ptr<loader::vsm::VtlView> vtl2_view;
   kvm::Vm vm;
   std::vector<kvm::Vcpu> vcpus;  // index = VP index = vCPU id = APIC ID
-  mem::GuestMemory memory;       // over ram
+  mem::GuestMemory memory;       // over ram: loading the image and VTL0's kernel only
   loader::hv::HvConfig hv;       // the Hyper-V interface (hv/cpuid_leaves.h)
   loader::LoadedImage image;
   std::optional<Vtl0Machine> vtl0;
@@ -355,20 +382,28 @@ base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem
                                     const loader::hv::HvConfig& vtl2_hv) {
   std::vector<loader::RequiredRange> vtl2 = image.required_memory;
   vtl2.push_back(loader::kVtl2LowMemory);
-  Vtl0Machine vtl0{TRY(kvm::Vm::Create(system)), {}, Vtl0Ram(ram.size_bytes(), vtl2), vtl2_hv, {}};
+  Vtl0Machine vtl0{
+      TRY(loader::vsm::VtlView::Create(0, ram, loader::vsm::OverlayPagesFor(options.vp_count))),
+      TRY(kvm::Vm::Create(system)),
+      {},
+      Vtl0Ram(ram.size_bytes(), vtl2),
+      vtl2_hv,
+      {},
+      {}};
   if (vtl0.ram.empty()) return base::Error("--mem leaves no RAM for VTL0");
   vtl0.hv.vtl = 0;
   // Slots 0..n-1: VTL0's RAM, remapped as its protections change
   // (Vtl0SlotMapper); the legacy hole has a slot of its own.
-  uint32_t slot = 0;
-  for (const loader::vtl0::RamRange& range : vtl0.ram)
-    TRY(vtl0.vm.MapRam(slot++, mem::Gpa{range.gpa}, ram, range.gpa, range.size_bytes));
-  vtl0.ram_slots = slot;
+  for (const loader::vtl0::RamRange& range : vtl0.ram) {
+    const auto slot = static_cast<uint32_t>(vtl0.slots.size());
+    TRY(vtl0.vm.MapRam(slot, mem::Gpa{range.gpa}, vtl0.view->ram(), range.gpa, range.size_bytes));
+    vtl0.slots.push_back(loader::vsm::Vtl0Protections::Slot{range.gpa, range.size_bytes, false});
+  }
   // The PC's legacy hole reads as memory (zeros) rather than exiting: Linux
   // scans 0xF0000-0xFFFFF for firmware tables (SMBIOS, MP) byte by byte.
   // It is not RAM in the e820 map.
-  TRY(vtl0.vm.MapRam(kLegacyHoleSlot, mem::Gpa{kLegacyHoleStart}, ram, kLegacyHoleStart,
-                     kLegacyHoleEnd - kLegacyHoleStart));
+  TRY(vtl0.vm.MapRam(kLegacyHoleSlot, mem::Gpa{kLegacyHoleStart}, vtl0.view->ram(),
+                     kLegacyHoleStart, kLegacyHoleEnd - kLegacyHoleStart));
   TRY(vtl0.vm.TrapMsrsAndUnknown(std::span(&kHyperVMsrs, 1)));
   TRY(vtl0.vm.CreateSplitIrqchip(loader::vtl0::kIoApicPins));
   for (uint32_t vp = 0; vp < options.vp_count; ++vp)
@@ -413,8 +448,10 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
                       {KVM_CAP_MP_STATE, "KVM_CAP_MP_STATE"}}));
   const uint64_t ram_bytes = options.mem_mib << 20;
   auto ram = TRY(kvm::GuestRam::Create(ram_bytes));
+  auto vtl2_view =
+      TRY(loader::vsm::VtlView::Create(2, ram, loader::vsm::OverlayPagesFor(options.vp_count)));
   auto vm = TRY(kvm::Vm::Create(system));
-  TRY(vm.MapRam(0, mem::Gpa{0}, ram, 0, ram_bytes));
+  TRY(vm.MapRam(0, mem::Gpa{0}, vtl2_view->ram(), 0, ram_bytes));
   TRY(vm.TrapMsrs(std::span(&kHyperVMsrs, 1)));
   // api.rst 4.24: the irqchip must exist before any vCPU; the PIT after it.
   TRY(vm.CreateIrqchip());
@@ -491,8 +528,8 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
   if (!applied) return std::move(applied).error().Context("VP 0 entry state");
   std::optional<Vtl0Machine> vtl0;
   if (!options.no_vtl0) vtl0 = TRY(BuildVtl0(options, system, ram, memory, image, supported, hv));
-  return Machine{std::move(system), std::move(ram), std::move(vm), std::move(vcpus),
-                 std::move(memory), hv, std::move(image), std::move(vtl0)};
+  return Machine{std::move(system), std::move(ram), std::move(vtl2_view), std::move(vm),
+                 std::move(vcpus), std::move(memory), hv, std::move(image), std::move(vtl0)};
 }
 
 // One VP's host thread: runs its VpRunner until the machine stops.
@@ -564,7 +601,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   // GUEST_OS_ID, HYPERCALL and REFERENCE_TSC: one per VTL of the partition.
   const auto vtl2_partition_msrs = std::make_shared<loader::hv::PartitionMsrs>();
   for (const kvm::Vcpu& vcpu : machine->vcpus)
-    msrs.emplace_back(vcpu.id(), machine->hv, machine->memory, reference_clock,
+    msrs.emplace_back(vcpu.id(), machine->hv, *machine->vtl2_view, reference_clock,
                       vtl2_partition_msrs);
   // VTL0: its own synthetic MSRs and SynIC per VP, and the host's port
   // bus for the ports VTL2 does not intercept (ACPI PM1: VTL0's S5 ends
@@ -577,7 +614,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     vtl0_msrs.reserve(options.vp_count);
     const auto vtl0_partition_msrs = std::make_shared<loader::hv::PartitionMsrs>();
     for (const kvm::Vcpu& vcpu : machine->vtl0->vcpus)
-      vtl0_msrs.emplace_back(vcpu.id(), machine->vtl0->hv, machine->memory, reference_clock,
+      vtl0_msrs.emplace_back(vcpu.id(), machine->vtl0->hv, *machine->vtl0->view, reference_clock,
                              vtl0_partition_msrs);
     for (auto attached : {vtl0_ports.Attach(loader::AcpiPm1::kPm1Base,
                                             loader::AcpiPm1::kRegisterBytes, vtl0_pm1),
@@ -600,10 +637,8 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     for (const loader::vtl0::RamRange& range : machine->vtl0->ram)
       ranges.push_back({range.gpa, range.size_bytes});
     Vtl0Machine& vtl0 = *machine->vtl0;
-    const kvm::GuestRam& ram = machine->ram;
-    partition.SetVtl0Memory(std::move(ranges), [&vtl0, &ram](auto slots) {
-      return RemapVtl0(vtl0, ram, slots);
-    });
+    partition.SetVtl0Memory(std::move(ranges), vtl0.view->memory(),
+                            [&vtl0](auto slots) { return RemapVtl0(vtl0, slots); });
   }
   loader::MachineShared shared;
   shared.vtl2_ports = &ports;
@@ -611,7 +646,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   shared.events = &events;
   shared.group = &group;
   shared.partition = &partition;
-  shared.memory = &machine->memory;
+  shared.memory = &machine->vtl2_view->memory();
   shared.trace_vtl_switches = options.trace_vtl;
   std::vector<VpThread> threads;
   threads.reserve(options.vp_count);

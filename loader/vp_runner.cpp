@@ -10,6 +10,7 @@
 #include "base/string_printf.h"
 #include "hv/hypercall_page.h"
 #include "vp_state_kvm.h"
+#include "vsm/io_instruction.h"
 
 namespace loader {
 namespace {
@@ -266,10 +267,27 @@ base::Result<void> VpRunner::HandleHypercall() {
   call.input = hv::DecodeHypercallInput(value);
   call.rdx = long_mode ? regs.rdx : (regs.rbx << 32) | (regs.rcx & 0xFFFFFFFFu);
   call.r8 = long_mode ? regs.r8 : (regs.rdi << 32) | (regs.rsi & 0xFFFFFFFFu);
+  // TLFS "Hypercall Interface": a hypercall from CPL > 0 raises #UD (a
+  // VTL0 process allowed port I/O could otherwise make VTL calls and post
+  // messages). The exception is raised at the trapping instruction.
+  if ((sregs.cs.dpl & 3) != 0) {
+    constexpr uint8_t kUd = 6;
+    regs.rip -= 2;  // `out 0x99, eax`
+    TRY(vcpu.SetRegs(regs));
+    kvm_vcpu_events events = TRY(vcpu.GetEvents());
+    events.exception.injected = 1;
+    events.exception.nr = kUd;
+    events.exception.has_error_code = 0;
+    events.flags = 0;
+    TRY(vcpu.SetEvents(events));
+    Log("hypercall from CPL %u: #UD", static_cast<unsigned>(sregs.cs.dpl & 3));
+    return base::Ok();
+  }
   const vsm::HypercallOutcome outcome = TRY(hypercalls_.Handle(active_vtl_, call));
   switch (outcome.kind) {
     case vsm::HypercallOutcome::Kind::kVtlReturn:
-      if (vtls_.vtl0 == nullptr) break;  // no lower VTL: answered below
+      // No lower VTL, or one that cannot run: answered below.
+      if (vtls_.vtl0 == nullptr || vtl0_failed_) break;
       // The code page's VTL return entry put the caller's RCX (the
       // control) in RAX (hypercall_page.h, +0x26).
       return ReturnToVtl0(regs.rax);
@@ -328,8 +346,24 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
                                    write ? ::hv::kAccessWrite : ::hv::kAccessRead);
   message.port = io.port;
   message.access_info = static_cast<uint8_t>(io.size);
-  if (io.count > 1 || rewound.instruction_length == 0)
-    message.access_info |= ::hv::kIoString | ::hv::kIoRep;
+  // KVM's exit does not say whether it was INS/OUTS: a single one (or REP
+  // with RCX = 1) exits once, like IN/OUT. Read the instruction (VTL0's
+  // own memory, if VTL0 may read it) to tell.
+  std::optional<vsm::IoInstructionForm> form;
+  if (rewound.instruction_length != 0) {
+    if (const auto gpa = TRY(vtls_.vtl0->Translate(sregs.cs.base + rewound.regs.rip))) {
+      std::array<std::byte, 15> bytes{};
+      const size_t in_page = 0x1000 - (*gpa & 0xFFF);
+      const auto length = std::min<size_t>({rewound.instruction_length, in_page, bytes.size()});
+      if (shared_.partition->ReadVtl0IfAllowed(*gpa, std::span(bytes).first(length)))
+        form = vsm::DecodeIoInstruction(std::span(bytes).first(length),
+                                        (sregs.efer & kEferLma) != 0 && sregs.cs.l != 0);
+    }
+  }
+  if (form ? form->string : (io.count > 1 || rewound.instruction_length == 0))
+    message.access_info |= ::hv::kIoString;
+  if (form ? form->rep : (io.count > 1 || rewound.instruction_length == 0))
+    message.access_info |= ::hv::kIoRep;
   message.rax = rewound.regs.rax;
   message.ds = ToWire(sregs.ds);
   message.es = ToWire(sregs.es);
@@ -346,18 +380,17 @@ base::Result<void> VpRunner::HandleVtl0Mmio(const kvm::MmioExit& mmio) {
   // (TLFS HV_X64_MEMORY_INTERCEPT_MESSAGE): UnmappedGpa outside VTL0's
   // RAM, GpaIntercept on a page VTL2 protected (TLFS "Memory
   // Protection": the violation goes to the VTL that set it).
+  const size_t length = std::min<size_t>(mmio.length, mmio.data.size());
+  // RAM VTL0 may use, met while ModifyVtlProtectionMask remaps VTL0's
+  // slots on another VP: a store already executed lands in RAM (checked
+  // and written under the partition's lock, so never into a page VTL2
+  // has just denied); a load is rewound and runs again.
   const vsm::Partition::Vtl0Access access =
-      shared_.partition->ClassifyVtl0Access(mmio.gpa, mmio.is_write);
+      mmio.is_write
+          ? shared_.partition->WriteVtl0IfAllowed(mmio.gpa, std::span(mmio.data).first(length))
+          : shared_.partition->ClassifyVtl0Access(mmio.gpa, false);
   if (access == vsm::Partition::Vtl0Access::kAllowed) {
-    // RAM VTL0 may use, met while ModifyVtlProtectionMask remaps VTL0's
-    // slots on another VP: a store already executed lands in RAM; a load
-    // is rewound and runs again.
-    if (mmio.is_write) {
-      const size_t length = std::min<size_t>(mmio.length, mmio.data.size());
-      (void)shared_.memory->Write(mem::Gpa{mmio.gpa}, std::span(mmio.data).first(length));
-      return base::Ok();
-    }
-    (void)TRY(RewindExit());
+    if (!mmio.is_write) (void)TRY(RewindExit());
     return base::Ok();
   }
   const uint32_t type = access == vsm::Partition::Vtl0Access::kDenied
@@ -370,7 +403,6 @@ base::Result<void> VpRunner::HandleVtl0Mmio(const kvm::MmioExit& mmio) {
     const kvm_regs regs = TRY(vtls_.vtl0->GetRegs());
     message.header = TRY(InterceptHeader(regs, 0, ::hv::kAccessWrite));
     message.memory_access_info = ::hv::kMemoryAccessWriteCompleted;
-    const size_t length = std::min<size_t>(mmio.length, mmio.data.size());
     message.instruction_byte_count = static_cast<uint8_t>(length);
     std::memcpy(message.instruction_bytes, mmio.data.data(), length);
   } else {
@@ -380,6 +412,46 @@ base::Result<void> VpRunner::HandleVtl0Mmio(const kvm::MmioExit& mmio) {
   }
   message.guest_physical_address = mmio.gpa;
   const auto bytes = Message(type, message);
+  return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
+}
+
+base::Result<void> VpRunner::HandleVtl0Fatal(const kvm::VcpuExit& exit) {
+  const kvm_regs regs = TRY(vtls_.vtl0->GetRegs());
+  const kvm_sregs sregs = TRY(vtls_.vtl0->GetSregs());
+  if (std::holds_alternative<kvm::InternalErrorExit>(exit)) {
+    // KVM could not emulate the instruction at RIP; with VTL0 that is an
+    // instruction fetch from a GPA without a memory slot (VTL2's memory, a
+    // page VTL2 denied, no RAM): KVM fails to read the instruction
+    // (x86.c handle_emulation_failure; for CPL > 0 it injects #UD itself).
+    // Find where RIP points and report an execute access there (TLFS
+    // HV_X64_MEMORY_INTERCEPT_MESSAGE, intercept_access 2).
+    const std::optional<uint64_t> gpa = TRY(vtls_.vtl0->Translate(sregs.cs.base + regs.rip));
+    if (gpa) {
+      const vsm::Partition::Vtl0Access access =
+          shared_.partition->ClassifyVtl0Access(*gpa, false);
+      // RAM VTL0 may use: a slot being remapped under it; run again.
+      if (access == vsm::Partition::Vtl0Access::kAllowed) return base::Ok();
+      ::hv::MemoryIntercept message;
+      message.header = InterceptHeader(regs, sregs, 0, ::hv::kAccessExecute);
+      message.guest_virtual_address = regs.rip;
+      message.guest_physical_address = *gpa;
+      message.memory_access_info = 0x3;  // GVA valid, GVA->GPA valid
+      Log("instruction fetch at 0x%llx (gpa 0x%llx) from memory VTL0 may not use: to VTL2",
+          static_cast<unsigned long long>(regs.rip), static_cast<unsigned long long>(*gpa));
+      const auto bytes = Message(access == vsm::Partition::Vtl0Access::kDenied
+                                     ? ::hv::message::kGpaIntercept
+                                     : ::hv::message::kUnmappedGpa,
+                                 message);
+      return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
+    }
+  }
+  // A triple fault, a failed entry, an emulation failure elsewhere: VTL0
+  // cannot go on; VTL2 is told and decides (TLFS
+  // HvMessageTypeUnrecoverableException).
+  Log("VTL0 cannot continue (%s): to VTL2", kvm::DescribeExit(exit).c_str());
+  vtl0_failed_ = true;
+  const ::hv::InterceptHeader header = InterceptHeader(regs, sregs, 0, ::hv::kAccessRead);
+  const auto bytes = Message(::hv::message::kUnrecoverableException, header);
   return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
 }
 
@@ -508,6 +580,10 @@ base::Result<void> VpRunner::Handle(const kvm::VcpuExit& exit) {
     const kvm_regs regs = TRY(active().GetRegs());
     Stop((regs.rflags & kRflagsIf) == 0 ? StopReason::kHalted : StopReason::kHaltedInterruptible,
          kvm::DescribeExit(exit));
+  } else if (active_vtl_ == 0 && (std::holds_alternative<kvm::ShutdownExit>(exit) ||
+                                   std::holds_alternative<kvm::InternalErrorExit>(exit) ||
+                                   std::holds_alternative<kvm::FailEntryExit>(exit))) {
+    return HandleVtl0Fatal(exit);
   } else if (std::holds_alternative<kvm::ShutdownExit>(exit)) {
     Stop(StopReason::kTripleFault, kvm::DescribeExit(exit));
   } else if (std::holds_alternative<kvm::RdMsrExit>(exit) ||

@@ -100,6 +100,11 @@ class VpRunner {
   base::Result<void> HandleVtl0Io(const kvm::IoExit& io);
   base::Result<void> HandleVtl0Mmio(const kvm::MmioExit& mmio);
   base::Result<void> HandleMsr(const kvm::VcpuExit& exit);
+  // VTL0 exits that would stop a machine without VTLs (an instruction
+  // fetch from a page VTL0 cannot use, a triple fault, a failed entry):
+  // reported to VTL2 as intercepts, as Hyper-V does, never a stop of the
+  // machine. VTL2 decides (hcl injects #GP, or powers off).
+  base::Result<void> HandleVtl0Fatal(const kvm::VcpuExit& exit);
   // Applies a StartVirtualProcessor aimed at this VP.
   base::Result<void> Start(const vsm::Partition::StartRequest& request);
   // Parked (vp_group.h): HLT with IF clear, or waiting for INIT/SIPI.
@@ -144,6 +149,9 @@ class VpRunner {
   bool trace_;
   vsm::HypercallHandler hypercalls_;
   uint8_t active_vtl_ = 2;
+  // VTL0 hit an unrecoverable exception (HandleVtl0Fatal): VTL2 may not
+  // return to it (no reset of VTL0's state yet).
+  bool vtl0_failed_ = false;
   int log_lines_ = 0;
   uint64_t exits_ = 0;
   uint64_t vtl_switches_ = 0;

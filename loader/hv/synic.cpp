@@ -18,7 +18,19 @@ constexpr uint64_t kSintReset = uint64_t{1} << 16;
 
 }  // namespace
 
-Synic::Synic(mem::GuestMemory& memory) : memory_(memory) { sints_.fill(kSintReset); }
+Synic::Synic(vsm::OverlayPage& simp, vsm::OverlayPage& siefp)
+    : simp_page_(simp), siefp_page_(siefp) {
+  sints_.fill(kSintReset);
+}
+
+namespace {
+
+std::optional<mem::Gpa> OverlayPlace(uint64_t value) {
+  if ((value & kPageEnable) == 0) return std::nullopt;
+  return mem::Gpa{value & kGpnMask};
+}
+
+}  // namespace
 
 uint64_t Synic::ReadRegister(uint32_t msr) const {
   std::lock_guard lock(mutex_);
@@ -35,22 +47,26 @@ uint64_t Synic::ReadRegister(uint32_t msr) const {
   }
 }
 
-void Synic::WriteRegister(uint32_t msr, uint64_t value) {
+base::Result<void> Synic::WriteRegister(uint32_t msr, uint64_t value) {
   std::lock_guard lock(mutex_);
   switch (msr) {
     case kMsrScontrol:
       scontrol_ = value & 1;
-      return;
+      return base::Ok();
     case kMsrSiefp:
-      siefp_ = value & (kGpnMask | kPageEnable);
-      return;
+      value &= kGpnMask | kPageEnable;
+      TRY(siefp_page_.Place(OverlayPlace(value)));
+      siefp_ = value;
+      return base::Ok();
     case kMsrSimp:
-      simp_ = value & (kGpnMask | kPageEnable);
-      return;
+      value &= kGpnMask | kPageEnable;
+      TRY(simp_page_.Place(OverlayPlace(value)));
+      simp_ = value;
+      return base::Ok();
     default:
       if (msr >= kMsrSint0 && msr < kMsrSint0 + ::hv::kSintCount)
         sints_[msr - kMsrSint0] = value & kSintWritable;
-      return;
+      return base::Ok();
   }
 }
 
@@ -68,20 +84,22 @@ std::optional<uint8_t> Synic::VectorDueLocked(uint32_t sint) const {
 bool Synic::DeliverQueuedLocked(uint32_t sint) {
   std::deque<Message>& queue = queues_[sint];
   if (queue.empty() || !enabled() || (simp_ & kPageEnable) == 0) return false;
-  const mem::Gpa slot{(simp_ & kGpnMask) + sint * ::hv::kMessageBytes};
-  auto type = memory_.LoadAcquire32(slot);
-  if (!type) return false;  // the SIMP page lies outside RAM: nothing to deliver into
+  // The slot's offset in the SIMP overlay page.
+  mem::GuestMemory& page = simp_page_.contents();
+  const mem::Gpa slot{uint64_t{sint} * ::hv::kMessageBytes};
+  auto type = page.LoadAcquire32(slot);
+  if (!type) return false;
   if (*type != ::hv::message::kNone) {
     // TLFS: mark the occupant so the guest writes EOM once it frees the slot.
-    (void)memory_.AtomicOr32(mem::Gpa{mem::ToU64(slot) + 4}, uint32_t{::hv::kMessagePending} << 8);
+    (void)page.AtomicOr32(mem::Gpa{mem::ToU64(slot) + 4}, uint32_t{::hv::kMessagePending} << 8);
     return false;
   }
   const Message& message = queue.front();
   // Everything but the type, then the type with release order.
-  if (!memory_.Write(mem::Gpa{mem::ToU64(slot) + 4}, std::span(message).subspan(4))) return false;
+  if (!page.Write(mem::Gpa{mem::ToU64(slot) + 4}, std::span(message).subspan(4))) return false;
   uint32_t message_type = 0;
   std::memcpy(&message_type, message.data(), sizeof message_type);
-  if (!memory_.StoreRelease32(slot, message_type)) return false;
+  if (!page.StoreRelease32(slot, message_type)) return false;
   queue.pop_front();
   return true;
 }
@@ -107,8 +125,9 @@ Synic::Outcome Synic::Signal(uint32_t sint, uint32_t flag) {
   std::lock_guard lock(mutex_);
   if (!enabled() || (siefp_ & kPageEnable) == 0)
     return {::hv::Status::kInvalidSynicState, std::nullopt};
-  const mem::Gpa word{(siefp_ & kGpnMask) + sint * ::hv::kMessageBytes + (flag / 32) * 4};
-  auto previous = memory_.AtomicOr32(word, uint32_t{1} << (flag % 32));
+  // The flag's word in the SIEFP overlay page.
+  const mem::Gpa word{uint64_t{sint} * ::hv::kMessageBytes + (flag / 32) * 4};
+  auto previous = siefp_page_.contents().AtomicOr32(word, uint32_t{1} << (flag % 32));
   if (!previous) return {::hv::Status::kInvalidSynicState, std::nullopt};
   const bool newly_set = (*previous & (uint32_t{1} << (flag % 32))) == 0;
   return {::hv::Status::kSuccess, newly_set ? VectorDueLocked(sint) : std::nullopt};

@@ -3,6 +3,11 @@
 // registers (SCONTROL, SIMP, SIEFP, SINT0-15, EOM), message delivery into
 // the SIMP slots with a per-SINT queue, and event flags in the SIEFP.
 //
+// The SIMP and SIEFP are overlay pages (TLFS "GPA Overlay Pages",
+// vsm/vtl_view.h): loader memory that the VTL sees at the GPA it writes
+// into the MSR while the page is enabled; messages and flags are written
+// there, never into guest RAM.
+//
 // Delivery (TLFS "Message Buffers"): a slot is written only when its
 // message type is 0 (free); payload first, the type last with release
 // order. When the slot is taken the message waits in the SINT's queue
@@ -27,7 +32,9 @@
 #include <vector>
 
 #include "hv/hvdef.h"
+#include "base/result.h"
 #include "mem/guest_memory.h"
+#include "vsm/vtl_view.h"
 
 namespace loader::hv {
 
@@ -36,7 +43,8 @@ class Synic {
   static constexpr size_t kQueueDepth = 16;
   using Message = std::array<std::byte, ::hv::kMessageBytes>;
 
-  explicit Synic(mem::GuestMemory& memory);
+  // `simp` and `siefp` are this VP's overlay pages in its VTL's view.
+  Synic(vsm::OverlayPage& simp, vsm::OverlayPage& siefp);
 
   // What a post or signal did: its hypercall status and, if an interrupt
   // is due, its vector.
@@ -47,9 +55,11 @@ class Synic {
 
   // TLFS "SynIC MSRs": SCONTROL 0x40000080, SIEFP 0x40000082, SIMP
   // 0x40000083, SINT0-15 0x40000090-9F. Values are stored as written,
-  // except reserved SINT bits.
+  // except reserved SINT bits. Enabling or moving the SIMP or SIEFP
+  // places its overlay; an error (the mapping failed) leaves the register
+  // as it was.
   uint64_t ReadRegister(uint32_t msr) const;
-  void WriteRegister(uint32_t msr, uint64_t value);
+  base::Result<void> WriteRegister(uint32_t msr, uint64_t value);
   // EOM (0x40000084) or a re-check: moves queued messages into free
   // slots; returns the vectors due (one per delivered SINT).
   std::vector<uint8_t> EndOfMessage();
@@ -68,7 +78,8 @@ class Synic {
   bool DeliverQueuedLocked(uint32_t sint);
   std::optional<uint8_t> VectorDueLocked(uint32_t sint) const;
 
-  mem::GuestMemory& memory_;
+  vsm::OverlayPage& simp_page_;
+  vsm::OverlayPage& siefp_page_;
   mutable std::mutex mutex_;
   uint64_t scontrol_ = 0;  // guarded by mutex_
   uint64_t simp_ = 0;      // guarded by mutex_

@@ -14,21 +14,35 @@
 #include <cstring>
 #include <vector>
 
+#include <memory>
+
 #include "base/fuzz_target.h"
 #include "hv/synic.h"
+#include "kvm/guest_ram.h"
+#include "vsm/vtl_view.h"
 
 namespace {
 
 constexpr uint64_t kRamBase = 0x100000;
-constexpr uint64_t kRamBytes = 0x4000;
+constexpr uint64_t kRamBytes = 0x104000;
 
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  std::vector<std::byte> ram(kRamBytes);
-  auto memory = mem::GuestMemory::Create(mem::Gpa{kRamBase}, ram);
-  if (!memory) return 0;
-  loader::hv::Synic synic(*memory);
+  // One RAM and view for every input (memfds are not free); the pages the
+  // fuzzer uses are cleared first.
+  static kvm::GuestRam ram = kvm::GuestRam::Create(kRamBytes).value();
+  static std::unique_ptr<loader::vsm::VtlView> view =
+      loader::vsm::VtlView::Create(0, ram, loader::vsm::OverlayPagesFor(1)).value();
+  mem::GuestMemory* memory = &view->memory();
+  loader::vsm::OverlayPage& simp = view->overlay(loader::vsm::SimpOverlay(0));
+  loader::vsm::OverlayPage& siefp = view->overlay(loader::vsm::SiefpOverlay(0));
+  (void)simp.Place(std::nullopt);
+  (void)siefp.Place(std::nullopt);
+  (void)simp.contents().Fill(mem::Gpa{0}, 4096, std::byte{0});
+  (void)siefp.contents().Fill(mem::Gpa{0}, 4096, std::byte{0});
+  (void)memory->Fill(mem::Gpa{kRamBase}, kRamBytes - kRamBase, std::byte{0});
+  loader::hv::Synic synic(simp, siefp);
   for (size_t at = 0; at + 4 <= size; at += 4) {
     const uint8_t op = data[at], a = data[at + 1], b = data[at + 2], c = data[at + 3];
     switch (op % 6) {
@@ -40,7 +54,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         // Pages in RAM (mostly) or anywhere; flag and vector bits from c.
         const uint64_t page = (b & 0x80) != 0 ? uint64_t{b} << 24 : kRamBase + (b % 4) * 0x1000;
         const uint64_t value = msr >= 0x40000090 ? (uint64_t{c} | (uint64_t{b} & 7) << 16) : page | (c & 1);
-        synic.WriteRegister(msr, value);
+        (void)synic.WriteRegister(msr, value);
         break;
       }
       case 1: {
@@ -75,7 +89,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)memory->StoreRelease32(mem::Gpa{kRamBase + (a % 4) * 0x1000 + (b % 16) * 256}, 0);
         break;
       case 5:
-        ram[(size_t{a} | size_t{b} << 8) % kRamBytes] = std::byte{c};
+        (void)memory->WriteObj(mem::Gpa{kRamBase + (size_t{a} | size_t{b} << 8) % 0x4000}, c);
         break;
     }
   }

@@ -4,26 +4,37 @@
 
 #include <array>
 #include <cstring>
+#include <memory>
 #include <vector>
+
+#include "kvm/guest_ram.h"
+#include "vsm/vtl_view.h"
 
 namespace {
 
 using loader::hv::Synic;
+using loader::vsm::VtlView;
 
-constexpr uint64_t kRamBase = 0x100000;
+constexpr uint64_t kRamBytes = 0x110000;
 constexpr uint64_t kSimp = 0x101000;
 constexpr uint64_t kSiefp = 0x102000;
 
 struct Fixture {
-  std::vector<std::byte> ram = std::vector<std::byte>(0x4000);
-  mem::GuestMemory memory = mem::GuestMemory::Create(mem::Gpa{kRamBase}, ram).value();
-  Synic synic{memory};
+  // Guest RAM at GPA 0 and VTL0's view of it, where the SIMP and SIEFP
+  // overlays show.
+  kvm::GuestRam ram = kvm::GuestRam::Create(kRamBytes).value();
+  std::unique_ptr<VtlView> view =
+      VtlView::Create(0, ram, loader::vsm::OverlayPagesFor(1)).value();
+  mem::GuestMemory& memory = view->memory();
+  mem::GuestMemory raw = mem::GuestMemory::Create(mem::Gpa{0}, ram.bytes()).value();
+  Synic synic{view->overlay(loader::vsm::SimpOverlay(0)),
+              view->overlay(loader::vsm::SiefpOverlay(0))};
 
   void Enable() {
-    synic.WriteRegister(0x40000080, 1);             // SCONTROL
-    synic.WriteRegister(0x40000083, kSimp | 1);     // SIMP
-    synic.WriteRegister(0x40000082, kSiefp | 1);    // SIEFP
-    synic.WriteRegister(0x40000090 + 2, 0xF3);      // SINT2: vector 0xF3, unmasked
+    CHECK(synic.WriteRegister(0x40000080, 1).ok());           // SCONTROL
+    CHECK(synic.WriteRegister(0x40000083, kSimp | 1).ok());   // SIMP
+    CHECK(synic.WriteRegister(0x40000082, kSiefp | 1).ok());  // SIEFP
+    CHECK(synic.WriteRegister(0x40000090 + 2, 0xF3).ok());    // SINT2: vector 0xF3, unmasked
   }
   static Synic::Message Message(uint32_t type, uint8_t fill) {
     Synic::Message m{};
@@ -105,13 +116,39 @@ TEST_CASE("SynIC: event flags: atomic OR, interrupt only when newly set") {
   CHECK(f.synic.Signal(2, 2048).status == hv::Status::kInvalidParameter);
 }
 
-TEST_CASE("SynIC: a SIMP outside RAM fails the post, never the loader") {
+TEST_CASE("SynIC: a SIMP outside RAM still takes messages, in its overlay only") {
   Fixture f;
   f.Enable();
-  f.synic.WriteRegister(0x40000083, 0x7FFFF000 | 1);
+  CHECK(f.synic.WriteRegister(0x40000083, 0x7FFFF000 | 1).ok());
   const auto outcome = f.synic.Post(2, Fixture::Message(1, 0));
-  CHECK(outcome.status == hv::Status::kSuccess);  // queued: nowhere to deliver
-  CHECK_FALSE(outcome.vector.has_value());
-  f.synic.WriteRegister(0x40000082, 0x7FFFF000 | 1);
-  CHECK(f.synic.Signal(2, 1).status == hv::Status::kInvalidSynicState);
+  CHECK(outcome.status == hv::Status::kSuccess);
+  CHECK(outcome.vector.has_value());
+  CHECK(f.synic.WriteRegister(0x40000082, 0x7FFFF000 | 1).ok());
+  CHECK(f.synic.Signal(2, 1).status == hv::Status::kSuccess);
+  // The pages where the SIMP and SIEFP were show RAM again.
+  CHECK(f.memory.ReadObj<uint32_t>(mem::Gpa{kSimp + 512}).value() == 0);
+}
+
+TEST_CASE("SynIC: the SIMP and SIEFP are overlays: the RAM beneath is never written") {
+  Fixture f;
+  // The guest's own data in the pages it then names as SIMP and SIEFP.
+  CHECK(f.raw.Fill(mem::Gpa{kSimp}, 0x2000, std::byte{0x5A}).ok());
+  f.Enable();
+  CHECK(f.synic.Post(2, Fixture::Message(1, 0x11)).status == hv::Status::kSuccess);
+  CHECK(f.synic.Signal(2, 37).status == hv::Status::kSuccess);
+  // The VTL sees the overlays (message in slot 2, flag 37 set)...
+  CHECK(f.SlotType(2) == 1);
+  CHECK(f.memory.ReadObj<uint32_t>(mem::Gpa{kSiefp + 512 + 4}).value() == (1u << 5));
+  // ...and its own stores there land in the overlay too.
+  CHECK(f.memory.StoreRelease32(mem::Gpa{kSimp + 512}, 0).ok());
+  // The RAM underneath is untouched, and shows again once disabled.
+  for (uint64_t offset = 0; offset < 0x2000; offset += 4)
+    REQUIRE(f.raw.ReadObj<uint32_t>(mem::Gpa{kSimp + offset}).value() == 0x5A5A5A5Au);
+  CHECK(f.synic.WriteRegister(0x40000083, kSimp).ok());
+  CHECK(f.synic.WriteRegister(0x40000082, kSiefp).ok());
+  CHECK(f.memory.ReadObj<uint32_t>(mem::Gpa{kSimp + 512}).value() == 0x5A5A5A5Au);
+  CHECK(f.memory.ReadObj<uint32_t>(mem::Gpa{kSiefp + 512 + 4}).value() == 0x5A5A5A5Au);
+  // Re-enabled elsewhere, the overlay keeps its contents (hypervisor memory).
+  CHECK(f.synic.WriteRegister(0x40000083, 0x104000 | 1).ok());
+  CHECK(f.memory.ReadObj<uint8_t>(mem::Gpa{0x104000 + 512 + 16}).value() == 0x11);
 }

@@ -19,14 +19,15 @@ base::Error GpFault(const char* what, uint32_t index) {
 
 }  // namespace
 
-SyntheticMsrs::SyntheticMsrs(uint32_t vp_index, const HvConfig& config, mem::GuestMemory& memory,
+SyntheticMsrs::SyntheticMsrs(uint32_t vp_index, const HvConfig& config, vsm::VtlView& view,
                              ReferenceClock clock, std::shared_ptr<PartitionMsrs> partition)
     : vp_index_(vp_index),
       config_(config),
-      memory_(memory),
+      view_(view),
       clock_(std::move(clock)),
       partition_(partition != nullptr ? std::move(partition) : std::make_shared<PartitionMsrs>()),
-      synic_(std::make_unique<Synic>(memory)) {}
+      synic_(std::make_unique<Synic>(view.overlay(vsm::SimpOverlay(vp_index)),
+                                     view.overlay(vsm::SiefpOverlay(vp_index)))) {}
 
 base::Result<uint64_t> SyntheticMsrs::Read(uint32_t index) const {
   if (index >= kMsrSint0 && index <= kMsrSint15) return synic_->ReadRegister(index);
@@ -72,17 +73,17 @@ base::Result<uint64_t> SyntheticMsrs::Read(uint32_t index) const {
 }
 
 base::Result<void> SyntheticMsrs::Write(uint32_t index, uint64_t value) {
-  if (index >= kMsrSint0 && index <= kMsrSint15) {
-    synic_->WriteRegister(index, value);
-    return base::Ok();
-  }
+  if (index >= kMsrSint0 && index <= kMsrSint15) return synic_->WriteRegister(index, value);
   switch (index) {
     case kMsrGuestOsId: {
       std::lock_guard lock(partition_->mutex);
       partition_->guest_os_id = value;
       // TLFS "Establishing the Hypercall Interface": with no guest OS ID
       // the hypercall page goes away.
-      if (value == 0) partition_->hypercall &= ~kHypercallEnable;
+      if (value == 0 && (partition_->hypercall & kHypercallEnable) != 0) {
+        TRY(view_.overlay(vsm::kHypercallOverlay).Place(std::nullopt));
+        partition_->hypercall &= ~kHypercallEnable;
+      }
       return base::Ok();
     }
     case kMsrHypercall: {
@@ -107,8 +108,7 @@ base::Result<void> SyntheticMsrs::Write(uint32_t index, uint64_t value) {
     case kMsrScontrol:
     case kMsrSiefp:
     case kMsrSimp:
-      synic_->WriteRegister(index, value);
-      return base::Ok();
+      return synic_->WriteRegister(index, value);
     case kMsrEom: {
       // TLFS "SynIC MSRs", EOM: the guest freed a slot whose message had
       // message_pending set; queued messages move in.
@@ -133,14 +133,14 @@ base::Result<void> SyntheticMsrs::WriteHypercall(uint64_t value) {
   // TLFS "Establishing the Hypercall Interface": the enable bit cannot be
   // set before a guest OS ID is.
   if (partition_->guest_os_id == 0) value &= ~kHypercallEnable;
+  vsm::OverlayPage& overlay = view_.overlay(vsm::kHypercallOverlay);
   if ((value & kHypercallEnable) != 0) {
-    const mem::Gpa gpa{value & kGpnMask};
-    const std::array<std::byte, kPageSize> page = HypercallPage();
-    auto written = memory_.Write(gpa, page);
-    if (!written) return std::move(written).error().Context("hypercall page");
-    std::array<std::byte, kPageSize> back;
-    TRY(memory_.Read(gpa, back));
-    if (back != page) return base::Error("hypercall page did not read back as written");
+    // The code is rewritten on each enable: the guest may have written
+    // over its own overlay.
+    TRY(overlay.contents().Write(mem::Gpa{0}, HypercallPage()));
+    TRY(overlay.Place(mem::Gpa{value & kGpnMask}));
+  } else {
+    TRY(overlay.Place(std::nullopt));
   }
   partition_->hypercall = value;
   return base::Ok();
@@ -150,12 +150,15 @@ base::Result<void> SyntheticMsrs::WriteReferenceTsc(uint64_t value) {
   if ((value & 0xFFE) != 0)
     return base::Error::Format("REFERENCE_TSC MSR reserved bits set (0x%llx)",
                                static_cast<unsigned long long>(value));
+  vsm::OverlayPage& overlay = view_.overlay(vsm::kReferenceTscOverlay);
   if ((value & 1) != 0) {
     // TscSequence 0: the page is invalid and the guest reads
     // TIME_REF_COUNT instead (TLFS "Reference TSC Page"). A real scale and offset come
     // with the timer slice.
-    auto written = memory_.Fill(mem::Gpa{value & kGpnMask}, kTscPageHeaderBytes, std::byte{0});
-    if (!written) return std::move(written).error().Context("reference TSC page");
+    TRY(overlay.contents().Fill(mem::Gpa{0}, kTscPageHeaderBytes, std::byte{0}));
+    TRY(overlay.Place(mem::Gpa{value & kGpnMask}));
+  } else {
+    TRY(overlay.Place(std::nullopt));
   }
   partition_->reference_tsc = value;
   return base::Ok();

@@ -9,15 +9,16 @@
 //                              Interface": the page can only be enabled
 //                              once a guest OS ID is set).
 //   0x40000001 HYPERCALL       bit 0 enable, bit 1 locked, bits 2-11
-//                              reserved (#GP), 12-63 GPN. Enabling writes
-//                              HypercallPage() at the GPN and reads it back.
+//                              reserved (#GP), 12-63 GPN. Enabling places
+//                              the hypercall overlay page (HypercallPage())
+//                              at the GPN in this VTL's view.
 //                              An enable while GUEST_OS_ID is 0 is ignored;
 //                              once locked, writes #GP (TLFS, same).
 //   0x40000002 VP_INDEX        RO.
 //   0x40000020 TIME_REF_COUNT  RO, 100 ns ticks since partition start,
 //                              from the partition's clock (TLFS "Partition Reference Counter").
-//   0x40000021 REFERENCE_TSC   bit 0 enable, 12-63 GPN. Enabling writes a
-//                              page with TscSequence 0, "invalid", so the
+//   0x40000021 REFERENCE_TSC   bit 0 enable, 12-63 GPN. Enabling places an
+//                              overlay with TscSequence 0, "invalid", so the
 //                              guest falls back to TIME_REF_COUNT (TLFS
 //                              §12.7.2).
 //   0x40000022 TSC_FREQUENCY   RO Hz, only with HvConfig::frequency_msrs.
@@ -32,6 +33,9 @@
 //   0x40000090-9F SINT0-15     RW, reset 0x10000 (masked).
 //   0x40000118 TSC_INVARIANT_CONTROL RW (A.15 is advertised).
 // Anything else in the range, and a write to a read-only MSR: #GP.
+// Overlay pages (hypercall, reference TSC, SIMP, SIEFP) are loader memory
+// shown in this VTL's view only (vsm/vtl_view.h): no GPA a guest writes
+// here makes the loader write guest RAM.
 // The SynIC registers live in this VP's Synic (hv/synic.h), which also
 // delivers messages and event flags; EOM may deliver queued messages,
 // whose interrupt vectors the run loop takes with TakeDueVectors.
@@ -50,6 +54,7 @@
 #include "hv/cpuid_leaves.h"
 #include "hv/synic.h"
 #include "mem/guest_memory.h"
+#include "vsm/vtl_view.h"
 
 namespace loader::hv {
 
@@ -91,9 +96,10 @@ struct PartitionMsrs {
 
 class SyntheticMsrs {
  public:
-  // `memory` and `clock` are the partition's and outlive this object;
-  // `partition` is shared by every VP of this VTL (null: this VP alone).
-  SyntheticMsrs(uint32_t vp_index, const HvConfig& config, mem::GuestMemory& memory,
+  // `view` (this VTL's, with OverlayPagesFor(vp_count) overlays) and
+  // `clock` are the partition's and outlive this object; `partition` is
+  // shared by every VP of this VTL (null: this VP alone).
+  SyntheticMsrs(uint32_t vp_index, const HvConfig& config, vsm::VtlView& view,
                 ReferenceClock clock, std::shared_ptr<PartitionMsrs> partition = nullptr);
 
   // The value of synthetic MSR `index`; an error means #GP, with the reason.
@@ -122,7 +128,7 @@ class SyntheticMsrs {
 
   uint32_t vp_index_;
   HvConfig config_;
-  mem::GuestMemory& memory_;
+  vsm::VtlView& view_;
   ReferenceClock clock_;
 
   std::shared_ptr<PartitionMsrs> partition_;

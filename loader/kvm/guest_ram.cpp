@@ -1,5 +1,6 @@
 #include "guest_ram.h"
 
+#include <fcntl.h>
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -19,6 +20,14 @@ base::Result<GuestRam> GuestRam::Create(uint64_t size_bytes) {
     return base::Error::FromErrno("ftruncate guest RAM", errno);
   auto mapping = TRY(os::Mapping::Create(static_cast<size_t>(size_bytes), PROT_READ | PROT_WRITE,
                                      MAP_SHARED, fd.get(), "guest RAM"));
+  return GuestRam(std::move(fd), std::move(mapping));
+}
+
+base::Result<GuestRam> GuestRam::Alias() const {
+  os::UniqueFd fd(::fcntl(fd_.get(), F_DUPFD_CLOEXEC, 0));
+  if (!fd.valid()) return base::Error::FromErrno("dup guest RAM fd", errno);
+  auto mapping = TRY(os::Mapping::Create(mapping_.size_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED,
+                                         fd.get(), "guest RAM view"));
   return GuestRam(std::move(fd), std::move(mapping));
 }
 

@@ -24,8 +24,14 @@ class GuestRam {
   // size_bytes must be a non-zero multiple of 4 KiB.
   static base::Result<GuestRam> Create(uint64_t size_bytes);
 
+  // Another mapping of the same pages (its own fd duplicate, its own
+  // address range): one per VTL, so that one VTL's overlay pages
+  // (vsm/vtl_view.h) replace pages in its mapping only.
+  base::Result<GuestRam> Alias() const;
+
   uint64_t size_bytes() const { return mapping_.size_bytes(); }
   std::span<std::byte> bytes() const { return mapping_.bytes(); }
+  os::Mapping& mapping() { return mapping_; }
   const os::UniqueFd& fd() const { return fd_; }
 
  private:

@@ -67,6 +67,14 @@ base::Result<kvm_lapic_state> Vcpu::GetLapic() const {
   return lapic;
 }
 
+base::Result<std::optional<uint64_t>> Vcpu::Translate(uint64_t linear) const {
+  kvm_translation translation{};
+  translation.linear_address = linear;
+  TRY(Ioctl(fd_, KVM_TRANSLATE, &translation, "KVM_TRANSLATE"));
+  if (translation.valid == 0) return std::optional<uint64_t>();
+  return std::optional<uint64_t>(translation.physical_address);
+}
+
 base::Result<kvm_vcpu_events> Vcpu::GetEvents() const {
   kvm_vcpu_events events{};
   TRY(Ioctl(fd_, KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"));

@@ -9,6 +9,7 @@
 #include <linux/kvm.h>
 
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
@@ -48,6 +49,10 @@ class Vcpu {
   base::Result<kvm_lapic_state> GetLapic() const;
   // KVM_GET/SET_VCPU_EVENTS (api.rst 4.31/4.32): pending exception,
   // interrupt, NMI and interrupt shadow.
+  // KVM_TRANSLATE (api.rst 4.15): the guest-physical address of linear
+  // address `linear` through the vCPU's current page tables; nullopt when
+  // the walk finds no valid mapping.
+  base::Result<std::optional<uint64_t>> Translate(uint64_t linear) const;
   base::Result<kvm_vcpu_events> GetEvents() const;
   base::Result<void> SetEvents(const kvm_vcpu_events& events);
   // KVM_GET_TSC_KHZ (api.rst 4.111): the guest TSC frequency in kHz.

@@ -1,5 +1,7 @@
 #include "vsm/partition.h"
 
+#include <algorithm>
+
 namespace loader::vsm {
 
 Partition::Partition(uint32_t vp_count, kvm::Vm* vm0, kvm::Vm& vm2)
@@ -82,28 +84,64 @@ bool Partition::UnknownSynicConnectionIntercepted() const {
   return unknown_connection_intercept_;
 }
 
-void Partition::SetVtl0Memory(std::vector<Vtl0Protections::Range> ram, SlotMapper mapper) {
+void Partition::SetVtl0Memory(std::vector<Vtl0Protections::Range> ram,
+                              mem::GuestMemory& vtl0_memory, SlotMapper mapper) {
   std::lock_guard lock(mutex_);
   protections_.emplace(std::move(ram));
+  vtl0_memory_ = &vtl0_memory;
   slot_mapper_ = std::move(mapper);
 }
 
 ::hv::Status Partition::ModifyVtl0Protection(std::span<const uint64_t> gpns, uint32_t flags) {
   std::lock_guard lock(mutex_);
   if (!protections_) return ::hv::Status::kInvalidVtlState;
-  const ::hv::Status applied = protections_->Apply(gpns, flags);
+  Vtl0Protections next = *protections_;
+  const ::hv::Status applied = next.Apply(gpns, flags);
   if (applied != ::hv::Status::kSuccess) return applied;
-  if (slot_mapper_ && !slot_mapper_(protections_->Layout()))
-    return ::hv::Status::kInsufficientMemory;  // KVM refused the slots
+  if (slot_mapper_ && !slot_mapper_(next.Layout())) {
+    // KVM refused the slots: the recorded protections stay the ones in
+    // force, and the slots go back to them.
+    (void)slot_mapper_(protections_->Layout());
+    return ::hv::Status::kInsufficientMemory;
+  }
+  *protections_ = std::move(next);
   return ::hv::Status::kSuccess;
 }
 
 Partition::Vtl0Access Partition::ClassifyVtl0Access(uint64_t gpa, bool write) const {
   std::lock_guard lock(mutex_);
+  return ClassifyLocked(gpa, write);
+}
+
+Partition::Vtl0Access Partition::ClassifyLocked(uint64_t gpa, bool write) const {
   if (!protections_ || !protections_->IsRam(gpa)) return Vtl0Access::kNotRam;
   const uint32_t flags = protections_->Flags(gpa >> 12);
   const uint32_t needed = write ? Vtl0Protections::kWrite : Vtl0Protections::kRead;
   return (flags & needed) != 0 ? Vtl0Access::kAllowed : Vtl0Access::kDenied;
+}
+
+Partition::Vtl0Access Partition::WriteVtl0IfAllowed(uint64_t gpa, std::span<const std::byte> data) {
+  std::lock_guard lock(mutex_);
+  if (data.empty()) return ClassifyLocked(gpa, true);
+  const uint64_t last = gpa + (data.size() - 1);
+  if (last < gpa) return Vtl0Access::kNotRam;
+  for (uint64_t page = gpa & ~uint64_t{0xFFF}; page <= last; page += 0x1000) {
+    const Vtl0Access access = ClassifyLocked(std::max(page, gpa), true);
+    if (access != Vtl0Access::kAllowed) return access;
+  }
+  if (vtl0_memory_ == nullptr || !vtl0_memory_->Write(mem::Gpa{gpa}, data))
+    return Vtl0Access::kNotRam;
+  return Vtl0Access::kAllowed;
+}
+
+bool Partition::ReadVtl0IfAllowed(uint64_t gpa, std::span<std::byte> out) const {
+  std::lock_guard lock(mutex_);
+  if (out.empty()) return true;
+  const uint64_t last = gpa + (out.size() - 1);
+  if (last < gpa) return false;
+  for (uint64_t page = gpa & ~uint64_t{0xFFF}; page <= last; page += 0x1000)
+    if (ClassifyLocked(std::max(page, gpa), false) != Vtl0Access::kAllowed) return false;
+  return vtl0_memory_ != nullptr && vtl0_memory_->Read(mem::Gpa{gpa}, out).ok();
 }
 
 uint64_t Partition::vsm_partition_config() const {

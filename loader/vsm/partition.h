@@ -26,6 +26,7 @@
 #include "hv/synthetic_msrs.h"
 #include "base/result.h"
 #include "kvm/vm.h"
+#include "mem/guest_memory.h"
 #include "vp_state.h"
 #include "vsm/vtl0_protections.h"
 
@@ -58,13 +59,26 @@ class Partition {
   // before the VPs run.
   using SlotMapper =
       std::function<base::Result<void>(std::span<const Vtl0Protections::Slot>)>;
-  void SetVtl0Memory(std::vector<Vtl0Protections::Range> ram, SlotMapper mapper);
-  // Applies `flags` to `gpns` and remaps VTL0's VM.
+  // `vtl0_memory` is VTL0's view of RAM (vsm/vtl_view.h).
+  void SetVtl0Memory(std::vector<Vtl0Protections::Range> ram, mem::GuestMemory& vtl0_memory,
+                     SlotMapper mapper);
+  // Applies `flags` to `gpns` and remaps VTL0's VM. The new protections
+  // are kept only if the remap succeeded; otherwise the previous layout is
+  // mapped again and the call fails with nothing changed.
   ::hv::Status ModifyVtl0Protection(std::span<const uint64_t> gpns, uint32_t flags);
   // What a VTL0 access that exited as MMIO hit: not VTL0 RAM; a page the
   // protections deny it; or RAM it may use (a slot being remapped).
   enum class Vtl0Access { kNotRam, kDenied, kAllowed };
   Vtl0Access ClassifyVtl0Access(uint64_t gpa, bool write) const;
+
+  // A VTL0 store KVM already executed into a gap of a remap: written to
+  // VTL0's RAM only if every page it touches allows VTL0 to write, checked
+  // and written under the same lock as protection changes (so a store
+  // never lands in a page VTL2 has just denied). Returns the verdict.
+  Vtl0Access WriteVtl0IfAllowed(uint64_t gpa, std::span<const std::byte> data);
+  // Reads VTL0 RAM VTL0 may read (instruction bytes for an intercept
+  // message), under the same lock; false if refused.
+  bool ReadVtl0IfAllowed(uint64_t gpa, std::span<std::byte> out) const;
 
   // HvCallStartVirtualProcessor: a VP's vCPUs belong to its own thread, so
   // a start is left in that VP's mailbox and the thread is kicked (`kick`,
@@ -83,6 +97,8 @@ class Partition {
   void set_vsm_partition_config(uint64_t value);
 
  private:
+  Vtl0Access ClassifyLocked(uint64_t gpa, bool write) const;
+
   const uint32_t vp_count_;
   kvm::Vm* const vm0_;
   kvm::Vm& vm2_;
@@ -95,6 +111,7 @@ class Partition {
   uint64_t vsm_partition_config_ = 0;     // guarded by mutex_
   std::optional<Vtl0Protections> protections_;  // guarded by mutex_
   SlotMapper slot_mapper_;
+  mem::GuestMemory* vtl0_memory_ = nullptr;  // set up before the VPs run
   std::vector<std::optional<StartRequest>> starts_;  // guarded by mutex_; one per VP
   std::function<void(uint32_t)> kick_;
 };

@@ -166,6 +166,10 @@ namespace message {
 inline constexpr uint32_t kNone = 0;
 inline constexpr uint32_t kUnmappedGpa = 0x80000000;
 inline constexpr uint32_t kGpaIntercept = 0x80000001;
+// A lower VTL's VP hit a fault the hypervisor cannot resolve (a triple
+// fault, an instruction it cannot run): the payload is the intercept
+// header of the VP as it stopped (TLFS HvMessageTypeUnrecoverableException).
+inline constexpr uint32_t kUnrecoverableException = 0x80000021;
 inline constexpr uint32_t kHypercallIntercept = 0x80000050;
 inline constexpr uint32_t kIoPortIntercept = 0x80010000;
 inline constexpr uint32_t kMsrIntercept = 0x80010001;
@@ -198,6 +202,7 @@ struct InterceptHeader {
 static_assert(sizeof(InterceptHeader) == 40);
 inline constexpr uint8_t kAccessRead = 0;
 inline constexpr uint8_t kAccessWrite = 1;
+inline constexpr uint8_t kAccessExecute = 2;
 
 // HV_X64_IO_PORT_INTERCEPT_MESSAGE (128 bytes).
 struct IoPortIntercept {

@@ -1,6 +1,7 @@
 #include "os/mapping.h"
 
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <string>
@@ -12,6 +13,21 @@ base::Result<Mapping> Mapping::Create(size_t size_bytes, int prot, int flags, in
   void* address = ::mmap(nullptr, size_bytes, prot, flags, fd, static_cast<off_t>(offset));
   if (address == MAP_FAILED) return base::Error::FromErrno("mmap " + std::string(what), errno);
   return Mapping(static_cast<std::byte*>(address), size_bytes);
+}
+
+base::Result<void> Mapping::ReplacePages(size_t offset, size_t size_bytes, int prot, int fd,
+                                         int64_t file_offset) {
+  const long page = ::sysconf(_SC_PAGESIZE);
+  const auto page_bytes = static_cast<size_t>(page > 0 ? page : 4096);
+  if (offset % page_bytes != 0 || size_bytes % page_bytes != 0 || size_bytes == 0 ||
+      file_offset < 0 || static_cast<size_t>(file_offset) % page_bytes != 0)
+    return base::Error("replacing mapped pages: unaligned range");
+  if (offset > size_bytes_ || size_bytes > size_bytes_ - offset)
+    return base::Error("replacing mapped pages: range outside the mapping");
+  void* address = ::mmap(data_ + offset, size_bytes, prot, MAP_SHARED | MAP_FIXED, fd,
+                         static_cast<off_t>(file_offset));
+  if (address == MAP_FAILED) return base::Error::FromErrno("mmap MAP_FIXED", errno);
+  return base::Ok();
 }
 
 Mapping& Mapping::operator=(Mapping&& other) noexcept {

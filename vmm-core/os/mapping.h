@@ -27,6 +27,14 @@ class Mapping {
   ~Mapping() { Reset(); }
 
   std::span<std::byte> bytes() const { return {data_, size_bytes_}; }
+
+  // Replaces the pages [offset, offset + size_bytes) of this mapping with
+  // `fd`'s pages from `file_offset` (mmap(2) with MAP_SHARED | MAP_FIXED,
+  // one call: no thread ever sees the range unmapped). Offsets and size
+  // must be page-aligned and lie inside the mapping. A KVM memory slot
+  // over the range follows the change through its MMU notifier.
+  base::Result<void> ReplacePages(size_t offset, size_t size_bytes, int prot, int fd,
+                                  int64_t file_offset);
   size_t size_bytes() const { return size_bytes_; }
 
  private:
