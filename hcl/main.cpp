@@ -157,7 +157,10 @@ int main(int argc, char** argv) {
     Log("power-off requested (not PID 1: exiting instead)");
   }
   if (is_init && !options.vtl0_ram.empty()) {
-    auto started = hcl::StartParavisor(options);
+    auto started = hcl::StartParavisor(options, [](const char* reason) {
+      std::printf("hcl: VTL0 cannot continue (%s)\n", reason);
+      PowerOff();
+    });
     if (started.ok()) {
       std::printf("hcl: VTL0 started on %u VPs\n", started.value());
     } else {

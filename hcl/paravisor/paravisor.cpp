@@ -3,11 +3,13 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <array>
 #include <cstdio>
 #include <vector>
 #include <memory>
 #include <thread>
 
+#include "hv/hypercall_abi.h"
 #include "paravisor/mshv_vtl.h"
 #include "paravisor/vp_runner.h"
 #include "paravisor/vtl0_devices.h"
@@ -17,17 +19,13 @@
 namespace hcl {
 namespace {
 
-// HvCallInstallIntercept (TLFS; hyperv-vmbus.md §2): {partition u64,
-// access_type_mask u32 (R 1, W 2, X 4), intercept_type u32, parameter u64}.
+// HvCallInstallIntercept (TLFS; hv/hypercall_abi.h).
 base::Result<void> InstallIntercept(const MshvVtl& mshv, uint32_t access, uint32_t type,
                                     uint64_t parameter) {
-  struct {
-    uint64_t partition;
-    uint32_t access;
-    uint32_t type;
-    uint64_t parameter;
-  } input{::hv::kPartitionSelf, access, type, parameter};
-  static_assert(sizeof input == 24);
+  ::hv::InstallInterceptInput input;
+  input.access_type_mask = access;
+  input.intercept_type = type;
+  input.parameter = parameter;
   const ::hv::Status status =
       TRY(mshv.Hypercall(static_cast<uint64_t>(::hv::CallCode::kInstallIntercept),
                          std::as_bytes(std::span(&input, 1)), {}));
@@ -37,25 +35,36 @@ base::Result<void> InstallIntercept(const MshvVtl& mshv, uint32_t access, uint32
   return base::Ok();
 }
 
-// HvCallModifyVtlProtectionMask (TLFS; hyperv-vmbus.md §2): {partition
-// u64, map_flags u32, input_vtl u8, rsvd[3]} + u64 GPNs (rep), VTL0's
-// pages to no access (map_flags 0), a page-sized batch at a time.
-base::Result<void> DenyVtl0(const MshvVtl& mshv, const Options::Range& range) {
-  constexpr uint64_t kBatch = (4096 - 16) / 8;
+// HvCallModifyVtlProtectionMask (TLFS; hv/hypercall_abi.h): the header,
+// then u64 GPNs (rep): VTL0's pages to no access (map_flags 0), a
+// page-sized batch at a time.
+// The gate (Vtl0Memory) records each batch once the hypervisor took it.
+base::Result<void> DenyVtl0(const MshvVtl& mshv, Vtl0Memory& memory, const Options::Range& range) {
+  using Header = ::hv::ModifyVtlProtectionMaskHeader;
+  constexpr uint64_t kBatch = (::hv::kPageSize - sizeof(Header)) / sizeof(uint64_t);
   for (uint64_t gpn = range.start >> 12; gpn < range.end >> 12;) {
     const uint64_t count = std::min<uint64_t>(kBatch, (range.end >> 12) - gpn);
-    std::vector<uint64_t> input(2 + count);
-    input[0] = ::hv::kPartitionSelf;
-    input[1] = uint64_t{::hv::EncodeInputVtl(0)} << 32;  // map_flags 0: no access
-    for (uint64_t i = 0; i < count; ++i) input[2 + i] = gpn + i;
-    const uint64_t control =
-        static_cast<uint64_t>(::hv::CallCode::kModifyVtlProtectionMask) | count << 32;
-    const ::hv::Status status =
-        TRY(mshv.Hypercall(control, std::as_bytes(std::span(input)), {}));
-    if (status != ::hv::Status::kSuccess)
-      return base::Error::Format("HvCallModifyVtlProtectionMask at GPN %#llx: status %#x",
-                                 static_cast<unsigned long long>(gpn),
-                                 static_cast<unsigned>(status));
+    TRY(memory.ChangeProtection(gpn, count, 0, [&]() -> base::Result<void> {
+      struct {
+        Header header;
+        std::array<uint64_t, kBatch> gpns;
+      } input{};
+      static_assert(sizeof input == ::hv::kPageSize);
+      input.header.map_flags = 0;  // no access
+      input.header.input_vtl = ::hv::EncodeInputVtl(0);
+      for (uint64_t i = 0; i < count; ++i) input.gpns[i] = gpn + i;
+      const uint64_t control =
+          static_cast<uint64_t>(::hv::CallCode::kModifyVtlProtectionMask) | count << 32;
+      const ::hv::Status status =
+          TRY(mshv.Hypercall(control,
+                             std::as_bytes(std::span(&input, 1)).first(sizeof(Header) + 8 * count),
+                             {}));
+      if (status != ::hv::Status::kSuccess)
+        return base::Error::Format("HvCallModifyVtlProtectionMask at GPN %#llx: status %#x",
+                                   static_cast<unsigned long long>(gpn),
+                                   static_cast<unsigned>(status));
+      return base::Ok();
+    }));
     gpn += count;
   }
   return base::Ok();
@@ -72,7 +81,7 @@ struct Paravisor {
 
 }  // namespace
 
-base::Result<uint32_t> StartParavisor(const Options& options) {
+base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on_vtl0_fatal) {
   const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
   const uint32_t vp_count = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
   auto* paravisor = new Paravisor{TRY(MshvVtl::Open()), vp_count, {}};  // never freed: PID 1's
@@ -85,12 +94,13 @@ base::Result<uint32_t> StartParavisor(const Options& options) {
                        Vtl0Devices::kCom1.first | uint64_t{Vtl0Devices::kCom1.last} << 16));
   TRY(InstallIntercept(paravisor->mshv, kExecute, ::hv::intercept_type::kUnknownSynicConnection,
                        0));
-  for (const Options::Range& range : options.vtl0_deny) TRY(DenyVtl0(paravisor->mshv, range));
+  for (const Options::Range& range : options.vtl0_deny)
+    TRY(DenyVtl0(paravisor->mshv, paravisor->memory, range));
   for (uint32_t cpu = 0; cpu < vp_count; ++cpu) {
     const bool trace = options.trace_intercepts;
-    std::thread([paravisor, cpu, trace] {
+    std::thread([paravisor, cpu, trace, on_vtl0_fatal] {
       VpRunner runner(paravisor->mshv, paravisor->memory, paravisor->devices, paravisor->vmbus,
-                      cpu, trace);
+                      cpu, on_vtl0_fatal, trace);
       auto ran = runner.Run();
       std::fprintf(stderr, "hcl: vp%u stopped: %s\n", cpu,
                    ran ? "returned" : ran.error().message().c_str());

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "base/result.h"
@@ -13,8 +14,14 @@
 
 namespace hcl {
 
+// What hcl does when VTL0 cannot go on (a triple fault, an instruction the
+// hypervisor cannot run: TLFS HvMessageTypeUnrecoverableException). Resetting
+// VTL0 alone is not supported yet, so the policy is to power the machine
+// off, with the reason on the console. Never returns.
+using Vtl0FatalPolicy = std::function<void(const char* reason)>;
+
 // Starts VTL0 on every online CPU; returns the number of VPs started.
 // The threads run until the machine powers off.
-base::Result<uint32_t> StartParavisor(const Options& options);
+base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on_vtl0_fatal);
 
 }  // namespace hcl

@@ -1,33 +1,29 @@
 #include "paravisor/vmbus_server.h"
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <cstring>
 
+#include "hv/hypercall_abi.h"
+
 namespace hcl {
 
 ::hv::Status VmbusServer::PostMessage(const Vtl0Memory& memory, uint64_t input_gpa) {
-  struct Header {
-    uint32_t connection_id;
-    uint32_t reserved;
-    uint32_t message_type;
-    uint32_t payload_size;
-  } header{};
-  static_assert(sizeof(Header) == 16);
-  // TLFS "Hypercall Inputs": 8-byte aligned, within one page.
-  if ((input_gpa & 7) != 0 || (input_gpa & 0xFFF) + 256 > 4096)
+  // TLFS "Hypercall Inputs": 8-byte aligned, within one page. The whole
+  // input page is copied once, through the VTL0 gate, then validated (no
+  // second read of guest memory).
+  if ((input_gpa & 7) != 0 || (input_gpa & 0xFFF) + sizeof(::hv::PostMessageInput) > ::hv::kPageSize)
     return ::hv::Status::kInvalidAlignment;
-  if (!memory.Read(mem::Gpa{input_gpa}, std::as_writable_bytes(std::span(&header, 1))))
+  ::hv::PostMessageInput input;
+  if (!memory.Read(mem::Gpa{input_gpa}, std::as_writable_bytes(std::span(&input, 1))))
     return ::hv::Status::kInvalidParameter;
   // TLFS HvCallPostMessage: payload_size <= 240, message_type > 0 with the
-  // top bit clear (hypervisor types are reserved).
-  if (header.payload_size > ::hv::kMessagePayloadBytes || header.message_type == 0 ||
-      (header.message_type & 0x80000000u) != 0)
-    return ::hv::Status::kInvalidParameter;
-  std::array<std::byte, ::hv::kMessagePayloadBytes> payload{};
-  const auto bytes = std::span(payload).first(header.payload_size);
-  if (!memory.Read(mem::Gpa{input_gpa + sizeof header}, bytes))
-    return ::hv::Status::kInvalidParameter;
+  // top bit clear (hypervisor types are reserved). The connection core
+  // checks these again; the glue only needs the size bound.
+  if (input.payload_size > ::hv::kMessagePayloadBytes) return ::hv::Status::kInvalidParameter;
+  const auto bytes = std::as_bytes(std::span(input.payload)).first(input.payload_size);
+  const auto& header = input;
   std::lock_guard lock(mutex_);
   const vmbus::MessageResult result = connection_.OnPostMessage(
       vmbus::PostedMessage{header.connection_id, header.message_type, bytes}, outbox_);
@@ -44,21 +40,21 @@ namespace hcl {
 }
 
 void VmbusServer::DirectOutbox::Send(const vmbus::OutgoingMessage& message) {
-  // HvCallPostMessageDirect (hyperv-vmbus.md §2): {partition u64, vp u32,
-  // vtl u8, pad[3], sint u8, pad[3], HvMessage (256 B), pad u32}.
-  std::array<std::byte, 280> input{};
-  const uint64_t partition = ::hv::kPartitionSelf;
-  std::memcpy(input.data(), &partition, 8);
-  std::memcpy(input.data() + 8, &message.target_vp, 4);
-  input[12] = std::byte{0};  // VTL0
-  input[16] = std::byte{message.sint};
+  // HvCallPostMessageDirect (hv/hypercall_abi.h) into VTL0's SINT.
+  ::hv::PostMessageDirectInput input;
+  input.vp_index = message.target_vp;
+  input.vtl = 0;
+  input.sint = message.sint;
   ::hv::MessageHeader header;
   header.type = message.message_type;
   header.payload_size = static_cast<uint8_t>(message.size_bytes);
-  std::memcpy(input.data() + 20, &header, sizeof header);
   const auto payload = message.payload();
-  std::memcpy(input.data() + 20 + sizeof header, payload.data(), payload.size());
-  auto status = mshv_.Hypercall(static_cast<uint64_t>(::hv::CallCode::kPostMessageDirect), input, {});
+  const auto out = std::as_writable_bytes(std::span(input.message));
+  std::memcpy(out.data(), &header, sizeof header);
+  std::memcpy(out.data() + sizeof header, payload.data(),
+              std::min(payload.size(), out.size() - sizeof header));
+  auto status = mshv_.Hypercall(static_cast<uint64_t>(::hv::CallCode::kPostMessageDirect),
+                                std::as_bytes(std::span(&input, 1)), {});
   if (!status || *status != ::hv::Status::kSuccess)
     std::fprintf(stderr, "hcl: vmbus: reply to VP %u not delivered (status %#x)\n",
                  message.target_vp, status ? static_cast<unsigned>(*status) : 0xFFFFu);

@@ -18,7 +18,8 @@
 namespace hcl {
 namespace {
 
-constexpr uint8_t kGp = 13;  // SDM vol. 3A §6.15, Table 6-1
+constexpr uint8_t kUd = 6;   // SDM vol. 3A §6.15, Table 6-1
+constexpr uint8_t kGp = 13;
 constexpr size_t kRax = MSHV_VTL_GP_RAX;
 constexpr uint64_t kPageSize = 4096;
 
@@ -40,21 +41,44 @@ x86emu::SegmentRegister FromAssoc(const hv_register_assoc& assoc) {
           static_cast<uint16_t>(high >> 32), static_cast<uint16_t>(high >> 48)};
 }
 
+}  // namespace
+
+// The one access an intercept reported: emulation may perform that one
+// and no other device access (issue 9: the instruction is fetched again
+// after the exit, and another VP may have rewritten it since). An MMIO
+// intercept binds the page and, for a write, the direction (a read may be
+// followed by a write to the same page: read-modify-write); a string I/O
+// intercept binds the port and direction. The hardware checked CPL
+// against IOPL and the TSS I/O bitmap for that port before it exited
+// (SDM vol. 3C §26.1.1, AMD APM vol. 2 §15.10.2), so an emulation held to
+// the same port needs no second check.
+struct BoundAccess {
+  enum class Kind { kMmio, kPort };
+  Kind kind = Kind::kMmio;
+  bool write = false;
+  uint64_t mmio_page = 0;  // kMmio
+  uint16_t port = 0;       // kPort
+};
+
+namespace {
+
 // x86emu's view of VTL0 at an intercept: the shared registers from the run
 // page, RIP/RFLAGS/CS from the message, the rest fetched from the
 // hypervisor once (one MSHV_GET_VP_REGISTERS), writes collected and
-// committed by Commit.
+// committed by Commit. RAM goes through the VTL0 gate (Vtl0Memory);
+// device accesses must match `bound`, else mismatch() is set and the
+// emulation fails without a device access.
 class InterceptCpu final : public x86emu::X86Cpu {
  public:
   InterceptCpu(const MshvVtl& mshv, mshv_vtl_run& run, const ::hv::InterceptHeader& header,
-               Vtl0Memory& memory, Vtl0Devices& devices, uint64_t mmio_page,
+               Vtl0Memory& memory, Vtl0Devices& devices, BoundAccess bound,
                std::function<bool(uint64_t)> is_vtl2)
       : mshv_(mshv),
         run_(run),
         header_(header),
         memory_(memory),
         devices_(devices),
-        mmio_page_(mmio_page),
+        bound_(bound),
         is_vtl2_(std::move(is_vtl2)),
         rip_(header.rip),
         rflags_(header.rflags) {}
@@ -125,11 +149,13 @@ class InterceptCpu final : public x86emu::X86Cpu {
     return memory_.Write(gpa, in);
   }
   bool IsMmio(mem::Gpa gpa) const override {
-    return (mem::ToU64(gpa) & ~(kPageSize - 1)) == mmio_page_ ||
+    const uint64_t page = mem::ToU64(gpa) & ~(kPageSize - 1);
+    return (bound_.kind == BoundAccess::Kind::kMmio && page == bound_.mmio_page) ||
            !memory_.Contains(mem::ToU64(gpa), 1);
   }
   base::Result<void> MmioRead(mem::Gpa gpa, std::span<std::byte> out) override {
     if (is_vtl2_(mem::ToU64(gpa))) return base::Error("VTL2 memory");
+    TRY(CheckMmio(gpa, out.size(), /*write=*/false));
     if (devices_.MmioRead(mem::ToU64(gpa), out)) return base::Ok();
     // No device: reads float high, as on a PC bus with nothing decoding.
     for (std::byte& b : out) b = std::byte{0xFF};
@@ -137,18 +163,23 @@ class InterceptCpu final : public x86emu::X86Cpu {
   }
   base::Result<void> MmioWrite(mem::Gpa gpa, std::span<const std::byte> in) override {
     if (is_vtl2_(mem::ToU64(gpa))) return base::Error("VTL2 memory");
+    TRY(CheckMmio(gpa, in.size(), /*write=*/true));
     (void)devices_.MmioWrite(mem::ToU64(gpa), in);
     return base::Ok();
   }
   base::Result<void> IoIn(uint16_t port, std::span<std::byte> out) override {
+    TRY(CheckPort(port, /*write=*/false));
     if (!devices_.ports().Read(port, out))
       for (std::byte& b : out) b = std::byte{0xFF};
     return base::Ok();
   }
   base::Result<void> IoOut(uint16_t port, std::span<const std::byte> in) override {
+    TRY(CheckPort(port, /*write=*/true));
     (void)devices_.ports().Write(port, in);
     return base::Ok();
   }
+  // The emulated instruction was not the intercepted access.
+  bool mismatch() const { return mismatch_; }
 
   // The instruction bytes at CS:RIP (up to 15, SDM vol. 2 §2.3.11),
   // stopping at a page VTL0 cannot execute or that is not its RAM.
@@ -172,12 +203,32 @@ class InterceptCpu final : public x86emu::X86Cpu {
   }
 
  private:
+  base::Result<void> Mismatch(const char* what) {
+    mismatch_ = true;
+    return base::Error(what);
+  }
+  base::Result<void> CheckMmio(mem::Gpa gpa, size_t size, bool write) {
+    const uint64_t first = mem::ToU64(gpa) & ~(kPageSize - 1);
+    const uint64_t last = (mem::ToU64(gpa) + (size == 0 ? 0 : size - 1)) & ~(kPageSize - 1);
+    if (bound_.kind != BoundAccess::Kind::kMmio || first != bound_.mmio_page ||
+        last != bound_.mmio_page)
+      return Mismatch("device access outside the intercepted page");
+    if (bound_.write && !write) return Mismatch("read of a page intercepted for a write");
+    return base::Ok();
+  }
+  base::Result<void> CheckPort(uint16_t port, bool write) {
+    if (bound_.kind != BoundAccess::Kind::kPort || port != bound_.port || write != bound_.write)
+      return Mismatch("port access other than the intercepted one");
+    return base::Ok();
+  }
+
   const MshvVtl& mshv_;
   mshv_vtl_run& run_;
   const ::hv::InterceptHeader& header_;
   Vtl0Memory& memory_;
   Vtl0Devices& devices_;
-  uint64_t mmio_page_;
+  BoundAccess bound_;
+  bool mismatch_ = false;
   std::function<bool(uint64_t)> is_vtl2_;
   uint64_t rip_;
   uint64_t rflags_;
@@ -208,8 +259,8 @@ base::Result<void> VpRunner::InjectException(uint8_t vector, std::optional<uint3
   return mshv_.SetRegisters(registers);
 }
 
-base::Result<void> VpRunner::Emulate(const ::hv::InterceptHeader& header, uint64_t mmio_gpa) {
-  InterceptCpu cpu(mshv_, *run_, header, memory_, devices_, mmio_gpa & ~(kPageSize - 1),
+base::Result<void> VpRunner::Emulate(const ::hv::InterceptHeader& header, BoundAccess bound) {
+  InterceptCpu cpu(mshv_, *run_, header, memory_, devices_, bound,
                    [this](uint64_t gpa) { return IsVtl2Memory(gpa); });
   TRY(cpu.Fetch());
   const std::vector<std::byte> bytes = TRY(cpu.FetchInstruction());
@@ -218,10 +269,22 @@ base::Result<void> VpRunner::Emulate(const ::hv::InterceptHeader& header, uint64
     for (std::byte b : bytes) hex += " " + std::to_string(std::to_integer<unsigned>(b));
     std::fprintf(stderr, "hcl: vp%u: emulate at %#llx gpa %#llx%s bytes%s\n", cpu_,
                  static_cast<unsigned long long>(header.rip),
-                 static_cast<unsigned long long>(mmio_gpa),
+                 static_cast<unsigned long long>(bound.kind == BoundAccess::Kind::kMmio
+                                                     ? bound.mmio_page
+                                                     : bound.port),
                  header.intercept_access == ::hv::kAccessWrite ? " write" : " read", hex.c_str());
   }
   auto completion = x86emu::Emulate(cpu, bytes);
+  if (!completion && cpu.mismatch()) {
+    // What is at RIP now is not what exited (rewritten since, or another
+    // access first): no device was touched; VTL0 runs the instruction
+    // again and the hardware reports what it really does.
+    if (log_lines_++ < 16)
+      std::fprintf(stderr, "hcl: vp%u: VTL0 at %#llx: %s: retried\n", cpu_,
+                   static_cast<unsigned long long>(header.rip),
+                   completion.error().message().c_str());
+    return base::Ok();
+  }
   if (!completion) {
     // A refused access (VTL2's memory) or an instruction we cannot fetch:
     // VTL0 gets #GP and its registers stay as they were.
@@ -242,7 +305,11 @@ base::Result<void> VpRunner::Emulate(const ::hv::InterceptHeader& header, uint64
 
 base::Result<void> VpRunner::HandleIoPort(const ::hv::IoPortIntercept& message) {
   ++stats_.io;
-  if ((message.access_info & ::hv::kIoString) != 0) return Emulate(message.header, 0);
+  if ((message.access_info & ::hv::kIoString) != 0)
+    return Emulate(message.header,
+                   BoundAccess{BoundAccess::Kind::kPort,
+                               message.header.intercept_access == ::hv::kAccessWrite, 0,
+                               message.port});
   const size_t size = message.access_info & 7;
   if (size != 1 && size != 2 && size != 4) return InjectException(kGp, 0, 0);
   std::array<std::byte, 4> data{};
@@ -279,11 +346,25 @@ base::Result<void> VpRunner::HandleMemory(const ::hv::MemoryIntercept& message) 
     (void)devices_.MmioWrite(gpa, data);
     return base::Ok();
   }
-  return Emulate(message.header, message.guest_physical_address);
+  if (message.header.intercept_access == ::hv::kAccessExecute) {
+    // VTL0 jumped to memory that is not its RAM (VTL2's, or nothing):
+    // there is no instruction to emulate; the fault stays in VTL0.
+    if (log_lines_++ < 16)
+      std::fprintf(stderr, "hcl: vp%u: VTL0 at %#llx: instruction fetch from %#llx: #GP\n", cpu_,
+                   static_cast<unsigned long long>(message.header.rip),
+                   static_cast<unsigned long long>(message.guest_physical_address));
+    return InjectException(kGp, 0, 0);
+  }
+  return Emulate(message.header,
+                 BoundAccess{BoundAccess::Kind::kMmio,
+                             message.header.intercept_access == ::hv::kAccessWrite,
+                             message.guest_physical_address & ~(kPageSize - 1), 0});
 }
 
 base::Result<void> VpRunner::HandleHypercall(const ::hv::HypercallIntercept& message) {
   ++stats_.hypercall;
+  // TLFS "Hypercall Interface": hypercalls from CPL > 0 raise #UD.
+  if ((message.header.execution_state & 3) != 0) return InjectException(kUd, std::nullopt, 0);
   // TLFS "Hypercall Inputs" for a 64-bit caller: RCX the input value, RDX
   // the input GPA (or fast data); the result goes to RAX.
   const uint64_t control = message.rcx;
@@ -332,6 +413,15 @@ base::Result<void> VpRunner::HandleExit() {
     case ::hv::message::kMsrIntercept:
       ++stats_.msr;
       return InjectException(kGp, 0, 0);
+    case ::hv::message::kUnrecoverableException: {
+      ::hv::InterceptHeader message;
+      load(message);
+      char reason[96];
+      std::snprintf(reason, sizeof reason, "unrecoverable exception on vp%u at rip %#llx", cpu_,
+                    static_cast<unsigned long long>(message.rip));
+      if (on_vtl0_fatal_) on_vtl0_fatal_(reason);
+      return base::Error(reason);
+    }
     case ::hv::message::kHypercallIntercept: {
       ::hv::HypercallIntercept message;
       load(message);

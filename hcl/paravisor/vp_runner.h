@@ -11,7 +11,10 @@
 //     #GP, nothing read (TLFS: VTL protections; the guest gets a fault).
 //     Anything else is MMIO with no device behind it: the instruction is
 //     emulated (vmm-core/x86emu) with reads all-ones, writes dropped.
+//     An instruction fetch there (intercept access "execute"): #GP.
 //   GPA intercept (VTL0 broke a protection VTL2 set): #GP.
+//   Unrecoverable exception (VTL0 triple-faulted, or the hypervisor
+//     cannot run its instruction): the fatal policy (paravisor.h).
 //   MSR (MSRs the hypervisor does not implement): #GP, as hardware does.
 //   Hypercall (PostMessage / SignalEvent to a connection nobody owns,
 //     through the unknown-connection intercept): the VMBus server; its
@@ -21,6 +24,8 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
+#include <optional>
 
 #include "base/result.h"
 #include "hv/hvdef.h"
@@ -30,6 +35,8 @@
 #include "paravisor/vtl0_memory.h"
 
 namespace hcl {
+
+struct BoundAccess;  // vp_runner.cpp
 
 // Counters for the diagnostics line at exit.
 struct VpStats {
@@ -43,9 +50,9 @@ struct VpStats {
 class VpRunner {
  public:
   VpRunner(MshvVtl& mshv, Vtl0Memory& memory, Vtl0Devices& devices, VmbusServer& vmbus,
-           uint32_t cpu, bool trace = false)
+           uint32_t cpu, std::function<void(const char*)> on_vtl0_fatal, bool trace = false)
       : mshv_(mshv), memory_(memory), devices_(devices), vmbus_(vmbus), cpu_(cpu),
-        trace_(trace) {}
+        on_vtl0_fatal_(std::move(on_vtl0_fatal)), trace_(trace) {}
 
   // Pins the calling thread to the VP's CPU, then runs VTL0 until an
   // error (the machine's power-off ends everything from the outside).
@@ -57,9 +64,9 @@ class VpRunner {
   base::Result<void> HandleIoPort(const ::hv::IoPortIntercept& message);
   base::Result<void> HandleMemory(const ::hv::MemoryIntercept& message);
   base::Result<void> HandleHypercall(const ::hv::HypercallIntercept& message);
-  // The instruction at VTL0's RIP through x86emu; `mmio_gpa` is the
-  // intercepted address (0 for string I/O).
-  base::Result<void> Emulate(const ::hv::InterceptHeader& header, uint64_t mmio_gpa);
+  // The instruction at VTL0's RIP through x86emu, held to the access the
+  // intercept reported (`bound`); anything else is retried.
+  base::Result<void> Emulate(const ::hv::InterceptHeader& header, BoundAccess bound);
   base::Result<void> AdvanceRip(const ::hv::InterceptHeader& header);
   base::Result<void> InjectException(uint8_t vector, std::optional<uint32_t> error_code,
                                      uint64_t cr2);
@@ -73,6 +80,7 @@ class VpRunner {
   Vtl0Devices& devices_;
   VmbusServer& vmbus_;
   uint32_t cpu_;
+  std::function<void(const char*)> on_vtl0_fatal_;
   bool trace_;
   mshv_vtl_run* run_ = nullptr;
   VpStats stats_;

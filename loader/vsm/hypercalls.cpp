@@ -1,6 +1,9 @@
 #include "vsm/hypercalls.h"
 
 #include <cstring>
+#include <type_traits>
+
+#include "hv/hypercall_abi.h"
 
 #include "vsm/initial_vp_context.h"
 #include "vsm/register_file.h"
@@ -15,10 +18,15 @@ uint64_t Result(Status status, uint16_t reps = 0) {
   return hv::HypercallResult(static_cast<uint16_t>(status), reps);
 }
 
+// The object of type T at `offset` in the caller's input, copied once
+// (ReadInput read exactly the bytes the call's layout needs, so the
+// object lies inside `bytes`). Layouts: hv/hypercall_abi.h.
 template <typename T>
-T Load(const std::vector<std::byte>& bytes, size_t offset) {
+  requires std::is_trivially_copyable_v<T>
+T Load(const std::vector<std::byte>& bytes, size_t offset = 0) {
   T value{};
-  std::memcpy(&value, bytes.data() + offset, sizeof value);
+  if (offset <= bytes.size() && sizeof value <= bytes.size() - offset)
+    std::memcpy(&value, bytes.data() + offset, sizeof value);
   return value;
 }
 
@@ -178,66 +186,54 @@ base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, 
 }
 
 ::hv::Status HypercallHandler::AssertVirtualInterrupt(const HypercallCall& call) {
-  // {partition u64, control u64 (type bits 0-3?; level 32, logical 33),
-  //  destination u64, vector u32, target_vtl u8, rsvd[3]}: 32 bytes.
   Status status;
-  auto input = ReadInput(call, 32, status);
+  auto input = ReadInput(call, sizeof(::hv::AssertVirtualInterruptInput), status);
   if (!input) return Status::kInvalidParameter;
   if (status != Status::kSuccess) return status;
-  const auto control = Load<uint64_t>(*input, 8);
-  const auto destination = Load<uint64_t>(*input, 16);
-  const auto vector = Load<uint32_t>(*input, 24);
-  const auto target_vtl = Load<uint8_t>(*input, 28);
-  const uint64_t type = control & 0xF;
-  const bool logical = (control >> 33) & 1;
-  // Fixed interrupts to one physical APIC ID only.
-  if (type != 0 || logical || vector < 16 || vector > 255 || destination >= partition_.vp_count())
+  const auto in = Load<::hv::AssertVirtualInterruptInput>(*input);
+  // Fixed interrupts to one physical APIC ID, into VTL0 or VTL2, only.
+  if (::hv::InterruptType(in.control) != ::hv::kInterruptTypeFixed ||
+      ::hv::InterruptLogicalDestination(in.control) || in.vector < 16 || in.vector > 255 ||
+      in.destination >= partition_.vp_count() || (in.target_vtl != 0 && in.target_vtl != 2))
     return Status::kInvalidParameter;
-  return RaiseInterrupt(static_cast<uint32_t>(destination), target_vtl,
-                        static_cast<uint8_t>(vector));
+  return RaiseInterrupt(static_cast<uint32_t>(in.destination), in.target_vtl,
+                        static_cast<uint8_t>(in.vector));
 }
 
 ::hv::Status HypercallHandler::PostMessageDirect(const HypercallCall& call) {
-  // {partition u64, vp u32, vtl u8, pad[3], sint u8, pad[3], message[256],
-  //  pad u32} (hyperv-vmbus.md §2): 280 bytes.
   Status status;
-  auto input = ReadInput(call, 280, status);
+  auto input = ReadInput(call, sizeof(::hv::PostMessageDirectInput), status);
   if (!input) return Status::kInvalidParameter;
   if (status != Status::kSuccess) return status;
-  const auto vp = Load<uint32_t>(*input, 8);
-  const auto vtl = Load<uint8_t>(*input, 12);
-  const auto sint = Load<uint8_t>(*input, 16);
-  hv::SyntheticMsrs* target = partition_.msrs(vp == ::hv::kVpIndexSelf ? vp_ : vp, vtl);
+  const auto in = Load<::hv::PostMessageDirectInput>(*input);
+  hv::SyntheticMsrs* target =
+      partition_.msrs(in.vp_index == ::hv::kVpIndexSelf ? vp_ : in.vp_index, in.vtl);
   if (target == nullptr) return Status::kInvalidVpIndex;
-  const std::span<const std::byte, ::hv::kMessageBytes> message(input->data() + 20,
-                                                                ::hv::kMessageBytes);
-  const hv::Synic::Outcome posted = target->synic().Post(sint, message);
+  const hv::Synic::Outcome posted =
+      target->synic().Post(in.sint, std::as_bytes(std::span(in.message)));
   if (posted.status != Status::kSuccess) return posted.status;
-  if (posted.vector) return RaiseInterrupt(target->vp_index(), vtl, *posted.vector);
+  if (posted.vector) return RaiseInterrupt(target->vp_index(), in.vtl, *posted.vector);
   return Status::kSuccess;
 }
 
 base::Result<uint64_t> HypercallHandler::SignalEventDirect(const HypercallCall& call) {
-  // {partition u64, vp u32, vtl u8, sint u8, flag u16} -> {newly_signaled u8, rsvd[7]}
   Status status;
-  const auto input = TRY(ReadInput(call, 16, status));
+  const auto input = TRY(ReadInput(call, sizeof(::hv::SignalEventDirectInput), status));
   if (status != Status::kSuccess) return Result(status);
-  const auto vp = Load<uint32_t>(input, 8);
-  const auto vtl = Load<uint8_t>(input, 12);
-  const auto sint = Load<uint8_t>(input, 13);
-  const auto flag = Load<uint16_t>(input, 14);
-  hv::SyntheticMsrs* target = partition_.msrs(vp == ::hv::kVpIndexSelf ? vp_ : vp, vtl);
+  const auto in = Load<::hv::SignalEventDirectInput>(input);
+  hv::SyntheticMsrs* target =
+      partition_.msrs(in.vp_index == ::hv::kVpIndexSelf ? vp_ : in.vp_index, in.vtl);
   if (target == nullptr) return Result(Status::kInvalidVpIndex);
-  const hv::Synic::Outcome signalled = target->synic().Signal(sint, flag);
+  const hv::Synic::Outcome signalled = target->synic().Signal(in.sint, in.flag_number);
   if (signalled.status != Status::kSuccess) return Result(signalled.status);
-  const uint8_t newly = signalled.vector ? 1 : 0;
   if (!call.input.fast) {
     if ((call.r8 & 7) != 0) return Result(Status::kInvalidAlignment);
-    const uint64_t output = newly;
+    ::hv::SignalEventDirectOutput output;
+    output.newly_signaled = signalled.vector ? 1 : 0;
     if (!memory_.WriteObj(mem::Gpa{call.r8}, output)) return Result(Status::kInvalidParameter);
   }
   if (signalled.vector) {
-    const Status raised = RaiseInterrupt(target->vp_index(), vtl, *signalled.vector);
+    const Status raised = RaiseInterrupt(target->vp_index(), in.vtl, *signalled.vector);
     if (raised != Status::kSuccess) return Result(raised);
   }
   return Result(Status::kSuccess);
@@ -253,54 +249,55 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
     case CallCode::kSetVpRegisters:
       return result(TRY(VpRegisters(call, true)));
     case CallCode::kInstallIntercept: {
-      // {partition u64, access_type_mask u32, intercept_type u32, parameter u64}
       Status status;
-      const auto input = TRY(ReadInput(call, 24, status));
+      const auto input = TRY(ReadInput(call, sizeof(::hv::InstallInterceptInput), status));
       if (status != Status::kSuccess) return result(Result(status));
-      return result(Result(partition_.InstallIntercept(Load<uint32_t>(input, 12),
-                                                       Load<uint32_t>(input, 8),
-                                                       Load<uint64_t>(input, 16))));
+      const auto in = Load<::hv::InstallInterceptInput>(input);
+      return result(Result(
+          partition_.InstallIntercept(in.intercept_type, in.access_type_mask, in.parameter)));
     }
     case CallCode::kEnablePartitionVtl:
     case CallCode::kEnableVpVtl: {
-      // {partition u64, (vp u32,) target_vtl u8 ...}: VTL2 exists from the
-      // start and there is no VTL1.
+      // VTL2 exists from the start and there is no VTL1.
+      static_assert(sizeof(::hv::EnablePartitionVtlInput) == sizeof(::hv::EnableVpVtlHeader));
       Status status;
-      const auto input = TRY(ReadInput(call, 16, status));
+      const auto input = TRY(ReadInput(call, sizeof(::hv::EnableVpVtlHeader), status));
       if (status != Status::kSuccess) return result(Result(status));
       const uint8_t target = static_cast<CallCode>(call.input.code) == CallCode::kEnableVpVtl
-                                 ? Load<uint8_t>(input, 12)
-                                 : Load<uint8_t>(input, 8);
+                                 ? Load<::hv::EnableVpVtlHeader>(input).target_vtl
+                                 : Load<::hv::EnablePartitionVtlInput>(input).target_vtl;
       return result(Result(target == 2 ? Status::kVtlAlreadyEnabled : Status::kInvalidParameter));
     }
     case CallCode::kModifyVtlProtectionMask: {
-      // {partition u64, map_flags u32, input_vtl u8, rsvd[3]} + u64 GPNs
-      // (rep). A VTL changes the protections of lower VTLs only; here
-      // that is VTL0.
+      // The header, then one u64 GPN per rep. A VTL changes the
+      // protections of lower VTLs only; here that is VTL0.
+      using Header = ::hv::ModifyVtlProtectionMaskHeader;
       const uint16_t reps = call.input.rep_count;
       if (reps == 0 || call.input.fast) return result(Result(Status::kInvalidHypercallInput));
       Status status;
-      const auto input = TRY(ReadInput(call, 16 + 8u * reps, status));
+      const auto input = TRY(ReadInput(call, sizeof(Header) + 8u * reps, status));
       if (status != Status::kSuccess) return result(Result(status));
-      const ::hv::InputVtl target = ::hv::DecodeInputVtl(Load<uint8_t>(input, 12));
+      const auto header = Load<Header>(input);
+      const ::hv::InputVtl target = ::hv::DecodeInputVtl(header.input_vtl);
       if (target.use_target && target.target_vtl != 0)
         return result(Result(Status::kInvalidParameter));
       std::vector<uint64_t> gpns(reps);
-      for (uint16_t i = 0; i < reps; ++i) gpns[i] = Load<uint64_t>(input, 16 + 8u * i);
-      const Status applied = partition_.ModifyVtl0Protection(gpns, Load<uint32_t>(input, 8));
+      for (uint16_t i = 0; i < reps; ++i) gpns[i] = Load<uint64_t>(input, sizeof(Header) + 8u * i);
+      const Status applied = partition_.ModifyVtl0Protection(gpns, header.map_flags);
       return result(Result(applied, applied == Status::kSuccess ? reps : 0));
     }
     case CallCode::kStartVirtualProcessor: {
-      // {partition u64, vp u32, target_vtl u8, rsvd[3], HV_INITIAL_VP_CONTEXT}
+      using Header = ::hv::StartVirtualProcessorHeader;
       Status status;
-      const auto input = TRY(ReadInput(call, 16 + kInitialVpContextBytes, status));
+      const auto input = TRY(ReadInput(call, sizeof(Header) + kInitialVpContextBytes, status));
       if (status != Status::kSuccess) return result(Result(status));
-      const auto vp = Load<uint32_t>(input, 8);
-      const auto vtl = Load<uint8_t>(input, 12);
-      const std::span<const std::byte, kInitialVpContextBytes> context(input.data() + 16,
-                                                                       kInitialVpContextBytes);
+      const auto header = Load<Header>(input);
+      const std::span<const std::byte, kInitialVpContextBytes> context(
+          input.data() + sizeof(Header), kInitialVpContextBytes);
       return result(Result(partition_.RequestStart(
-          vp, Partition::StartRequest{vtl, ParseInitialVpContext(context, vtl)})));
+          header.vp_index,
+          Partition::StartRequest{header.target_vtl,
+                                  ParseInitialVpContext(context, header.target_vtl)})));
     }
     case CallCode::kAssertVirtualInterrupt:
       return result(Result(AssertVirtualInterrupt(call)));
@@ -309,13 +306,17 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
     case CallCode::kSignalEventDirect:
       return result(TRY(SignalEventDirect(call)));
     case CallCode::kGetVpIndexFromApicId: {
+      using Header = ::hv::GetVpIndexFromApicIdHeader;
       const uint16_t reps = call.input.rep_count;
       Status status;
-      const auto input = TRY(ReadInput(call, 16 + 4u * reps, status));
+      const auto input = TRY(ReadInput(call, sizeof(Header) + 4u * reps, status));
       if (status != Status::kSuccess) return result(Result(status));
+      // TLFS "Hypercall Inputs": the output list is 8-aligned, in one page.
+      if (reps > 0 && ((call.r8 & 7) != 0 || (call.r8 & 0xFFF) + 4u * reps > ::hv::kPageSize))
+        return result(Result(Status::kInvalidAlignment));
       uint16_t done = 0;
       for (; done < reps; ++done) {
-        const auto apic_id = Load<uint32_t>(input, 16 + 4u * done);
+        const auto apic_id = Load<uint32_t>(input, sizeof(Header) + 4u * done);
         if (apic_id >= partition_.vp_count()) return result(Result(Status::kInvalidParameter, done));
         if (!memory_.WriteObj(mem::Gpa{call.r8 + 4u * done}, apic_id))
           return result(Result(Status::kInvalidParameter, done));

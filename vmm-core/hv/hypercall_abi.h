@@ -1,0 +1,152 @@
+// The hypercall inputs and outputs hcl and hcl-loader exchange (TLFS
+// "Hypercall Reference"; hyperv-vmbus.md §2): one struct per call, the
+// layout pinned with static_assert. hcl builds them by value; the loader
+// copies the caller's bytes into them once (copy, then validate) and
+// never reads the input at byte offsets. The VTL2 driver keeps its own C
+// copy of PostMessage's input (kernel-config/mshv_vtl/mshv_vtl_main.c,
+// mv_post_message_input), checked against the same size there.
+// Little-endian, like everything in hvdef.h.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "hv/hvdef.h"
+
+namespace hv {
+
+// HvCallInstallIntercept (0x004D).
+struct InstallInterceptInput {
+  uint64_t partition_id = kPartitionSelf;
+  uint32_t access_type_mask = 0;  // HV_INTERCEPT_ACCESS_MASK: R 1, W 2, X 4
+  uint32_t intercept_type = 0;    // intercept_type::
+  uint64_t parameter = 0;         // port, first|last<<16, or unused
+};
+static_assert(sizeof(InstallInterceptInput) == 24);
+static_assert(offsetof(InstallInterceptInput, intercept_type) == 12);
+
+// HvCallModifyVtlProtectionMask (0x000C): this header, then one u64 GPN
+// per rep.
+struct ModifyVtlProtectionMaskHeader {
+  uint64_t partition_id = kPartitionSelf;
+  uint32_t map_flags = 0;  // HV_MAP_GPA_*: read 1, write 2, kernel exec 4, user exec 8
+  uint8_t input_vtl = 0;   // HV_INPUT_VTL (EncodeInputVtl)
+  uint8_t reserved[3] = {};
+};
+static_assert(sizeof(ModifyVtlProtectionMaskHeader) == 16);
+static_assert(offsetof(ModifyVtlProtectionMaskHeader, input_vtl) == 12);
+
+// HvCallModifySparseGpaPageHostVisibility (0x00DB, isolated partitions):
+// this header, then one u64 GPN per rep.
+struct ModifySparseGpaPageHostVisibilityHeader {
+  uint64_t partition_id = kPartitionSelf;
+  uint32_t host_visibility = 0;  // 0 none, 1 read, 3 read-write
+  uint32_t reserved = 0;
+};
+static_assert(sizeof(ModifySparseGpaPageHostVisibilityHeader) == 16);
+
+// HvCallPostMessage (0x005C): the input page.
+struct PostMessageInput {
+  uint32_t connection_id = 0;
+  uint32_t reserved = 0;
+  uint32_t message_type = 0;  // > 0, top bit clear
+  uint32_t payload_size = 0;  // <= kMessagePayloadBytes
+  uint8_t payload[kMessagePayloadBytes] = {};
+};
+static_assert(sizeof(PostMessageInput) == 256);
+static_assert(offsetof(PostMessageInput, payload) == 16);
+inline constexpr size_t kPostMessageHeaderBytes = offsetof(PostMessageInput, payload);
+
+// HvCallSignalEvent (0x005D), fast: RDX = connection id | flag << 32.
+struct SignalEventInput {
+  uint32_t connection_id = 0;
+  uint16_t flag_number = 0;
+  uint16_t reserved = 0;
+};
+static_assert(sizeof(SignalEventInput) == 8);
+
+// HvCallPostMessageDirect (0x00C1).
+struct PostMessageDirectInput {
+  uint64_t partition_id = kPartitionSelf;
+  uint32_t vp_index = 0;
+  uint8_t vtl = 0;
+  uint8_t padding0[3] = {};
+  uint8_t sint = 0;
+  uint8_t padding1[3] = {};
+  uint8_t message[kMessageBytes] = {};  // HV_MESSAGE: header, then payload
+  uint32_t padding2 = 0;
+};
+static_assert(sizeof(PostMessageDirectInput) == 280);
+static_assert(offsetof(PostMessageDirectInput, sint) == 16);
+static_assert(offsetof(PostMessageDirectInput, message) == 20);
+
+// HvCallSignalEventDirect (0x00C0).
+struct SignalEventDirectInput {
+  uint64_t partition_id = kPartitionSelf;
+  uint32_t vp_index = 0;
+  uint8_t vtl = 0;
+  uint8_t sint = 0;
+  uint16_t flag_number = 0;
+};
+static_assert(sizeof(SignalEventDirectInput) == 16);
+struct SignalEventDirectOutput {
+  uint8_t newly_signaled = 0;
+  uint8_t reserved[7] = {};
+};
+static_assert(sizeof(SignalEventDirectOutput) == 8);
+
+// HvCallAssertVirtualInterrupt (0x0094). HV_INTERRUPT_CONTROL: bits 0-31
+// the HV_INTERRUPT_TYPE (0 fixed, 1 lowest priority, 2 SMI, 4 NMI, 5 INIT,
+// 6 SIPI, 7 ExtInt), bit 32 level-triggered, bit 33 logical destination.
+struct AssertVirtualInterruptInput {
+  uint64_t partition_id = kPartitionSelf;
+  uint64_t control = 0;
+  uint64_t destination = 0;  // APIC ID (physical) or logical mask
+  uint32_t vector = 0;
+  uint8_t target_vtl = 0;
+  uint8_t reserved[3] = {};
+};
+static_assert(sizeof(AssertVirtualInterruptInput) == 32);
+inline constexpr uint32_t InterruptType(uint64_t control) { return static_cast<uint32_t>(control); }
+inline constexpr bool InterruptLevelTriggered(uint64_t control) { return (control >> 32) & 1; }
+inline constexpr bool InterruptLogicalDestination(uint64_t control) { return (control >> 33) & 1; }
+inline constexpr uint32_t kInterruptTypeFixed = 0;
+
+// HvCallStartVirtualProcessor (0x0099): this header, then
+// HV_INITIAL_VP_CONTEXT (loader/vsm/initial_vp_context.h).
+struct StartVirtualProcessorHeader {
+  uint64_t partition_id = kPartitionSelf;
+  uint32_t vp_index = 0;
+  uint8_t target_vtl = 0;
+  uint8_t reserved[3] = {};
+};
+static_assert(sizeof(StartVirtualProcessorHeader) == 16);
+
+// HvCallEnablePartitionVtl (0x000D).
+struct EnablePartitionVtlInput {
+  uint64_t partition_id = kPartitionSelf;
+  uint8_t target_vtl = 0;
+  uint8_t flags = 0;
+  uint8_t reserved[6] = {};
+};
+static_assert(sizeof(EnablePartitionVtlInput) == 16);
+
+// HvCallEnableVpVtl (0x000F): this header, then HV_INITIAL_VP_CONTEXT.
+struct EnableVpVtlHeader {
+  uint64_t partition_id = kPartitionSelf;
+  uint32_t vp_index = 0;
+  uint8_t target_vtl = 0;
+  uint8_t reserved[3] = {};
+};
+static_assert(sizeof(EnableVpVtlHeader) == 16);
+
+// HvCallGetVpIndexFromApicId (0x009A): this header, then one u32 APIC ID
+// per rep; output one u32 VP index per rep.
+struct GetVpIndexFromApicIdHeader {
+  uint64_t partition_id = kPartitionSelf;
+  uint8_t target_vtl = 0;
+  uint8_t reserved[7] = {};
+};
+static_assert(sizeof(GetVpIndexFromApicIdHeader) == 16);
+
+}  // namespace hv
