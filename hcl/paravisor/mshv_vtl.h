@@ -14,27 +14,28 @@
 #include "mshv.h"
 #include "os/mapping.h"
 #include "os/unique_fd.h"
+#include "paravisor/vtl_driver.h"
 
 namespace hcl {
 
-class MshvVtl {
+class MshvVtl final : public VtlDriver {
  public:
   // Opens /dev/mshv, creates the VTL, opens /dev/mshv_hvcall with the
   // calls hcl makes allowed, and /dev/mshv_vtl_low.
   static base::Result<MshvVtl> Open();
 
   // This CPU's run page (struct mshv_vtl_run), mapped once.
-  base::Result<mshv_vtl_run*> MapRunPage(uint32_t cpu);
+  base::Result<mshv_vtl_run*> MapRunPage(uint32_t cpu) override;
   // MSHV_RETURN_TO_LOWER_VTL: runs VTL0 on the calling CPU until it needs
   // VTL2. false: interrupted (a signal, or run->cancel).
-  base::Result<bool> ReturnToLowerVtl() const;
+  base::Result<bool> ReturnToLowerVtl() const override;
   // VTL0's registers (MSHV_GET/SET_VP_REGISTERS, this CPU's VP).
-  base::Result<void> GetRegisters(std::span<hv_register_assoc> registers) const;
-  base::Result<void> SetRegisters(std::span<const hv_register_assoc> registers) const;
+  base::Result<void> GetRegisters(std::span<hv_register_assoc> registers) const override;
+  base::Result<void> SetRegisters(std::span<const hv_register_assoc> registers) const override;
   // A hypercall through the driver (MSHV_HVCALL): the status. `control`
   // holds the code and rep count; input and output at most a page each.
   base::Result<::hv::Status> Hypercall(uint64_t control, std::span<const std::byte> input,
-                                       std::span<std::byte> output) const;
+                                       std::span<std::byte> output) const override;
   // MSHV_ADD_VTL0_MEMORY, then a write-back mapping of it through
   // /dev/mshv_vtl_low.
   base::Result<std::span<std::byte>> MapVtl0(uint64_t start, uint64_t end);

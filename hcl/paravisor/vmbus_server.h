@@ -11,7 +11,7 @@
 
 #include "base/result.h"
 #include "hv/hvdef.h"
-#include "paravisor/mshv_vtl.h"
+#include "paravisor/vtl_driver.h"
 #include "paravisor/vtl0_memory.h"
 #include "vmbus/connection.h"
 
@@ -19,7 +19,7 @@ namespace hcl {
 
 class VmbusServer {
  public:
-  VmbusServer(const MshvVtl& mshv, uint32_t vp_count) : outbox_(mshv), connection_(vp_count) {}
+  VmbusServer(const VtlDriver& mshv, uint32_t vp_count) : outbox_(mshv), connection_(vp_count) {}
 
   // HvCallPostMessage from VTL0: `input_gpa` is its input page (TLFS:
   // {connection_id u32, reserved u32, message_type u32, payload_size u32,
@@ -31,11 +31,11 @@ class VmbusServer {
  private:
   class DirectOutbox final : public vmbus::Outbox {
    public:
-    explicit DirectOutbox(const MshvVtl& mshv) : mshv_(mshv) {}
+    explicit DirectOutbox(const VtlDriver& mshv) : mshv_(mshv) {}
     void Send(const vmbus::OutgoingMessage& message) override;
 
    private:
-    const MshvVtl& mshv_;
+    const VtlDriver& mshv_;
   };
 
   std::mutex mutex_;

@@ -70,7 +70,7 @@ namespace {
 // emulation fails without a device access.
 class InterceptCpu final : public x86emu::X86Cpu {
  public:
-  InterceptCpu(const MshvVtl& mshv, mshv_vtl_run& run, const ::hv::InterceptHeader& header,
+  InterceptCpu(const VtlDriver& mshv, mshv_vtl_run& run, const ::hv::InterceptHeader& header,
                Vtl0Memory& memory, Vtl0Devices& devices, BoundAccess bound,
                std::function<bool(uint64_t)> is_vtl2)
       : mshv_(mshv),
@@ -222,7 +222,7 @@ class InterceptCpu final : public x86emu::X86Cpu {
     return base::Ok();
   }
 
-  const MshvVtl& mshv_;
+  const VtlDriver& mshv_;
   mshv_vtl_run& run_;
   const ::hv::InterceptHeader& header_;
   Vtl0Memory& memory_;
@@ -382,6 +382,7 @@ base::Result<void> VpRunner::HandleHypercall(const ::hv::HypercallIntercept& mes
 }
 
 base::Result<void> VpRunner::HandleExit() {
+  if (run_ == nullptr) return base::Error("HandleExit before Prepare");
   ::hv::MessageHeader header;
   std::memcpy(&header, run_->exit_message, sizeof header);
   const std::byte* payload = reinterpret_cast<const std::byte*>(run_->exit_message) + sizeof header;
@@ -440,6 +441,14 @@ base::Result<void> VpRunner::Run() {
   CPU_SET(cpu_, &set);
   if (::sched_setaffinity(0, sizeof set, &set) != 0)
     return base::Error::FromErrno("sched_setaffinity", errno);
+  TRY(Prepare());
+  for (;;) {
+    if (!TRY(mshv_.ReturnToLowerVtl())) continue;  // a signal: go back in
+    TRY(HandleExit());
+  }
+}
+
+base::Result<void> VpRunner::Prepare() {
   run_ = TRY(mshv_.MapRunPage(cpu_));
   // The general registers are shared between VTLs and live in the run
   // page while VTL2 runs: start from the state the hypervisor gave VTL0
@@ -450,10 +459,7 @@ base::Result<void> VpRunner::Run() {
   TRY(mshv_.GetRegisters(gprs));
   for (size_t i = 0; i < gprs.size(); ++i)
     run_->cpu_context.gp_regs[i] = gprs[i].value.reg128.low_part;
-  for (;;) {
-    if (!TRY(mshv_.ReturnToLowerVtl())) continue;  // a signal: go back in
-    TRY(HandleExit());
-  }
+  return base::Ok();
 }
 
 }  // namespace hcl

@@ -29,7 +29,7 @@
 
 #include "base/result.h"
 #include "hv/hvdef.h"
-#include "paravisor/mshv_vtl.h"
+#include "paravisor/vtl_driver.h"
 #include "paravisor/vtl0_devices.h"
 #include "paravisor/vmbus_server.h"
 #include "paravisor/vtl0_memory.h"
@@ -49,7 +49,7 @@ struct VpStats {
 
 class VpRunner {
  public:
-  VpRunner(MshvVtl& mshv, Vtl0Memory& memory, Vtl0Devices& devices, VmbusServer& vmbus,
+  VpRunner(VtlDriver& mshv, Vtl0Memory& memory, Vtl0Devices& devices, VmbusServer& vmbus,
            uint32_t cpu, std::function<void(const char*)> on_vtl0_fatal, bool trace = false)
       : mshv_(mshv), memory_(memory), devices_(devices), vmbus_(vmbus), cpu_(cpu),
         on_vtl0_fatal_(std::move(on_vtl0_fatal)), trace_(trace) {}
@@ -59,8 +59,14 @@ class VpRunner {
   base::Result<void> Run();
   const VpStats& stats() const { return stats_; }
 
- private:
+  // The steps of Run, for tests and fuzzers driving a fake driver:
+  // Prepare maps the run page and loads VTL0's shared registers into it;
+  // HandleExit serves the exit message the run page holds (guest-made:
+  // copied out first, then validated).
+  base::Result<void> Prepare();
   base::Result<void> HandleExit();
+
+ private:
   base::Result<void> HandleIoPort(const ::hv::IoPortIntercept& message);
   base::Result<void> HandleMemory(const ::hv::MemoryIntercept& message);
   base::Result<void> HandleHypercall(const ::hv::HypercallIntercept& message);
@@ -75,7 +81,7 @@ class VpRunner {
   bool IsVtl2Memory(uint64_t gpa) const;
   __u64& Gpr(size_t index) { return run_->cpu_context.gp_regs[index]; }
 
-  MshvVtl& mshv_;
+  VtlDriver& mshv_;
   Vtl0Memory& memory_;
   Vtl0Devices& devices_;
   VmbusServer& vmbus_;

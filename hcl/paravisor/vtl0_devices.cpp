@@ -54,7 +54,7 @@ void Vtl0Devices::AssertInterrupt::Deliver(const devices::InterruptMessage& mess
                  destination);
 }
 
-Vtl0Devices::Vtl0Devices(const MshvVtl& mshv)
+Vtl0Devices::Vtl0Devices(const VtlDriver& mshv)
     : assert_interrupt_(mshv),
       ioapic_(0, assert_interrupt_),
       com1_irq_(ioapic_, devices::Uart16550::kCom1Irq),

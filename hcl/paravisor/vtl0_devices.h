@@ -15,13 +15,13 @@
 #include "devices/ioapic.h"
 #include "devices/port_bus.h"
 #include "devices/uart16550.h"
-#include "paravisor/mshv_vtl.h"
+#include "paravisor/vtl_driver.h"
 
 namespace hcl {
 
 class Vtl0Devices {
  public:
-  explicit Vtl0Devices(const MshvVtl& mshv);
+  explicit Vtl0Devices(const VtlDriver& mshv);
   Vtl0Devices(const Vtl0Devices&) = delete;
   Vtl0Devices& operator=(const Vtl0Devices&) = delete;
 
@@ -53,11 +53,11 @@ class Vtl0Devices {
   // HvCallAssertVirtualInterrupt: fixed interrupts, physical APIC ID).
   class AssertInterrupt final : public devices::InterruptSink {
    public:
-    explicit AssertInterrupt(const MshvVtl& mshv) : mshv_(mshv) {}
+    explicit AssertInterrupt(const VtlDriver& mshv) : mshv_(mshv) {}
     void Deliver(const devices::InterruptMessage& message) override;
 
    private:
-    const MshvVtl& mshv_;
+    const VtlDriver& mshv_;
   };
   // COM1's interrupt request into the I/O APIC's pin 4.
   class IoApicPin final : public devices::IrqLine {

@@ -1,0 +1,37 @@
+// VtlDriver: the calls hcl's VTL0-facing code makes into the VTL2 driver
+// (the upstream mshv_vtl user API, kernel-config/mshv_vtl/uapi/mshv.h):
+// the VP's run page, the return to VTL0, VTL0's registers, hypercalls.
+// MshvVtl implements it over the real device nodes; unit tests and fuzz
+// targets implement it with a fake (paravisor/testing/fake_driver.h), so
+// the intercept handling and the VMBus glue build and run natively.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "base/result.h"
+#include "hv/hvdef.h"
+#include "mshv.h"
+
+namespace hcl {
+
+class VtlDriver {
+ public:
+  virtual ~VtlDriver() = default;
+
+  // This CPU's run page (struct mshv_vtl_run), mapped once.
+  virtual base::Result<mshv_vtl_run*> MapRunPage(uint32_t cpu) = 0;
+  // MSHV_RETURN_TO_LOWER_VTL: runs VTL0 on the calling CPU until it needs
+  // VTL2. false: interrupted (a signal, or run->cancel).
+  virtual base::Result<bool> ReturnToLowerVtl() const = 0;
+  // VTL0's registers (MSHV_GET/SET_VP_REGISTERS, this CPU's VP).
+  virtual base::Result<void> GetRegisters(std::span<hv_register_assoc> registers) const = 0;
+  virtual base::Result<void> SetRegisters(std::span<const hv_register_assoc> registers) const = 0;
+  // A hypercall through the driver (MSHV_HVCALL): the status. `control`
+  // holds the code and rep count; input and output at most a page each.
+  virtual base::Result<::hv::Status> Hypercall(uint64_t control, std::span<const std::byte> input,
+                                               std::span<std::byte> output) const = 0;
+};
+
+}  // namespace hcl
