@@ -88,16 +88,18 @@ json DirectiveJson(const Directive& directive) {
     return {{"type", HeaderTypeName(static_cast<uint32_t>(usage->type))},
             {"index", usage->header.parameter_area_index},
             {"byte_offset", Hex(usage->header.byte_offset)}};
-  if (const auto* block = std::get_if<wire::SnpIdBlock>(&directive))
+  if (const auto* boxed = std::get_if<SnpIdBlockDirective>(&directive)) {
+    const wire::SnpIdBlock* block = &**boxed;
     return {{"type", "SNP_ID_BLOCK"}, {"mask", Hex(block->compatibility_mask)},
             {"ld", HexBytes(block->ld, 48)}, {"family_id", HexBytes(block->family_id, 16)},
             {"image_id", HexBytes(block->image_id, 16)}, {"version", block->version},
             {"guest_svn", block->guest_svn}, {"author_key_enabled", block->author_key_enabled != 0},
             {"id_key_algorithm", block->id_key_algorithm}};
+  }
   if (const auto* range = std::get_if<wire::ErrorRange>(&directive))
     return {{"type", "ERROR_RANGE"}, {"mask", Hex(range->compatibility_mask)},
             {"gpa", Hex(range->gpa)}, {"bytes", Hex(range->size_bytes)}};
-  const auto& vbs = std::get<wire::VbsMeasurement>(directive);
+  const wire::VbsMeasurement& vbs = *std::get<VbsMeasurementDirective>(directive);
   return {{"type", "VBS_MEASUREMENT"}, {"mask", Hex(vbs.compatibility_mask)},
           {"version", vbs.version}, {"svn", vbs.security_version},
           {"digest", HexBytes(vbs.boot_measurement_digest, 32)}};

@@ -1,6 +1,19 @@
 #include "file.h"
 
+#include <algorithm>
+
 namespace igvm {
+
+SharedBytes::SharedBytes(std::vector<std::byte> bytes)
+    : owner_(std::make_shared<const std::vector<std::byte>>(std::move(bytes))), view_(*owner_) {}
+
+SharedBytes::SharedBytes(std::shared_ptr<const std::vector<std::byte>> buffer,
+                         std::span<const std::byte> view)
+    : owner_(std::move(buffer)), view_(view) {}
+
+bool operator==(const SharedBytes& a, const SharedBytes& b) {
+  return std::ranges::equal(a.view_, b.view_);
+}
 
 std::optional<wire::SupportedPlatform> IgvmFile::Platform(wire::PlatformType type) const {
   for (const auto& platform : platforms)

@@ -8,6 +8,7 @@
 #include "measure.h"
 #include "reader.h"
 #include "snp_id_block.h"
+#include "testing/allocation_counter.h"
 #include "writer.h"
 
 namespace {
@@ -21,6 +22,13 @@ std::vector<std::byte> Bytes(std::string_view text) {
 
 std::vector<std::byte> Page(uint8_t fill) {
   return std::vector<std::byte>(wire::kPageSize, std::byte{fill});
+}
+
+// Model data is immutable and shared: a changed byte is new data.
+SharedBytes WithByte(const SharedBytes& data, size_t index, std::byte value) {
+  auto bytes = data.ToVector();
+  bytes.at(index) = value;
+  return bytes;
 }
 
 // A small image with SNP (mask 1), TDX (mask 2) and VSM (mask 4) platforms.
@@ -183,7 +191,8 @@ TEST_CASE("measurements change when one data byte changes") {
   const auto snp = MeasureSnp(file).value().launch_digest;
   const auto tdx = MeasureTdx(file).value();
   const auto vbs = MeasureVbs(file).value();
-  std::get<PageDataDirective>(file.directives[3]).data[100] = std::byte{0xab};
+  auto& page = std::get<PageDataDirective>(file.directives[3]);
+  page.data = WithByte(page.data, 100, std::byte{0xab});
   CHECK(MeasureSnp(file).value().launch_digest != snp);
   CHECK(MeasureTdx(file).value() != tdx);
   CHECK(MeasureVbs(file).value() != vbs);
@@ -215,7 +224,8 @@ TEST_CASE("a signed image verifies; a flipped data byte or a foreign key does no
   CHECK_FALSE(VerifyIdBlock(*reread, VmsaOrder::kAfterAllPages).ok());
 
   IgvmFile tampered = *reread;
-  std::get<PageDataDirective>(tampered.directives[2]).data[0] = std::byte{0};
+  auto& tampered_page = std::get<PageDataDirective>(tampered.directives[2]);
+  tampered_page.data = WithByte(tampered_page.data, 0, std::byte{0});
   auto failed = VerifyIdBlock(tampered, VmsaOrder::kDirectiveOrder);
   REQUIRE_FALSE(failed.ok());
   CHECK(failed.error().message().find("does not match the image's") != std::string::npos);
@@ -224,11 +234,69 @@ TEST_CASE("a signed image verifies; a flipped data byte or a foreign key does no
   IgvmFile forged = *reread;
   auto other = EcdsaP384Key::Generate().value();
   for (auto& directive : forged.directives)
-    if (auto* id = std::get_if<wire::SnpIdBlock>(&directive)) id->id_public_key = other.PublicKey();
+    if (auto* id = std::get_if<SnpIdBlockDirective>(&directive)) (*id)->id_public_key = other.PublicKey();
   CHECK(VerifyIdBlock(forged, VmsaOrder::kDirectiveOrder).error().message() ==
         "ID block signature: signature does not verify");
 
   IgvmFile unsigned_image = SampleImage();
   CHECK(VerifyIdBlock(unsigned_image, VmsaOrder::kDirectiveOrder).error().message() ==
         "the image is not signed: it has no SNP_ID_BLOCK");
+}
+
+// Security review 2026-12, finding 6 (poc/make_amplify.py): N PARAMETER_AREA
+// headers over the same file bytes. The writer makes that shape itself
+// (identical area contents are stored once), at a smaller scale here.
+TEST_CASE("aliasing headers share the file's bytes: reading allocates what the file pays for") {
+  constexpr uint64_t kAreaBytes = 4 << 20;
+  constexpr uint32_t kAreas = 32;
+  IgvmFile file;
+  file.platforms.push_back({1, 2, static_cast<uint8_t>(wire::PlatformType::kVsmIsolation), 1, 0});
+  const SharedBytes blob(std::vector<std::byte>(kAreaBytes, std::byte{0xAA}));
+  for (uint32_t index = 0; index < kAreas; ++index)
+    file.directives.emplace_back(ParameterAreaDirective{{kAreaBytes, index, 0}, blob});
+  const auto bytes = std::make_shared<const std::vector<std::byte>>(WriteIgvm(file).value());
+  REQUIRE(bytes->size() < kAreaBytes + 4096);  // one copy of the data in the file
+
+  {
+    testing::AllocationCounter counter;
+    auto read = ReadIgvm(bytes);  // shares the caller's buffer
+    REQUIRE_MESSAGE(read.ok(), read.error().message());
+    // Without sharing: kAreas x 4 MiB = 128 MiB. Now the model and the
+    // reader's bookkeeping only: far below one area.
+    CHECK(counter.bytes() < 64 * 1024);
+    REQUIRE(read->directives.size() == kAreas);
+    const auto& first = std::get<ParameterAreaDirective>(read->directives.front());
+    const auto& last = std::get<ParameterAreaDirective>(read->directives.back());
+    CHECK(first.initial_data.data() == last.initial_data.data());  // one view, not a copy
+    CHECK(first.initial_data.size() == kAreaBytes);
+  }
+  {
+    testing::AllocationCounter counter;
+    auto read = ReadIgvm(std::span<const std::byte>(*bytes));  // one copy of the file
+    REQUIRE(read.ok());
+    CHECK(counter.bytes() < bytes->size() + 64 * 1024);
+  }
+}
+
+TEST_CASE("many small headers cost a small multiple of their bytes") {
+  // Scattered pages (no two adjacent) for three platforms, and parameter
+  // usages: the shapes whose bookkeeping grows with the header count.
+  IgvmFile file;
+  file.platforms.push_back({1, 2, static_cast<uint8_t>(wire::PlatformType::kSevSnp), 1, 0});
+  file.platforms.push_back({2, 2, static_cast<uint8_t>(wire::PlatformType::kTdx), 1, 0});
+  file.platforms.push_back({4, 2, static_cast<uint8_t>(wire::PlatformType::kVsmIsolation), 1, 0});
+  file.directives.emplace_back(ParameterAreaDirective{{wire::kPageSize, 0, 0}, {}});
+  for (uint32_t i = 0; i < 4000; ++i)
+    file.directives.emplace_back(ParameterUsage{wire::HeaderType::kCommandLine, {0, i}});
+  for (uint64_t i = 0; i < 4000; ++i)
+    file.directives.emplace_back(PageDataDirective{{0x100000 + 2 * i * wire::kPageSize,
+                                                    0xFFFFFFFF, 0, 0, 0, 0}, {}});
+  const auto bytes = std::make_shared<const std::vector<std::byte>>(WriteIgvm(file).value());
+  testing::AllocationCounter counter;
+  auto read = ReadIgvm(bytes);
+  REQUIRE_MESSAGE(read.ok(), read.error().message());
+  CHECK(read->warnings.size() == 1);  // one undeclared-mask warning, not one per header
+  MESSAGE("reader allocated " << counter.bytes() << " bytes for a " << bytes->size()
+                              << "-byte file");
+  CHECK(counter.bytes() < 12 * bytes->size());
 }

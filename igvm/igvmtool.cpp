@@ -70,8 +70,9 @@ base::Result<Args> ParseArgs(int argc, char** argv, const std::set<std::string>&
 }
 
 base::Result<IgvmFile> LoadImage(const std::string& path) {
-  auto bytes = TRY(igvm::ReadFileBytes(path));
-  auto file = igvm::ReadIgvm(bytes);
+  // One buffer for the file; the model's data are views into it.
+  auto bytes = std::make_shared<const std::vector<std::byte>>(TRY(igvm::ReadFileBytes(path)));
+  auto file = igvm::ReadIgvm(std::move(bytes));
   if (!file.ok()) return std::move(file).error().Context(path);
   return file;
 }

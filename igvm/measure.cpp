@@ -29,7 +29,7 @@ std::map<uint32_t, uint64_t> AreaSizes(const IgvmFile& file) {
 // pages (the common case) are used in place, without a copy.
 class PageContents {
  public:
-  explicit PageContents(const std::vector<std::byte>& data) {
+  explicit PageContents(std::span<const std::byte> data) {
     if (data.size() == wire::kPageSize) {
       view_ = std::span<const std::byte, wire::kPageSize>(data.data(), wire::kPageSize);
     } else {

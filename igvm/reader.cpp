@@ -15,6 +15,8 @@ namespace {
 using wire::HeaderType;
 
 // Half-open [first, last) page ranges; reports overlap on insert.
+// Adjacent ranges are merged, so consecutive pages (every image a builder
+// writes) cost one map node, not one per page.
 class PageRangeSet {
  public:
   bool InsertIfFree(uint64_t first, uint64_t count) {
@@ -22,6 +24,19 @@ class PageRangeSet {
     auto next = ranges_.lower_bound(first);
     if (next != ranges_.end() && next->first < last) return false;
     if (next != ranges_.begin() && std::prev(next)->second > first) return false;
+    const bool joins_next = next != ranges_.end() && next->first == last;
+    if (next != ranges_.begin() && std::prev(next)->second == first) {
+      auto previous = std::prev(next);
+      previous->second = joins_next ? next->second : last;
+      if (joins_next) ranges_.erase(next);
+      return true;
+    }
+    if (joins_next) {
+      const uint64_t end = next->second;
+      ranges_.erase(next);
+      ranges_.emplace(first, end);
+      return true;
+    }
     ranges_.emplace(first, last);
     return true;
   }
@@ -39,7 +54,8 @@ bool IsPowerOfTwo(uint32_t value) { return value != 0 && (value & (value - 1)) =
 
 class Reader {
  public:
-  explicit Reader(std::span<const std::byte> bytes) : bytes_(bytes) {}
+  explicit Reader(std::shared_ptr<const std::vector<std::byte>> storage)
+      : storage_(std::move(storage)), bytes_(*storage_) {}
 
   base::Result<IgvmFile> Read();
 
@@ -53,7 +69,11 @@ class Reader {
 
   base::Result<void> ReadFixedHeader();
   base::Result<void> ReadHeader(uint32_t offset, uint32_t type, uint32_t length);
-  base::Result<std::vector<std::byte>> FileData(uint32_t file_offset, uint64_t length) const;
+  // A view of file data (no copy: it shares storage_).
+  base::Result<SharedBytes> FileData(uint32_t file_offset, uint64_t length) const;
+  // Reserves the model's vectors for the headers the file declares.
+  void ReserveModel(uint32_t offset, uint32_t end);
+  void Warn(std::string message);
   base::Result<void> CheckMask(uint32_t mask);
   base::Result<void> CheckSingleMask(uint32_t mask) const;
   // Headers that only make sense for one platform type (ID block, ...).
@@ -68,6 +88,7 @@ class Reader {
   base::Result<void> ReadParameterUsage(HeaderType type, wire::Parameter header);
   base::Result<void> ReadVpContext(wire::VpContext header);
 
+  std::shared_ptr<const std::vector<std::byte>> storage_;
   std::span<const std::byte> bytes_;
   IgvmFile file_;
   uint32_t data_start_ = 0;  // first byte after the variable headers
@@ -83,24 +104,47 @@ class Reader {
   std::set<uint32_t> warned_masks_;
 };
 
-base::Result<std::vector<std::byte>> Reader::FileData(uint32_t file_offset,
-                                                      uint64_t length) const {
+base::Result<SharedBytes> Reader::FileData(uint32_t file_offset, uint64_t length) const {
   // Data lives in the file-data section, after the variable headers.
   if (file_offset < data_start_ || !base::RangeFits<uint64_t>(file_offset, length, bytes_.size()))
     return base::Error::Format("data at file offset %#x+%#llx is outside the file-data section",
                                file_offset, static_cast<unsigned long long>(length));
-  auto data = bytes_.subspan(file_offset, static_cast<size_t>(length));
-  return std::vector<std::byte>(data.begin(), data.end());
+  return SharedBytes(storage_, bytes_.subspan(file_offset, static_cast<size_t>(length)));
+}
+
+void Reader::ReserveModel(uint32_t offset, uint32_t end) {
+  // A first walk that only counts; the real walk checks everything. Exact
+  // reservations keep vector growth from doubling what headers cost.
+  size_t init = 0, directives = 0;
+  while (end - offset >= sizeof(wire::TlvHeader)) {
+    const auto tlv = CopyAt<wire::TlvHeader>(offset);
+    const uint64_t padded = (uint64_t{tlv.length} + 7) & ~uint64_t{7};
+    if (padded > end - offset - sizeof(wire::TlvHeader)) break;
+    const uint32_t type = tlv.type & ~wire::kOptionalBit;
+    if (type >= wire::kInitTypeFirst && type <= wire::kInitTypeLast) ++init;
+    if (type >= wire::kDirectiveTypeFirst && type <= wire::kDirectiveTypeLast) ++directives;
+    offset = static_cast<uint32_t>(offset + sizeof(wire::TlvHeader) + padded);
+  }
+  file_.initialization.reserve(init);
+  file_.directives.reserve(directives);
+}
+
+void Reader::Warn(std::string message) {
+  if (file_.warnings.size() < kMaxWarnings) {
+    file_.warnings.push_back(std::move(message));
+  } else if (file_.warnings.size() == kMaxWarnings) {
+    file_.warnings.push_back("(more warnings not shown)");
+  }
 }
 
 base::Result<void> Reader::CheckMask(uint32_t mask) {
   if (mask == 0) return base::Error("compatibility mask is 0");
   // Bits without a platform make the header apply to nothing there; the
   // igvm crate accepts them (its own igvm_c test file has one), so we warn.
-  if ((mask & ~platform_masks_) != 0 && warned_masks_.insert(mask).second)
-    file_.warnings.push_back(base::Error::Format(
-        "compatibility mask %#x names undeclared platforms (declared: %#x)", mask,
-        platform_masks_).message());
+  if ((mask & ~platform_masks_) != 0 && warned_masks_.size() <= kMaxWarnings &&
+      warned_masks_.insert(mask).second)
+    Warn(base::Error::Format("compatibility mask %#x names undeclared platforms (declared: %#x)",
+                             mask, platform_masks_).message());
   return base::Ok();
 }
 
@@ -127,8 +171,10 @@ base::Result<void> Reader::ClaimPages(uint32_t mask, uint64_t gpa, uint64_t page
   if (!base::CheckedAdd<uint64_t>(first, pages) || first + pages > (uint64_t{1} << 52))
     return base::Error::Format("range at gpa %#llx runs past the 64-bit address space",
                                static_cast<unsigned long long>(gpa));
+  // Undeclared bits apply to no platform, so they claim nothing (and
+  // cost nothing).
   for (uint32_t bit = 1; bit != 0; bit <<= 1) {
-    if ((mask & bit) == 0) continue;
+    if ((mask & platform_masks_ & bit) == 0) continue;
     if (!pages_by_bit_[bit].InsertIfFree(first, pages))
       return base::Error::Format("gpa %#llx (%llu pages) overlaps earlier data for platform %#x",
                                  static_cast<unsigned long long>(gpa),
@@ -201,6 +247,7 @@ base::Result<IgvmFile> Reader::Read() {
   const auto fixed = CopyAt<wire::FixedHeaderV1>(0);
   uint32_t offset = fixed.variable_header_offset;
   const uint32_t end = data_start_;
+  ReserveModel(offset, end);
   int section = 0;  // 0 platform, 1 initialization, 2 directives
   while (offset < end) {
     if (end - offset < sizeof(wire::TlvHeader))
@@ -545,7 +592,7 @@ base::Result<void> Reader::ReadVpContext(wire::VpContext header) {
     case wire::PlatformType::kVsmIsolation: {
       if (header.gpa != 0) return base::Error("VBS VP_CONTEXT gpa must be 0");
       const auto count_bytes = TRY(FileData(header.file_offset, 4));
-      uint32_t count;
+      uint32_t count = 0;
       std::memcpy(&count, count_bytes.data(), 4);
       if (count == 0 || count > kMaxVbsRegisters)
         return base::Error::Format("VBS VP context register count %u (1..%u)", count,
@@ -584,7 +631,17 @@ base::Result<void> Reader::ReadVpContext(wire::VpContext header) {
 }  // namespace
 
 base::Result<IgvmFile> ReadIgvm(std::span<const std::byte> bytes) {
-  return Reader(bytes).Read();
+  return ReadIgvm(std::make_shared<const std::vector<std::byte>>(bytes.begin(), bytes.end()));
+}
+
+base::Result<IgvmFile> ReadIgvm(std::shared_ptr<const std::vector<std::byte>> bytes) {
+  if (bytes == nullptr) return base::Error("no file bytes");
+  return Reader(std::move(bytes)).Read();
+}
+
+base::Result<IgvmFile> ReadIgvmFile(const std::string& path) {
+  auto bytes = std::make_shared<const std::vector<std::byte>>(TRY(ReadFileBytes(path)));
+  return ReadIgvm(std::move(bytes));
 }
 
 base::Result<std::vector<std::byte>> ReadFileBytes(const std::string& path) {

@@ -69,9 +69,9 @@ base::Result<wire::SnpIdBlock> SignIdBlock(const IgvmFile& file, const EcdsaP384
 
 void InstallIdBlock(IgvmFile& file, const wire::SnpIdBlock& block) {
   for (auto& directive : file.directives) {
-    if (auto* existing = std::get_if<wire::SnpIdBlock>(&directive);
-        existing && (existing->compatibility_mask & block.compatibility_mask)) {
-      *existing = block;
+    if (auto* existing = std::get_if<SnpIdBlockDirective>(&directive);
+        existing && ((*existing)->compatibility_mask & block.compatibility_mask)) {
+      **existing = block;
       return;
     }
   }
@@ -82,8 +82,8 @@ base::Result<IdBlockCheck> VerifyIdBlock(const IgvmFile& file, VmsaOrder order) 
   const uint32_t mask = TRY(SnpMask(file));
   const wire::SnpIdBlock* block = nullptr;
   for (const auto& directive : file.directives)
-    if (const auto* candidate = std::get_if<wire::SnpIdBlock>(&directive))
-      if (candidate->compatibility_mask & mask) block = candidate;
+    if (const auto* candidate = std::get_if<SnpIdBlockDirective>(&directive))
+      if ((*candidate)->compatibility_mask & mask) block = &**candidate;
   if (!block) return base::Error("the image is not signed: it has no SNP_ID_BLOCK");
 
   IdBlockCheck check;

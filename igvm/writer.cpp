@@ -16,7 +16,7 @@ std::span<const std::byte> BytesOf(const T& value) {
   return std::as_bytes(std::span(&value, 1));
 }
 
-bool AllZero(const std::vector<std::byte>& data) {
+bool AllZero(std::span<const std::byte> data) {
   return std::all_of(data.begin(), data.end(), [](std::byte b) { return b == std::byte{0}; });
 }
 
@@ -26,7 +26,7 @@ class Writer {
 
  private:
   // Places a blob in the data section (deduplicated); returns its offset.
-  base::Result<uint32_t> PlaceData(const std::vector<std::byte>& data);
+  base::Result<uint32_t> PlaceData(std::span<const std::byte> bytes);
   void AppendHeader(HeaderType type, std::span<const std::byte> payload);
   base::Result<void> AppendDirective(const Directive& directive);
   base::Result<void> AppendInit(const InitHeader& init);
@@ -37,7 +37,8 @@ class Writer {
   uint64_t data_start_ = 0;  // known after a sizing pass
 };
 
-base::Result<uint32_t> Writer::PlaceData(const std::vector<std::byte>& data) {
+base::Result<uint32_t> Writer::PlaceData(std::span<const std::byte> bytes) {
+  std::vector<std::byte> data(bytes.begin(), bytes.end());
   if (auto it = placed_.find(data); it != placed_.end()) return it->second;
   const uint64_t offset = data_start_ + data_.size();
   if (offset + data.size() > 0xffffffffu) return base::Error("image larger than 4 GiB");
@@ -79,7 +80,7 @@ base::Result<void> Writer::AppendDirective(const Directive& directive) {
     if (!page->data.empty() && !AllZero(page->data)) {
       if (page->data.size() > wire::kPageSize)
         return base::Error("page data larger than 4096 bytes");
-      std::vector<std::byte> full = page->data;
+      std::vector<std::byte> full = page->data.ToVector();
       full.resize(wire::kPageSize);  // always a whole page, zero-padded
       header.file_offset = TRY(PlaceData(full));
     }
@@ -103,12 +104,12 @@ base::Result<void> Writer::AppendDirective(const Directive& directive) {
     AppendHeader(HeaderType::kRequiredMemory, BytesOf(*memory));
   } else if (const auto* usage = std::get_if<ParameterUsage>(&directive)) {
     AppendHeader(usage->type, BytesOf(usage->header));
-  } else if (const auto* id_block = std::get_if<wire::SnpIdBlock>(&directive)) {
-    AppendHeader(HeaderType::kSnpIdBlock, BytesOf(*id_block));
+  } else if (const auto* id_block = std::get_if<SnpIdBlockDirective>(&directive)) {
+    AppendHeader(HeaderType::kSnpIdBlock, BytesOf(**id_block));
   } else if (const auto* error_range = std::get_if<wire::ErrorRange>(&directive)) {
     AppendHeader(HeaderType::kErrorRange, BytesOf(*error_range));
-  } else if (const auto* vbs = std::get_if<wire::VbsMeasurement>(&directive)) {
-    AppendHeader(HeaderType::kVbsMeasurement, BytesOf(*vbs));
+  } else if (const auto* vbs = std::get_if<VbsMeasurementDirective>(&directive)) {
+    AppendHeader(HeaderType::kVbsMeasurement, BytesOf(**vbs));
   }
   return base::Ok();
 }

@@ -1,5 +1,6 @@
 #include "igvm_loader.h"
 
+#include <algorithm>
 #include <functional>
 #include <map>
 #include <span>
@@ -20,8 +21,12 @@ namespace wire = igvm::wire;
 
 constexpr uint64_t kPage = wire::kPageSize;
 
+// A declared area. Its buffer exists only while its insert is written:
+// declarations cost no memory (an image may declare many large areas,
+// even over the same file bytes), inserts are capped by the reader.
 struct ParameterArea {
-  std::vector<std::byte> bytes;
+  uint64_t size_bytes = 0;
+  igvm::SharedBytes initial_data;  // empty: zeros
   std::vector<igvm::ParameterUsage> usages;
   bool inserted = false;
 };
@@ -63,13 +68,11 @@ class VsmLoad {
       return base::Error::Format("parameter area %u declared twice", index);
     if (area.header.number_of_bytes == 0 || !base::IsAligned(area.header.number_of_bytes, kPage))
       return base::Error::Format("parameter area %u is not a whole number of pages", index);
+    if (!area.initial_data.empty() && area.initial_data.size() != area.header.number_of_bytes)
+      return base::Error::Format("parameter area %u initial data has the wrong size", index);
     ParameterArea& slot = areas_[index];
-    slot.bytes.assign(static_cast<size_t>(area.header.number_of_bytes), std::byte{0});
-    if (!area.initial_data.empty()) {
-      if (area.initial_data.size() != slot.bytes.size())
-        return base::Error::Format("parameter area %u initial data has the wrong size", index);
-      slot.bytes = area.initial_data;
-    }
+    slot.size_bytes = area.header.number_of_bytes;
+    slot.initial_data = area.initial_data;
     return base::Ok();
   }
 
@@ -78,7 +81,7 @@ class VsmLoad {
     if (area.inserted)
       return base::Error::Format("parameter for area %u after its insert",
                                  usage.header.parameter_area_index);
-    if (usage.header.byte_offset >= area.bytes.size())
+    if (usage.header.byte_offset >= area.size_bytes)
       return base::Error::Format("parameter offset 0x%x lies outside area %u",
                                  usage.header.byte_offset, usage.header.parameter_area_index);
     area.usages.push_back(usage);
@@ -91,11 +94,14 @@ class VsmLoad {
     if (area.inserted)
       return base::Error::Format("parameter area %u inserted twice", insert.parameter_area_index);
     area.inserted = true;
+    // The buffer is checked against RAM by the write below.
+    std::vector<std::byte> bytes(static_cast<size_t>(area.size_bytes), std::byte{0});
+    std::copy(area.initial_data.begin(), area.initial_data.end(), bytes.begin());
     for (const igvm::ParameterUsage& usage : area.usages) {
       // A parameter owns the bytes from its offset up to the next
       // parameter's offset in the same area (or the area's end), so one
       // value can never spill over another.
-      size_t end = area.bytes.size();
+      size_t end = bytes.size();
       for (const igvm::ParameterUsage& other : area.usages) {
         if (&other == &usage) continue;
         if (other.header.byte_offset == usage.header.byte_offset)
@@ -104,7 +110,7 @@ class VsmLoad {
         if (other.header.byte_offset > usage.header.byte_offset && other.header.byte_offset < end)
           end = other.header.byte_offset;
       }
-      const std::span<std::byte> out = std::span(area.bytes).subspan(
+      const std::span<std::byte> out = std::span(bytes).subspan(
           usage.header.byte_offset, end - usage.header.byte_offset);
       auto written = FillParameter(usage.type, out);
       if (!written)
@@ -113,8 +119,8 @@ class VsmLoad {
                                igvm::HeaderTypeName(static_cast<uint32_t>(usage.type)),
                                insert.parameter_area_index, usage.header.byte_offset));
     }
-    TRY(ram_.Write(mem::Gpa{insert.gpa}, area.bytes));
-    image_.parameter_pages += area.bytes.size() / kPage;
+    TRY(ram_.Write(mem::Gpa{insert.gpa}, bytes));
+    image_.parameter_pages += bytes.size() / kPage;
     return base::Ok();
   }
 
@@ -132,8 +138,8 @@ class VsmLoad {
   // Handled before the walk (the memory map needs all of them up front).
   base::Result<void> operator()(const wire::RequiredMemory&) { return base::Ok(); }
   // Attestation data: nothing to load for VSM.
-  base::Result<void> operator()(const wire::SnpIdBlock&) { return base::Ok(); }
-  base::Result<void> operator()(const wire::VbsMeasurement&) { return base::Ok(); }
+  base::Result<void> operator()(const igvm::SnpIdBlockDirective&) { return base::Ok(); }
+  base::Result<void> operator()(const igvm::VbsMeasurementDirective&) { return base::Ok(); }
   // A host-visible range for error reports; nothing to load.
   base::Result<void> operator()(const wire::ErrorRange&) { return base::Ok(); }
 

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "le_bytes.h"
+#include "testing/allocation_counter.h"
 #include "x86_context.h"
 
 namespace {
@@ -145,4 +146,26 @@ TEST_CASE("loading refuses what it cannot honour, naming it") {
     file.directives.push_back(igvm::PageDataDirective{{kRamBytes, kVsm, 0, 0, 0, 0}, {}});
     CHECK_FALSE(loader::LoadVsmPlatform(file, options, ram.memory).ok());
   }
+}
+
+TEST_CASE("declared parameter areas cost nothing until inserted (review finding 6)") {
+  // 32 areas of 1 MiB over the same bytes, as a hostile file can declare
+  // them; one is inserted.
+  auto file = SampleImage();
+  const igvm::SharedBytes blob(std::vector<std::byte>(1 << 20, std::byte{0x5A}));
+  for (uint32_t index = 1; index <= 32; ++index)
+    file.directives.insert(file.directives.begin() + 1,
+                           igvm::ParameterAreaDirective{{1 << 20, index, 0}, blob});
+  file.directives.insert(file.directives.begin(),
+                         wire::RequiredMemory{0x200000, kVsm, 0x100000, 1, 0});
+  file.directives.push_back(wire::ParameterInsert{0x200000, kVsm, 7});
+  Ram ram;
+  const loader::LoadOptions options{1, "", std::nullopt};
+  igvm::testing::AllocationCounter counter;
+  const auto image = loader::LoadVsmPlatform(file, options, ram.memory);
+  REQUIRE_MESSAGE(image.ok(), image.error().message());
+  CHECK(ram.bytes[0x200000] == std::byte{0x5A});
+  CHECK(ram.bytes[0x2FFFFF] == std::byte{0x5A});
+  // The inserted area's buffer and small change, not 32 MiB.
+  CHECK(counter.bytes() < (1 << 20) + (1 << 18));
 }
