@@ -43,8 +43,9 @@ std::vector<KernelParam> SplitKernelCommandLine(std::string_view text) {
 }
 
 // "START-END,..." in hex (with or without 0x): page-aligned, non-empty,
-// sorted and disjoint.
-base::Result<std::vector<Options::Range>> ParseRanges(std::string_view text) {
+// sorted and disjoint. The boot shim's ParseVtl0Ranges accepts a subset of
+// this and reads the same ranges from it.
+base::Result<std::vector<Options::Range>> ParseRanges(std::string_view text, size_t max_ranges) {
   std::vector<Options::Range> ranges;
   auto hex = [](std::string_view digits) -> std::optional<uint64_t> {
     if (digits.starts_with("0x") || digits.starts_with("0X")) digits.remove_prefix(2);
@@ -68,7 +69,7 @@ base::Result<std::vector<Options::Range>> ParseRanges(std::string_view text) {
       return base::Error("an empty or unaligned range");
     if (!ranges.empty() && *start < ranges.back().end)
       return base::Error("ranges not sorted and disjoint");
-    if (ranges.size() == Options::kMaxVtl0Ranges) return base::Error("too many ranges");
+    if (ranges.size() == max_ranges) return base::Error("too many ranges");
     ranges.push_back({*start, *end});
   }
   if (ranges.empty()) return base::Error("no ranges");
@@ -83,14 +84,14 @@ Options ParseOptions(std::string_view kernel_command_line) {
   for (const KernelParam& param : SplitKernelCommandLine(kernel_command_line)) {
     if (param.key.rfind("hcl.", 0) != 0) continue;  // the kernel's, not ours
     if (param.key == "hcl.vtl0_ram") {
-      auto ranges = ParseRanges(param.value);
+      auto ranges = ParseRanges(param.value, Options::kMaxVtl0RamRanges);
       if (ranges.ok()) {
         options.vtl0_ram = std::move(ranges).value();
       } else {
         warn("hcl.vtl0_ram: " + ranges.error().message() + ", ignored");
       }
     } else if (param.key == "hcl.vtl0_deny") {
-      auto ranges = ParseRanges(param.value);
+      auto ranges = ParseRanges(param.value, Options::kMaxVtl0DenyRanges);
       if (ranges.ok()) {
         options.vtl0_deny = std::move(ranges).value();
       } else {

@@ -30,17 +30,24 @@ struct Options {
   PowerOff power_off = PowerOff::kNever;
 
   // hcl.vtl0_ram=START-END[,START-END...] (hex, END exclusive, page
-  // aligned, sorted, at most kMaxVtl0Ranges): the guest-physical RAM of
-  // VTL0, which hcl maps and serves. Absent: no VTL0 to run.
+  // aligned, sorted, at most kMaxVtl0RamRanges): the guest-physical RAM of
+  // VTL0, which hcl maps and serves. Absent: no VTL0 to run. The host's
+  // word on VSM: the boot shim passes it only if every range is RAM in the
+  // memory map and clear of VTL2's ranges (bootloader/command_line.h), and
+  // the driver refuses VTL2's memory and MMIO (MSHV_ADD_VTL0_MEMORY).
   struct Range {
     uint64_t start = 0;
     uint64_t end = 0;
   };
-  static constexpr size_t kMaxVtl0Ranges = 32;
-  // hcl.vtl0_deny=START-END[,...] (hex, page aligned): VTL0 pages hcl
-  // takes all access to away (HvCallModifyVtlProtectionMask) before VTL0
-  // starts; VTL0 touching them gets #GP. For the protection path's tests
-  // and diagnostics.
+  // The driver takes at most MV_MAX_VTL0_RANGES ranges
+  // (kernel-config/mshv_vtl/mshv_vtl_main.c) and the shim passes at most
+  // its kMaxVtl0RamRanges: the same number (bootloader/test-vtl0-range-caps).
+  static constexpr size_t kMaxVtl0RamRanges = 16;
+  // hcl.vtl0_deny=START-END[,...] (hex, page aligned, at most
+  // kMaxVtl0DenyRanges): VTL0 pages hcl takes all access to away
+  // (HvCallModifyVtlProtectionMask) before VTL0 starts; VTL0 touching them
+  // gets #GP. For the protection path's tests and diagnostics.
+  static constexpr size_t kMaxVtl0DenyRanges = 32;
   std::vector<Range> vtl0_deny;
   // hcl.trace=intercepts: one console line per VTL0 intercept hcl
   // emulates (diagnostics; slow).
@@ -50,7 +57,11 @@ struct Options {
   std::vector<std::string> warnings;
 };
 
+// Later words replace earlier ones: the boot shim puts the image's measured
+// command line after the host's options, so the measured one wins.
 Options ParseOptions(std::string_view kernel_command_line);
-base::Result<std::vector<Options::Range>> ParseRanges(std::string_view text);
+// "START-END,..." in hex: page aligned, non-empty, sorted, disjoint, at most
+// `max_ranges` of them.
+base::Result<std::vector<Options::Range>> ParseRanges(std::string_view text, size_t max_ranges);
 
 }  // namespace hcl

@@ -2,6 +2,8 @@
 
 #include <doctest/doctest.h>
 
+#include <string>
+
 TEST_CASE("kernel command line splits on blanks and honours quotes") {
   auto params = hcl::SplitKernelCommandLine("  console=ttyS0 quiet  foo=\"a b\" \"x=y z\"\n");
   REQUIRE(params.size() == 4);
@@ -55,4 +57,33 @@ TEST_CASE("hcl.vtl0_deny: pages VTL0 may not touch") {
   CHECK(options.vtl0_deny[0].start == 0x37000);
   CHECK(options.vtl0_deny[0].end == 0x38000);
   CHECK(hcl::ParseOptions("hcl.vtl0_deny=37001-38000").warnings.size() == 1);
+}
+
+TEST_CASE("a repeated option: the last word wins (the shim puts the measured line last)") {
+  // bootloader/command_line.h: host options first, the image's line after.
+  const auto options = hcl::ParseOptions(
+      "hcl.vtl0_ram=1000000-2000000 hcl.trace=intercepts console=ttyS0 "
+      "hcl.vtl0_ram=2ff0000-10000000");
+  REQUIRE(options.vtl0_ram.size() == 1);
+  CHECK(options.vtl0_ram[0].start == 0x2ff0000);
+  CHECK(options.vtl0_ram[0].end == 0x10000000);
+  CHECK(options.trace_intercepts);
+  CHECK(options.warnings.empty());
+}
+
+TEST_CASE("hcl.vtl0_ram takes as many ranges as the driver, hcl.vtl0_deny more") {
+  auto list = [](size_t count) {
+    std::string text;
+    for (size_t i = 0; i < count; ++i)
+      text += (i ? "," : "") + std::to_string(i * 2) + "000-" + std::to_string(i * 2 + 1) + "000";
+    return text;
+  };
+  static_assert(hcl::Options::kMaxVtl0RamRanges == 16);  // = MV_MAX_VTL0_RANGES
+  CHECK(hcl::ParseOptions("hcl.vtl0_ram=" + list(16)).vtl0_ram.size() == 16);
+  const auto too_many = hcl::ParseOptions("hcl.vtl0_ram=" + list(17));
+  CHECK(too_many.vtl0_ram.empty());
+  REQUIRE(too_many.warnings.size() == 1);
+  CHECK(too_many.warnings[0] == "hcl.vtl0_ram: too many ranges, ignored");
+  CHECK(hcl::ParseOptions("hcl.vtl0_deny=" + list(32)).vtl0_deny.size() == 32);
+  CHECK(hcl::ParseOptions("hcl.vtl0_deny=" + list(33)).vtl0_deny.empty());
 }
