@@ -36,7 +36,9 @@
 
 #include <asm/asm.h>
 #include <asm/cpufeature.h>
+#include <asm/extable_fixup_types.h>
 #include <asm/fpu/api.h>
+#include <asm/fpu/types.h>
 #include <asm/msr.h>
 #include <asm/processor.h>
 
@@ -165,13 +167,32 @@ static_assert(sizeof(struct mshv_vtl_run) <= PAGE_SIZE);
 
 /* ------------------------------------------------------------ state */
 
-/* Per CPU: hypercall input/output pages and the SynIC/VP assist pages. */
+/*
+ * VTL0's registers for one switch: the driver's own copy of the run page's
+ * cpu_context. The run page is mapped into user space, so any thread of its
+ * owner can rewrite it at any moment (security review finding 7). The
+ * driver copies it here once, sanitises the copy, runs VTL0 from the copy
+ * only, and copies the result back.
+ */
+struct mv_cpu_context {
+	u64 gp_regs[MSHV_VTL_GP_COUNT];
+	struct fxregs_state fx;		/* 16-byte aligned: FXRSTOR #GPs otherwise */
+};
+static_assert(sizeof(struct mv_cpu_context) == sizeof(struct mshv_vtl_cpu_context));
+static_assert(offsetof(struct mv_cpu_context, gp_regs) ==
+	      offsetof(struct mshv_vtl_cpu_context, gp_regs));
+static_assert(offsetof(struct mv_cpu_context, fx) ==
+	      offsetof(struct mshv_vtl_cpu_context, fx_state));
+static_assert(sizeof(struct fxregs_state) == sizeof_field(struct mshv_vtl_cpu_context, fx_state));
+
+/* Per CPU: hypercall input/output pages, the SynIC/VP assist pages, VTL0's registers. */
 struct mv_cpu {
 	void *input;
 	void *output;
 	struct mv_vp_assist *vp_assist;
 	void *simp;
 	void *siefp;
+	struct mv_cpu_context *ctx;	/* a page: used with interrupts off only */
 };
 static DEFINE_PER_CPU(struct mv_cpu, mv_cpus);
 
@@ -180,7 +201,7 @@ static void *mv_hypercall_pg __ro_after_init;
 void *mshv_vtl_hcl_return_entry __ro_after_init;
 static void *mv_vtl_call_entry __ro_after_init;
 
-void mshv_vtl_hcl_switch(struct mshv_vtl_cpu_context *ctx);
+void mshv_vtl_hcl_switch(struct mv_cpu_context *ctx);
 
 /* From arch/x86/kernel/fpu/init.c (exported; its header is internal). */
 extern unsigned int mxcsr_feature_mask;
@@ -312,7 +333,7 @@ static int mv_cpu_online(unsigned int cpu)
 
 	if (!mv_page_once(&c->input) || !mv_page_once(&c->output) ||
 	    !mv_page_once((void **)&c->vp_assist) || !mv_page_once(&c->simp) ||
-	    !mv_page_once(&c->siefp))
+	    !mv_page_once(&c->siefp) || !mv_page_once((void **)&c->ctx))
 		return -ENOMEM;
 
 	wrmsrl(MV_MSR_VP_ASSIST_PAGE, virt_to_phys(c->vp_assist) | MV_MSR_ENABLE);
@@ -336,11 +357,32 @@ static int mv_cpu_offline(unsigned int cpu)
 
 /* ------------------------------------------------------------ VTL fd */
 
+/*
+ * FXRSTOR with the kernel's FPU-restore fixup: fxrstor() of
+ * arch/x86/kernel/fpu/legacy.h, a header private to the FPU code. Should the
+ * image still fault, ex_handler_fprestore() warns once and loads the init
+ * FPU state instead of oopsing with interrupts off.
+ */
+static inline void mv_fxrstor(struct fxregs_state *fx)
+{
+	asm volatile("1: fxrstorq %[fx]\n\t"
+		     "2:\n"
+		     _ASM_EXTABLE_TYPE(1b, 2b, EX_TYPE_FPU_RESTORE)
+		     : "=m" (*fx) : [fx] "m" (*fx));
+}
+
+/* fxsave() of the same header: a store to our own memory cannot fault. */
+static inline void mv_fxsave(struct fxregs_state *fx)
+{
+	asm volatile("fxsaveq %[fx]" : [fx] "=m" (*fx));
+}
+
 static long mv_return_to_lower_vtl(struct mv_vtl *vtl)
 {
 	for (;;) {
 		struct mshv_vtl_run *run;
 		struct mv_vp_assist *assist;
+		struct mv_cpu_context *ctx;
 		struct mv_hv_message *msg;
 		struct mv_cpu *c;
 		u32 reason;
@@ -358,22 +400,28 @@ static long mv_return_to_lower_vtl(struct mv_vtl *vtl)
 		}
 		c = this_cpu_ptr(&mv_cpus);
 		assist = c->vp_assist;
+		ctx = c->ctx;
+		if (!assist || !ctx) {
+			preempt_enable();
+			return -ENODEV;
+		}
 		local_irq_disable();
 
-		assist->vtl_return_rax = run->cpu_context.gp_regs[MSHV_VTL_GP_RAX];
-		assist->vtl_return_rcx = run->cpu_context.gp_regs[MSHV_VTL_GP_RCX];
+		/*
+		 * Copy, sanitise, use: from here on only the copy is read. A
+		 * reserved MXCSR bit would make FXRSTOR #GP.
+		 */
+		memcpy(ctx, &run->cpu_context, sizeof(*ctx));
+		ctx->fx.mxcsr &= mxcsr_feature_mask;
+		assist->vtl_return_rax = ctx->gp_regs[MSHV_VTL_GP_RAX];
+		assist->vtl_return_rcx = ctx->gp_regs[MSHV_VTL_GP_RCX];
 
 		kernel_fpu_begin_mask(0);
-		/* A reserved MXCSR bit would make FXRSTOR fault. */
-		{
-			u32 *mxcsr = (u32 *)(run->cpu_context.fx_state + 24);
-
-			*mxcsr &= mxcsr_feature_mask;
-		}
-		asm volatile("fxrstorq %0" : : "m" (run->cpu_context.fx_state));
-		mshv_vtl_hcl_switch(&run->cpu_context);
-		asm volatile("fxsaveq %0" : "=m" (run->cpu_context.fx_state));
+		mv_fxrstor(&ctx->fx);
+		mshv_vtl_hcl_switch(ctx);
+		mv_fxsave(&ctx->fx);
 		kernel_fpu_end();
+		memcpy(&run->cpu_context, ctx, sizeof(*ctx));
 
 		reason = READ_ONCE(assist->vtl_entry_reason);
 		switch (reason) {

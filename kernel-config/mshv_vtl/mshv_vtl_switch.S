@@ -2,8 +2,10 @@
 /*
  * The VTL switch of the VTL2 paravisor driver (mshv_vtl_main.c).
  *
- *   void mshv_vtl_hcl_switch(struct mshv_vtl_cpu_context *ctx);
+ *   void mshv_vtl_hcl_switch(struct mv_cpu_context *ctx);
  *
+ * ctx is the driver's per-CPU copy of the run page's cpu_context (never the
+ * user-mapped run page itself), laid out like struct mshv_vtl_cpu_context.
  * Loads VTL0's shared registers (all general registers except RAX, RCX and
  * RSP, plus CR2) from ctx and calls the VTL-return entry of the hypercall
  * page with RCX = 0 (VTL return control: not fast, so the hypervisor takes
