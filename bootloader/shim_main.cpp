@@ -14,6 +14,7 @@
 
 #include "acpi_tables.h"
 #include "boot_info.h"
+#include "command_line.h"
 #include "layout.h"
 #include "linux_boot.h"
 #include "port_io.h"
@@ -28,6 +29,7 @@ namespace {
 
 constexpr size_t kMaxRanges = 64;
 constexpr size_t kCommandLineBytes = 4096;
+constexpr size_t kLoggedDrops = 8;  // dropped host options logged one by one
 
 // VTL2 memory is identity-mapped (the image's page tables), so a GPA is a
 // pointer. Every span built here has been bounds-checked against VTL2
@@ -94,29 +96,45 @@ Status Boot(Serial16550& console, uint64_t image_base, uint64_t parameter_area) 
       Overlaps(load, load_size, image_base, kParameterArea + kParameterAreaBytes))
     return Status::Fail("kernel load range overlaps the initramfs or the boot pages");
 
-  // Command line: the image's measured one, then the host's (untrusted:
-  // checked, and dropped with a message if malformed).
-  char* command_line = reinterpret_cast<char*>(image_base + kKernelCommandLine);
-  size_t length = 0;
+  // Command line (command_line.h): the host's allow-listed options, then
+  // the image's measured line, so the measured one wins; the host's other
+  // words are dropped, one log line each.
   const auto static_line = Bytes(image_base + kStaticCommandLine, kCommandLineBytes);
   auto static_length = ParseCommandLine(static_line);
   if (!static_length.ok()) return static_length.status();
-  for (size_t i = 0; i < static_length.value(); ++i)
-    command_line[length++] = static_cast<char>(static_line[i]);
-  const auto host_line = area.subspan(kCommandLineOffset, kParameterPageBytes);
-  auto host_length = ParseCommandLine(host_line);
+  const auto host_area = area.subspan(kCommandLineOffset, kParameterPageBytes);
+  auto host_length = ParseCommandLine(host_area);
+  std::span<const std::byte> host_line;
   if (!host_length.ok()) {
     console.Write("shim: host command line ignored: ");
     console.Write(host_length.status().message());
     console.Write("\n");
-  } else if (host_length.value() > 0) {
-    if (length + 1 + host_length.value() >= kCommandLineBytes)
-      return Status::Fail("command line: longer than 4095 bytes");
-    command_line[length++] = ' ';
-    for (size_t i = 0; i < host_length.value(); ++i)
-      command_line[length++] = static_cast<char>(host_line[i]);
+  } else {
+    host_line = host_area.first(host_length.value());
   }
-  command_line[length] = '\0';
+  MergeInputs merge;
+  merge.measured = static_line.first(static_length.value());
+  merge.host = host_line;
+  merge.memory_map = memory_map;
+  merge.max_length = image.value().cmdline_size;
+  DroppedOption dropped[kLoggedDrops];
+  const std::span<char> command_line(reinterpret_cast<char*>(image_base + kKernelCommandLine),
+                                     kCommandLineBytes);
+  auto merged = MergeCommandLine(merge, command_line, dropped);
+  if (!merged.ok()) return merged.status();
+  const size_t length = merged.value().length;
+  for (size_t i = 0; i < merged.value().dropped && i < kLoggedDrops; ++i) {
+    console.Write("shim: host option dropped (");
+    console.Write(DropReasonText(dropped[i].reason));
+    console.Write("): ");
+    console.Write(dropped[i].word());
+    console.Write("\n");
+  }
+  if (merged.value().dropped > kLoggedDrops) {
+    console.Write("shim: ");
+    console.WriteDecimal(merged.value().dropped - kLoggedDrops);
+    console.Write(" more host options dropped\n");
+  }
 
   // ACPI tables (acpi_tables.h) in VTL2 memory, the MADT from the host's
   // parameter; their pages are e820 type 3 (ACPI), the parameter area's
@@ -160,7 +178,7 @@ Status Boot(Serial16550& console, uint64_t image_base, uint64_t parameter_area) 
   console.Write("+");
   console.WriteHex(vtl2_range.size);
   console.Write(" cmdline=\"");
-  console.Write(std::string_view(command_line, length));
+  console.Write(std::string_view(command_line.data(), length));
   console.Write("\"\n");
   console.Write("shim: acpi rsdp=");
   console.WriteHex(acpi_tables.value().rsdp_gpa);
