@@ -36,9 +36,12 @@
 
 #include <asm/asm.h>
 #include <asm/cpufeature.h>
+#include <asm/e820/api.h>
 #include <asm/extable_fixup_types.h>
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
+#include <asm/hpet.h>
+#include <asm/io_apic.h>
 #include <asm/msr.h>
 #include <asm/processor.h>
 
@@ -206,6 +209,12 @@ void mshv_vtl_hcl_switch(struct mv_cpu_context *ctx);
 /* From arch/x86/kernel/fpu/init.c (exported; its header is internal). */
 extern unsigned int mxcsr_feature_mask;
 
+/*
+ * VTL0 RAM ranges one VTL takes. hcl's Options::kMaxVtl0RamRanges
+ * (hcl/cmdline.h) and the boot shim's kMaxVtl0RamRanges
+ * (bootloader/command_line.h) are the same number, so a hcl.vtl0_ram list
+ * the shim passes and hcl parses fits here (bootloader/test-vtl0-range-caps).
+ */
 #define MV_MAX_VTL0_RANGES 16
 
 struct mv_range {
@@ -485,33 +494,115 @@ static long mv_ioctl_vp_registers(void __user *uarg, bool set)
 	return ret;
 }
 
+/*
+ * MMIO of the PC platform that is never VTL0 RAM, whatever the host says:
+ * the legacy VGA/ROM hole (VTL0's e820 has no RAM there either), and the
+ * chipset window below 4 GiB from the I/O APICs (0xFEC00000) through HPET,
+ * the local APICs and MSI window (0xFEE00000) to the firmware ROM.
+ */
+static const struct mv_range mv_fixed_mmio[] = {
+	{ PHYS_PFN(0xA0000), PHYS_PFN(0x100000) },
+	{ PHYS_PFN(0xFEC00000), PHYS_PFN(0x100000000ULL) },
+};
+
+static bool mv_ranges_overlap(u64 a_start, u64 a_end, u64 b_start, u64 b_end)
+{
+	return a_start < b_end && b_start < a_end;
+}
+
 static int mv_ram_hit(unsigned long pfn, unsigned long nr_pages, void *arg)
 {
 	return 1;
 }
 
+static int mv_refuse(u64 start_pfn, u64 end_pfn, const char *why)
+{
+	pr_warn_ratelimited("VTL0 memory [%#llx-%#llx) refused: %s\n",
+			    PFN_PHYS(start_pfn), PFN_PHYS(end_pfn), why);
+	return -EINVAL;
+}
+
+/*
+ * Whether [start_pfn, end_pfn) may be VTL0 RAM, i.e. nothing of ours and no
+ * MMIO (security review finding 8). The range is the host's word
+ * (hcl.vtl0_ram), hostile on SNP/TDX. Refused:
+ * - anything in this kernel's e820 maps, the firmware one (the boot shim's:
+ *   our RAM with our ACPI tables and reserved parameter pages cut out of
+ *   it, i.e. all of VTL2's ranges) or the current one;
+ * - System RAM (the resource tree: RAM added after boot);
+ * - the PC's fixed MMIO, our local APIC's page wherever it was moved, and
+ *   each I/O APIC and the HPET where our ACPI tables put them.
+ * The resource tree as a whole cannot be the test: with PCI found,
+ * e820__reserve_resources_late() pads our RAM to a 64 MiB boundary with
+ * nameless-to-walkers "RAM buffer" entries, which past our RAM cover VTL0's.
+ */
+static int mv_vtl0_range_check(u64 start_pfn, u64 end_pfn)
+{
+	u64 start = PFN_PHYS(start_pfn), end = PFN_PHYS(end_pfn);
+	u64 apic_base, pfn;
+	int i;
+
+	if (e820__mapped_raw_any(start, end, 0) || e820__mapped_any(start, end, 0))
+		return mv_refuse(start_pfn, end_pfn, "in VTL2's e820 map");
+	if (walk_system_ram_range(start_pfn, end_pfn - start_pfn, NULL, mv_ram_hit) == 1)
+		return mv_refuse(start_pfn, end_pfn, "VTL2 System RAM");
+	for (i = 0; i < ARRAY_SIZE(mv_fixed_mmio); i++)
+		if (mv_ranges_overlap(start_pfn, end_pfn, mv_fixed_mmio[i].start_pfn,
+				      mv_fixed_mmio[i].end_pfn))
+			return mv_refuse(start_pfn, end_pfn, "platform MMIO");
+	if (!rdmsrl_safe(MSR_IA32_APICBASE, &apic_base)) {
+		pfn = PHYS_PFN(apic_base & MSR_IA32_APICBASE_BASE);
+		if (mv_ranges_overlap(start_pfn, end_pfn, pfn, pfn + 1))
+			return mv_refuse(start_pfn, end_pfn, "the local APIC");
+	}
+#ifdef CONFIG_X86_IO_APIC
+	for (i = 0; i < nr_ioapics; i++) {
+		pfn = PHYS_PFN(mpc_ioapic_addr(i));
+		if (mv_ranges_overlap(start_pfn, end_pfn, pfn, pfn + 1))
+			return mv_refuse(start_pfn, end_pfn, "an I/O APIC");
+	}
+#endif
+#ifdef CONFIG_HPET_TIMER
+	if (hpet_address) {
+		pfn = PHYS_PFN(hpet_address);
+		if (mv_ranges_overlap(start_pfn, end_pfn, pfn, pfn + 1))
+			return mv_refuse(start_pfn, end_pfn, "the HPET");
+	}
+#endif
+	return 0;
+}
+
 static long mv_ioctl_add_vtl0_memory(struct mv_vtl *vtl, void __user *uarg)
 {
 	struct mshv_vtl_ram_disposition d;
-	u64 max_pfn = 1ULL << (boot_cpu_data.x86_phys_bits - PAGE_SHIFT);
-	long ret = 0;
+	u64 limit_pfn = 1ULL << (boot_cpu_data.x86_phys_bits - PAGE_SHIFT);
+	unsigned int i;
+	long ret;
 
 	if (copy_from_user(&d, uarg, sizeof(d)))
 		return -EFAULT;
-	if (d.start_pfn >= d.last_pfn || d.last_pfn > max_pfn)
+	if (d.start_pfn >= d.last_pfn || d.last_pfn > limit_pfn)
 		return -EINVAL;
-	/* Our own RAM is not VTL0 memory. */
-	if (walk_system_ram_range(d.start_pfn, d.last_pfn - d.start_pfn, NULL, mv_ram_hit) == 1)
-		return -EINVAL;
+	ret = mv_vtl0_range_check(d.start_pfn, d.last_pfn);
+	if (ret)
+		return ret;
 
 	mutex_lock(&mv_vtl_lock);
+	for (i = 0; i < vtl->nr_ranges; i++) {
+		if (mv_ranges_overlap(d.start_pfn, d.last_pfn, vtl->ranges[i].start_pfn,
+				      vtl->ranges[i].end_pfn)) {
+			ret = -EEXIST;
+			goto out;
+		}
+	}
 	if (vtl->nr_ranges >= MV_MAX_VTL0_RANGES) {
 		ret = -ENOSPC;
-	} else {
-		vtl->ranges[vtl->nr_ranges].start_pfn = d.start_pfn;
-		vtl->ranges[vtl->nr_ranges].end_pfn = d.last_pfn;
-		vtl->nr_ranges++;
+		goto out;
 	}
+	vtl->ranges[vtl->nr_ranges].start_pfn = d.start_pfn;
+	vtl->ranges[vtl->nr_ranges].end_pfn = d.last_pfn;
+	vtl->nr_ranges++;
+out:
 	mutex_unlock(&mv_vtl_lock);
 	return ret;
 }
