@@ -10,6 +10,8 @@
 #include "base/string_printf.h"
 #include "hv/hypercall_page.h"
 #include "vp_state_kvm.h"
+#include "kvm/lapic.h"
+#include "vsm/intercept_message.h"
 #include "vsm/io_instruction.h"
 
 namespace loader {
@@ -17,13 +19,22 @@ namespace {
 
 constexpr uint64_t kRflagsIf = 1u << 9;  // SDM vol. 1 §3.4.3
 constexpr uint64_t kEferLma = 1u << 10;  // SDM vol. 3A §2.2.1
-constexpr uint64_t kCr0Pe = 1u << 0;
 constexpr uint32_t kHyperVMsrFirst = 0x40000000;
 constexpr uint32_t kHyperVMsrLast = 0x400001FF;
 
 bool IsHypercallTrap(const kvm::IoExit& io) {
   return io.port == hv::kHypercallPort && io.direction == kvm::IoDirection::kOut && io.count == 1;
 }
+
+// What a read from nothing returns (a PC bus with no device decoding).
+constexpr std::array<std::byte, 8> kAllOnes8{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
+                                             std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
+                                             std::byte{0xFF}, std::byte{0xFF}};
+
+template <typename... Handlers>
+struct Overloaded : Handlers... {
+  using Handlers::operator()...;
+};
 
 bool IsHyperVMsr(uint32_t index) { return index >= kHyperVMsrFirst && index <= kHyperVMsrLast; }
 
@@ -34,30 +45,6 @@ void CopySharedGprs(const kvm_regs& from, kvm_regs& to) {
   to.rsi = from.rsi; to.rdi = from.rdi; to.rbp = from.rbp;
   to.r8 = from.r8; to.r9 = from.r9; to.r10 = from.r10; to.r11 = from.r11;
   to.r12 = from.r12; to.r13 = from.r13; to.r14 = from.r14; to.r15 = from.r15;
-}
-
-::hv::SegmentWire ToWire(const kvm_segment& seg) {
-  ::hv::SegmentWire wire;
-  wire.base = seg.base;
-  wire.limit = seg.limit;
-  wire.selector = seg.selector;
-  wire.attributes = static_cast<uint16_t>((seg.type & 0xF) | (seg.s & 1) << 4 | (seg.dpl & 3) << 5 |
-                                          (seg.present & 1) << 7 | (seg.avl & 1) << 12 |
-                                          (seg.l & 1) << 13 | (seg.db & 1) << 14 | (seg.g & 1) << 15);
-  return wire;
-}
-
-// An intercept message as the SIMP slot holds it (TLFS HV_MESSAGE): the
-// header with `type` and the payload's size, then the payload.
-template <typename Payload>
-std::array<std::byte, sizeof(::hv::MessageHeader) + sizeof(Payload)> Message(uint32_t type,
-                                                                             const Payload& payload) {
-  static_assert(sizeof(Payload) <= ::hv::kMessagePayloadBytes);
-  const ::hv::MessageHeader header{type, static_cast<uint8_t>(sizeof(Payload)), 0, 0, 0};
-  std::array<std::byte, sizeof header + sizeof(Payload)> bytes{};
-  std::memcpy(bytes.data(), &header, sizeof header);
-  std::memcpy(bytes.data() + sizeof header, &payload, sizeof(Payload));
-  return bytes;
 }
 
 }  // namespace
@@ -121,10 +108,7 @@ base::Result<VpRunner::Rewound> VpRunner::RewindExit() {
     if (round == kMaxRewindExits)
       return base::Error("completing an exit to rewind it: " + kvm::DescribeExit(completion));
     if (const auto* mmio = std::get_if<kvm::MmioExit>(&completion); mmio && !mmio->is_write) {
-      const std::array<std::byte, 8> ones{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
-                                          std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
-                                          std::byte{0xFF}, std::byte{0xFF}};
-      vcpu.CompleteMmioRead(ones);
+      vcpu.CompleteMmioRead(kAllOnes8);
     } else if (const auto* io = std::get_if<kvm::IoExit>(&completion);
                io && io->direction == kvm::IoDirection::kIn) {
       std::fill(io->data.begin(), io->data.end(), std::byte{0xFF});
@@ -146,20 +130,7 @@ base::Result<::hv::InterceptHeader> VpRunner::InterceptHeader(const kvm_regs& re
 
 ::hv::InterceptHeader VpRunner::InterceptHeader(const kvm_regs& regs, const kvm_sregs& sregs,
                                                 uint8_t length, uint8_t access) {
-  ::hv::InterceptHeader header;
-  header.vp_index = vtls_.vtl2->id();
-  header.instruction_length_cr8 =
-      static_cast<uint8_t>((length & 0xF) | (sregs.cr8 & 0xF) << 4);
-  header.intercept_access = access;
-  // CPL bits 0-1 (SS.DPL, SDM vol. 3A §5.5), CR0.PE bit 2, EFER.LMA bit 4,
-  // VTL bits 7-10 (0).
-  header.execution_state = static_cast<uint16_t>((sregs.ss.dpl & 3) |
-                                                 ((sregs.cr0 & kCr0Pe) != 0 ? 1u << 2 : 0u) |
-                                                 ((sregs.efer & kEferLma) != 0 ? 1u << 4 : 0u));
-  header.cs = ToWire(sregs.cs);
-  header.rip = regs.rip;
-  header.rflags = regs.rflags;
-  return header;
+  return vsm::MakeInterceptHeader(vtls_.vtl2->id(), regs, sregs, length, access);
 }
 
 base::Result<void> VpRunner::EnterVtl2(::hv::VtlEntryReason reason,
@@ -220,26 +191,7 @@ base::Result<void> VpRunner::ReturnToVtl0(uint64_t control) {
 }
 
 base::Result<bool> VpRunner::Vtl2InterruptPending() {
-  const kvm_lapic_state lapic = TRY(vtls_.vtl2->GetLapic());
-  auto reg32 = [&](size_t offset) {
-    uint32_t value = 0;
-    std::memcpy(&value, &lapic.regs[offset], sizeof value);
-    return value;
-  };
-  // SDM vol. 3A Table 11-1: TPR 0x80, ISR 0x100-0x170, IRR 0x200-0x270.
-  auto highest = [&](size_t base) -> int {
-    for (int word = 7; word >= 0; --word) {
-      const uint32_t bits = reg32(base + static_cast<size_t>(word) * 0x10);
-      if (bits != 0) return word * 32 + 31 - __builtin_clz(bits);
-    }
-    return -1;
-  };
-  const int irr = highest(0x200);
-  if (irr < 0) return false;
-  const int isr = highest(0x100);
-  const int tpr_class = static_cast<int>((reg32(0x80) >> 4) & 0xF);
-  const int ppr_class = std::max(tpr_class, isr < 0 ? 0 : isr >> 4);
-  return (irr >> 4) > ppr_class;
+  return kvm::InterruptDeliverable(TRY(vtls_.vtl2->GetLapic()));
 }
 
 base::Result<void> VpRunner::HandleHypercall() {
@@ -309,7 +261,7 @@ base::Result<void> VpRunner::HandleHypercall() {
       message.r8 = regs.r8;
       message.rsi = regs.rsi;
       message.rdi = regs.rdi;
-      const auto bytes = Message(::hv::message::kHypercallIntercept, message);
+      const auto bytes = vsm::Message(::hv::message::kHypercallIntercept, message);
       return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
     }
     case vsm::HypercallOutcome::Kind::kResult:
@@ -365,12 +317,12 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
   if (form ? form->rep : (io.count > 1 || rewound.instruction_length == 0))
     message.access_info |= ::hv::kIoRep;
   message.rax = rewound.regs.rax;
-  message.ds = ToWire(sregs.ds);
-  message.es = ToWire(sregs.es);
+  message.ds = vsm::ToWire(sregs.ds);
+  message.es = vsm::ToWire(sregs.es);
   message.rcx = rewound.regs.rcx;
   message.rsi = rewound.regs.rsi;
   message.rdi = rewound.regs.rdi;
-  const auto bytes = Message(::hv::message::kIoPortIntercept, message);
+  const auto bytes = vsm::Message(::hv::message::kIoPortIntercept, message);
   return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
 }
 
@@ -411,7 +363,7 @@ base::Result<void> VpRunner::HandleVtl0Mmio(const kvm::MmioExit& mmio) {
                                          ::hv::kAccessRead));
   }
   message.guest_physical_address = mmio.gpa;
-  const auto bytes = Message(type, message);
+  const auto bytes = vsm::Message(type, message);
   return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
 }
 
@@ -438,7 +390,7 @@ base::Result<void> VpRunner::HandleVtl0Fatal(const kvm::VcpuExit& exit) {
       message.memory_access_info = 0x3;  // GVA valid, GVA->GPA valid
       Log("instruction fetch at 0x%llx (gpa 0x%llx) from memory VTL0 may not use: to VTL2",
           static_cast<unsigned long long>(regs.rip), static_cast<unsigned long long>(*gpa));
-      const auto bytes = Message(access == vsm::Partition::Vtl0Access::kDenied
+      const auto bytes = vsm::Message(access == vsm::Partition::Vtl0Access::kDenied
                                      ? ::hv::message::kGpaIntercept
                                      : ::hv::message::kUnmappedGpa,
                                  message);
@@ -451,7 +403,7 @@ base::Result<void> VpRunner::HandleVtl0Fatal(const kvm::VcpuExit& exit) {
   Log("VTL0 cannot continue (%s): to VTL2", kvm::DescribeExit(exit).c_str());
   vtl0_failed_ = true;
   const ::hv::InterceptHeader header = InterceptHeader(regs, sregs, 0, ::hv::kAccessRead);
-  const auto bytes = Message(::hv::message::kUnrecoverableException, header);
+  const auto bytes = vsm::Message(::hv::message::kUnrecoverableException, header);
   return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
 }
 
@@ -476,7 +428,7 @@ base::Result<void> VpRunner::HandleMsr(const kvm::VcpuExit& exit) {
     message.msr_number = index;
     message.rax = rewound.regs.rax;
     message.rdx = rewound.regs.rdx;
-    const auto bytes = Message(::hv::message::kMsrIntercept, message);
+    const auto bytes = vsm::Message(::hv::message::kMsrIntercept, message);
     return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
   }
   // The Hyper-V synthetic MSRs of the active VTL (hyperv-vmbus.md §1.2).
@@ -539,63 +491,81 @@ base::Result<bool> VpRunner::IsParked() {
 }
 
 base::Result<void> VpRunner::Handle(const kvm::VcpuExit& exit) {
+  // One handler per kind of exit (Zircon vmexit.cc's one switch): a new
+  // kvm::VcpuExit alternative does not compile until it is handled here.
+  return std::visit(
+      Overloaded{
+          [&](const kvm::InterruptedExit&) { return HandleKick(); },
+          [&](const kvm::IoExit& io) { return HandleIoExit(io); },
+          [&](const kvm::MmioExit& mmio) { return HandleMmioExit(mmio); },
+          [&](const kvm::RdMsrExit&) { return Running(HandleMsr(exit)); },
+          [&](const kvm::WrMsrExit&) { return Running(HandleMsr(exit)); },
+          [&](const kvm::HltExit&) -> base::Result<void> {
+            // Only without the in-kernel irqchip (HLT exits only then; the
+            // loader always creates one): nothing can wake this VP.
+            shared_.group->NoteRunning(vtls_.vtl2->id());
+            const kvm_regs regs = TRY(active().GetRegs());
+            Stop((regs.rflags & kRflagsIf) == 0 ? StopReason::kHalted
+                                                : StopReason::kHaltedInterruptible,
+                 kvm::DescribeExit(exit));
+            return base::Ok();
+          },
+          [&](const kvm::ShutdownExit&) { return Fatal(exit, StopReason::kTripleFault); },
+          [&](const kvm::InternalErrorExit&) { return Fatal(exit, StopReason::kInternalError); },
+          [&](const kvm::FailEntryExit&) { return Fatal(exit, StopReason::kFailEntry); },
+          [&](const kvm::SystemEventExit&) { return Fatal(exit, StopReason::kUnhandledExit); },
+          [&](const kvm::UnknownExit&) { return Fatal(exit, StopReason::kUnhandledExit); },
+      },
+      exit);
+}
+
+base::Result<void> VpRunner::Running(base::Result<void> handled) {
+  shared_.group->NoteRunning(vtls_.vtl2->id());
+  return handled;
+}
+
+base::Result<void> VpRunner::HandleKick() {
+  // A kick (VcpuTicker's tick, or another VP's stop).
   VpGroup& group = *shared_.group;
   const uint32_t vp = vtls_.vtl2->id();
-  if (std::holds_alternative<kvm::InterruptedExit>(exit)) {
-    // A kick (VcpuTicker's tick, or another VP's stop).
-    active().ClearImmediateExit();
-    if (active_vtl_ == 0 && TRY(Vtl2InterruptPending())) {
-      group.NoteRunning(vp);
-      return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::nullopt);
-    }
-    if (TRY(IsParked()))
-      group.NoteParked(vp);
-    else
-      group.NoteRunning(vp);
-    return base::Ok();
+  active().ClearImmediateExit();
+  if (active_vtl_ == 0 && TRY(Vtl2InterruptPending())) {
+    group.NoteRunning(vp);
+    return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::nullopt);
   }
-  group.NoteRunning(vp);
+  if (TRY(IsParked()))
+    group.NoteParked(vp);
+  else
+    group.NoteRunning(vp);
+  return base::Ok();
+}
+
+base::Result<void> VpRunner::HandleIoExit(const kvm::IoExit& io) {
+  shared_.group->NoteRunning(vtls_.vtl2->id());
   // Without an enabled hypercall page, hv::kHypercallPort is an ordinary
   // unclaimed port.
-  if (const auto* io = std::get_if<kvm::IoExit>(&exit);
-      io != nullptr && IsHypercallTrap(*io) && active_msrs().hypercall_page_enabled()) {
-    TRY(HandleHypercall());
-  } else if (io != nullptr) {
-    if (active_vtl_ == 0) return HandleVtl0Io(*io);
-    HandleIo(*shared_.vtl2_ports, *io);
-    if (shared_.events->power_off_requested()) Stop(StopReason::kPoweredOff, "");
-  } else if (const auto* mmio = std::get_if<kvm::MmioExit>(&exit)) {
-    if (active_vtl_ == 0) return HandleVtl0Mmio(*mmio);
-    Log("mmio %s 0x%llx (%u bytes): nothing mapped", mmio->is_write ? "write" : "read",
-        static_cast<unsigned long long>(mmio->gpa), mmio->length);
-    if (!mmio->is_write) {
-      const std::array<std::byte, 8> ones{std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
-                                          std::byte{0xFF}, std::byte{0xFF}, std::byte{0xFF},
-                                          std::byte{0xFF}, std::byte{0xFF}};
-      active().CompleteMmioRead(ones);
-    }
-  } else if (std::holds_alternative<kvm::HltExit>(exit)) {
-    // Only without the in-kernel irqchip (HLT exits only then; the loader
-    // always creates one): nothing can wake this VP.
-    const kvm_regs regs = TRY(active().GetRegs());
-    Stop((regs.rflags & kRflagsIf) == 0 ? StopReason::kHalted : StopReason::kHaltedInterruptible,
-         kvm::DescribeExit(exit));
-  } else if (active_vtl_ == 0 && (std::holds_alternative<kvm::ShutdownExit>(exit) ||
-                                   std::holds_alternative<kvm::InternalErrorExit>(exit) ||
-                                   std::holds_alternative<kvm::FailEntryExit>(exit))) {
-    return HandleVtl0Fatal(exit);
-  } else if (std::holds_alternative<kvm::ShutdownExit>(exit)) {
-    Stop(StopReason::kTripleFault, kvm::DescribeExit(exit));
-  } else if (std::holds_alternative<kvm::RdMsrExit>(exit) ||
-             std::holds_alternative<kvm::WrMsrExit>(exit)) {
-    TRY(HandleMsr(exit));
-  } else if (std::holds_alternative<kvm::InternalErrorExit>(exit)) {
-    Stop(StopReason::kInternalError, kvm::DescribeExit(exit));
-  } else if (std::holds_alternative<kvm::FailEntryExit>(exit)) {
-    Stop(StopReason::kFailEntry, kvm::DescribeExit(exit));
-  } else {
-    Stop(StopReason::kUnhandledExit, kvm::DescribeExit(exit));
-  }
+  if (IsHypercallTrap(io) && active_msrs().hypercall_page_enabled()) return HandleHypercall();
+  if (active_vtl_ == 0) return HandleVtl0Io(io);
+  HandleIo(*shared_.vtl2_ports, io);
+  if (shared_.events->power_off_requested()) Stop(StopReason::kPoweredOff, "");
+  return base::Ok();
+}
+
+base::Result<void> VpRunner::HandleMmioExit(const kvm::MmioExit& mmio) {
+  shared_.group->NoteRunning(vtls_.vtl2->id());
+  if (active_vtl_ == 0) return HandleVtl0Mmio(mmio);
+  Log("mmio %s 0x%llx (%u bytes): nothing mapped", mmio.is_write ? "write" : "read",
+      static_cast<unsigned long long>(mmio.gpa), mmio.length);
+  if (!mmio.is_write) active().CompleteMmioRead(kAllOnes8);
+  return base::Ok();
+}
+
+base::Result<void> VpRunner::Fatal(const kvm::VcpuExit& exit, StopReason reason) {
+  shared_.group->NoteRunning(vtls_.vtl2->id());
+  // VTL0's failures are VTL2's to handle (HandleVtl0Fatal); VTL2's stop
+  // the machine.
+  if (active_vtl_ == 0 && reason != StopReason::kUnhandledExit) return HandleVtl0Fatal(exit);
+  Stop(reason, kvm::DescribeExit(exit));
   return base::Ok();
 }
 

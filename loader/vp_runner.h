@@ -26,10 +26,14 @@
 // at once with entry reason 2 and no message (TLFS "Secure Interrupts":
 // a higher VTL's interrupt preempts a lower VTL).
 //
+// VTL0's triple fault, an instruction fetch from memory it may not use
+// (KVM's emulation failure) or a failed entry is VTL2's to handle, as on
+// Hyper-V (HandleVtl0Fatal): never a stop of the machine.
+//
 // What stops the machine (recorded in the VpGroup, first one wins):
 // power-off (ACPI PM1 S5 of either VTL), every VP parked (vp_group.h), the
-// deadline, a failure (triple fault, KVM internal error, failed entry, an
-// exit the loader cannot handle, a failing KVM call).
+// deadline, a failure of VTL2 (triple fault, KVM internal error, failed
+// entry), an exit the loader cannot handle, a failing KVM call.
 #pragma once
 
 #include <chrono>
@@ -97,6 +101,14 @@ class VpRunner {
   base::Result<void> RunLoop(const RunDeadline& deadline);
   // Handles one exit; a stop of this VP's making goes to the group.
   base::Result<void> Handle(const kvm::VcpuExit& exit);
+  base::Result<void> HandleKick();
+  base::Result<void> HandleIoExit(const kvm::IoExit& io);
+  base::Result<void> HandleMmioExit(const kvm::MmioExit& mmio);
+  // An exit that ends the active VTL's run: VTL0's go to VTL2
+  // (HandleVtl0Fatal); VTL2's stop the machine with `reason`.
+  base::Result<void> Fatal(const kvm::VcpuExit& exit, StopReason reason);
+  // Notes this VP as running, then passes `handled` on.
+  base::Result<void> Running(base::Result<void> handled);
   base::Result<void> HandleVtl0Io(const kvm::IoExit& io);
   base::Result<void> HandleVtl0Mmio(const kvm::MmioExit& mmio);
   base::Result<void> HandleMsr(const kvm::VcpuExit& exit);

@@ -1,0 +1,49 @@
+#include "kvm/lapic.h"
+
+#include <doctest/doctest.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace {
+
+void Set(kvm_lapic_state& lapic, size_t base, int vector) {
+  const size_t offset = base + static_cast<size_t>(vector / 32) * 0x10;
+  uint32_t word = 0;
+  std::memcpy(&word, &lapic.regs[offset], 4);
+  word |= 1u << (vector % 32);
+  std::memcpy(&lapic.regs[offset], &word, 4);
+}
+
+void Tpr(kvm_lapic_state& lapic, uint32_t value) { std::memcpy(&lapic.regs[0x80], &value, 4); }
+
+}  // namespace
+
+TEST_CASE("LAPIC: an interrupt is deliverable when its class beats TPR and in-service") {
+  struct Case {
+    int irr, isr;
+    uint32_t tpr;
+    bool deliverable;
+  };
+  const Case cases[] = {
+      {-1, -1, 0, false},    // nothing requested
+      {0x31, -1, 0, true},   // class 3 > 0
+      {0x31, -1, 0x30, false},  // TPR class 3 masks class 3
+      {0x41, -1, 0x30, true},
+      {0x41, 0x45, 0, false},  // in service: same class
+      {0x51, 0x45, 0, true},
+      {0xFF, 0x20, 0xE0, true},
+      {0xEF, -1, 0xEF, false},
+  };
+  for (const Case& c : cases) {
+    kvm_lapic_state lapic{};
+    if (c.irr >= 0) Set(lapic, 0x200, c.irr);
+    if (c.isr >= 0) Set(lapic, 0x100, c.isr);
+    Tpr(lapic, c.tpr);
+    CAPTURE(c.irr);
+    CAPTURE(c.isr);
+    CAPTURE(c.tpr);
+    CHECK(kvm::InterruptDeliverable(lapic) == c.deliverable);
+  }
+}
