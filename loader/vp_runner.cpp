@@ -35,6 +35,9 @@ template <typename... Handlers>
 struct Overloaded : Handlers... {
   using Handlers::operator()...;
 };
+// Spelled out: clang before 17 has no CTAD for aggregates.
+template <typename... Handlers>
+Overloaded(Handlers...) -> Overloaded<Handlers...>;
 
 bool IsHyperVMsr(uint32_t index) { return index >= kHyperVMsrFirst && index <= kHyperVMsrLast; }
 
