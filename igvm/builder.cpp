@@ -8,6 +8,7 @@
 #include <map>
 
 #include "base/checked.h"
+#include "platform_binding.h"
 #include "reader.h"
 #include "x86_context.h"
 
@@ -77,6 +78,9 @@ class Builder {
   base::Result<void> AddComponentTable();
   base::Result<void> AddParameterArea();
   base::Result<void> AddEntryState();
+  base::Result<uint64_t> HighestFreePage() const;
+  base::Result<void> AddPlatformBinding();
+  base::Result<void> AddSnpVmsa();
 
   const json& manifest_;
   std::string base_directory_;
@@ -92,6 +96,7 @@ class Builder {
   };
   std::vector<Loaded> loaded_;
   uint64_t parameter_area_gpa_ = 0;
+  X64EntryState entry_state_;
   json snp_config_, tdx_config_;
 };
 
@@ -319,15 +324,52 @@ base::Result<void> Builder::AddEntryState() {
     const auto reset_page = TRY(TdxResetPage(state));
     AddPages(kTdxResetPageGpa, reset_page, kTdxMask);
   }
-  if (all_masks_ & kSnpMask) {
-    // Last among SNP directives: Hyper-V (directive order) and KVM (VMSAs
-    // after all pages) then measure the same launch digest.
-    const uint64_t vmsa_gpa = TRY(Number(snp_config_, "vmsa_gpa", "platforms.snp", 0xFFFFFFFFF000));
-    const uint64_t sev_features = TRY(Number(snp_config_, "sev_features", "platforms.snp", 1));
-    if (vmsa_gpa % wire::kPageSize) return base::Error("platforms.snp.vmsa_gpa must be 4 KiB aligned");
-    file_.directives.emplace_back(
-        VpContextDirective{{vmsa_gpa, kSnpMask, 0, 0, 0}, SnpVmsa(state, sev_features)});
+  entry_state_ = state;
+  return base::Ok();
+}
+
+base::Result<uint64_t> Builder::HighestFreePage() const {
+  for (uint64_t offset = size_; offset >= wire::kPageSize;) {
+    offset -= wire::kPageSize;
+    const Region* taken = nullptr;
+    for (const Region& region : regions_)
+      if (offset < region.offset + region.size && region.offset < offset + wire::kPageSize)
+        taken = &region;
+    if (taken == nullptr) return offset;
+    offset = taken->offset;  // skip below the region that holds this page
   }
+  return base::Error("no free page in VTL2 memory for the platform binding");
+}
+
+// The platform binding page (platform_binding.h): SNP-only page data
+// holding the VSM and TDX directive digests, so the SNP ID block's
+// signature covers those platforms too. Added after every VSM and TDX
+// directive (they are final here) and before the SNP VMSA.
+base::Result<void> Builder::AddPlatformBinding() {
+  const json* binding = TRY(Object(manifest_, "platform_binding", "manifest", false));
+  if (!NeedsBinding(file_)) {
+    if (binding != nullptr)
+      return base::Error("platform_binding needs the snp platform and vsm or tdx");
+    return base::Ok();
+  }
+  // Default: the highest free page of VTL2 memory, away from anything the
+  // boot path uses early.
+  const uint64_t offset = binding != nullptr ? TRY(Number(*binding, "offset", "platform_binding"))
+                                             : TRY(HighestFreePage());
+  TRY(Place("platform_binding", offset, wire::kPageSize));
+  AddPages(base_ + offset, TRY(MakeBindingPage(file_)), kSnpMask);
+  return base::Ok();
+}
+
+base::Result<void> Builder::AddSnpVmsa() {
+  if (!(all_masks_ & kSnpMask)) return base::Ok();
+  // Last among SNP directives: Hyper-V (directive order) and KVM (VMSAs
+  // after all pages) then measure the same launch digest.
+  const uint64_t vmsa_gpa = TRY(Number(snp_config_, "vmsa_gpa", "platforms.snp", 0xFFFFFFFFF000));
+  const uint64_t sev_features = TRY(Number(snp_config_, "sev_features", "platforms.snp", 1));
+  if (vmsa_gpa % wire::kPageSize) return base::Error("platforms.snp.vmsa_gpa must be 4 KiB aligned");
+  file_.directives.emplace_back(
+      VpContextDirective{{vmsa_gpa, kSnpMask, 0, 0, 0}, SnpVmsa(entry_state_, sev_features)});
   return base::Ok();
 }
 
@@ -343,6 +385,8 @@ base::Result<IgvmFile> Builder::Build() {
   TRY(AddCommandLine());
   TRY(AddComponentTable());
   TRY(AddEntryState());
+  TRY(AddPlatformBinding());
+  TRY(AddSnpVmsa());
   return std::move(file_);
 }
 

@@ -25,11 +25,19 @@
 //   "parameter_area": {"offset": "0x...", "pages": 4,
 //                      "parameters": [{"kind": "memory_map", "byte_offset": 0}, ...]},
 //   "entry": {"component": "shim", "offset": "0x0", "stack_top": "0x...",
-//             "page_tables": "0x..."}
+//             "page_tables": "0x..."},
+//   "platform_binding": {"offset": "0x..."}
 // }
 // Parameter kinds: vp_count, memory_map, command_line, madt, srat, slit,
 // pptt, mmio_ranges, device_tree, environment_info.
 // At entry RSI holds the GPA of the parameter area.
+//
+// With the snp platform and vsm or tdx, the image gets a platform binding
+// page (platform_binding.h): SNP-only page data holding the other
+// platforms' directive digests, placed at platform_binding.offset (default:
+// the highest free page of VTL2 memory), after every VSM and TDX directive
+// and before the SNP VMSA. Nothing may change what those digests cover
+// afterwards; signing (an SNP ID block) does not.
 //
 // The component table is a measured page telling the boot shim where each
 // component landed (the host cannot forge it on isolated platforms: it is

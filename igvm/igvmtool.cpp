@@ -3,6 +3,7 @@
 //   igvmtool dump FILE [--json]
 //   igvmtool measure FILE --platform snp|tdx|vbs [--json] [--vmsa-order hyperv|kvm]
 //   igvmtool keygen --output KEY.pem
+//   igvmtool key-digest KEY.pem      (private or public PEM: its ID_KEY_DIGEST)
 //   igvmtool sign FILE --id-key KEY.pem [--author-key KEY.pem] [--family-id HEX]
 //                 [--image-id HEX] [--svn N] [--vmsa-order hyperv|kvm] [--output OUT]
 //   igvmtool verify FILE --platform snp [--id-key-digest HEX] [--vmsa-order hyperv|kvm]
@@ -23,6 +24,7 @@
 #include "digest.h"
 #include "dump.h"
 #include "measure.h"
+#include "platform_binding.h"
 #include "reader.h"
 #include "snp_id_block.h"
 #include "writer.h"
@@ -159,6 +161,13 @@ base::Result<int> Keygen(const Args& args) {
   return 0;
 }
 
+base::Result<int> KeyDigest(const Args& args) {
+  if (args.positional.size() != 1) return UsageError("igvmtool key-digest KEY.pem");
+  const auto key = TRY(igvm::LoadPublicKeyPem(args.positional[0]));
+  std::printf("%s\n", igvm::ToHex(igvm::KeyDigest(key)).c_str());
+  return 0;
+}
+
 base::Result<int> Sign(const Args& args) {
   if (args.positional.size() != 1 || !args.Has("--id-key"))
     return UsageError("igvmtool sign FILE --id-key KEY.pem [--author-key KEY.pem] "
@@ -180,6 +189,13 @@ base::Result<int> Sign(const Args& args) {
   const auto id_key = TRY(igvm::EcdsaP384Key::LoadPem(args.Get("--id-key")));
   std::optional<igvm::EcdsaP384Key> author_key;
   if (args.Has("--author-key")) author_key = TRY(igvm::EcdsaP384Key::LoadPem(args.Get("--author-key")));
+  // The signer vouches for every platform: the binding page (SNP page
+  // data, so under this signature) gets the current VSM/TDX digests.
+  if (igvm::NeedsBinding(file)) {
+    if (auto refreshed = igvm::RefreshBinding(file); !refreshed.ok())
+      std::fprintf(stderr, "igvmtool sign: warning: %s; hcl-loader will refuse this image\n",
+                   refreshed.error().message().c_str());
+  }
   const auto block = TRY(igvm::SignIdBlock(file, id_key, author_key ? &*author_key : nullptr,
                                            identity, order));
   igvm::InstallIdBlock(file, block);
@@ -211,7 +227,21 @@ base::Result<int> Verify(const Args& args) {
                  igvm::ToHex(check->id_key_digest).c_str());
     return kExitFailure;
   }
+  // The other platforms, through the binding page the signature covers.
+  std::vector<std::string> bound;
+  for (auto type : {igvm::wire::PlatformType::kVsmIsolation, igvm::wire::PlatformType::kTdx}) {
+    if (!file.Platform(type)) continue;
+    auto binding = igvm::VerifyBinding(file, type);
+    if (!binding.ok()) {
+      std::fprintf(stderr, "igvmtool: verify failed: platform binding: %s\n",
+                   binding.error().message().c_str());
+      return kExitFailure;
+    }
+    bound.push_back(std::string(igvm::PlatformName(static_cast<uint8_t>(type))) +
+                    " directive digest " + igvm::ToHex(binding->digest));
+  }
   std::printf("verified: launch digest %s\n", igvm::ToHex(check->launch_digest).c_str());
+  for (const std::string& line : bound) std::printf("bound: %s\n", line.c_str());
   std::printf("id key digest %s\n", igvm::ToHex(check->id_key_digest).c_str());
   if (check->author_key_digest)
     std::printf("author key digest %s\n", igvm::ToHex(*check->author_key_digest).c_str());
@@ -238,6 +268,7 @@ const Command kCommands[] = {
     {"dump", Dump, {}, {"--json"}},
     {"measure", Measure, {"--platform", "--vmsa-order"}, {"--json"}},
     {"keygen", Keygen, {"--output"}, {}},
+    {"key-digest", KeyDigest, {}, {}},
     {"sign", Sign,
      {"--id-key", "--author-key", "--family-id", "--image-id", "--svn", "--vmsa-order", "--output"},
      {}},
@@ -249,7 +280,7 @@ const Command kCommands[] = {
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: igvmtool dump|measure|keygen|sign|verify|build ...\n");
+    std::fprintf(stderr, "usage: igvmtool dump|measure|keygen|key-digest|sign|verify|build ...\n");
     return kExitUsage;
   }
   const std::string name = argv[1];

@@ -1,5 +1,6 @@
 // Fuzz target: the strict IGVM reader, and everything downstream of a
-// successful parse (writer round trip, measurements, dump).
+// successful parse (writer round trip, measurements, directive digests,
+// dump).
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -11,6 +12,7 @@
 #include "crc32.h"
 #include "dump.h"
 #include "measure.h"
+#include "platform_binding.h"
 #include "reader.h"
 #include "writer.h"
 
@@ -48,6 +50,14 @@ void Exercise(std::span<const std::byte> bytes) {
   if (!reread.ok()) __builtin_trap();
   auto rewritten = igvm::WriteIgvm(*reread);
   if (!rewritten.ok() || *rewritten != *written) __builtin_trap();
+  // Directive digests do not depend on where the writer put the data (the
+  // binding page must survive igvmtool sign's rewrite).
+  for (const auto& platform : file->platforms) {
+    const auto type = static_cast<igvm::wire::PlatformType>(platform.platform_type);
+    auto before = igvm::DirectiveDigest(*file, type);
+    auto after = igvm::DirectiveDigest(*reread, type);
+    if (before.ok() != after.ok() || (before.ok() && *before != *after)) __builtin_trap();
+  }
 
   // Measurements must not crash; keep their cost bounded for the fuzzer
   // (the reader already caps unbacked pages for real callers).

@@ -52,6 +52,16 @@ struct Random {
   mbedtls_ctr_drbg_context drbg;
 };
 
+// The SNP ABI form of a P-384 public key: curve 2, little-endian
+// coordinates (48-byte coordinates always fit the 72-byte fields).
+wire::SnpPublicKey SnpPublicKeyOf(const mbedtls_ecp_keypair& keypair) {
+  wire::SnpPublicKey key{};
+  key.curve = kCurveP384;
+  mbedtls_mpi_write_binary_le(&keypair.Q.X, key.qx, sizeof key.qx);
+  mbedtls_mpi_write_binary_le(&keypair.Q.Y, key.qy, sizeof key.qy);
+  return key;
+}
+
 }  // namespace
 
 struct EcdsaP384Key::State {
@@ -136,14 +146,28 @@ base::Result<wire::SnpSignature> EcdsaP384Key::Sign(std::span<const std::byte> m
   return signature;
 }
 
-wire::SnpPublicKey EcdsaP384Key::PublicKey() const {
-  wire::SnpPublicKey key{};
-  key.curve = kCurveP384;
-  const mbedtls_ecp_keypair* keypair = state_->keypair();
-  // 48-byte coordinates always fit 72 bytes.
-  mbedtls_mpi_write_binary_le(&keypair->Q.X, key.qx, sizeof key.qx);
-  mbedtls_mpi_write_binary_le(&keypair->Q.Y, key.qy, sizeof key.qy);
-  return key;
+wire::SnpPublicKey EcdsaP384Key::PublicKey() const { return SnpPublicKeyOf(*state_->keypair()); }
+
+base::Result<wire::SnpPublicKey> LoadPublicKeyPem(const std::string& path) {
+  struct Pk {
+    Pk() { mbedtls_pk_init(&pk); }
+    ~Pk() { mbedtls_pk_free(&pk); }
+    mbedtls_pk_context pk;
+  };
+  Pk key;
+  int rc = mbedtls_pk_parse_public_keyfile(&key.pk, path.c_str());
+  if (rc != 0) {
+    mbedtls_pk_free(&key.pk);
+    mbedtls_pk_init(&key.pk);
+    rc = mbedtls_pk_parse_keyfile(&key.pk, path.c_str(), nullptr);
+  }
+  if (rc != 0) return MbedError(("reading key " + path).c_str(), rc);
+  if (mbedtls_pk_get_type(&key.pk) != MBEDTLS_PK_ECKEY)
+    return base::Error(path + " is not an elliptic-curve key");
+  const mbedtls_ecp_keypair* keypair = mbedtls_pk_ec(key.pk);
+  if (keypair == nullptr || keypair->grp.id != MBEDTLS_ECP_DP_SECP384R1)
+    return base::Error(path + " is not an ECDSA P-384 key");
+  return SnpPublicKeyOf(*keypair);
 }
 
 base::Result<void> VerifyP384(const wire::SnpPublicKey& key, std::span<const std::byte> message,

@@ -36,6 +36,10 @@ class EcdsaP384Key {
   std::unique_ptr<State> state_;
 };
 
+// The public key in a PEM file that holds either an ECDSA P-384 private
+// key (as keygen writes it) or just its public key (SubjectPublicKeyInfo).
+base::Result<wire::SnpPublicKey> LoadPublicKeyPem(const std::string& path);
+
 // Checks an ECDSA P-384/SHA-384 signature in SNP layout.
 base::Result<void> VerifyP384(const wire::SnpPublicKey& key, std::span<const std::byte> message,
                               const wire::SnpSignature& signature);
