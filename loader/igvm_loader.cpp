@@ -31,11 +31,41 @@ struct ParameterArea {
   bool inserted = false;
 };
 
+// VTL2's memory: the union of the VSM platform's REQUIRED_MEMORY ranges,
+// as sorted, merged [start, end) intervals.
+class Vtl2Memory {
+ public:
+  explicit Vtl2Memory(std::span<const RequiredRange> ranges) {
+    std::vector<std::pair<uint64_t, uint64_t>> sorted;
+    for (const RequiredRange& range : ranges)
+      if (range.size_bytes != 0) sorted.emplace_back(range.gpa, range.gpa + range.size_bytes);
+    std::sort(sorted.begin(), sorted.end());
+    for (const auto& [start, end] : sorted) {
+      if (!merged_.empty() && start <= merged_.back().second) {
+        merged_.back().second = std::max(merged_.back().second, end);
+      } else {
+        merged_.emplace_back(start, end);
+      }
+    }
+  }
+  // [gpa, gpa + size_bytes) lies inside one merged range.
+  bool Contains(uint64_t gpa, uint64_t size_bytes) const {
+    const auto end = base::CheckedAdd(gpa, size_bytes);
+    if (!end) return false;
+    return std::any_of(merged_.begin(), merged_.end(), [&](const auto& range) {
+      return gpa >= range.first && *end <= range.second;
+    });
+  }
+
+ private:
+  std::vector<std::pair<uint64_t, uint64_t>> merged_;
+};
+
 // The loader's state across the directive walk.
 class VsmLoad {
  public:
   VsmLoad(const LoadOptions& options, mem::GuestMemory& ram, LoadedImage& image)
-      : options_(options), ram_(ram), image_(image) {}
+      : options_(options), ram_(ram), image_(image), vtl2_(image.required_memory) {}
 
   bool Applies(uint32_t mask) const { return (mask & image_.compatibility_mask) != 0; }
 
@@ -48,6 +78,12 @@ class VsmLoad {
       return base::Error::Format("PAGE_DATA at 0x%llx: data type %u is not for the VSM platform",
                                  static_cast<unsigned long long>(page.header.gpa),
                                  page.header.data_type);
+    // Finding 15 of the 2026-12 review: the image's code and data go only
+    // where VTL0 cannot reach, the VTL2 memory the image itself declares.
+    if (!vtl2_.Contains(page.header.gpa, kPage))
+      return base::Error::Format(
+          "PAGE_DATA at 0x%llx lies outside the image's VTL2 memory (its REQUIRED_MEMORY)",
+          static_cast<unsigned long long>(page.header.gpa));
     const mem::Gpa gpa{page.header.gpa};
     if (page.data.empty()) {
       TRY(ram_.Fill(gpa, kPage, std::byte{0}));
@@ -94,7 +130,13 @@ class VsmLoad {
     if (area.inserted)
       return base::Error::Format("parameter area %u inserted twice", insert.parameter_area_index);
     area.inserted = true;
-    // The buffer is checked against RAM by the write below.
+    if (!vtl2_.Contains(insert.gpa, area.size_bytes))
+      return base::Error::Format(
+          "PARAMETER_INSERT of area %u at 0x%llx lies outside the image's VTL2 memory (its "
+          "REQUIRED_MEMORY)",
+          insert.parameter_area_index, static_cast<unsigned long long>(insert.gpa));
+    // Inside VTL2 memory, hence inside RAM (BuildMemoryMap): the buffer is
+    // at most what the guest has.
     std::vector<std::byte> bytes(static_cast<size_t>(area.size_bytes), std::byte{0});
     std::copy(area.initial_data.begin(), area.initial_data.end(), bytes.begin());
     for (const igvm::ParameterUsage& usage : area.usages) {
@@ -184,6 +226,7 @@ class VsmLoad {
   const LoadOptions& options_;
   mem::GuestMemory& ram_;
   LoadedImage& image_;
+  Vtl2Memory vtl2_;
   std::map<uint32_t, ParameterArea> areas_;
   bool seen_bsp_context_ = false;
 };

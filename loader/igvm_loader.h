@@ -7,7 +7,14 @@
 //   - a PARAMETER_AREA is a buffer whose parameters are filled with real
 //     values when its PARAMETER_INSERT is reached, then copied to the
 //     insert's GPA;
-//   - VP_CONTEXT for VP 0 becomes the BSP's entry state.
+//   - VP_CONTEXT for VP 0 becomes the BSP's entry state;
+//   - PAGE_DATA and PARAMETER_INSERT must lie inside the VSM platform's
+//     REQUIRED_MEMORY ranges (VTL2's memory, withheld from VTL0): an image
+//     cannot place VTL2 code or data where VTL0 can write it (security
+//     review 2026-12, finding 15).
+// Loading trusts nothing about the image beyond the reader's format
+// checks; whether it is the one its signer meant is image_trust.h's
+// question, asked before.
 // Guest RAM is reached only through mem::GuestMemory; nothing here talks
 // to KVM, so the whole load is unit-tested against a plain buffer.
 //

@@ -146,6 +146,42 @@ TEST_CASE("loading refuses what it cannot honour, naming it") {
     file.directives.push_back(igvm::PageDataDirective{{kRamBytes, kVsm, 0, 0, 0, 0}, {}});
     CHECK_FALSE(loader::LoadVsmPlatform(file, options, ram.memory).ok());
   }
+  // Security review 2026-12, finding 15: not where VTL0 can reach.
+  SUBCASE("page data outside the image's VTL2 memory") {
+    for (const uint64_t gpa : {uint64_t{0x200000}, uint64_t{0xFF000}, uint64_t{0x10000}}) {
+      CAPTURE(gpa);
+      auto file = SampleImage();
+      file.directives.insert(file.directives.begin() + 2,
+                             igvm::PageDataDirective{{gpa, kVsm, 0, 0, 0, 0}, {}});
+      const auto image = loader::LoadVsmPlatform(file, options, ram.memory);
+      REQUIRE_FALSE(image.ok());
+      CHECK(image.error().message().find("outside the image's VTL2 memory") != std::string::npos);
+      CHECK(ram.bytes[gpa] == std::byte{0xAA});  // nothing written there
+    }
+  }
+  SUBCASE("an SNP-only page outside VTL2 memory is not the VSM load's business") {
+    auto file = SampleImage();
+    file.directives.push_back(igvm::PageDataDirective{{0x300000, kSnp, 0, 0, 0, 0}, {}});
+    CHECK(loader::LoadVsmPlatform(file, options, ram.memory).ok());
+  }
+  SUBCASE("a parameter insert reaching out of VTL2 memory") {
+    auto file = SampleImage();
+    for (auto& directive : file.directives)
+      if (auto* insert = std::get_if<wire::ParameterInsert>(&directive))
+        insert->gpa = 0x1FF000;  // the area's second page is past the end
+    const auto image = loader::LoadVsmPlatform(file, options, ram.memory);
+    REQUIRE_FALSE(image.ok());
+    CHECK(image.error().message().find("PARAMETER_INSERT of area 0") != std::string::npos);
+    CHECK(ram.bytes[0x200000] == std::byte{0xAA});
+  }
+  SUBCASE("two adjacent REQUIRED_MEMORY ranges make one VTL2 range") {
+    auto file = SampleImage();
+    file.directives.insert(file.directives.begin(),
+                           wire::RequiredMemory{0x200000, kVsm, 0x100000, 1, 0});
+    file.directives.push_back(igvm::PageDataDirective{{0x1FF000, kVsm, 0, 0, 0, 0}, {}});
+    file.directives.push_back(igvm::PageDataDirective{{0x200000, kVsm, 0, 0, 0, 0}, {}});
+    CHECK(loader::LoadVsmPlatform(file, options, ram.memory).ok());
+  }
 }
 
 TEST_CASE("declared parameter areas cost nothing until inserted (review finding 6)") {
