@@ -1,17 +1,21 @@
 // hcl-loader: boots the VSM platform of an IGVM image on Linux KVM.
 //
 //   hcl-loader run IMAGE [--vps N] [--mem MiB] [--vtl2-cmdline STR]
-//                        [--timeout S] [--allow-unsigned] [--no-carrier]
+//                        [--timeout S] [--trusted-key PEM]... [--trusted-key-digest HEX]...
+//                        [--allow-unsigned] [--no-carrier]
 //
 // Where this host's KVM cannot run guests at speed, the loader re-runs
 // itself with the same arguments inside the carrier VM (carrier_relaunch.h)
 // and exits with its status; --no-carrier runs here whatever KVM is like.
 //
 // Before anything runs, the image is read strictly (igvm::ReadIgvm) and
-// its SNP ID block signature is checked over the launch digest recomputed
-// from the file (igvm::VerifyIdBlock); the page data is shared by all of
-// the image's platforms, so this covers what the VSM platform loads.
-// --allow-unsigned skips the signature check, never the format check.
+// trusted or refused (image_trust.h): its SNP ID block signature over the
+// launch digest recomputed from the file, by a key the loader trusts (the
+// one that signed this build's image, built in, and any --trusted-key PEM
+// or --trusted-key-digest HEX), with the platform binding page under that
+// signature matching the VSM platform's directives, so the signature
+// covers what the VSM platform loads. --allow-unsigned skips those checks
+// (development only), never the format check.
 //
 // Each VP is a KVM vCPU (id = APIC ID = VP index, as the MADT and each
 // VP's CPUID say: vp_cpuid.h) run by a host thread of its own
@@ -63,6 +67,7 @@
 #include "benchmark_port.h"
 #include "cmos_rtc.h"
 #include "igvm_loader.h"
+#include "image_trust.h"
 #include "kvm/guest_ram.h"
 #include "kvm/system.h"
 #include "kvm/vcpu.h"
@@ -115,12 +120,14 @@ struct Options {
   bool no_vtl0 = false;
   bool trace_vtl = false;
   std::vector<size_t> file_args;  // indexes of arguments naming host files
+  // Beyond the built-in key: --trusted-key (read here) and --trusted-key-digest.
+  std::vector<igvm::Sha384Digest> trusted_keys;
 };
 
 constexpr const char* kUsage =
     "usage: hcl-loader run IMAGE [--vps N] [--mem MiB] [--vtl2-cmdline STR] [--timeout S] "
     "[--vtl0-kernel PATH] [--vtl0-initrd PATH] [--vtl0-cmdline STR] [--no-vtl0] [--trace-vtl] "
-    "[--allow-unsigned] [--no-carrier]";
+    "[--trusted-key PEM]... [--trusted-key-digest HEX]... [--allow-unsigned] [--no-carrier]";
 
 template <typename T>
 std::optional<T> ParseNumber(std::string_view text) {
@@ -163,6 +170,17 @@ base::Result<Options> ParseArgs(const std::vector<std::string_view>& args) {
       if (path.empty()) return base::Error(std::string(arg) + " needs a file");
       (arg == "--vtl0-kernel" ? options.vtl0_kernel : options.vtl0_initrd) = std::move(path);
       options.file_args.push_back(i);
+    } else if (arg == "--trusted-key") {
+      // A host file: the carrier relaunch copies it in and rewrites the path.
+      const std::string path(TRY(value()));
+      auto digest = loader::KeyDigestOfPem(path);
+      if (!digest) return std::move(digest).error().Context("--trusted-key");
+      options.trusted_keys.push_back(*digest);
+      options.file_args.push_back(i);
+    } else if (arg == "--trusted-key-digest") {
+      auto digest = loader::ParseKeyDigest(TRY(value()));
+      if (!digest) return std::move(digest).error().Context("--trusted-key-digest");
+      options.trusted_keys.push_back(*digest);
     } else if (arg == "--vtl0-cmdline") {
       options.vtl0_command_line = std::string(TRY(value()));
     } else if (arg == "--no-vtl0") {
@@ -221,12 +239,14 @@ class KvmIrqLine final : public devices::IrqLine {
 
 // Reads and checks the image; the error is the refusal line.
 base::Result<igvm::IgvmFile> ReadAndVerify(const Options& options) {
-  const auto bytes = TRY(igvm::ReadFileBytes(options.image_path));
-  auto file = TRY(igvm::ReadIgvm(bytes));
-  if (!options.allow_unsigned) {
-    auto check = igvm::VerifyIdBlock(file, igvm::VmsaOrder::kDirectiveOrder);
-    if (!check) return std::move(check).error().Context("signature check failed");
-  }
+  // One buffer for the file: the model's data are views into it.
+  auto file = TRY(igvm::ReadIgvmFile(options.image_path));
+  std::vector<igvm::Sha384Digest> trusted(loader::BuiltInTrustedKeys().begin(),
+                                          loader::BuiltInTrustedKeys().end());
+  trusted.insert(trusted.end(), options.trusted_keys.begin(), options.trusted_keys.end());
+  TRY(loader::CheckImageTrust(file, trusted,
+                              options.allow_unsigned ? loader::SignatureCheck::kSkipped
+                                                     : loader::SignatureCheck::kRequired));
   return file;
 }
 
