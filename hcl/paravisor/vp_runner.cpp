@@ -365,19 +365,34 @@ base::Result<void> VpRunner::HandleHypercall(const ::hv::HypercallIntercept& mes
   ++stats_.hypercall;
   // TLFS "Hypercall Interface": hypercalls from CPL > 0 raise #UD.
   if ((message.header.execution_state & 3) != 0) return InjectException(kUd, std::nullopt, 0);
-  // TLFS "Hypercall Inputs" for a 64-bit caller: RCX the input value, RDX
-  // the input GPA (or fast data); the result goes to RAX.
-  const uint64_t control = message.rcx;
+  // TLFS "Hypercall Inputs": a 64-bit caller (EFER.LMA and CS.L) passes
+  // the input value in RCX and the input GPA (or fast data) in RDX, and
+  // gets the result in RAX; a 32-bit caller uses EDX:EAX for the value
+  // and the result, EBX:ECX for the GPA (review finding 19).
+  constexpr uint16_t kExecutionStateLma = 1u << 4;
+  constexpr uint16_t kCsLong = 1u << 13;  // VMX access rights, L
+  const bool long_mode = (message.header.execution_state & kExecutionStateLma) != 0 &&
+                         (message.header.cs.attributes & kCsLong) != 0;
+  const uint64_t control =
+      long_mode ? message.rcx : (message.rdx << 32) | (message.rax & 0xFFFFFFFFu);
+  const uint64_t input = long_mode ? message.rdx : (message.rbx << 32) | (message.rcx & 0xFFFFFFFFu);
   const auto code = static_cast<::hv::CallCode>(control & 0xFFFF);
   const bool fast = (control >> 16) & 1;
   ::hv::Status status = ::hv::Status::kInvalidHypercallCode;
   if (code == ::hv::CallCode::kPostMessage && !fast)
-    status = vmbus_.PostMessage(memory_, message.rdx);
+    status = vmbus_.PostMessage(memory_, input);
   else if (code == ::hv::CallCode::kSignalEvent && fast)
-    status = vmbus_.SignalEvent(message.rdx);
+    status = vmbus_.SignalEvent(input);
   else if (code == ::hv::CallCode::kPostMessage || code == ::hv::CallCode::kSignalEvent)
     status = ::hv::Status::kInvalidHypercallInput;
-  Gpr(kRax) = static_cast<uint64_t>(status);
+  // The result: status in bits 0-15, reps completed 32-43 (none here).
+  const auto result = static_cast<uint64_t>(status);
+  if (long_mode) {
+    Gpr(kRax) = result;
+  } else {
+    Gpr(kRax) = result & 0xFFFFFFFFu;
+    Gpr(MSHV_VTL_GP_RDX) = result >> 32;
+  }
   return AdvanceRip(message.header);
 }
 

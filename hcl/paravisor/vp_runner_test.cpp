@@ -136,6 +136,8 @@ TEST_CASE("hcl intercepts: PostMessage input checked: alignment, RAM, protection
   Fixture f;
   ::hv::HypercallIntercept call;
   call.header = f.Header(2, ::hv::kAccessWrite);
+  call.header.execution_state |= 1u << 4;  // a 64-bit caller: EFER.LMA, CS.L
+  call.header.cs.attributes |= 1u << 13;
   call.rcx = static_cast<uint64_t>(::hv::CallCode::kPostMessage);
   auto post = [&](uint64_t gpa) {
     call.rdx = gpa;
@@ -234,4 +236,25 @@ TEST_CASE("hcl intercepts: string I/O is bound to its port, page 0 is RAM") {
   g.driver.Exit(::hv::message::kIoPortIntercept, io);
   REQUIRE(g.runner.HandleExit().ok());
   CHECK_FALSE(g.Rip());
+}
+
+TEST_CASE("hcl intercepts: 32-bit hypercall callers use EDX:EAX and EBX:ECX (finding 19)") {
+  Fixture f;
+  ::hv::PostMessageInput input;
+  input.connection_id = 77;
+  input.message_type = 1;
+  input.payload_size = 8;
+  std::memcpy(f.ram.data() + 0x3000, &input, sizeof input);
+  ::hv::HypercallIntercept call;
+  call.header = f.Header(2, ::hv::kAccessWrite);  // 32-bit protected mode: no EFER.LMA
+  call.rax = static_cast<uint64_t>(::hv::CallCode::kPostMessage);
+  call.rdx = 0;
+  call.rbx = 0;
+  call.rcx = 0x3000;
+  f.driver.run.cpu_context.gp_regs[MSHV_VTL_GP_RDX] = 0xDEAD;
+  f.driver.Exit(::hv::message::kHypercallIntercept, call);
+  REQUIRE(f.runner.HandleExit().ok());
+  CHECK(static_cast<::hv::Status>(f.Rax()) == ::hv::Status::kInvalidConnectionId);
+  CHECK(f.driver.run.cpu_context.gp_regs[MSHV_VTL_GP_RDX] == 0);
+  CHECK(f.Rip() == kCode + 2);
 }
