@@ -7,6 +7,8 @@
 #include <array>
 #include <cerrno>
 
+#include "os/ioctl.h"
+
 namespace hcl {
 namespace {
 
@@ -14,17 +16,6 @@ base::Result<os::UniqueFd> OpenDevice(const char* path) {
   const int fd = ::open(path, O_RDWR | O_CLOEXEC);
   if (fd < 0) return base::Error::FromErrno(path, errno);
   return os::UniqueFd(fd);
-}
-
-template <typename T>
-base::Result<int> Ioctl(const os::UniqueFd& fd, unsigned long request, T argument,
-                        const char* what) {
-  for (;;) {
-    // musl declares ioctl(int, int, ...): the request numbers fit in 32 bits.
-    const int result = ::ioctl(fd.get(), static_cast<int>(request), argument);
-    if (result >= 0) return result;
-    if (errno != EINTR) return base::Error::FromErrno(what, errno);
-  }
 }
 
 // The calls hcl makes through /dev/mshv_hvcall (MSHV_HVCALL_SETUP's
@@ -41,7 +32,7 @@ constexpr std::array kAllowedCalls = {
 base::Result<MshvVtl> MshvVtl::Open() {
   MshvVtl vtl;
   vtl.mshv_ = TRY(OpenDevice("/dev/mshv"));
-  const int vtl_fd = TRY(Ioctl(vtl.mshv_, MSHV_CREATE_VTL, 0UL, "MSHV_CREATE_VTL"));
+  const int vtl_fd = TRY(os::Ioctl(vtl.mshv_, MSHV_CREATE_VTL, 0UL, "MSHV_CREATE_VTL"));
   vtl.vtl_ = os::UniqueFd(vtl_fd);
   vtl.hvcall_ = TRY(OpenDevice("/dev/mshv_hvcall"));
   std::array<uint64_t, 4> allow{};  // codes 0-255
@@ -52,7 +43,7 @@ base::Result<MshvVtl> MshvVtl::Open() {
   mshv_vtl_hvcall_setup setup{};
   setup.bitmap_array_size = sizeof allow;
   setup.allow_bitmap_ptr = reinterpret_cast<uintptr_t>(allow.data());
-  TRY(Ioctl(vtl.hvcall_, MSHV_HVCALL_SETUP, &setup, "MSHV_HVCALL_SETUP"));
+  TRY(os::Ioctl(vtl.hvcall_, MSHV_HVCALL_SETUP, &setup, "MSHV_HVCALL_SETUP"));
   vtl.low_ = TRY(OpenDevice("/dev/mshv_vtl_low"));
   return vtl;
 }
@@ -76,7 +67,7 @@ base::Result<void> MshvVtl::GetRegisters(std::span<hv_register_assoc> registers)
   mshv_vp_registers request{};
   request.count = static_cast<__u32>(registers.size());
   request.regs_ptr = reinterpret_cast<uintptr_t>(registers.data());
-  TRY(Ioctl(vtl_, MSHV_GET_VP_REGISTERS, &request, "MSHV_GET_VP_REGISTERS"));
+  TRY(os::Ioctl(vtl_, MSHV_GET_VP_REGISTERS, &request, "MSHV_GET_VP_REGISTERS"));
   return base::Ok();
 }
 
@@ -84,7 +75,7 @@ base::Result<void> MshvVtl::SetRegisters(std::span<const hv_register_assoc> regi
   mshv_vp_registers request{};
   request.count = static_cast<__u32>(registers.size());
   request.regs_ptr = reinterpret_cast<uintptr_t>(registers.data());
-  TRY(Ioctl(vtl_, MSHV_SET_VP_REGISTERS, &request, "MSHV_SET_VP_REGISTERS"));
+  TRY(os::Ioctl(vtl_, MSHV_SET_VP_REGISTERS, &request, "MSHV_SET_VP_REGISTERS"));
   return base::Ok();
 }
 
@@ -96,7 +87,7 @@ base::Result<::hv::Status> MshvVtl::Hypercall(uint64_t control, std::span<const 
   call.input_ptr = reinterpret_cast<uintptr_t>(input.data());
   call.output_size = output.size();
   call.output_ptr = reinterpret_cast<uintptr_t>(output.data());
-  TRY(Ioctl(hvcall_, MSHV_HVCALL, &call, "MSHV_HVCALL"));
+  TRY(os::Ioctl(hvcall_, MSHV_HVCALL, &call, "MSHV_HVCALL"));
   return static_cast<::hv::Status>(call.status & 0xFFFF);
 }
 
@@ -104,7 +95,7 @@ base::Result<std::span<std::byte>> MshvVtl::MapVtl0(uint64_t start, uint64_t end
   mshv_vtl_ram_disposition range{};
   range.start_pfn = start >> 12;
   range.last_pfn = end >> 12;
-  TRY(Ioctl(vtl_, MSHV_ADD_VTL0_MEMORY, &range, "MSHV_ADD_VTL0_MEMORY"));
+  TRY(os::Ioctl(vtl_, MSHV_ADD_VTL0_MEMORY, &range, "MSHV_ADD_VTL0_MEMORY"));
   auto mapping = TRY(os::Mapping::Create(end - start, PROT_READ | PROT_WRITE, MAP_SHARED,
                                          low_.get(), "VTL0 memory", static_cast<int64_t>(start)));
   const std::span<std::byte> bytes = mapping.bytes();

@@ -4,7 +4,7 @@
 
 #include <cerrno>
 
-#include "ioctl.h"
+#include "os/ioctl.h"
 #include "kvm_abi.h"
 
 namespace kvm {
@@ -12,14 +12,14 @@ namespace kvm {
 base::Result<KvmSystem> KvmSystem::Open(const std::string& path) {
   os::UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
   if (!fd.valid()) return base::Error::FromErrno("open " + path, errno);
-  const int version = TRY(Ioctl(fd, KVM_GET_API_VERSION, 0, "KVM_GET_API_VERSION"));
+  const int version = TRY(os::Ioctl(fd, KVM_GET_API_VERSION, 0, "KVM_GET_API_VERSION"));
   if (version != KVM_API_VERSION)
     return base::Error::Format("KVM API version %d, need %d", version, KVM_API_VERSION);
   return KvmSystem(std::move(fd));
 }
 
 base::Result<int> KvmSystem::CheckExtension(long capability) const {
-  return Ioctl(fd_, KVM_CHECK_EXTENSION, capability, "KVM_CHECK_EXTENSION");
+  return os::Ioctl(fd_, KVM_CHECK_EXTENSION, capability, "KVM_CHECK_EXTENSION");
 }
 
 base::Result<void> KvmSystem::Require(std::initializer_list<Capability> capabilities) const {
@@ -34,7 +34,7 @@ base::Result<void> KvmSystem::Require(std::initializer_list<Capability> capabili
 }
 
 base::Result<size_t> KvmSystem::VcpuMmapSize() const {
-  const int size = TRY(Ioctl(fd_, KVM_GET_VCPU_MMAP_SIZE, 0, "KVM_GET_VCPU_MMAP_SIZE"));
+  const int size = TRY(os::Ioctl(fd_, KVM_GET_VCPU_MMAP_SIZE, 0, "KVM_GET_VCPU_MMAP_SIZE"));
   if (size < static_cast<int>(sizeof(kvm_run)))
     return base::Error::Format("KVM_GET_VCPU_MMAP_SIZE returned %d, smaller than kvm_run", size);
   return static_cast<size_t>(size);
@@ -43,7 +43,7 @@ base::Result<size_t> KvmSystem::VcpuMmapSize() const {
 base::Result<std::vector<kvm_cpuid_entry2>> KvmSystem::SupportedCpuid() const {
   abi::CpuidBuffer buffer{};
   buffer.header.nent = abi::kMaxCpuidEntries;
-  TRY(Ioctl(fd_, abi::kGetSupportedCpuid, &buffer, "KVM_GET_SUPPORTED_CPUID"));
+  TRY(os::Ioctl(fd_, abi::kGetSupportedCpuid, &buffer, "KVM_GET_SUPPORTED_CPUID"));
   if (buffer.header.nent > abi::kMaxCpuidEntries)
     return base::Error::Format("KVM_GET_SUPPORTED_CPUID returned %u entries", buffer.header.nent);
   return std::vector<kvm_cpuid_entry2>(buffer.entries.begin(),

@@ -5,7 +5,7 @@
 #include <algorithm>
 #include <cerrno>
 
-#include "ioctl.h"
+#include "os/ioctl.h"
 #include "kvm_abi.h"
 
 namespace kvm {
@@ -18,7 +18,7 @@ Vcpu::Vcpu(os::UniqueFd fd, os::Mapping run_area, uint32_t id)
       id_(id) {}
 
 base::Result<Vcpu> Vcpu::Create(const Vm& vm, uint32_t id) {
-  const int fd = TRY(Ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(id),
+  const int fd = TRY(os::Ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(id),
                            "KVM_CREATE_VCPU"));
   os::UniqueFd vcpu_fd(fd);
   auto run_area = TRY(os::Mapping::Create(vm.vcpu_mmap_size(), PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -28,66 +28,66 @@ base::Result<Vcpu> Vcpu::Create(const Vm& vm, uint32_t id) {
 
 base::Result<kvm_regs> Vcpu::GetRegs() const {
   kvm_regs regs{};
-  TRY(Ioctl(fd_, KVM_GET_REGS, &regs, "KVM_GET_REGS"));
+  TRY(os::Ioctl(fd_, KVM_GET_REGS, &regs, "KVM_GET_REGS"));
   return regs;
 }
 
 base::Result<void> Vcpu::SetRegs(const kvm_regs& regs) {
-  TRY(Ioctl(fd_, KVM_SET_REGS, &regs, "KVM_SET_REGS"));
+  TRY(os::Ioctl(fd_, KVM_SET_REGS, &regs, "KVM_SET_REGS"));
   return base::Ok();
 }
 
 base::Result<kvm_sregs> Vcpu::GetSregs() const {
   kvm_sregs sregs{};
-  TRY(Ioctl(fd_, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"));
+  TRY(os::Ioctl(fd_, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"));
   return sregs;
 }
 
 base::Result<void> Vcpu::SetSregs(const kvm_sregs& sregs) {
-  TRY(Ioctl(fd_, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS"));
+  TRY(os::Ioctl(fd_, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS"));
   return base::Ok();
 }
 
 base::Result<uint32_t> Vcpu::GetMpState() const {
   kvm_mp_state state{};
-  TRY(Ioctl(fd_, KVM_GET_MP_STATE, &state, "KVM_GET_MP_STATE"));
+  TRY(os::Ioctl(fd_, KVM_GET_MP_STATE, &state, "KVM_GET_MP_STATE"));
   return state.mp_state;
 }
 
 base::Result<void> Vcpu::SetMpState(uint32_t state) {
   kvm_mp_state mp{};
   mp.mp_state = state;
-  TRY(Ioctl(fd_, KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE"));
+  TRY(os::Ioctl(fd_, KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE"));
   return base::Ok();
 }
 
 base::Result<kvm_lapic_state> Vcpu::GetLapic() const {
   kvm_lapic_state lapic{};
-  TRY(Ioctl(fd_, KVM_GET_LAPIC, &lapic, "KVM_GET_LAPIC"));
+  TRY(os::Ioctl(fd_, KVM_GET_LAPIC, &lapic, "KVM_GET_LAPIC"));
   return lapic;
 }
 
 base::Result<std::optional<uint64_t>> Vcpu::Translate(uint64_t linear) const {
   kvm_translation translation{};
   translation.linear_address = linear;
-  TRY(Ioctl(fd_, KVM_TRANSLATE, &translation, "KVM_TRANSLATE"));
+  TRY(os::Ioctl(fd_, KVM_TRANSLATE, &translation, "KVM_TRANSLATE"));
   if (translation.valid == 0) return std::optional<uint64_t>();
   return std::optional<uint64_t>(translation.physical_address);
 }
 
 base::Result<kvm_vcpu_events> Vcpu::GetEvents() const {
   kvm_vcpu_events events{};
-  TRY(Ioctl(fd_, KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"));
+  TRY(os::Ioctl(fd_, KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"));
   return events;
 }
 
 base::Result<void> Vcpu::SetEvents(const kvm_vcpu_events& events) {
-  TRY(Ioctl(fd_, KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS"));
+  TRY(os::Ioctl(fd_, KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS"));
   return base::Ok();
 }
 
 base::Result<uint32_t> Vcpu::GetTscKhz() const {
-  const int khz = TRY(Ioctl(fd_, KVM_GET_TSC_KHZ, 0UL, "KVM_GET_TSC_KHZ"));
+  const int khz = TRY(os::Ioctl(fd_, KVM_GET_TSC_KHZ, 0UL, "KVM_GET_TSC_KHZ"));
   if (khz <= 0) return base::Error::Format("KVM_GET_TSC_KHZ returned %d", khz);
   return static_cast<uint32_t>(khz);
 }
@@ -99,7 +99,7 @@ base::Result<void> Vcpu::SetCpuid(std::span<const kvm_cpuid_entry2> entries) {
   abi::CpuidBuffer buffer{};
   buffer.header.nent = static_cast<uint32_t>(entries.size());
   std::copy(entries.begin(), entries.end(), buffer.entries.begin());
-  TRY(Ioctl(fd_, abi::kSetCpuid2, &buffer, "KVM_SET_CPUID2"));
+  TRY(os::Ioctl(fd_, abi::kSetCpuid2, &buffer, "KVM_SET_CPUID2"));
   return base::Ok();
 }
 
@@ -115,7 +115,7 @@ base::Result<void> Vcpu::SetMsrs(std::span<const MsrValue> msrs) {
   }
   // api.rst 4.19: returns the number of MSRs set; it stops at the first
   // one KVM refuses.
-  const int set = TRY(Ioctl(fd_, abi::kSetMsrs, &buffer, "KVM_SET_MSRS"));
+  const int set = TRY(os::Ioctl(fd_, abi::kSetMsrs, &buffer, "KVM_SET_MSRS"));
   if (static_cast<size_t>(set) != msrs.size())
     return base::Error::Format("KVM_SET_MSRS refused MSR 0x%x",
                                msrs[static_cast<size_t>(set)].index);
@@ -129,7 +129,7 @@ base::Result<std::vector<MsrValue>> Vcpu::GetMsrs(std::span<const uint32_t> inde
   abi::MsrBuffer buffer{};
   buffer.header.nmsrs = static_cast<uint32_t>(indexes.size());
   for (size_t i = 0; i < indexes.size(); ++i) buffer.entries[i].index = indexes[i];
-  const int got = TRY(Ioctl(fd_, abi::kGetMsrs, &buffer, "KVM_GET_MSRS"));
+  const int got = TRY(os::Ioctl(fd_, abi::kGetMsrs, &buffer, "KVM_GET_MSRS"));
   if (static_cast<size_t>(got) != indexes.size())
     return base::Error::Format("KVM_GET_MSRS refused MSR 0x%x",
                                indexes[static_cast<size_t>(got)]);

@@ -6,7 +6,7 @@
 #include <vector>
 
 #include "base/checked.h"
-#include "ioctl.h"
+#include "os/ioctl.h"
 #include "kvm_abi.h"
 
 namespace kvm {
@@ -14,7 +14,7 @@ namespace kvm {
 base::Result<Vm> Vm::Create(const KvmSystem& system) {
   const size_t mmap_size = TRY(system.VcpuMmapSize());
   // api.rst 4.2 KVM_CREATE_VM: machine type 0 is the default on x86.
-  const int fd = TRY(Ioctl(system.fd(), KVM_CREATE_VM, 0UL, "KVM_CREATE_VM"));
+  const int fd = TRY(os::Ioctl(system.fd(), KVM_CREATE_VM, 0UL, "KVM_CREATE_VM"));
   return Vm(os::UniqueFd(fd), mmap_size);
 }
 
@@ -34,7 +34,7 @@ base::Result<void> Vm::MapRam(uint32_t slot, mem::Gpa gpa, const GuestRam& ram,
   region.guest_phys_addr = mem::ToU64(gpa);
   region.memory_size = size_bytes;
   region.userspace_addr = reinterpret_cast<uintptr_t>(ram.bytes().data()) + ram_offset;
-  TRY(Ioctl(fd_, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION"));
+  TRY(os::Ioctl(fd_, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION"));
   return base::Ok();
 }
 
@@ -49,7 +49,7 @@ base::Result<void> Vm::TrapMsrsAndUnknown(std::span<const MsrRange> ranges) {
 base::Result<void> Vm::UnmapSlot(uint32_t slot) {
   kvm_userspace_memory_region region{};
   region.slot = slot;
-  TRY(Ioctl(fd_, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION(remove)"));
+  TRY(os::Ioctl(fd_, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION(remove)"));
   return base::Ok();
 }
 
@@ -57,7 +57,7 @@ base::Result<void> Vm::CreateSplitIrqchip(uint32_t ioapic_pins) {
   kvm_enable_cap cap{};
   cap.cap = KVM_CAP_SPLIT_IRQCHIP;
   cap.args[0] = ioapic_pins;
-  TRY(Ioctl(fd_, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(SPLIT_IRQCHIP)"));
+  TRY(os::Ioctl(fd_, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(SPLIT_IRQCHIP)"));
   return base::Ok();
 }
 
@@ -67,7 +67,7 @@ base::Result<void> Vm::SignalMsi(uint32_t apic_id, uint8_t vector) {
   msi.address_lo = 0xFEE00000u | (apic_id << 12);  // SDM vol. 3A §11.11.1: RH=0, DM=0 (physical)
   msi.data = vector;                               // §11.11.2: fixed, edge
   // api.rst 4.71: > 0 delivered, 0 blocked (e.g. the LAPIC is disabled).
-  const int delivered = TRY(Ioctl(fd_, KVM_SIGNAL_MSI, &msi, "KVM_SIGNAL_MSI"));
+  const int delivered = TRY(os::Ioctl(fd_, KVM_SIGNAL_MSI, &msi, "KVM_SIGNAL_MSI"));
   if (delivered == 0)
     return base::Error::Format("MSI vector 0x%x to APIC %u was not delivered", vector, apic_id);
   return base::Ok();
@@ -79,7 +79,7 @@ base::Result<void> Vm::TrapMsrsFor(std::span<const MsrRange> ranges, uint32_t re
   kvm_enable_cap cap{};
   cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
   cap.args[0] = reasons;
-  TRY(Ioctl(fd_, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)"));
+  TRY(os::Ioctl(fd_, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)"));
 
   // api.rst 4.126: a set bitmap bit allows the access, a clear bit denies
   // it; a denied access exits with reason FILTER because of the cap above.
@@ -99,19 +99,19 @@ base::Result<void> Vm::TrapMsrsFor(std::span<const MsrRange> ranges, uint32_t re
     filter.ranges[i].base = ranges[i].first;
     filter.ranges[i].bitmap = bitmaps.back().data();
   }
-  TRY(Ioctl(fd_, KVM_X86_SET_MSR_FILTER, &filter, "KVM_X86_SET_MSR_FILTER"));
+  TRY(os::Ioctl(fd_, KVM_X86_SET_MSR_FILTER, &filter, "KVM_X86_SET_MSR_FILTER"));
   return base::Ok();
 }
 
 base::Result<void> Vm::CreateIrqchip() {
-  TRY(Ioctl(fd_, KVM_CREATE_IRQCHIP, 0UL, "KVM_CREATE_IRQCHIP"));
+  TRY(os::Ioctl(fd_, KVM_CREATE_IRQCHIP, 0UL, "KVM_CREATE_IRQCHIP"));
   return base::Ok();
 }
 
 base::Result<void> Vm::CreatePit() {
   kvm_pit_config config{};
   config.flags = KVM_PIT_SPEAKER_DUMMY;
-  TRY(Ioctl(fd_, KVM_CREATE_PIT2, &config, "KVM_CREATE_PIT2"));
+  TRY(os::Ioctl(fd_, KVM_CREATE_PIT2, &config, "KVM_CREATE_PIT2"));
   return base::Ok();
 }
 
@@ -119,7 +119,7 @@ base::Result<void> Vm::SetIrqLine(uint32_t gsi, bool level) {
   kvm_irq_level line{};
   line.irq = gsi;
   line.level = level ? 1 : 0;
-  TRY(Ioctl(fd_, KVM_IRQ_LINE, &line, "KVM_IRQ_LINE"));
+  TRY(os::Ioctl(fd_, KVM_IRQ_LINE, &line, "KVM_IRQ_LINE"));
   return base::Ok();
 }
 
