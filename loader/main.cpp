@@ -1,8 +1,6 @@
 // hcl-loader: boots the VSM platform of an IGVM image on Linux KVM.
 //
-//   hcl-loader run IMAGE [--vps N] [--mem MiB] [--vtl2-cmdline STR]
-//                        [--timeout S] [--trusted-key PEM]... [--trusted-key-digest HEX]...
-//                        [--allow-unsigned] [--no-carrier]
+//   hcl-loader run IMAGE [options]      (hcl-loader run --help: cli_options.h)
 //
 // Where this host's KVM cannot run guests at speed, the loader re-runs
 // itself with the same arguments inside the carrier VM (carrier_relaunch.h)
@@ -61,6 +59,7 @@
 #include "base/result.h"
 #include "base/string_printf.h"
 #include "carrier_relaunch.h"
+#include "cli_options.h"
 #include "hv/cpuid_leaves.h"
 #include "hv/synthetic_msrs.h"
 #include "acpi_pm.h"
@@ -95,119 +94,11 @@ constexpr int kExitUsage = 2;
 constexpr int kExitGuestFailed = 2;
 constexpr int kExitTimeout = 124;
 
-// The VTL2 kernel's CONFIG_NR_CPUS (kernel-config/x86_64.fragment).
-constexpr uint32_t kMaxVps = 64;
-constexpr uint64_t kDefaultMemMiB = 256;
-constexpr const char* kDefaultVtl0CommandLine = "console=ttyS0 panic=-1";
-
 // TLFS: the synthetic MSR range Hyper-V emulation will serve from user
 // space (hyperv-vmbus.md §1.4).
 constexpr kvm::MsrRange kHyperVMsrs{0x40000000, 0x200};
 
-struct Options {
-  std::string image_path;
-  uint32_t vp_count = 1;
-  uint64_t mem_mib = kDefaultMemMiB;
-  std::string vtl2_command_line;
-  std::optional<uint32_t> timeout_s;
-  bool allow_unsigned = false;
-  bool no_carrier = false;
-  size_t image_arg = 0;  // index of IMAGE in the arguments
-  // VTL0: a Linux bzImage (and initrd) booted under the paravisor.
-  std::string vtl0_kernel;
-  std::string vtl0_initrd;
-  std::string vtl0_command_line = kDefaultVtl0CommandLine;
-  bool no_vtl0 = false;
-  bool trace_vtl = false;
-  std::vector<size_t> file_args;  // indexes of arguments naming host files
-  // Beyond the built-in key: --trusted-key (read here) and --trusted-key-digest.
-  std::vector<igvm::Sha384Digest> trusted_keys;
-};
-
-constexpr const char* kUsage =
-    "usage: hcl-loader run IMAGE [--vps N] [--mem MiB] [--vtl2-cmdline STR] [--timeout S] "
-    "[--vtl0-kernel PATH] [--vtl0-initrd PATH] [--vtl0-cmdline STR] [--no-vtl0] [--trace-vtl] "
-    "[--trusted-key PEM]... [--trusted-key-digest HEX]... [--allow-unsigned] [--no-carrier]";
-
-template <typename T>
-std::optional<T> ParseNumber(std::string_view text) {
-  T value{};
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (ec != std::errc() || end != text.data() + text.size()) return std::nullopt;
-  return value;
-}
-
-// Parses argv; an error is the one line to print.
-base::Result<Options> ParseArgs(const std::vector<std::string_view>& args) {
-  if (args.empty() || args[0] != "run") return base::Error(kUsage);
-  Options options;
-  bool have_image = false;
-  for (size_t i = 1; i < args.size(); ++i) {
-    const std::string_view arg = args[i];
-    auto value = [&]() -> base::Result<std::string_view> {
-      if (i + 1 >= args.size()) return base::Error(std::string(arg) + " needs a value");
-      return args[++i];
-    };
-    if (arg == "--allow-unsigned") {
-      options.allow_unsigned = true;
-    } else if (arg == "--no-carrier") {
-      options.no_carrier = true;
-    } else if (arg == "--vps") {
-      const auto n = ParseNumber<uint32_t>(TRY(value()));
-      if (!n || *n == 0 || *n > kMaxVps)
-        return base::Error::Format("--vps wants a number from 1 to %u", kMaxVps);
-      options.vp_count = *n;
-    } else if (arg == "--mem") {
-      const auto n = ParseNumber<uint64_t>(TRY(value()));
-      if (!n || *n == 0 || *n > (loader::kMaxLowRamBytes >> 20))
-        return base::Error::Format("--mem wants MiB from 1 to %llu",
-                                   static_cast<unsigned long long>(loader::kMaxLowRamBytes >> 20));
-      options.mem_mib = *n;
-    } else if (arg == "--vtl2-cmdline") {
-      options.vtl2_command_line = std::string(TRY(value()));
-    } else if (arg == "--vtl0-kernel" || arg == "--vtl0-initrd") {
-      std::string path(TRY(value()));
-      if (path.empty()) return base::Error(std::string(arg) + " needs a file");
-      (arg == "--vtl0-kernel" ? options.vtl0_kernel : options.vtl0_initrd) = std::move(path);
-      options.file_args.push_back(i);
-    } else if (arg == "--trusted-key") {
-      // A host file: the carrier relaunch copies it in and rewrites the path.
-      const std::string path(TRY(value()));
-      auto digest = loader::KeyDigestOfPem(path);
-      if (!digest) return std::move(digest).error().Context("--trusted-key");
-      options.trusted_keys.push_back(*digest);
-      options.file_args.push_back(i);
-    } else if (arg == "--trusted-key-digest") {
-      auto digest = loader::ParseKeyDigest(TRY(value()));
-      if (!digest) return std::move(digest).error().Context("--trusted-key-digest");
-      options.trusted_keys.push_back(*digest);
-    } else if (arg == "--vtl0-cmdline") {
-      options.vtl0_command_line = std::string(TRY(value()));
-    } else if (arg == "--no-vtl0") {
-      options.no_vtl0 = true;
-    } else if (arg == "--trace-vtl") {
-      options.trace_vtl = true;
-    } else if (arg == "--timeout") {
-      const auto n = ParseNumber<uint32_t>(TRY(value()));
-      if (!n || *n == 0) return base::Error("--timeout wants a positive number of seconds");
-      options.timeout_s = *n;
-    } else if (arg.starts_with("-")) {
-      return base::Error("unknown option " + std::string(arg) + " (" + kUsage + ")");
-    } else if (!have_image) {
-      options.image_path = std::string(arg);
-      options.image_arg = i;
-      have_image = true;
-    } else {
-      return base::Error("more than one image given (" + std::string(kUsage) + ")");
-    }
-  }
-  if (!have_image) return base::Error(kUsage);
-  if (options.no_vtl0 && (!options.vtl0_kernel.empty() || !options.vtl0_initrd.empty()))
-    return base::Error("--no-vtl0 with --vtl0-kernel/--vtl0-initrd");
-  if (options.vtl0_kernel.empty() && !options.vtl0_initrd.empty())
-    return base::Error("--vtl0-initrd needs --vtl0-kernel (or the default kernel)");
-  return options;
-}
+using loader::Options;
 
 // COM1 to stdout, flushed at each line end so output interleaves sensibly
 // with the loader's own stderr lines.
@@ -257,7 +148,8 @@ base::Result<igvm::IgvmFile> ReadAndVerify(const Options& options) {
 // BUILD/tests/guest/vtl0-initramfs.cpio.gz. Missing defaults leave the
 // machine without VTL0, with a note. Resolved paths are appended to
 // `args` so a carrier relaunch copies them too.
-void ResolveVtl0Defaults(Options& options, std::vector<std::string>& args) {
+void ResolveVtl0Defaults(Options& options) {
+  std::vector<std::string>& args = options.args;
   if (options.no_vtl0 || !options.vtl0_kernel.empty()) return;
   namespace fs = std::filesystem;
   const char* cache_env = std::getenv("HCL_CACHE");
@@ -777,7 +669,8 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
 
 // Execs the carrier (never returns) when this host's KVM is unusable and
 // no carrier-run has decided already; otherwise returns to run here.
-void MaybeRunInCarrier(const Options& options, const std::vector<std::string>& args) {
+void MaybeRunInCarrier(const Options& options) {
+  const std::vector<std::string>& args = options.args;
   // carrier-run sets HCL_CARRIER for its command in both of its modes.
   if (std::getenv("HCL_CARRIER") != nullptr) return;
   auto self = loader::SelfPath();
@@ -816,21 +709,24 @@ void MaybeRunInCarrier(const Options& options, const std::vector<std::string>& a
 }  // namespace
 
 int main(int argc, char** argv) {
-  const std::vector<std::string_view> given(argv + 1, argv + argc);
-  auto options = ParseArgs(given);
-  if (!options) {
-    std::fprintf(stderr, "hcl-loader: %s\n", options.error().message().c_str());
+  auto command = loader::ParseArgs(std::vector<std::string>(argv + 1, argv + argc));
+  if (!command) {
+    std::fprintf(stderr, "hcl-loader: %s\n", command.error().message().c_str());
     return kExitUsage;
   }
+  if (const auto* help = std::get_if<loader::HelpText>(&*command)) {
+    std::fputs(help->text.c_str(), stdout);
+    return 0;
+  }
+  Options& options = std::get<Options>(*command);
   // The image is checked here first, so a refusal costs no carrier boot.
-  auto file = ReadAndVerify(*options);
+  auto file = ReadAndVerify(options);
   if (!file) {
-    std::fprintf(stderr, "hcl-loader: refusing %s: %s\n", options->image_path.c_str(),
+    std::fprintf(stderr, "hcl-loader: refusing %s: %s\n", options.image_path.c_str(),
                  file.error().message().c_str());
     return kExitLoadFailed;
   }
-  std::vector<std::string> args(given.begin(), given.end());
-  ResolveVtl0Defaults(*options, args);
-  if (!options->no_carrier) MaybeRunInCarrier(*options, args);
-  return Run(*options, *file);
+  ResolveVtl0Defaults(options);
+  if (!options.no_carrier) MaybeRunInCarrier(options);
+  return Run(options, *file);
 }

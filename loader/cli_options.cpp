@@ -1,0 +1,132 @@
+#include "cli_options.h"
+
+// g++ 12 reports a "potential null pointer dereference" inside std::string
+// as CLI11 (header-only) is inlined here: a false positive of
+// -Wnull-dereference at -O2, not a fault of this file's code.
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <CLI/CLI.hpp>
+
+#include <set>
+#include <string_view>
+
+#include "image_trust.h"
+#include "memory_layout.h"
+
+namespace loader {
+namespace {
+
+// The options that take a value, and which of those name host files.
+const std::set<std::string_view> kValueOptions = {
+    "--vps", "--mem", "--vtl2-cmdline", "--timeout", "--vtl0-kernel", "--vtl0-initrd",
+    "--vtl0-cmdline", "--trusted-key", "--trusted-key-digest"};
+const std::set<std::string_view> kFileOptions = {"--vtl0-kernel", "--vtl0-initrd",
+                                                 "--trusted-key"};
+
+}  // namespace
+
+std::vector<std::string> NormalizeArgs(const std::vector<std::string>& args) {
+  std::vector<std::string> out;
+  for (const std::string& arg : args) {
+    const size_t equals = arg.find('=');
+    if (arg.starts_with("--") && equals != std::string::npos &&
+        kValueOptions.contains(std::string_view(arg).substr(0, equals))) {
+      out.push_back(arg.substr(0, equals));
+      out.push_back(arg.substr(equals + 1));
+    } else {
+      out.push_back(arg);
+    }
+  }
+  return out;
+}
+
+base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
+  Options options;
+  options.args = NormalizeArgs(given);
+  CLI::App app{"hcl-loader: boots a signed IGVM paravisor image (VTL2) and, under it, an "
+               "unmodified Linux in VTL0, on Linux KVM, emulating the part of Hyper-V the image "
+               "needs. Where this host's KVM cannot run guests at speed it re-runs itself in the "
+               "carrier VM. Exit: 0 powered off, 1 image refused or not loadable, 2 bad usage "
+               "or a guest failure, 124 timeout.",
+               "hcl-loader"};
+  app.require_subcommand(1);
+  CLI::App* run = app.add_subcommand("run", "Boot IMAGE (an IGVM file with a VSM platform)");
+  std::vector<std::string> trusted_key_files, trusted_key_digests;
+  run->add_option("IMAGE", options.image_path, "the signed IGVM image (build/openhcl-x64.igvm)")
+      ->required();
+  run->add_option("--vps", options.vp_count, "virtual processors, 1-64 (default 1)")
+      ->check(CLI::Range(uint32_t{1}, kMaxVps));
+  run->add_option("--mem", options.mem_mib, "guest RAM in MiB, VTL2's and VTL0's (default 256)")
+      ->check(CLI::Range(uint64_t{1}, kMaxLowRamBytes >> 20));
+  run->add_option("--vtl2-cmdline", options.vtl2_command_line,
+                  "extra kernel command line for VTL2 (host options the image's shim allows)");
+  run->add_option("--timeout", options.timeout_s,
+                  "stop after S seconds with exit 124 (default: no limit)")
+      ->check(CLI::Range(uint32_t{1}, UINT32_MAX));
+  run->add_option("--vtl0-kernel", options.vtl0_kernel,
+                  "VTL0's Linux bzImage, 64-bit boot protocol (default: Debian's stock kernel "
+                  "cached by tests/harness/stock-kernel)");
+  run->add_option("--vtl0-initrd", options.vtl0_initrd,
+                  "VTL0's initramfs (default: build/tests/guest/vtl0-initramfs.cpio.gz)");
+  run->add_option("--vtl0-cmdline", options.vtl0_command_line,
+                  "VTL0's kernel command line (default: console=ttyS0 panic=-1)");
+  run->add_flag("--no-vtl0", options.no_vtl0, "run VTL2 only");
+  run->add_flag("--trace-vtl", options.trace_vtl, "print every VTL switch on stderr (slow)");
+  run->add_option("--trusted-key", trusted_key_files,
+                  "also trust the public key of this PEM key file (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("--trusted-key-digest", trusted_key_digests,
+                  "also trust the key with this SNP ID key digest, 96 hex digits (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_flag("--allow-unsigned", options.allow_unsigned,
+                "development only: skip the signature, trust and binding checks (never the "
+                "format check)");
+  run->add_flag("--no-carrier", options.no_carrier,
+                "run here even if this host's KVM is unusable");
+
+  std::vector<const char*> argv{"hcl-loader"};
+  for (const std::string& arg : options.args) argv.push_back(arg.c_str());
+  try {
+    app.parse(static_cast<int>(argv.size()), argv.data());
+  } catch (const CLI::CallForHelp&) {
+    return Command{HelpText{run->parsed() ? run->help() : app.help()}};
+  } catch (const CLI::CallForAllHelp&) {
+    return Command{HelpText{app.help("", CLI::AppFormatMode::All)}};
+  } catch (const CLI::ParseError& error) {
+    return base::Error(std::string(error.what()) + " (hcl-loader --help, hcl-loader run --help)");
+  }
+
+  if (options.no_vtl0 && (!options.vtl0_kernel.empty() || !options.vtl0_initrd.empty()))
+    return base::Error("--no-vtl0 with --vtl0-kernel/--vtl0-initrd");
+  if (options.vtl0_kernel.empty() && !options.vtl0_initrd.empty())
+    return base::Error("--vtl0-initrd needs --vtl0-kernel (or the default kernel)");
+  for (const std::string& path : trusted_key_files) {
+    auto digest = KeyDigestOfPem(path);
+    if (!digest) return std::move(digest).error().Context("--trusted-key");
+    options.trusted_keys.push_back(*digest);
+  }
+  for (const std::string& hex : trusted_key_digests) {
+    auto digest = ParseKeyDigest(hex);
+    if (!digest) return std::move(digest).error().Context("--trusted-key-digest");
+    options.trusted_keys.push_back(*digest);
+  }
+  // Where the host files are among the arguments: the first word after
+  // `run` that is neither an option nor an option's value is IMAGE.
+  bool have_image = false;
+  for (size_t i = 0; i < options.args.size(); ++i) {
+    const std::string& arg = options.args[i];
+    if (arg == "run" && i == 0) continue;
+    if (kValueOptions.contains(arg)) {
+      if (kFileOptions.contains(arg) && i + 1 < options.args.size())
+        options.file_args.push_back(i + 1);
+      ++i;
+    } else if (!arg.starts_with("-") && !have_image) {
+      options.image_arg = i;
+      have_image = true;
+    }
+  }
+  return Command{std::move(options)};
+}
+
+}  // namespace loader

@@ -1,0 +1,65 @@
+// hcl-loader's command line (CLI11): what `hcl-loader run IMAGE [options]`
+// asks for, checked; `--help` explains each option. Besides the values,
+// it records which arguments name host files (the image, --vtl0-kernel,
+// --vtl0-initrd, --trusted-key), by index in the arguments as given, so
+// that a relaunch inside the carrier VM (carrier_relaunch.h) can copy each
+// file in and rewrite the argument to its new place. `--opt=value` forms
+// are split into two arguments first (NormalizeArgs), so every value has
+// an index of its own.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "base/result.h"
+#include "digest.h"
+
+namespace loader {
+
+// The VTL2 kernel's CONFIG_NR_CPUS (kernel-config/x86_64.fragment).
+inline constexpr uint32_t kMaxVps = 64;
+inline constexpr uint64_t kDefaultMemMiB = 256;
+inline constexpr const char* kDefaultVtl0CommandLine = "console=ttyS0 panic=-1";
+
+struct Options {
+  std::string image_path;
+  uint32_t vp_count = 1;
+  uint64_t mem_mib = kDefaultMemMiB;
+  std::string vtl2_command_line;
+  std::optional<uint32_t> timeout_s;
+  bool allow_unsigned = false;
+  bool no_carrier = false;
+  // VTL0: a Linux bzImage (and initrd) booted under the paravisor.
+  std::string vtl0_kernel;
+  std::string vtl0_initrd;
+  std::string vtl0_command_line = kDefaultVtl0CommandLine;
+  bool no_vtl0 = false;
+  bool trace_vtl = false;
+  // Beyond the built-in key: --trusted-key (the file's key digest) and
+  // --trusted-key-digest.
+  std::vector<igvm::Sha384Digest> trusted_keys;
+  // The arguments as normalized (NormalizeArgs), and where host files are.
+  std::vector<std::string> args;
+  size_t image_arg = 0;
+  std::vector<size_t> file_args;
+};
+
+// `--name=value` -> `--name`, `value`; everything else unchanged.
+std::vector<std::string> NormalizeArgs(const std::vector<std::string>& args);
+
+// What the command line asked for: run with these options, or print this
+// text (--help) and exit 0.
+struct HelpText {
+  std::string text;
+};
+using Command = std::variant<Options, HelpText>;
+
+// Parses argv[1..] (`args`). An error is the one line to print (exit 2).
+// Reads --trusted-key files (their public key's digest).
+base::Result<Command> ParseArgs(const std::vector<std::string>& args);
+
+}  // namespace loader
