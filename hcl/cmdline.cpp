@@ -3,6 +3,9 @@
 #include <charconv>
 #include <optional>
 
+#include "base/checked.h"
+#include "base/page.h"
+
 namespace hcl {
 namespace {
 
@@ -65,7 +68,8 @@ base::Result<std::vector<Options::Range>> ParseRanges(std::string_view text, siz
     const auto start = hex(item.substr(0, dash));
     const auto end = hex(item.substr(dash + 1));
     if (!start || !end) return base::Error("a range that is not START-END in hex");
-    if (*end <= *start || (*start & 0xFFF) != 0 || (*end & 0xFFF) != 0)
+    if (*end <= *start || !base::IsAligned(*start, base::kPageSize) ||
+        !base::IsAligned(*end, base::kPageSize))
       return base::Error("an empty or unaligned range");
     if (!ranges.empty() && *start < ranges.back().end)
       return base::Error("ranges not sorted and disjoint");

@@ -3,18 +3,17 @@
 #include <algorithm>
 
 #include "base/checked.h"
+#include "base/page.h"
 
 namespace loader {
 
 using igvm::wire::MemoryMapEntry;
 
 namespace {
-constexpr uint64_t kPage = 4096;
-
 MemoryMapEntry Entry(uint64_t gpa, uint64_t size_bytes, MemoryMapType type) {
   MemoryMapEntry entry{};
-  entry.starting_gpa_page_number = gpa / kPage;
-  entry.number_of_pages = size_bytes / kPage;
+  entry.starting_gpa_page_number = gpa / base::kPageSize;
+  entry.number_of_pages = size_bytes / base::kPageSize;
   entry.entry_type = static_cast<uint16_t>(type);
   return entry;
 }
@@ -22,7 +21,7 @@ MemoryMapEntry Entry(uint64_t gpa, uint64_t size_bytes, MemoryMapType type) {
 
 base::Result<std::vector<MemoryMapEntry>> BuildMemoryMap(uint64_t ram_bytes,
                                                          std::span<const RequiredRange> required) {
-  if (ram_bytes == 0 || !base::IsAligned(ram_bytes, kPage))
+  if (ram_bytes == 0 || !base::IsAligned(ram_bytes, base::kPageSize))
     return base::Error("guest RAM size must be a non-zero multiple of 4 KiB");
   if (ram_bytes > kMaxLowRamBytes)
     return base::Error::Format("guest RAM above %llu MiB is not supported yet",
@@ -33,8 +32,8 @@ base::Result<std::vector<MemoryMapEntry>> BuildMemoryMap(uint64_t ram_bytes,
   std::vector<MemoryMapEntry> map;
   uint64_t cursor = 0;
   for (const RequiredRange& range : sorted) {
-    if (!base::IsAligned(range.gpa, kPage) || !base::IsAligned(range.size_bytes, kPage) ||
-        range.size_bytes == 0)
+    if (!base::IsAligned(range.gpa, base::kPageSize) ||
+        !base::IsAligned(range.size_bytes, base::kPageSize) || range.size_bytes == 0)
       return base::Error::Format("required memory at 0x%llx is not page-aligned",
                                  static_cast<unsigned long long>(range.gpa));
     if (!base::RangeFits(range.gpa, range.size_bytes, ram_bytes))

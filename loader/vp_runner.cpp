@@ -7,6 +7,7 @@
 #include <cstdlib>
 #include <cstring>
 
+#include "base/page.h"
 #include "base/string_printf.h"
 #include "hv/hypercall_page.h"
 #include "vp_state_kvm.h"
@@ -308,7 +309,7 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
   if (rewound.instruction_length != 0) {
     if (const auto gpa = TRY(vtls_.vtl0->Translate(sregs.cs.base + rewound.regs.rip))) {
       std::array<std::byte, 15> bytes{};
-      const size_t in_page = 0x1000 - (*gpa & 0xFFF);
+      const size_t in_page = base::kPageSize - base::PageOffset(*gpa);
       const auto length = std::min<size_t>({rewound.instruction_length, in_page, bytes.size()});
       if (shared_.partition->ReadVtl0IfAllowed(*gpa, std::span(bytes).first(length)))
         form = vsm::DecodeIoInstruction(std::span(bytes).first(length),

@@ -9,6 +9,7 @@
 #include <memory>
 #include <thread>
 
+#include "base/page.h"
 #include "hv/hypercall_abi.h"
 #include "paravisor/mshv_vtl.h"
 #include "paravisor/vp_runner.h"
@@ -41,7 +42,7 @@ base::Result<void> InstallIntercept(const MshvVtl& mshv, uint32_t access, uint32
 // The gate (Vtl0Memory) records each batch once the hypervisor took it.
 base::Result<void> DenyVtl0(const MshvVtl& mshv, Vtl0Memory& memory, const Options::Range& range) {
   using Header = ::hv::ModifyVtlProtectionMaskHeader;
-  constexpr uint64_t kBatch = (::hv::kPageSize - sizeof(Header)) / sizeof(uint64_t);
+  constexpr uint64_t kBatch = (base::kPageSize - sizeof(Header)) / sizeof(uint64_t);
   for (uint64_t gpn = range.start >> 12; gpn < range.end >> 12;) {
     const uint64_t count = std::min<uint64_t>(kBatch, (range.end >> 12) - gpn);
     TRY(memory.ChangeProtection(gpn, count, 0, [&]() -> base::Result<void> {
@@ -49,7 +50,7 @@ base::Result<void> DenyVtl0(const MshvVtl& mshv, Vtl0Memory& memory, const Optio
         Header header;
         std::array<uint64_t, kBatch> gpns;
       } input{};
-      static_assert(sizeof input == ::hv::kPageSize);
+      static_assert(sizeof input == base::kPageSize);
       input.header.map_flags = 0;  // no access
       input.header.input_vtl = ::hv::EncodeInputVtl(0);
       for (uint64_t i = 0; i < count; ++i) input.gpns[i] = gpn + i;

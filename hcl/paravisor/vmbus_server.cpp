@@ -5,6 +5,7 @@
 #include <cstdio>
 #include <cstring>
 
+#include "base/page.h"
 #include "hv/hypercall_abi.h"
 
 namespace hcl {
@@ -13,7 +14,8 @@ namespace hcl {
   // TLFS "Hypercall Inputs": 8-byte aligned, within one page. The whole
   // input page is copied once, through the VTL0 gate, then validated (no
   // second read of guest memory).
-  if ((input_gpa & 7) != 0 || (input_gpa & 0xFFF) + sizeof(::hv::PostMessageInput) > ::hv::kPageSize)
+  if ((input_gpa & 7) != 0 ||
+      base::PageOffset(input_gpa) + sizeof(::hv::PostMessageInput) > base::kPageSize)
     return ::hv::Status::kInvalidAlignment;
   ::hv::PostMessageInput input;
   if (!memory.Read(mem::Gpa{input_gpa}, std::as_writable_bytes(std::span(&input, 1))))

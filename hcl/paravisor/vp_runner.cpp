@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "base/page.h"
 #include "x86emu/emulator.h"
 #include "x86emu/page_walk.h"
 
@@ -21,7 +22,6 @@ namespace {
 constexpr uint8_t kUd = 6;   // SDM vol. 3A §6.15, Table 6-1
 constexpr uint8_t kGp = 13;
 constexpr size_t kRax = MSHV_VTL_GP_RAX;
-constexpr uint64_t kPageSize = 4096;
 
 hv_register_assoc Assoc(uint32_t name, uint64_t low = 0, uint64_t high = 0) {
   hv_register_assoc assoc{};
@@ -149,7 +149,7 @@ class InterceptCpu final : public x86emu::X86Cpu {
     return memory_.Write(gpa, in);
   }
   bool IsMmio(mem::Gpa gpa) const override {
-    const uint64_t page = mem::ToU64(gpa) & ~(kPageSize - 1);
+    const uint64_t page = base::PageBase(mem::ToU64(gpa));
     return (bound_.kind == BoundAccess::Kind::kMmio && page == bound_.mmio_page) ||
            !memory_.Contains(mem::ToU64(gpa), 1);
   }
@@ -192,7 +192,7 @@ class InterceptCpu final : public x86emu::X86Cpu {
           TRY(x86emu::TranslateGva(*this, paging, x86emu::Gva{linear}, x86emu::Access::kExecute));
       const auto* gpa = std::get_if<mem::Gpa>(&translation);
       if (gpa == nullptr) break;
-      const uint64_t in_page = kPageSize - (linear & (kPageSize - 1));
+      const uint64_t in_page = base::kPageSize - base::PageOffset(linear);
       const size_t take = static_cast<size_t>(std::min<uint64_t>(in_page, 15 - bytes.size()));
       std::vector<std::byte> chunk(take);
       if (!memory_.Read(*gpa, chunk)) break;
@@ -208,8 +208,8 @@ class InterceptCpu final : public x86emu::X86Cpu {
     return base::Error(what);
   }
   base::Result<void> CheckMmio(mem::Gpa gpa, size_t size, bool write) {
-    const uint64_t first = mem::ToU64(gpa) & ~(kPageSize - 1);
-    const uint64_t last = (mem::ToU64(gpa) + (size == 0 ? 0 : size - 1)) & ~(kPageSize - 1);
+    const uint64_t first = base::PageBase(mem::ToU64(gpa));
+    const uint64_t last = base::PageBase(mem::ToU64(gpa) + (size == 0 ? 0 : size - 1));
     if (bound_.kind != BoundAccess::Kind::kMmio || first != bound_.mmio_page ||
         last != bound_.mmio_page)
       return Mismatch("device access outside the intercepted page");
@@ -358,7 +358,7 @@ base::Result<void> VpRunner::HandleMemory(const ::hv::MemoryIntercept& message) 
   return Emulate(message.header,
                  BoundAccess{BoundAccess::Kind::kMmio,
                              message.header.intercept_access == ::hv::kAccessWrite,
-                             message.guest_physical_address & ~(kPageSize - 1), 0});
+                             base::PageBase(message.guest_physical_address), 0});
 }
 
 base::Result<void> VpRunner::HandleHypercall(const ::hv::HypercallIntercept& message) {

@@ -22,7 +22,7 @@ constexpr uint8_t kCodeVtlReturn = 0x12;
 
 class Writer {
  public:
-  explicit Writer(std::array<std::byte, kPageSize>& page) : page_(page) {}
+  explicit Writer(std::array<std::byte, base::kPageSize>& page) : page_(page) {}
   template <size_t N>
   void Put(const uint8_t (&bytes)[N]) {
     for (uint8_t b : bytes) Put(b);
@@ -34,14 +34,14 @@ class Writer {
   size_t at() const { return at_; }
 
  private:
-  std::array<std::byte, kPageSize>& page_;
+  std::array<std::byte, base::kPageSize>& page_;
   size_t at_ = 0;
 };
 
 }  // namespace
 
-std::array<std::byte, kPageSize> HypercallPage() {
-  std::array<std::byte, kPageSize> page;
+std::array<std::byte, base::kPageSize> HypercallPage() {
+  std::array<std::byte, base::kPageSize> page;
   page.fill(std::byte{kInt3});
   Writer w(page);
   // +0x00: normal hypercall, control already in RCX (or EDX:EAX).

@@ -32,17 +32,18 @@
 #include <cstddef>
 #include <cstdint>
 
+#include "base/page.h"
+
 namespace loader::hv {
 
 inline constexpr uint16_t kHypercallPort = 0x99;
-inline constexpr uint64_t kPageSize = 4096;
 
 inline constexpr uint32_t kVtlCallOffset = 0x0F;
 inline constexpr uint32_t kVtlReturnOffset = 0x26;
 inline constexpr uint64_t kVsmCodePageOffsets = kVtlCallOffset | (uint64_t{kVtlReturnOffset} << 12);
 
 // The whole page the loader writes at the HYPERCALL MSR's GPN.
-std::array<std::byte, kPageSize> HypercallPage();
+std::array<std::byte, base::kPageSize> HypercallPage();
 
 // TLFS "Hypercall Inputs": the 64-bit input value (RCX, or EDX:EAX
 // for 32-bit callers).

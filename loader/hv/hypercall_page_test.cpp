@@ -9,7 +9,8 @@ namespace {
 
 using namespace loader::hv;
 
-std::vector<uint8_t> At(const std::array<std::byte, kPageSize>& page, size_t offset, size_t n) {
+std::vector<uint8_t> At(const std::array<std::byte, base::kPageSize>& page, size_t offset,
+                        size_t n) {
   std::vector<uint8_t> out;
   for (size_t i = 0; i < n; ++i) out.push_back(static_cast<uint8_t>(page[offset + i]));
   return out;
@@ -31,7 +32,7 @@ TEST_CASE("hypercall page: port trap entries at OpenVMM's offsets, INT3 after") 
         std::vector<uint8_t>{0x89, 0xC1, 0xB8, 0x12, 0, 0, 0, 0xE7, 0x99, 0x90, 0xC3});
   CHECK(At(page, kVtlReturnOffset, 12) ==
         std::vector<uint8_t>{0x48, 0x89, 0xC8, 0xB9, 0x12, 0, 0, 0, 0xE7, 0x99, 0x90, 0xC3});
-  for (size_t i = 0x32; i < kPageSize; ++i) CHECK(static_cast<uint8_t>(page[i]) == 0xCC);
+  for (size_t i = 0x32; i < base::kPageSize; ++i) CHECK(static_cast<uint8_t>(page[i]) == 0xCC);
   CHECK(kVsmCodePageOffsets == 0x2600F);
   // Never VMCALL (0F 01 C1) or VMMCALL (0F 01 D9): KVM would eat them.
   for (size_t i = 0; i + 2 < 0x32; ++i)

@@ -90,7 +90,7 @@ TEST_CASE("synthetic MSRs: HYPERCALL places the page, needs a guest OS ID, locks
   CHECK(f.msrs.hypercall_page_enabled());
   // VTL0 sees the code page at the GPA; the RAM beneath is untouched.
   const auto page = HypercallPage();
-  for (size_t i = 0; i < kPageSize; ++i) {
+  for (size_t i = 0; i < base::kPageSize; ++i) {
     REQUIRE(f.Seen(gpa + i) == page[i]);
     REQUIRE(f.Ram(gpa + i) == std::byte{0xAB});
   }

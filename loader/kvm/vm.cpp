@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "base/checked.h"
+#include "base/page.h"
 #include "os/ioctl.h"
 #include "kvm_abi.h"
 
@@ -20,9 +21,9 @@ base::Result<Vm> Vm::Create(const KvmSystem& system) {
 
 base::Result<void> Vm::MapRam(uint32_t slot, mem::Gpa gpa, const GuestRam& ram,
                               uint64_t ram_offset, uint64_t size_bytes, bool read_only) {
-  constexpr uint64_t kPage = 4096;
-  if (!base::IsAligned(mem::ToU64(gpa), kPage) || !base::IsAligned(ram_offset, kPage) ||
-      !base::IsAligned(size_bytes, kPage) || size_bytes == 0)
+  if (!base::IsAligned(mem::ToU64(gpa), base::kPageSize) ||
+      !base::IsAligned(ram_offset, base::kPageSize) ||
+      !base::IsAligned(size_bytes, base::kPageSize) || size_bytes == 0)
     return base::Error("memory slot: address, offset and size must be page-aligned");
   if (!base::RangeFits(ram_offset, size_bytes, ram.size_bytes()))
     return base::Error("memory slot: range lies outside guest RAM");

@@ -3,8 +3,8 @@
 #include <cstring>
 #include <type_traits>
 
+#include "base/page.h"
 #include "hv/hypercall_abi.h"
-
 #include "vsm/initial_vp_context.h"
 #include "vsm/register_file.h"
 
@@ -84,7 +84,7 @@ base::Result<std::vector<std::byte>> HypercallHandler::ReadInput(const Hypercall
     std::memcpy(data.data(), regs, bytes);
     return data;
   }
-  if ((call.rdx & 7) != 0 || (call.rdx & 0xFFF) + bytes > ::hv::kPageSize) {
+  if ((call.rdx & 7) != 0 || base::PageOffset(call.rdx) + bytes > base::kPageSize) {
     status = Status::kInvalidAlignment;
     return data;
   }
@@ -133,7 +133,7 @@ base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, 
   const uint8_t vtl = target.use_target ? target.target_vtl : 2;
   kvm::Vcpu* vcpu = vtl == 2 ? &vtl2_vcpu_ : vtl == 0 ? vtl0_vcpu_ : nullptr;
   if (vcpu == nullptr) return Result(Status::kInvalidVtlState);
-  if (!set && ((call.r8 & 7) != 0 || (call.r8 & 0xFFF) + 16 * reps > ::hv::kPageSize))
+  if (!set && ((call.r8 & 7) != 0 || base::PageOffset(call.r8) + 16 * reps > base::kPageSize))
     return Result(Status::kInvalidAlignment);
   RegisterFile registers(*vcpu);
   uint16_t done = 0;
@@ -312,7 +312,7 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
       const auto input = TRY(ReadInput(call, sizeof(Header) + 4u * reps, status));
       if (status != Status::kSuccess) return result(Result(status));
       // TLFS "Hypercall Inputs": the output list is 8-aligned, in one page.
-      if (reps > 0 && ((call.r8 & 7) != 0 || (call.r8 & 0xFFF) + 4u * reps > ::hv::kPageSize))
+      if (reps > 0 && ((call.r8 & 7) != 0 || base::PageOffset(call.r8) + 4u * reps > base::kPageSize))
         return result(Result(Status::kInvalidAlignment));
       uint16_t done = 0;
       for (; done < reps; ++done) {

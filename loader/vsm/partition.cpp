@@ -2,6 +2,8 @@
 
 #include <algorithm>
 
+#include "base/page.h"
+
 namespace loader::vsm {
 
 Partition::Partition(uint32_t vp_count, kvm::Vm* vm0, kvm::Vm& vm2)
@@ -125,7 +127,7 @@ Partition::Vtl0Access Partition::WriteVtl0IfAllowed(uint64_t gpa, std::span<cons
   if (data.empty()) return ClassifyLocked(gpa, true);
   const uint64_t last = gpa + (data.size() - 1);
   if (last < gpa) return Vtl0Access::kNotRam;
-  for (uint64_t page = gpa & ~uint64_t{0xFFF}; page <= last; page += 0x1000) {
+  for (uint64_t page = base::PageBase(gpa); page <= last; page += base::kPageSize) {
     const Vtl0Access access = ClassifyLocked(std::max(page, gpa), true);
     if (access != Vtl0Access::kAllowed) return access;
   }
@@ -139,7 +141,7 @@ bool Partition::ReadVtl0IfAllowed(uint64_t gpa, std::span<std::byte> out) const 
   if (out.empty()) return true;
   const uint64_t last = gpa + (out.size() - 1);
   if (last < gpa) return false;
-  for (uint64_t page = gpa & ~uint64_t{0xFFF}; page <= last; page += 0x1000)
+  for (uint64_t page = base::PageBase(gpa); page <= last; page += base::kPageSize)
     if (ClassifyLocked(std::max(page, gpa), false) != Vtl0Access::kAllowed) return false;
   return vtl0_memory_ != nullptr && vtl0_memory_->Read(mem::Gpa{gpa}, out).ok();
 }

@@ -1,9 +1,8 @@
 #include "vsm/vtl0_protections.h"
 
+#include "base/page.h"
+
 namespace loader::vsm {
-namespace {
-constexpr uint64_t kPage = 4096;
-}  // namespace
 
 bool Vtl0Protections::IsRam(uint64_t gpa) const {
   for (const Range& range : ram_)
@@ -14,7 +13,8 @@ bool Vtl0Protections::IsRam(uint64_t gpa) const {
 ::hv::Status Vtl0Protections::Apply(std::span<const uint64_t> gpns, uint32_t flags) {
   if ((flags & ~kAll) != 0) return ::hv::Status::kInvalidParameter;
   for (uint64_t gpn : gpns)
-    if (gpn > (~uint64_t{0} >> 12) || !IsRam(gpn * kPage)) return ::hv::Status::kInvalidParameter;
+    if (gpn > (~uint64_t{0} >> 12) || !IsRam(gpn * base::kPageSize))
+      return ::hv::Status::kInvalidParameter;
   std::map<uint64_t, uint32_t> next = protected_;
   for (uint64_t gpn : gpns) {
     if (flags == kAll) next.erase(gpn);
@@ -44,13 +44,13 @@ std::vector<Vtl0Protections::Slot> Vtl0Protections::Layout() const {
   for (const Range& range : ram_) {
     uint64_t at = range.gpa;
     const uint64_t end = range.gpa + range.size_bytes;
-    for (auto it = protected_.lower_bound(range.gpa / kPage);
-         it != protected_.end() && it->first * kPage < end; ++it) {
-      const uint64_t page = it->first * kPage;
+    for (auto it = protected_.lower_bound(range.gpa / base::kPageSize);
+         it != protected_.end() && it->first * base::kPageSize < end; ++it) {
+      const uint64_t page = it->first * base::kPageSize;
       emit(at, page - at, false);
       // Readable but not writable: a read-only slot; unreadable: no slot.
-      if ((it->second & kRead) != 0) emit(page, kPage, (it->second & kWrite) == 0);
-      at = page + kPage;
+      if ((it->second & kRead) != 0) emit(page, base::kPageSize, (it->second & kWrite) == 0);
+      at = page + base::kPageSize;
     }
     emit(at, end - at, false);
   }

@@ -6,14 +6,9 @@
 #include <cerrno>
 
 #include "base/checked.h"
+#include "base/page.h"
 
 namespace loader::vsm {
-namespace {
-
-constexpr uint64_t kPageBytes = 4096;
-
-}  // namespace
-
 base::Result<void> OverlayPage::Place(std::optional<mem::Gpa> gpa) {
   return view_.Place(index_, gpa);
 }
@@ -25,7 +20,7 @@ base::Result<std::unique_ptr<VtlView>> VtlView::Create(uint8_t vtl, const kvm::G
   os::UniqueFd fd(::memfd_create(vtl == 0 ? "hcl-vtl0-overlays" : "hcl-vtl2-overlays",
                                  MFD_CLOEXEC));
   if (!fd.valid()) return base::Error::FromErrno("memfd_create overlays", errno);
-  const uint64_t overlay_bytes = uint64_t{overlay_pages} * kPageBytes;
+  const uint64_t overlay_bytes = uint64_t{overlay_pages} * base::kPageSize;
   if (::ftruncate(fd.get(), static_cast<off_t>(overlay_bytes)) != 0)
     return base::Error::FromErrno("ftruncate overlays", errno);
   auto overlay_mapping = TRY(os::Mapping::Create(static_cast<size_t>(overlay_bytes),
@@ -37,7 +32,8 @@ base::Result<std::unique_ptr<VtlView>> VtlView::Create(uint8_t vtl, const kvm::G
   view->placed_gpn_.resize(overlay_pages);
   for (uint32_t i = 0; i < overlay_pages; ++i) {
     auto contents = TRY(mem::GuestMemory::Create(
-        mem::Gpa{0}, view->overlay_mapping_.bytes().subspan(size_t{i} * kPageBytes, kPageBytes)));
+        mem::Gpa{0},
+        view->overlay_mapping_.bytes().subspan(size_t{i} * base::kPageSize, base::kPageSize)));
     view->overlays_.push_back(std::unique_ptr<OverlayPage>(new OverlayPage(*view, i, contents)));
   }
   return view;
@@ -46,17 +42,17 @@ base::Result<std::unique_ptr<VtlView>> VtlView::Create(uint8_t vtl, const kvm::G
 std::optional<mem::Gpa> VtlView::placement(uint32_t index) const {
   std::lock_guard lock(mutex_);
   if (index >= placed_gpn_.size() || !placed_gpn_[index]) return std::nullopt;
-  return mem::Gpa{*placed_gpn_[index] * kPageBytes};
+  return mem::Gpa{*placed_gpn_[index] * base::kPageSize};
 }
 
 base::Result<void> VtlView::Place(uint32_t index, std::optional<mem::Gpa> gpa) {
-  if (gpa && !base::IsAligned(mem::ToU64(*gpa), kPageBytes))
+  if (gpa && !base::IsAligned(mem::ToU64(*gpa), base::kPageSize))
     return base::Error("overlay page address is not page-aligned");
   std::lock_guard lock(mutex_);
   if (index >= placed_gpn_.size()) return base::Error("no such overlay page");
   const std::optional<uint64_t> old_gpn = placed_gpn_[index];
   const std::optional<uint64_t> new_gpn =
-      gpa ? std::optional<uint64_t>(mem::ToU64(*gpa) / kPageBytes) : std::nullopt;
+      gpa ? std::optional<uint64_t>(mem::ToU64(*gpa) / base::kPageSize) : std::nullopt;
   if (old_gpn == new_gpn) return base::Ok();
   if (old_gpn) {
     std::vector<uint32_t>& stack = by_gpn_[*old_gpn];
@@ -76,15 +72,16 @@ base::Result<void> VtlView::Place(uint32_t index, std::optional<mem::Gpa> gpa) {
 base::Result<void> VtlView::RefreshLocked(uint64_t gpn) {
   // Pages beyond RAM have no place in the mapping: the overlay shows
   // nowhere (see the header).
-  if (gpn >= ram_.size_bytes() / kPageBytes) return base::Ok();
-  const auto offset = static_cast<size_t>(gpn * kPageBytes);
+  if (gpn >= ram_.size_bytes() / base::kPageSize) return base::Ok();
+  const auto offset = static_cast<size_t>(gpn * base::kPageSize);
   const auto top = by_gpn_.find(gpn);
   if (top == by_gpn_.end())
-    return ram_.mapping().ReplacePages(offset, kPageBytes, PROT_READ | PROT_WRITE, ram_.fd().get(),
-                                       static_cast<int64_t>(offset));
+    return ram_.mapping().ReplacePages(offset, base::kPageSize, PROT_READ | PROT_WRITE,
+                                       ram_.fd().get(), static_cast<int64_t>(offset));
   const uint32_t index = top->second.back();
-  return ram_.mapping().ReplacePages(offset, kPageBytes, PROT_READ | PROT_WRITE, overlay_fd_.get(),
-                                     static_cast<int64_t>(uint64_t{index} * kPageBytes));
+  return ram_.mapping().ReplacePages(offset, base::kPageSize, PROT_READ | PROT_WRITE,
+                                     overlay_fd_.get(),
+                                     static_cast<int64_t>(uint64_t{index} * base::kPageSize));
 }
 
 }  // namespace loader::vsm

@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "base/checked.h"
+#include "base/page.h"
 #include "base/string_printf.h"
 #include "bootloader/linux_boot.h"
 #include "vp_context.h"
@@ -16,7 +17,6 @@ namespace {
 
 constexpr uint64_t kTwoMiB = 2u << 20;
 
-constexpr uint64_t kPageBytes = 0x1000;
 constexpr uint64_t kFourGiB = uint64_t{1} << 32;
 // The decompressor runs the kernel at a multiple of kernel_alignment, and
 // boot.rst asks for the 64-bit load address to be 2 MiB aligned in any case
@@ -54,8 +54,8 @@ base::Result<void> CheckRam(std::span<const RamRange> ram, const mem::GuestMemor
   uint64_t previous_end = 0;
   const uint64_t memory_start = mem::ToU64(memory.base());
   for (const RamRange& range : ram) {
-    if (range.size_bytes == 0 || !base::IsAligned(range.gpa, kPageBytes) ||
-        !base::IsAligned(range.size_bytes, kPageBytes) || range.gpa < previous_end ||
+    if (range.size_bytes == 0 || !base::IsAligned(range.gpa, base::kPageSize) ||
+        !base::IsAligned(range.size_bytes, base::kPageSize) || range.gpa < previous_end ||
         range.size_bytes > kFourGiB || range.gpa > kFourGiB - range.size_bytes)
       return base::Error::Format("vtl0 boot: RAM range %#" PRIx64 "+%#" PRIx64
                                  " is empty, unaligned, unsorted or above 4 GiB",
@@ -99,7 +99,7 @@ std::optional<uint64_t> FindHighest(std::span<const RamRange> ram, std::span<con
   std::sort(ends.begin(), ends.end(), std::greater<>());
   for (uint64_t end : ends) {
     if (end < size) continue;
-    const Span candidate{AlignDown(end - size, kPageBytes), size};
+    const Span candidate{AlignDown(end - size, base::kPageSize), size};
     if (InRam(ram, candidate) && ClearOf(taken, candidate)) return candidate.gpa;
   }
   return std::nullopt;
@@ -172,7 +172,7 @@ base::Result<LinuxBoot> LoadLinux(const LinuxBootInputs& inputs, mem::GuestMemor
   layout.command_line_gpa = kBootDataGpa + kCommandLineOffset;
   layout.gdt_gpa = kBootDataGpa + kGdtOffset;
   layout.page_tables_gpa = kBootDataGpa + kPageTablesOffset;
-  static_assert(kPageTablesOffset + igvm::kPageTablePages * kPageBytes == kBootDataBytes);
+  static_assert(kPageTablesOffset + igvm::kPageTablePages * base::kPageSize == kBootDataBytes);
 
   // What is placed first: the boot data and the ACPI tables.
   std::vector<Span> taken{{kBootDataGpa, kBootDataBytes}};
@@ -182,8 +182,8 @@ base::Result<LinuxBoot> LoadLinux(const LinuxBootInputs& inputs, mem::GuestMemor
   std::vector<E820Range> carve{{kBootDataGpa, kBootDataBytes, E820Type::kReserved}};
   if (!inputs.acpi_tables.empty()) {
     const uint64_t size = inputs.acpi_tables.size();
-    const Span acpi{inputs.acpi_gpa, *base::AlignUp<uint64_t>(size, kPageBytes)};
-    if (size > kAcpiMaxBytes || !base::IsAligned(inputs.acpi_gpa, kPageBytes) ||
+    const Span acpi{inputs.acpi_gpa, *base::AlignUp<uint64_t>(size, base::kPageSize)};
+    if (size > kAcpiMaxBytes || !base::IsAligned(inputs.acpi_gpa, base::kPageSize) ||
         acpi.gpa >= kFourGiB || !InRam(inputs.ram, acpi) || !ClearOf(taken, acpi))
       return base::Error::Format("vtl0 boot: ACPI tables at %#" PRIx64 "+%#" PRIx64
                                  " are unaligned, too large, outside RAM or over the boot data",
@@ -198,7 +198,8 @@ base::Result<LinuxBoot> LoadLinux(const LinuxBootInputs& inputs, mem::GuestMemor
   }
 
   // Command line: boot.rst, cmdline_size is the longest without the NUL.
-  if (inputs.command_line.size() >= kPageBytes || inputs.command_line.size() > kernel.cmdline_size ||
+  if (inputs.command_line.size() >= base::kPageSize ||
+      inputs.command_line.size() > kernel.cmdline_size ||
       inputs.command_line.find('\0') != std::string_view::npos)
     return base::Error::Format("vtl0 boot: command line of %zu bytes (the kernel takes %u, "
                                "no NUL inside)",
@@ -273,7 +274,7 @@ base::Result<LinuxBoot> LoadLinux(const LinuxBootInputs& inputs, mem::GuestMemor
   if (auto status = shim::BuildZeroPage(zero_page, inputs.kernel, kernel, boot); !status.ok())
     return base::Error::Format("vtl0 boot: %s", status.message());
 
-  std::vector<std::byte> command_line(kPageBytes);
+  std::vector<std::byte> command_line(base::kPageSize);
   for (size_t i = 0; i < inputs.command_line.size(); ++i)
     command_line[i] = static_cast<std::byte>(static_cast<unsigned char>(inputs.command_line[i]));
 

@@ -11,8 +11,6 @@
 
 namespace hv {
 
-inline constexpr uint64_t kPageSize = 4096;
-
 // TLFS "Hypercall Interface": call codes (hyperv-vmbus.md §2 table).
 enum class CallCode : uint16_t {
   kModifyVtlProtectionMask = 0x000C,

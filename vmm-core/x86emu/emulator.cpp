@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "base/le_bytes.h"
+#include "base/page.h"
 #include "base/string_printf.h"
 #include "x86emu/decoder.h"
 #include "x86emu/page_walk.h"
@@ -11,7 +12,6 @@
 namespace x86emu {
 namespace {
 
-constexpr uint64_t kPageSize = 4096;
 constexpr uint64_t kFlagRf = 1ull << 16;
 
 constexpr uint64_t Mask(unsigned size_bytes) {
@@ -215,7 +215,7 @@ base::Result<MappedAccess> Execution::Map(Segment segment, uint64_t offset, size
   size_t done = 0;
   while (done < size && mapped.count < mapped.pieces.size()) {
     const uint64_t linear = ToU64(start) + done;
-    const uint64_t in_page = kPageSize - (linear & (kPageSize - 1));
+    const uint64_t in_page = base::kPageSize - base::PageOffset(linear);
     const size_t piece_size = static_cast<size_t>(std::min<uint64_t>(in_page, size - done));
     const Translation translation = TRY(TranslateGva(cpu_, paging_, Gva{linear}, access));
     if (const auto* fault = std::get_if<PageFault>(&translation))
