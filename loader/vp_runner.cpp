@@ -20,8 +20,6 @@ namespace {
 
 constexpr uint64_t kRflagsIf = 1u << 9;  // SDM vol. 1 §3.4.3
 constexpr uint64_t kEferLma = 1u << 10;  // SDM vol. 3A §2.2.1
-constexpr uint32_t kHyperVMsrFirst = 0x40000000;
-constexpr uint32_t kHyperVMsrLast = 0x400001FF;
 
 bool IsHypercallTrap(const kvm::IoExit& io) {
   return io.port == hv::kHypercallPort && io.direction == kvm::IoDirection::kOut && io.count == 1;
@@ -39,8 +37,6 @@ struct Overloaded : Handlers... {
 // Spelled out: clang before 17 has no CTAD for aggregates.
 template <typename... Handlers>
 Overloaded(Handlers...) -> Overloaded<Handlers...>;
-
-bool IsHyperVMsr(uint32_t index) { return index >= kHyperVMsrFirst && index <= kHyperVMsrLast; }
 
 // The general registers the VTLs share (TLFS "VTL State": RAX-R15 but
 // RSP; RIP, RFLAGS and RSP are private).
@@ -417,7 +413,7 @@ base::Result<void> VpRunner::HandleMsr(const kvm::VcpuExit& exit) {
   const auto* wrmsr = std::get_if<kvm::WrMsrExit>(&exit);
   if (rdmsr == nullptr && wrmsr == nullptr) return base::Error("HandleMsr: not an MSR exit");
   const uint32_t index = rdmsr != nullptr ? rdmsr->index : wrmsr->index;
-  if (!IsHyperVMsr(index)) {
+  if (!::hv::IsSyntheticMsr(index)) {
     // Only VTL0's VM sends MSRs KVM does not know (TrapMsrsAndUnknown).
     if (active_vtl_ != 0 || !shared_.partition->MsrIntercepted()) {
       Log("%s 0x%x: not implemented: #GP", rdmsr != nullptr ? "rdmsr" : "wrmsr", index);

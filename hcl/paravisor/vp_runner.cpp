@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "base/page.h"
+#include "base/pc_layout.h"
 #include "x86emu/emulator.h"
 #include "x86emu/page_walk.h"
 
@@ -241,7 +242,7 @@ class InterceptCpu final : public x86emu::X86Cpu {
 }  // namespace
 
 bool VpRunner::IsVtl2Memory(uint64_t gpa) const {
-  return gpa < memory_.end() && !memory_.Contains(gpa, 1) && !(gpa >= 0xA0000 && gpa < 0x100000);
+  return gpa < memory_.end() && !memory_.Contains(gpa, 1) && !base::InPcLegacyHole(gpa);
 }
 
 base::Result<void> VpRunner::AdvanceRip(const ::hv::InterceptHeader& header) {

@@ -77,7 +77,7 @@ class VpRunner {
   base::Result<void> InjectException(uint8_t vector, std::optional<uint32_t> error_code,
                                      uint64_t cr2);
   // VTL2's own memory as VTL0 would address it: below VTL0's top, not
-  // VTL0 RAM and not the legacy 0xA0000-0xFFFFF hole.
+  // VTL0 RAM and not the PC legacy hole (base/pc_layout.h).
   bool IsVtl2Memory(uint64_t gpa) const;
   __u64& Gpr(size_t index) { return run_->cpu_context.gp_regs[index]; }
 

@@ -53,6 +53,16 @@ enum class Status : uint16_t {
   kUnknownRegisterName = 0x0087,
 };
 
+// TLFS "Synthetic MSRs" (hyperv-vmbus.md §1.4): the range Hyper-V
+// reserves for its MSRs, [kSyntheticMsrFirst, + kSyntheticMsrCount).
+inline constexpr uint32_t kSyntheticMsrFirst = 0x40000000;
+inline constexpr uint32_t kSyntheticMsrCount = 0x200;
+constexpr bool IsSyntheticMsr(uint32_t index) {
+  return index >= kSyntheticMsrFirst && index - kSyntheticMsrFirst < kSyntheticMsrCount;
+}
+static_assert(IsSyntheticMsr(0x400001FF) && !IsSyntheticMsr(0x40000200) &&
+              !IsSyntheticMsr(0x3FFFFFFF));
+
 inline constexpr uint64_t kPartitionSelf = ~uint64_t{0};
 inline constexpr uint32_t kVpIndexSelf = 0xFFFFFFFE;
 
