@@ -174,6 +174,11 @@ class VsmLoad {
     if (seen_bsp_context_) return base::Error("two VP_CONTEXTs for VP 0");
     seen_bsp_context_ = true;
     image_.bsp = TRY(ParseVbsVpContext(context.data));
+    // The image is the paravisor: it starts in VTL2 (TLFS "Virtual Secure
+    // Mode"); an entry state for another VTL is not this loader's to run.
+    if (image_.bsp.vtl != 2)
+      return base::Error::Format("VP 0's entry state is for VTL %u: the image must start in VTL2",
+                                 image_.bsp.vtl);
     return base::Ok();
   }
 

@@ -95,6 +95,11 @@ base::Result<X64VpState> ParseVbsVpContext(std::span<const std::byte> data) {
       if (record[kMbzOffset + b] != std::byte{0})
         return base::Error::Format("VBS register %u (0x%08x): reserved bytes are not zero", i,
                                    name);
+    // TLFS "Virtual Secure Mode": the format names VTLs 0-15; this loader
+    // has VTL0 and VTL2 only.
+    if (vtl != 0 && vtl != 2)
+      return base::Error::Format("VBS register %u is for VTL %u: only VTL0 and VTL2 exist here",
+                                 i, vtl);
     if (i == 0) state.vtl = vtl;
     if (vtl != state.vtl)
       return base::Error::Format("VBS register %u is for VTL %u, the first for VTL %u", i, vtl,

@@ -97,3 +97,14 @@ TEST_CASE("VMX segment attributes map onto kvm_segment fields") {
   CHECK(null->unusable == 1);
   CHECK_FALSE(loader::ToKvmSegment({0, 0, 0, 0x0100}).ok());  // reserved bit 8
 }
+
+TEST_CASE("VBS VP context: only VTL0 and VTL2 exist on this loader") {
+  for (uint8_t vtl : {0, 1, 2, 3, 15}) {
+    igvm::X64EntryState entry;
+    entry.rip = 0x1000000;
+    entry.vtl = vtl;
+    const auto state = loader::ParseVbsVpContext(igvm::VbsVpContext(entry));
+    CAPTURE(vtl);
+    CHECK(state.ok() == (vtl == 0 || vtl == 2));
+  }
+}
