@@ -99,7 +99,7 @@ TEST_CASE("VMX segment attributes map onto kvm_segment fields") {
 }
 
 TEST_CASE("VBS VP context: only VTL0 and VTL2 exist on this loader") {
-  for (uint8_t vtl : {0, 1, 2, 3, 15}) {
+  for (const uint8_t vtl : std::initializer_list<uint8_t>{0, 1, 2, 3, 15}) {
     igvm::X64EntryState entry;
     entry.rip = 0x1000000;
     entry.vtl = vtl;
