@@ -56,16 +56,12 @@ VpRunner::VpRunner(VpVtls vtls, const MachineShared& shared)
       hypercalls_(*shared.partition, *shared.memory, vtls.vtl2->id(), vtls.vtl0, *vtls.vtl2) {}
 
 void VpRunner::Log(const char* fmt, ...) {
-  if (log_lines_ > kMaxLogLines) return;
-  if (log_lines_++ == kMaxLogLines) {
-    std::fprintf(stderr, "hcl-loader: vp%u: further guest events not logged\n", vtls_.vtl2->id());
-    return;
-  }
+  const std::string prefix =
+      base::StringPrintf("hcl-loader: vp%u vtl%u: ", vtls_.vtl2->id(), active_vtl_);
   va_list args;
   va_start(args, fmt);
-  const std::string line = base::StringPrintfV(fmt, args);
+  log_.PrintV(prefix, fmt, args);
   va_end(args);
-  std::fprintf(stderr, "hcl-loader: vp%u vtl%u: %s\n", vtls_.vtl2->id(), active_vtl_, line.c_str());
 }
 
 void VpRunner::HandleIo(devices::PortBus& bus, const kvm::IoExit& io) {

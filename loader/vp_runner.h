@@ -42,6 +42,7 @@
 #include <span>
 #include <string>
 
+#include "base/rate_limited_log.h"
 #include "base/result.h"
 #include "hv/hvdef.h"
 #include "hv/synthetic_msrs.h"
@@ -154,7 +155,7 @@ class VpRunner {
 
   // Logs a guest-triggerable event, at most kMaxLogLines times per run.
   [[gnu::format(printf, 2, 3)]] void Log(const char* fmt, ...);
-  static constexpr int kMaxLogLines = 32;
+  static constexpr unsigned kMaxLogLines = 32;
 
   VpVtls vtls_;
   MachineShared shared_;
@@ -164,7 +165,7 @@ class VpRunner {
   // VTL0 hit an unrecoverable exception (HandleVtl0Fatal): VTL2 may not
   // return to it (no reset of VTL0's state yet).
   bool vtl0_failed_ = false;
-  int log_lines_ = 0;
+  base::RateLimitedLog log_{kMaxLogLines};
   uint64_t exits_ = 0;
   uint64_t vtl_switches_ = 0;
 };

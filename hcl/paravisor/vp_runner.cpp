@@ -280,25 +280,22 @@ base::Result<void> VpRunner::Emulate(const ::hv::InterceptHeader& header, BoundA
     // What is at RIP now is not what exited (rewritten since, or another
     // access first): no device was touched; VTL0 runs the instruction
     // again and the hardware reports what it really does.
-    if (log_lines_++ < 16)
-      std::fprintf(stderr, "hcl: vp%u: VTL0 at %#llx: %s: retried\n", cpu_,
-                   static_cast<unsigned long long>(header.rip),
-                   completion.error().message().c_str());
+    log_.Print(log_prefix_, "VTL0 at %#llx: %s: retried",
+               static_cast<unsigned long long>(header.rip),
+               completion.error().message().c_str());
     return base::Ok();
   }
   if (!completion) {
     // A refused access (VTL2's memory) or an instruction we cannot fetch:
     // VTL0 gets #GP and its registers stay as they were.
-    if (log_lines_++ < 16)
-      std::fprintf(stderr, "hcl: vp%u: VTL0 at %#llx: %s: #GP\n", cpu_,
-                   static_cast<unsigned long long>(header.rip),
-                   completion.error().message().c_str());
+    log_.Print(log_prefix_, "VTL0 at %#llx: %s: #GP",
+               static_cast<unsigned long long>(header.rip),
+               completion.error().message().c_str());
     return InjectException(kGp, 0, 0);
   }
   if (const auto* fault = std::get_if<x86emu::InjectException>(&*completion)) {
-    if (log_lines_++ < 16)
-      std::fprintf(stderr, "hcl: vp%u: VTL0 at %#llx: %s\n", cpu_,
-                   static_cast<unsigned long long>(header.rip), fault->reason.c_str());
+    log_.Print(log_prefix_, "VTL0 at %#llx: %s",
+               static_cast<unsigned long long>(header.rip), fault->reason.c_str());
     return InjectException(static_cast<uint8_t>(fault->vector), fault->error_code, fault->cr2);
   }
   return cpu.Commit();
@@ -350,10 +347,9 @@ base::Result<void> VpRunner::HandleMemory(const ::hv::MemoryIntercept& message) 
   if (message.header.intercept_access == ::hv::kAccessExecute) {
     // VTL0 jumped to memory that is not its RAM (VTL2's, or nothing):
     // there is no instruction to emulate; the fault stays in VTL0.
-    if (log_lines_++ < 16)
-      std::fprintf(stderr, "hcl: vp%u: VTL0 at %#llx: instruction fetch from %#llx: #GP\n", cpu_,
-                   static_cast<unsigned long long>(message.header.rip),
-                   static_cast<unsigned long long>(message.guest_physical_address));
+    log_.Print(log_prefix_, "VTL0 at %#llx: instruction fetch from %#llx: #GP",
+               static_cast<unsigned long long>(message.header.rip),
+               static_cast<unsigned long long>(message.guest_physical_address));
     return InjectException(kGp, 0, 0);
   }
   return Emulate(message.header,
@@ -421,10 +417,9 @@ base::Result<void> VpRunner::HandleExit() {
       ::hv::MemoryIntercept message;
       load(message);
       ++stats_.mmio;
-      if (log_lines_++ < 16)
-        std::fprintf(stderr, "hcl: vp%u: VTL0 at %#llx: protected page %#llx: #GP\n", cpu_,
-                     static_cast<unsigned long long>(message.header.rip),
-                     static_cast<unsigned long long>(message.guest_physical_address));
+      log_.Print(log_prefix_, "VTL0 at %#llx: protected page %#llx: #GP",
+                 static_cast<unsigned long long>(message.header.rip),
+                 static_cast<unsigned long long>(message.guest_physical_address));
       return InjectException(kGp, 0, 0);
     }
     case ::hv::message::kMsrIntercept:
@@ -445,8 +440,7 @@ base::Result<void> VpRunner::HandleExit() {
       return HandleHypercall(message);
     }
     default:
-      if (log_lines_++ < 16)
-        std::fprintf(stderr, "hcl: vp%u: unexpected message type %#x\n", cpu_, header.type);
+      log_.Print(log_prefix_, "unexpected message type %#x", header.type);
       return base::Ok();
   }
 }

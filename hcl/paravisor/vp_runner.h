@@ -26,8 +26,11 @@
 #include <cstdint>
 #include <functional>
 #include <optional>
+#include <string>
 
+#include "base/rate_limited_log.h"
 #include "base/result.h"
+#include "base/string_printf.h"
 #include "hv/hvdef.h"
 #include "paravisor/vtl_driver.h"
 #include "paravisor/vtl0_devices.h"
@@ -52,7 +55,8 @@ class VpRunner {
   VpRunner(VtlDriver& mshv, Vtl0Memory& memory, Vtl0Devices& devices, VmbusServer& vmbus,
            uint32_t cpu, std::function<void(const char*)> on_vtl0_fatal, bool trace = false)
       : mshv_(mshv), memory_(memory), devices_(devices), vmbus_(vmbus), cpu_(cpu),
-        on_vtl0_fatal_(std::move(on_vtl0_fatal)), trace_(trace) {}
+        on_vtl0_fatal_(std::move(on_vtl0_fatal)), trace_(trace),
+        log_prefix_(base::StringPrintf("hcl: vp%u: ", cpu)) {}
 
   // Pins the calling thread to the VP's CPU, then runs VTL0 until an
   // error (the machine's power-off ends everything from the outside).
@@ -90,7 +94,10 @@ class VpRunner {
   bool trace_;
   mshv_vtl_run* run_ = nullptr;
   VpStats stats_;
-  int log_lines_ = 0;
+  // What VTL0 makes this VP log (#GP, retries): 16 lines, then a notice.
+  static constexpr unsigned kMaxLogLines = 16;
+  std::string log_prefix_;
+  base::RateLimitedLog log_{kMaxLogLines};
 };
 
 }  // namespace hcl
