@@ -3,7 +3,7 @@
 #include <string_view>
 
 #include "base/checked.h"
-#include "le_bytes.h"
+#include "base/le_bytes_result.h"
 
 namespace loader {
 namespace {
@@ -60,50 +60,50 @@ base::Result<size_t> WriteMadt(std::span<std::byte> out, const MadtConfig& confi
 
   // System description table header (§5.2.6, Table 5.4).
   TRY(StoreText(table, 0, "APIC"));
-  TRY(StoreLe<uint32_t>(table, 4, static_cast<uint32_t>(length)));
-  TRY(StoreLe<uint8_t>(table, 8, kMadtRevision));
+  TRY(base::StoreLeOrError<uint32_t>(table, 4, static_cast<uint32_t>(length)));
+  TRY(base::StoreLeOrError<uint8_t>(table, 8, kMadtRevision));
   // 9: checksum, filled last.
   TRY(StoreText(table, 10, kOemId));
   TRY(StoreText(table, 16, kOemTableId));
-  TRY(StoreLe<uint32_t>(table, 24, 1));  // OEM revision
+  TRY(base::StoreLeOrError<uint32_t>(table, 24, 1));  // OEM revision
   TRY(StoreText(table, 28, kCreatorId));
-  TRY(StoreLe<uint32_t>(table, 32, 1));  // creator revision
+  TRY(base::StoreLeOrError<uint32_t>(table, 32, 1));  // creator revision
   // MADT fields (Table 5.19). Flags 0: no PCAT_COMPAT, there are no 8259s.
-  TRY(StoreLe<uint32_t>(table, 36, config.local_apic_address));
-  TRY(StoreLe<uint32_t>(table, 40, 0));
+  TRY(base::StoreLeOrError<uint32_t>(table, 36, config.local_apic_address));
+  TRY(base::StoreLeOrError<uint32_t>(table, 40, 0));
 
   size_t at = kMadtFixedBytes;
   for (uint32_t vp = 0; vp < config.vp_count; ++vp) {
     const uint32_t apic_id = vp;
     if (apic_id < kFirstX2ApicId) {
       // Processor Local APIC (§5.2.12.2, Table 5.22).
-      TRY(StoreLe<uint8_t>(table, at + 0, kTypeLocalApic));
-      TRY(StoreLe<uint8_t>(table, at + 1, kLocalApicBytes));
-      TRY(StoreLe<uint8_t>(table, at + 2, static_cast<uint8_t>(vp)));  // ACPI processor UID
-      TRY(StoreLe<uint8_t>(table, at + 3, static_cast<uint8_t>(apic_id)));
-      TRY(StoreLe<uint32_t>(table, at + 4, kLapicEnabled));
+      TRY(base::StoreLeOrError<uint8_t>(table, at + 0, kTypeLocalApic));
+      TRY(base::StoreLeOrError<uint8_t>(table, at + 1, kLocalApicBytes));
+      TRY(base::StoreLeOrError<uint8_t>(table, at + 2, static_cast<uint8_t>(vp)));  // processor UID
+      TRY(base::StoreLeOrError<uint8_t>(table, at + 3, static_cast<uint8_t>(apic_id)));
+      TRY(base::StoreLeOrError<uint32_t>(table, at + 4, kLapicEnabled));
       at += kLocalApicBytes;
     } else {
       // Processor Local x2APIC (§5.2.12.12, Table 5.35).
-      TRY(StoreLe<uint8_t>(table, at + 0, kTypeLocalX2Apic));
-      TRY(StoreLe<uint8_t>(table, at + 1, kLocalX2ApicBytes));
-      TRY(StoreLe<uint32_t>(table, at + 4, apic_id));
-      TRY(StoreLe<uint32_t>(table, at + 8, kLapicEnabled));
-      TRY(StoreLe<uint32_t>(table, at + 12, vp));  // ACPI processor UID
+      TRY(base::StoreLeOrError<uint8_t>(table, at + 0, kTypeLocalX2Apic));
+      TRY(base::StoreLeOrError<uint8_t>(table, at + 1, kLocalX2ApicBytes));
+      TRY(base::StoreLeOrError<uint32_t>(table, at + 4, apic_id));
+      TRY(base::StoreLeOrError<uint32_t>(table, at + 8, kLapicEnabled));
+      TRY(base::StoreLeOrError<uint32_t>(table, at + 12, vp));  // ACPI processor UID
       at += kLocalX2ApicBytes;
     }
   }
   if (config.io_apic) {
     // I/O APIC (§5.2.12.3, Table 5.24).
-    TRY(StoreLe<uint8_t>(table, at + 0, kTypeIoApic));
-    TRY(StoreLe<uint8_t>(table, at + 1, kIoApicBytes));
-    TRY(StoreLe<uint8_t>(table, at + 2, config.io_apic->id));
-    TRY(StoreLe<uint32_t>(table, at + 4, config.io_apic->address));
-    TRY(StoreLe<uint32_t>(table, at + 8, config.io_apic->gsi_base));
+    TRY(base::StoreLeOrError<uint8_t>(table, at + 0, kTypeIoApic));
+    TRY(base::StoreLeOrError<uint8_t>(table, at + 1, kIoApicBytes));
+    TRY(base::StoreLeOrError<uint8_t>(table, at + 2, config.io_apic->id));
+    TRY(base::StoreLeOrError<uint32_t>(table, at + 4, config.io_apic->address));
+    TRY(base::StoreLeOrError<uint32_t>(table, at + 8, config.io_apic->gsi_base));
     at += kIoApicBytes;
   }
   if (at != length) return base::Error("MADT length bookkeeping is wrong");
-  TRY(StoreLe<uint8_t>(table, 9, AcpiChecksum(table)));
+  TRY(base::StoreLeOrError<uint8_t>(table, 9, AcpiChecksum(table)));
   return length;
 }
 

@@ -4,11 +4,13 @@
 
 #include <vector>
 
-#include "le_bytes.h"
+#include "base/le_bytes_result.h"
 
 namespace {
-uint32_t U32(std::span<const std::byte> b, size_t at) { return *loader::LoadLe<uint32_t>(b, at); }
-uint8_t U8(std::span<const std::byte> b, size_t at) { return *loader::LoadLe<uint8_t>(b, at); }
+uint32_t U32(std::span<const std::byte> b, size_t at) {
+  return *base::LoadLeOrError<uint32_t>(b, at);
+}
+uint8_t U8(std::span<const std::byte> b, size_t at) { return *base::LoadLeOrError<uint8_t>(b, at); }
 loader::MadtConfig Vps(uint32_t count) {
   loader::MadtConfig config;
   config.vp_count = count;

@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "le_bytes.h"
+#include "base/le_bytes_result.h"
 #include "testing/allocation_counter.h"
 #include "x86_context.h"
 
@@ -53,8 +53,8 @@ struct Ram {
   Ram() : bytes(kRamBytes, std::byte{0xAA}), memory(*mem::GuestMemory::Create(mem::Gpa{0}, bytes)) {}
   std::vector<std::byte> bytes;
   mem::GuestMemory memory;
-  uint64_t U64(uint64_t gpa) { return *loader::LoadLe<uint64_t>(bytes, gpa); }
-  uint32_t U32(uint64_t gpa) { return *loader::LoadLe<uint32_t>(bytes, gpa); }
+  uint64_t U64(uint64_t gpa) { return *base::LoadLeOrError<uint64_t>(bytes, gpa); }
+  uint32_t U32(uint64_t gpa) { return *base::LoadLeOrError<uint32_t>(bytes, gpa); }
 };
 
 }  // namespace

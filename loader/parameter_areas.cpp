@@ -1,6 +1,6 @@
 #include "parameter_areas.h"
 
-#include "le_bytes.h"
+#include "base/le_bytes_result.h"
 
 namespace loader {
 
@@ -8,11 +8,11 @@ using igvm::wire::MemoryMapEntry;
 
 base::Result<void> WriteVpCount(std::span<std::byte> out, uint32_t vp_count) {
   if (vp_count == 0) return base::Error("VP count must be at least 1");
-  return StoreLe<uint32_t>(out, 0, vp_count);
+  return base::StoreLeOrError<uint32_t>(out, 0, vp_count);
 }
 
 base::Result<void> WriteEnvironmentInfo(std::span<std::byte> out, uint32_t flags) {
-  return StoreLe<uint32_t>(out, 0, flags);
+  return base::StoreLeOrError<uint32_t>(out, 0, flags);
 }
 
 base::Result<void> WriteMemoryMap(std::span<std::byte> out,
@@ -36,11 +36,11 @@ base::Result<void> WriteMemoryMap(std::span<std::byte> out,
   for (size_t i = 0; i <= entries.size(); ++i) {
     const MemoryMapEntry entry = i < entries.size() ? entries[i] : MemoryMapEntry{};
     const size_t at = i * kEntryBytes;
-    TRY(StoreLe<uint64_t>(out, at + 0, entry.starting_gpa_page_number));
-    TRY(StoreLe<uint64_t>(out, at + 8, entry.number_of_pages));
-    TRY(StoreLe<uint16_t>(out, at + 16, entry.entry_type));
-    TRY(StoreLe<uint16_t>(out, at + 18, entry.flags));
-    TRY(StoreLe<uint32_t>(out, at + 20, 0));
+    TRY(base::StoreLeOrError<uint64_t>(out, at + 0, entry.starting_gpa_page_number));
+    TRY(base::StoreLeOrError<uint64_t>(out, at + 8, entry.number_of_pages));
+    TRY(base::StoreLeOrError<uint16_t>(out, at + 16, entry.entry_type));
+    TRY(base::StoreLeOrError<uint16_t>(out, at + 18, entry.flags));
+    TRY(base::StoreLeOrError<uint32_t>(out, at + 20, 0));
   }
   return base::Ok();
 }

@@ -4,14 +4,20 @@
 
 #include <vector>
 
-#include "le_bytes.h"
+#include "base/le_bytes_result.h"
 
 using igvm::wire::MemoryMapEntry;
 
 namespace {
-uint64_t U64(const std::vector<std::byte>& b, size_t at) { return *loader::LoadLe<uint64_t>(b, at); }
-uint32_t U32(const std::vector<std::byte>& b, size_t at) { return *loader::LoadLe<uint32_t>(b, at); }
-uint16_t U16(const std::vector<std::byte>& b, size_t at) { return *loader::LoadLe<uint16_t>(b, at); }
+uint64_t U64(const std::vector<std::byte>& b, size_t at) {
+  return *base::LoadLeOrError<uint64_t>(b, at);
+}
+uint32_t U32(const std::vector<std::byte>& b, size_t at) {
+  return *base::LoadLeOrError<uint32_t>(b, at);
+}
+uint16_t U16(const std::vector<std::byte>& b, size_t at) {
+  return *base::LoadLeOrError<uint16_t>(b, at);
+}
 }  // namespace
 
 TEST_CASE("VP count and environment info are little-endian u32s") {

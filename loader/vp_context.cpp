@@ -1,7 +1,7 @@
 #include "vp_context.h"
 
+#include "base/le_bytes_result.h"
 #include "wire.h"
-#include "le_bytes.h"
 
 namespace loader {
 namespace {
@@ -14,18 +14,18 @@ constexpr size_t kNameOffset = 1, kMbzOffset = 5, kMbzBytes = 11, kValueOffset =
 // HV_X64_SEGMENT_REGISTER: base u64, limit u32, selector u16, attributes u16.
 base::Result<SegmentRegister> ParseSegment(std::span<const std::byte> value) {
   SegmentRegister segment;
-  segment.base = TRY(LoadLe<uint64_t>(value, 0));
-  segment.limit = TRY(LoadLe<uint32_t>(value, 8));
-  segment.selector = TRY(LoadLe<uint16_t>(value, 12));
-  segment.attributes = TRY(LoadLe<uint16_t>(value, 14));
+  segment.base = TRY(base::LoadLeOrError<uint64_t>(value, 0));
+  segment.limit = TRY(base::LoadLeOrError<uint32_t>(value, 8));
+  segment.selector = TRY(base::LoadLeOrError<uint16_t>(value, 12));
+  segment.attributes = TRY(base::LoadLeOrError<uint16_t>(value, 14));
   return segment;
 }
 
 // HV_X64_TABLE_REGISTER: pad u16[3], limit u16, base u64.
 base::Result<TableRegister> ParseTable(std::span<const std::byte> value) {
   TableRegister table;
-  table.limit = TRY(LoadLe<uint16_t>(value, 6));
-  table.base = TRY(LoadLe<uint64_t>(value, 8));
+  table.limit = TRY(base::LoadLeOrError<uint16_t>(value, 6));
+  table.base = TRY(base::LoadLeOrError<uint64_t>(value, 8));
   return table;
 }
 
@@ -80,7 +80,7 @@ base::Result<void> SetOnce(std::optional<T>& slot, T value, uint32_t name) {
 }  // namespace
 
 base::Result<X64VpState> ParseVbsVpContext(std::span<const std::byte> data) {
-  const uint32_t count = TRY(LoadLe<uint32_t>(data, 0));
+  const uint32_t count = TRY(base::LoadLeOrError<uint32_t>(data, 0));
   const std::span<const std::byte> records = data.subspan(4);
   if (count == 0) return base::Error("VBS VP context names no registers");
   if (records.size() / kRecordBytes < count)
@@ -89,8 +89,8 @@ base::Result<X64VpState> ParseVbsVpContext(std::span<const std::byte> data) {
   X64VpState state;
   for (uint32_t i = 0; i < count; ++i) {
     const auto record = records.subspan(size_t{i} * kRecordBytes, kRecordBytes);
-    const uint8_t vtl = TRY(LoadLe<uint8_t>(record, 0));
-    const uint32_t name = TRY(LoadLe<uint32_t>(record, kNameOffset));
+    const uint8_t vtl = TRY(base::LoadLeOrError<uint8_t>(record, 0));
+    const uint32_t name = TRY(base::LoadLeOrError<uint32_t>(record, kNameOffset));
     for (size_t b = 0; b < kMbzBytes; ++b)
       if (record[kMbzOffset + b] != std::byte{0})
         return base::Error::Format("VBS register %u (0x%08x): reserved bytes are not zero", i,
@@ -106,7 +106,7 @@ base::Result<X64VpState> ParseVbsVpContext(std::span<const std::byte> data) {
                                  state.vtl);
     const auto value = record.subspan(kValueOffset);
     if (auto* scalar_slot = ScalarSlot(state, name)) {
-      const uint64_t scalar = TRY(LoadLe<uint64_t>(value, 0));
+      const uint64_t scalar = TRY(base::LoadLeOrError<uint64_t>(value, 0));
       TRY(SetOnce(*scalar_slot, scalar, name));
     } else if (auto* segment_slot = SegmentSlot(state, name)) {
       const SegmentRegister segment = TRY(ParseSegment(value));
