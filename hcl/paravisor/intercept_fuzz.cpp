@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::array<uint64_t, 8> control{};
   std::memcpy(control.data(), data + kMessageBytes + kGprBytes, kControlBytes);
   const uint32_t names[] = {::hv::reg::kCr0, ::hv::reg::kCr3, ::hv::reg::kCr4, ::hv::reg::kEfer,
-                            ::hv::reg::kDs, ::hv::reg::kEs, ::hv::reg::kSs, ::hv::reg::kRax + 4};
+                            ::hv::reg::kDs, ::hv::reg::kEs, ::hv::reg::kSs, ::hv::reg::kRsp};
   // Control registers: the value in the low half. Segments: base 0,
   // limit/selector/attributes from the input (the high half).
   for (size_t i = 0; i < 8; ++i) {

@@ -85,7 +85,7 @@ class InterceptCpu final : public x86emu::X86Cpu {
         rflags_(header.rflags) {}
 
   base::Result<void> Fetch() {
-    std::array registers = {Assoc(::hv::reg::kRax + 4), Assoc(::hv::reg::kEs),
+    std::array registers = {Assoc(::hv::reg::kRsp),     Assoc(::hv::reg::kEs),
                             Assoc(::hv::reg::kSs),      Assoc(::hv::reg::kDs),
                             Assoc(::hv::reg::kFs),      Assoc(::hv::reg::kGs),
                             Assoc(::hv::reg::kCr0),     Assoc(::hv::reg::kCr3),
@@ -109,7 +109,7 @@ class InterceptCpu final : public x86emu::X86Cpu {
     size_t n = 0;
     writes[n++] = Assoc(::hv::reg::kRip, rip_);
     if (rflags_ != header_.rflags) writes[n++] = Assoc(::hv::reg::kRflags, rflags_);
-    if (rsp_dirty_) writes[n++] = Assoc(::hv::reg::kRax + 4, rsp_);
+    if (rsp_dirty_) writes[n++] = Assoc(::hv::reg::kRsp, rsp_);
     return mshv_.SetRegisters(std::span(writes.data(), n));
   }
 
