@@ -22,8 +22,8 @@
 // INIT/SIPI the guest sends through its LAPIC, which KVM handles, and
 // start in real mode at the SIPI vector (Linux's trampoline, in the low
 // VTL2 range of memory_layout.h). COM1 (a 16550 at 0x3F8, IRQ 4) is copied
-// to stdout, the CMOS RTC is at 0x70 (cmos_rtc.h) and the ACPI PM1 blocks
-// at 0x400 (acpi_pm.h), all behind one locked port bus; the machine runs
+// to stdout, the CMOS RTC is at 0x70 (devices/cmos_rtc.h) and the ACPI PM1
+// blocks at 0x400 (devices/acpi_pm.h), all behind one locked port bus; the machine runs
 // until the guest powers off through ACPI S5, every VP halts with
 // interrupts disabled, or a VP fails, which stops all of them.
 // FIXME: the in-kernel PIT and LAPIC timer stand in for Hyper-V's
@@ -59,12 +59,12 @@
 #include "machine.h"
 #include "stop_report.h"
 #include "hv/synthetic_msrs.h"
-#include "acpi_pm.h"
 #include "benchmark_port.h"
-#include "cmos_rtc.h"
 #include "image_trust.h"
 #include "kvm/vcpu.h"
 #include "kvm/vm.h"
+#include "devices/acpi_pm.h"
+#include "devices/cmos_rtc.h"
 #include "devices/machine_events.h"
 #include "reader.h"
 #include "devices/uart16550.h"
@@ -199,13 +199,13 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   KvmIrqLine com1_irq(machine->vm, devices::Uart16550::kCom1Irq);
   com1.ConnectIrq(com1_irq);
   devices::MachineEvents events;
-  loader::AcpiPm1 pm1(events);
-  loader::CmosRtc rtc([] { return std::time(nullptr); });
+  devices::AcpiPm1 pm1(events);
+  devices::CmosRtc rtc([] { return std::time(nullptr); });
   devices::PortBus ports;
   for (auto attached :
        {ports.Attach(devices::Uart16550::kCom1Base, devices::Uart16550::kRegisterCount, com1),
-        ports.Attach(loader::AcpiPm1::kPm1Base, loader::AcpiPm1::kRegisterBytes, pm1),
-        ports.Attach(loader::CmosRtc::kBase, loader::CmosRtc::kPortCount, rtc)}) {
+        ports.Attach(devices::AcpiPm1::kPm1Base, devices::AcpiPm1::kRegisterBytes, pm1),
+        ports.Attach(devices::CmosRtc::kBase, devices::CmosRtc::kPortCount, rtc)}) {
     if (!attached) {
       std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());
       return kExitLoadFailed;
@@ -240,7 +240,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   // bus for the ports VTL2 does not intercept (ACPI PM1: VTL0's S5 ends
   // the machine too).
   std::vector<loader::hv::SyntheticMsrs> vtl0_msrs;
-  loader::AcpiPm1 vtl0_pm1(events);
+  devices::AcpiPm1 vtl0_pm1(events);
   loader::BenchmarkPort vtl0_benchmark_port;
   devices::PortBus vtl0_ports;
   if (machine->vtl0) {
@@ -249,8 +249,8 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     for (const kvm::Vcpu& vcpu : machine->vtl0->vcpus)
       vtl0_msrs.emplace_back(vcpu.id(), machine->vtl0->hv, *machine->vtl0->view, reference_clock,
                              vtl0_partition_msrs);
-    for (auto attached : {vtl0_ports.Attach(loader::AcpiPm1::kPm1Base,
-                                            loader::AcpiPm1::kRegisterBytes, vtl0_pm1),
+    for (auto attached : {vtl0_ports.Attach(devices::AcpiPm1::kPm1Base,
+                                            devices::AcpiPm1::kRegisterBytes, vtl0_pm1),
                           vtl0_ports.Attach(loader::BenchmarkPort::kPort, 1, vtl0_benchmark_port)}) {
       if (!attached) {
         std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());

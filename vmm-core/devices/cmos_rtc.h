@@ -2,7 +2,7 @@
 // 0x70 and data port 0x71 (Motorola MC146818A datasheet, "Address Map" and
 // "Registers A-D"; the IBM PC/AT puts it at those ports).
 //
-// Why the loader has one: Linux 6.1 reads the wall clock from it while
+// Why hcl-loader has one: Linux 6.1 reads the wall clock from it while
 // timekeeping starts (arch/x86/kernel/rtc.c, mach_get_cmos_time). With no
 // device there every read is 0xFF, so Register A's update-in-progress bit
 // looks stuck and mc146818_avoid_UIP polls until its timeout: about 2.4 s
@@ -30,9 +30,9 @@
 
 #include "devices/port_bus.h"
 
-namespace loader {
+namespace devices {
 
-class CmosRtc final : public devices::PortDevice {
+class CmosRtc final : public PortDevice {
  public:
   static constexpr uint16_t kBase = 0x70;
   static constexpr uint16_t kPortCount = 2;
@@ -42,8 +42,8 @@ class CmosRtc final : public devices::PortDevice {
   explicit CmosRtc(Clock clock);
 
   const char* name() const override { return "cmos-rtc"; }
-  devices::IoResult Read(uint16_t offset, std::span<std::byte> data) override;
-  devices::IoResult Write(uint16_t offset, std::span<const std::byte> data) override;
+  IoResult Read(uint16_t offset, std::span<std::byte> data) override;
+  IoResult Write(uint16_t offset, std::span<const std::byte> data) override;
 
   uint8_t ReadRegister(uint8_t index) const;
   void WriteRegister(uint8_t index, uint8_t value);
@@ -58,4 +58,4 @@ class CmosRtc final : public devices::PortDevice {
   std::array<uint8_t, 128> ram_{};  // 0x0E-0x7F used
 };
 
-}  // namespace loader
+}  // namespace devices

@@ -1,8 +1,8 @@
-#include "cmos_rtc.h"
+#include "devices/cmos_rtc.h"
 
 #include <chrono>
 
-namespace loader {
+namespace devices {
 namespace {
 
 // MC146818A address map.
@@ -91,24 +91,24 @@ void CmosRtc::WriteRegister(uint8_t index, uint8_t value) {
   // Time, alarm, A, C, D and the century byte: ignored (see the header).
 }
 
-devices::IoResult CmosRtc::Read(uint16_t offset, std::span<std::byte> data) {
-  if (offset >= kPortCount) return devices::IoResult::kBadRegister;
-  if (data.size() != 1) return devices::IoResult::kBadSize;
+IoResult CmosRtc::Read(uint16_t offset, std::span<std::byte> data) {
+  if (offset >= kPortCount) return IoResult::kBadRegister;
+  if (data.size() != 1) return IoResult::kBadSize;
   // Port 0x70 is write-only on the PC/AT; reading it returns the index here.
   data[0] = std::byte{offset == 0 ? index_ : ReadRegister(index_)};
-  return devices::IoResult::kOk;
+  return IoResult::kOk;
 }
 
-devices::IoResult CmosRtc::Write(uint16_t offset, std::span<const std::byte> data) {
-  if (offset >= kPortCount) return devices::IoResult::kBadRegister;
-  if (data.size() != 1) return devices::IoResult::kBadSize;
+IoResult CmosRtc::Write(uint16_t offset, std::span<const std::byte> data) {
+  if (offset >= kPortCount) return IoResult::kBadRegister;
+  if (data.size() != 1) return IoResult::kBadSize;
   const auto value = static_cast<uint8_t>(data[0]);
   if (offset == 0) {
     index_ = value & 0x7F;  // bit 7: NMI disable on PCs, ignored
   } else {
     WriteRegister(index_, value);
   }
-  return devices::IoResult::kOk;
+  return IoResult::kOk;
 }
 
-}  // namespace loader
+}  // namespace devices

@@ -1,4 +1,4 @@
-#include "cmos_rtc.h"
+#include "devices/cmos_rtc.h"
 
 #include <doctest/doctest.h>
 
@@ -9,14 +9,14 @@ namespace {
 // 2026-11-22 07:41:09 UTC, a Sunday.
 constexpr std::time_t kNow = 1795333269;
 
-uint8_t In(loader::CmosRtc& rtc, uint8_t index) {
+uint8_t In(devices::CmosRtc& rtc, uint8_t index) {
   std::array<std::byte, 1> byte{std::byte{index}};
   REQUIRE(rtc.Write(0, byte) == devices::IoResult::kOk);
   REQUIRE(rtc.Read(1, byte) == devices::IoResult::kOk);
   return static_cast<uint8_t>(byte[0]);
 }
 
-void Out(loader::CmosRtc& rtc, uint8_t index, uint8_t value) {
+void Out(devices::CmosRtc& rtc, uint8_t index, uint8_t value) {
   const std::array<std::byte, 1> select{std::byte{index}};
   const std::array<std::byte, 1> data{std::byte{value}};
   REQUIRE(rtc.Write(0, select) == devices::IoResult::kOk);
@@ -26,7 +26,7 @@ void Out(loader::CmosRtc& rtc, uint8_t index, uint8_t value) {
 }  // namespace
 
 TEST_CASE("CMOS RTC: the host clock in BCD, 24-hour, never mid-update") {
-  loader::CmosRtc rtc([] { return kNow; });
+  devices::CmosRtc rtc([] { return kNow; });
   CHECK(In(rtc, 0x00) == 0x09);  // seconds
   CHECK(In(rtc, 0x02) == 0x41);  // minutes
   CHECK(In(rtc, 0x04) == 0x07);  // hours
@@ -43,7 +43,7 @@ TEST_CASE("CMOS RTC: the host clock in BCD, 24-hour, never mid-update") {
 
 TEST_CASE("CMOS RTC: binary and 12-hour modes; writes to the time are ignored; RAM keeps bytes") {
   std::time_t now = kNow + 6 * 3600;  // 13:41:09
-  loader::CmosRtc rtc([&] { return now; });
+  devices::CmosRtc rtc([&] { return now; });
   Out(rtc, 0x0B, 0x04 | 0x02);  // binary, 24-hour
   CHECK(In(rtc, 0x04) == 13);
   CHECK(In(rtc, 0x02) == 41);

@@ -1,7 +1,8 @@
 // AcpiPm1: the ACPI fixed-hardware PM1a event and control register blocks
 // (ACPI 6.5 §4.8.3.1 "PM1 Event Grouping", §4.8.3.2 "PM1 Control
 // Grouping") on I/O ports, as the FADT the boot shim builds describes them
-// (bootloader/acpi_tables.h; acpi_pm_test.cpp checks the two agree).
+// (bootloader/acpi_tables.h; loader/acpi_fixed_hardware_test.cpp checks the
+// two agree).
 //
 // Block layout from kPm1Base:
 //   +0 PM1a_STS (16 bits, write 1 to clear)  +2 PM1a_EN (16 bits)   [PM1_EVT_LEN 4]
@@ -23,9 +24,9 @@
 #include "devices/machine_events.h"
 #include "devices/port_bus.h"
 
-namespace loader {
+namespace devices {
 
-class AcpiPm1 final : public devices::PortDevice {
+class AcpiPm1 final : public PortDevice {
  public:
   static constexpr uint16_t kPm1Base = 0x400;
   static constexpr uint16_t kPm1EventBase = kPm1Base;
@@ -35,11 +36,11 @@ class AcpiPm1 final : public devices::PortDevice {
   static constexpr uint16_t kRegisterBytes = kPm1EventBytes + kPm1ControlBytes;
   static constexpr uint8_t kS5SleepType = 5;
 
-  explicit AcpiPm1(devices::MachineEvents& events) : events_(events) {}
+  explicit AcpiPm1(MachineEvents& events) : events_(events) {}
 
   const char* name() const override { return "acpi-pm1"; }
-  devices::IoResult Read(uint16_t offset, std::span<std::byte> data) override;
-  devices::IoResult Write(uint16_t offset, std::span<const std::byte> data) override;
+  IoResult Read(uint16_t offset, std::span<std::byte> data) override;
+  IoResult Write(uint16_t offset, std::span<const std::byte> data) override;
 
   uint16_t enable() const { return enable_; }
   uint32_t ignored_sleep_requests() const { return ignored_sleep_requests_; }
@@ -47,10 +48,10 @@ class AcpiPm1 final : public devices::PortDevice {
  private:
   uint16_t RegisterValue(uint16_t reg) const;
 
-  devices::MachineEvents& events_;
+  MachineEvents& events_;
   uint16_t enable_ = 0;   // guest-controlled
   uint16_t control_ = 0;  // guest-controlled; SLP_EN is write-only
   uint32_t ignored_sleep_requests_ = 0;
 };
 
-}  // namespace loader
+}  // namespace devices

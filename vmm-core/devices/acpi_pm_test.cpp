@@ -1,10 +1,8 @@
-#include "acpi_pm.h"
+#include "devices/acpi_pm.h"
 
 #include <doctest/doctest.h>
 
 #include <array>
-
-#include "acpi_tables.h"  // the boot shim's FADT/DSDT: both sides must agree
 
 namespace {
 
@@ -12,7 +10,7 @@ std::array<std::byte, 2> Word(uint16_t value) {
   return {std::byte{static_cast<uint8_t>(value)}, std::byte{static_cast<uint8_t>(value >> 8)}};
 }
 
-uint16_t ReadWord(loader::AcpiPm1& pm, uint16_t offset) {
+uint16_t ReadWord(devices::AcpiPm1& pm, uint16_t offset) {
   std::array<std::byte, 2> data{};
   REQUIRE(pm.Read(offset, data) == devices::IoResult::kOk);
   return static_cast<uint16_t>(static_cast<uint16_t>(data[0]) |
@@ -24,17 +22,9 @@ constexpr uint16_t SlpTyp(uint16_t type) { return static_cast<uint16_t>(type << 
 
 }  // namespace
 
-TEST_CASE("PM1 ports and the S5 sleep type match the FADT and DSDT the shim builds") {
-  CHECK(loader::AcpiPm1::kPm1EventBase == shim::acpi::kPm1aEventPort);
-  CHECK(loader::AcpiPm1::kPm1EventBytes == shim::acpi::kPm1EventBytes);
-  CHECK(loader::AcpiPm1::kPm1ControlBase == shim::acpi::kPm1aControlPort);
-  CHECK(loader::AcpiPm1::kPm1ControlBytes == shim::acpi::kPm1ControlBytes);
-  CHECK(loader::AcpiPm1::kS5SleepType == shim::acpi::kS5SleepType);
-}
-
 TEST_CASE("PM1: SLP_TYP then SLP_EN with the S5 type powers off, as ACPICA writes it") {
   devices::MachineEvents events;
-  loader::AcpiPm1 pm(events);
+  devices::AcpiPm1 pm(events);
   CHECK(ReadWord(pm, 4) == 1);  // SCI_EN: always in ACPI mode
   CHECK(ReadWord(pm, 0) == 0);  // no fixed events
   // acpi_hw_legacy_sleep: write #1 SLP_TYP alone, write #2 with SLP_EN.
@@ -48,7 +38,7 @@ TEST_CASE("PM1: SLP_TYP then SLP_EN with the S5 type powers off, as ACPICA write
 
 TEST_CASE("PM1: other sleep types are ignored; enable is read/write; bad accesses refused") {
   devices::MachineEvents events;
-  loader::AcpiPm1 pm(events);
+  devices::AcpiPm1 pm(events);
   CHECK(pm.Write(4, Word(SlpTyp(1) | kSlpEn)) == devices::IoResult::kOk);
   CHECK_FALSE(events.power_off_requested());
   CHECK(pm.ignored_sleep_requests() == 1);
@@ -58,7 +48,7 @@ TEST_CASE("PM1: other sleep types are ignored; enable is read/write; bad accesse
   CHECK(events.power_off_requested());
 
   devices::MachineEvents quiet;
-  loader::AcpiPm1 pm2(quiet);
+  devices::AcpiPm1 pm2(quiet);
   CHECK(pm2.Write(2, Word(0x0121)) == devices::IoResult::kOk);
   CHECK(ReadWord(pm2, 2) == 0x0121);
   CHECK(pm2.enable() == 0x0121);

@@ -1,6 +1,6 @@
-#include "acpi_pm.h"
+#include "devices/acpi_pm.h"
 
-namespace loader {
+namespace devices {
 namespace {
 
 // Register offsets inside the block.
@@ -27,22 +27,22 @@ uint16_t AcpiPm1::RegisterValue(uint16_t reg) const {
 // Accesses of 1, 2 or 4 bytes anywhere inside the block, little-endian,
 // as ACPICA's register width (PM1_EVT_LEN / 2, PM1_CNT_LEN) or a byte-wise
 // guest may make them; a 4-byte access at +0 spans PM1_STS and PM1_EN.
-devices::IoResult AcpiPm1::Read(uint16_t offset, std::span<std::byte> data) {
-  if (data.size() != 1 && data.size() != 2 && data.size() != 4) return devices::IoResult::kBadSize;
+IoResult AcpiPm1::Read(uint16_t offset, std::span<std::byte> data) {
+  if (data.size() != 1 && data.size() != 2 && data.size() != 4) return IoResult::kBadSize;
   if (offset >= kRegisterBytes || data.size() > size_t{kRegisterBytes} - offset)
-    return devices::IoResult::kBadRegister;
+    return IoResult::kBadRegister;
   for (size_t i = 0; i < data.size(); ++i) {
     const auto at = static_cast<uint16_t>(offset + i);
     const auto reg = static_cast<uint16_t>(at & ~1u);
     data[i] = std::byte{static_cast<uint8_t>(RegisterValue(reg) >> ((at & 1u) * 8))};
   }
-  return devices::IoResult::kOk;
+  return IoResult::kOk;
 }
 
-devices::IoResult AcpiPm1::Write(uint16_t offset, std::span<const std::byte> data) {
-  if (data.size() != 1 && data.size() != 2 && data.size() != 4) return devices::IoResult::kBadSize;
+IoResult AcpiPm1::Write(uint16_t offset, std::span<const std::byte> data) {
+  if (data.size() != 1 && data.size() != 2 && data.size() != 4) return IoResult::kBadSize;
   if (offset >= kRegisterBytes || data.size() > size_t{kRegisterBytes} - offset)
-    return devices::IoResult::kBadRegister;
+    return IoResult::kBadRegister;
   bool control_written = false;
   for (size_t i = 0; i < data.size(); ++i) {
     const auto at = static_cast<uint16_t>(offset + i);
@@ -71,7 +71,7 @@ devices::IoResult AcpiPm1::Write(uint16_t offset, std::span<const std::byte> dat
     }
     control_ = static_cast<uint16_t>(control_ & ~kSlpEn);
   }
-  return devices::IoResult::kOk;
+  return IoResult::kOk;
 }
 
-}  // namespace loader
+}  // namespace devices
