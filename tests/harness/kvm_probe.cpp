@@ -4,8 +4,8 @@
 //   kvm-probe smoke [--iterations N] [--timeout-ms N]
 //   kvm-probe speed [--budget-ms N] [--iterations N]
 //
-// Both modes create one VM with one vCPU over 2 MiB of anonymous memory, map
-// it 1:1 with a single 2 MiB page, and enter 64-bit mode directly through
+// Both modes create one VM with one vCPU over 2 MiB of guest RAM, map it
+// 1:1 with a single 2 MiB page, and enter 64-bit mode directly through
 // KVM_SET_SREGS (no real-mode trampoline). The guest is a few hand-assembled
 // instructions (see Assembler below).
 //
@@ -19,7 +19,8 @@
 //   Exit 0 when all of that held, 1 otherwise (including KVM missing).
 // speed: runs N iterations (default 10 million) of `dec ecx; jnz` and stops
 //   the vCPU when the budget (default 1000 ms) runs out: a timer signal
-//   interrupts KVM_RUN and immediate_exit covers the race with entry.
+//   (loader::VcpuTicker) interrupts KVM_RUN and immediate_exit covers the
+//   race with entry.
 //   Exit 0 within budget, 3 too slow, 2 KVM missing or unusable.
 //
 // Bad arguments: usage on stderr, exit 64.
@@ -28,39 +29,42 @@
 // watchdog bounds every phase, so a KVM that emulates each instruction
 // (ENVIRONMENT.md: kvm_pvm, ~1.5 us per instruction) cannot hang a caller.
 //
-// Built for the host and linked -static, so carrier-run can copy this one
-// file into the carrier VM's initramfs.
+// Built on hcl-loader's KVM library (loader/kvm: KvmSystem, Vm, Vcpu,
+// GuestRam, VcpuExit; loader/run_deadline.h) and vmm-core, for the host,
+// and linked -static, so carrier-run can copy this one file into the
+// carrier VM's initramfs.
 
-#include <fcntl.h>
 #include <linux/kvm.h>
 #include <signal.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/time.h>
 #include <unistd.h>
 
 #include <algorithm>
-#include <array>
-#include <cerrno>
 #include <charconv>
 #include <chrono>
-#include <cstdarg>
 #include <cstddef>
 #include <cstdint>
 #include <cstdio>
-#include <cstdlib>
 #include <cstring>
-#include <memory>
 #include <optional>
 #include <span>
 #include <string>
 #include <string_view>
 #include <utility>
+#include <variant>
 #include <vector>
 
+#include "base/le_bytes.h"
 #include "base/result.h"
 #include "base/string_printf.h"
+#include "hv/hvdef.h"
+#include "kvm/exit.h"
+#include "kvm/guest_ram.h"
+#include "kvm/system.h"
+#include "kvm/vcpu.h"
+#include "kvm/vm.h"
 #include "mem/guest_memory.h"
+#include "run_deadline.h"
 
 namespace {
 
@@ -83,8 +87,6 @@ constexpr Gpa kStackTopGpa{0x1ff000};
 constexpr Gpa operator+(Gpa gpa, std::uint64_t offset) { return Gpa{mem::ToU64(gpa) + offset}; }
 
 constexpr std::uint16_t kDebugPort = 0xe9;
-constexpr std::uint32_t kHvMsrBase = 0x40000000;  // TLFS: synthetic MSR range
-constexpr std::uint32_t kHvMsrCount = 0x200;
 constexpr std::uint32_t kProbedMsr = 0x40000001;  // HV_X64_MSR_HYPERCALL
 constexpr std::uint64_t kMsrAnswer = 0x0badc0de'5eed1e55;
 
@@ -110,71 +112,6 @@ constexpr std::uint64_t kCr0Pg = 1u << 31;
 constexpr std::uint64_t kCr4Pae = 1u << 5;
 constexpr std::uint64_t kEferLme = 1u << 8;
 constexpr std::uint64_t kEferLma = 1u << 10;
-
-// ---------------------------------------------------------------------------
-// RAII for file descriptors and mappings.
-
-class Fd {
- public:
-  Fd() = default;
-  explicit Fd(int fd) : fd_(fd) {}
-  Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-  Fd& operator=(Fd&& other) noexcept {
-    if (this != &other) {
-      Reset();
-      fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-  ~Fd() { Reset(); }
-
-  int get() const { return fd_; }
-
- private:
-  void Reset() {
-    if (fd_ >= 0) close(fd_);
-    fd_ = -1;
-  }
-  int fd_ = -1;
-};
-
-class Mapping {
- public:
-  static Result<Mapping> Create(std::size_t size_bytes, int prot, int flags, int fd,
-                                std::string_view what) {
-    void* address = mmap(nullptr, size_bytes, prot, flags, fd, 0);
-    if (address == MAP_FAILED)
-      return Error::FromErrno(std::string("mmap ") + std::string(what), errno);
-    return Mapping(static_cast<std::byte*>(address), size_bytes);
-  }
-  Mapping(Mapping&& other) noexcept
-      : data_(std::exchange(other.data_, nullptr)),
-        size_bytes_(std::exchange(other.size_bytes_, 0)) {}
-  Mapping& operator=(Mapping&&) = delete;
-  Mapping(const Mapping&) = delete;
-  Mapping& operator=(const Mapping&) = delete;
-  ~Mapping() {
-    if (data_ != nullptr) munmap(data_, size_bytes_);
-  }
-
-  std::span<std::byte> bytes() const { return {data_, size_bytes_}; }
-  void* address() const { return data_; }
-
- private:
-  Mapping(std::byte* data, std::size_t size_bytes) : data_(data), size_bytes_(size_bytes) {}
-  std::byte* data_;
-  std::size_t size_bytes_;
-};
-
-// ioctl wrappers: errno into an Error that names the request.
-template <typename Arg>
-Result<int> Ioctl(const Fd& fd, unsigned long request, Arg arg, std::string_view what) {
-  const int ret = ioctl(fd.get(), request, arg);
-  if (ret < 0) return Error::FromErrno(what, errno);
-  return ret;
-}
 
 // ---------------------------------------------------------------------------
 // A tiny x86-64 assembler: exactly the instructions the two guests use.
@@ -293,28 +230,22 @@ std::uint64_t LcgResult(std::uint32_t iterations) {
 }
 
 // ---------------------------------------------------------------------------
-// Watchdog. One ITIMER_REAL, one SIGALRM handler whose action depends on the
-// phase: during setup a fire means an ioctl hung, so report and _exit; during
-// KVM_RUN the first fire asks the vCPU to stop (the signal makes KVM_RUN
-// return EINTR; immediate_exit covers a signal that lands just before entry)
-// and a later fire, one grace period on, means it did not stop.
+// Watchdog. One ITIMER_REAL and one SIGALRM handler that reports the phase
+// that overran and ends the process: during setup a fire means an ioctl
+// hung; during a run it means the vCPU did not stop one grace period after
+// its deadline (the deadline itself stops the vCPU through
+// loader::VcpuTicker's kick: the signal makes KVM_RUN return EINTR, and
+// immediate_exit covers a kick that lands just before entry).
 
 volatile sig_atomic_t g_phase_running = 0;
-volatile sig_atomic_t g_deadline_hit = 0;
 int g_setup_hung_exit_code = 1;
 int g_vcpu_stuck_exit_code = 1;
 const char* g_setup_hung_message = "kvm-probe: KVM setup hung\n";
 const char* g_vcpu_stuck_message = "kvm-probe: vCPU did not stop\n";
-kvm_run* g_run = nullptr;  // not owned; the vCPU's mapping
 
 constexpr auto kGracePeriod = std::chrono::seconds(2);
 
 extern "C" void OnAlarm(int) {
-  if (g_phase_running && !g_deadline_hit) {
-    g_deadline_hit = 1;
-    if (g_run != nullptr) g_run->immediate_exit = 1;
-    return;
-  }
   const char* message = g_phase_running ? g_vcpu_stuck_message : g_setup_hung_message;
   (void)!write(STDOUT_FILENO, message, std::strlen(message));
   _exit(g_phase_running ? g_vcpu_stuck_exit_code : g_setup_hung_exit_code);
@@ -324,255 +255,49 @@ Result<void> InstallWatchdog() {
   struct sigaction action {};
   action.sa_handler = OnAlarm;
   sigemptyset(&action.sa_mask);
-  action.sa_flags = 0;  // no SA_RESTART: KVM_RUN must see EINTR
   if (sigaction(SIGALRM, &action, nullptr) != 0) return Error::FromErrno("sigaction", errno);
-  return base::Ok();
+  return loader::InstallKickHandler();
 }
 
-void ArmWatchdog(std::chrono::milliseconds first, std::chrono::milliseconds then) {
-  const auto to_timeval = [](std::chrono::milliseconds ms) {
-    timeval tv{};
-    tv.tv_sec = static_cast<time_t>(ms.count() / 1000);
-    tv.tv_usec = static_cast<suseconds_t>((ms.count() % 1000) * 1000);
-    return tv;
-  };
+// One shot `after` from now (0: disarmed).
+void ArmWatchdog(std::chrono::milliseconds after) {
   itimerval timer{};
-  timer.it_value = to_timeval(first);
-  timer.it_interval = to_timeval(then);
+  timer.it_value.tv_sec = static_cast<time_t>(after.count() / 1000);
+  timer.it_value.tv_usec = static_cast<suseconds_t>((after.count() % 1000) * 1000);
   setitimer(ITIMER_REAL, &timer, nullptr);
 }
 
-void DisarmWatchdog() {
-  itimerval timer{};
-  setitimer(ITIMER_REAL, &timer, nullptr);
-}
-
-// The run phase, for one scope: arms the deadline on construction; on every
-// way out, disarms it and clears immediate_exit so the vCPU could run again.
-class RunDeadline {
+// The run phase, for one scope: the watchdog fires one grace period after
+// `deadline`; on every way out it is disarmed.
+class RunPhase {
  public:
-  RunDeadline(kvm_run* run, std::chrono::milliseconds deadline) : run_(run) {
-    g_run = run;
-    g_deadline_hit = 0;
+  explicit RunPhase(std::chrono::milliseconds deadline) {
     g_phase_running = 1;
-    ArmWatchdog(deadline, kGracePeriod);
+    ArmWatchdog(deadline + kGracePeriod);
   }
-  RunDeadline(const RunDeadline&) = delete;
-  RunDeadline& operator=(const RunDeadline&) = delete;
-  ~RunDeadline() {
-    DisarmWatchdog();
+  RunPhase(const RunPhase&) = delete;
+  RunPhase& operator=(const RunPhase&) = delete;
+  ~RunPhase() {
+    ArmWatchdog(std::chrono::milliseconds(0));
     g_phase_running = 0;
-    run_->immediate_exit = 0;
-    g_run = nullptr;
   }
-  bool hit() const { return g_deadline_hit != 0; }
-
- private:
-  kvm_run* run_;
 };
 
 using base::StringPrintf;
 
 // ---------------------------------------------------------------------------
-// The VM.
+// The VM: hcl-loader's KVM library over 2 MiB of guest RAM.
 
-// The kernel's struct kvm_cpuid2 (nent, padding, entries[] at offset 8) with
-// room for the entries, and the ioctl numbers built from its real size.
-// Not <asm/kvm.h>'s own type: in Debian 12's linux-libc-dev (6.1)
-// __DECLARE_FLEX_ARRAY puts the array beside an empty struct, which is one
-// byte in C++, so under g++ sizeof(kvm_cpuid2) is 12 and entries sits at
-// offset 12. That breaks the layout and, because _IOWR encodes the size,
-// the ioctl numbers too: KVM_GET_SUPPORTED_CPUID from <linux/kvm.h> fails
-// with EINVAL when compiled as C++. kvm_msrs (KVM_GET_MSRS/KVM_SET_MSRS),
-// kvm_msr_list, kvm_irq_routing (KVM_SET_GSI_ROUTING) and kvm_signal_mask
-// have the same defect.
-struct Cpuid2Header {
-  std::uint32_t nent;
-  std::uint32_t padding;
-};
-struct CpuidBuffer {
-  Cpuid2Header header;
-  std::array<kvm_cpuid_entry2, 256> entries;
-};
-static_assert(sizeof(Cpuid2Header) == 8 && offsetof(CpuidBuffer, entries) == 8);
-static_assert(sizeof(kvm_cpuid_entry2) == 40);
-constexpr unsigned long kKvmGetSupportedCpuid = _IOWR(KVMIO, 0x05, Cpuid2Header);
-constexpr unsigned long kKvmSetCpuid2 = _IOW(KVMIO, 0x90, Cpuid2Header);
-
-struct KvmCaps {
-  bool user_space_msr;
-  bool msr_filter;
-  bool immediate_exit;
+// The RAM outlives the VM (Vm::MapRam); members are destroyed in reverse.
+struct Machine {
+  kvm::KvmSystem system;
+  kvm::GuestRam ram;
+  mem::GuestMemory memory;  // over ram
+  kvm::Vm vm;
+  kvm::Vcpu vcpu;
 };
 
-class Vm {
- public:
-  static Result<Vm> Create() {
-    Fd kvm(open("/dev/kvm", O_RDWR | O_CLOEXEC));
-    if (kvm.get() < 0) return Error::FromErrno("open /dev/kvm", errno);
-    const int api = TRY(Ioctl(kvm, KVM_GET_API_VERSION, 0, "KVM_GET_API_VERSION"));
-    if (api != KVM_API_VERSION)
-      return Error::Format("KVM API version %d, want %d", api, KVM_API_VERSION);
-    const KvmCaps caps{
-        .user_space_msr = TRY(Ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR,
-                                    "KVM_CHECK_EXTENSION")) > 0,
-        .msr_filter =
-            TRY(Ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER, "KVM_CHECK_EXTENSION")) > 0,
-        .immediate_exit =
-            TRY(Ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_IMMEDIATE_EXIT, "KVM_CHECK_EXTENSION")) > 0,
-    };
-    const int vcpu_mmap_bytes =
-        TRY(Ioctl(kvm, KVM_GET_VCPU_MMAP_SIZE, 0, "KVM_GET_VCPU_MMAP_SIZE"));
-    if (static_cast<std::size_t>(vcpu_mmap_bytes) < sizeof(kvm_run))
-      return Error::Format("KVM_GET_VCPU_MMAP_SIZE %d is smaller than struct kvm_run",
-                           vcpu_mmap_bytes);
-    Fd vm(TRY(Ioctl(kvm, KVM_CREATE_VM, 0, "KVM_CREATE_VM")));
-    auto ram = TRY(Mapping::Create(kGuestRamBytes, PROT_READ | PROT_WRITE,
-                                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, "guest RAM"));
-    // The span stays valid when Vm moves: it points at the mapping, which
-    // does not move with its owner.
-    auto memory = TRY(mem::GuestMemory::Create(Gpa{0}, ram.bytes()));
-    return Vm(std::move(kvm), std::move(vm), caps, static_cast<std::size_t>(vcpu_mmap_bytes),
-              std::move(ram), memory);
-  }
-
-  const KvmCaps& caps() const { return caps_; }
-  mem::GuestMemory& memory() { return memory_; }
-
-  Result<void> MapRam() {
-    kvm_userspace_memory_region region{};
-    region.slot = 0;
-    region.guest_phys_addr = 0;
-    region.memory_size = kGuestRamBytes;
-    region.userspace_addr = reinterpret_cast<std::uintptr_t>(ram_.address());
-    TRY(Ioctl(vm_, KVM_SET_USER_MEMORY_REGION, &region, "KVM_SET_USER_MEMORY_REGION"));
-    return base::Ok();
-  }
-
-  // RDMSR/WRMSR of the Hyper-V synthetic range exit to user space.
-  Result<void> FilterHvMsrs() {
-    if (!caps_.user_space_msr) return Error("KVM lacks KVM_CAP_X86_USER_SPACE_MSR");
-    if (!caps_.msr_filter) return Error("KVM lacks KVM_CAP_X86_MSR_FILTER");
-    kvm_enable_cap cap{};
-    cap.cap = KVM_CAP_X86_USER_SPACE_MSR;
-    cap.args[0] = KVM_MSR_EXIT_REASON_FILTER;
-    TRY(Ioctl(vm_, KVM_ENABLE_CAP, &cap, "KVM_ENABLE_CAP(X86_USER_SPACE_MSR)"));
-
-    std::array<std::uint8_t, kHvMsrCount / 8> deny_all{};  // a 0 bit denies
-    kvm_msr_filter filter{};
-    filter.flags = KVM_MSR_FILTER_DEFAULT_ALLOW;
-    filter.ranges[0].flags = KVM_MSR_FILTER_READ | KVM_MSR_FILTER_WRITE;
-    filter.ranges[0].nmsrs = kHvMsrCount;
-    filter.ranges[0].base = kHvMsrBase;
-    filter.ranges[0].bitmap = deny_all.data();
-    TRY(Ioctl(vm_, KVM_X86_SET_MSR_FILTER, &filter, "KVM_X86_SET_MSR_FILTER"));
-    return base::Ok();
-  }
-
-  Fd& vm_fd() { return vm_; }
-  Fd& kvm_fd() { return kvm_; }
-  std::size_t vcpu_mmap_bytes() const { return vcpu_mmap_bytes_; }
-
- private:
-  Vm(Fd kvm, Fd vm, KvmCaps caps, std::size_t vcpu_mmap_bytes, Mapping ram, mem::GuestMemory memory)
-      : kvm_(std::move(kvm)),
-        vm_(std::move(vm)),
-        caps_(caps),
-        vcpu_mmap_bytes_(vcpu_mmap_bytes),
-        ram_(std::move(ram)),
-        memory_(memory) {}
-
-  Fd kvm_;
-  Fd vm_;
-  KvmCaps caps_;
-  std::size_t vcpu_mmap_bytes_;
-  Mapping ram_;
-  mem::GuestMemory memory_;
-};
-
-class Vcpu {
- public:
-  static Result<Vcpu> Create(Vm& vm) {
-    Fd fd(TRY(Ioctl(vm.vm_fd(), KVM_CREATE_VCPU, 0, "KVM_CREATE_VCPU")));
-    auto run = TRY(Mapping::Create(vm.vcpu_mmap_bytes(), PROT_READ | PROT_WRITE, MAP_SHARED,
-                                   fd.get(), "kvm_run"));
-    return Vcpu(std::move(fd), std::move(run));
-  }
-
-  kvm_run* run() const { return static_cast<kvm_run*>(run_.address()); }
-  // The whole shared area: kvm_run, then the PIO data page and others.
-  std::span<const std::byte> run_area() const { return run_.bytes(); }
-
-  // A new vCPU has an empty CPUID table; give it everything KVM supports
-  // (long mode included), as the loader does before trimming.
-  Result<void> SetSupportedCpuid(Vm& vm) {
-    auto buffer = std::make_unique<CpuidBuffer>();
-    buffer->header.nent = static_cast<std::uint32_t>(buffer->entries.size());
-    TRY(Ioctl(vm.kvm_fd(), kKvmGetSupportedCpuid, buffer.get(), "KVM_GET_SUPPORTED_CPUID"));
-    TRY(Ioctl(fd_, kKvmSetCpuid2, buffer.get(), "KVM_SET_CPUID2"));
-    return base::Ok();
-  }
-
-  // 64-bit mode straight away: paging on, PAE, EFER.LME|LMA, a flat 64-bit
-  // code segment and flat data segments (SDM Vol. 3A §9.8.5).
-  Result<void> EnterLongMode(Gpa rip) {
-    kvm_sregs sregs{};
-    TRY(Ioctl(fd_, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"));
-    sregs.cr3 = mem::ToU64(kPml4Gpa);
-    sregs.cr4 = kCr4Pae;
-    sregs.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
-    sregs.efer = kEferLme | kEferLma;
-
-    kvm_segment code{};
-    code.base = 0;
-    code.limit = 0xffffffff;
-    code.selector = 0x08;
-    code.type = 0xb;  // execute/read, accessed
-    code.present = 1;
-    code.dpl = 0;
-    code.db = 0;
-    code.s = 1;
-    code.l = 1;
-    code.g = 1;
-    sregs.cs = code;
-
-    kvm_segment data = code;
-    data.selector = 0x10;
-    data.type = 0x3;  // read/write, accessed
-    data.db = 1;
-    data.l = 0;
-    sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
-
-    sregs.gdt.base = mem::ToU64(kGdtGpa);
-    sregs.gdt.limit = 3 * 8 - 1;
-    TRY(Ioctl(fd_, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS"));
-
-    kvm_regs regs{};
-    regs.rip = mem::ToU64(rip);
-    regs.rsp = mem::ToU64(kStackTopGpa);
-    regs.rflags = 0x2;  // bit 1 is reserved, always 1
-    TRY(Ioctl(fd_, KVM_SET_REGS, &regs, "KVM_SET_REGS"));
-    return base::Ok();
-  }
-
-  Result<kvm_regs> GetRegs() {
-    kvm_regs regs{};
-    TRY(Ioctl(fd_, KVM_GET_REGS, &regs, "KVM_GET_REGS"));
-    return regs;
-  }
-
-  // One KVM_RUN. Returns false when a signal interrupted it (EINTR).
-  Result<bool> RunOnce() {
-    if (ioctl(fd_.get(), KVM_RUN, 0) == 0) return true;
-    if (errno == EINTR) return false;
-    return Error::FromErrno("KVM_RUN", errno);
-  }
-
- private:
-  Vcpu(Fd fd, Mapping run) : fd_(std::move(fd)), run_(std::move(run)) {}
-  Fd fd_;
-  Mapping run_;
-};
+enum class MsrExits { kNone, kHyperV };
 
 // Page tables (PML4 -> PDPT -> PD with one 2 MiB page at 0) and a GDT with
 // null, 64-bit code (0x08) and data (0x10) descriptors. The descriptor bytes
@@ -589,20 +314,71 @@ Result<void> BuildGuest(mem::GuestMemory& ram, const GuestProgram& program) {
   return base::Ok();
 }
 
-struct Machine {
-  Vm vm;
-  Vcpu vcpu;
-};
+// 64-bit mode straight away: paging on, PAE, EFER.LME|LMA, a flat 64-bit
+// code segment and flat data segments (SDM Vol. 3A §9.8.5).
+Result<void> EnterLongMode(kvm::Vcpu& vcpu, Gpa rip) {
+  kvm_sregs sregs = TRY(vcpu.GetSregs());
+  sregs.cr3 = mem::ToU64(kPml4Gpa);
+  sregs.cr4 = kCr4Pae;
+  sregs.cr0 = kCr0Pe | kCr0Mp | kCr0Et | kCr0Ne | kCr0Wp | kCr0Pg;
+  sregs.efer = kEferLme | kEferLma;
 
-Result<Machine> CreateMachine(const GuestProgram& program, bool filter_msrs) {
-  auto vm = TRY(Vm::Create());
-  TRY(vm.MapRam());
-  if (filter_msrs) TRY(vm.FilterHvMsrs());
-  TRY(BuildGuest(vm.memory(), program));
-  auto vcpu = TRY(Vcpu::Create(vm));
-  TRY(vcpu.SetSupportedCpuid(vm));
-  TRY(vcpu.EnterLongMode(kCodeGpa));
-  return Machine{std::move(vm), std::move(vcpu)};
+  kvm_segment code{};
+  code.base = 0;
+  code.limit = 0xffffffff;
+  code.selector = 0x08;
+  code.type = 0xb;  // execute/read, accessed
+  code.present = 1;
+  code.dpl = 0;
+  code.db = 0;
+  code.s = 1;
+  code.l = 1;
+  code.g = 1;
+  sregs.cs = code;
+
+  kvm_segment data = code;
+  data.selector = 0x10;
+  data.type = 0x3;  // read/write, accessed
+  data.db = 1;
+  data.l = 0;
+  sregs.ds = sregs.es = sregs.fs = sregs.gs = sregs.ss = data;
+
+  sregs.gdt.base = mem::ToU64(kGdtGpa);
+  sregs.gdt.limit = 3 * 8 - 1;
+  TRY(vcpu.SetSregs(sregs));
+
+  kvm_regs regs{};
+  regs.rip = mem::ToU64(rip);
+  regs.rsp = mem::ToU64(kStackTopGpa);
+  regs.rflags = 0x2;  // bit 1 is reserved, always 1
+  TRY(vcpu.SetRegs(regs));
+  return base::Ok();
+}
+
+Result<Machine> CreateMachine(const GuestProgram& program, MsrExits msr_exits) {
+  auto system = TRY(kvm::KvmSystem::Open());
+  auto ram = TRY(kvm::GuestRam::Create(kGuestRamBytes));
+  // The span stays valid when Machine moves: it points at the mapping,
+  // which does not move with its owner.
+  auto memory = TRY(mem::GuestMemory::Create(Gpa{0}, ram.bytes()));
+  auto vm = TRY(kvm::Vm::Create(system));
+  TRY(vm.MapRam(0, Gpa{0}, ram, 0, kGuestRamBytes));
+  if (msr_exits == MsrExits::kHyperV) {
+    // RDMSR/WRMSR of the Hyper-V synthetic range exit to user space.
+    if (TRY(system.CheckExtension(KVM_CAP_X86_USER_SPACE_MSR)) <= 0)
+      return Error("KVM lacks KVM_CAP_X86_USER_SPACE_MSR");
+    if (TRY(system.CheckExtension(KVM_CAP_X86_MSR_FILTER)) <= 0)
+      return Error("KVM lacks KVM_CAP_X86_MSR_FILTER");
+    const kvm::MsrRange synthetic{::hv::kSyntheticMsrFirst, ::hv::kSyntheticMsrCount};
+    TRY(vm.TrapMsrs(std::span(&synthetic, 1)));
+  }
+  TRY(BuildGuest(memory, program));
+  auto vcpu = TRY(kvm::Vcpu::Create(vm, 0));
+  // A new vCPU has an empty CPUID table; give it everything KVM supports
+  // (long mode included), as the loader does before trimming.
+  TRY(vcpu.SetCpuid(TRY(system.SupportedCpuid())));
+  TRY(EnterLongMode(vcpu, kCodeGpa));
+  return Machine{std::move(system), std::move(ram), memory, std::move(vm), std::move(vcpu)};
 }
 
 // ---------------------------------------------------------------------------
@@ -617,99 +393,56 @@ struct RunStats {
   int msr_exits;
 };
 
-const char* ExitReasonName(std::uint32_t reason) {
-  switch (reason) {
-    case KVM_EXIT_UNKNOWN:
-      return "UNKNOWN";
-    case KVM_EXIT_EXCEPTION:
-      return "EXCEPTION";
-    case KVM_EXIT_IO:
-      return "IO";
-    case KVM_EXIT_HLT:
-      return "HLT";
-    case KVM_EXIT_MMIO:
-      return "MMIO";
-    case KVM_EXIT_SHUTDOWN:
-      return "SHUTDOWN (triple fault)";
-    case KVM_EXIT_FAIL_ENTRY:
-      return "FAIL_ENTRY";
-    case KVM_EXIT_INTERNAL_ERROR:
-      return "INTERNAL_ERROR";
-    case KVM_EXIT_X86_RDMSR:
-      return "X86_RDMSR";
-    case KVM_EXIT_X86_WRMSR:
-      return "X86_WRMSR";
-    default:
-      return "other";
-  }
-}
-
-Error UnexpectedExit(Vcpu& vcpu, std::string_view what) {
-  const kvm_run* run = vcpu.run();
+Error UnexpectedExit(const kvm::Vcpu& vcpu, const kvm::VcpuExit& exit) {
   const auto regs = vcpu.GetRegs();
   const unsigned long long rip = regs ? regs->rip : 0;
-  std::string detail;
-  if (run->exit_reason == KVM_EXIT_FAIL_ENTRY)
-    detail = StringPrintf(", hardware reason 0x%llx",
-                    static_cast<unsigned long long>(run->fail_entry.hardware_entry_failure_reason));
-  if (run->exit_reason == KVM_EXIT_INTERNAL_ERROR)
-    detail = StringPrintf(", suberror %u", run->internal.suberror);
-  return Error::Format("%.*s exit %u (%s) at rip 0x%llx%s", static_cast<int>(what.size()),
-                       what.data(), run->exit_reason, ExitReasonName(run->exit_reason), rip,
-                       detail.c_str());
+  return Error::Format("unexpected exit (%s) at rip 0x%llx", kvm::DescribeExit(exit).c_str(), rip);
 }
 
 // Runs the vCPU until HLT, answering the exits the probe guests make, or
 // until the deadline stops it (then stats.end is kDeadline).
-Result<RunStats> RunToHalt(Vcpu& vcpu, std::chrono::milliseconds deadline) {
-  kvm_run* run = vcpu.run();
+Result<RunStats> RunToHalt(kvm::Vcpu& vcpu, std::chrono::milliseconds deadline) {
   RunStats stats{RunEnd::kHalted, {}, {}, 0};
-  const RunDeadline run_deadline(run, deadline);
+  const loader::RunDeadline run_deadline(deadline);
+  // Kicks the vCPU out of KVM_RUN at the deadline (its period: a run ends
+  // at the first kick that finds the deadline expired).
+  const auto ticker = TRY(loader::VcpuTicker::Start(vcpu, nullptr, deadline));
+  const RunPhase phase(deadline);
   const auto start = std::chrono::steady_clock::now();
   // Bounds the exits a confused guest can cause; the real guests make three.
   constexpr int kMaxExits = 1000;
   for (int exits = 0; exits < kMaxExits; ++exits) {
-    const bool completed = TRY(vcpu.RunOnce());
-    if (!completed) {
-      if (!run_deadline.hit()) continue;  // some other signal; go again
+    const kvm::VcpuExit exit = TRY(vcpu.Run());
+    if (std::holds_alternative<kvm::InterruptedExit>(exit)) {
+      vcpu.ClearImmediateExit();
+      if (!run_deadline.expired()) continue;  // some other signal; go again
       stats.end = RunEnd::kDeadline;
       stats.elapsed = std::chrono::steady_clock::now() - start;
       return stats;
     }
-    switch (run->exit_reason) {
-      case KVM_EXIT_HLT:
-        stats.elapsed = std::chrono::steady_clock::now() - start;
-        return stats;
-      case KVM_EXIT_IO: {
-        if (run->io.direction != KVM_EXIT_IO_OUT || run->io.port != kDebugPort)
-          return UnexpectedExit(
-              vcpu, StringPrintf("%s of port 0x%x:", run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in",
-                           run->io.port));
-        // The data sits in the vCPU's shared area at data_offset (KVM API
-        // doc, KVM_EXIT_IO); in practice the page after struct kvm_run.
-        const std::size_t bytes = std::size_t{run->io.size} * run->io.count;
-        const auto area = vcpu.run_area();
-        if (run->io.data_offset > area.size() || area.size() - run->io.data_offset < bytes)
-          return Error("KVM_EXIT_IO data lies outside the vCPU mapping");
-        const auto data = area.subspan(run->io.data_offset, bytes);
-        stats.port_output.insert(stats.port_output.end(), data.begin(), data.end());
-        break;
-      }
-      case KVM_EXIT_X86_RDMSR:
-        ++stats.msr_exits;
-        if (run->msr.index != kProbedMsr)
-          return Error::Format("unexpected rdmsr 0x%x", run->msr.index);
-        // Only the filter was asked for (KVM_MSR_EXIT_REASON_FILTER).
-        if (run->msr.reason != KVM_MSR_EXIT_REASON_FILTER)
-          return Error::Format("rdmsr 0x%x exited with reason %u, not the MSR filter",
-                               run->msr.index, run->msr.reason);
-        run->msr.error = 0;
-        run->msr.data = kMsrAnswer;
-        break;
-      case KVM_EXIT_X86_WRMSR:
-        return Error::Format("unexpected wrmsr 0x%x", run->msr.index);
-      default:
-        return UnexpectedExit(vcpu, "unexpected");
+    if (std::holds_alternative<kvm::HltExit>(exit)) {
+      stats.elapsed = std::chrono::steady_clock::now() - start;
+      return stats;
+    }
+    if (const auto* io = std::get_if<kvm::IoExit>(&exit)) {
+      if (io->direction != kvm::IoDirection::kOut || io->port != kDebugPort)
+        return UnexpectedExit(vcpu, exit);
+      // The bytes KVM put in the vCPU's shared area (api.rst, KVM_EXIT_IO;
+      // kvm::DecodeExit checked they lie inside it).
+      stats.port_output.insert(stats.port_output.end(), io->data.begin(), io->data.end());
+    } else if (const auto* rdmsr = std::get_if<kvm::RdMsrExit>(&exit)) {
+      ++stats.msr_exits;
+      if (rdmsr->index != kProbedMsr)
+        return Error::Format("unexpected rdmsr 0x%x", rdmsr->index);
+      // Only the filter was asked for (KVM_MSR_EXIT_REASON_FILTER).
+      if (rdmsr->reason != KVM_MSR_EXIT_REASON_FILTER)
+        return Error::Format("rdmsr 0x%x exited with reason %u, not the MSR filter",
+                             rdmsr->index, rdmsr->reason);
+      vcpu.CompleteMsr(kMsrAnswer);
+    } else if (const auto* wrmsr = std::get_if<kvm::WrMsrExit>(&exit)) {
+      return Error::Format("unexpected wrmsr 0x%x", wrmsr->index);
+    } else {
+      return UnexpectedExit(vcpu, exit);
     }
   }
   return Error::Format("guest made %d exits without halting", kMaxExits);
@@ -732,7 +465,7 @@ constexpr auto kSetupLimit = std::chrono::milliseconds(20'000);
 
 Result<std::string> Smoke(const Options& options) {
   const auto program = SmokeProgram(options.iterations);
-  auto machine = TRY(CreateMachine(program, /*filter_msrs=*/true));
+  auto machine = TRY(CreateMachine(program, MsrExits::kHyperV));
   const auto stats = TRY(RunToHalt(machine.vcpu, options.timeout));
   if (stats.end == RunEnd::kDeadline)
     return Error::Format("guest did not halt within %lld ms",
@@ -740,7 +473,7 @@ Result<std::string> Smoke(const Options& options) {
   if (stats.msr_exits != 1)
     return Error::Format("rdmsr 0x%x made %d user-space exits, want 1", kProbedMsr,
                          stats.msr_exits);
-  const auto stored = TRY(machine.vm.memory().ReadObj<std::uint64_t>(kMsrResultGpa));
+  const auto stored = TRY(machine.memory.ReadObj<std::uint64_t>(kMsrResultGpa));
   if (stored != kMsrAnswer)
     return Error::Format("guest stored rdmsr result 0x%016llx, want 0x%016llx",
                          static_cast<unsigned long long>(stored),
@@ -749,7 +482,8 @@ Result<std::string> Smoke(const Options& options) {
     return Error::Format("guest wrote %zu bytes to port 0x%x, want 8", stats.port_output.size(),
                          kDebugPort);
   std::uint64_t result = 0;
-  std::memcpy(&result, stats.port_output.data(), sizeof result);
+  if (!base::LoadLe(std::span<const std::byte>(stats.port_output), 0, result))
+    return Error("guest output is not 8 bytes");
   const std::uint64_t want = LcgResult(options.iterations);
   if (result != want)
     return Error::Format("guest computed 0x%016llx, want 0x%016llx",
@@ -763,8 +497,9 @@ enum class SpeedVerdict { kFast, kSlow };
 
 Result<std::pair<SpeedVerdict, std::string>> Speed(const Options& options) {
   const auto program = SpeedProgram(options.iterations);
-  auto machine = TRY(CreateMachine(program, /*filter_msrs=*/false));
-  if (!machine.vm.caps().immediate_exit) return Error("KVM lacks KVM_CAP_IMMEDIATE_EXIT");
+  auto machine = TRY(CreateMachine(program, MsrExits::kNone));
+  if (TRY(machine.system.CheckExtension(KVM_CAP_IMMEDIATE_EXIT)) <= 0)
+    return Error("KVM lacks KVM_CAP_IMMEDIATE_EXIT");
   const auto stats = TRY(RunToHalt(machine.vcpu, options.budget));
   const long long budget_ms = static_cast<long long>(options.budget.count());
   if (stats.end == RunEnd::kHalted) {
@@ -860,7 +595,7 @@ int main(int argc, char** argv) {
     Say(std::string(mode) + " failed: " + installed.error().message());
     return unusable;
   }
-  ArmWatchdog(kSetupLimit, kGracePeriod);
+  ArmWatchdog(kSetupLimit);
 
   if (smoke) {
     auto outcome = Smoke(options);
