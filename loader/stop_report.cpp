@@ -2,6 +2,8 @@
 
 #include <cstdio>
 
+#include "kvm/lapic.h"
+
 namespace loader {
 
 int ReportStop(const MachineStop& stop, std::span<const VpReport> vps,
@@ -31,6 +33,10 @@ int ReportStop(const MachineStop& stop, std::span<const VpReport> vps,
         const kvm::Vcpu& vcpu = thread.runner->vcpu();
         auto mp_state = vcpu.GetMpState();
         auto regs = vcpu.GetRegs();
+        if (auto lapic = vcpu.GetLapic())
+          std::fprintf(stderr, "hcl-loader: vp%u: VTL2 LAPIC: IRR top %d, ISR top %d, TPR 0x%x\n",
+                       vcpu.id(), kvm::HighestRequested(*lapic), kvm::HighestInService(*lapic),
+                       kvm::TaskPriority(*lapic));
         std::fprintf(stderr,
                      "hcl-loader: vp%u: %llu exits, %llu VTL switches, in VTL%u; VTL2: mp_state %d, "
                      "rip 0x%llx, rflags 0x%llx\n",

@@ -187,7 +187,18 @@ base::Result<void> VpRunner::ReturnToVtl0(uint64_t control) {
 }
 
 base::Result<bool> VpRunner::Vtl2InterruptPending() {
-  return kvm::InterruptDeliverable(TRY(vtls_.vtl2->GetLapic()));
+  const kvm_lapic_state lapic = TRY(vtls_.vtl2->GetLapic());
+  if (kvm::InterruptDeliverable(lapic)) return true;
+  // VTL2's timer: KVM leaves an expired timer of a vCPU outside KVM_RUN
+  // pending, not in IRR (kvm/lapic.h); without this VTL2 would get no
+  // tick while VTL0 runs, and a VTL2 task waiting for one (Linux's reboot
+  // path migrating to CPU 0) would wait forever.
+  constexpr uint32_t kMsrTscDeadline = 0x6E0;  // SDM vol. 4, IA32_TSC_DEADLINE
+  constexpr uint32_t kMsrTsc = 0x10;           // IA32_TIME_STAMP_COUNTER
+  const std::array<uint32_t, 2> indexes{kMsrTscDeadline, kMsrTsc};
+  const auto msrs = TRY(vtls_.vtl2->GetMsrs(indexes));
+  if (msrs.size() != indexes.size()) return false;
+  return kvm::TscDeadlineTimerDue(lapic, msrs[0].value, msrs[1].value);
 }
 
 base::Result<void> VpRunner::HandleHypercall() {

@@ -12,6 +12,10 @@ namespace {
 constexpr size_t kTpr = 0x80;
 constexpr size_t kIsr = 0x100;
 constexpr size_t kIrr = 0x200;
+constexpr size_t kLvtTimer = 0x320;
+constexpr uint32_t kLvtMasked = 1u << 16;
+constexpr uint32_t kLvtTimerModeMask = 3u << 17;
+constexpr uint32_t kLvtTimerTscDeadline = 2u << 17;
 
 uint32_t Reg32(const kvm_lapic_state& lapic, size_t offset) {
   uint32_t value = 0;
@@ -29,15 +33,30 @@ int Highest(const kvm_lapic_state& lapic, size_t base) {
   return -1;
 }
 
+// Whether `vector` beats the processor priority (SDM vol. 3A §11.8.3.1).
+bool AbovePriority(const kvm_lapic_state& lapic, int vector) {
+  const int isr = Highest(lapic, kIsr);
+  const int tpr_class = static_cast<int>((Reg32(lapic, kTpr) >> 4) & 0xF);
+  const int ppr_class = std::max(tpr_class, isr < 0 ? 0 : isr >> 4);
+  return (vector >> 4) > ppr_class;
+}
+
 }  // namespace
 
 bool InterruptDeliverable(const kvm_lapic_state& lapic) {
   const int irr = Highest(lapic, kIrr);
-  if (irr < 0) return false;
-  const int isr = Highest(lapic, kIsr);
-  const int tpr_class = static_cast<int>((Reg32(lapic, kTpr) >> 4) & 0xF);
-  const int ppr_class = std::max(tpr_class, isr < 0 ? 0 : isr >> 4);
-  return (irr >> 4) > ppr_class;
+  return irr >= 0 && AbovePriority(lapic, irr);
 }
+
+bool TscDeadlineTimerDue(const kvm_lapic_state& lapic, uint64_t tsc_deadline, uint64_t guest_tsc) {
+  const uint32_t lvt = Reg32(lapic, kLvtTimer);
+  if ((lvt & kLvtMasked) != 0 || (lvt & kLvtTimerModeMask) != kLvtTimerTscDeadline) return false;
+  if (tsc_deadline == 0 || guest_tsc < tsc_deadline) return false;
+  return AbovePriority(lapic, static_cast<int>(lvt & 0xFF));
+}
+
+int HighestRequested(const kvm_lapic_state& lapic) { return Highest(lapic, kIrr); }
+int HighestInService(const kvm_lapic_state& lapic) { return Highest(lapic, kIsr); }
+unsigned TaskPriority(const kvm_lapic_state& lapic) { return Reg32(lapic, kTpr) & 0xFF; }
 
 }  // namespace kvm

@@ -4,6 +4,8 @@
 
 #include <linux/kvm.h>
 
+#include <cstdint>
+
 namespace kvm {
 
 // Whether the highest-priority requested interrupt (IRR) would be
@@ -11,5 +13,21 @@ namespace kvm {
 // larger of the TPR's class and the highest in-service vector's class
 // (SDM vol. 3A §11.8.3.1). RFLAGS.IF is the caller's to check.
 bool InterruptDeliverable(const kvm_lapic_state& lapic);
+
+// Whether the LAPIC timer in TSC-deadline mode (SDM vol. 3A §11.5.4.1:
+// LVT timer mode 2, not masked) has expired: IA32_TSC_DEADLINE is armed
+// (non-zero) and the guest's TSC has reached it, and its vector would be
+// delivered now (priority as above). KVM keeps an expired timer of a vCPU
+// that is not running as "pending" and moves it into IRR only when that
+// vCPU next enters KVM_RUN (arch/x86/kvm/lapic.c, apic_timer_expired), so
+// IRR alone does not show it: the run loop asks this too while the VP
+// runs another VTL.
+bool TscDeadlineTimerDue(const kvm_lapic_state& lapic, uint64_t tsc_deadline, uint64_t guest_tsc);
+
+// The highest vector requested (IRR) or in service (ISR), or -1; and the
+// TPR. For diagnostics.
+int HighestRequested(const kvm_lapic_state& lapic);
+int HighestInService(const kvm_lapic_state& lapic);
+unsigned TaskPriority(const kvm_lapic_state& lapic);
 
 }  // namespace kvm

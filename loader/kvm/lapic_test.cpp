@@ -47,3 +47,23 @@ TEST_CASE("LAPIC: an interrupt is deliverable when its class beats TPR and in-se
     CHECK(kvm::InterruptDeliverable(lapic) == c.deliverable);
   }
 }
+
+TEST_CASE("LAPIC: an expired TSC-deadline timer is due, pending or not in IRR") {
+  kvm_lapic_state lapic{};
+  const uint32_t lvt = 0xEC | 2u << 17;  // vector 0xEC, TSC-deadline mode
+  std::memcpy(&lapic.regs[0x320], &lvt, 4);
+  CHECK(kvm::TscDeadlineTimerDue(lapic, 1000, 1000));
+  CHECK(kvm::TscDeadlineTimerDue(lapic, 1000, 5000));
+  CHECK_FALSE(kvm::TscDeadlineTimerDue(lapic, 1000, 999));  // not yet
+  CHECK_FALSE(kvm::TscDeadlineTimerDue(lapic, 0, 5000));    // disarmed
+  Set(lapic, 0x100, 0xF3);                                  // class F in service
+  CHECK_FALSE(kvm::TscDeadlineTimerDue(lapic, 1000, 5000));
+  kvm_lapic_state masked{};
+  const uint32_t masked_lvt = lvt | 1u << 16;
+  std::memcpy(&masked.regs[0x320], &masked_lvt, 4);
+  CHECK_FALSE(kvm::TscDeadlineTimerDue(masked, 1000, 5000));
+  kvm_lapic_state one_shot{};
+  const uint32_t one_shot_lvt = 0xEC;
+  std::memcpy(&one_shot.regs[0x320], &one_shot_lvt, 4);
+  CHECK_FALSE(kvm::TscDeadlineTimerDue(one_shot, 1000, 5000));
+}
