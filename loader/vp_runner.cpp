@@ -80,7 +80,7 @@ void VpRunner::Stop(StopReason reason, std::string detail) {
 }
 
 void VpRunner::RaiseDue(uint8_t vtl, const std::vector<uint8_t>& vectors) {
-  kvm::Vm* vm = vtl == 0 ? shared_.partition->vm0() : &shared_.partition->vm2();
+  kvm::MsiTarget* vm = vtl == 0 ? shared_.partition->vm0() : &shared_.partition->vm2();
   for (uint8_t vector : vectors)
     if (auto sent = vm->SignalMsi(vtls_.vtl2->id(), vector); !sent)
       Log("SynIC interrupt 0x%x: %s", vector, sent.error().message().c_str());

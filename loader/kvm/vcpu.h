@@ -17,6 +17,7 @@
 #include "exit.h"
 #include "os/mapping.h"
 #include "os/unique_fd.h"
+#include "vcpu_state.h"
 #include "vm.h"
 
 namespace kvm {
@@ -26,17 +27,17 @@ struct MsrValue {
   uint64_t value;
 };
 
-class Vcpu {
+class Vcpu final : public VcpuState {
  public:
   // KVM_CREATE_VCPU with `id` (the APIC ID on x86), then mmap of kvm_run.
   static base::Result<Vcpu> Create(const Vm& vm, uint32_t id);
 
   uint32_t id() const { return id_; }
 
-  base::Result<kvm_regs> GetRegs() const;
-  base::Result<void> SetRegs(const kvm_regs& regs);
-  base::Result<kvm_sregs> GetSregs() const;
-  base::Result<void> SetSregs(const kvm_sregs& sregs);
+  base::Result<kvm_regs> GetRegs() const override;
+  base::Result<void> SetRegs(const kvm_regs& regs) override;
+  base::Result<kvm_sregs> GetSregs() const override;
+  base::Result<void> SetSregs(const kvm_sregs& sregs) override;
   // KVM_GET_MP_STATE (api.rst 4.38): KVM_MP_STATE_RUNNABLE, _HALTED, ...
   // With the in-kernel irqchip a HLT does not exit; this is how the run
   // loop sees that the VP sits in one.
@@ -53,8 +54,8 @@ class Vcpu {
   // address `linear` through the vCPU's current page tables; nullopt when
   // the walk finds no valid mapping.
   base::Result<std::optional<uint64_t>> Translate(uint64_t linear) const;
-  base::Result<kvm_vcpu_events> GetEvents() const;
-  base::Result<void> SetEvents(const kvm_vcpu_events& events);
+  base::Result<kvm_vcpu_events> GetEvents() const override;
+  base::Result<void> SetEvents(const kvm_vcpu_events& events) override;
   // KVM_GET_TSC_KHZ (api.rst 4.111): the guest TSC frequency in kHz.
   base::Result<uint32_t> GetTscKhz() const;
   // KVM_SET_CPUID2. On x86 it must precede KVM_SET_SREGS that enables long

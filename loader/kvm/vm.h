@@ -11,6 +11,7 @@
 #include <span>
 
 #include "base/result.h"
+#include "kvm/vcpu_state.h"
 #include "guest_ram.h"
 #include "mem/guest_memory.h"
 #include "system.h"
@@ -24,7 +25,7 @@ struct MsrRange {
   uint32_t count;
 };
 
-class Vm {
+class Vm final : public MsiTarget {
  public:
   static base::Result<Vm> Create(const KvmSystem& system);
 
@@ -52,7 +53,7 @@ class Vm {
   // KVM_SIGNAL_MSI (api.rst 4.71): a message-signalled interrupt, here a
   // fixed interrupt `vector` to the local APIC `apic_id` (physical
   // destination; Intel SDM vol. 3A §11.11.1 address/data layout).
-  base::Result<void> SignalMsi(uint32_t apic_id, uint8_t vector);
+  base::Result<void> SignalMsi(uint32_t apic_id, uint8_t vector) override;
 
   // KVM_CREATE_IRQCHIP: in-kernel local APICs, IOAPIC and PIC (api.rst
   // 4.24). Optional; without it HLT exits to user space.

@@ -38,7 +38,7 @@ constexpr uint64_t kVsmCapabilities = 0;
 }  // namespace
 
 HypercallHandler::HypercallHandler(Partition& partition, mem::GuestMemory& memory, uint32_t vp,
-                                   kvm::Vcpu* vtl0_vcpu, kvm::Vcpu& vtl2_vcpu)
+                                   kvm::VcpuState* vtl0_vcpu, kvm::VcpuState& vtl2_vcpu)
     : partition_(partition), memory_(memory), vp_(vp), vtl0_vcpu_(vtl0_vcpu), vtl2_vcpu_(vtl2_vcpu) {}
 
 base::Result<HypercallOutcome> HypercallHandler::Handle(uint8_t caller_vtl,
@@ -131,7 +131,7 @@ base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, 
     return Result(Status::kInvalidVpIndex);
   const ::hv::InputVtl target = ::hv::DecodeInputVtl(header.input_vtl);
   const uint8_t vtl = target.use_target ? target.target_vtl : 2;
-  kvm::Vcpu* vcpu = vtl == 2 ? &vtl2_vcpu_ : vtl == 0 ? vtl0_vcpu_ : nullptr;
+  kvm::VcpuState* vcpu = vtl == 2 ? &vtl2_vcpu_ : vtl == 0 ? vtl0_vcpu_ : nullptr;
   if (vcpu == nullptr) return Result(Status::kInvalidVtlState);
   if (!set && ((call.r8 & 7) != 0 || base::PageOffset(call.r8) + 16 * reps > base::kPageSize))
     return Result(Status::kInvalidAlignment);
@@ -178,7 +178,7 @@ base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, 
 }
 
 ::hv::Status HypercallHandler::RaiseInterrupt(uint32_t vp, uint8_t vtl, uint8_t vector) {
-  kvm::Vm* vm = vtl == 0 ? partition_.vm0() : &partition_.vm2();
+  kvm::MsiTarget* vm = vtl == 0 ? partition_.vm0() : &partition_.vm2();
   if (vm == nullptr) return Status::kInvalidVtlState;
   // APIC ID = VP index on this loader (vp_cpuid.h, acpi_madt.h).
   auto sent = vm->SignalMsi(vp, vector);

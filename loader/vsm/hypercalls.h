@@ -37,7 +37,7 @@
 
 #include "base/result.h"
 #include "hv/hypercall_page.h"
-#include "kvm/vcpu.h"
+#include "kvm/vcpu_state.h"
 #include "mem/guest_memory.h"
 #include "vsm/partition.h"
 
@@ -59,7 +59,7 @@ class HypercallHandler {
  public:
   // `vtl0_vcpu` may be null (no VTL0).
   HypercallHandler(Partition& partition, mem::GuestMemory& memory, uint32_t vp,
-                   kvm::Vcpu* vtl0_vcpu, kvm::Vcpu& vtl2_vcpu);
+                   kvm::VcpuState* vtl0_vcpu, kvm::VcpuState& vtl2_vcpu);
 
   base::Result<HypercallOutcome> Handle(uint8_t caller_vtl, const HypercallCall& call);
 
@@ -83,8 +83,8 @@ class HypercallHandler {
   Partition& partition_;
   mem::GuestMemory& memory_;
   uint32_t vp_;
-  kvm::Vcpu* vtl0_vcpu_;
-  kvm::Vcpu& vtl2_vcpu_;
+  kvm::VcpuState* vtl0_vcpu_;
+  kvm::VcpuState& vtl2_vcpu_;
 };
 
 }  // namespace loader::vsm

@@ -6,7 +6,7 @@
 
 namespace loader::vsm {
 
-Partition::Partition(uint32_t vp_count, kvm::Vm* vm0, kvm::Vm& vm2)
+Partition::Partition(uint32_t vp_count, kvm::MsiTarget* vm0, kvm::MsiTarget& vm2)
     : vp_count_(vp_count),
       vm0_(vm0),
       vm2_(vm2),

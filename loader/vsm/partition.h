@@ -25,7 +25,7 @@
 #include "hv/hvdef.h"
 #include "hv/synthetic_msrs.h"
 #include "base/result.h"
-#include "kvm/vm.h"
+#include "kvm/vcpu_state.h"
 #include "mem/guest_memory.h"
 #include "vp_state.h"
 #include "vsm/vtl0_protections.h"
@@ -35,12 +35,12 @@ namespace loader::vsm {
 class Partition {
  public:
   // `vm0`: the VTL0 VM, or null for a machine without VTL0; `vm2` VTL2's.
-  Partition(uint32_t vp_count, kvm::Vm* vm0, kvm::Vm& vm2);
+  Partition(uint32_t vp_count, kvm::MsiTarget* vm0, kvm::MsiTarget& vm2);
 
   uint32_t vp_count() const { return vp_count_; }
   bool has_vtl0() const { return vm0_ != nullptr; }
-  kvm::Vm* vm0() { return vm0_; }
-  kvm::Vm& vm2() { return vm2_; }
+  kvm::MsiTarget* vm0() { return vm0_; }
+  kvm::MsiTarget& vm2() { return vm2_; }
 
   // Each VP's synthetic MSRs (and so SynIC) per VTL; `vtl0` may be null.
   void SetVpSynics(uint32_t vp, hv::SyntheticMsrs* vtl0, hv::SyntheticMsrs* vtl2);
@@ -100,8 +100,8 @@ class Partition {
   Vtl0Access ClassifyLocked(uint64_t gpa, bool write) const;
 
   const uint32_t vp_count_;
-  kvm::Vm* const vm0_;
-  kvm::Vm& vm2_;
+  kvm::MsiTarget* const vm0_;
+  kvm::MsiTarget& vm2_;
   std::vector<hv::SyntheticMsrs*> vtl0_msrs_;  // set up before the VPs run
   std::vector<hv::SyntheticMsrs*> vtl2_msrs_;
   mutable std::mutex mutex_;

@@ -18,13 +18,13 @@
 
 #include "base/result.h"
 #include "hv/hvdef.h"
-#include "kvm/vcpu.h"
+#include "kvm/vcpu_state.h"
 
 namespace loader::vsm {
 
 class RegisterFile {
  public:
-  explicit RegisterFile(kvm::Vcpu& vcpu) : vcpu_(vcpu) {}
+  explicit RegisterFile(kvm::VcpuState& vcpu) : vcpu_(vcpu) {}
 
   // An error Result is a KVM failure; a Status other than success is the
   // guest's fault (unknown name: HV_STATUS_UNKNOWN_REGISTER_NAME (0x87);
@@ -37,7 +37,7 @@ class RegisterFile {
  private:
   base::Result<void> Load();
 
-  kvm::Vcpu& vcpu_;
+  kvm::VcpuState& vcpu_;
   std::optional<kvm_regs> regs_;
   std::optional<kvm_sregs> sregs_;
   bool regs_dirty_ = false;
