@@ -3,11 +3,17 @@
 // boot shim's table builder, bootloader/acpi_tables.h), one file per table
 // in DIR, named by signature (RSDP.dat, XSDT.dat, FACP.dat, FACS.dat,
 // DSDT.dat, APIC.dat), the form `iasl -d` reads (test-acpi-iasl).
-#include <charconv>
+// --help explains the arguments. Exit: 0 written, 1 failed, 2 bad usage.
 #include <cstdio>
 #include <string>
 #include <string_view>
 #include <vector>
+
+// g++ 12 reports a "potential null pointer dereference" inside std::string
+// as CLI11 (header-only) is inlined here: a false positive of
+// -Wnull-dereference at -O2 (as in loader/cli_options.cpp).
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <CLI/CLI.hpp>
 
 #include "acpi_madt.h"
 #include "acpi_tables.h"
@@ -25,20 +31,26 @@ bool WriteFile(const std::string& path, std::span<const std::byte> bytes) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  if (argc < 2 || argc > 3) {
-    std::fprintf(stderr, "usage: acpi-tables-dump DIR [VPS]\n");
-    return 2;
-  }
-  const std::string dir = argv[1];
+  std::string dir;
   loader::MadtConfig config;
   config.io_apic = loader::IoApicConfig{};  // as hcl-loader's machine has (main.cpp)
-  if (argc == 3) {
-    const std::string_view text = argv[2];
-    const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), config.vp_count);
-    if (ec != std::errc() || end != text.data() + text.size()) {
-      std::fprintf(stderr, "acpi-tables-dump: bad VP count\n");
-      return 2;
-    }
+  CLI::App app{"acpi-tables-dump: writes the ACPI tables VTL2 gets (the boot shim's RSDP, XSDT, "
+               "FADT, FACS and DSDT around hcl-loader's MADT, with its I/O APIC) into DIR, one "
+               "SIGNATURE.dat file per table, as `iasl -d` reads them. Exit status: 0 written, "
+               "1 failed, 2 bad usage.",
+               "acpi-tables-dump"};
+  app.add_option("DIR", dir, "an existing directory for the .dat files")->required();
+  app.add_option("VPS", config.vp_count,
+                 "virtual processors in the MADT (default 1; APIC IDs from 255 on get "
+                 "x2APIC entries)");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp&) {
+    std::printf("%s", app.help().c_str());
+    return 0;
+  } catch (const CLI::ParseError& error) {
+    std::fprintf(stderr, "acpi-tables-dump: %s (acpi-tables-dump --help)\n", error.what());
+    return 2;
   }
   std::vector<std::byte> madt(4096);
   if (auto written = loader::WriteMadt(madt, config); !written) {
