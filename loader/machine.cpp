@@ -77,7 +77,7 @@ base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem
                                     const kvm::GuestRam& ram, mem::GuestMemory& memory,
                                     const LoadedImage& image,
                                     std::span<const kvm_cpuid_entry2> supported,
-                                    const hv::HvConfig& vtl2_hv) {
+                                    const hyperv::HvConfig& vtl2_hv) {
   std::vector<RequiredRange> vtl2 = image.required_memory;
   vtl2.push_back(kVtl2LowMemory);
   Vtl0Machine vtl0{
@@ -106,7 +106,7 @@ base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem
   TRY(vtl0.vm.CreateSplitIrqchip(vtl0::kIoApicPins));
   for (uint32_t vp = 0; vp < options.vp_count; ++vp)
     vtl0.vcpus.push_back(TRY(kvm::Vcpu::Create(vtl0.vm, vp)));
-  auto cpuid = hv::WithHvLeaves(supported, vtl0.hv);
+  auto cpuid = hyperv::WithHvLeaves(supported, vtl0.hv);
   if (TRY(system.CheckExtension(KVM_CAP_TSC_DEADLINE_TIMER)) > 0)
     for (kvm_cpuid_entry2& entry : cpuid)
       if (entry.function == 1) entry.ecx |= 1u << 24;
@@ -170,12 +170,12 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
   // MSRs (TLFS "Partition Privilege Flags", AccessFrequencyMsrs) tell the
   // guest the TSC rate and the in-kernel LAPIC timer's: KVM runs it at
   // 1 GHz (one bus cycle per ns, arch/x86/kvm/lapic.h APIC_BUS_CYCLE_NS).
-  hv::HvConfig hv;
+  hyperv::HvConfig hv;
   hv.vp_count = options.vp_count;
   hv.tsc_hz = uint64_t{tsc_khz} * 1000;
   hv.apic_hz = 1'000'000'000;
   const auto supported = TRY(system.SupportedCpuid());
-  auto cpuid = hv::WithHvLeaves(supported, hv);
+  auto cpuid = hyperv::WithHvLeaves(supported, hv);
   // api.rst 4.46 (KVM_GET_SUPPORTED_CPUID): TSC-deadline mode of the
   // in-kernel LAPIC timer is not reported there; it is offered when
   // KVM_CAP_TSC_DEADLINE_TIMER is. SDM vol. 3A §11.5.4.1: CPUID.1:ECX[24].

@@ -13,7 +13,7 @@
 #include "base/result.h"
 #include "cli_options.h"
 #include "file.h"
-#include "hv/cpuid_leaves.h"
+#include "hyperv/cpuid_leaves.h"
 #include "igvm_loader.h"
 #include "kvm/guest_ram.h"
 #include "kvm/system.h"
@@ -33,7 +33,7 @@ struct Vtl0Machine {
   kvm::Vm vm;
   std::vector<kvm::Vcpu> vcpus;
   std::vector<vtl0::RamRange> ram;
-  hv::HvConfig hv;
+  hyperv::HvConfig hv;
   vtl0::LinuxBootLayout layout;
   // VTL0's RAM memory slots by slot number (empty: free).
   std::vector<std::optional<vsm::Vtl0Protections::Slot>> slots;
@@ -48,7 +48,7 @@ struct Machine {
   kvm::Vm vm;
   std::vector<kvm::Vcpu> vcpus;  // index = VP index = vCPU id = APIC ID
   mem::GuestMemory memory;       // over ram: loading the image and VTL0's kernel only
-  hv::HvConfig hv;       // the Hyper-V interface (hv/cpuid_leaves.h)
+  hyperv::HvConfig hv;       // the Hyper-V interface (hv/cpuid_leaves.h)
   LoadedImage image;
   std::optional<Vtl0Machine> vtl0;
 };

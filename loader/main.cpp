@@ -58,7 +58,7 @@
 #include "cli_options.h"
 #include "machine.h"
 #include "stop_report.h"
-#include "hv/synthetic_msrs.h"
+#include "hyperv/synthetic_msrs.h"
 #include "benchmark_port.h"
 #include "image_trust.h"
 #include "kvm/vcpu.h"
@@ -224,28 +224,28 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   // The partition's reference time (TLFS "Partition Reference Counter"):
   // 100 ns ticks since now, one monotonic clock for every VP.
   const auto partition_start = std::chrono::steady_clock::now();
-  const loader::hv::ReferenceClock reference_clock = [partition_start] {
+  const loader::hyperv::ReferenceClock reference_clock = [partition_start] {
     const auto since = std::chrono::steady_clock::now() - partition_start;
     return static_cast<uint64_t>(
         std::chrono::duration_cast<std::chrono::nanoseconds>(since).count() / 100);
   };
-  std::vector<loader::hv::SyntheticMsrs> msrs;
+  std::vector<loader::hyperv::SyntheticMsrs> msrs;
   msrs.reserve(options.vp_count);
   // GUEST_OS_ID, HYPERCALL and REFERENCE_TSC: one per VTL of the partition.
-  const auto vtl2_partition_msrs = std::make_shared<loader::hv::PartitionMsrs>();
+  const auto vtl2_partition_msrs = std::make_shared<loader::hyperv::PartitionMsrs>();
   for (const kvm::Vcpu& vcpu : machine->vcpus)
     msrs.emplace_back(vcpu.id(), machine->hv, *machine->vtl2_view, reference_clock,
                       vtl2_partition_msrs);
   // VTL0: its own synthetic MSRs and SynIC per VP, and the host's port
   // bus for the ports VTL2 does not intercept (ACPI PM1: VTL0's S5 ends
   // the machine too).
-  std::vector<loader::hv::SyntheticMsrs> vtl0_msrs;
+  std::vector<loader::hyperv::SyntheticMsrs> vtl0_msrs;
   devices::AcpiPm1 vtl0_pm1(events);
   loader::BenchmarkPort vtl0_benchmark_port;
   devices::PortBus vtl0_ports;
   if (machine->vtl0) {
     vtl0_msrs.reserve(options.vp_count);
-    const auto vtl0_partition_msrs = std::make_shared<loader::hv::PartitionMsrs>();
+    const auto vtl0_partition_msrs = std::make_shared<loader::hyperv::PartitionMsrs>();
     for (const kvm::Vcpu& vcpu : machine->vtl0->vcpus)
       vtl0_msrs.emplace_back(vcpu.id(), machine->vtl0->hv, *machine->vtl0->view, reference_clock,
                              vtl0_partition_msrs);

@@ -6,8 +6,6 @@
 namespace loader {
 namespace {
 
-namespace hv = igvm::wire::hv_register;
-
 constexpr size_t kRecordBytes = sizeof(igvm::wire::VbsVpContextRegister);  // 32
 constexpr size_t kNameOffset = 1, kMbzOffset = 5, kMbzBytes = 11, kValueOffset = 16;
 
@@ -33,39 +31,39 @@ base::Result<TableRegister> ParseTable(std::span<const std::byte> value) {
 // subset igvm/wire.h defines). nullptr: not of that kind.
 std::optional<uint64_t>* ScalarSlot(X64VpState& s, uint32_t name) {
   switch (name) {
-    case hv::kRip: return &s.rip;
-    case hv::kRsp: return &s.rsp;
-    case hv::kRbp: return &s.rbp;
-    case hv::kRsi: return &s.rsi;
-    case hv::kRdi: return &s.rdi;
-    case hv::kRflags: return &s.rflags;
-    case hv::kCr0: return &s.cr0;
-    case hv::kCr3: return &s.cr3;
-    case hv::kCr4: return &s.cr4;
-    case hv::kEfer: return &s.efer;
-    case hv::kPat: return &s.pat;
+    case hv::reg::kRip: return &s.rip;
+    case hv::reg::kRsp: return &s.rsp;
+    case hv::reg::kRbp: return &s.rbp;
+    case hv::reg::kRsi: return &s.rsi;
+    case hv::reg::kRdi: return &s.rdi;
+    case hv::reg::kRflags: return &s.rflags;
+    case hv::reg::kCr0: return &s.cr0;
+    case hv::reg::kCr3: return &s.cr3;
+    case hv::reg::kCr4: return &s.cr4;
+    case hv::reg::kEfer: return &s.efer;
+    case hv::reg::kPat: return &s.pat;
     default: return nullptr;
   }
 }
 
 std::optional<SegmentRegister>* SegmentSlot(X64VpState& s, uint32_t name) {
   switch (name) {
-    case hv::kCs: return &s.cs;
-    case hv::kDs: return &s.ds;
-    case hv::kEs: return &s.es;
-    case hv::kFs: return &s.fs;
-    case hv::kGs: return &s.gs;
-    case hv::kSs: return &s.ss;
-    case hv::kLdtr: return &s.ldtr;
-    case hv::kTr: return &s.tr;
+    case hv::reg::kCs: return &s.cs;
+    case hv::reg::kDs: return &s.ds;
+    case hv::reg::kEs: return &s.es;
+    case hv::reg::kFs: return &s.fs;
+    case hv::reg::kGs: return &s.gs;
+    case hv::reg::kSs: return &s.ss;
+    case hv::reg::kLdtr: return &s.ldtr;
+    case hv::reg::kTr: return &s.tr;
     default: return nullptr;
   }
 }
 
 std::optional<TableRegister>* TableSlot(X64VpState& s, uint32_t name) {
   switch (name) {
-    case hv::kGdtr: return &s.gdtr;
-    case hv::kIdtr: return &s.idtr;
+    case hv::reg::kGdtr: return &s.gdtr;
+    case hv::reg::kIdtr: return &s.idtr;
     default: return nullptr;
   }
 }

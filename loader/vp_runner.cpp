@@ -9,7 +9,7 @@
 
 #include "base/page.h"
 #include "base/string_printf.h"
-#include "hv/hypercall_page.h"
+#include "hyperv/hypercall_page.h"
 #include "vp_state_kvm.h"
 #include "kvm/lapic.h"
 #include "vsm/intercept_message.h"
@@ -22,7 +22,7 @@ constexpr uint64_t kRflagsIf = 1u << 9;  // SDM vol. 1 §3.4.3
 constexpr uint64_t kEferLma = 1u << 10;  // SDM vol. 3A §2.2.1
 
 bool IsHypercallTrap(const kvm::IoExit& io) {
-  return io.port == hv::kHypercallPort && io.direction == kvm::IoDirection::kOut && io.count == 1;
+  return io.port == hyperv::kHypercallPort && io.direction == kvm::IoDirection::kOut && io.count == 1;
 }
 
 // What a read from nothing returns (a PC bus with no device decoding).
@@ -119,17 +119,17 @@ base::Result<VpRunner::Rewound> VpRunner::RewindExit() {
   return Rewound{before, static_cast<uint8_t>(moved <= 15 ? moved : 0)};
 }
 
-base::Result<::hv::InterceptHeader> VpRunner::InterceptHeader(const kvm_regs& regs, uint8_t length,
+base::Result<hv::InterceptHeader> VpRunner::InterceptHeader(const kvm_regs& regs, uint8_t length,
                                                               uint8_t access) {
   return InterceptHeader(regs, TRY(vtls_.vtl0->GetSregs()), length, access);
 }
 
-::hv::InterceptHeader VpRunner::InterceptHeader(const kvm_regs& regs, const kvm_sregs& sregs,
+hv::InterceptHeader VpRunner::InterceptHeader(const kvm_regs& regs, const kvm_sregs& sregs,
                                                 uint8_t length, uint8_t access) {
   return vsm::MakeInterceptHeader(vtls_.vtl2->id(), regs, sregs, length, access);
 }
 
-base::Result<void> VpRunner::EnterVtl2(::hv::VtlEntryReason reason,
+base::Result<void> VpRunner::EnterVtl2(hv::VtlEntryReason reason,
                                        std::optional<std::span<const std::byte>> message) {
   kvm_regs vtl0 = TRY(vtls_.vtl0->GetRegs());
   kvm_regs vtl2 = TRY(vtls_.vtl2->GetRegs());
@@ -144,15 +144,15 @@ base::Result<void> VpRunner::EnterVtl2(::hv::VtlEntryReason reason,
   // target VTL's VP assist page.
   if (auto assist = vtls_.vtl2_msrs->vp_assist_page()) {
     const uint32_t code = static_cast<uint32_t>(reason);
-    if (!shared_.memory->WriteObj(mem::Gpa{mem::ToU64(*assist) + ::hv::vp_assist::kEntryReason},
+    if (!shared_.memory->WriteObj(mem::Gpa{mem::ToU64(*assist) + hv::vp_assist::kEntryReason},
                                   code))
       Log("VTL2's VP assist page is outside RAM");
   }
   if (message) {
-    std::array<std::byte, ::hv::kMessageBytes> slot{};
+    std::array<std::byte, hv::kMessageBytes> slot{};
     std::copy(message->begin(), message->end(), slot.begin());
-    const hv::Synic::Outcome posted = vtls_.vtl2_msrs->synic().Post(::hv::kInterceptSint, slot);
-    if (posted.status != ::hv::Status::kSuccess)
+    const hyperv::Synic::Outcome posted = vtls_.vtl2_msrs->synic().Post(hv::kInterceptSint, slot);
+    if (posted.status != hv::Status::kSuccess)
       Log("intercept message lost: VTL2's SynIC answered 0x%x",
           static_cast<unsigned>(posted.status));
     if (posted.vector) RaiseDue(2, {*posted.vector});
@@ -174,9 +174,9 @@ base::Result<void> VpRunner::ReturnToVtl0(uint64_t control) {
   if ((control & 1) == 0) {
     if (auto assist = vtls_.vtl2_msrs->vp_assist_page()) {
       const uint64_t base = mem::ToU64(*assist);
-      if (auto rax = shared_.memory->ReadObj<uint64_t>(mem::Gpa{base + ::hv::vp_assist::kReturnRax}))
+      if (auto rax = shared_.memory->ReadObj<uint64_t>(mem::Gpa{base + hv::vp_assist::kReturnRax}))
         vtl0.rax = *rax;
-      if (auto rcx = shared_.memory->ReadObj<uint64_t>(mem::Gpa{base + ::hv::vp_assist::kReturnRcx}))
+      if (auto rcx = shared_.memory->ReadObj<uint64_t>(mem::Gpa{base + hv::vp_assist::kReturnRcx}))
         vtl0.rcx = *rcx;
     }
   }
@@ -223,7 +223,7 @@ base::Result<void> VpRunner::HandleHypercall() {
   const bool long_mode = (sregs.efer & kEferLma) != 0 && sregs.cs.l != 0;
   const uint64_t value = long_mode ? regs.rcx : (regs.rdx << 32) | (regs.rax & 0xFFFFFFFFu);
   vsm::HypercallCall call;
-  call.input = hv::DecodeHypercallInput(value);
+  call.input = hyperv::DecodeHypercallInput(value);
   call.rdx = long_mode ? regs.rdx : (regs.rbx << 32) | (regs.rcx & 0xFFFFFFFFu);
   call.r8 = long_mode ? regs.r8 : (regs.rdi << 32) | (regs.rsi & 0xFFFFFFFFu);
   // TLFS "Hypercall Interface": a hypercall from CPL > 0 raises #UD (a
@@ -251,7 +251,7 @@ base::Result<void> VpRunner::HandleHypercall() {
       // control) in RAX (hypercall_page.h, +0x26).
       return ReturnToVtl0(regs.rax);
     case vsm::HypercallOutcome::Kind::kVtlCall:
-      return EnterVtl2(::hv::VtlEntryReason::kVtlCall, std::nullopt);
+      return EnterVtl2(hv::VtlEntryReason::kVtlCall, std::nullopt);
     case vsm::HypercallOutcome::Kind::kForward: {
       // TLFS HV_X64_HYPERCALL_INTERCEPT_MESSAGE: VTL0 stays at the
       // trapping instruction (2 bytes, `out 0x99, eax`); VTL2 emulates
@@ -259,8 +259,8 @@ base::Result<void> VpRunner::HandleHypercall() {
       constexpr uint8_t kTrapLength = 2;
       regs.rip -= kTrapLength;
       TRY(vcpu.SetRegs(regs));
-      ::hv::HypercallIntercept message;
-      message.header = TRY(InterceptHeader(regs, kTrapLength, ::hv::kAccessWrite));
+      hv::HypercallIntercept message;
+      message.header = TRY(InterceptHeader(regs, kTrapLength, hv::kAccessWrite));
       message.rax = regs.rax;
       message.rbx = regs.rbx;
       message.rcx = regs.rcx;
@@ -268,16 +268,16 @@ base::Result<void> VpRunner::HandleHypercall() {
       message.r8 = regs.r8;
       message.rsi = regs.rsi;
       message.rdi = regs.rdi;
-      const auto bytes = vsm::Message(::hv::message::kHypercallIntercept, message);
-      return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
+      const auto bytes = vsm::Message(hv::message::kHypercallIntercept, message);
+      return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
     }
     case vsm::HypercallOutcome::Kind::kResult:
       break;
   }
   uint64_t result = outcome.result;
   if (outcome.kind == vsm::HypercallOutcome::Kind::kVtlReturn)
-    result = hv::HypercallResult(static_cast<uint16_t>(::hv::Status::kInvalidVtlState), 0);
-  if ((result & 0xFFFF) != hv::kStatusSuccess)
+    result = hyperv::HypercallResult(static_cast<uint16_t>(hv::Status::kInvalidVtlState), 0);
+  if ((result & 0xFFFF) != hyperv::kStatusSuccess)
     Log("hypercall 0x%x (input 0x%llx): status 0x%llx", call.input.code,
         static_cast<unsigned long long>(value), static_cast<unsigned long long>(result & 0xFFFF));
   if (long_mode) {
@@ -299,10 +299,10 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
   // TLFS HV_X64_IO_PORT_INTERCEPT_MESSAGE for VTL2.
   const Rewound rewound = TRY(RewindExit());
   const kvm_sregs sregs = TRY(vtls_.vtl0->GetSregs());
-  ::hv::IoPortIntercept message;
+  hv::IoPortIntercept message;
   const bool write = io.direction == kvm::IoDirection::kOut;
   message.header = InterceptHeader(rewound.regs, sregs, rewound.instruction_length,
-                                   write ? ::hv::kAccessWrite : ::hv::kAccessRead);
+                                   write ? hv::kAccessWrite : hv::kAccessRead);
   message.port = io.port;
   message.access_info = static_cast<uint8_t>(io.size);
   // KVM's exit does not say whether it was INS/OUTS: a single one (or REP
@@ -320,17 +320,17 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
     }
   }
   if (form ? form->string : (io.count > 1 || rewound.instruction_length == 0))
-    message.access_info |= ::hv::kIoString;
+    message.access_info |= hv::kIoString;
   if (form ? form->rep : (io.count > 1 || rewound.instruction_length == 0))
-    message.access_info |= ::hv::kIoRep;
+    message.access_info |= hv::kIoRep;
   message.rax = rewound.regs.rax;
   message.ds = vsm::ToWire(sregs.ds);
   message.es = vsm::ToWire(sregs.es);
   message.rcx = rewound.regs.rcx;
   message.rsi = rewound.regs.rsi;
   message.rdi = rewound.regs.rdi;
-  const auto bytes = vsm::Message(::hv::message::kIoPortIntercept, message);
-  return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
+  const auto bytes = vsm::Message(hv::message::kIoPortIntercept, message);
+  return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
 }
 
 base::Result<void> VpRunner::HandleVtl0Mmio(const kvm::MmioExit& mmio) {
@@ -353,25 +353,25 @@ base::Result<void> VpRunner::HandleVtl0Mmio(const kvm::MmioExit& mmio) {
     return base::Ok();
   }
   const uint32_t type = access == vsm::Partition::Vtl0Access::kDenied
-                            ? ::hv::message::kGpaIntercept
-                            : ::hv::message::kUnmappedGpa;
-  ::hv::MemoryIntercept message;
+                            ? hv::message::kGpaIntercept
+                            : hv::message::kUnmappedGpa;
+  hv::MemoryIntercept message;
   if (mmio.is_write) {
     // KVM has executed the store already (hvdef.h,
     // kMemoryAccessWriteCompleted): report the store, not the instruction.
     const kvm_regs regs = TRY(vtls_.vtl0->GetRegs());
-    message.header = TRY(InterceptHeader(regs, 0, ::hv::kAccessWrite));
-    message.memory_access_info = ::hv::kMemoryAccessWriteCompleted;
+    message.header = TRY(InterceptHeader(regs, 0, hv::kAccessWrite));
+    message.memory_access_info = hv::kMemoryAccessWriteCompleted;
     message.instruction_byte_count = static_cast<uint8_t>(length);
     std::memcpy(message.instruction_bytes, mmio.data.data(), length);
   } else {
     const Rewound rewound = TRY(RewindExit());
     message.header = TRY(InterceptHeader(rewound.regs, rewound.instruction_length,
-                                         ::hv::kAccessRead));
+                                         hv::kAccessRead));
   }
   message.guest_physical_address = mmio.gpa;
   const auto bytes = vsm::Message(type, message);
-  return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
+  return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
 }
 
 base::Result<void> VpRunner::HandleVtl0Fatal(const kvm::VcpuExit& exit) {
@@ -390,18 +390,18 @@ base::Result<void> VpRunner::HandleVtl0Fatal(const kvm::VcpuExit& exit) {
           shared_.partition->ClassifyVtl0Access(*gpa, false);
       // RAM VTL0 may use: a slot being remapped under it; run again.
       if (access == vsm::Partition::Vtl0Access::kAllowed) return base::Ok();
-      ::hv::MemoryIntercept message;
-      message.header = InterceptHeader(regs, sregs, 0, ::hv::kAccessExecute);
+      hv::MemoryIntercept message;
+      message.header = InterceptHeader(regs, sregs, 0, hv::kAccessExecute);
       message.guest_virtual_address = regs.rip;
       message.guest_physical_address = *gpa;
       message.memory_access_info = 0x3;  // GVA valid, GVA->GPA valid
       Log("instruction fetch at 0x%llx (gpa 0x%llx) from memory VTL0 may not use: to VTL2",
           static_cast<unsigned long long>(regs.rip), static_cast<unsigned long long>(*gpa));
       const auto bytes = vsm::Message(access == vsm::Partition::Vtl0Access::kDenied
-                                     ? ::hv::message::kGpaIntercept
-                                     : ::hv::message::kUnmappedGpa,
+                                     ? hv::message::kGpaIntercept
+                                     : hv::message::kUnmappedGpa,
                                  message);
-      return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
+      return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
     }
   }
   // A triple fault, a failed entry, an emulation failure elsewhere: VTL0
@@ -409,9 +409,9 @@ base::Result<void> VpRunner::HandleVtl0Fatal(const kvm::VcpuExit& exit) {
   // HvMessageTypeUnrecoverableException).
   Log("VTL0 cannot continue (%s): to VTL2", kvm::DescribeExit(exit).c_str());
   vtl0_failed_ = true;
-  const ::hv::InterceptHeader header = InterceptHeader(regs, sregs, 0, ::hv::kAccessRead);
-  const auto bytes = vsm::Message(::hv::message::kUnrecoverableException, header);
-  return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
+  const hv::InterceptHeader header = InterceptHeader(regs, sregs, 0, hv::kAccessRead);
+  const auto bytes = vsm::Message(hv::message::kUnrecoverableException, header);
+  return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
 }
 
 base::Result<void> VpRunner::HandleMsr(const kvm::VcpuExit& exit) {
@@ -420,7 +420,7 @@ base::Result<void> VpRunner::HandleMsr(const kvm::VcpuExit& exit) {
   const auto* wrmsr = std::get_if<kvm::WrMsrExit>(&exit);
   if (rdmsr == nullptr && wrmsr == nullptr) return base::Error("HandleMsr: not an MSR exit");
   const uint32_t index = rdmsr != nullptr ? rdmsr->index : wrmsr->index;
-  if (!::hv::IsSyntheticMsr(index)) {
+  if (!hv::IsSyntheticMsr(index)) {
     // Only VTL0's VM sends MSRs KVM does not know (TrapMsrsAndUnknown).
     if (active_vtl_ != 0 || !shared_.partition->MsrIntercepted()) {
       Log("%s 0x%x: not implemented: #GP", rdmsr != nullptr ? "rdmsr" : "wrmsr", index);
@@ -429,17 +429,17 @@ base::Result<void> VpRunner::HandleMsr(const kvm::VcpuExit& exit) {
     }
     vcpu.CompleteMsr(0);  // completed without a fault, then rewound
     const Rewound rewound = TRY(RewindExit());
-    ::hv::MsrIntercept message;
+    hv::MsrIntercept message;
     message.header = TRY(InterceptHeader(rewound.regs, rewound.instruction_length,
-                                         rdmsr != nullptr ? ::hv::kAccessRead : ::hv::kAccessWrite));
+                                         rdmsr != nullptr ? hv::kAccessRead : hv::kAccessWrite));
     message.msr_number = index;
     message.rax = rewound.regs.rax;
     message.rdx = rewound.regs.rdx;
-    const auto bytes = vsm::Message(::hv::message::kMsrIntercept, message);
-    return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
+    const auto bytes = vsm::Message(hv::message::kMsrIntercept, message);
+    return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
   }
   // The Hyper-V synthetic MSRs of the active VTL (hyperv-vmbus.md §1.2).
-  hv::SyntheticMsrs& msrs = active_msrs();
+  hyperv::SyntheticMsrs& msrs = active_msrs();
   if (rdmsr != nullptr) {
     auto value = msrs.Read(index);
     if (value) {
@@ -538,7 +538,7 @@ base::Result<void> VpRunner::HandleKick() {
   active().ClearImmediateExit();
   if (active_vtl_ == 0 && TRY(Vtl2InterruptPending())) {
     group.NoteRunning(vp);
-    return EnterVtl2(::hv::VtlEntryReason::kInterrupt, std::nullopt);
+    return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::nullopt);
   }
   if (TRY(IsParked()))
     group.NoteParked(vp);
@@ -549,7 +549,7 @@ base::Result<void> VpRunner::HandleKick() {
 
 base::Result<void> VpRunner::HandleIoExit(const kvm::IoExit& io) {
   shared_.group->NoteRunning(vtls_.vtl2->id());
-  // Without an enabled hypercall page, hv::kHypercallPort is an ordinary
+  // Without an enabled hypercall page, hyperv::kHypercallPort is an ordinary
   // unclaimed port.
   if (IsHypercallTrap(io) && active_msrs().hypercall_page_enabled()) return HandleHypercall();
   if (active_vtl_ == 0) return HandleVtl0Io(io);

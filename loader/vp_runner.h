@@ -3,7 +3,7 @@
 // vsm/partition.h), whichever VTL is active, and dispatches their exits.
 //
 // VTL2 exits: port I/O to VTL2's PortBus, MMIO (nothing mapped: reads
-// all-ones), the Hyper-V MSRs to VTL2's hv::SyntheticMsrs, and the
+// all-ones), the Hyper-V MSRs to VTL2's hyperv::SyntheticMsrs, and the
 // hypercall page's trap (hv/hypercall_page.h) to vsm::HypercallHandler,
 // including VtlReturn, which switches this VP to VTL0.
 //
@@ -45,7 +45,7 @@
 #include "base/rate_limited_log.h"
 #include "base/result.h"
 #include "hv/hvdef.h"
-#include "hv/synthetic_msrs.h"
+#include "hyperv/synthetic_msrs.h"
 #include "kvm/vcpu.h"
 #include "devices/machine_events.h"
 #include "devices/port_bus.h"
@@ -60,9 +60,9 @@ namespace loader {
 // without VTL0.
 struct VpVtls {
   kvm::Vcpu* vtl2 = nullptr;
-  hv::SyntheticMsrs* vtl2_msrs = nullptr;
+  hyperv::SyntheticMsrs* vtl2_msrs = nullptr;
   kvm::Vcpu* vtl0 = nullptr;
-  hv::SyntheticMsrs* vtl0_msrs = nullptr;
+  hyperv::SyntheticMsrs* vtl0_msrs = nullptr;
 };
 
 // What VpRunners share.
@@ -96,7 +96,7 @@ class VpRunner {
 
  private:
   kvm::Vcpu& active() { return active_vtl_ == 0 ? *vtls_.vtl0 : *vtls_.vtl2; }
-  hv::SyntheticMsrs& active_msrs() {
+  hyperv::SyntheticMsrs& active_msrs() {
     return active_vtl_ == 0 ? *vtls_.vtl0_msrs : *vtls_.vtl2_msrs;
   }
   base::Result<void> RunLoop(const RunDeadline& deadline);
@@ -124,7 +124,7 @@ class VpRunner {
   base::Result<bool> IsParked();
   void Stop(StopReason reason, std::string detail);
   void HandleIo(devices::PortBus& bus, const kvm::IoExit& io);
-  // The hypercall page's `out` to hv::kHypercallPort in the active VTL.
+  // The hypercall page's `out` to hyperv::kHypercallPort in the active VTL.
   base::Result<void> HandleHypercall();
 
   // The exit just returned by KVM_RUN is abandoned: KVM completes it
@@ -139,12 +139,12 @@ class VpRunner {
   base::Result<Rewound> RewindExit();
   // The intercept message header for VTL0's state (TLFS
   // HV_X64_INTERCEPT_MESSAGE_HEADER).
-  base::Result<::hv::InterceptHeader> InterceptHeader(const kvm_regs& regs, uint8_t length,
+  base::Result<hv::InterceptHeader> InterceptHeader(const kvm_regs& regs, uint8_t length,
                                                       uint8_t access);
-  ::hv::InterceptHeader InterceptHeader(const kvm_regs& regs, const kvm_sregs& sregs,
+  hv::InterceptHeader InterceptHeader(const kvm_regs& regs, const kvm_sregs& sregs,
                                         uint8_t length, uint8_t access);
   // VTL switches (TLFS "VTL Entry and Exit"; hyperv-vmbus.md §3.3-3.4).
-  base::Result<void> EnterVtl2(::hv::VtlEntryReason reason,
+  base::Result<void> EnterVtl2(hv::VtlEntryReason reason,
                                std::optional<std::span<const std::byte>> message);
   base::Result<void> ReturnToVtl0(uint64_t control);
   // An interrupt VTL2's local APIC would deliver now (IRR above the

@@ -11,11 +11,11 @@
 namespace loader::vsm {
 namespace {
 
-using ::hv::CallCode;
-using Status = ::hv::Status;
+using hv::CallCode;
+using Status = hv::Status;
 
 uint64_t Result(Status status, uint16_t reps = 0) {
-  return hv::HypercallResult(static_cast<uint16_t>(status), reps);
+  return hyperv::HypercallResult(static_cast<uint16_t>(status), reps);
 }
 
 // The object of type T at `offset` in the caller's input, copied once
@@ -92,24 +92,24 @@ base::Result<std::vector<std::byte>> HypercallHandler::ReadInput(const Hypercall
   return data;
 }
 
-std::optional<::hv::RegisterValue> HypercallHandler::VsmRegister(uint32_t name,
+std::optional<hv::RegisterValue> HypercallHandler::VsmRegister(uint32_t name,
                                                                  uint8_t vtl) const {
   switch (name) {
-    case ::hv::reg::kVsmCodePageOffsets:
-      return ::hv::RegisterValue{hv::kVsmCodePageOffsets, 0};
-    case ::hv::reg::kVsmVpStatus:
+    case hv::reg::kVsmCodePageOffsets:
+      return hv::RegisterValue{hyperv::kVsmCodePageOffsets, 0};
+    case hv::reg::kVsmVpStatus:
       // Active VTL 0-3, enabled VTL set 16-31 (hyperv-vmbus.md §3.1).
-      return ::hv::RegisterValue{
+      return hv::RegisterValue{
           uint64_t{vtl} | (uint64_t{partition_.has_vtl0() ? 1u : 0u} | 4u) << 16, 0};
-    case ::hv::reg::kVsmPartitionStatus:
+    case hv::reg::kVsmPartitionStatus:
       // Enabled VTL set 0-15, maximum VTL 16-19.
-      return ::hv::RegisterValue{(partition_.has_vtl0() ? 1u : 0u) | 4u | uint64_t{2} << 16, 0};
-    case ::hv::reg::kVsmCapabilities:
-      return ::hv::RegisterValue{kVsmCapabilities, 0};
-    case ::hv::reg::kVsmPartitionConfig:
-      return ::hv::RegisterValue{partition_.vsm_partition_config(), 0};
-    case ::hv::reg::kVpIndex:
-      return ::hv::RegisterValue{vp_, 0};
+      return hv::RegisterValue{(partition_.has_vtl0() ? 1u : 0u) | 4u | uint64_t{2} << 16, 0};
+    case hv::reg::kVsmCapabilities:
+      return hv::RegisterValue{kVsmCapabilities, 0};
+    case hv::reg::kVsmPartitionConfig:
+      return hv::RegisterValue{partition_.vsm_partition_config(), 0};
+    case hv::reg::kVpIndex:
+      return hv::RegisterValue{vp_, 0};
     default:
       return std::nullopt;
   }
@@ -118,18 +118,18 @@ std::optional<::hv::RegisterValue> HypercallHandler::VsmRegister(uint32_t name,
 base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, bool set) {
   const uint16_t reps = call.input.rep_count;
   if (reps == 0 || call.input.fast) return Result(Status::kInvalidHypercallInput);
-  const uint64_t entry = set ? sizeof(::hv::RegisterAssoc) : sizeof(uint32_t);
+  const uint64_t entry = set ? sizeof(hv::RegisterAssoc) : sizeof(uint32_t);
   Status status;
   const auto input =
-      TRY(ReadInput(call, sizeof(::hv::VpRegistersHeader) + entry * reps, status));
+      TRY(ReadInput(call, sizeof(hv::VpRegistersHeader) + entry * reps, status));
   if (status != Status::kSuccess) return Result(status);
-  const auto header = Load<::hv::VpRegistersHeader>(input, 0);
-  if (header.partition_id != ::hv::kPartitionSelf) return Result(Status::kInvalidPartitionState);
+  const auto header = Load<hv::VpRegistersHeader>(input, 0);
+  if (header.partition_id != hv::kPartitionSelf) return Result(Status::kInvalidPartitionState);
   // Only this VP: another VP's vCPU belongs to another thread (it may be
   // inside KVM_RUN), so its registers are not reachable from here.
-  if (header.vp_index != ::hv::kVpIndexSelf && header.vp_index != vp_)
+  if (header.vp_index != hv::kVpIndexSelf && header.vp_index != vp_)
     return Result(Status::kInvalidVpIndex);
-  const ::hv::InputVtl target = ::hv::DecodeInputVtl(header.input_vtl);
+  const hv::InputVtl target = hv::DecodeInputVtl(header.input_vtl);
   const uint8_t vtl = target.use_target ? target.target_vtl : 2;
   kvm::VcpuState* vcpu = vtl == 2 ? &vtl2_vcpu_ : vtl == 0 ? vtl0_vcpu_ : nullptr;
   if (vcpu == nullptr) return Result(Status::kInvalidVtlState);
@@ -140,9 +140,9 @@ base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, 
   Status failed = Status::kSuccess;
   for (; done < reps; ++done) {
     if (set) {
-      const auto assoc = Load<::hv::RegisterAssoc>(
-          input, sizeof(::hv::VpRegistersHeader) + entry * done);
-      if (assoc.name == ::hv::reg::kVsmPartitionConfig && vtl == 2) {
+      const auto assoc = Load<hv::RegisterAssoc>(
+          input, sizeof(hv::VpRegistersHeader) + entry * done);
+      if (assoc.name == hv::reg::kVsmPartitionConfig && vtl == 2) {
         partition_.set_vsm_partition_config(assoc.value.low);
         continue;
       }
@@ -156,8 +156,8 @@ base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, 
         break;
       }
     } else {
-      const auto name = Load<uint32_t>(input, sizeof(::hv::VpRegistersHeader) + entry * done);
-      ::hv::RegisterValue value;
+      const auto name = Load<uint32_t>(input, sizeof(hv::VpRegistersHeader) + entry * done);
+      hv::RegisterValue value;
       if (auto vsm = VsmRegister(name, vtl)) {
         value = *vsm;
       } else {
@@ -177,7 +177,7 @@ base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, 
   return Result(failed, done);
 }
 
-::hv::Status HypercallHandler::RaiseInterrupt(uint32_t vp, uint8_t vtl, uint8_t vector) {
+hv::Status HypercallHandler::RaiseInterrupt(uint32_t vp, uint8_t vtl, uint8_t vector) {
   kvm::MsiTarget* vm = vtl == 0 ? partition_.vm0() : &partition_.vm2();
   if (vm == nullptr) return Status::kInvalidVtlState;
   // APIC ID = VP index on this loader (vp_cpuid.h, acpi_madt.h).
@@ -185,31 +185,31 @@ base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, 
   return sent ? Status::kSuccess : Status::kInvalidVpState;
 }
 
-::hv::Status HypercallHandler::AssertVirtualInterrupt(const HypercallCall& call) {
+hv::Status HypercallHandler::AssertVirtualInterrupt(const HypercallCall& call) {
   Status status;
-  auto input = ReadInput(call, sizeof(::hv::AssertVirtualInterruptInput), status);
+  auto input = ReadInput(call, sizeof(hv::AssertVirtualInterruptInput), status);
   if (!input) return Status::kInvalidParameter;
   if (status != Status::kSuccess) return status;
-  const auto in = Load<::hv::AssertVirtualInterruptInput>(*input);
+  const auto in = Load<hv::AssertVirtualInterruptInput>(*input);
   // Fixed interrupts to one physical APIC ID, into VTL0 or VTL2, only.
-  if (::hv::InterruptType(in.control) != ::hv::kInterruptTypeFixed ||
-      ::hv::InterruptLogicalDestination(in.control) || in.vector < 16 || in.vector > 255 ||
+  if (hv::InterruptType(in.control) != hv::kInterruptTypeFixed ||
+      hv::InterruptLogicalDestination(in.control) || in.vector < 16 || in.vector > 255 ||
       in.destination >= partition_.vp_count() || (in.target_vtl != 0 && in.target_vtl != 2))
     return Status::kInvalidParameter;
   return RaiseInterrupt(static_cast<uint32_t>(in.destination), in.target_vtl,
                         static_cast<uint8_t>(in.vector));
 }
 
-::hv::Status HypercallHandler::PostMessageDirect(const HypercallCall& call) {
+hv::Status HypercallHandler::PostMessageDirect(const HypercallCall& call) {
   Status status;
-  auto input = ReadInput(call, sizeof(::hv::PostMessageDirectInput), status);
+  auto input = ReadInput(call, sizeof(hv::PostMessageDirectInput), status);
   if (!input) return Status::kInvalidParameter;
   if (status != Status::kSuccess) return status;
-  const auto in = Load<::hv::PostMessageDirectInput>(*input);
-  hv::SyntheticMsrs* target =
-      partition_.msrs(in.vp_index == ::hv::kVpIndexSelf ? vp_ : in.vp_index, in.vtl);
+  const auto in = Load<hv::PostMessageDirectInput>(*input);
+  hyperv::SyntheticMsrs* target =
+      partition_.msrs(in.vp_index == hv::kVpIndexSelf ? vp_ : in.vp_index, in.vtl);
   if (target == nullptr) return Status::kInvalidVpIndex;
-  const hv::Synic::Outcome posted =
+  const hyperv::Synic::Outcome posted =
       target->synic().Post(in.sint, std::as_bytes(std::span(in.message)));
   if (posted.status != Status::kSuccess) return posted.status;
   if (posted.vector) return RaiseInterrupt(target->vp_index(), in.vtl, *posted.vector);
@@ -218,17 +218,17 @@ base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, 
 
 base::Result<uint64_t> HypercallHandler::SignalEventDirect(const HypercallCall& call) {
   Status status;
-  const auto input = TRY(ReadInput(call, sizeof(::hv::SignalEventDirectInput), status));
+  const auto input = TRY(ReadInput(call, sizeof(hv::SignalEventDirectInput), status));
   if (status != Status::kSuccess) return Result(status);
-  const auto in = Load<::hv::SignalEventDirectInput>(input);
-  hv::SyntheticMsrs* target =
-      partition_.msrs(in.vp_index == ::hv::kVpIndexSelf ? vp_ : in.vp_index, in.vtl);
+  const auto in = Load<hv::SignalEventDirectInput>(input);
+  hyperv::SyntheticMsrs* target =
+      partition_.msrs(in.vp_index == hv::kVpIndexSelf ? vp_ : in.vp_index, in.vtl);
   if (target == nullptr) return Result(Status::kInvalidVpIndex);
-  const hv::Synic::Outcome signalled = target->synic().Signal(in.sint, in.flag_number);
+  const hyperv::Synic::Outcome signalled = target->synic().Signal(in.sint, in.flag_number);
   if (signalled.status != Status::kSuccess) return Result(signalled.status);
   if (!call.input.fast) {
     if ((call.r8 & 7) != 0) return Result(Status::kInvalidAlignment);
-    ::hv::SignalEventDirectOutput output;
+    hv::SignalEventDirectOutput output;
     output.newly_signaled = signalled.vector ? 1 : 0;
     if (!memory_.WriteObj(mem::Gpa{call.r8}, output)) return Result(Status::kInvalidParameter);
   }
@@ -250,35 +250,35 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
       return result(TRY(VpRegisters(call, true)));
     case CallCode::kInstallIntercept: {
       Status status;
-      const auto input = TRY(ReadInput(call, sizeof(::hv::InstallInterceptInput), status));
+      const auto input = TRY(ReadInput(call, sizeof(hv::InstallInterceptInput), status));
       if (status != Status::kSuccess) return result(Result(status));
-      const auto in = Load<::hv::InstallInterceptInput>(input);
+      const auto in = Load<hv::InstallInterceptInput>(input);
       return result(Result(
           partition_.InstallIntercept(in.intercept_type, in.access_type_mask, in.parameter)));
     }
     case CallCode::kEnablePartitionVtl:
     case CallCode::kEnableVpVtl: {
       // VTL2 exists from the start and there is no VTL1.
-      static_assert(sizeof(::hv::EnablePartitionVtlInput) == sizeof(::hv::EnableVpVtlHeader));
+      static_assert(sizeof(hv::EnablePartitionVtlInput) == sizeof(hv::EnableVpVtlHeader));
       Status status;
-      const auto input = TRY(ReadInput(call, sizeof(::hv::EnableVpVtlHeader), status));
+      const auto input = TRY(ReadInput(call, sizeof(hv::EnableVpVtlHeader), status));
       if (status != Status::kSuccess) return result(Result(status));
       const uint8_t target = static_cast<CallCode>(call.input.code) == CallCode::kEnableVpVtl
-                                 ? Load<::hv::EnableVpVtlHeader>(input).target_vtl
-                                 : Load<::hv::EnablePartitionVtlInput>(input).target_vtl;
+                                 ? Load<hv::EnableVpVtlHeader>(input).target_vtl
+                                 : Load<hv::EnablePartitionVtlInput>(input).target_vtl;
       return result(Result(target == 2 ? Status::kVtlAlreadyEnabled : Status::kInvalidParameter));
     }
     case CallCode::kModifyVtlProtectionMask: {
       // The header, then one u64 GPN per rep. A VTL changes the
       // protections of lower VTLs only; here that is VTL0.
-      using Header = ::hv::ModifyVtlProtectionMaskHeader;
+      using Header = hv::ModifyVtlProtectionMaskHeader;
       const uint16_t reps = call.input.rep_count;
       if (reps == 0 || call.input.fast) return result(Result(Status::kInvalidHypercallInput));
       Status status;
       const auto input = TRY(ReadInput(call, sizeof(Header) + 8u * reps, status));
       if (status != Status::kSuccess) return result(Result(status));
       const auto header = Load<Header>(input);
-      const ::hv::InputVtl target = ::hv::DecodeInputVtl(header.input_vtl);
+      const hv::InputVtl target = hv::DecodeInputVtl(header.input_vtl);
       if (target.use_target && target.target_vtl != 0)
         return result(Result(Status::kInvalidParameter));
       std::vector<uint64_t> gpns(reps);
@@ -287,7 +287,7 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
       return result(Result(applied, applied == Status::kSuccess ? reps : 0));
     }
     case CallCode::kStartVirtualProcessor: {
-      using Header = ::hv::StartVirtualProcessorHeader;
+      using Header = hv::StartVirtualProcessorHeader;
       Status status;
       const auto input = TRY(ReadInput(call, sizeof(Header) + kInitialVpContextBytes, status));
       if (status != Status::kSuccess) return result(Result(status));
@@ -306,7 +306,7 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
     case CallCode::kSignalEventDirect:
       return result(TRY(SignalEventDirect(call)));
     case CallCode::kGetVpIndexFromApicId: {
-      using Header = ::hv::GetVpIndexFromApicIdHeader;
+      using Header = hv::GetVpIndexFromApicIdHeader;
       const uint16_t reps = call.input.rep_count;
       Status status;
       const auto input = TRY(ReadInput(call, sizeof(Header) + 4u * reps, status));

@@ -36,7 +36,7 @@
 #include <cstdint>
 
 #include "base/result.h"
-#include "hv/hypercall_page.h"
+#include "hyperv/hypercall_page.h"
 #include "kvm/vcpu_state.h"
 #include "mem/guest_memory.h"
 #include "vsm/partition.h"
@@ -44,7 +44,7 @@
 namespace loader::vsm {
 
 struct HypercallCall {
-  hv::HypercallInput input;
+  hyperv::HypercallInput input;
   uint64_t rdx = 0;  // input GPA, or the first fast input qword
   uint64_t r8 = 0;   // output GPA, or the second fast input qword
 };
@@ -64,13 +64,13 @@ class HypercallHandler {
   base::Result<HypercallOutcome> Handle(uint8_t caller_vtl, const HypercallCall& call);
 
  private:
-  using Status = ::hv::Status;
+  using Status = hv::Status;
   base::Result<HypercallOutcome> FromVtl2(const HypercallCall& call);
   HypercallOutcome FromVtl0(const HypercallCall& call);
   base::Result<uint64_t> VpRegisters(const HypercallCall& call, bool set);
   // A VSM register answered by the hypervisor, not the vCPU; nullopt if
   // `name` is not one.
-  std::optional<::hv::RegisterValue> VsmRegister(uint32_t name, uint8_t vtl) const;
+  std::optional<hv::RegisterValue> VsmRegister(uint32_t name, uint8_t vtl) const;
   Status AssertVirtualInterrupt(const HypercallCall& call);
   Status PostMessageDirect(const HypercallCall& call);
   base::Result<uint64_t> SignalEventDirect(const HypercallCall& call);

@@ -34,7 +34,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)raw.Write(mem::Gpa{0}, page);
   std::vector<std::byte> before(m.ram->bytes().begin(), m.ram->bytes().end());
   loader::vsm::HypercallCall call;
-  call.input = loader::hv::DecodeHypercallInput(value);
+  call.input = loader::hyperv::DecodeHypercallInput(value);
   call.rdx = rdx;
   call.r8 = r8;
   m.fail_remaps = (data[0] & 8) != 0;

@@ -8,8 +8,8 @@ constexpr uint64_t kCr0Pe = 1u << 0;
 
 }  // namespace
 
-::hv::SegmentWire ToWire(const kvm_segment& seg) {
-  ::hv::SegmentWire wire;
+hv::SegmentWire ToWire(const kvm_segment& seg) {
+  hv::SegmentWire wire;
   wire.base = seg.base;
   wire.limit = seg.limit;
   wire.selector = seg.selector;
@@ -19,9 +19,9 @@ constexpr uint64_t kCr0Pe = 1u << 0;
   return wire;
 }
 
-::hv::InterceptHeader MakeInterceptHeader(uint32_t vp_index, const kvm_regs& regs,
+hv::InterceptHeader MakeInterceptHeader(uint32_t vp_index, const kvm_regs& regs,
                                           const kvm_sregs& sregs, uint8_t length, uint8_t access) {
-  ::hv::InterceptHeader header;
+  hv::InterceptHeader header;
   header.vp_index = vp_index;
   header.instruction_length_cr8 = static_cast<uint8_t>((length & 0xF) | (sregs.cr8 & 0xF) << 4);
   header.intercept_access = access;

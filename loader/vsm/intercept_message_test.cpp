@@ -20,8 +20,8 @@ TEST_CASE("intercept message: header fields from KVM's registers") {
   sregs.cs.s = 1;
   sregs.cs.l = 1;
   sregs.cs.g = 1;
-  const ::hv::InterceptHeader header =
-      loader::vsm::MakeInterceptHeader(5, regs, sregs, 2, ::hv::kAccessExecute);
+  const hv::InterceptHeader header =
+      loader::vsm::MakeInterceptHeader(5, regs, sregs, 2, hv::kAccessExecute);
   CHECK(header.vp_index == 5);
   CHECK(header.instruction_length_cr8 == (2 | 7 << 4));
   CHECK(header.intercept_access == 2);
@@ -46,15 +46,15 @@ TEST_CASE("intercept message: real mode and 32-bit protected mode states") {
 }
 
 TEST_CASE("intercept message: header then payload, payload size in the header") {
-  ::hv::MsrIntercept payload;
+  hv::MsrIntercept payload;
   payload.msr_number = 0x1234;
-  const auto bytes = loader::vsm::Message(::hv::message::kMsrIntercept, payload);
-  static_assert(sizeof bytes == 16 + sizeof(::hv::MsrIntercept));
-  ::hv::MessageHeader header;
+  const auto bytes = loader::vsm::Message(hv::message::kMsrIntercept, payload);
+  static_assert(sizeof bytes == 16 + sizeof(hv::MsrIntercept));
+  hv::MessageHeader header;
   std::memcpy(&header, bytes.data(), sizeof header);
-  CHECK(header.type == ::hv::message::kMsrIntercept);
-  CHECK(header.payload_size == sizeof(::hv::MsrIntercept));
-  ::hv::MsrIntercept back;
+  CHECK(header.type == hv::message::kMsrIntercept);
+  CHECK(header.payload_size == sizeof(hv::MsrIntercept));
+  hv::MsrIntercept back;
   std::memcpy(&back, bytes.data() + 16, sizeof back);
   CHECK(back.msr_number == 0x1234);
 }

@@ -14,16 +14,16 @@ Partition::Partition(uint32_t vp_count, kvm::MsiTarget* vm0, kvm::MsiTarget& vm2
       vtl2_msrs_(vp_count),
       starts_(vp_count) {}
 
-::hv::Status Partition::RequestStart(uint32_t vp, StartRequest request) {
-  if (vp >= vp_count_) return ::hv::Status::kInvalidVpIndex;
-  if (request.vtl == 0 ? vm0_ == nullptr : request.vtl != 2) return ::hv::Status::kInvalidVtlState;
+hv::Status Partition::RequestStart(uint32_t vp, StartRequest request) {
+  if (vp >= vp_count_) return hv::Status::kInvalidVpIndex;
+  if (request.vtl == 0 ? vm0_ == nullptr : request.vtl != 2) return hv::Status::kInvalidVtlState;
   {
     std::lock_guard lock(mutex_);
-    if (starts_[vp]) return ::hv::Status::kInvalidVpState;  // one is pending already
+    if (starts_[vp]) return hv::Status::kInvalidVpState;  // one is pending already
     starts_[vp] = std::move(request);
   }
   if (kick_) kick_(vp);
-  return ::hv::Status::kSuccess;
+  return hv::Status::kSuccess;
 }
 
 std::optional<Partition::StartRequest> Partition::TakeStart(uint32_t vp) {
@@ -32,42 +32,42 @@ std::optional<Partition::StartRequest> Partition::TakeStart(uint32_t vp) {
   return std::exchange(starts_[vp], std::nullopt);
 }
 
-void Partition::SetVpSynics(uint32_t vp, hv::SyntheticMsrs* vtl0, hv::SyntheticMsrs* vtl2) {
+void Partition::SetVpSynics(uint32_t vp, hyperv::SyntheticMsrs* vtl0, hyperv::SyntheticMsrs* vtl2) {
   vtl0_msrs_.at(vp) = vtl0;
   vtl2_msrs_.at(vp) = vtl2;
 }
 
-hv::SyntheticMsrs* Partition::msrs(uint32_t vp, uint8_t vtl) const {
+hyperv::SyntheticMsrs* Partition::msrs(uint32_t vp, uint8_t vtl) const {
   if (vp >= vp_count_) return nullptr;
   return vtl == 0 ? vtl0_msrs_[vp] : vtl == 2 ? vtl2_msrs_[vp] : nullptr;
 }
 
-::hv::Status Partition::InstallIntercept(uint32_t type, uint32_t access, uint64_t parameter) {
+hv::Status Partition::InstallIntercept(uint32_t type, uint32_t access, uint64_t parameter) {
   // Access mask: read 1, write 2, execute 4 (TLFS HV_INTERCEPT_ACCESS_MASK).
-  if (access == 0 || (access & ~uint32_t{7}) != 0) return ::hv::Status::kInvalidParameter;
+  if (access == 0 || (access & ~uint32_t{7}) != 0) return hv::Status::kInvalidParameter;
   std::lock_guard lock(mutex_);
   switch (type) {
-    case ::hv::intercept_type::kIoPort:
-      if (parameter > 0xFFFF) return ::hv::Status::kInvalidParameter;
+    case hv::intercept_type::kIoPort:
+      if (parameter > 0xFFFF) return hv::Status::kInvalidParameter;
       io_ports_.set(static_cast<size_t>(parameter));
-      return ::hv::Status::kSuccess;
-    case ::hv::intercept_type::kIoPortRange: {
+      return hv::Status::kSuccess;
+    case hv::intercept_type::kIoPortRange: {
       const uint64_t first = parameter & 0xFFFF;
       const uint64_t last = (parameter >> 16) & 0xFFFF;
-      if (last < first || (parameter >> 32) != 0) return ::hv::Status::kInvalidParameter;
+      if (last < first || (parameter >> 32) != 0) return hv::Status::kInvalidParameter;
       for (uint64_t port = first; port <= last; ++port) io_ports_.set(static_cast<size_t>(port));
-      return ::hv::Status::kSuccess;
+      return hv::Status::kSuccess;
     }
-    case ::hv::intercept_type::kMsr:
+    case hv::intercept_type::kMsr:
       msr_intercept_ = true;
-      return ::hv::Status::kSuccess;
-    case ::hv::intercept_type::kUnknownSynicConnection:
+      return hv::Status::kSuccess;
+    case hv::intercept_type::kUnknownSynicConnection:
       unknown_connection_intercept_ = true;
-      return ::hv::Status::kSuccess;
+      return hv::Status::kSuccess;
     default:
       // CPUID, exception and hypercall intercepts: KVM answers CPUID and
       // exceptions in the kernel, so the loader cannot deliver them.
-      return ::hv::Status::kInvalidParameter;
+      return hv::Status::kInvalidParameter;
   }
 }
 
@@ -94,20 +94,20 @@ void Partition::SetVtl0Memory(std::vector<Vtl0Protections::Range> ram,
   slot_mapper_ = std::move(mapper);
 }
 
-::hv::Status Partition::ModifyVtl0Protection(std::span<const uint64_t> gpns, uint32_t flags) {
+hv::Status Partition::ModifyVtl0Protection(std::span<const uint64_t> gpns, uint32_t flags) {
   std::lock_guard lock(mutex_);
-  if (!protections_) return ::hv::Status::kInvalidVtlState;
+  if (!protections_) return hv::Status::kInvalidVtlState;
   Vtl0Protections next = *protections_;
-  const ::hv::Status applied = next.Apply(gpns, flags);
-  if (applied != ::hv::Status::kSuccess) return applied;
+  const hv::Status applied = next.Apply(gpns, flags);
+  if (applied != hv::Status::kSuccess) return applied;
   if (slot_mapper_ && !slot_mapper_(next.Layout())) {
     // KVM refused the slots: the recorded protections stay the ones in
     // force, and the slots go back to them.
     (void)slot_mapper_(protections_->Layout());
-    return ::hv::Status::kInsufficientMemory;
+    return hv::Status::kInsufficientMemory;
   }
   *protections_ = std::move(next);
-  return ::hv::Status::kSuccess;
+  return hv::Status::kSuccess;
 }
 
 Partition::Vtl0Access Partition::ClassifyVtl0Access(uint64_t gpa, bool write) const {

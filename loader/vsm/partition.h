@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "hv/hvdef.h"
-#include "hv/synthetic_msrs.h"
+#include "hyperv/synthetic_msrs.h"
 #include "base/result.h"
 #include "kvm/vcpu_state.h"
 #include "mem/guest_memory.h"
@@ -43,13 +43,13 @@ class Partition {
   kvm::MsiTarget& vm2() { return vm2_; }
 
   // Each VP's synthetic MSRs (and so SynIC) per VTL; `vtl0` may be null.
-  void SetVpSynics(uint32_t vp, hv::SyntheticMsrs* vtl0, hv::SyntheticMsrs* vtl2);
-  hv::SyntheticMsrs* msrs(uint32_t vp, uint8_t vtl) const;
+  void SetVpSynics(uint32_t vp, hyperv::SyntheticMsrs* vtl0, hyperv::SyntheticMsrs* vtl2);
+  hyperv::SyntheticMsrs* msrs(uint32_t vp, uint8_t vtl) const;
 
   // HvCallInstallIntercept from VTL2 (TLFS "HvCallInstallIntercept"):
   // `type` an hv::intercept_type, `access` the R/W/X mask, `parameter` the
   // port (IoPort), first|last<<16 (IoPortRange), or unused.
-  ::hv::Status InstallIntercept(uint32_t type, uint32_t access, uint64_t parameter);
+  hv::Status InstallIntercept(uint32_t type, uint32_t access, uint64_t parameter);
   bool IoPortIntercepted(uint16_t port) const;
   bool MsrIntercepted() const;
   bool UnknownSynicConnectionIntercepted() const;
@@ -65,7 +65,7 @@ class Partition {
   // Applies `flags` to `gpns` and remaps VTL0's VM. The new protections
   // are kept only if the remap succeeded; otherwise the previous layout is
   // mapped again and the call fails with nothing changed.
-  ::hv::Status ModifyVtl0Protection(std::span<const uint64_t> gpns, uint32_t flags);
+  hv::Status ModifyVtl0Protection(std::span<const uint64_t> gpns, uint32_t flags);
   // What a VTL0 access that exited as MMIO hit: not VTL0 RAM; a page the
   // protections deny it; or RAM it may use (a slot being remapped).
   enum class Vtl0Access { kNotRam, kDenied, kAllowed };
@@ -89,7 +89,7 @@ class Partition {
     X64VpState state;
   };
   void SetKick(std::function<void(uint32_t)> kick) { kick_ = std::move(kick); }
-  ::hv::Status RequestStart(uint32_t vp, StartRequest request);
+  hv::Status RequestStart(uint32_t vp, StartRequest request);
   std::optional<StartRequest> TakeStart(uint32_t vp);
 
   // HvRegisterVsmPartitionConfig (VTL2's, hyperv-vmbus.md §3.1).
@@ -102,8 +102,8 @@ class Partition {
   const uint32_t vp_count_;
   kvm::MsiTarget* const vm0_;
   kvm::MsiTarget& vm2_;
-  std::vector<hv::SyntheticMsrs*> vtl0_msrs_;  // set up before the VPs run
-  std::vector<hv::SyntheticMsrs*> vtl2_msrs_;
+  std::vector<hyperv::SyntheticMsrs*> vtl0_msrs_;  // set up before the VPs run
+  std::vector<hyperv::SyntheticMsrs*> vtl2_msrs_;
   mutable std::mutex mutex_;
   std::bitset<65536> io_ports_;           // guarded by mutex_
   bool msr_intercept_ = false;            // guarded by mutex_

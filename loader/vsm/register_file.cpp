@@ -16,14 +16,14 @@ std::array<__u64*, 16> Gprs(kvm_regs& r) {
 
 kvm_segment* Segment(kvm_sregs& s, uint32_t name) {
   switch (name) {
-    case ::hv::reg::kEs: return &s.es;
-    case ::hv::reg::kCs: return &s.cs;
-    case ::hv::reg::kSs: return &s.ss;
-    case ::hv::reg::kDs: return &s.ds;
-    case ::hv::reg::kFs: return &s.fs;
-    case ::hv::reg::kGs: return &s.gs;
-    case ::hv::reg::kLdtr: return &s.ldt;
-    case ::hv::reg::kTr: return &s.tr;
+    case hv::reg::kEs: return &s.es;
+    case hv::reg::kCs: return &s.cs;
+    case hv::reg::kSs: return &s.ss;
+    case hv::reg::kDs: return &s.ds;
+    case hv::reg::kFs: return &s.fs;
+    case hv::reg::kGs: return &s.gs;
+    case hv::reg::kLdtr: return &s.ldt;
+    case hv::reg::kTr: return &s.tr;
     default: return nullptr;
   }
 }
@@ -44,53 +44,53 @@ base::Result<void> RegisterFile::Load() {
   return base::Ok();
 }
 
-base::Result<::hv::Status> RegisterFile::Get(uint32_t name, ::hv::RegisterValue& value) {
+base::Result<hv::Status> RegisterFile::Get(uint32_t name, hv::RegisterValue& value) {
   TRY(Load());
   kvm_regs& r = *regs_;
   kvm_sregs& s = *sregs_;
   value = {};
-  if (name >= ::hv::reg::kRax && name <= ::hv::reg::kR15) {
-    value.low = *Gprs(r)[name - ::hv::reg::kRax];
-    return ::hv::Status::kSuccess;
+  if (name >= hv::reg::kRax && name <= hv::reg::kR15) {
+    value.low = *Gprs(r)[name - hv::reg::kRax];
+    return hv::Status::kSuccess;
   }
   if (kvm_segment* seg = Segment(s, name)) {
     value.low = seg->base;
     value.high = uint64_t{seg->limit} | uint64_t{seg->selector} << 32 |
                  uint64_t{AccessRights(*seg)} << 48;
-    return ::hv::Status::kSuccess;
+    return hv::Status::kSuccess;
   }
   switch (name) {
-    case ::hv::reg::kRip: value.low = r.rip; break;
-    case ::hv::reg::kRflags: value.low = r.rflags; break;
-    case ::hv::reg::kCr0: value.low = s.cr0; break;
-    case ::hv::reg::kCr2: value.low = s.cr2; break;
-    case ::hv::reg::kCr3: value.low = s.cr3; break;
-    case ::hv::reg::kCr4: value.low = s.cr4; break;
-    case ::hv::reg::kCr8: value.low = s.cr8; break;
-    case ::hv::reg::kEfer: value.low = s.efer; break;
-    case ::hv::reg::kApicBase: value.low = s.apic_base; break;
-    case ::hv::reg::kIdtr:
+    case hv::reg::kRip: value.low = r.rip; break;
+    case hv::reg::kRflags: value.low = r.rflags; break;
+    case hv::reg::kCr0: value.low = s.cr0; break;
+    case hv::reg::kCr2: value.low = s.cr2; break;
+    case hv::reg::kCr3: value.low = s.cr3; break;
+    case hv::reg::kCr4: value.low = s.cr4; break;
+    case hv::reg::kCr8: value.low = s.cr8; break;
+    case hv::reg::kEfer: value.low = s.efer; break;
+    case hv::reg::kApicBase: value.low = s.apic_base; break;
+    case hv::reg::kIdtr:
       value.low = uint64_t{s.idt.limit} << 48;
       value.high = s.idt.base;
       break;
-    case ::hv::reg::kGdtr:
+    case hv::reg::kGdtr:
       value.low = uint64_t{s.gdt.limit} << 48;
       value.high = s.gdt.base;
       break;
     default:
-      return ::hv::Status::kUnknownRegisterName;
+      return hv::Status::kUnknownRegisterName;
   }
-  return ::hv::Status::kSuccess;
+  return hv::Status::kSuccess;
 }
 
-base::Result<::hv::Status> RegisterFile::Set(uint32_t name, const ::hv::RegisterValue& value) {
+base::Result<hv::Status> RegisterFile::Set(uint32_t name, const hv::RegisterValue& value) {
   TRY(Load());
   kvm_regs& r = *regs_;
   kvm_sregs& s = *sregs_;
-  if (name >= ::hv::reg::kRax && name <= ::hv::reg::kR15) {
-    *Gprs(r)[name - ::hv::reg::kRax] = value.low;
+  if (name >= hv::reg::kRax && name <= hv::reg::kR15) {
+    *Gprs(r)[name - hv::reg::kRax] = value.low;
     regs_dirty_ = true;
-    return ::hv::Status::kSuccess;
+    return hv::Status::kSuccess;
   }
   if (kvm_segment* seg = Segment(s, name)) {
     SegmentRegister wire;
@@ -99,41 +99,41 @@ base::Result<::hv::Status> RegisterFile::Set(uint32_t name, const ::hv::Register
     wire.selector = static_cast<uint16_t>(value.high >> 32);
     wire.attributes = static_cast<uint16_t>(value.high >> 48);
     auto converted = ToKvmSegment(wire);
-    if (!converted) return ::hv::Status::kInvalidParameter;
+    if (!converted) return hv::Status::kInvalidParameter;
     *seg = *converted;
     sregs_dirty_ = true;
-    return ::hv::Status::kSuccess;
+    return hv::Status::kSuccess;
   }
   switch (name) {
-    case ::hv::reg::kRip: r.rip = value.low; regs_dirty_ = true; break;
-    case ::hv::reg::kRflags:
+    case hv::reg::kRip: r.rip = value.low; regs_dirty_ = true; break;
+    case hv::reg::kRflags:
       // SDM vol. 1 §3.4.3: bit 1 always reads 1; the guest cannot clear it.
       r.rflags = value.low | 2;
       regs_dirty_ = true;
       break;
-    case ::hv::reg::kCr0: s.cr0 = value.low; sregs_dirty_ = true; break;
-    case ::hv::reg::kCr2: s.cr2 = value.low; sregs_dirty_ = true; break;
-    case ::hv::reg::kCr3: s.cr3 = value.low; sregs_dirty_ = true; break;
-    case ::hv::reg::kCr4: s.cr4 = value.low; sregs_dirty_ = true; break;
-    case ::hv::reg::kCr8: s.cr8 = value.low; sregs_dirty_ = true; break;
-    case ::hv::reg::kEfer: s.efer = value.low; sregs_dirty_ = true; break;
-    case ::hv::reg::kIdtr:
+    case hv::reg::kCr0: s.cr0 = value.low; sregs_dirty_ = true; break;
+    case hv::reg::kCr2: s.cr2 = value.low; sregs_dirty_ = true; break;
+    case hv::reg::kCr3: s.cr3 = value.low; sregs_dirty_ = true; break;
+    case hv::reg::kCr4: s.cr4 = value.low; sregs_dirty_ = true; break;
+    case hv::reg::kCr8: s.cr8 = value.low; sregs_dirty_ = true; break;
+    case hv::reg::kEfer: s.efer = value.low; sregs_dirty_ = true; break;
+    case hv::reg::kIdtr:
       s.idt.limit = static_cast<uint16_t>(value.low >> 48);
       s.idt.base = value.high;
       sregs_dirty_ = true;
       break;
-    case ::hv::reg::kGdtr:
+    case hv::reg::kGdtr:
       s.gdt.limit = static_cast<uint16_t>(value.low >> 48);
       s.gdt.base = value.high;
       sregs_dirty_ = true;
       break;
-    case ::hv::reg::kPendingEvent0: {
+    case hv::reg::kPendingEvent0: {
       // HV_X64_PENDING_EXCEPTION_EVENT (hvdef.h PendingException): only
       // exceptions (type 0); the rest is refused.
-      if ((value.low & 1) == 0) return ::hv::Status::kSuccess;  // nothing pending
+      if ((value.low & 1) == 0) return hv::Status::kSuccess;  // nothing pending
       const uint64_t type = (value.low >> 1) & 7;
       const uint64_t vector = (value.low >> 16) & 0xFFFF;
-      if (type != 0 || vector > 31) return ::hv::Status::kInvalidParameter;
+      if (type != 0 || vector > 31) return hv::Status::kInvalidParameter;
       kvm_vcpu_events events = TRY(vcpu_.GetEvents());
       events.exception.injected = 1;
       events.exception.nr = static_cast<__u8>(vector);
@@ -148,9 +148,9 @@ base::Result<::hv::Status> RegisterFile::Set(uint32_t name, const ::hv::Register
       break;
     }
     default:
-      return ::hv::Status::kUnknownRegisterName;
+      return hv::Status::kUnknownRegisterName;
   }
-  return ::hv::Status::kSuccess;
+  return hv::Status::kSuccess;
 }
 
 base::Result<void> RegisterFile::Flush() {

@@ -29,8 +29,8 @@ class RegisterFile {
   // An error Result is a KVM failure; a Status other than success is the
   // guest's fault (unknown name: HV_STATUS_UNKNOWN_REGISTER_NAME (0x87);
   // a bad value: HV_STATUS_INVALID_PARAMETER).
-  base::Result<::hv::Status> Get(uint32_t name, ::hv::RegisterValue& value);
-  base::Result<::hv::Status> Set(uint32_t name, const ::hv::RegisterValue& value);
+  base::Result<hv::Status> Get(uint32_t name, hv::RegisterValue& value);
+  base::Result<hv::Status> Set(uint32_t name, const hv::RegisterValue& value);
   // Writes changed state back to KVM.
   base::Result<void> Flush();
 

@@ -10,19 +10,19 @@ bool Vtl0Protections::IsRam(uint64_t gpa) const {
   return false;
 }
 
-::hv::Status Vtl0Protections::Apply(std::span<const uint64_t> gpns, uint32_t flags) {
-  if ((flags & ~kAll) != 0) return ::hv::Status::kInvalidParameter;
+hv::Status Vtl0Protections::Apply(std::span<const uint64_t> gpns, uint32_t flags) {
+  if ((flags & ~kAll) != 0) return hv::Status::kInvalidParameter;
   for (uint64_t gpn : gpns)
     if (gpn > (~uint64_t{0} >> 12) || !IsRam(gpn * base::kPageSize))
-      return ::hv::Status::kInvalidParameter;
+      return hv::Status::kInvalidParameter;
   std::map<uint64_t, uint32_t> next = protected_;
   for (uint64_t gpn : gpns) {
     if (flags == kAll) next.erase(gpn);
     else next[gpn] = flags;
   }
-  if (next.size() > kMaxProtectedPages) return ::hv::Status::kInsufficientMemory;
+  if (next.size() > kMaxProtectedPages) return hv::Status::kInsufficientMemory;
   protected_ = std::move(next);
-  return ::hv::Status::kSuccess;
+  return hv::Status::kSuccess;
 }
 
 uint32_t Vtl0Protections::Flags(uint64_t gpn) const {

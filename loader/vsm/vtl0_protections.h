@@ -42,7 +42,7 @@ class Vtl0Protections {
   // Sets `flags` on every page of `gpns` (all VTL0 RAM, else
   // HV_STATUS_INVALID_PARAMETER and nothing changes; too many protected
   // pages: HV_STATUS_INSUFFICIENT_MEMORY).
-  ::hv::Status Apply(std::span<const uint64_t> gpns, uint32_t flags);
+  hv::Status Apply(std::span<const uint64_t> gpns, uint32_t flags);
   // The flags of page `gpn` (kAll for an unprotected VTL0 page).
   uint32_t Flags(uint64_t gpn) const;
   bool IsRam(uint64_t gpa) const;

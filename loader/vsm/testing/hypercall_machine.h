@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "base/result.h"
-#include "hv/synthetic_msrs.h"
+#include "hyperv/synthetic_msrs.h"
 #include "kvm/guest_ram.h"
 #include "kvm/vcpu_state.h"
 #include "vsm/hypercalls.h"
@@ -61,9 +61,9 @@ struct HypercallMachine {
     m.ram = std::make_unique<kvm::GuestRam>(TRY(kvm::GuestRam::Create(kRamBytes)));
     m.view2 = TRY(VtlView::Create(2, *m.ram, OverlayPagesFor(1)));
     m.view0 = TRY(VtlView::Create(0, *m.ram, OverlayPagesFor(1)));
-    const hv::HvConfig config{.vp_count = 1, .tsc_hz = 1'000'000'000, .apic_hz = 1'000'000'000};
-    m.msrs2 = std::make_unique<hv::SyntheticMsrs>(0, config, *m.view2, [] { return uint64_t{0}; });
-    m.msrs0 = std::make_unique<hv::SyntheticMsrs>(0, config, *m.view0, [] { return uint64_t{0}; });
+    const hyperv::HvConfig config{.vp_count = 1, .tsc_hz = 1'000'000'000, .apic_hz = 1'000'000'000};
+    m.msrs2 = std::make_unique<hyperv::SyntheticMsrs>(0, config, *m.view2, [] { return uint64_t{0}; });
+    m.msrs0 = std::make_unique<hyperv::SyntheticMsrs>(0, config, *m.view0, [] { return uint64_t{0}; });
     m.partition = std::make_unique<Partition>(1, &m.vm0, m.vm2);
     m.partition->SetVpSynics(0, m.msrs0.get(), m.msrs2.get());
     m.partition->SetKick([](uint32_t) {});
@@ -87,8 +87,8 @@ struct HypercallMachine {
   std::unique_ptr<kvm::GuestRam> ram;
   std::unique_ptr<VtlView> view2;
   std::unique_ptr<VtlView> view0;
-  std::unique_ptr<hv::SyntheticMsrs> msrs2;
-  std::unique_ptr<hv::SyntheticMsrs> msrs0;
+  std::unique_ptr<hyperv::SyntheticMsrs> msrs2;
+  std::unique_ptr<hyperv::SyntheticMsrs> msrs0;
   std::unique_ptr<Partition> partition;
   std::unique_ptr<HypercallHandler> handler;
   // The slot mapper's record: calls, the last layout, and whether it fails.

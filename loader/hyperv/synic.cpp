@@ -1,8 +1,8 @@
-#include "hv/synic.h"
+#include "hyperv/synic.h"
 
 #include <cstring>
 
-namespace loader::hv {
+namespace loader::hyperv {
 namespace {
 
 constexpr uint32_t kMsrScontrol = 0x40000080;
@@ -42,7 +42,7 @@ uint64_t Synic::ReadRegister(uint32_t msr) const {
     case kMsrSimp:
       return simp_;
     default:
-      if (msr >= kMsrSint0 && msr < kMsrSint0 + ::hv::kSintCount) return sints_[msr - kMsrSint0];
+      if (msr >= kMsrSint0 && msr < kMsrSint0 + hv::kSintCount) return sints_[msr - kMsrSint0];
       return 0;
   }
 }
@@ -64,7 +64,7 @@ base::Result<void> Synic::WriteRegister(uint32_t msr, uint64_t value) {
       simp_ = value;
       return base::Ok();
     default:
-      if (msr >= kMsrSint0 && msr < kMsrSint0 + ::hv::kSintCount)
+      if (msr >= kMsrSint0 && msr < kMsrSint0 + hv::kSintCount)
         sints_[msr - kMsrSint0] = value & kSintWritable;
       return base::Ok();
   }
@@ -72,13 +72,13 @@ base::Result<void> Synic::WriteRegister(uint32_t msr, uint64_t value) {
 
 uint64_t Synic::sint(uint32_t n) const {
   std::lock_guard lock(mutex_);
-  return n < ::hv::kSintCount ? sints_[n] : kSintReset;
+  return n < hv::kSintCount ? sints_[n] : kSintReset;
 }
 
 std::optional<uint8_t> Synic::VectorDueLocked(uint32_t sint) const {
   const uint64_t value = sints_[sint];
-  if (::hv::SintMasked(value) || ::hv::SintPolling(value)) return std::nullopt;
-  return ::hv::SintVector(value);
+  if (hv::SintMasked(value) || hv::SintPolling(value)) return std::nullopt;
+  return hv::SintVector(value);
 }
 
 bool Synic::DeliverQueuedLocked(uint32_t sint) {
@@ -86,12 +86,12 @@ bool Synic::DeliverQueuedLocked(uint32_t sint) {
   if (queue.empty() || !enabled() || (simp_ & kPageEnable) == 0) return false;
   // The slot's offset in the SIMP overlay page.
   mem::GuestMemory& page = simp_page_.contents();
-  const mem::Gpa slot{uint64_t{sint} * ::hv::kMessageBytes};
+  const mem::Gpa slot{uint64_t{sint} * hv::kMessageBytes};
   auto type = page.LoadAcquire32(slot);
   if (!type) return false;
-  if (*type != ::hv::message::kNone) {
+  if (*type != hv::message::kNone) {
     // TLFS: mark the occupant so the guest writes EOM once it frees the slot.
-    (void)page.AtomicOr32(mem::Gpa{mem::ToU64(slot) + 4}, uint32_t{::hv::kMessagePending} << 8);
+    (void)page.AtomicOr32(mem::Gpa{mem::ToU64(slot) + 4}, uint32_t{hv::kMessagePending} << 8);
     return false;
   }
   const Message& message = queue.front();
@@ -104,42 +104,42 @@ bool Synic::DeliverQueuedLocked(uint32_t sint) {
   return true;
 }
 
-Synic::Outcome Synic::Post(uint32_t sint, std::span<const std::byte, ::hv::kMessageBytes> message) {
-  if (sint >= ::hv::kSintCount) return {::hv::Status::kInvalidParameter, std::nullopt};
+Synic::Outcome Synic::Post(uint32_t sint, std::span<const std::byte, hv::kMessageBytes> message) {
+  if (sint >= hv::kSintCount) return {hv::Status::kInvalidParameter, std::nullopt};
   std::lock_guard lock(mutex_);
   if (!enabled() || (simp_ & kPageEnable) == 0)
-    return {::hv::Status::kInvalidSynicState, std::nullopt};
+    return {hv::Status::kInvalidSynicState, std::nullopt};
   std::deque<Message>& queue = queues_[sint];
-  if (queue.size() >= kQueueDepth) return {::hv::Status::kInsufficientBuffers, std::nullopt};
+  if (queue.size() >= kQueueDepth) return {hv::Status::kInsufficientBuffers, std::nullopt};
   Message copy;
   std::memcpy(copy.data(), message.data(), copy.size());
   queue.push_back(copy);
   const bool delivered = DeliverQueuedLocked(sint);
-  return {::hv::Status::kSuccess, delivered ? VectorDueLocked(sint) : std::nullopt};
+  return {hv::Status::kSuccess, delivered ? VectorDueLocked(sint) : std::nullopt};
 }
 
 Synic::Outcome Synic::Signal(uint32_t sint, uint32_t flag) {
-  constexpr uint32_t kFlagsPerSint = ::hv::kMessageBytes * 8;
-  if (sint >= ::hv::kSintCount || flag >= kFlagsPerSint)
-    return {::hv::Status::kInvalidParameter, std::nullopt};
+  constexpr uint32_t kFlagsPerSint = hv::kMessageBytes * 8;
+  if (sint >= hv::kSintCount || flag >= kFlagsPerSint)
+    return {hv::Status::kInvalidParameter, std::nullopt};
   std::lock_guard lock(mutex_);
   if (!enabled() || (siefp_ & kPageEnable) == 0)
-    return {::hv::Status::kInvalidSynicState, std::nullopt};
+    return {hv::Status::kInvalidSynicState, std::nullopt};
   // The flag's word in the SIEFP overlay page.
-  const mem::Gpa word{uint64_t{sint} * ::hv::kMessageBytes + (flag / 32) * 4};
+  const mem::Gpa word{uint64_t{sint} * hv::kMessageBytes + (flag / 32) * 4};
   auto previous = siefp_page_.contents().AtomicOr32(word, uint32_t{1} << (flag % 32));
-  if (!previous) return {::hv::Status::kInvalidSynicState, std::nullopt};
+  if (!previous) return {hv::Status::kInvalidSynicState, std::nullopt};
   const bool newly_set = (*previous & (uint32_t{1} << (flag % 32))) == 0;
-  return {::hv::Status::kSuccess, newly_set ? VectorDueLocked(sint) : std::nullopt};
+  return {hv::Status::kSuccess, newly_set ? VectorDueLocked(sint) : std::nullopt};
 }
 
 std::vector<uint8_t> Synic::EndOfMessage() {
   std::lock_guard lock(mutex_);
   std::vector<uint8_t> due;
-  for (uint32_t sint = 0; sint < ::hv::kSintCount; ++sint)
+  for (uint32_t sint = 0; sint < hv::kSintCount; ++sint)
     if (DeliverQueuedLocked(sint))
       if (auto vector = VectorDueLocked(sint)) due.push_back(*vector);
   return due;
 }
 
-}  // namespace loader::hv
+}  // namespace loader::hyperv

@@ -1,10 +1,10 @@
-#include "hv/synthetic_msrs.h"
+#include "hyperv/synthetic_msrs.h"
 
 #include <utility>
 
-#include "hv/hypercall_page.h"
+#include "hyperv/hypercall_page.h"
 
-namespace loader::hv {
+namespace loader::hyperv {
 namespace {
 
 // TLFS "Establishing the Hypercall Interface": HYPERCALL bits 2-11 are reserved.
@@ -164,4 +164,4 @@ base::Result<void> SyntheticMsrs::WriteReferenceTsc(uint64_t value) {
   return base::Ok();
 }
 
-}  // namespace loader::hv
+}  // namespace loader::hyperv

@@ -17,7 +17,7 @@
 #include <memory>
 
 #include "base/fuzz_target.h"
-#include "hv/synic.h"
+#include "hyperv/synic.h"
 #include "kvm/guest_ram.h"
 #include "vsm/vtl_view.h"
 
@@ -42,7 +42,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)simp.contents().Fill(mem::Gpa{0}, 4096, std::byte{0});
   (void)siefp.contents().Fill(mem::Gpa{0}, 4096, std::byte{0});
   (void)memory->Fill(mem::Gpa{kRamBase}, kRamBytes - kRamBase, std::byte{0});
-  loader::hv::Synic synic(simp, siefp);
+  loader::hyperv::Synic synic(simp, siefp);
   for (size_t at = 0; at + 4 <= size; at += 4) {
     const uint8_t op = data[at], a = data[at + 1], b = data[at + 2], c = data[at + 3];
     switch (op % 6) {

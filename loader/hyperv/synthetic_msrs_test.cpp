@@ -1,16 +1,16 @@
-#include "hv/synthetic_msrs.h"
+#include "hyperv/synthetic_msrs.h"
 
 #include <doctest/doctest.h>
 
 #include <memory>
 #include <vector>
 
-#include "hv/hypercall_page.h"
+#include "hyperv/hypercall_page.h"
 #include "kvm/guest_ram.h"
 
 namespace {
 
-using namespace loader::hv;
+using namespace loader::hyperv;
 using loader::vsm::VtlView;
 
 struct Fixture {
@@ -139,10 +139,10 @@ TEST_CASE("synthetic MSRs: a VTL aiming its overlays at another VTL's pages writ
   CHECK(f.msrs.Write(kMsrSimp, (target + 0x1000) | 1).ok());
   CHECK(f.msrs.Write(kMsrSiefp, (target + 0x2000) | 1).ok());
   CHECK(f.msrs.Write(kMsrSint0 + 2, 0xF3).ok());
-  std::array<std::byte, ::hv::kMessageBytes> message{};
+  std::array<std::byte, hv::kMessageBytes> message{};
   message[0] = std::byte{1};
-  CHECK(f.msrs.synic().Post(2, message).status == ::hv::Status::kSuccess);
-  CHECK(f.msrs.synic().Signal(2, 3).status == ::hv::Status::kSuccess);
+  CHECK(f.msrs.synic().Post(2, message).status == hv::Status::kSuccess);
+  CHECK(f.msrs.synic().Signal(2, 3).status == hv::Status::kSuccess);
   for (uint64_t offset = 0; offset < 0x3000; ++offset) {
     REQUIRE(vtl2->memory().ReadObj<std::byte>(mem::Gpa{target + offset}).value() ==
             std::byte{0xAB});

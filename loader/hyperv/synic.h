@@ -36,12 +36,12 @@
 #include "mem/guest_memory.h"
 #include "vsm/vtl_view.h"
 
-namespace loader::hv {
+namespace loader::hyperv {
 
 class Synic {
  public:
   static constexpr size_t kQueueDepth = 16;
-  using Message = std::array<std::byte, ::hv::kMessageBytes>;
+  using Message = std::array<std::byte, hv::kMessageBytes>;
 
   // `simp` and `siefp` are this VP's overlay pages in its VTL's view.
   Synic(vsm::OverlayPage& simp, vsm::OverlayPage& siefp);
@@ -49,7 +49,7 @@ class Synic {
   // What a post or signal did: its hypercall status and, if an interrupt
   // is due, its vector.
   struct Outcome {
-    ::hv::Status status = ::hv::Status::kSuccess;
+    hv::Status status = hv::Status::kSuccess;
     std::optional<uint8_t> vector;
   };
 
@@ -65,7 +65,7 @@ class Synic {
   std::vector<uint8_t> EndOfMessage();
 
   // Posts `message` (256 bytes, type first) to slot `sint`.
-  Outcome Post(uint32_t sint, std::span<const std::byte, ::hv::kMessageBytes> message);
+  Outcome Post(uint32_t sint, std::span<const std::byte, hv::kMessageBytes> message);
   // Sets flag `flag` (0-2047) of SINT `sint`'s event flags.
   Outcome Signal(uint32_t sint, uint32_t flag);
 
@@ -84,8 +84,8 @@ class Synic {
   uint64_t scontrol_ = 0;  // guarded by mutex_
   uint64_t simp_ = 0;      // guarded by mutex_
   uint64_t siefp_ = 0;     // guarded by mutex_
-  std::array<uint64_t, ::hv::kSintCount> sints_;              // guarded by mutex_
-  std::array<std::deque<Message>, ::hv::kSintCount> queues_;  // guarded by mutex_
+  std::array<uint64_t, hv::kSintCount> sints_;              // guarded by mutex_
+  std::array<std::deque<Message>, hv::kSintCount> queues_;  // guarded by mutex_
 };
 
-}  // namespace loader::hv
+}  // namespace loader::hyperv

@@ -1,4 +1,4 @@
-#include "hv/hypercall_page.h"
+#include "hyperv/hypercall_page.h"
 
 #include <doctest/doctest.h>
 
@@ -7,7 +7,7 @@
 
 namespace {
 
-using namespace loader::hv;
+using namespace loader::hyperv;
 
 std::vector<uint8_t> At(const std::array<std::byte, base::kPageSize>& page, size_t offset,
                         size_t n) {

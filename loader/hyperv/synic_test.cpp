@@ -1,4 +1,4 @@
-#include "hv/synic.h"
+#include "hyperv/synic.h"
 
 #include <doctest/doctest.h>
 
@@ -12,7 +12,7 @@
 
 namespace {
 
-using loader::hv::Synic;
+using loader::hyperv::Synic;
 using loader::vsm::VtlView;
 
 constexpr uint64_t kRamBytes = 0x110000;

@@ -34,7 +34,7 @@
 
 #include "base/page.h"
 
-namespace loader::hv {
+namespace loader::hyperv {
 
 inline constexpr uint16_t kHypercallPort = 0x99;
 
@@ -70,4 +70,4 @@ inline constexpr uint16_t kStatusInvalidHypercallInput = 0x3;
 // implemented yet, so every code is HV_STATUS_INVALID_HYPERCALL_CODE.
 uint64_t DispatchHypercall(const HypercallInput& input);
 
-}  // namespace loader::hv
+}  // namespace loader::hyperv

@@ -13,7 +13,7 @@
 #include <memory>
 
 #include "base/fuzz_target.h"
-#include "hv/synthetic_msrs.h"
+#include "hyperv/synthetic_msrs.h"
 #include "kvm/guest_ram.h"
 #include "vsm/vtl_view.h"
 
@@ -34,18 +34,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)filled;
   // A fresh view (and overlays) per input; the RAM is shared and checked.
   auto view = loader::vsm::VtlView::Create(0, ram, loader::vsm::OverlayPagesFor(2)).value();
-  const loader::hv::HvConfig config{.vp_count = 2, .tsc_hz = 1'000'000'000, .apic_hz = 1'000'000'000};
-  auto partition = std::make_shared<loader::hv::PartitionMsrs>();
-  std::array<std::unique_ptr<loader::hv::SyntheticMsrs>, 2> vps;
+  const loader::hyperv::HvConfig config{.vp_count = 2, .tsc_hz = 1'000'000'000, .apic_hz = 1'000'000'000};
+  auto partition = std::make_shared<loader::hyperv::PartitionMsrs>();
+  std::array<std::unique_ptr<loader::hyperv::SyntheticMsrs>, 2> vps;
   for (uint32_t vp = 0; vp < 2; ++vp)
-    vps[vp] = std::make_unique<loader::hv::SyntheticMsrs>(vp, config, *view,
+    vps[vp] = std::make_unique<loader::hyperv::SyntheticMsrs>(vp, config, *view,
                                                           [] { return uint64_t{0}; }, partition);
   for (size_t at = 0; at + 10 <= size; at += 10) {
     const uint8_t op = data[at];
     const uint8_t selector = data[at + 1];
     uint64_t value = 0;
     std::memcpy(&value, data + at + 2, sizeof value);
-    loader::hv::SyntheticMsrs& msrs = *vps[selector >> 7];
+    loader::hyperv::SyntheticMsrs& msrs = *vps[selector >> 7];
     const uint32_t msr = kMsrs[selector % std::size(kMsrs)];
     // GPAs mostly inside RAM (low 16 bits), sometimes anywhere.
     if ((op & 0x80) == 0) value &= 0xFFFF | 0xFFF;
@@ -58,7 +58,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         (void)msrs.Read(msr);
         break;
       case 2: {
-        std::array<std::byte, ::hv::kMessageBytes> message{};
+        std::array<std::byte, hv::kMessageBytes> message{};
         message[0] = std::byte{1};
         (void)msrs.synic().Post(selector % 16, message);
         break;

@@ -34,7 +34,7 @@
 #include <span>
 #include <vector>
 
-namespace loader::hv {
+namespace loader::hyperv {
 
 // What the partition offers; shared by the CPUID leaves and the MSRs.
 struct HvConfig {
@@ -94,4 +94,4 @@ std::vector<kvm_cpuid_entry2> HvLeaves(const HvConfig& config);
 std::vector<kvm_cpuid_entry2> WithHvLeaves(std::span<const kvm_cpuid_entry2> supported,
                                            const HvConfig& config);
 
-}  // namespace loader::hv
+}  // namespace loader::hyperv

@@ -1,8 +1,8 @@
-#include "hv/cpuid_leaves.h"
+#include "hyperv/cpuid_leaves.h"
 
 #include "kvm/cpuid_entry.h"
 
-namespace loader::hv {
+namespace loader::hyperv {
 namespace {
 
 kvm_cpuid_entry2 Leaf(uint32_t function, uint32_t eax, uint32_t ebx, uint32_t ecx, uint32_t edx) {
@@ -62,4 +62,4 @@ std::vector<kvm_cpuid_entry2> WithHvLeaves(std::span<const kvm_cpuid_entry2> sup
   return out;
 }
 
-}  // namespace loader::hv
+}  // namespace loader::hyperv

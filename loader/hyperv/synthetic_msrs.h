@@ -51,12 +51,12 @@
 #include <vector>
 
 #include "base/result.h"
-#include "hv/cpuid_leaves.h"
-#include "hv/synic.h"
+#include "hyperv/cpuid_leaves.h"
+#include "hyperv/synic.h"
 #include "mem/guest_memory.h"
 #include "vsm/vtl_view.h"
 
-namespace loader::hv {
+namespace loader::hyperv {
 
 inline constexpr uint32_t kMsrGuestOsId = 0x40000000;
 inline constexpr uint32_t kMsrHypercall = 0x40000001;
@@ -138,4 +138,4 @@ class SyntheticMsrs {
   std::vector<uint8_t> due_vectors_;
 };
 
-}  // namespace loader::hv
+}  // namespace loader::hyperv

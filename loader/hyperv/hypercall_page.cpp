@@ -1,9 +1,9 @@
-#include "hv/hypercall_page.h"
+#include "hyperv/hypercall_page.h"
 
 #include <algorithm>
 #include <initializer_list>
 
-namespace loader::hv {
+namespace loader::hyperv {
 namespace {
 
 // SDM vol. 2 encodings.
@@ -90,4 +90,4 @@ uint64_t DispatchHypercall(const HypercallInput& input) {
   return HypercallResult(kStatusInvalidHypercallCode, 0);
 }
 
-}  // namespace loader::hv
+}  // namespace loader::hyperv

@@ -1,4 +1,4 @@
-#include "hv/cpuid_leaves.h"
+#include "hyperv/cpuid_leaves.h"
 
 #include "kvm/cpuid_entry.h"
 
@@ -12,7 +12,7 @@
 
 namespace {
 
-using namespace loader::hv;
+using namespace loader::hyperv;
 
 kvm_cpuid_entry2 Leaf(uint32_t function, uint32_t eax, uint32_t ebx, uint32_t ecx, uint32_t edx) {
   return kvm::MakeCpuidEntry(function, 0, eax, ebx, ecx, edx);
