@@ -16,7 +16,7 @@
 // emulates the same PM1 block for it), with devices added to the DSDT.
 //
 // The fixed hardware described here is what hcl-loader emulates
-// (loader/acpi_pm.h; loader/acpi_pm_test.cpp checks both sides agree).
+// (vmm-core/devices/acpi_pm.h; loader/acpi_fixed_hardware_test.cpp checks both sides agree).
 // On real Hyper-V the host's own ACPI tables would be used instead
 // (FIXME: pass them through the IGVM parameters when running there).
 //
@@ -32,7 +32,7 @@
 
 namespace shim::acpi {
 
-// The platform's fixed hardware (hcl-loader's, loader/acpi_pm.h).
+// The platform's fixed hardware (hcl-loader's, vmm-core/devices/acpi_pm.h).
 inline constexpr uint16_t kPm1aEventPort = 0x400;
 inline constexpr uint8_t kPm1EventBytes = 4;  // PM1_STS + PM1_EN, 16 bits each
 inline constexpr uint16_t kPm1aControlPort = 0x404;

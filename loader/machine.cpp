@@ -19,7 +19,7 @@ constexpr uint32_t kLegacyHoleSlot = 500;
 
 // TLFS: the synthetic MSR range Hyper-V emulation will serve from user
 // space (hyperv-vmbus.md §1.4).
-constexpr kvm::MsrRange kHyperVMsrs{0x40000000, 0x200};
+constexpr kvm::MsrRange kHyperVMsrs{hv::kSyntheticMsrFirst, hv::kSyntheticMsrCount};
 
 // Makes VTL0's VM's RAM slots match a protection layout
 // (vsm/vtl0_protections.h), under the Partition's lock. Only slots that

@@ -7,13 +7,14 @@
 #include <span>
 #include <vector>
 
+#include "base/pc_layout.h"
 #include "memory_layout.h"
 #include "vtl0/linux_loader.h"
 
 namespace loader::vtl0 {
 
-inline constexpr uint64_t kLegacyHoleStart = 0xA0000;
-inline constexpr uint64_t kLegacyHoleEnd = 0x100000;
+inline constexpr uint64_t kLegacyHoleStart = base::kPcLegacyHoleStart;
+inline constexpr uint64_t kLegacyHoleEnd = base::kPcLegacyHoleEnd;
 
 // The ranges of VTL0 RAM, sorted, none empty.
 std::vector<RamRange> Vtl0Ram(uint64_t ram_bytes, std::span<const RequiredRange> vtl2);
