@@ -29,9 +29,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if ((data[0] & 4) == 0) r8 &= HypercallMachine::kRamBytes - 1;
   auto raw = mem::GuestMemory::Create(mem::Gpa{0}, m.ram->bytes()).value();
   const size_t ram_input = std::min<size_t>(size - 25, 0x4000);
-  std::vector<std::byte> page(ram_input);
-  std::memcpy(page.data(), data + 25, ram_input);
-  (void)raw.Write(mem::Gpa{0}, page);
+  // Byte by byte: no memcpy from an empty vector's null data().
+  std::vector<std::byte> page;
+  for (size_t i = 0; i < ram_input; ++i) page.push_back(std::byte{data[25 + i]});
+  if (!page.empty()) (void)raw.Write(mem::Gpa{0}, page);
   std::vector<std::byte> before(m.ram->bytes().begin(), m.ram->bytes().end());
   loader::vsm::HypercallCall call;
   call.input = loader::hyperv::DecodeHypercallInput(value);
