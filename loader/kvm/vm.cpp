@@ -74,6 +74,17 @@ base::Result<void> Vm::SignalMsi(uint32_t apic_id, uint8_t vector) {
   return base::Ok();
 }
 
+base::Result<void> Vm::SignalMsiMessage(uint64_t address, uint32_t data) {
+  kvm_msi msi{};
+  msi.address_lo = static_cast<uint32_t>(address);
+  msi.address_hi = static_cast<uint32_t>(address >> 32);
+  msi.data = data;
+  // 0 means the interrupt was blocked (a disabled LAPIC, a bad address):
+  // the guest's own doing, as on hardware; not an error of the device.
+  TRY(os::Ioctl(fd_, KVM_SIGNAL_MSI, &msi, "KVM_SIGNAL_MSI"));
+  return base::Ok();
+}
+
 base::Result<void> Vm::TrapMsrsFor(std::span<const MsrRange> ranges, uint32_t reasons) {
   if (ranges.size() > KVM_MSR_FILTER_MAX_RANGES)
     return base::Error::Format("at most %d trapped MSR ranges", KVM_MSR_FILTER_MAX_RANGES);

@@ -54,6 +54,9 @@ class Vm final : public MsiTarget {
   // fixed interrupt `vector` to the local APIC `apic_id` (physical
   // destination; Intel SDM vol. 3A §11.11.1 address/data layout).
   base::Result<void> SignalMsi(uint32_t apic_id, uint8_t vector) override;
+  // KVM_SIGNAL_MSI with a device's message as the guest programmed it
+  // (an MSI-X table entry): KVM decodes destination, mode and vector.
+  base::Result<void> SignalMsiMessage(uint64_t address, uint32_t data);
 
   // KVM_CREATE_IRQCHIP: in-kernel local APICs, IOAPIC and PIC (api.rst
   // 4.24). Optional; without it HLT exits to user space.

@@ -22,6 +22,14 @@ constexpr uint8_t kZeroOp = 0x00, kOneOp = 0x01, kNameOp = 0x08, kBytePrefix = 0
 constexpr uint8_t kIoPortDescriptor = 0x47;       // type 8, 7 bytes (§6.4.2.5)
 constexpr uint8_t kIrqNoFlagsDescriptor = 0x22;   // type 4, 2 bytes (§6.4.2.1)
 constexpr uint8_t kEndTag = 0x79;                 // type 0xF, 1 byte (§6.4.2.9)
+// Large items (§6.4.3): Word and DWord Address Space Descriptors.
+constexpr uint8_t kDWordAddressSpaceDescriptor = 0x87;  // §6.4.3.5.2
+constexpr uint8_t kWordAddressSpaceDescriptor = 0x88;   // §6.4.3.5.3
+constexpr uint8_t kResourceTypeMemory = 0, kResourceTypeBusNumber = 2;
+// General flags: bit 0 clear = the bridge produces the range for its
+// children; bits 2 and 3 = minimum and maximum fixed.
+constexpr uint8_t kProducerFixedRange = 0x0C;
+constexpr uint8_t kMemoryReadWrite = 0x01;  // type-specific: writable, non-cacheable
 constexpr uint8_t kIoDecode16 = 0x01;
 constexpr uint8_t kCom1PortCount = 8;
 // _STA bits (§6.3.7): present, enabled, shown in UI, functioning.
@@ -155,22 +163,51 @@ Aml Com1Device() {
   return Device("UAR1", body);
 }
 
+// Device (PCI0): the PCI host bridge of hcl-loader's --disk-vtl0 bus
+// (PCI Firmware 3.2 §4.1.1; Linux drivers/acpi/pci_root.c): _HID PNP0A03,
+// _UID 0, _BBN 0, and _CRS: bus 0 only, the 0xCF8-0xCFF configuration
+// ports it decodes, and the memory window its BARs lie in. No _PRT: the
+// functions behind it use MSI-X only. No MCFG: configuration goes through
+// the 0xCF8 mechanism (arch/x86/pci/direct.c).
+Aml PciRootDevice(const PciRootWindow& window) {
+  Aml resources;
+  Append(resources, {kWordAddressSpaceDescriptor, 13, 0, kResourceTypeBusNumber,
+                     kProducerFixedRange, 0});
+  for (uint16_t value : {uint16_t{0}, uint16_t{0}, uint16_t{0}, uint16_t{0}, uint16_t{1}})
+    Append(resources, {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8)});
+  Append(resources, {kIoPortDescriptor, kIoDecode16, 0xF8, 0x0C, 0xF8, 0x0C, 1, 8});
+  Append(resources, {kDWordAddressSpaceDescriptor, 23, 0, kResourceTypeMemory,
+                     kProducerFixedRange, kMemoryReadWrite});
+  const auto last = static_cast<uint32_t>(window.mmio_base + window.mmio_bytes - 1);
+  for (uint32_t value : {uint32_t{0}, static_cast<uint32_t>(window.mmio_base), last, uint32_t{0},
+                         static_cast<uint32_t>(window.mmio_bytes)})
+    for (int i = 0; i < 4; ++i) Append(resources, {static_cast<uint8_t>(value >> (8 * i))});
+  Aml body = Name("_HID", Integer(EisaId("PNP0A03")));
+  Append(body, Name("_UID", Integer(0)));
+  Append(body, Name("_BBN", Integer(0)));
+  Append(body, Name("_STA", Integer(kStaPresentAndWorking)));
+  Append(body, Name("_CRS", ResourceTemplate(resources)));
+  return Device("PCI0", body);
+}
+
 }  // namespace
 
-std::vector<std::byte> DsdtDevicesAml() {
+std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci) {
   // Scope (\_SB) { ... }: ScopeOp PkgLength NameString TermList.
   Aml payload;
   Append(payload, {kRootChar});
   AppendText(payload, "_SB_");
   Append(payload, VmbusDevice());
   Append(payload, Com1Device());
+  if (pci) Append(payload, PciRootDevice(*pci));
   Aml out;
   Append(out, {kScopeOp});
   Append(out, WithPkgLength(payload));
   return out;
 }
 
-base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count) {
+base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count,
+                                         std::optional<PciRootWindow> pci) {
   if (vp_count == 0 || vp_count > kMaxVps)
     return base::Error::Format("vtl0 acpi: %u VPs, want 1..%u", vp_count, kMaxVps);
   MadtConfig madt_config;
@@ -178,7 +215,10 @@ base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count) {
   madt_config.io_apic = IoApicConfig{kIoApicId, kIoApicAddress, 0};
   std::vector<std::byte> madt(TRY(MadtSize(madt_config)));
   TRY(WriteMadt(madt, madt_config));
-  const Aml devices = DsdtDevicesAml();
+  if (pci && (pci->mmio_bytes == 0 || pci->mmio_base + pci->mmio_bytes > (uint64_t{1} << 32) ||
+              pci->mmio_base + pci->mmio_bytes < pci->mmio_base))
+    return base::Error("vtl0 acpi: the PCI window must lie below 4 GiB");
+  const Aml devices = DsdtDevicesAml(pci);
 
   // Room for the fixed tables (well under 1 KiB with their alignment), the
   // DSDT's devices and the MADT.

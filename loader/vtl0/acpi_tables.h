@@ -30,6 +30,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -60,10 +61,20 @@ struct AcpiTables {
 // The tables for `vp_count` VPs (1..kMaxVps), to be placed at `gpa`
 // (64-byte aligned).
 inline constexpr uint32_t kMaxVps = 1024;
-base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count);
+// With `pci`, the DSDT also describes a PCI host bridge (Device PCI0)
+// whose BARs lie in that window (hcl-loader's --disk-vtl0 bus).
+struct PciRootWindow {
+  uint64_t mmio_base = 0;
+  uint64_t mmio_bytes = 0;
+};
+// hcl-loader's VTL0 PCI bus (--disk-vtl0): 256 MiB below the IOAPIC, above
+// any RAM (--mem is at most 3 GiB: memory_layout.h kMaxLowRamBytes).
+inline constexpr PciRootWindow kVtl0PciWindow{0xE0000000, 0x10000000};
+base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count,
+                                         std::optional<PciRootWindow> pci = std::nullopt);
 
-// The DSDT's additions after \_S5: Scope (\_SB) { VMBS, UAR1 }. Exposed for
-// tests.
-std::vector<std::byte> DsdtDevicesAml();
+// The DSDT's additions after \_S5: Scope (\_SB) { VMBS, UAR1 [, PCI0] }.
+// Exposed for tests.
+std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci = std::nullopt);
 
 }  // namespace loader::vtl0

@@ -24,6 +24,8 @@ int main(int argc, char** argv) {
                "vtl0-acpi-tables-dump"};
   app.add_option("DIR", dir, "an existing directory for the .dat files")->required();
   app.add_option("VPS", vp_count, "virtual processors in the MADT (default 1)");
+  bool pci = false;
+  app.add_flag("--pci", pci, "also describe the PCI host bridge of --disk-vtl0 (Device PCI0)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -34,7 +36,9 @@ int main(int argc, char** argv) {
                  error.what());
     return 2;
   }
-  auto tables = loader::vtl0::BuildAcpiTables(loader::vtl0::kAcpiGpa, vp_count);
+  auto tables = loader::vtl0::BuildAcpiTables(
+      loader::vtl0::kAcpiGpa, vp_count,
+      pci ? std::optional(loader::vtl0::kVtl0PciWindow) : std::nullopt);
   if (!tables) {
     std::fprintf(stderr, "vtl0-acpi-tables-dump: %s\n", tables.error().message().c_str());
     return 1;

@@ -38,6 +38,15 @@ class GuestMemory {
   base::Result<void> Write(Gpa gpa, std::span<const std::byte> in);
   base::Result<void> Fill(Gpa gpa, uint64_t length, std::byte value);
 
+  // The host bytes behind [gpa, gpa + length), for host devices whose
+  // data moves by the kernel straight into or out of guest RAM (the
+  // loader's disks: io_uring reads and writes, i.e. DMA). The guest may
+  // change these bytes at any moment: only payload the device never parses
+  // may go through such a span; anything it interprets is Read (copied).
+  base::Result<std::span<std::byte>> DmaSpan(Gpa gpa, uint64_t length) const {
+    return Translate(gpa, length);
+  }
+
   template <typename T>
     requires std::is_trivially_copyable_v<T>
   base::Result<T> ReadObj(Gpa gpa) const {
