@@ -47,6 +47,9 @@ hv::Status HypercallStatus(MessageResult result) {
     case MessageResult::kBadTargetVp:
     case MessageResult::kUnknownMessageType:
     case MessageResult::kUnexpectedMessage:
+    case MessageResult::kUnknownChannel:
+    case MessageResult::kUnknownGpadl:
+    case MessageResult::kRefused:
       return hv::Status::kSuccess;
   }
   return hv::Status::kInvalidParameter;  // unreachable: every enumerator is handled
@@ -62,6 +65,9 @@ const char* Describe(MessageResult result) {
     case MessageResult::kBadTargetVp: return "InitiateContact target VP out of range";
     case MessageResult::kUnknownMessageType: return "unknown VMBus message type";
     case MessageResult::kUnexpectedMessage: return "unexpected VMBus message";
+    case MessageResult::kUnknownChannel: return "unknown channel or channel in the wrong state";
+    case MessageResult::kUnknownGpadl: return "unknown GPADL";
+    case MessageResult::kRefused: return "refused with a failure status";
   }
   return "?";
 }
@@ -78,40 +84,53 @@ std::optional<Connection::Connected> Connection::connection() const {
   return std::nullopt;
 }
 
-MessageResult Connection::OnPostMessage(const PostedMessage& message, Outbox& outbox) {
+Connection::Admission Connection::Admit(const PostedMessage& message) const {
   // The hypervisor's checks come first (TLFS HvCallPostMessage).
   if (message.payload.size() > wire::kMaxMessageBytes || message.message_type == 0 ||
       (message.message_type & kHypervisorMessageTypes) != 0)
-    return MessageResult::kInvalidParameter;
+    return {MessageResult::kInvalidParameter, 0};
 
   // Which ports exist: the two contact connections always (a guest may
   // reconnect, e.g. a kdump kernel), msg_conn_id once connected.
-  Connected* connected = std::get_if<Connected>(&state_);
+  const Connected* connected = std::get_if<Connected>(&state_);
   const bool on_message_connection =
       connected != nullptr && message.connection_id == connected->msg_conn_id;
   const bool on_contact_connection =
       message.connection_id == wire::kLegacyMessageConnectionId ||
       message.connection_id == wire::kModernMessageConnectionId;
-  if (!on_message_connection && !on_contact_connection) return MessageResult::kInvalidConnectionId;
+  if (!on_message_connection && !on_contact_connection)
+    return {MessageResult::kInvalidConnectionId, 0};
 
-  if (message.message_type != wire::kChannelMessageType) return MessageResult::kMalformed;
+  if (message.message_type != wire::kChannelMessageType) return {MessageResult::kMalformed, 0};
   uint32_t raw_type = 0;
   if (!base::LoadLe<uint32_t>(message.payload, offsetof(wire::MessageHeader, message_type),
                               raw_type))
-    return MessageResult::kMalformed;
+    return {MessageResult::kMalformed, 0};
 
   if (raw_type == static_cast<uint32_t>(wire::MessageType::kInitiateContact))
-    return HandleInitiateContact(message, outbox);
+    return {MessageResult::kOk, raw_type};
   // Everything else needs a connection, and must come on its msg_conn_id.
-  if (connected == nullptr) return MessageResult::kNotConnected;
-  if (!on_message_connection) return MessageResult::kInvalidConnectionId;
+  if (connected == nullptr) return {MessageResult::kNotConnected, 0};
+  if (!on_message_connection) return {MessageResult::kInvalidConnectionId, 0};
+  return {MessageResult::kOk, raw_type};
+}
+
+MessageResult Connection::OnPostMessage(const PostedMessage& message, Outbox& outbox) {
+  const Admission admission = Admit(message);
+  if (admission.result != MessageResult::kOk) return admission.result;
+  const uint32_t raw_type = admission.vmbus_type;
+  if (raw_type == static_cast<uint32_t>(wire::MessageType::kInitiateContact))
+    return HandleInitiateContact(message, outbox);
+  Connected* connected = std::get_if<Connected>(&state_);
+  if (connected == nullptr) return MessageResult::kNotConnected;  // Admit checked this
 
   switch (raw_type) {  // guest-controlled
     case static_cast<uint32_t>(wire::MessageType::kRequestOffers):
       return HandleRequestOffers(*connected, outbox);
     case static_cast<uint32_t>(wire::MessageType::kUnload):
       return HandleUnload(*connected, outbox);
-    // Guest-to-host channel messages: no channel exists to name yet.
+    // Guest-to-host channel messages: the channel server's; on its own a
+    // Connection has no channel to name.
     case static_cast<uint32_t>(wire::MessageType::kOpenChannel):
     case static_cast<uint32_t>(wire::MessageType::kCloseChannel):
     case static_cast<uint32_t>(wire::MessageType::kGpadlHeader):
@@ -161,8 +180,8 @@ MessageResult Connection::HandleInitiateContact(const PostedMessage& message, Ou
   const uint8_t sint = modern ? msg_sint : wire::kDefaultMessageSint;
 
   // A new InitiateContact resets whatever connection there was (a kexec'd
-  // or kdump kernel reconnects without Unload); with no channels there is
-  // nothing else to tear down.
+  // or kdump kernel reconnects without Unload); the channel server closes
+  // its channels on top of this.
   if (!modern || !IsSupportedVersion(version)) {
     state_ = Disconnected{};
     // "Not supported": Linux 6.1 then proposes its next version.
@@ -182,7 +201,8 @@ MessageResult Connection::HandleRequestOffers(Connected& connected, Outbox& outb
   // Linux 6.1 asks once per connection (vmbus_request_offers).
   if (connected.offers_requested) return MessageResult::kUnexpectedMessage;
   connected.offers_requested = true;
-  // No channels yet: the offer list is empty, so only its terminator goes.
+  // The channel server sent the offers before calling this; here goes the
+  // list's terminator.
   outbox.Send(HeaderOnly(wire::MessageType::kAllOffersDelivered, connected.target_vp,
                          connected.sint));
   return MessageResult::kOk;

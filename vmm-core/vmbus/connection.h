@@ -9,13 +9,14 @@
 //
 // Handled: InitiateContact -> VersionResponse (versions 5.0-5.3; anything
 // else is answered "not supported" so Linux 6.1 falls back through its
-// list), RequestOffers -> AllOffersDelivered (there are no channels yet),
+// list), RequestOffers -> AllOffersDelivered (the offers themselves are
+// the channel server's, channel_server.h, which sends them first),
 // Unload -> UnloadResponse and back to disconnected. Anything before a
 // successful InitiateContact, on a connection the guest was not given, or
 // malformed, is an error and changes nothing.
 //
-// Left to others: SynIC delivery and queueing (the Outbox), channels,
-// GPADLs, monitor pages, threads. Not thread-safe: the glue serializes
+// Left to others: SynIC delivery and queueing (the Outbox), channels and
+// GPADLs (ChannelServer wraps this class), monitor pages, threads. Not thread-safe: the glue serializes
 // calls (one message path per partition, hyperv-vmbus.md §5.1).
 #pragma once
 
@@ -70,6 +71,12 @@ enum class [[nodiscard]] MessageResult {
   kBadTargetVp,          // InitiateContact names a VP the partition lacks
   kUnknownMessageType,   // not a VMBus message type
   kUnexpectedMessage,    // a host->guest type, a duplicate, or channel work with no channels
+  // Channel messages (channel_server.h):
+  kUnknownChannel,  // a relid that is not offered, or not in the state the message needs
+  kUnknownGpadl,    // a GPADL id the channel (or the pending list) does not hold
+  // Answered with a failure status (GpadlCreated, OpenChannelResult,
+  // ModifyChannelResponse): the guest hears "no", nothing else changes.
+  kRefused,
 };
 
 // The status HvCallPostMessage returns: the hypervisor refuses only bad
@@ -93,6 +100,16 @@ class Connection final {
   explicit Connection(uint32_t vp_count) : vp_count_(vp_count) {}
 
   MessageResult OnPostMessage(const PostedMessage& message, Outbox& outbox);
+
+  // The checks every message passes before its VMBus type matters: the
+  // hypervisor's (size, Hyper-V message type), the connection ID, a whole
+  // VMBus header, and, for anything but InitiateContact, a connection.
+  // The channel server runs these before handling channel messages itself.
+  struct Admission {
+    MessageResult result = MessageResult::kOk;  // kOk: `vmbus_type` is valid
+    uint32_t vmbus_type = 0;                     // guest-controlled
+  };
+  Admission Admit(const PostedMessage& message) const;
 
   bool connected() const { return std::holds_alternative<Connected>(state_); }
   // The negotiated connection, or nullopt when disconnected.

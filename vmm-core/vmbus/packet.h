@@ -35,9 +35,11 @@ inline constexpr uint16_t kPacketFlagCompletionRequested = 0x1;
 // One GPA-direct range (struct vmbus_packet_mpb_array / hv_mpb_array):
 // `byte_count` bytes starting `byte_offset` bytes into the first page of
 // `pfns`, continuing page by page. The reader checked that pfns holds
-// exactly ceil((byte_offset + byte_count) / 4096) entries and that
-// byte_offset < 4096; PFNs themselves are guest-controlled and unchecked
-// (whoever touches them goes through the memory gate).
+// exactly ceil((byte_offset + byte_count) / 4096) entries, that
+// byte_count > 0 and byte_offset < 4096, and that each PFN is a page
+// number whose address (pfn * 4096) does not wrap; whether the pages are
+// the guest's RAM is unchecked (whoever touches them goes through the
+// memory gate).
 struct GpaRange {
   uint32_t byte_count = 0;
   uint32_t byte_offset = 0;
@@ -56,6 +58,11 @@ struct IncomingPacket {
   uint64_t transaction_id = 0;    // guest-controlled, echoed in completions
   std::vector<std::byte> payload;  // the bytes after the descriptor (and ranges), copied
   std::vector<GpaRange> ranges;    // kDataUsingGpaDirect only
+  // kDataUsingTransferPages only (struct vmtransfer_page_packet_header):
+  // ranges of transfer page set `transfer_page_set_id`, unchecked against
+  // any set (guest-controlled).
+  uint16_t transfer_page_set_id = 0;
+  std::vector<TransferPageRange> transfer_ranges;
 
   bool completion_requested() const { return (flags & kPacketFlagCompletionRequested) != 0; }
 };
