@@ -126,6 +126,28 @@ std::vector<std::string> CarrierCommand(const CarrierPlan& plan) {
     argv.insert(argv.end(), {"--add", plan.args.at(i) + ":" + dst});
     rewritten.at(i) = dst;
   }
+  if (!plan.disk_args.empty())
+    argv.insert(argv.end(), {"--module", "virtio_pci", "--module", "virtio_blk"});
+  for (size_t n = 0; n < plan.disk_args.size() && n < 26; ++n) {
+    const size_t i = plan.disk_args[n];
+    std::string path = plan.args.at(i);
+    std::string flags;
+    if (path.ends_with(",ro")) {
+      path.resize(path.size() - 3);
+      flags = ",ro";
+    }
+    // QEMU's -drive splits its value at commas; a path holding one must
+    // double it (qemu-options: "file=... commas must be doubled").
+    std::string escaped;
+    for (char c : path) {
+      escaped += c;
+      if (c == ',') escaped += ',';
+    }
+    argv.insert(argv.end(), {"--qemu-arg", "-drive", "--qemu-arg",
+                             "file=" + escaped + ",if=virtio,format=raw,cache=writeback" +
+                                 (flags.empty() ? "" : ",readonly=on")});
+    rewritten.at(i) = std::string("/dev/vd") + static_cast<char>('a' + n) + flags;
+  }
   argv.insert(argv.end(), {"--", kCarrierLoader});
   argv.insert(argv.end(), rewritten.begin(), rewritten.end());
   return argv;

@@ -49,6 +49,10 @@ struct CarrierPlan {
   // index in args; each file is copied into the carrier and the argument
   // rewritten to its place there.
   std::vector<size_t> file_args;
+  // --disk/--disk-vtl0 values (PATH[,ro]): each host file becomes a virtio
+  // disk of the carrier (QEMU -drive, written through to the file) and the
+  // argument its block device there, /dev/vda, /dev/vdb, ... in order.
+  std::vector<size_t> disk_args;
   uint32_t vp_count = 1;
   uint64_t guest_mem_mib = 0;
   std::optional<uint32_t> timeout_s;

@@ -9,6 +9,7 @@
 #include <set>
 #include <string_view>
 
+#include "devices/pci_storage.h"
 #include "image_trust.h"
 #include "memory_layout.h"
 
@@ -18,9 +19,10 @@ namespace {
 // The options that take a value, and which of those name host files.
 const std::set<std::string_view> kValueOptions = {
     "--vps", "--mem", "--vtl2-cmdline", "--timeout", "--vtl0-kernel", "--vtl0-initrd",
-    "--vtl0-cmdline", "--trusted-key", "--trusted-key-digest"};
+    "--vtl0-cmdline", "--trusted-key", "--trusted-key-digest", "--disk", "--disk-vtl0"};
 const std::set<std::string_view> kFileOptions = {"--vtl0-kernel", "--vtl0-initrd",
                                                  "--trusted-key"};
+const std::set<std::string_view> kDiskOptions = {"--disk", "--disk-vtl0"};
 
 }  // namespace
 
@@ -69,6 +71,16 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
                   "VTL0's initramfs (default: build/tests/guest/vtl0-initramfs.cpio.gz)");
   run->add_option("--vtl0-cmdline", options.vtl0_command_line,
                   "VTL0's kernel command line (default: console=ttyS0 panic=-1)");
+  run->add_option("--disk", options.disks,
+                  "a host file or block device as an NVMe namespace on VTL2's PCI bus, the "
+                  "paravisor's disk; PATH,ro for read-only (repeatable: one namespace each)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("--disk-vtl0", options.vtl0_disks,
+                  "as --disk, on a PCI bus of VTL0's own (ACPI PCI0): the same NVMe controller "
+                  "given straight to the guest, for comparison (repeatable)")
+      ->allow_extra_args(false)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   run->add_flag("--no-vtl0", options.no_vtl0, "run VTL2 only");
   run->add_flag("--trace-vtl", options.trace_vtl, "print every VTL switch on stderr (slow)");
   run->add_option("--trusted-key", trusted_key_files,
@@ -101,6 +113,11 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
     return base::Error("--no-vtl0 with --vtl0-kernel/--vtl0-initrd");
   if (options.vtl0_kernel.empty() && !options.vtl0_initrd.empty())
     return base::Error("--vtl0-initrd needs --vtl0-kernel (or the default kernel)");
+  if (options.no_vtl0 && !options.vtl0_disks.empty())
+    return base::Error("--no-vtl0 with --disk-vtl0");
+  for (const auto* list : {&options.disks, &options.vtl0_disks})
+    for (const std::string& spec : *list)
+      if (auto parsed = devices::ParseDiskSpec(spec); !parsed) return std::move(parsed).error();
   for (const std::string& path : trusted_key_files) {
     auto digest = KeyDigestOfPem(path);
     if (!digest) return std::move(digest).error().Context("--trusted-key");
@@ -120,6 +137,8 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
     if (kValueOptions.contains(arg)) {
       if (kFileOptions.contains(arg) && i + 1 < options.args.size())
         options.file_args.push_back(i + 1);
+      if (kDiskOptions.contains(arg) && i + 1 < options.args.size())
+        options.disk_args.push_back(i + 1);
       ++i;
     } else if (!arg.starts_with("-") && !have_image) {
       options.image_arg = i;

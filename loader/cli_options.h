@@ -1,7 +1,8 @@
 // hcl-loader's command line (CLI11): what `hcl-loader run IMAGE [options]`
 // asks for, checked; `--help` explains each option. Besides the values,
 // it records which arguments name host files (the image, --vtl0-kernel,
-// --vtl0-initrd, --trusted-key), by index in the arguments as given, so
+// --vtl0-initrd, --trusted-key; --disk and --disk-vtl0 apart), by index in
+// the arguments as given, so
 // that a relaunch inside the carrier VM (carrier_relaunch.h) can copy each
 // file in and rewrite the argument to its new place. `--opt=value` forms
 // are split into two arguments first (NormalizeArgs), so every value has
@@ -39,6 +40,10 @@ struct Options {
   std::string vtl0_command_line = kDefaultVtl0CommandLine;
   bool no_vtl0 = false;
   bool trace_vtl = false;
+  // Host files as NVMe namespaces (PATH or PATH,ro): --disk for VTL2 (the
+  // paravisor's device), --disk-vtl0 straight to VTL0.
+  std::vector<std::string> disks;
+  std::vector<std::string> vtl0_disks;
   // Beyond the built-in key: --trusted-key (the file's key digest) and
   // --trusted-key-digest.
   std::vector<igvm::Sha384Digest> trusted_keys;
@@ -46,6 +51,9 @@ struct Options {
   std::vector<std::string> args;
   size_t image_arg = 0;
   std::vector<size_t> file_args;
+  // Where the --disk and --disk-vtl0 values are (block devices in the
+  // carrier, not copies: the guest's writes must reach the host file).
+  std::vector<size_t> disk_args;
 };
 
 // `--name=value` -> `--name`, `value`; everything else unchanged.

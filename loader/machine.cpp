@@ -117,7 +117,10 @@ base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem
   std::vector<std::byte> initrd;
   if (!options.vtl0_initrd.empty()) initrd = TRY(ReadVtl0File(options.vtl0_initrd, "--vtl0-initrd"));
   const vtl0::AcpiTables acpi =
-      TRY(vtl0::BuildAcpiTables(vtl0::kAcpiGpa, options.vp_count));
+      TRY(vtl0::BuildAcpiTables(vtl0::kAcpiGpa, options.vp_count,
+                                options.vtl0_disks.empty()
+                                    ? std::nullopt
+                                    : std::optional(vtl0::kVtl0PciWindow)));
   vtl0::LinuxBootInputs inputs;
   inputs.ram = vtl0.ram;
   inputs.kernel = kernel;

@@ -66,6 +66,9 @@
 #include "devices/acpi_pm.h"
 #include "devices/cmos_rtc.h"
 #include "devices/machine_events.h"
+#include "devices/pci_storage.h"
+#include "base/page.h"
+#include "vtl0/acpi_tables.h"
 #include "reader.h"
 #include "devices/uart16550.h"
 #include "run_deadline.h"
@@ -273,8 +276,57 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     partition.SetVtl0Memory(std::move(ranges), vtl0.view->memory(),
                             [&vtl0](auto slots) { return loader::RemapVtl0(vtl0, slots); });
   }
+  // Disks (--disk for VTL2, --disk-vtl0 for VTL0): an NVMe controller on
+  // each VTL's PCI bus. VTL0's may reach by DMA only what VTL0 may touch.
+  std::unique_ptr<loader::devices::PciStorage> vtl2_storage, vtl0_storage;
+  {
+    const auto specs = [](const std::vector<std::string>& given) {
+      std::vector<loader::devices::DiskSpec> out;
+      for (const std::string& text : given) out.push_back(*loader::devices::ParseDiskSpec(text));
+      return out;
+    };
+    if (!options.disks.empty()) {
+      auto storage = loader::devices::PciStorage::Create(
+          specs(options.disks), loader::devices::kVtl2PciWindow, options.vp_count,
+          machine->memory, machine->vm, nullptr);
+      if (!storage) {
+        std::fprintf(stderr, "hcl-loader: %s\n", storage.error().message().c_str());
+        return kExitLoadFailed;
+      }
+      vtl2_storage = std::move(*storage);
+    }
+    if (!options.vtl0_disks.empty() && machine->vtl0) {
+      const auto window = loader::vtl0::kVtl0PciWindow;
+      auto storage = loader::devices::PciStorage::Create(
+          specs(options.vtl0_disks), {window.mmio_base, window.mmio_bytes}, options.vp_count,
+          machine->memory, machine->vtl0->vm,
+          [&partition](uint64_t gpa, uint64_t bytes, bool device_writes) {
+            for (uint64_t page = base::PageBase(gpa); page < gpa + bytes; page += base::kPageSize)
+              if (partition.ClassifyVtl0Access(page, device_writes) !=
+                  loader::vsm::Partition::Vtl0Access::kAllowed)
+                return false;
+            return bytes != 0 && gpa + bytes > gpa;
+          });
+      if (!storage) {
+        std::fprintf(stderr, "hcl-loader: %s\n", storage.error().message().c_str());
+        return kExitLoadFailed;
+      }
+      vtl0_storage = std::move(*storage);
+    }
+    for (auto [bus, storage] : {std::pair{&ports, vtl2_storage.get()},
+                                std::pair{&vtl0_ports, vtl0_storage.get()}}) {
+      if (storage == nullptr) continue;
+      if (auto attached = bus->Attach(pci::kConfigAddressPort, pci::kConfigPortCount, storage->bus());
+          !attached) {
+        std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());
+        return kExitLoadFailed;
+      }
+    }
+  }
   loader::MachineShared shared;
   shared.vtl2_ports = &ports;
+  shared.vtl2_pci = vtl2_storage ? &vtl2_storage->bus() : nullptr;
+  shared.vtl0_pci = vtl0_storage ? &vtl0_storage->bus() : nullptr;
   shared.vtl0_ports = machine->vtl0 ? &vtl0_ports : nullptr;
   shared.events = &events;
   shared.group = &group;
@@ -317,6 +369,10 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   // Every VP thread returns only once a stop is recorded.
   const loader::MachineStop stop = group.stop().value_or(
       loader::MachineStop{loader::StopReason::kVcpuError, 0, "no stop recorded"});
+  // The guest's completed writes reach the host file (in the carrier, its
+  // page cache would otherwise die with it).
+  for (auto* storage : {vtl2_storage.get(), vtl0_storage.get()})
+    if (storage != nullptr) storage->Sync();
   std::vector<loader::VpReport> reports;
   for (const VpThread& thread : threads) reports.push_back({&thread.runner, thread.exits});
   return loader::ReportStop(stop, reports, machine->vcpus, exits, elapsed_ms, options);
@@ -349,6 +405,7 @@ void MaybeRunInCarrier(const Options& options) {
   plan.args.assign(args.begin(), args.end());
   plan.image_arg = options.image_arg;
   plan.file_args = options.file_args;
+  plan.disk_args = options.disk_args;
   plan.two_vms = !options.no_vtl0;
   plan.vp_count = options.vp_count;
   plan.guest_mem_mib = options.mem_mib;

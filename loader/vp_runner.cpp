@@ -333,7 +333,19 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
   return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
 }
 
+bool VpRunner::HandlePciMmio(pci::Bus& bus, const kvm::MmioExit& mmio) {
+  const size_t length = std::min<size_t>(mmio.length, mmio.data.size());
+  if (mmio.is_write) return bus.MmioWrite(mmio.gpa, std::span(mmio.data).first(length));
+  std::array<std::byte, 8> data{};
+  if (length > data.size() || !bus.MmioRead(mmio.gpa, std::span(data).first(length))) return false;
+  active().CompleteMmioRead(std::span<const std::byte>(data).first(length));
+  return true;
+}
+
 base::Result<void> VpRunner::HandleVtl0Mmio(const kvm::MmioExit& mmio) {
+  // A BAR of VTL0's own PCI bus (--disk-vtl0): the loader's device, not
+  // VTL2's business (it lies outside VTL0's RAM and VTL2's ranges).
+  if (shared_.vtl0_pci != nullptr && HandlePciMmio(*shared_.vtl0_pci, mmio)) return base::Ok();
   // Nothing of VTL0's is memory-mapped in the loader: every MMIO access,
   // and every access to memory VTL0 may not touch, is VTL2's to handle
   // (TLFS HV_X64_MEMORY_INTERCEPT_MESSAGE): UnmappedGpa outside VTL0's
@@ -561,6 +573,7 @@ base::Result<void> VpRunner::HandleIoExit(const kvm::IoExit& io) {
 base::Result<void> VpRunner::HandleMmioExit(const kvm::MmioExit& mmio) {
   shared_.group->NoteRunning(vtls_.vtl2->id());
   if (active_vtl_ == 0) return HandleVtl0Mmio(mmio);
+  if (shared_.vtl2_pci != nullptr && HandlePciMmio(*shared_.vtl2_pci, mmio)) return base::Ok();
   Log("mmio %s 0x%llx (%u bytes): nothing mapped", mmio.is_write ? "write" : "read",
       static_cast<unsigned long long>(mmio.gpa), mmio.length);
   if (!mmio.is_write) active().CompleteMmioRead(kAllOnes8);

@@ -2,14 +2,15 @@
 // machine with VTL0, its VTL0 vCPU (a second KVM VM over the same RAM;
 // vsm/partition.h), whichever VTL is active, and dispatches their exits.
 //
-// VTL2 exits: port I/O to VTL2's PortBus, MMIO (nothing mapped: reads
-// all-ones), the Hyper-V MSRs to VTL2's hyperv::SyntheticMsrs, and the
+// VTL2 exits: port I/O to VTL2's PortBus, MMIO to VTL2's PCI BARs (else
+// nothing mapped: reads all-ones), the Hyper-V MSRs to VTL2's hyperv::SyntheticMsrs, and the
 // hypercall page's trap (hv/hypercall_page.h) to vsm::HypercallHandler,
 // including VtlReturn, which switches this VP to VTL0.
 //
 // VTL0 exits (TLFS "Intercepts"; hyperv-vmbus.md §3.5): the hypervisor's
 // own part stays here (VTL0's Hyper-V MSRs and hypercalls; ports nobody
-// intercepted go to the VTL0 host bus: ACPI PM1, the benchmark port);
+// intercepted go to the VTL0 host bus: ACPI PM1, the benchmark port, and
+// with --disk-vtl0 the PCI configuration ports; MMIO to that bus's BARs);
 // the rest becomes an intercept message for VTL2: I/O to a port VTL2
 // installed an intercept for, every MMIO access (VTL0 has no memory-mapped
 // device of the loader's; VTL2's RAM is not mapped in VTL0's VM, so
@@ -49,6 +50,7 @@
 #include "kvm/vcpu.h"
 #include "devices/machine_events.h"
 #include "devices/port_bus.h"
+#include "pci/bus.h"
 #include "run_deadline.h"
 #include "vp_group.h"
 #include "vsm/hypercalls.h"
@@ -69,6 +71,10 @@ struct VpVtls {
 struct MachineShared {
   devices::PortBus* vtl2_ports = nullptr;
   devices::PortBus* vtl0_ports = nullptr;  // the VTL0 host bus; null without VTL0
+  // Each VTL's PCI bus (--disk, --disk-vtl0): MMIO to their BARs; null
+  // when the VTL has none.
+  pci::Bus* vtl2_pci = nullptr;
+  pci::Bus* vtl0_pci = nullptr;
   const devices::MachineEvents* events = nullptr;
   VpGroup* group = nullptr;
   vsm::Partition* partition = nullptr;
@@ -112,6 +118,8 @@ class VpRunner {
   base::Result<void> Running(base::Result<void> handled);
   base::Result<void> HandleVtl0Io(const kvm::IoExit& io);
   base::Result<void> HandleVtl0Mmio(const kvm::MmioExit& mmio);
+  // An access to a BAR on `bus`, completed; false if no BAR decodes it.
+  bool HandlePciMmio(pci::Bus& bus, const kvm::MmioExit& mmio);
   base::Result<void> HandleMsr(const kvm::VcpuExit& exit);
   // VTL0 exits that would stop a machine without VTLs (an instruction
   // fetch from a page VTL0 cannot use, a triple fault, a failed entry):

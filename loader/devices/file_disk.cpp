@@ -80,7 +80,7 @@ class FileDisk::Impl {
     if (work.request.op == block::Op::kRead || work.request.op == block::Op::kWrite) {
       work.iovecs.reserve(work.request.segments.size());
       for (const block::Segment& segment : work.request.segments) {
-        auto host = dma_(segment);
+        auto host = dma_(segment, work.request.op == block::Op::kRead);
         if (!host) {
           work.done(block::Status::kDataTransfer);
           return;

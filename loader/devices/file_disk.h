@@ -31,7 +31,9 @@
 namespace loader::devices {
 
 // Turns one data segment into the host bytes behind it, or refuses it.
-using DmaWindow = std::function<base::Result<std::span<std::byte>>(const block::Segment&)>;
+// `device_writes`: the device stores into it (a read from the disk).
+using DmaWindow =
+    std::function<base::Result<std::span<std::byte>>(const block::Segment&, bool device_writes)>;
 
 struct FileDiskOptions {
   std::string path;

@@ -43,7 +43,7 @@ struct FakeRam {
   static constexpr uint64_t kBase = 0x10000;
   std::vector<std::byte> bytes = std::vector<std::byte>(0x10000);
   DmaWindow Window() {
-    return [this](const block::Segment& segment) -> base::Result<std::span<std::byte>> {
+    return [this](const block::Segment& segment, bool) -> base::Result<std::span<std::byte>> {
       const uint64_t gpa = mem::ToU64(segment.gpa);
       if (gpa < kBase || !base::RangeFits<uint64_t>(gpa - kBase, segment.bytes, bytes.size()))
         return base::Error("not RAM");

@@ -1,0 +1,86 @@
+#include "devices/pci_storage.h"
+
+#include <algorithm>
+#include <cstdio>
+
+#include "base/checked.h"
+
+namespace loader::devices {
+namespace {
+
+// NVMe queue pairs: one per VP (as Linux's nvme driver and hcl's both
+// want), at least 2 so that a 1-VP guest still has a spare, at most 16.
+uint16_t QueuePairsFor(uint32_t vp_count) {
+  return static_cast<uint16_t>(std::clamp<uint32_t>(vp_count, 2, 16));
+}
+
+}  // namespace
+
+base::Result<DiskSpec> ParseDiskSpec(const std::string& text) {
+  DiskSpec spec;
+  spec.path = text;
+  const size_t comma = text.rfind(',');
+  if (comma != std::string::npos) {
+    const std::string flags = text.substr(comma + 1);
+    if (flags != "ro") return base::Error("disk '" + text + "': the only flag is ',ro'");
+    spec.path = text.substr(0, comma);
+    spec.read_only = true;
+  }
+  if (spec.path.empty()) return base::Error("disk '" + text + "': no path");
+  return spec;
+}
+
+void PciStorage::VmMsiSink::Deliver(const pci::MsiMessage& message) {
+  if (auto sent = vm_.SignalMsiMessage(message.address, message.data); !sent)
+    std::fprintf(stderr, "hcl-loader: nvme: MSI-X %#llx/%#x: %s\n",
+                 static_cast<unsigned long long>(message.address), message.data,
+                 sent.error().message().c_str());
+}
+
+base::Result<std::unique_ptr<PciStorage>> PciStorage::Create(const std::vector<DiskSpec>& disks,
+                                                             PciWindow window, uint32_t vp_count,
+                                                             mem::GuestMemory& memory,
+                                                             kvm::Vm& vm,
+                                                             GuestDma::Visibility visible) {
+  auto storage =
+      std::unique_ptr<PciStorage>(new PciStorage(memory, vm, std::move(visible)));
+  storage->bus_ = TRY(pci::Bus::Create());
+  if (disks.empty()) return storage;
+  NvmeFunctionOptions options;
+  options.io_queue_pairs = QueuePairsFor(vp_count);
+  for (const DiskSpec& spec : disks) {
+    FileDiskOptions disk_options;
+    disk_options.path = spec.path;
+    disk_options.read_only = spec.read_only;
+    auto disk = FileDisk::Open(disk_options, storage->dma_.Window());
+    if (!disk) return std::move(disk).error();
+    options.namespaces.push_back(disk->get());
+    storage->disks_.push_back(std::move(*disk));
+  }
+  options.serial = storage->disks_.front()->geometry().serial;
+  storage->nvme_ = TRY(NvmeFunction::Create(options, storage->dma_, storage->msi_));
+  // Firmware's part: BARs placed in the window, each aligned to its size,
+  // decoding and bus mastering on.
+  pci::ConfigSpace& config = storage->nvme_->config();
+  uint64_t next = window.base;
+  for (unsigned bar : {NvmeFunction::kRegisterBar, NvmeFunction::kMsixBar}) {
+    const uint64_t size = config.bar_size(bar);
+    const auto placed = base::AlignUp<uint64_t>(next, size);
+    if (!placed || !base::RangeFits<uint64_t>(*placed - window.base, size, window.bytes))
+      return base::Error("nvme: BARs do not fit the PCI window");
+    TRY(config.AssignBar(bar, *placed));
+    next = *placed + size;
+  }
+  config.SetCommand(pci::kCommandMemorySpace | pci::kCommandBusMaster);
+  storage->nvme_->ConfigWritten();
+  TRY(storage->bus_->Attach(1, *storage->nvme_));
+  return storage;
+}
+
+void PciStorage::Sync() {
+  for (auto& disk : disks_)
+    if (auto synced = disk->Sync(); !synced)
+      std::fprintf(stderr, "hcl-loader: disk sync: %s\n", synced.error().message().c_str());
+}
+
+}  // namespace loader::devices
