@@ -4,6 +4,8 @@
 #include <array>
 #include <cstdio>
 #include <cstring>
+#include <thread>
+#include <chrono>
 
 #include "base/page.h"
 #include "hv/hypercall_abi.h"
@@ -27,18 +29,64 @@ namespace hcl {
   const auto bytes = std::as_bytes(std::span(input.payload)).first(input.payload_size);
   const auto& header = input;
   std::lock_guard lock(mutex_);
-  const vmbus::MessageResult result = connection_.OnPostMessage(
+  const vmbus::MessageResult result = server_.OnPostMessage(
       vmbus::PostedMessage{header.connection_id, header.message_type, bytes}, outbox_);
-  if (result != vmbus::MessageResult::kOk)
+  if (const auto connected = server_.connection()) sint_.store(connected->sint);
+  if (result != vmbus::MessageResult::kOk && result != vmbus::MessageResult::kRefused)
     std::fprintf(stderr, "hcl: vmbus: message on connection %u: %s\n", header.connection_id,
                  vmbus::Describe(result));
   return vmbus::HypercallStatus(result);
 }
 
 ::hv::Status VmbusServer::SignalEvent(uint64_t input) {
-  // No channels are open, so no connection takes events.
-  (void)input;
-  return ::hv::Status::kInvalidConnectionId;
+  // TLFS HvCallSignalEvent, fast: connection id in bits 0-31 (24 used),
+  // flag number in bits 32-47; VMBus channels use flag 0 (hyperv-vmbus.md
+  // §5.5).
+  const auto connection_id = static_cast<uint32_t>(input);
+  std::lock_guard lock(mutex_);
+  const auto channel = server_.FindByConnectionId(connection_id);
+  if (!channel) return ::hv::Status::kInvalidConnectionId;
+  const auto device = devices_.find(channel->relid);
+  if (device != devices_.end() && channel->open) device->second->OnSignal(channel->relid);
+  return ::hv::Status::kSuccess;
+}
+
+base::Result<uint32_t> VmbusServer::AddChannel(const vmbus::Offer& offer, VmbusDevice& device) {
+  std::lock_guard lock(mutex_);
+  const uint32_t relid = TRY(server_.AddChannel(offer, device, outbox_));
+  devices_[relid] = &device;
+  return relid;
+}
+
+base::Result<std::vector<uint32_t>> VmbusServer::OfferSubChannels(
+    uint32_t parent, uint16_t count, VmbusDevice& device, const std::atomic<bool>& cancel) {
+  // The channel server's lock may be held by a close of this very channel,
+  // which waits for the calling thread: give up then instead of waiting.
+  std::unique_lock lock(mutex_, std::defer_lock);
+  while (!lock.try_lock()) {
+    if (cancel.load(std::memory_order_acquire)) return base::Error("channel closing");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  auto relids = TRY(server_.OfferSubChannels(parent, count, outbox_));
+  for (uint32_t relid : relids) devices_[relid] = &device;
+  return relids;
+}
+
+void VmbusServer::InterruptGuest(uint32_t relid, uint32_t target_vp) {
+  // hyperv-vmbus.md §5.5: bit relid in SIEF area msg_sint of target_vp;
+  // the hypervisor raises the SINT if the bit was newly set.
+  ::hv::SignalEventDirectInput input;
+  input.vp_index = target_vp;
+  input.vtl = 0;
+  input.sint = sint_.load();
+  input.flag_number = static_cast<uint16_t>(relid);
+  ::hv::SignalEventDirectOutput output;
+  auto status = mshv_.Hypercall(static_cast<uint64_t>(::hv::CallCode::kSignalEventDirect),
+                                std::as_bytes(std::span(&input, 1)),
+                                std::as_writable_bytes(std::span(&output, 1)));
+  if (!status || *status != ::hv::Status::kSuccess)
+    std::fprintf(stderr, "hcl: vmbus: channel %u: interrupt to VP %u failed (status %#x)\n",
+                 relid, target_vp, status ? static_cast<unsigned>(*status) : 0xFFFFu);
 }
 
 void VmbusServer::DirectOutbox::Send(const vmbus::OutgoingMessage& message) {

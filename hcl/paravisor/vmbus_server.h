@@ -1,25 +1,42 @@
 // VmbusServer: the VMBus host side hcl offers VTL0 (hyperv-vmbus.md §5):
-// the connection handshake (vmm-core/vmbus/connection.h) reached through
-// the hypercall intercept for PostMessage/SignalEvent to connections the
-// hypervisor does not know (TLFS "HvCallPostMessage"; OpenHCL's
-// non-isolated path), replies delivered with HvCallPostMessageDirect into
-// VTL0's SIMP. No channels are offered yet.
+// vmm-core's ChannelServer (handshake, offers, GPADLs, open/close),
+// reached through the hypercall intercept for PostMessage/SignalEvent to
+// connections the hypervisor does not know (TLFS "HvCallPostMessage";
+// OpenHCL's non-isolated path); replies go out with HvCallPostMessageDirect
+// into VTL0's SIMP, channel interrupts with HvCallSignalEventDirect into
+// VTL0's SIEF (bit relid of SINT2's area on the channel's target VP).
+//
+// Devices (VmbusDevice) add channels and hear of the guest's signals on
+// them. Locking: one mutex serializes the channel server; device handlers
+// run under it (OnOpen, OnClose) and must not call back, except
+// OfferSubChannels from a device's own thread, which gives up when that
+// thread is being stopped (so OnClose may join it).
 #pragma once
 
+#include <atomic>
 #include <cstdint>
+#include <map>
 #include <mutex>
+#include <vector>
 
 #include "base/result.h"
 #include "hv/hvdef.h"
 #include "paravisor/vtl_driver.h"
 #include "paravisor/vtl0_memory.h"
-#include "vmbus/connection.h"
+#include "vmbus/channel_server.h"
 
 namespace hcl {
 
+class VmbusDevice : public vmbus::ChannelHandler {
+ public:
+  // The guest signalled channel `relid` (one of this device's).
+  virtual void OnSignal(uint32_t relid) = 0;
+};
+
 class VmbusServer {
  public:
-  VmbusServer(const VtlDriver& mshv, uint32_t vp_count) : outbox_(mshv), connection_(vp_count) {}
+  VmbusServer(const VtlDriver& mshv, uint32_t vp_count)
+      : mshv_(mshv), outbox_(mshv), server_(vp_count) {}
 
   // HvCallPostMessage from VTL0: `input_gpa` is its input page (TLFS:
   // {connection_id u32, reserved u32, message_type u32, payload_size u32,
@@ -27,6 +44,16 @@ class VmbusServer {
   ::hv::Status PostMessage(const Vtl0Memory& memory, uint64_t input_gpa);
   // HvCallSignalEvent (fast: connection_id | flag << 32).
   ::hv::Status SignalEvent(uint64_t input);
+
+  // A primary channel of `device`, offered now or when the guest asks.
+  base::Result<uint32_t> AddChannel(const vmbus::Offer& offer, VmbusDevice& device);
+  // Sub-channels of `parent` (storvsp CREATE_SUB_CHANNELS); from the
+  // device's channel thread, which sets `cancel` when it is being stopped.
+  base::Result<std::vector<uint32_t>> OfferSubChannels(uint32_t parent, uint16_t count,
+                                                       VmbusDevice& device,
+                                                       const std::atomic<bool>& cancel);
+  // Raises channel `relid`'s interrupt in VTL0 on `target_vp` (any thread).
+  void InterruptGuest(uint32_t relid, uint32_t target_vp);
 
  private:
   class DirectOutbox final : public vmbus::Outbox {
@@ -38,9 +65,12 @@ class VmbusServer {
     const VtlDriver& mshv_;
   };
 
+  const VtlDriver& mshv_;
   std::mutex mutex_;
   DirectOutbox outbox_;
-  vmbus::Connection connection_;  // guarded by mutex_
+  vmbus::ChannelServer server_;                 // guarded by mutex_
+  std::map<uint32_t, VmbusDevice*> devices_;    // guarded by mutex_; by relid
+  std::atomic<uint8_t> sint_{vmbus::wire::kDefaultMessageSint};  // the guest's VMBus SINT
 };
 
 }  // namespace hcl

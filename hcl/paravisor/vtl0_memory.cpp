@@ -26,6 +26,11 @@ bool Vtl0Memory::Contains(uint64_t gpa, uint64_t bytes) const {
   return Find(gpa, bytes).has_value();
 }
 
+bool Vtl0Memory::Allows(uint64_t gpa, uint64_t bytes, uint32_t needed) const {
+  std::shared_lock lock(mutex_);
+  return bytes != 0 && CheckLocked(gpa, bytes, needed).ok();
+}
+
 base::Result<size_t> Vtl0Memory::CheckLocked(uint64_t gpa, uint64_t bytes,
                                              uint32_t needed) const {
   const auto index = Find(gpa, bytes);
@@ -50,6 +55,18 @@ base::Result<void> Vtl0Memory::Write(mem::Gpa gpa, std::span<const std::byte> in
   std::shared_lock lock(mutex_);
   const size_t index = TRY(CheckLocked(mem::ToU64(gpa), in.size(), kWrite));
   return ranges_[index].Write(gpa, in);
+}
+
+base::Result<uint32_t> Vtl0Memory::LoadAcquire32(mem::Gpa gpa) const {
+  std::shared_lock lock(mutex_);
+  const size_t index = TRY(CheckLocked(mem::ToU64(gpa), sizeof(uint32_t), kRead));
+  return ranges_[index].LoadAcquire32(gpa);
+}
+
+base::Result<void> Vtl0Memory::StoreRelease32(mem::Gpa gpa, uint32_t value) {
+  std::shared_lock lock(mutex_);
+  const size_t index = TRY(CheckLocked(mem::ToU64(gpa), sizeof(uint32_t), kWrite));
+  return ranges_[index].StoreRelease32(gpa, value);
 }
 
 base::Result<void> Vtl0Memory::ChangeProtection(

@@ -40,10 +40,18 @@ class Vtl0Memory {
 
   // Whether [gpa, gpa + bytes) is VTL0 RAM (protections aside).
   bool Contains(uint64_t gpa, uint64_t bytes) const;
+  // Whether it is VTL0 RAM whose every page grants VTL0 `needed` (kRead,
+  // kWrite) now: for buffers a device will reach by DMA.
+  bool Allows(uint64_t gpa, uint64_t bytes, uint32_t needed) const;
   // Reads or writes VTL0 RAM that VTL0 may read (write) now; an error
   // names the first refusal (not VTL0 RAM, or a protected page).
   base::Result<void> Read(mem::Gpa gpa, std::span<std::byte> out) const;
   base::Result<void> Write(mem::Gpa gpa, std::span<const std::byte> in);
+  // A 4-aligned 32-bit word VTL0 shares with hcl (VMBus ring indices,
+  // hyperv-vmbus.md §5.3): acquire load under read permission, release
+  // store under write permission.
+  base::Result<uint32_t> LoadAcquire32(mem::Gpa gpa) const;
+  base::Result<void> StoreRelease32(mem::Gpa gpa, uint32_t value);
 
   // Sets `flags` on pages [first_gpn, first_gpn + count) of VTL0 RAM:
   // `apply` (the hypercall) runs with every access held off; the flags are

@@ -1,0 +1,140 @@
+#include "devices/ring_channel.h"
+
+#include <cstdio>
+
+namespace hcl {
+namespace {
+
+// Packets one wake handles before looking at the out-ring and the stop
+// flag again: a guest that keeps the ring full cannot starve either.
+constexpr int kPacketsPerRound = 64;
+
+}  // namespace
+
+base::Result<std::unique_ptr<RingChannel>> RingChannel::Open(Vtl0Memory& memory,
+                                                             const vmbus::OpenRequest& request,
+                                                             GuestInterrupt interrupt) {
+  if (request.ring_gpadl == nullptr) return base::Error("no ring GPADL");
+  const auto pfns = TRY(vmbus::WholePages(*request.ring_gpadl));
+  const auto layout = TRY(vmbus::RingLayout::Create(pfns, request.downstream_ring_page_offset));
+  auto access = std::make_unique<Vtl0PageAccess>(memory);
+  auto in = TRY(vmbus::InRing::Create(*access, layout.in_pfns));
+  auto out = TRY(vmbus::OutRing::Create(*access, layout.out_pfns));
+  return std::unique_ptr<RingChannel>(new RingChannel(std::move(access), std::move(in),
+                                                      std::move(out), request.relid,
+                                                      std::move(interrupt)));
+}
+
+RingChannel::~RingChannel() { Stop(); }
+
+void RingChannel::Start(PacketHandler handler) {
+  handler_ = std::move(handler);
+  thread_ = std::thread([this] { Run(); });
+  Notify();  // packets the guest wrote before the open completed
+}
+
+void RingChannel::Notify() {
+  {
+    const std::lock_guard lock(wake_mutex_);
+    notified_ = true;
+  }
+  wake_.notify_one();
+}
+
+void RingChannel::Stop() {
+  stop_.store(true, std::memory_order_release);
+  Notify();
+  if (thread_.joinable() && thread_.get_id() != std::this_thread::get_id()) thread_.join();
+  const std::lock_guard lock(out_mutex_);
+  pending_.clear();
+  out_broken_ = true;
+}
+
+void RingChannel::Send(vmbus::PacketType type, uint64_t transaction_id,
+                       std::span<const std::byte> payload) {
+  const std::lock_guard lock(out_mutex_);
+  if (out_broken_) return;
+  pending_.push_back({type, transaction_id, {payload.begin(), payload.end()}});
+  FlushLocked();
+}
+
+void RingChannel::FlushLocked() {
+  bool signal = false;
+  while (!pending_.empty() && !out_broken_) {
+    const Pending& next = pending_.front();
+    const std::span<const std::byte> parts[] = {next.payload};
+    vmbus::OutgoingPacket packet;
+    packet.type = next.type;
+    packet.transaction_id = next.transaction_id;
+    packet.payload = parts;
+    auto written = out_.Write(packet);
+    if (!written) {
+      std::fprintf(stderr, "hcl: vmbus: channel %u: host->guest ring: %s (channel stopped)\n",
+                   relid_, written.error().message().c_str());
+      out_broken_ = true;
+      pending_.clear();
+      break;
+    }
+    if (written->status == vmbus::WriteStatus::kFull) {
+      // hyperv-vmbus.md §5.3: ask to be signalled when this packet fits,
+      // then look again: the guest may have read everything meanwhile.
+      const auto bytes = vmbus::OutRing::PacketRingBytes(0, next.payload.size());
+      if (bytes && out_.SetPendingSendSize(*bytes)) {
+        auto room = out_.HasRoomFor(*bytes);
+        if (room && *room) continue;
+      }
+      break;
+    }
+    if (written->signal == vmbus::GuestSignal::kNeeded) signal = true;
+    pending_.pop_front();
+  }
+  if (pending_.empty() && !out_broken_) (void)out_.SetPendingSendSize(0);
+  if (signal) interrupt_();
+}
+
+bool RingChannel::DrainLocked() {
+  for (int handled = 0; handled < kPacketsPerRound; ++handled) {
+    if (stop_.load(std::memory_order_acquire)) return true;
+    auto packet = in_.Read();
+    if (!packet) {
+      std::fprintf(stderr, "hcl: vmbus: channel %u: guest->host ring: %s (channel stopped)\n",
+                   relid_, packet.error().message().c_str());
+      return false;
+    }
+    if (!packet->has_value()) {
+      // Empty: re-open interrupts, then look once more (a packet written
+      // before the guest saw the unmask would otherwise wait forever).
+      auto more = in_.Unmask();
+      if (!more) return false;
+      if (!*more) return true;
+      continue;
+    }
+    handler_(**packet);
+    auto consumed = in_.Consume();
+    if (!consumed) return false;
+    if (*consumed == vmbus::GuestSignal::kNeeded) interrupt_();
+  }
+  // Budget used up: come back at once.
+  Notify();
+  return true;
+}
+
+void RingChannel::Run() {
+  bool broken = false;
+  for (;;) {
+    {
+      std::unique_lock lock(wake_mutex_);
+      wake_.wait(lock, [this] { return notified_ || stop_.load(std::memory_order_acquire); });
+      notified_ = false;
+    }
+    if (stop_.load(std::memory_order_acquire)) return;
+    {
+      // The guest may have freed room in the host->guest ring.
+      const std::lock_guard lock(out_mutex_);
+      FlushLocked();
+    }
+    if (!broken && !DrainLocked()) broken = true;
+  }
+}
+
+}  // namespace hcl
