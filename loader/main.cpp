@@ -288,7 +288,10 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     if (!options.disks.empty()) {
       auto storage = loader::devices::PciStorage::Create(
           specs(options.disks), loader::devices::kVtl2PciWindow, options.vp_count,
-          machine->memory, machine->vm, nullptr);
+          machine->memory, machine->vm, nullptr, [&group, &options](uint32_t apic_id) {
+            // APIC ID = VP index here (machine.h).
+            if (apic_id < options.vp_count) group.Kick(apic_id);
+          });
       if (!storage) {
         std::fprintf(stderr, "hcl-loader: %s\n", storage.error().message().c_str());
         return kExitLoadFailed;

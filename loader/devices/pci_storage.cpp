@@ -35,15 +35,18 @@ void PciStorage::VmMsiSink::Deliver(const pci::MsiMessage& message) {
     std::fprintf(stderr, "hcl-loader: nvme: MSI-X %#llx/%#x: %s\n",
                  static_cast<unsigned long long>(message.address), message.data,
                  sent.error().message().c_str());
+  // SDM vol. 3A §11.11.1: destination ID in address bits 19:12.
+  if (delivered_) delivered_(static_cast<uint32_t>(message.address >> 12) & 0xFF);
 }
 
 base::Result<std::unique_ptr<PciStorage>> PciStorage::Create(const std::vector<DiskSpec>& disks,
                                                              PciWindow window, uint32_t vp_count,
                                                              mem::GuestMemory& memory,
                                                              kvm::Vm& vm,
-                                                             GuestDma::Visibility visible) {
-  auto storage =
-      std::unique_ptr<PciStorage>(new PciStorage(memory, vm, std::move(visible)));
+                                                             GuestDma::Visibility visible,
+                                                             MsiDelivered delivered) {
+  auto storage = std::unique_ptr<PciStorage>(
+      new PciStorage(memory, vm, std::move(visible), std::move(delivered)));
   storage->bus_ = TRY(pci::Bus::Create());
   if (disks.empty()) return storage;
   NvmeFunctionOptions options;

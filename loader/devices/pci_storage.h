@@ -10,6 +10,7 @@
 // to that VTL's VM (KVM_SIGNAL_MSI), DMA through GuestDma's policy.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -42,12 +43,18 @@ inline constexpr PciWindow kVtl2PciWindow{0xF0000000, 0x08000000};
 
 class PciStorage {
  public:
+  // Called after an MSI went to local APIC `apic_id`: VTL2's interrupts
+  // must reach a VP running VTL0 at once (TLFS "Secure Interrupts"), not at
+  // its next tick.
+  using MsiDelivered = std::function<void(uint32_t apic_id)>;
+
   // `memory` and `vm` (and what `visible` refers to) must outlive the
   // result. `visible`: GuestDma's policy (null: all of RAM).
   static base::Result<std::unique_ptr<PciStorage>> Create(const std::vector<DiskSpec>& disks,
                                                           PciWindow window, uint32_t vp_count,
                                                           mem::GuestMemory& memory, kvm::Vm& vm,
-                                                          GuestDma::Visibility visible);
+                                                          GuestDma::Visibility visible,
+                                                          MsiDelivered delivered = nullptr);
 
   pci::Bus& bus() { return *bus_; }
   // Makes completed writes durable (called at exit).
@@ -56,15 +63,17 @@ class PciStorage {
  private:
   class VmMsiSink final : public pci::MsiSink {
    public:
-    explicit VmMsiSink(kvm::Vm& vm) : vm_(vm) {}
+    VmMsiSink(kvm::Vm& vm, MsiDelivered delivered) : vm_(vm), delivered_(std::move(delivered)) {}
     void Deliver(const pci::MsiMessage& message) override;
 
    private:
     kvm::Vm& vm_;
+    MsiDelivered delivered_;
   };
 
-  PciStorage(mem::GuestMemory& memory, kvm::Vm& vm, GuestDma::Visibility visible)
-      : dma_(memory, std::move(visible)), msi_(vm) {}
+  PciStorage(mem::GuestMemory& memory, kvm::Vm& vm, GuestDma::Visibility visible,
+             MsiDelivered delivered)
+      : dma_(memory, std::move(visible)), msi_(vm, std::move(delivered)) {}
 
   GuestDma dma_;
   VmMsiSink msi_;
