@@ -4,9 +4,11 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 
+#include "hv/hypercall_abi.h"
 #include "os/ioctl.h"
 
 namespace hcl {
@@ -25,7 +27,19 @@ constexpr std::array kAllowedCalls = {
     ::hv::CallCode::kPostMessageDirect,      ::hv::CallCode::kSignalEventDirect,
     ::hv::CallCode::kTranslateVirtualAddress, ::hv::CallCode::kGetVpIndexFromApicId,
     ::hv::CallCode::kModifyVtlProtectionMask,
+    // VTL0's VMBus signals as event ports into SINT7 (CreateEventPort).
+    ::hv::CallCode::kCreatePort,             ::hv::CallCode::kConnectPort,
+    ::hv::CallCode::kDisconnectPort,         ::hv::CallCode::kDeletePort,
 };
+static_assert(std::ranges::all_of(kAllowedCalls, [](::hv::CallCode code) {
+  return static_cast<uint16_t>(code) < 256;  // the bitmap below covers codes 0-255
+}));
+
+// A hypercall's input object as the bytes MSHV_HVCALL copies in.
+template <typename T>
+std::span<const std::byte> InputBytes(const T& input) {
+  return std::as_bytes(std::span(&input, 1));
+}
 
 }  // namespace
 
@@ -45,6 +59,7 @@ base::Result<MshvVtl> MshvVtl::Open() {
   setup.allow_bitmap_ptr = reinterpret_cast<uintptr_t>(allow.data());
   TRY(os::Ioctl(vtl.hvcall_, MSHV_HVCALL_SETUP, &setup, "MSHV_HVCALL_SETUP"));
   vtl.low_ = TRY(OpenDevice("/dev/mshv_vtl_low"));
+  vtl.sint_ = TRY(OpenDevice("/dev/mshv_sint"));
   return vtl;
 }
 
@@ -101,6 +116,40 @@ base::Result<std::span<std::byte>> MshvVtl::MapVtl0(uint64_t start, uint64_t end
   const std::span<std::byte> bytes = mapping.bytes();
   vtl0_mappings_.push_back(std::move(mapping));
   return bytes;
+}
+
+base::Result<::hv::Status> MshvVtl::CreateEventPort(uint32_t port_id, uint32_t sint, uint32_t vp,
+                                                    uint16_t base_flag,
+                                                    uint16_t flag_count) const {
+  // The port is VTL2's; only VTL0 connects to it (min connection VTL 0).
+  const ::hv::CreatePortInput input =
+      ::hv::EventPort(port_id, 2, 0, sint, vp, base_flag, flag_count);
+  return Hypercall(static_cast<uint64_t>(::hv::CallCode::kCreatePort), InputBytes(input), {});
+}
+
+base::Result<::hv::Status> MshvVtl::ConnectPort(uint32_t connection_id, uint32_t port_id) const {
+  const ::hv::ConnectPortInput input = ::hv::EventConnection(connection_id, 0, port_id);
+  return Hypercall(static_cast<uint64_t>(::hv::CallCode::kConnectPort), InputBytes(input), {});
+}
+
+base::Result<::hv::Status> MshvVtl::DisconnectPort(uint32_t connection_id) const {
+  ::hv::DisconnectPortInput input;
+  input.connection_id = connection_id;
+  return Hypercall(static_cast<uint64_t>(::hv::CallCode::kDisconnectPort), InputBytes(input), {});
+}
+
+base::Result<::hv::Status> MshvVtl::DeletePort(uint32_t port_id) const {
+  ::hv::DeletePortInput input;
+  input.port_id = port_id;
+  return Hypercall(static_cast<uint64_t>(::hv::CallCode::kDeletePort), InputBytes(input), {});
+}
+
+base::Result<void> MshvVtl::SetSintEventfd(uint32_t flag, int fd) const {
+  mshv_vtl_set_eventfd request{};
+  request.fd = fd;
+  request.flag = flag;
+  TRY(os::Ioctl(sint_, MSHV_SINT_SET_EVENTFD, &request, "MSHV_SINT_SET_EVENTFD"));
+  return base::Ok();
 }
 
 }  // namespace hcl

@@ -15,17 +15,22 @@
 #include <linux/build_bug.h>
 #include <linux/cpuhotplug.h>
 #include <linux/cpumask.h>
+#include <linux/eventfd.h>
 #include <linux/fs.h>
 #include <linux/gfp.h>
 #include <linux/init.h>
+#include <linux/interrupt.h>
 #include <linux/io.h>
 #include <linux/ioport.h>
+#include <linux/irq.h>
+#include <linux/irqdomain.h>
 #include <linux/miscdevice.h>
 #include <linux/mm.h>
 #include <linux/mutex.h>
 #include <linux/overflow.h>
 #include <linux/percpu.h>
 #include <linux/preempt.h>
+#include <linux/rcupdate.h>
 #include <linux/sched.h>
 #include <linux/sched/signal.h>
 #include <linux/slab.h>
@@ -41,7 +46,9 @@
 #include <asm/fpu/api.h>
 #include <asm/fpu/types.h>
 #include <asm/hpet.h>
+#include <asm/hw_irq.h>
 #include <asm/io_apic.h>
+#include <asm/irqdomain.h>
 #include <asm/msr.h>
 #include <asm/processor.h>
 
@@ -58,6 +65,13 @@
 #define MV_MSR_SIMP		0x40000083
 #define MV_MSR_EOM		0x40000084
 #define MV_MSR_SINT0		0x40000090
+/*
+ * The SINT VTL0's event-port signals arrive on (hyperv-vmbus.md 3.5: the
+ * VTL2 VMBus SINT of OpenVMM and of upstream mshv_vtl, VTL2_VMBUS_SINT_INDEX):
+ * hcl creates its event ports with this target SINT.
+ */
+#define MV_VMBUS_SINT		7
+#define MV_MSR_VMBUS_SINT	(MV_MSR_SINT0 + MV_VMBUS_SINT)
 
 #define MV_MSR_ENABLE		BIT_ULL(0)
 #define MV_SINT_MASKED		BIT_ULL(16)
@@ -105,6 +119,8 @@
 #define MV_MESSAGE_PAYLOAD	240
 #define MV_MESSAGE_FLAG_PENDING	BIT(0)
 #define MV_EVENT_FLAGS_COUNT	2048
+/* One SINT's area in the SIEF page: 256 bytes, 2048 flags (TLFS "SynIC Event Flags"). */
+#define MV_EVENT_FLAGS_WORDS	(MV_EVENT_FLAGS_COUNT / BITS_PER_LONG)
 
 /* Get/SetVpRegisters input header (16 bytes). */
 struct mv_vp_regs_header {
@@ -188,7 +204,11 @@ static_assert(offsetof(struct mv_cpu_context, fx) ==
 	      offsetof(struct mshv_vtl_cpu_context, fx_state));
 static_assert(sizeof(struct fxregs_state) == sizeof_field(struct mshv_vtl_cpu_context, fx_state));
 
-/* Per CPU: hypercall input/output pages, the SynIC/VP assist pages, VTL0's registers. */
+/*
+ * Per CPU: hypercall input/output pages, the SynIC/VP assist pages, VTL0's
+ * registers, and the interrupt SINT7 raises on this CPU (sint_irq, with its
+ * vector; 0 if none could be had, and SINT7 then stays masked here).
+ */
 struct mv_cpu {
 	void *input;
 	void *output;
@@ -196,6 +216,8 @@ struct mv_cpu {
 	void *simp;
 	void *siefp;
 	struct mv_cpu_context *ctx;	/* a page: used with interrupts off only */
+	unsigned int sint_irq;
+	u8 sint_vector;
 };
 static DEFINE_PER_CPU(struct mv_cpu, mv_cpus);
 
@@ -230,6 +252,14 @@ struct mv_vtl {
 };
 static DEFINE_MUTEX(mv_vtl_lock);
 static struct mv_vtl *mv_the_vtl;
+
+/*
+ * MSHV_SINT_SET_EVENTFD: the eventfd signalled when SINT7's event flag n is
+ * found set. Written under mv_flag_lock, read under RCU by the interrupt
+ * handler; an old context is put after a grace period.
+ */
+static struct eventfd_ctx __rcu *mv_flag_eventfds[MV_EVENT_FLAGS_COUNT];
+static DEFINE_MUTEX(mv_flag_lock);
 
 /* ------------------------------------------------------------ hypercalls */
 
@@ -350,12 +380,18 @@ static int mv_cpu_online(unsigned int cpu)
 	wrmsrl(MV_MSR_SIEFP, virt_to_phys(c->siefp) | MV_MSR_ENABLE);
 	/* SINT0: vector 0, unmasked, polling (no interrupt; the VTL return reports it). */
 	wrmsrl(MV_MSR_SINT0, MV_SINT_POLLING);
+	/*
+	 * SINT7: this CPU's interrupt vector, unmasked, no auto-EOI (the
+	 * LAPIC EOI comes from the irq flow). Without a vector it stays masked.
+	 */
+	wrmsrl(MV_MSR_VMBUS_SINT, c->sint_vector ? c->sint_vector : MV_SINT_MASKED);
 	wrmsrl(MV_MSR_SCONTROL, MV_MSR_ENABLE);
 	return 0;
 }
 
 static int mv_cpu_offline(unsigned int cpu)
 {
+	wrmsrl(MV_MSR_VMBUS_SINT, MV_SINT_MASKED);
 	wrmsrl(MV_MSR_SINT0, MV_SINT_MASKED);
 	wrmsrl(MV_MSR_SCONTROL, 0);
 	wrmsrl(MV_MSR_SIEFP, 0);
@@ -911,6 +947,97 @@ static const struct file_operations mv_hvcall_fops = {
 	.llseek = noop_llseek,
 };
 
+/* ------------------------------------------------------------ SINT7 events */
+
+/*
+ * SINT7's interrupt on this CPU: takes every set flag of this CPU's SINT7
+ * area of the SIEF page (one atomic exchange per word, so a flag the
+ * hypervisor sets meanwhile is seen now or raises the vector again) and
+ * signals the eventfd registered for each flag. Flags without one are
+ * dropped: hcl registers its eventfd before it connects the port.
+ */
+static irqreturn_t mv_sint_isr(int irq, void *data)
+{
+	struct mv_cpu *c = this_cpu_ptr(&mv_cpus);
+	unsigned long *flags;
+	unsigned int word;
+
+	if (!c->siefp)
+		return IRQ_NONE;
+	flags = (unsigned long *)((u8 *)c->siefp + MV_VMBUS_SINT * MV_MESSAGE_SIZE);
+	rcu_read_lock();
+	for (word = 0; word < MV_EVENT_FLAGS_WORDS; word++) {
+		unsigned long taken;
+		unsigned int bit;
+
+		if (!READ_ONCE(flags[word]))
+			continue;
+		taken = xchg(&flags[word], 0);
+		for_each_set_bit(bit, &taken, BITS_PER_LONG) {
+			struct eventfd_ctx *ctx =
+				rcu_dereference(mv_flag_eventfds[word * BITS_PER_LONG + bit]);
+
+			if (ctx)
+				eventfd_signal(ctx, 1);
+		}
+	}
+	rcu_read_unlock();
+	return IRQ_HANDLED;
+}
+
+/*
+ * One interrupt per CPU for SINT7, from the x86 vector domain with its
+ * vector on that CPU: the kernel has no CONFIG_HYPERV and so no
+ * HYPERVISOR_CALLBACK_VECTOR handler (upstream mshv_vtl uses that vector
+ * through the VMBus driver's ISR). IRQF_NOBALANCING keeps user space from
+ * moving it: the SINT7 MSR names the vector, which is this CPU's only.
+ */
+static void mv_sint_irq_free(unsigned int cpu)
+{
+	struct mv_cpu *c = per_cpu_ptr(&mv_cpus, cpu);
+
+	if (!c->sint_irq)
+		return;
+	free_irq(c->sint_irq, c);
+	irq_domain_free_irqs(c->sint_irq, 1);
+	c->sint_irq = 0;
+	c->sint_vector = 0;
+}
+
+static int __init mv_sint_irq_alloc(unsigned int cpu)
+{
+	struct mv_cpu *c = per_cpu_ptr(&mv_cpus, cpu);
+	struct irq_alloc_info info;
+	struct irq_data *irqd;
+	struct irq_cfg *cfg;
+	int irq, ret;
+
+	init_irq_alloc_info(&info, cpumask_of(cpu));
+	irq = irq_domain_alloc_irqs(x86_vector_domain, 1, cpu_to_node(cpu), &info);
+	if (irq <= 0)
+		return irq < 0 ? irq : -ENOSPC;
+	irq_set_handler(irq, handle_edge_irq);
+	ret = request_irq(irq, mv_sint_isr, IRQF_NOBALANCING, "mshv_sint", c);
+	if (ret) {
+		irq_domain_free_irqs(irq, 1);
+		return ret;
+	}
+	c->sint_irq = irq;
+	/*
+	 * The vector was assigned on `cpu` at allocation; starting the irq
+	 * keeps it there (that CPU is in every mask it is offered).
+	 */
+	irqd = irq_get_irq_data(irq);
+	cfg = irqd ? irqd_cfg(irqd) : NULL;
+	if (!cfg || !cfg->vector || cfg->vector > 0xFF ||
+	    !cpumask_equal(irq_data_get_effective_affinity_mask(irqd), cpumask_of(cpu))) {
+		mv_sint_irq_free(cpu);
+		return -EIO;
+	}
+	c->sint_vector = (u8)cfg->vector;
+	return 0;
+}
+
 /* ------------------------------------------------------------ /dev/mshv_sint */
 
 static long mv_sint_signal_event(void __user *uarg)
@@ -970,6 +1097,36 @@ static long mv_sint_post_message(void __user *uarg)
 	return ret;
 }
 
+/*
+ * MSHV_SINT_SET_EVENTFD: signal eventfd `fd` when SINT7's flag `flag` is
+ * set (fd < 0: none). Replaces what was there; the old context is put once
+ * no interrupt handler can still be using it.
+ */
+static long mv_sint_set_eventfd(void __user *uarg)
+{
+	struct mshv_vtl_set_eventfd e;
+	struct eventfd_ctx *ctx = NULL, *old;
+
+	if (copy_from_user(&e, uarg, sizeof(e)))
+		return -EFAULT;
+	if (e.flag >= MV_EVENT_FLAGS_COUNT)
+		return -EINVAL;
+	if (e.fd >= 0) {
+		ctx = eventfd_ctx_fdget(e.fd);
+		if (IS_ERR(ctx))
+			return PTR_ERR(ctx);
+	}
+	mutex_lock(&mv_flag_lock);
+	old = rcu_dereference_protected(mv_flag_eventfds[e.flag], lockdep_is_held(&mv_flag_lock));
+	rcu_assign_pointer(mv_flag_eventfds[e.flag], ctx);
+	mutex_unlock(&mv_flag_lock);
+	if (old) {
+		synchronize_rcu();
+		eventfd_ctx_put(old);
+	}
+	return 0;
+}
+
 static long mv_sint_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 {
 	switch (cmd) {
@@ -977,6 +1134,8 @@ static long mv_sint_ioctl(struct file *file, unsigned int cmd, unsigned long arg
 		return mv_sint_signal_event((void __user *)arg);
 	case MSHV_SINT_POST_MESSAGE:
 		return mv_sint_post_message((void __user *)arg);
+	case MSHV_SINT_SET_EVENTFD:
+		return mv_sint_set_eventfd((void __user *)arg);
 	default:
 		return -ENOTTY;
 	}
@@ -1053,12 +1212,24 @@ static int __init mv_init(void)
 		goto fail_page;
 	}
 
+	/*
+	 * SINT7's interrupts first: the online callback programs SINT7 with
+	 * them. All CPUs are up at device_initcall; one brought up later
+	 * keeps SINT7 masked.
+	 */
+	for_each_online_cpu(i) {
+		ret = mv_sint_irq_alloc(i);
+		if (ret)
+			pr_warn("CPU %d: no interrupt for SINT%d (%d): its event flags stay unsignalled\n",
+				i, MV_VMBUS_SINT, ret);
+	}
+
 	state = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "mshv_vtl_hcl:online",
 				  mv_cpu_online, mv_cpu_offline);
 	if (state < 0) {
 		pr_err("per-CPU setup failed: %d\n", state);
 		ret = state;
-		goto fail_page;
+		goto fail_irqs;
 	}
 
 	memset(&reg, 0, sizeof(reg));
@@ -1097,6 +1268,9 @@ static int __init mv_init(void)
 
 fail_cpuhp:
 	cpuhp_remove_state(state);
+fail_irqs:
+	for_each_possible_cpu(i)
+		mv_sint_irq_free(i);
 fail_page:
 	wrmsrl(MV_MSR_HYPERCALL, 0);
 	vfree(mv_hypercall_pg);

@@ -1,5 +1,6 @@
 #include "vsm/hypercalls.h"
 
+#include <bit>
 #include <cstring>
 #include <type_traits>
 
@@ -55,16 +56,56 @@ HypercallOutcome HypercallHandler::FromVtl0(const HypercallCall& call) {
   switch (static_cast<CallCode>(call.input.code)) {
     case CallCode::kVtlCall:
       return {HypercallOutcome::Kind::kVtlCall, 0};
-    case CallCode::kPostMessage:
     case CallCode::kSignalEvent:
+      // A connection VTL2 connected to one of its event ports: the flag is
+      // set here, no intercept (vsm/event_ports.h).
+      if (auto status = SignalEventPort(call))
+        return {HypercallOutcome::Kind::kResult, Result(*status)};
+      [[fallthrough]];
+    case CallCode::kPostMessage:
       // TLFS "HvCallPostMessage": no port answers on this partition's own
       // connections; VTL2 serves them through the intercept it installed.
       if (partition_.UnknownSynicConnectionIntercepted())
         return {HypercallOutcome::Kind::kForward, 0};
       return {HypercallOutcome::Kind::kResult, Result(Status::kInvalidConnectionId)};
+    case CallCode::kCreatePort:
+    case CallCode::kConnectPort:
+    case CallCode::kDeletePort:
+    case CallCode::kDisconnectPort:
+      // TLFS "HvCallCreatePort" and the others: the caller lacks the
+      // CreatePort / ConnectPort privilege. Ports are VTL2's to make.
+      return {HypercallOutcome::Kind::kResult, Result(Status::kAccessDenied)};
     default:
       return {HypercallOutcome::Kind::kResult, Result(Status::kInvalidHypercallCode)};
   }
+}
+
+std::optional<hv::Status> HypercallHandler::SignalEventPort(const HypercallCall& call) {
+  // Fast form only: its input is in RDX. A memory-form input would have to
+  // be read through VTL0's view, which this handler does not hold; such a
+  // call keeps the unknown-connection path (VTL2 reads it through its map
+  // of VTL0's RAM).
+  if (!call.input.fast) return std::nullopt;
+  const auto in = std::bit_cast<hv::SignalEventInput>(call.rdx);  // guest-controlled
+  const auto signal = partition_.ResolveSignal(0, in.connection_id, in.flag_number);
+  if (!signal) return std::nullopt;
+  if (in.reserved != 0) return Status::kInvalidParameter;  // RsvdZ
+  if (signal->status != Status::kSuccess) return signal->status;
+  const EventPorts::Target& target = signal->target;
+  hyperv::SyntheticMsrs* msrs = partition_.msrs(target.vp, target.vtl);
+  if (msrs == nullptr) return Status::kInvalidVpIndex;
+  const hyperv::Synic::Outcome signalled = msrs->synic().Signal(target.sint, target.flag);
+  if (signalled.status != Status::kSuccess) return signalled.status;
+  if (signalled.vector) {
+    // The flag was newly set and the SINT is live: its vector goes to
+    // VTL2's local APIC, and that VP leaves VTL0 for it (TLFS "Secure
+    // Interrupts"; this VP's own thread included: its next KVM_RUN ends
+    // at once).
+    const Status raised = RaiseInterrupt(target.vp, target.vtl, *signalled.vector);
+    if (raised != Status::kSuccess) return raised;
+    partition_.Kick(target.vp);
+  }
+  return Status::kSuccess;
 }
 
 base::Result<std::vector<std::byte>> HypercallHandler::ReadInput(const HypercallCall& call,
@@ -298,6 +339,30 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
           header.vp_index,
           Partition::StartRequest{header.target_vtl,
                                   ParseInitialVpContext(context, header.target_vtl)})));
+    }
+    case CallCode::kCreatePort: {
+      Status status;
+      const auto input = TRY(ReadInput(call, sizeof(hv::CreatePortInput), status));
+      if (status != Status::kSuccess) return result(Result(status));
+      return result(Result(partition_.CreatePort(Load<hv::CreatePortInput>(input))));
+    }
+    case CallCode::kConnectPort: {
+      Status status;
+      const auto input = TRY(ReadInput(call, sizeof(hv::ConnectPortInput), status));
+      if (status != Status::kSuccess) return result(Result(status));
+      return result(Result(partition_.ConnectPort(Load<hv::ConnectPortInput>(input))));
+    }
+    case CallCode::kDeletePort: {
+      Status status;
+      const auto input = TRY(ReadInput(call, sizeof(hv::DeletePortInput), status));
+      if (status != Status::kSuccess) return result(Result(status));
+      return result(Result(partition_.DeletePort(Load<hv::DeletePortInput>(input))));
+    }
+    case CallCode::kDisconnectPort: {
+      Status status;
+      const auto input = TRY(ReadInput(call, sizeof(hv::DisconnectPortInput), status));
+      if (status != Status::kSuccess) return result(Result(status));
+      return result(Result(partition_.DisconnectPort(Load<hv::DisconnectPortInput>(input))));
     }
     case CallCode::kAssertVirtualInterrupt:
       return result(Result(AssertVirtualInterrupt(call)));

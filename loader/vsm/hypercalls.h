@@ -19,11 +19,22 @@
 //   GetVpIndexFromApicId (0x9A)   APIC ID = VP index on this loader
 //   StartVirtualProcessor (0x99)  another VP's VTL0 or VTL2, from an initial
 //                                 context (Partition::RequestStart)
+//   CreatePort / ConnectPort / DeletePort / DisconnectPort (0x95/0x96/0x58/
+//                                 0x5B): VTL2's event ports and VTL0's
+//                                 connections to them (vsm/event_ports.h)
 // From VTL0:
 //   VtlCall (0x11)                -> Outcome::kVtlCall
-//   PostMessage (0x5C), SignalEvent (0x5D): with an unknown-SynIC-connection
+//   SignalEvent (0x5D, fast) on a connection to a VTL2 event port: the flag
+//                                 is set in VTL2's SIEF area of the port's SINT
+//                                 on the port's VP; if newly set (and the SINT
+//                                 live) its vector is raised in that VP's VTL2
+//                                 local APIC and the VP is kicked, so it
+//                                 leaves VTL0 for VTL2 (TLFS "Secure
+//                                 Interrupts"); no intercept
+//   PostMessage (0x5C), other SignalEvents: with an unknown-SynIC-connection
 //                                 intercept installed by VTL2 -> kForward (a
 //                                 hypercall intercept to VTL2); else 0x12
+//   the port calls                HV_STATUS_ACCESS_DENIED (no privilege)
 // Anything else: HV_STATUS_INVALID_HYPERCALL_CODE.
 //
 // Memory-form input and output are guest-physical, 8-byte aligned and may
@@ -34,6 +45,7 @@
 #pragma once
 
 #include <cstdint>
+#include <optional>
 
 #include "base/result.h"
 #include "hyperv/hypercall_page.h"
@@ -74,6 +86,9 @@ class HypercallHandler {
   Status AssertVirtualInterrupt(const HypercallCall& call);
   Status PostMessageDirect(const HypercallCall& call);
   base::Result<uint64_t> SignalEventDirect(const HypercallCall& call);
+  // VTL0's SignalEvent through an event port: its status, or nullopt if
+  // the call names no connected id (the unknown-connection path).
+  std::optional<hv::Status> SignalEventPort(const HypercallCall& call);
   // Reads `bytes` of memory-form input (checked: alignment, one page).
   base::Result<std::vector<std::byte>> ReadInput(const HypercallCall& call, uint64_t bytes,
                                                  Status& status) const;

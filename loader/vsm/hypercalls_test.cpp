@@ -4,7 +4,10 @@
 
 #include <doctest/doctest.h>
 
+#include <array>
+#include <bit>
 #include <cstring>
+#include <vector>
 
 #include "hv/hypercall_abi.h"
 #include "vsm/testing/hypercall_machine.h"
@@ -162,4 +165,148 @@ TEST_CASE("hypercalls: Get/SetVpRegisters reach the VTL's vCPU; VSM registers ar
   Put(*m, 0x2000, header);
   CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kGetVpRegisters, 0x2000, 0x4000, 1))
                      .value()) == hv::Status::kInvalidVpIndex);
+}
+
+namespace {
+
+constexpr uint8_t kSint7Vector = 0x60;
+
+// VP `vp`'s VTL2 SynIC: enabled, its SIEFP at `siefp`, SINT7 live with
+// kSint7Vector (the VMBus SINT hcl uses, hyperv-vmbus.md §3.5).
+void EnableVtl2Synic(HypercallMachine& m, uint32_t vp, uint64_t siefp) {
+  auto& synic = m.vp_msrs2.at(vp)->synic();
+  REQUIRE(synic.WriteRegister(0x40000080, 1).ok());          // SCONTROL
+  REQUIRE(synic.WriteRegister(0x40000082, siefp | 1).ok());  // SIEFP
+  REQUIRE(synic.WriteRegister(0x40000090 + 7, kSint7Vector).ok());
+}
+
+// Bit `flag` of SINT `sint`'s SIEF area, as VTL2 sees it.
+bool SiefBit(HypercallMachine& m, uint64_t siefp, uint32_t sint, uint32_t flag) {
+  const auto word =
+      m.view2->memory().ReadObj<uint32_t>(mem::Gpa{siefp + 256u * sint + (flag / 32) * 4});
+  REQUIRE(word.ok());
+  return ((*word >> (flag % 32)) & 1) != 0;
+}
+
+// Linux's hv_do_fast_hypercall8(HVCALL_SIGNAL_EVENT, connection | flag << 32).
+HypercallCall FastSignal(uint32_t connection_id, uint16_t flag) {
+  return Call(hv::CallCode::kSignalEvent, connection_id | uint64_t{flag} << 32, 0, 0, true);
+}
+
+hv::Status Vtl2Call(HypercallMachine& m, hv::CallCode code, const auto& input) {
+  Put(m, 0x2000, input);
+  return StatusOf(m.handler->Handle(2, Call(code, 0x2000)).value());
+}
+
+}  // namespace
+
+TEST_CASE("hypercalls: VTL0's SignalEvent on a connected id sets VTL2's SIEF flag, no intercept") {
+  auto m = HypercallMachine::Create(2).value();
+  constexpr uint64_t kSiefp0 = 0xE000, kSiefp1 = 0xD000;
+  EnableVtl2Synic(*m, 0, kSiefp0);
+  EnableVtl2Synic(*m, 1, kSiefp1);
+  // VTL2 intercepts unknown connections, as hcl does.
+  hv::InstallInterceptInput intercept;
+  intercept.access_type_mask = 4;
+  intercept.intercept_type = hv::intercept_type::kUnknownSynicConnection;
+  REQUIRE(Vtl2Call(*m, hv::CallCode::kInstallIntercept, intercept) == hv::Status::kSuccess);
+  // Port 1: SINT7 flags 64-95 on VP 0 (this handler's VP); port 2: flag
+  // 200 on VP 1. Connection ids as OpenVMM makes them (relid | sint<<12).
+  REQUIRE(Vtl2Call(*m, hv::CallCode::kCreatePort, hv::EventPort(1, 2, 0, 7, 0, 64, 32)) ==
+          hv::Status::kSuccess);
+  REQUIRE(Vtl2Call(*m, hv::CallCode::kCreatePort, hv::EventPort(2, 2, 0, 7, 1, 200, 1)) ==
+          hv::Status::kSuccess);
+  REQUIRE(Vtl2Call(*m, hv::CallCode::kConnectPort, hv::EventConnection(0x7005, 0, 1)) ==
+          hv::Status::kSuccess);
+  REQUIRE(Vtl2Call(*m, hv::CallCode::kConnectPort, hv::EventConnection(0x7006, 0, 2)) ==
+          hv::Status::kSuccess);
+
+  SUBCASE("this VP: flag set, vector raised in VTL2, the VP kicked out of VTL0") {
+    const auto outcome = m->handler->Handle(0, FastSignal(0x7005, 3)).value();
+    CHECK(outcome.kind == HypercallOutcome::Kind::kResult);
+    CHECK(StatusOf(outcome) == hv::Status::kSuccess);
+    CHECK(SiefBit(*m, kSiefp0, 7, 67));
+    CHECK_FALSE(SiefBit(*m, kSiefp1, 7, 67));
+    REQUIRE(m->vm2.raised.size() == 1);
+    CHECK(m->vm2.raised[0] == std::pair<uint32_t, uint8_t>{0, kSint7Vector});
+    CHECK(m->vm0.raised.empty());
+    CHECK(m->kicks == std::vector<uint32_t>{0});
+    // Already set: no new interrupt, no kick (TLFS "SynIC Event Flags").
+    CHECK(StatusOf(m->handler->Handle(0, FastSignal(0x7005, 3)).value()) == hv::Status::kSuccess);
+    CHECK(m->vm2.raised.size() == 1);
+    CHECK(m->kicks.size() == 1);
+  }
+  SUBCASE("another VP: its SIEF, its VTL2 local APIC, and that VP kicked") {
+    CHECK(StatusOf(m->handler->Handle(0, FastSignal(0x7006, 0)).value()) == hv::Status::kSuccess);
+    CHECK(SiefBit(*m, kSiefp1, 7, 200));
+    CHECK_FALSE(SiefBit(*m, kSiefp0, 7, 200));
+    REQUIRE(m->vm2.raised.size() == 1);
+    CHECK(m->vm2.raised[0] == std::pair<uint32_t, uint8_t>{1, kSint7Vector});
+    CHECK(m->kicks == std::vector<uint32_t>{1});
+  }
+  SUBCASE("a flag past the port's count, or RsvdZ set: refused, nothing set") {
+    CHECK(StatusOf(m->handler->Handle(0, FastSignal(0x7005, 32)).value()) ==
+          hv::Status::kInvalidParameter);
+    auto reserved = FastSignal(0x7005, 0);
+    reserved.rdx |= uint64_t{1} << 48;
+    CHECK(StatusOf(m->handler->Handle(0, reserved).value()) == hv::Status::kInvalidParameter);
+    CHECK_FALSE(SiefBit(*m, kSiefp0, 7, 64));
+    CHECK(m->vm2.raised.empty());
+    CHECK(m->kicks.empty());
+  }
+  SUBCASE("a masked SINT: the flag is set, no interrupt, no kick (VTL2 polls)") {
+    REQUIRE(m->msrs2->synic().WriteRegister(0x40000090 + 7, uint64_t{1} << 16).ok());
+    CHECK(StatusOf(m->handler->Handle(0, FastSignal(0x7005, 1)).value()) == hv::Status::kSuccess);
+    CHECK(SiefBit(*m, kSiefp0, 7, 65));
+    CHECK(m->vm2.raised.empty());
+    CHECK(m->kicks.empty());
+  }
+  SUBCASE("unknown ids and the memory form keep the intercept path") {
+    CHECK(m->handler->Handle(0, FastSignal(0x7007, 0)).value().kind ==
+          HypercallOutcome::Kind::kForward);
+    CHECK(m->handler->Handle(0, Call(hv::CallCode::kSignalEvent, 0x1000)).value().kind ==
+          HypercallOutcome::Kind::kForward);
+    CHECK(m->vm2.raised.empty());
+  }
+  SUBCASE("disconnected, then deleted: back to the intercept, then INVALID_PORT_ID") {
+    hv::DisconnectPortInput disconnect;
+    disconnect.connection_id = 0x7005;
+    // Fast form: the 16 bytes in RDX and R8.
+    const auto raw = std::bit_cast<std::array<uint64_t, 2>>(disconnect);
+    CHECK(StatusOf(m->handler
+                       ->Handle(2, Call(hv::CallCode::kDisconnectPort, raw[0], raw[1], 0, true))
+                       .value()) == hv::Status::kSuccess);
+    CHECK(m->handler->Handle(0, FastSignal(0x7005, 0)).value().kind ==
+          HypercallOutcome::Kind::kForward);
+    hv::DeletePortInput del;
+    del.port_id = 2;
+    CHECK(Vtl2Call(*m, hv::CallCode::kDeletePort, del) == hv::Status::kSuccess);
+    CHECK(StatusOf(m->handler->Handle(0, FastSignal(0x7006, 0)).value()) ==
+          hv::Status::kInvalidPortId);
+    CHECK(m->vm2.raised.empty());
+  }
+}
+
+TEST_CASE("hypercalls: VTL0 may not create, connect, delete or disconnect ports") {
+  auto m = HypercallMachine::Create(1).value();
+  EnableVtl2Synic(*m, 0, 0xE000);
+  // The attacker in VTL0 aims a port of its own at VTL2's SINT7 and
+  // connects an id to it; every call is refused and nothing is made.
+  Put(*m, 0x3000, hv::EventPort(9, 2, 0, 7, 0, 0, 1));
+  CHECK(StatusOf(m->handler->Handle(0, Call(hv::CallCode::kCreatePort, 0x3000)).value()) ==
+        hv::Status::kAccessDenied);
+  Put(*m, 0x3000, hv::EventConnection(0x99, 0, 9));
+  CHECK(StatusOf(m->handler->Handle(0, Call(hv::CallCode::kConnectPort, 0x3000)).value()) ==
+        hv::Status::kAccessDenied);
+  for (auto code : {hv::CallCode::kDeletePort, hv::CallCode::kDisconnectPort})
+    CHECK(StatusOf(m->handler->Handle(0, Call(code, hv::kPartitionSelf, 9, 0, true)).value()) ==
+          hv::Status::kAccessDenied);
+  CHECK(StatusOf(m->handler->Handle(0, FastSignal(0x99, 0)).value()) ==
+        hv::Status::kInvalidConnectionId);
+  CHECK_FALSE(SiefBit(*m, 0xE000, 7, 0));
+  // VTL2's own calls: the fast form of CreatePort cannot carry 56 bytes.
+  CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kCreatePort, 0, 0, 0, true)).value()) ==
+        hv::Status::kInvalidHypercallInput);
+  CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kCreatePort, 0x3004)).value()) ==
+        hv::Status::kInvalidAlignment);
 }

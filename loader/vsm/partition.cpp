@@ -12,7 +12,12 @@ Partition::Partition(uint32_t vp_count, kvm::MsiTarget* vm0, kvm::MsiTarget& vm2
       vm2_(vm2),
       vtl0_msrs_(vp_count),
       vtl2_msrs_(vp_count),
+      event_ports_(vp_count),
       starts_(vp_count) {}
+
+void Partition::Kick(uint32_t vp) {
+  if (kick_ && vp < vp_count_) kick_(vp);
+}
 
 hv::Status Partition::RequestStart(uint32_t vp, StartRequest request) {
   if (vp >= vp_count_) return hv::Status::kInvalidVpIndex;
@@ -84,6 +89,32 @@ bool Partition::MsrIntercepted() const {
 bool Partition::UnknownSynicConnectionIntercepted() const {
   std::lock_guard lock(mutex_);
   return unknown_connection_intercept_;
+}
+
+hv::Status Partition::CreatePort(const hv::CreatePortInput& in) {
+  std::lock_guard lock(mutex_);
+  return event_ports_.Create(in);
+}
+
+hv::Status Partition::ConnectPort(const hv::ConnectPortInput& in) {
+  std::lock_guard lock(mutex_);
+  return event_ports_.Connect(in);
+}
+
+hv::Status Partition::DeletePort(const hv::DeletePortInput& in) {
+  std::lock_guard lock(mutex_);
+  return event_ports_.Delete(in);
+}
+
+hv::Status Partition::DisconnectPort(const hv::DisconnectPortInput& in) {
+  std::lock_guard lock(mutex_);
+  return event_ports_.Disconnect(in);
+}
+
+std::optional<EventPorts::Signal> Partition::ResolveSignal(uint8_t vtl, uint32_t connection_id,
+                                                           uint32_t flag) const {
+  std::lock_guard lock(mutex_);
+  return event_ports_.Resolve(vtl, connection_id, flag);
 }
 
 void Partition::SetVtl0Memory(std::vector<Vtl0Protections::Range> ram,

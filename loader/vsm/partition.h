@@ -1,15 +1,17 @@
 // Partition: the VSM state every VP thread of one machine shares (TLFS
 // "Virtual Secure Mode"; hyperv-vmbus.md §3): which VTLs exist, the
 // intercepts VTL2 installed for VTL0's accesses (HvCallInstallIntercept),
-// VTL2's partition configuration, the VTL0 VM for interrupt delivery, and
+// VTL2's partition configuration, the VTL0 VM for interrupt delivery,
 // every VP's SynIC per VTL (for PostMessageDirect / SignalEventDirect to
-// another VP).
+// another VP), and VTL2's event ports with VTL0's connections to them
+// (vsm/event_ports.h).
 //
 // The VTL model (DESIGN.md, "VTLs"): one KVM VM per VTL over one memfd of
 // guest RAM; each VP is a vCPU in both, run by one host thread, which
 // runs the active VTL's vCPU. VTL2 RAM is not mapped in the VTL0 VM.
 //
-// Locking: mutex_ guards the intercept table and the configuration; the
+// Locking: mutex_ guards the intercept table, the event ports and the
+// configuration; the
 // SynIC objects lock themselves. Setup (SetVpSynics) happens before any VP
 // thread runs.
 #pragma once
@@ -28,6 +30,7 @@
 #include "kvm/vcpu_state.h"
 #include "mem/guest_memory.h"
 #include "vp_state.h"
+#include "vsm/event_ports.h"
 #include "vsm/vtl0_protections.h"
 
 namespace loader::vsm {
@@ -53,6 +56,16 @@ class Partition {
   bool IoPortIntercepted(uint16_t port) const;
   bool MsrIntercepted() const;
   bool UnknownSynicConnectionIntercepted() const;
+
+  // VTL2's event ports and VTL0's connections to them (HvCallCreatePort,
+  // ConnectPort, DeletePort, DisconnectPort; vsm/event_ports.h), and where
+  // a VTL0 SignalEvent on a connected id goes (nullopt: not connected).
+  hv::Status CreatePort(const hv::CreatePortInput& in);
+  hv::Status ConnectPort(const hv::ConnectPortInput& in);
+  hv::Status DeletePort(const hv::DeletePortInput& in);
+  hv::Status DisconnectPort(const hv::DisconnectPortInput& in);
+  std::optional<EventPorts::Signal> ResolveSignal(uint8_t vtl, uint32_t connection_id,
+                                                  uint32_t flag) const;
 
   // VTL0's memory protections (HvCallModifyVtlProtectionMask) and the
   // function that makes VTL0's VM's memory slots match a layout. Set up
@@ -89,6 +102,11 @@ class Partition {
     X64VpState state;
   };
   void SetKick(std::function<void(uint32_t)> kick) { kick_ = std::move(kick); }
+  // Kicks VP `vp`'s thread out of KVM_RUN (the calling thread's own VP
+  // too: the kick then ends its next KVM_RUN at once), so it looks at
+  // what changed: a start request, or an interrupt pending for VTL2 while
+  // VTL0 runs (TLFS "Secure Interrupts": VpRunner's HandleKick).
+  void Kick(uint32_t vp);
   hv::Status RequestStart(uint32_t vp, StartRequest request);
   std::optional<StartRequest> TakeStart(uint32_t vp);
 
@@ -108,6 +126,7 @@ class Partition {
   std::bitset<65536> io_ports_;           // guarded by mutex_
   bool msr_intercept_ = false;            // guarded by mutex_
   bool unknown_connection_intercept_ = false;  // guarded by mutex_
+  EventPorts event_ports_;                // guarded by mutex_
   uint64_t vsm_partition_config_ = 0;     // guarded by mutex_
   std::optional<Vtl0Protections> protections_;  // guarded by mutex_
   SlotMapper slot_mapper_;

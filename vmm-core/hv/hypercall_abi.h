@@ -65,6 +65,133 @@ struct SignalEventInput {
 };
 static_assert(sizeof(SignalEventInput) == 8);
 
+// Event ports (TLFS "Inter-Partition Communication": HvCallCreatePort,
+// HvCallConnectPort, HvCallDeletePort, HvCallDisconnectPort; layouts as in
+// Linux include/hyperv/hvhdk.h). A port lives in the partition (and VTL)
+// that receives; a connection is the id a sender names in SignalEvent.
+// HV_PORT_ID and HV_CONNECTION_ID: 24-bit ids, the top 8 bits reserved.
+inline constexpr uint32_t kPortIdMask = 0x00FFFFFF;
+
+// HV_PORT_TYPE.
+namespace port_type {
+inline constexpr uint32_t kMessage = 1;
+inline constexpr uint32_t kEvent = 2;
+inline constexpr uint32_t kMonitor = 3;
+inline constexpr uint32_t kDoorbell = 4;
+}  // namespace port_type
+
+// HV_PORT_INFO (24 bytes): the type, then the type's fields; for an event
+// port {target_sint u32, target_vp u32, base_flag_number u16, flag_count
+// u16, rsvdz u32}. A signal with flag f (< flag_count) sets bit
+// base_flag_number + f of the target SINT's SIEF area (TLFS
+// "HvCallSignalEvent").
+struct PortInfo {
+  uint32_t port_type = 0;  // port_type::
+  uint32_t padding = 0;
+  uint32_t target_sint = 0;
+  uint32_t target_vp = 0;
+  uint16_t base_flag_number = 0;
+  uint16_t flag_count = 0;
+  uint32_t reserved = 0;
+};
+static_assert(sizeof(PortInfo) == 24);
+static_assert(offsetof(PortInfo, target_sint) == 8);
+static_assert(offsetof(PortInfo, base_flag_number) == 16);
+
+// HV_CONNECTION_INFO (32 bytes with the doorbell arm): the port type, then
+// per type; an event connection has only reserved-zero fields.
+struct ConnectionInfo {
+  uint32_t port_type = 0;
+  uint32_t padding = 0;
+  uint64_t reserved[3] = {};
+};
+static_assert(sizeof(ConnectionInfo) == 32);
+
+// HvCallCreatePort (0x0095), 56 bytes.
+struct CreatePortInput {
+  uint64_t port_partition_id = kPartitionSelf;
+  uint32_t port_id = 0;
+  uint8_t port_vtl = 0;
+  uint8_t min_connection_vtl = 0;
+  uint16_t reserved = 0;
+  uint64_t connection_partition_id = kPartitionSelf;
+  PortInfo port_info;
+  uint64_t proximity_domain_info = 0;
+};
+static_assert(sizeof(CreatePortInput) == 56);
+static_assert(offsetof(CreatePortInput, port_vtl) == 12);
+static_assert(offsetof(CreatePortInput, connection_partition_id) == 16);
+static_assert(offsetof(CreatePortInput, port_info) == 24);
+static_assert(offsetof(CreatePortInput, proximity_domain_info) == 48);
+
+// HvCallConnectPort (0x0096), 72 bytes.
+struct ConnectPortInput {
+  uint64_t connection_partition_id = kPartitionSelf;
+  uint32_t connection_id = 0;
+  uint8_t connection_vtl = 0;
+  uint8_t reserved0 = 0;
+  uint16_t reserved1 = 0;
+  uint64_t port_partition_id = kPartitionSelf;
+  uint32_t port_id = 0;
+  uint32_t reserved2 = 0;
+  ConnectionInfo connection_info;
+  uint64_t proximity_domain_info = 0;
+};
+static_assert(sizeof(ConnectPortInput) == 72);
+static_assert(offsetof(ConnectPortInput, connection_vtl) == 12);
+static_assert(offsetof(ConnectPortInput, port_partition_id) == 16);
+static_assert(offsetof(ConnectPortInput, port_id) == 24);
+static_assert(offsetof(ConnectPortInput, connection_info) == 32);
+static_assert(offsetof(ConnectPortInput, proximity_domain_info) == 64);
+
+// HvCallDeletePort (0x0058), 16 bytes (fast or memory form).
+struct DeletePortInput {
+  uint64_t port_partition_id = kPartitionSelf;
+  uint32_t port_id = 0;
+  uint32_t reserved = 0;
+};
+static_assert(sizeof(DeletePortInput) == 16);
+
+// HvCallDisconnectPort (0x005B), 16 bytes (fast or memory form); bit 0 of
+// `flags` is is_doorbell, the rest reserved.
+struct DisconnectPortInput {
+  uint64_t connection_partition_id = kPartitionSelf;
+  uint32_t connection_id = 0;
+  uint32_t flags = 0;
+};
+static_assert(sizeof(DisconnectPortInput) == 16);
+
+// An event port in this partition at VTL `vtl` that sets flags
+// [base_flag, base_flag + flag_count) of SINT `sint` on VP `vp`, for
+// connections from VTL `min_connection_vtl` and up. hcl sends this; the
+// loader's tests build their calls with it, so both use the same bytes.
+constexpr CreatePortInput EventPort(uint32_t port_id, uint8_t vtl, uint8_t min_connection_vtl,
+                                    uint32_t sint, uint32_t vp, uint16_t base_flag,
+                                    uint16_t flag_count) {
+  CreatePortInput in;
+  in.port_id = port_id;
+  in.port_vtl = vtl;
+  in.min_connection_vtl = min_connection_vtl;
+  in.port_info.port_type = port_type::kEvent;
+  in.port_info.target_sint = sint;
+  in.port_info.target_vp = vp;
+  in.port_info.base_flag_number = base_flag;
+  in.port_info.flag_count = flag_count;
+  return in;
+}
+
+// Connection `connection_id` of VTL `connection_vtl` in this partition to
+// event port `port_id` of this partition.
+constexpr ConnectPortInput EventConnection(uint32_t connection_id, uint8_t connection_vtl,
+                                           uint32_t port_id) {
+  ConnectPortInput in;
+  in.connection_id = connection_id;
+  in.connection_vtl = connection_vtl;
+  in.port_id = port_id;
+  in.connection_info.port_type = port_type::kEvent;
+  return in;
+}
+
 // HvCallPostMessageDirect (0x00C1).
 struct PostMessageDirectInput {
   uint64_t partition_id = kPartitionSelf;

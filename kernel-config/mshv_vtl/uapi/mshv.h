@@ -60,6 +60,7 @@ struct mshv_vp_registers {
 	__u64 regs_ptr;	/* user pointer to struct hv_register_assoc[count] */
 };
 
+/* MSHV_SINT_SET_EVENTFD: eventfd `fd` (-1: none) for SINT7's event flag `flag` (< 2048). */
 struct mshv_vtl_set_eventfd {
 	__s32 fd;
 	__u32 flag;
@@ -186,6 +187,8 @@ MSHV_UAPI_ASSERT(sizeof(struct hv_register_assoc) == 32, "hv_register_assoc is 3
 MSHV_UAPI_ASSERT(MSHV_UAPI_OFFSETOF(struct hv_register_assoc, value) == 16, "hv_register_assoc.value @16");
 MSHV_UAPI_ASSERT(sizeof(struct mshv_vp_registers) == 16, "mshv_vp_registers is 16 bytes");
 MSHV_UAPI_ASSERT(sizeof(struct mshv_vtl_signal_event) == 8, "mshv_vtl_signal_event is 8 bytes");
+MSHV_UAPI_ASSERT(sizeof(struct mshv_vtl_set_eventfd) == 8, "mshv_vtl_set_eventfd is 8 bytes");
+MSHV_UAPI_ASSERT(MSHV_UAPI_OFFSETOF(struct mshv_vtl_set_eventfd, flag) == 4, "set_eventfd.flag @4");
 MSHV_UAPI_ASSERT(sizeof(struct mshv_vtl_sint_post_msg) == 24, "mshv_vtl_sint_post_msg is 24 bytes");
 MSHV_UAPI_ASSERT(MSHV_UAPI_OFFSETOF(struct mshv_vtl_sint_post_msg, payload_ptr) == 16, "payload_ptr @16");
 MSHV_UAPI_ASSERT(sizeof(struct mshv_vtl_ram_disposition) == 16, "mshv_vtl_ram_disposition is 16 bytes");
