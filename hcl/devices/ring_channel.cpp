@@ -95,6 +95,14 @@ void RingChannel::FlushLocked() {
 bool RingChannel::DrainLocked() {
   for (int handled = 0; handled < kPacketsPerRound; ++handled) {
     if (stop_.load(std::memory_order_acquire)) return true;
+    {
+      // Back-pressure: while replies wait for room in the guest's ring,
+      // take no new requests (each may add a reply), so a guest that never
+      // reads its completions cannot make hcl queue without bound. The
+      // guest's signal when it frees room (pending_send_sz) resumes us.
+      const std::lock_guard lock(out_mutex_);
+      if (!pending_.empty()) return true;
+    }
     auto packet = in_.Read();
     if (!packet) {
       std::fprintf(stderr, "hcl: vmbus: channel %u: guest->host ring: %s (channel stopped)\n",

@@ -118,32 +118,6 @@ base::Result<std::span<std::byte>> MshvVtl::MapVtl0(uint64_t start, uint64_t end
   return bytes;
 }
 
-base::Result<::hv::Status> MshvVtl::CreateEventPort(uint32_t port_id, uint32_t sint, uint32_t vp,
-                                                    uint16_t base_flag,
-                                                    uint16_t flag_count) const {
-  // The port is VTL2's; only VTL0 connects to it (min connection VTL 0).
-  const ::hv::CreatePortInput input =
-      ::hv::EventPort(port_id, 2, 0, sint, vp, base_flag, flag_count);
-  return Hypercall(static_cast<uint64_t>(::hv::CallCode::kCreatePort), InputBytes(input), {});
-}
-
-base::Result<::hv::Status> MshvVtl::ConnectPort(uint32_t connection_id, uint32_t port_id) const {
-  const ::hv::ConnectPortInput input = ::hv::EventConnection(connection_id, 0, port_id);
-  return Hypercall(static_cast<uint64_t>(::hv::CallCode::kConnectPort), InputBytes(input), {});
-}
-
-base::Result<::hv::Status> MshvVtl::DisconnectPort(uint32_t connection_id) const {
-  ::hv::DisconnectPortInput input;
-  input.connection_id = connection_id;
-  return Hypercall(static_cast<uint64_t>(::hv::CallCode::kDisconnectPort), InputBytes(input), {});
-}
-
-base::Result<::hv::Status> MshvVtl::DeletePort(uint32_t port_id) const {
-  ::hv::DeletePortInput input;
-  input.port_id = port_id;
-  return Hypercall(static_cast<uint64_t>(::hv::CallCode::kDeletePort), InputBytes(input), {});
-}
-
 base::Result<void> MshvVtl::SetSintEventfd(uint32_t flag, int fd) const {
   mshv_vtl_set_eventfd request{};
   request.fd = fd;

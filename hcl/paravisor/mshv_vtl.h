@@ -5,7 +5,7 @@
 // and SINT7 eventfds. The same calls work on Hyper-V.
 //
 // Event ports (TLFS "Inter-Partition Communication"; hyperv-vmbus.md §4,
-// §5.5): hcl creates a VTL2 event port targeting SINT7 (kEventSint) of a
+// §5.5; paravisor/event_ports.h): hcl creates a VTL2 event port targeting SINT7 of a
 // VP, connects the connection id VTL0 signals (a VMBus offer's
 // connection_id) to it, and registers an eventfd per flag with
 // SetSintEventfd. A VTL0 HvCallSignalEvent then sets the flag in VTL2's
@@ -49,23 +49,7 @@ class MshvVtl final : public VtlDriver {
   // /dev/mshv_vtl_low.
   base::Result<std::span<std::byte>> MapVtl0(uint64_t start, uint64_t end);
 
-  // The SINT the VTL2 driver takes event flags on (kernel-config/mshv_vtl:
-  // MV_VMBUS_SINT): event ports for hcl target it.
-  static constexpr uint32_t kEventSint = 7;
-  // HvCallCreatePort: an event port of VTL2, `port_id` (24 bits), that
-  // sets flags [base_flag, base_flag + flag_count) of SINT `sint` on VP
-  // `vp` when VTL0 signals a connection to it. The hypercall's status.
-  base::Result<::hv::Status> CreateEventPort(uint32_t port_id, uint32_t sint, uint32_t vp,
-                                             uint16_t base_flag, uint16_t flag_count) const;
-  // HvCallConnectPort: VTL0's `connection_id` (24 bits) to port `port_id`.
-  base::Result<::hv::Status> ConnectPort(uint32_t connection_id, uint32_t port_id) const;
-  // HvCallDisconnectPort / HvCallDeletePort.
-  base::Result<::hv::Status> DisconnectPort(uint32_t connection_id) const;
-  base::Result<::hv::Status> DeletePort(uint32_t port_id) const;
-  // MSHV_SINT_SET_EVENTFD: the driver signals eventfd `fd` when it finds
-  // SINT7's flag `flag` (< 2048) set on any CPU; fd -1 removes it. The
-  // driver keeps its own reference to the eventfd.
-  base::Result<void> SetSintEventfd(uint32_t flag, int fd) const;
+  base::Result<void> SetSintEventfd(uint32_t flag, int fd) const override;
 
  private:
   MshvVtl() = default;

@@ -1,7 +1,7 @@
 // The paravisor proper: hcl serving VTL0 (DESIGN.md). Opens the VTL2
 // driver, maps VTL0's RAM, installs the intercepts hcl serves (COM1's
-// ports; PostMessage/SignalEvent to unknown connections, for VMBus) and
-// starts one VpRunner thread per CPU, each pinned to its CPU, which
+// ports; PostMessage/SignalEvent to unknown connections, for VMBus),
+// offers a SCSI controller per disk, and starts one VpRunner thread per CPU, each pinned to its CPU, which
 // return to VTL0 and serve its intercepts from then on.
 #pragma once
 
@@ -10,6 +10,7 @@
 #include <span>
 
 #include "base/result.h"
+#include "block/device.h"
 #include "cmdline.h"
 
 namespace hcl {
@@ -21,7 +22,10 @@ namespace hcl {
 using Vtl0FatalPolicy = std::function<void(const char* reason)>;
 
 // Starts VTL0 on every online CPU; returns the number of VPs started.
-// The threads run until the machine powers off.
-base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on_vtl0_fatal);
+// The threads run until the machine powers off. Each of `disks` (VTL2's
+// NVMe namespaces; they must live as long as the process) becomes a
+// Hyper-V synthetic SCSI controller on VMBus for VTL0, in order.
+base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on_vtl0_fatal,
+                                      std::span<block::Device* const> disks = {});
 
 }  // namespace hcl

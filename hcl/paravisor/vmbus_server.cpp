@@ -1,14 +1,20 @@
 #include "paravisor/vmbus_server.h"
 
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdio>
+#include <cerrno>
 #include <cstring>
 #include <thread>
 #include <chrono>
 
 #include "base/page.h"
 #include "hv/hypercall_abi.h"
+#include "paravisor/event_ports.h"
 
 namespace hcl {
 
@@ -53,7 +59,7 @@ namespace hcl {
 
 base::Result<uint32_t> VmbusServer::AddChannel(const vmbus::Offer& offer, VmbusDevice& device) {
   std::lock_guard lock(mutex_);
-  const uint32_t relid = TRY(server_.AddChannel(offer, device, outbox_));
+  const uint32_t relid = TRY(server_.AddChannel(offer, ProxyForLocked(device), outbox_));
   devices_[relid] = &device;
   return relid;
 }
@@ -70,6 +76,111 @@ base::Result<std::vector<uint32_t>> VmbusServer::OfferSubChannels(
   auto relids = TRY(server_.OfferSubChannels(parent, count, outbox_));
   for (uint32_t relid : relids) devices_[relid] = &device;
   return relids;
+}
+
+VmbusServer::~VmbusServer() {
+  if (!listener_.joinable()) return;
+  const uint64_t one = 1;
+  (void)!::write(stop_.get(), &one, sizeof one);
+  listener_.join();
+}
+
+VmbusServer::Proxy& VmbusServer::ProxyForLocked(VmbusDevice& device) {
+  auto& proxy = proxies_[&device];
+  if (!proxy) proxy = std::make_unique<Proxy>(*this, device);
+  return *proxy;
+}
+
+uint32_t VmbusServer::Proxy::OnOpen(const vmbus::OpenRequest& request) {
+  const uint32_t status = device_.OnOpen(request);
+  if (status == vmbus::wire::kStatusSuccess) server_.ConnectEventsLocked(request);
+  return status;
+}
+
+void VmbusServer::Proxy::OnClose(uint32_t relid) {
+  server_.DisconnectEventsLocked(relid);
+  device_.OnClose(relid);
+}
+
+base::Result<void> VmbusServer::StartListenerLocked() {
+  if (epoll_.valid()) return base::Ok();
+  os::UniqueFd epoll(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll.valid()) return base::Error::FromErrno("epoll_create1", errno);
+  os::UniqueFd stop(::eventfd(0, EFD_CLOEXEC));
+  if (!stop.valid()) return base::Error::FromErrno("eventfd", errno);
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u32 = 0;  // relid 0 is never a channel's
+  if (::epoll_ctl(epoll.get(), EPOLL_CTL_ADD, stop.get(), &event) != 0)
+    return base::Error::FromErrno("epoll_ctl", errno);
+  epoll_ = std::move(epoll);
+  stop_ = std::move(stop);
+  listener_ = std::thread([this] { Listen(); });
+  return base::Ok();
+}
+
+void VmbusServer::ConnectEventsLocked(const vmbus::OpenRequest& request) {
+  if (ports_unsupported_) return;
+  if (auto started = StartListenerLocked(); !started) {
+    std::fprintf(stderr, "hcl: vmbus: event listener: %s\n", started.error().message().c_str());
+    ports_unsupported_ = true;
+    return;
+  }
+  os::UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!fd.valid()) return;
+  // One port per channel: flag = relid (< 2048, unique across ports as the
+  // driver's eventfd table wants), port id outside the connection ids.
+  const uint32_t port_id = 0x20000u | request.relid;
+  const auto flag = static_cast<uint16_t>(request.relid);
+  auto connected =
+      ConnectEventPort(mshv_, request.connection_id, port_id, flag, request.target_vp, fd.get());
+  if (!connected) {
+    // Signals keep arriving as SignalEvent intercepts.
+    std::fprintf(stderr, "hcl: vmbus: channel %u: no event port (%s): signals by intercept\n",
+                 request.relid, connected.error().message().c_str());
+    ports_unsupported_ = true;
+    return;
+  }
+  epoll_event event{};
+  event.events = EPOLLIN;
+  event.data.u32 = request.relid;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &event) != 0) {
+    DisconnectEventPort(mshv_, request.connection_id, port_id, flag);
+    return;
+  }
+  ports_[request.relid] = EventPort{std::move(fd), request.connection_id, port_id};
+}
+
+void VmbusServer::DisconnectEventsLocked(uint32_t relid) {
+  const auto it = ports_.find(relid);
+  if (it == ports_.end()) return;
+  (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.fd.get(), nullptr);
+  DisconnectEventPort(mshv_, it->second.connection_id, it->second.port_id,
+                      static_cast<uint16_t>(relid));
+  ports_.erase(it);
+}
+
+void VmbusServer::Listen() {
+  for (;;) {
+    epoll_event events[16];
+    const int count = ::epoll_wait(epoll_.get(), events, 16, -1);
+    if (count < 0) {
+      if (errno == EINTR) continue;
+      std::fprintf(stderr, "hcl: vmbus: epoll_wait: %s\n", std::strerror(errno));
+      return;
+    }
+    for (int i = 0; i < count; ++i) {
+      const uint32_t relid = events[i].data.u32;
+      if (relid == 0) return;  // the destructor's stop
+      std::lock_guard lock(mutex_);
+      const auto port = ports_.find(relid);
+      if (port == ports_.end()) continue;  // closed meanwhile
+      uint64_t counter = 0;
+      (void)!::read(port->second.fd.get(), &counter, sizeof counter);
+      const auto device = devices_.find(relid);
+      if (device != devices_.end()) device->second->OnSignal(relid);
+    }
+  }
 }
 
 void VmbusServer::InterruptGuest(uint32_t relid, uint32_t target_vp) {

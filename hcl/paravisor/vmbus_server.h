@@ -7,7 +7,10 @@
 // VTL0's SIEF (bit relid of SINT2's area on the channel's target VP).
 //
 // Devices (VmbusDevice) add channels and hear of the guest's signals on
-// them. Locking: one mutex serializes the channel server; device handlers
+// them: through an event port per open channel (paravisor/event_ports.h:
+// VTL0's SignalEvent sets a SINT7 flag whose eventfd a listener thread
+// here waits on, no VTL0 intercept), or, where the driver has no SINT
+// eventfds, through the SignalEvent intercept (SignalEvent below). Locking: one mutex serializes the channel server; device handlers
 // run under it (OnOpen, OnClose) and must not call back, except
 // OfferSubChannels from a device's own thread, which gives up when that
 // thread is being stopped (so OnClose may join it).
@@ -16,11 +19,14 @@
 #include <atomic>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <mutex>
+#include <thread>
 #include <vector>
 
 #include "base/result.h"
 #include "hv/hvdef.h"
+#include "os/unique_fd.h"
 #include "paravisor/vtl_driver.h"
 #include "paravisor/vtl0_memory.h"
 #include "vmbus/channel_server.h"
@@ -37,6 +43,9 @@ class VmbusServer {
  public:
   VmbusServer(const VtlDriver& mshv, uint32_t vp_count)
       : mshv_(mshv), outbox_(mshv), server_(vp_count) {}
+  ~VmbusServer();
+  VmbusServer(const VmbusServer&) = delete;
+  VmbusServer& operator=(const VmbusServer&) = delete;
 
   // HvCallPostMessage from VTL0: `input_gpa` is its input page (TLFS:
   // {connection_id u32, reserved u32, message_type u32, payload_size u32,
@@ -65,11 +74,41 @@ class VmbusServer {
     const VtlDriver& mshv_;
   };
 
+  // Sits between the channel server and a device: opens and closes also
+  // set up and remove the channel's event port. Runs under mutex_.
+  class Proxy final : public vmbus::ChannelHandler {
+   public:
+    Proxy(VmbusServer& server, VmbusDevice& device) : server_(server), device_(device) {}
+    uint32_t OnOpen(const vmbus::OpenRequest& request) override;
+    void OnClose(uint32_t relid) override;
+    void OnModify(uint32_t relid, uint32_t target_vp) override { device_.OnModify(relid, target_vp); }
+
+   private:
+    VmbusServer& server_;
+    VmbusDevice& device_;
+  };
+  struct EventPort {
+    os::UniqueFd fd;
+    uint32_t connection_id = 0;
+    uint32_t port_id = 0;
+  };
+  Proxy& ProxyForLocked(VmbusDevice& device);
+  void ConnectEventsLocked(const vmbus::OpenRequest& request);
+  void DisconnectEventsLocked(uint32_t relid);
+  base::Result<void> StartListenerLocked();
+  void Listen();
+
   const VtlDriver& mshv_;
   std::mutex mutex_;
   DirectOutbox outbox_;
   vmbus::ChannelServer server_;                 // guarded by mutex_
   std::map<uint32_t, VmbusDevice*> devices_;    // guarded by mutex_; by relid
+  std::map<VmbusDevice*, std::unique_ptr<Proxy>> proxies_;  // guarded by mutex_
+  std::map<uint32_t, EventPort> ports_;         // guarded by mutex_; by relid
+  bool ports_unsupported_ = false;              // guarded by mutex_: the driver refused once
+  os::UniqueFd epoll_;                          // set once under mutex_
+  os::UniqueFd stop_;                           // eventfd: the destructor ends Listen
+  std::thread listener_;
   std::atomic<uint8_t> sint_{vmbus::wire::kDefaultMessageSint};  // the guest's VMBus SINT
 };
 

@@ -32,6 +32,15 @@ class VtlDriver {
   // holds the code and rep count; input and output at most a page each.
   virtual base::Result<::hv::Status> Hypercall(uint64_t control, std::span<const std::byte> input,
                                                std::span<std::byte> output) const = 0;
+  // MSHV_SINT_SET_EVENTFD: eventfd `fd` is signalled when SINT7's event
+  // flag `flag` (< 2048) is set (an event port's; paravisor/event_ports.h);
+  // fd -1 removes it. A driver without it refuses, and VTL0's signals then
+  // reach hcl as intercepts.
+  virtual base::Result<void> SetSintEventfd(uint32_t flag, int fd) const {
+    (void)flag;
+    (void)fd;
+    return base::Error("SINT eventfds are not supported by this driver");
+  }
 };
 
 }  // namespace hcl
