@@ -15,20 +15,25 @@
 #include <unistd.h>
 #include <x86intrin.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
+#include <memory>
 #include <sstream>
 #include <string>
 #include <string_view>
+#include <thread>
+#include <vector>
 
 #include "base/result.h"
 #include "cmdline.h"
 #include "paravisor/paravisor.h"
 #include "meminfo.h"
 #include "version.h"
+#include "vfio/nvme_assigned.h"
 
 namespace {
 
@@ -150,6 +155,16 @@ int main(int argc, char** argv) {
     // (the guest TSC): tests/bench/boot/boot-report reads it.
     std::printf("hcl: tsc=%llu\n", static_cast<unsigned long long>(__rdtsc()));
   }
+  // VTL2's own PCI devices (hcl/vfio): every NVMe controller comes up, and
+  // its namespaces are logged, before "ready". Kept for the life of PID 1.
+  std::vector<std::unique_ptr<hcl::vfio::AssignedNvme>> nvme_controllers;
+  if (is_init) {
+    nvme_controllers = hcl::vfio::StartAssignedNvme(
+        std::max(1u, std::thread::hardware_concurrency()), [](const std::string& line) {
+          std::printf("hcl: %s\n", line.c_str());
+          std::fflush(stdout);
+        });
+  }
   Log("ready");
 
   if (options.power_off == hcl::Options::PowerOff::kWhenReady) {
@@ -157,10 +172,18 @@ int main(int argc, char** argv) {
     Log("power-off requested (not PID 1: exiting instead)");
   }
   if (is_init && !options.vtl0_ram.empty()) {
-    auto started = hcl::StartParavisor(options, [](const char* reason) {
-      std::printf("hcl: VTL0 cannot continue (%s)\n", reason);
-      PowerOff();
-    });
+    // Every namespace of every NVMe controller VTL2 drives becomes a SCSI
+    // disk for VTL0 (storage translation).
+    std::vector<block::Device*> disks;
+    for (auto& controller : nvme_controllers)
+      for (block::Device* ns : controller->driver().namespaces()) disks.push_back(ns);
+    auto started = hcl::StartParavisor(
+        options,
+        [](const char* reason) {
+          std::printf("hcl: VTL0 cannot continue (%s)\n", reason);
+          PowerOff();
+        },
+        disks);
     if (started.ok()) {
       std::printf("hcl: VTL0 started on %u VPs\n", started.value());
     } else {

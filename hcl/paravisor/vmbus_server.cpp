@@ -17,6 +17,12 @@
 #include "paravisor/event_ports.h"
 
 namespace hcl {
+namespace {
+
+// Whether open channels get event ports (ConnectEventsLocked).
+constexpr bool kUseEventPorts = false;
+
+}  // namespace
 
 ::hv::Status VmbusServer::PostMessage(const Vtl0Memory& memory, uint64_t input_gpa) {
   // TLFS "Hypercall Inputs": 8-byte aligned, within one page. The whole
@@ -120,6 +126,11 @@ base::Result<void> VmbusServer::StartListenerLocked() {
 }
 
 void VmbusServer::ConnectEventsLocked(const vmbus::OpenRequest& request) {
+  // FIXME: off until the hang is understood: with event ports, Debian's
+  // hv_storvsc blocked in probe (kworker hung > 120 s) on the first boot
+  // that used them; the intercept path serves the same boot. Unit tests of
+  // the loader's port routing and the driver's SINT7 eventfds pass.
+  if (!kUseEventPorts) return;
   if (ports_unsupported_) return;
   if (auto started = StartListenerLocked(); !started) {
     std::fprintf(stderr, "hcl: vmbus: event listener: %s\n", started.error().message().c_str());
