@@ -941,3 +941,35 @@ TEST_CASE("hcl storvsp: a new InitiateContact (kexec) closes the channel; the ne
   CHECK(DecodeSrbReply(f.Completion(channel, 2)).srb_status == sw::srb::kSuccess);
   CHECK(f.RamBytes(buffer, kBlockSize) == BlockBytes(11));
 }
+
+// Two controllers on one VMBus server, opened and initialized one after
+// the other and then interleaved, as two async hv_storvsc probes do.
+TEST_CASE("hcl storvsp: two SCSI controllers open and initialize side by side") {
+  Fixture f;
+  auto second = hcl::ScsiController::Create(f.server, f.memory, f.device, 2, 1);
+  REQUIRE(second.ok());
+  REQUIRE(f.guest.Post(vw::kModernMessageConnectionId,
+                       hcl::testing::InitiateContact(vw::kVersionWin10V5_3, 0, 2)) ==
+          ::hv::Status::kSuccess);
+  auto messages = f.guest.TakeMessages();
+  REQUIRE(messages.size() == 1);
+  f.guest.msg_conn_id =
+      messages[0].Field<uint32_t>(offsetof(vw::VersionResponse, msg_conn_id));
+  REQUIRE(f.guest.Post(hcl::testing::RequestOffers()) == ::hv::Status::kSuccess);
+  messages = f.guest.TakeMessages();
+  REQUIRE(messages.size() == 3);
+  const OfferInfo first = Fixture::CheckScsiOffer(messages[0]);
+  const OfferInfo other = Fixture::CheckScsiOffer(messages[1]);
+  CHECK(first.relid != other.relid);
+  GuestChannel a = f.OpenRings(first);
+  GuestChannel b = f.OpenRings(other);
+  (void)f.StorvscInit(a);
+  (void)f.StorvscInit(b);
+  // Both serve SCSI commands.
+  const uint64_t buffer = f.AllocPages(1);
+  const auto pfns = Fixture::Pfns(buffer, 1);
+  f.SendSrb(a, 7, Rw10(kRead10, 0, 1), 0, pfns);
+  f.SendSrb(b, 8, Rw10(kRead10, 0, 1), 0, pfns);
+  CHECK(f.Completion(a, 7).transaction_id == 7);
+  CHECK(f.Completion(b, 8).transaction_id == 8);
+}
