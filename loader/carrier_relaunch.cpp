@@ -13,6 +13,7 @@
 #include <sstream>
 
 #include "base/string_printf.h"
+#include "devices/pci_storage.h"
 
 extern char** environ;
 
@@ -130,23 +131,21 @@ std::vector<std::string> CarrierCommand(const CarrierPlan& plan) {
     argv.insert(argv.end(), {"--module", "virtio_pci", "--module", "virtio_blk"});
   for (size_t n = 0; n < plan.disk_args.size() && n < 26; ++n) {
     const size_t i = plan.disk_args[n];
-    std::string path = plan.args.at(i);
-    std::string flags;
-    if (path.ends_with(",ro")) {
-      path.resize(path.size() - 3);
-      flags = ",ro";
-    }
+    // ParseArgs accepted every --disk value already.
+    const auto parsed = devices::ParseDiskSpec(plan.args.at(i));
+    const devices::DiskSpec spec = parsed ? *parsed : devices::DiskSpec{plan.args.at(i), false};
     // QEMU's -drive splits its value at commas; a path holding one must
     // double it (qemu-options: "file=... commas must be doubled").
     std::string escaped;
-    for (char c : path) {
+    for (char c : spec.path) {
       escaped += c;
       if (c == ',') escaped += ',';
     }
     argv.insert(argv.end(), {"--qemu-arg", "-drive", "--qemu-arg",
                              "file=" + escaped + ",if=virtio,format=raw,cache=writeback" +
-                                 (flags.empty() ? "" : ",readonly=on")});
-    rewritten.at(i) = std::string("/dev/vd") + static_cast<char>('a' + n) + flags;
+                                 (spec.read_only ? ",readonly=on" : "")});
+    rewritten.at(i) =
+        std::string("/dev/vd") + static_cast<char>('a' + n) + (spec.read_only ? ",ro" : "");
   }
   argv.insert(argv.end(), {"--", kCarrierLoader});
   argv.insert(argv.end(), rewritten.begin(), rewritten.end());

@@ -112,3 +112,23 @@ TEST_CASE("CarrierCommand: a machine with VTL0 (two VMs) gets one carrier vCPU")
   plan.two_vms = true;
   CHECK(smp_of(loader::CarrierCommand(plan)) == "1");
 }
+
+TEST_CASE("CarrierCommand: disks become virtio drives of the carrier, in order") {
+  loader::CarrierPlan plan;
+  plan.carrier_run = "cr";
+  plan.loader = "/b/hcl-loader";
+  plan.image = "img.igvm";
+  plan.args = {"run", "img.igvm", "--disk", "/d/a,b.img", "--disk-vtl0", "/d/c.img,ro"};
+  plan.image_arg = 1;
+  plan.disk_args = {3, 5};
+  const std::vector<std::string> argv = loader::CarrierCommand(plan);
+  const auto has = [&](const std::string& value) {
+    return std::find(argv.begin(), argv.end(), value) != argv.end();
+  };
+  CHECK(has("file=/d/a,,b.img,if=virtio,format=raw,cache=writeback"));
+  CHECK(has("file=/d/c.img,if=virtio,format=raw,cache=writeback,readonly=on"));
+  CHECK(has("virtio_blk"));
+  const std::vector<std::string> tail(argv.end() - 6, argv.end());
+  CHECK(tail == std::vector<std::string>{"run", "/payload/image/img.igvm", "--disk", "/dev/vda",
+                                         "--disk-vtl0", "/dev/vdb,ro"});
+}
