@@ -124,22 +124,30 @@ Outcome Disk::RequestSense(const Command& command) {
 }
 
 Outcome Disk::ReportLuns(const Command& command) {
+  return internal::ReportLunList(command, buffer_, options_.lun);
+}
+
+namespace internal {
+
+Outcome ReportLunList(const Command& command, GuestBuffer& buffer, std::optional<uint8_t> lun) {
   if (CdbIsShort(command, 12)) return InvalidFieldInCdb();
   // SPC-4 §6.33: SELECT REPORT 00h (all), 01h (well known), 02h (all, both).
   const uint8_t select_report = CdbByte(command, 2);
   if (select_report > 0x02) return InvalidFieldInCdb();
-  const auto allocation_length = LoadBe<uint32_t>(internal::Cdb(command), 6);
+  const auto allocation_length = LoadBe<uint32_t>(Cdb(command), 6);
   // SPC-4 §6.33: an allocation length under 16 is INVALID FIELD IN CDB.
   if (allocation_length < 16) return InvalidFieldInCdb();
   std::array<std::byte, 16> data{};
-  if (select_report == 0x01) {
-    // No well-known logical units: an empty list.
-    return DataIn(command, buffer_, std::span(data).first(8), allocation_length);
-  }
+  // No well-known logical units, and a target with no disk has no LUNs:
+  // LUN LIST LENGTH 0, an 8-byte header only.
+  if (select_report == 0x01 || !lun)
+    return DataIn(command, buffer, std::span(data).first(8), allocation_length);
   StoreBe<uint32_t>(data, 0, 8);  // LUN LIST LENGTH: one 8-byte entry
   // SAM-5 §4.7.7.2: peripheral device addressing, bus 0, the LUN in byte 1.
-  data[9] = std::byte{options_.lun};
-  return DataIn(command, buffer_, data, allocation_length);
+  data[9] = std::byte{*lun};
+  return DataIn(command, buffer, data, allocation_length);
 }
+
+}  // namespace internal
 
 }  // namespace scsi

@@ -143,8 +143,10 @@ class Disk final {
 // The answer for a LUN with no disk behind it (SPC-4 §6.4.2): INQUIRY gets
 // peripheral qualifier 3 / device type 1Fh (storvsc forces INQUIRY to
 // success, so this is how Linux learns the LUN is absent,
-// hyperv-vmbus.md §6), anything else ILLEGAL REQUEST / LOGICAL UNIT NOT
-// SUPPORTED. Writes only into the command's buffer.
+// hyperv-vmbus.md §6), REPORT LUNS an empty list (the transport sends only
+// REPORT LUNS for targets with no disk here), anything else ILLEGAL
+// REQUEST / LOGICAL UNIT NOT SUPPORTED. Writes only into the command's
+// buffer.
 Outcome AnswerAbsentLun(const Command& command, GuestBuffer& buffer);
 
 }  // namespace scsi

@@ -3,6 +3,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 
 #include "block/device.h"
@@ -43,6 +44,10 @@ inline bool CdbIsShort(const Command& command, size_t cdb_bytes) {
 // A non-zero transfer needs a data-in buffer.
 Outcome DataIn(const Command& command, GuestBuffer& buffer, std::span<const std::byte> data,
                uint32_t allocation_length);
+
+// REPORT LUNS (SPC-4 §6.33): the one LUN `lun`, or none for a target with
+// no disk behind it.
+Outcome ReportLunList(const Command& command, GuestBuffer& buffer, std::optional<uint8_t> lun);
 
 enum class Access { kRead, kWrite, kOther };
 // A block device's failure as SCSI sense (SBC-3 §4.17 for medium errors).

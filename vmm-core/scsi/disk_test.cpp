@@ -652,6 +652,29 @@ TEST_CASE("scsi: an absent LUN answers INQUIRY with PQ 3 / PDT 1Fh") {
   CheckSense(outcome, SenseKey::kIllegalRequest, scsi::asc::kLogicalUnitNotSupported);
 }
 
+TEST_CASE("scsi: a target with no disk answers REPORT LUNS with an empty list") {
+  // Linux scans every path and target of a storvsc host and sends REPORT
+  // LUNS to each that answered INQUIRY (even with PQ 3); the answer must be
+  // a good, empty list.
+  FakeGuestRam ram(64 * 1024);
+  Command command;
+  const Bytes cdb = B({0xA0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0});
+  std::copy(cdb.begin(), cdb.end(), command.cdb.begin());
+  command.cdb_length = 12;
+  command.direction = DataDirection::kIn;
+  command.buffer_bytes = 256;
+  command.segments = {{FakeGuestRam::Address(0), 256}};
+  Outcome outcome = scsi::AnswerAbsentLun(command, ram.buffer());
+  CheckGood(outcome, 8);
+  auto data = ram.At(FakeGuestRam::Address(0), 8);
+  CHECK(Bytes(data.begin(), data.end()) == B({0, 0, 0, 0, 0, 0, 0, 0}));
+
+  command.cdb[8] = std::byte{0};
+  command.cdb[9] = std::byte{8};  // allocation length 8: under 16
+  outcome = scsi::AnswerAbsentLun(command, ram.buffer());
+  CheckSense(outcome, SenseKey::kIllegalRequest, scsi::asc::kInvalidFieldInCdb);
+}
+
 TEST_CASE("scsi: TakeSegments trims and drops empty segments") {
   const std::vector<block::Segment> segments = {
       {mem::Gpa{0x1000}, 0}, {mem::Gpa{0x2000}, 100}, {mem::Gpa{0x5000}, 300}};

@@ -199,6 +199,8 @@ Outcome Disk::Inquiry(const Command& command) {
 }
 
 Outcome AnswerAbsentLun(const Command& command, GuestBuffer& buffer) {
+  if (command.cdb_length != 0 && CdbByte(command, 0) == op::kReportLuns)
+    return internal::ReportLunList(command, buffer, std::nullopt);
   if (command.cdb_length == 0 || CdbByte(command, 0) != op::kInquiry)
     return internal::CheckCondition(SenseKey::kIllegalRequest, asc::kLogicalUnitNotSupported);
   if (CdbIsShort(command, 6)) return InvalidFieldInCdb();

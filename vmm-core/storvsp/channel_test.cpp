@@ -84,6 +84,7 @@ Bytes PayloadOf(const storvsp::OutgoingPacket& packet) {
 }
 
 struct Srb {
+  uint8_t path = 0;
   uint8_t target = 0;
   uint8_t lun = 0;
   Bytes cdb;
@@ -98,6 +99,7 @@ Bytes SrbPayload(const Srb& srb) {
   Put32(packet, 4, 1);
   const size_t at = 12;
   Put16(packet, at + 0, 0x34);
+  packet[at + 5] = std::byte{srb.path};
   packet[at + 6] = std::byte{srb.target};
   packet[at + 7] = std::byte{srb.lun};
   packet[at + 8] = std::byte{static_cast<uint8_t>(srb.cdb.size())};
@@ -322,7 +324,7 @@ TEST_CASE("storvsp: CHECK CONDITION comes back with autosense") {
         B({0x70, 0, 0x05, 0, 0, 0, 0, 10, 0, 0, 0, 0, 0x21, 0, 0, 0, 0, 0, 0, 0}));
 }
 
-TEST_CASE("storvsp: absent LUNs: INQUIRY says PQ 3 / PDT 1Fh, the rest INVALID_LUN") {
+TEST_CASE("storvsp: absent LUNs: INQUIRY says PQ 3 / PDT 1Fh, REPORT LUNS none, the rest INVALID_LUN") {
   Rig rig;
   rig.Initialize();
   vmbus::GpaRange range{36, 0, {Pfn(0x8000)}};
@@ -359,6 +361,18 @@ TEST_CASE("storvsp: absent LUNs: INQUIRY says PQ 3 / PDT 1Fh, the rest INVALID_L
   CHECK(rig.LastSrb()[2] == std::byte{0x01});
   auto luns = rig.ram.At(FakeGuestRam::Address(0x9000), 16);
   CHECK(Bytes(luns.begin(), luns.end()) == B({0, 0, 0, 8, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0}));
+
+  // REPORT LUNS on another path (Linux scans paths 0..7, targets 0..1):
+  // a good, empty list. An INVALID_LUN here would make Linux 6.1 remove
+  // the device at channel 0 of the same target and LUN: the disk.
+  report.path = 1;
+  report.lun = 0;
+  CHECK(rig.Send(SrbPacket(report, 6, {report_range})) == PacketResult::kOk);
+  CHECK(rig.LastSrb()[2] == std::byte{0x01});
+  CHECK(Get32(rig.LastSrb(), 12) == 8u);
+  luns = rig.ram.At(FakeGuestRam::Address(0x9000), 8);
+  CHECK(Bytes(luns.begin(), luns.end()) == B({0, 0, 0, 0, 0, 0, 0, 0}));
+  CHECK(rig.device.requests.empty());
 }
 
 TEST_CASE("storvsp: malformed packets get a status, never a crash") {

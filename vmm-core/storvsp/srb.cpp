@@ -170,9 +170,13 @@ PacketResult Channel::ExecuteSrb(std::span<const std::byte> payload,
     return PacketResult::kOk;
   }
   // hyperv-vmbus.md §6 "Probe": storvsc forces INQUIRY to success, so an
-  // absent LUN answers INQUIRY with PQ 3 / PDT 1Fh; anything else gets
-  // SRB_STATUS_INVALID_LUN.
-  if (opcode == scsi::op::kInquiry) {
+  // absent LUN answers INQUIRY with PQ 3 / PDT 1Fh. Linux then takes the
+  // target as present and sends REPORT LUNS, which gets a good, empty list:
+  // SRB_STATUS_INVALID_LUN there would make storvsc remove the device at
+  // (channel 0, this target, this LUN) (Linux 6.1 storvsc_remove_lun looks
+  // up channel 0 whatever the path), which for path 1..7 target 0 is this
+  // controller's disk. Anything else gets SRB_STATUS_INVALID_LUN.
+  if (opcode == scsi::op::kInquiry || opcode == scsi::op::kReportLuns) {
     CompleteSrb(request, transaction_id, completion_requested, wire::srb::kSuccess,
                 scsi::AnswerAbsentLun(command, buffer_));
     return PacketResult::kOk;
