@@ -87,16 +87,32 @@ bool Synic::DeliverQueuedLocked(uint32_t sint) {
   // The slot's offset in the SIMP overlay page.
   mem::GuestMemory& page = simp_page_.contents();
   const mem::Gpa slot{uint64_t{sint} * hv::kMessageBytes};
+  const mem::Gpa flags_word{mem::ToU64(slot) + 4};
+  const uint32_t pending = uint32_t{hv::kMessagePending} << 8;
   auto type = page.LoadAcquire32(slot);
   if (!type) return false;
   if (*type != hv::message::kNone) {
-    // TLFS: mark the occupant so the guest writes EOM once it frees the slot.
-    (void)page.AtomicOr32(mem::Gpa{mem::ToU64(slot) + 4}, uint32_t{hv::kMessagePending} << 8);
-    return false;
+    // TLFS: mark the occupant so the guest writes EOM once it frees the
+    // slot. The guest frees it without our lock (Linux: a cmpxchg of the
+    // type, then a read of message_pending), possibly between our load and
+    // this OR, and would then miss the flag: look at the type again after
+    // setting it and deliver now if the slot has become free.
+    (void)page.AtomicOr32(flags_word, pending);
+    type = page.LoadAcquire32(slot);
+    if (!type || *type != hv::message::kNone) return false;
   }
-  const Message& message = queue.front();
+  Message message = queue.front();
+  // TLFS "Message Buffers": message_pending tells the guest that more
+  // messages wait behind this one, so it writes EOM after freeing the
+  // slot; without it the rest of the queue would never move.
+  if (queue.size() > 1) {
+    uint32_t word = 0;
+    std::memcpy(&word, message.data() + 4, sizeof word);
+    word |= pending;
+    std::memcpy(message.data() + 4, &word, sizeof word);
+  }
   // Everything but the type, then the type with release order.
-  if (!page.Write(mem::Gpa{mem::ToU64(slot) + 4}, std::span(message).subspan(4))) return false;
+  if (!page.Write(flags_word, std::span(message).subspan(4))) return false;
   uint32_t message_type = 0;
   std::memcpy(&message_type, message.data(), sizeof message_type);
   if (!page.StoreRelease32(slot, message_type)) return false;

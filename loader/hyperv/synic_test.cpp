@@ -96,6 +96,32 @@ TEST_CASE("SynIC: a busy slot queues, sets message_pending, and EOM delivers the
   CHECK(f.memory.ReadObj<uint8_t>(mem::Gpa{kSimp + 512 + 16}).value() == 0x22);
 }
 
+TEST_CASE("SynIC: a message delivered from the queue carries message_pending while more wait") {
+  // As Linux's VMBus offers arrive: one offer lands, a second offer and
+  // ALLOFFERS_DELIVERED queue behind it. Each EOM must bring the next one
+  // with message_pending set while the queue is not empty, or the last
+  // message would wait forever (and every later post would deliver the
+  // one before it).
+  Fixture f;
+  f.Enable();
+  CHECK(f.synic.Post(2, Fixture::Message(1, 0x11)).vector.has_value());
+  CHECK_FALSE(f.synic.Post(2, Fixture::Message(2, 0x22)).vector.has_value());
+  CHECK_FALSE(f.synic.Post(2, Fixture::Message(3, 0x33)).vector.has_value());
+  for (uint32_t expected = 2; expected <= 3; ++expected) {
+    // The guest frees the slot; EOM only if message_pending was set.
+    const bool pending = (f.SlotFlags(2) & 1) == 1;
+    REQUIRE(pending);
+    CHECK(f.memory.StoreRelease32(mem::Gpa{kSimp + 512}, 0).ok());
+    CHECK(f.synic.EndOfMessage().size() == 1);
+    CHECK(f.SlotType(2) == expected);
+  }
+  // The last one has nothing behind it.
+  CHECK((f.SlotFlags(2) & 1) == 0);
+  CHECK(f.memory.StoreRelease32(mem::Gpa{kSimp + 512}, 0).ok());
+  CHECK(f.synic.Post(2, Fixture::Message(4, 0x44)).vector.has_value());
+  CHECK(f.SlotType(2) == 4);
+}
+
 TEST_CASE("SynIC: the queue holds 16; more is HV_STATUS_INSUFFICIENT_BUFFERS") {
   Fixture f;
   f.Enable();
