@@ -633,15 +633,25 @@ TEST_CASE("scsi: REPORT LUNS, TEST UNIT READY, REQUEST SENSE, unsupported opcode
   CheckSense(rig.Run(Bytes{}), SenseKey::kIllegalRequest, scsi::asc::kInvalidFieldInCdb);
 }
 
+namespace {
+
+// A data-in command for AnswerAbsentLun: `cdb`, `bytes` of buffer at
+// FakeGuestRam address 0.
+Command DataInAtZero(const Bytes& cdb, uint32_t bytes) {
+  Command command;
+  std::copy(cdb.begin(), cdb.end(), command.cdb.begin());
+  command.cdb_length = static_cast<uint8_t>(cdb.size());
+  command.direction = DataDirection::kIn;
+  command.buffer_bytes = bytes;
+  command.segments = {{FakeGuestRam::Address(0), bytes}};
+  return command;
+}
+
+}  // namespace
+
 TEST_CASE("scsi: an absent LUN answers INQUIRY with PQ 3 / PDT 1Fh") {
   FakeGuestRam ram(64 * 1024);
-  Command command;
-  const Bytes cdb = Inquiry(false, 0, 36);
-  std::copy(cdb.begin(), cdb.end(), command.cdb.begin());
-  command.cdb_length = 6;
-  command.direction = DataDirection::kIn;
-  command.buffer_bytes = 36;
-  command.segments = {{FakeGuestRam::Address(0), 36}};
+  Command command = DataInAtZero(Inquiry(false, 0, 36), 36);
   Outcome outcome = scsi::AnswerAbsentLun(command, ram.buffer());
   CheckGood(outcome, 36);
   auto data = ram.At(FakeGuestRam::Address(0), 5);
@@ -657,13 +667,7 @@ TEST_CASE("scsi: a target with no disk answers REPORT LUNS with an empty list") 
   // LUNS to each that answered INQUIRY (even with PQ 3); the answer must be
   // a good, empty list.
   FakeGuestRam ram(64 * 1024);
-  Command command;
-  const Bytes cdb = B({0xA0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0});
-  std::copy(cdb.begin(), cdb.end(), command.cdb.begin());
-  command.cdb_length = 12;
-  command.direction = DataDirection::kIn;
-  command.buffer_bytes = 256;
-  command.segments = {{FakeGuestRam::Address(0), 256}};
+  Command command = DataInAtZero(B({0xA0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0}), 256);
   Outcome outcome = scsi::AnswerAbsentLun(command, ram.buffer());
   CheckGood(outcome, 8);
   auto data = ram.At(FakeGuestRam::Address(0), 8);
