@@ -67,7 +67,6 @@
 #include "devices/cmos_rtc.h"
 #include "devices/machine_events.h"
 #include "devices/pci_storage.h"
-#include "base/page.h"
 #include "vtl0/acpi_tables.h"
 #include "reader.h"
 #include "devices/uart16550.h"
@@ -304,11 +303,8 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
           specs(options.vtl0_disks), {window.mmio_base, window.mmio_bytes}, options.vp_count,
           machine->memory, machine->vtl0->vm,
           [&partition](uint64_t gpa, uint64_t bytes, bool device_writes) {
-            for (uint64_t page = base::PageBase(gpa); page < gpa + bytes; page += base::kPageSize)
-              if (partition.ClassifyVtl0Access(page, device_writes) !=
-                  loader::vsm::Partition::Vtl0Access::kAllowed)
-                return false;
-            return bytes != 0 && gpa + bytes > gpa;
+            return bytes != 0 && partition.ClassifyVtl0Range(gpa, bytes, device_writes) ==
+                                     loader::vsm::Partition::Vtl0Access::kAllowed;
           });
       if (!storage) {
         std::fprintf(stderr, "hcl-loader: %s\n", storage.error().message().c_str());

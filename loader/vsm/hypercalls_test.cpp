@@ -97,6 +97,15 @@ TEST_CASE("hypercalls: a protection change KVM refuses changes nothing (finding 
         loader::vsm::Partition::Vtl0Access::kDenied);  // straddles into it
   CHECK(m->partition->WriteVtl0IfAllowed(0x4000, data) ==
         loader::vsm::Partition::Vtl0Access::kAllowed);
+  // A VTL0 device's DMA range: every page counts, wrapping ranges are refused.
+  using Access = loader::vsm::Partition::Vtl0Access;
+  CHECK(m->partition->ClassifyVtl0Range(0x3000, 0x2000, true) == Access::kAllowed);
+  CHECK(m->partition->ClassifyVtl0Range(0x3000, 0x2001, true) == Access::kDenied);
+  CHECK(m->partition->ClassifyVtl0Range(0x5FFF, 1, false) == Access::kDenied);
+  CHECK(m->partition->ClassifyVtl0Range(0x6000, 0x1000, false) == Access::kAllowed);
+  CHECK(m->partition->ClassifyVtl0Range(0xF000, 0x1001, false) == Access::kNotRam);  // past RAM
+  CHECK(m->partition->ClassifyVtl0Range(~uint64_t{0} - 0xFFF, 0x2000, false) == Access::kNotRam);
+  CHECK(m->partition->ClassifyVtl0Range(~uint64_t{0} - 0xFFF, 0x1000, false) == Access::kNotRam);
 }
 
 TEST_CASE("hypercalls: typed inputs checked (alignment, VTLs, outputs)") {

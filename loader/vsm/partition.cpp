@@ -153,15 +153,29 @@ Partition::Vtl0Access Partition::ClassifyLocked(uint64_t gpa, bool write) const 
   return (flags & needed) != 0 ? Vtl0Access::kAllowed : Vtl0Access::kDenied;
 }
 
-Partition::Vtl0Access Partition::WriteVtl0IfAllowed(uint64_t gpa, std::span<const std::byte> data) {
+Partition::Vtl0Access Partition::ClassifyVtl0Range(uint64_t gpa, uint64_t bytes,
+                                                   bool write) const {
   std::lock_guard lock(mutex_);
-  if (data.empty()) return ClassifyLocked(gpa, true);
-  const uint64_t last = gpa + (data.size() - 1);
+  return ClassifyRangeLocked(gpa, bytes, write);
+}
+
+Partition::Vtl0Access Partition::ClassifyRangeLocked(uint64_t gpa, uint64_t bytes,
+                                                     bool write) const {
+  if (bytes == 0) return ClassifyLocked(gpa, write);
+  const uint64_t last = gpa + (bytes - 1);
   if (last < gpa) return Vtl0Access::kNotRam;
   for (uint64_t page = base::PageBase(gpa); page <= last; page += base::kPageSize) {
-    const Vtl0Access access = ClassifyLocked(std::max(page, gpa), true);
+    const Vtl0Access access = ClassifyLocked(std::max(page, gpa), write);
     if (access != Vtl0Access::kAllowed) return access;
+    if (page > last - base::kPageSize) break;  // the last page: no wrap past 2^64
   }
+  return Vtl0Access::kAllowed;
+}
+
+Partition::Vtl0Access Partition::WriteVtl0IfAllowed(uint64_t gpa, std::span<const std::byte> data) {
+  std::lock_guard lock(mutex_);
+  const Vtl0Access access = ClassifyRangeLocked(gpa, data.size(), true);
+  if (access != Vtl0Access::kAllowed || data.empty()) return access;
   if (vtl0_memory_ == nullptr || !vtl0_memory_->Write(mem::Gpa{gpa}, data))
     return Vtl0Access::kNotRam;
   return Vtl0Access::kAllowed;
@@ -170,10 +184,7 @@ Partition::Vtl0Access Partition::WriteVtl0IfAllowed(uint64_t gpa, std::span<cons
 bool Partition::ReadVtl0IfAllowed(uint64_t gpa, std::span<std::byte> out) const {
   std::lock_guard lock(mutex_);
   if (out.empty()) return true;
-  const uint64_t last = gpa + (out.size() - 1);
-  if (last < gpa) return false;
-  for (uint64_t page = base::PageBase(gpa); page <= last; page += base::kPageSize)
-    if (ClassifyLocked(std::max(page, gpa), false) != Vtl0Access::kAllowed) return false;
+  if (ClassifyRangeLocked(gpa, out.size(), false) != Vtl0Access::kAllowed) return false;
   return vtl0_memory_ != nullptr && vtl0_memory_->Read(mem::Gpa{gpa}, out).ok();
 }
 

@@ -83,6 +83,10 @@ class Partition {
   // protections deny it; or RAM it may use (a slot being remapped).
   enum class Vtl0Access { kNotRam, kDenied, kAllowed };
   Vtl0Access ClassifyVtl0Access(uint64_t gpa, bool write) const;
+  // The same for every page of [gpa, gpa + bytes) (bytes >= 1; a range
+  // that wraps is kNotRam): the first page's verdict that is not
+  // kAllowed, else kAllowed. A VTL0 device's DMA is checked this way.
+  Vtl0Access ClassifyVtl0Range(uint64_t gpa, uint64_t bytes, bool write) const;
 
   // A VTL0 store KVM already executed into a gap of a remap: written to
   // VTL0's RAM only if every page it touches allows VTL0 to write, checked
@@ -116,6 +120,7 @@ class Partition {
 
  private:
   Vtl0Access ClassifyLocked(uint64_t gpa, bool write) const;
+  Vtl0Access ClassifyRangeLocked(uint64_t gpa, uint64_t bytes, bool write) const;
 
   const uint32_t vp_count_;
   kvm::MsiTarget* const vm0_;
