@@ -12,20 +12,26 @@ base::Result<void> GuestDma::Check(mem::Gpa gpa, uint64_t bytes, bool device_wri
 }
 
 base::Result<void> GuestDma::Read(mem::Gpa gpa, std::span<std::byte> out) {
-  TRY(Check(gpa, out.size(), false));
-  return memory_.Read(gpa, out);
+  return Logged([&]() -> base::Result<void> {
+    TRY(Check(gpa, out.size(), false));
+    return memory_.Read(gpa, out);
+  }());
 }
 
 base::Result<void> GuestDma::Write(mem::Gpa gpa, std::span<const std::byte> in) {
-  TRY(Check(gpa, in.size(), true));
-  return memory_.Write(gpa, in);
+  return Logged([&]() -> base::Result<void> {
+    TRY(Check(gpa, in.size(), true));
+    return memory_.Write(gpa, in);
+  }());
 }
 
 DmaWindow GuestDma::Window() {
   return [this](const block::Segment& segment,
                 bool device_writes) -> base::Result<std::span<std::byte>> {
-    TRY(Check(segment.gpa, segment.bytes, device_writes));
-    return memory_.DmaSpan(segment.gpa, segment.bytes);
+    return Logged([&]() -> base::Result<std::span<std::byte>> {
+      TRY(Check(segment.gpa, segment.bytes, device_writes));
+      return memory_.DmaSpan(segment.gpa, segment.bytes);
+    }());
   };
 }
 

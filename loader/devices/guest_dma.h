@@ -16,7 +16,9 @@
 
 #include <cstdint>
 #include <functional>
+#include <mutex>
 
+#include "base/rate_limited_log.h"
 #include "devices/file_disk.h"
 #include "mem/guest_memory.h"
 #include "nvme/dma.h"
@@ -38,9 +40,22 @@ class GuestDma final : public nvme::DmaMemory {
 
  private:
   base::Result<void> Check(mem::Gpa gpa, uint64_t bytes, bool device_writes) const;
+  // A refused DMA fails a guest's I/O with a data-transfer error; the
+  // first few are logged (the guest chooses the addresses, so rate-limited).
+  template <typename T>
+  base::Result<T> Logged(base::Result<T> result) const {
+    if (!result) {
+      const std::lock_guard lock(log_mutex_);
+      log_.Print("hcl-loader: ", "device DMA refused: %s\n", result.error().message().c_str());
+    }
+    return result;
+  }
 
   mem::GuestMemory& memory_;
   Visibility visible_;
+  // Device threads and VP threads both reach DMA.
+  mutable std::mutex log_mutex_;
+  mutable base::RateLimitedLog log_{8};  // guarded by log_mutex_
 };
 
 }  // namespace loader::devices
