@@ -4,7 +4,27 @@
 
 #include <algorithm>
 #include <string>
+#include <utility>
 #include <vector>
+
+namespace {
+
+// A plan for img.igvm with `args` (the image at index 1), run through "cr".
+loader::CarrierPlan SmallPlan(std::vector<std::string> args) {
+  loader::CarrierPlan plan;
+  plan.carrier_run = "cr";
+  plan.loader = "/b/hcl-loader";
+  plan.image = "img.igvm";
+  plan.args = std::move(args);
+  plan.image_arg = 1;
+  return plan;
+}
+
+bool Has(const std::vector<std::string>& argv, const std::string& value) {
+  return std::find(argv.begin(), argv.end(), value) != argv.end();
+}
+
+}  // namespace
 
 TEST_CASE("CarrierCommand carries the loader, the image and the same arguments") {
   loader::CarrierPlan plan;
@@ -76,19 +96,12 @@ TEST_CASE("CarrierCommand sizes the carrier for large guests and runs without a 
 }
 
 TEST_CASE("CarrierCommand copies file arguments into the carrier and rewrites them") {
-  loader::CarrierPlan plan;
-  plan.carrier_run = "cr";
-  plan.loader = "/b/hcl-loader";
-  plan.image = "img.igvm";
-  plan.args = {"run", "img.igvm", "--vtl0-kernel", "/k/vmlinuz", "--vtl0-initrd", "/i/vmlinuz"};
-  plan.image_arg = 1;
+  loader::CarrierPlan plan =
+      SmallPlan({"run", "img.igvm", "--vtl0-kernel", "/k/vmlinuz", "--vtl0-initrd", "/i/vmlinuz"});
   plan.file_args = {3, 5};
   const std::vector<std::string> argv = loader::CarrierCommand(plan);
-  const auto has = [&](const std::string& value) {
-    return std::find(argv.begin(), argv.end(), value) != argv.end();
-  };
-  CHECK(has("/k/vmlinuz:/payload/files/0-vmlinuz"));
-  CHECK(has("/i/vmlinuz:/payload/files/1-vmlinuz"));  // same base name, no collision
+  CHECK(Has(argv, "/k/vmlinuz:/payload/files/0-vmlinuz"));
+  CHECK(Has(argv, "/i/vmlinuz:/payload/files/1-vmlinuz"));  // same base name, no collision
   const std::vector<std::string> tail(argv.end() - 6, argv.end());
   CHECK(tail == std::vector<std::string>{"run", "/payload/image/img.igvm", "--vtl0-kernel",
                                          "/payload/files/0-vmlinuz", "--vtl0-initrd",
@@ -96,12 +109,7 @@ TEST_CASE("CarrierCommand copies file arguments into the carrier and rewrites th
 }
 
 TEST_CASE("CarrierCommand: a machine with VTL0 (two VMs) gets one carrier vCPU") {
-  loader::CarrierPlan plan;
-  plan.carrier_run = "cr";
-  plan.loader = "/b/hcl-loader";
-  plan.image = "img.igvm";
-  plan.args = {"run", "img.igvm", "--vps", "2"};
-  plan.image_arg = 1;
+  loader::CarrierPlan plan = SmallPlan({"run", "img.igvm", "--vps", "2"});
   plan.vp_count = 2;
   plan.host_cpus = 2;
   auto smp_of = [](const std::vector<std::string>& argv) {
@@ -114,20 +122,13 @@ TEST_CASE("CarrierCommand: a machine with VTL0 (two VMs) gets one carrier vCPU")
 }
 
 TEST_CASE("CarrierCommand: disks become virtio drives of the carrier, in order") {
-  loader::CarrierPlan plan;
-  plan.carrier_run = "cr";
-  plan.loader = "/b/hcl-loader";
-  plan.image = "img.igvm";
-  plan.args = {"run", "img.igvm", "--disk", "/d/a,b.img", "--disk-vtl0", "/d/c.img,ro"};
-  plan.image_arg = 1;
+  loader::CarrierPlan plan =
+      SmallPlan({"run", "img.igvm", "--disk", "/d/a,b.img", "--disk-vtl0", "/d/c.img,ro"});
   plan.disk_args = {3, 5};
   const std::vector<std::string> argv = loader::CarrierCommand(plan);
-  const auto has = [&](const std::string& value) {
-    return std::find(argv.begin(), argv.end(), value) != argv.end();
-  };
-  CHECK(has("file=/d/a,,b.img,if=virtio,format=raw,cache=writeback"));
-  CHECK(has("file=/d/c.img,if=virtio,format=raw,cache=writeback,readonly=on"));
-  CHECK(has("virtio_blk"));
+  CHECK(Has(argv, "file=/d/a,,b.img,if=virtio,format=raw,cache=writeback"));
+  CHECK(Has(argv, "file=/d/c.img,if=virtio,format=raw,cache=writeback,readonly=on"));
+  CHECK(Has(argv, "virtio_blk"));
   const std::vector<std::string> tail(argv.end() - 6, argv.end());
   CHECK(tail == std::vector<std::string>{"run", "/payload/image/img.igvm", "--disk", "/dev/vda",
                                          "--disk-vtl0", "/dev/vdb,ro"});
