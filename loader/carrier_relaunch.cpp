@@ -101,21 +101,22 @@ std::vector<std::string> CarrierCommand(const CarrierPlan& plan) {
   const uint64_t timeout_s = plan.timeout_s ? uint64_t{*plan.timeout_s} + 300 : 7 * 24 * 3600;
   // Guest RAM plus room for the carrier's kernel, initramfs and payload.
   const uint64_t carrier_mem_mib = std::max<uint64_t>(2048, plan.guest_mem_mib + 1024);
-  // One carrier vCPU per VP, up to the host's CPUs (TCG runs each carrier
-  // vCPU on a host thread). Except with two VMs (VTL0 and VTL2): with more
-  // than one carrier vCPU, the carrier's kernel was seen to crash running
-  // with a nested guest's GS base (an exc_page_fault on %gs: with the L2
-  // VTL0 kernel's per-CPU base), and VTL2 to triple-fault: QEMU 7.2's TCG
-  // emulation of SVM loses host state when vCPUs of two VMs share and
-  // migrate between carrier CPUs. One carrier vCPU runs every VP thread
-  // and was reliable (2 VPs: the stock kernel in VTL0 brought up 2 CPUs).
-  const uint32_t smp =
-      plan.two_vms ? 1 : std::max<uint32_t>(1, std::min(plan.vp_count, plan.host_cpus));
+  // One carrier vCPU, whatever the VP count: every VP thread shares it.
+  // With more than one, QEMU 7.2's multi-threaded TCG was seen to fail in
+  // two ways: with two VMs (VTL0 and VTL2), the carrier's kernel crashed
+  // running with a nested guest's GS base and VTL2 triple-faulted (SVM
+  // host state lost when vCPUs of two VMs migrate between carrier CPUs);
+  // with one VM and two VPs, about one boot in 40 never started (both
+  // carrier CPUs spun for minutes in kvm-amd's __apic_accept_irq, at a
+  // static-branch site: the soft-lockup watchdog's report). On one carrier
+  // vCPU neither was seen in 50 boots, and a 2-VP boot took as long
+  // (9.8 s mean against 9.3 s).
+  constexpr uint32_t kCarrierVcpus = 1;
   std::vector<std::string> argv = {plan.carrier_run, "--mode", "carrier"};
   if (!plan.kvm_probe.empty()) argv.insert(argv.end(), {"--kvm-probe", plan.kvm_probe});
   argv.insert(argv.end(),
               {"--timeout", std::to_string(timeout_s), "--mem", std::to_string(carrier_mem_mib),
-               "--smp", std::to_string(smp), "--add-elf", plan.loader + ":" + kCarrierLoader,
+               "--smp", std::to_string(kCarrierVcpus), "--add-elf", plan.loader + ":" + kCarrierLoader,
                "--add", plan.image + ":" + image_dst});
   std::vector<std::string> rewritten = plan.args;
   rewritten.at(plan.image_arg) = image_dst;

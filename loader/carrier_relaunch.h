@@ -53,12 +53,8 @@ struct CarrierPlan {
   // disk of the carrier (QEMU -drive, written through to the file) and the
   // argument its block device there, /dev/vda, /dev/vdb, ... in order.
   std::vector<size_t> disk_args;
-  uint32_t vp_count = 1;
   uint64_t guest_mem_mib = 0;
   std::optional<uint32_t> timeout_s;
-  uint32_t host_cpus = 1;
-  // The machine has VTL0 (two KVM VMs): the carrier gets one vCPU.
-  bool two_vms = false;
 };
 
 // Where the image goes in the carrier.

@@ -405,12 +405,8 @@ void MaybeRunInCarrier(const Options& options) {
   plan.image_arg = options.image_arg;
   plan.file_args = options.file_args;
   plan.disk_args = options.disk_args;
-  plan.two_vms = !options.no_vtl0;
-  plan.vp_count = options.vp_count;
   plan.guest_mem_mib = options.mem_mib;
   plan.timeout_s = options.timeout_s;
-  const long cpus = sysconf(_SC_NPROCESSORS_ONLN);
-  plan.host_cpus = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
   std::fprintf(stderr, "hcl-loader: this host's KVM is unusable (%s): running in the carrier VM\n",
                verdict.reason.c_str());
   const base::Error error = loader::ExecCarrier(plan);
