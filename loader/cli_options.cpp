@@ -19,7 +19,8 @@ namespace {
 // The options that take a value, and which of those name host files.
 const std::set<std::string_view> kValueOptions = {
     "--vps", "--mem", "--vtl2-cmdline", "--timeout", "--vtl0-kernel", "--vtl0-initrd",
-    "--vtl0-cmdline", "--trusted-key", "--trusted-key-digest", "--disk", "--disk-vtl0"};
+    "--vtl0-cmdline", "--trusted-key", "--trusted-key-digest", "--disk", "--disk-vtl0",
+    "--isolation"};
 const std::set<std::string_view> kFileOptions = {"--vtl0-kernel", "--vtl0-initrd",
                                                  "--trusted-key"};
 const std::set<std::string_view> kDiskOptions = {"--disk", "--disk-vtl0"};
@@ -81,6 +82,12 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
                   "given straight to the guest, for comparison (repeatable)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  std::string isolation = "none";
+  run->add_option("--isolation", isolation,
+                  "none (default), or vbs: Hyper-V's software isolation: guest RAM is private, "
+                  "VTL2 is told so (CPUID 0x4000000C) and its devices may DMA only into pages it "
+                  "made host-visible (HvCallModifySparseGpaPageHostVisibility)")
+      ->check(CLI::IsMember({"none", "vbs"}));
   run->add_flag("--no-vtl0", options.no_vtl0, "run VTL2 only");
   run->add_flag("--trace-vtl", options.trace_vtl, "print every VTL switch on stderr (slow)");
   run->add_option("--trusted-key", trusted_key_files,
@@ -115,6 +122,10 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
     return base::Error("--vtl0-initrd needs --vtl0-kernel (or the default kernel)");
   if (options.no_vtl0 && !options.vtl0_disks.empty())
     return base::Error("--no-vtl0 with --disk-vtl0");
+  options.isolation_vbs = isolation == "vbs";
+  // A device given straight to VTL0 could reach none of its (private) RAM.
+  if (options.isolation_vbs && !options.vtl0_disks.empty())
+    return base::Error("--disk-vtl0 with --isolation vbs: VTL0's RAM is private to the guest");
   for (const auto* list : {&options.disks, &options.vtl0_disks})
     for (const std::string& spec : *list)
       if (auto parsed = devices::ParseDiskSpec(spec); !parsed) return std::move(parsed).error();

@@ -40,6 +40,10 @@ struct Options {
   std::string vtl0_command_line = kDefaultVtl0CommandLine;
   bool no_vtl0 = false;
   bool trace_vtl = false;
+  // --isolation vbs: a software-isolated partition (Hyper-V VBS): guest RAM
+  // is private, VTL2 sees CPUID 0x4000000C, and VTL2's devices reach only
+  // pages VTL2 made host-visible (vsm/host_visibility.h).
+  bool isolation_vbs = false;
   // Host files as NVMe namespaces (PATH or PATH,ro): --disk for VTL2 (the
   // paravisor's device), --disk-vtl0 straight to VTL0.
   std::vector<std::string> disks;

@@ -45,6 +45,12 @@ TEST_CASE("hcl-loader CLI: a repeatable option takes one value per use") {
   CHECK(options.args[options.image_arg] == "image.igvm");
 }
 
+TEST_CASE("hcl-loader CLI: --isolation") {
+  CHECK_FALSE(Run(Parse({"run", "a.igvm"})).isolation_vbs);
+  CHECK_FALSE(Run(Parse({"run", "a.igvm", "--isolation", "none"})).isolation_vbs);
+  CHECK(Run(Parse({"run", "a.igvm", "--isolation=vbs", "--disk", "d.img"})).isolation_vbs);
+}
+
 TEST_CASE("hcl-loader CLI: bad usage is one line") {
   CHECK_FALSE(Parse({}).ok());
   CHECK_FALSE(Parse({"run"}).ok());                          // no image
@@ -60,6 +66,8 @@ TEST_CASE("hcl-loader CLI: bad usage is one line") {
   CHECK_FALSE(Parse({"run", "a.igvm", "--vtl0-initrd", "i"}).ok());
   CHECK_FALSE(Parse({"run", "a.igvm", "--trusted-key-digest", "abcd"}).ok());
   CHECK_FALSE(Parse({"run", "a.igvm", "--trusted-key", "/nonexistent.pem"}).ok());
+  CHECK_FALSE(Parse({"run", "a.igvm", "--isolation", "snp"}).ok());  // not on this loader
+  CHECK_FALSE(Parse({"run", "a.igvm", "--isolation", "vbs", "--disk-vtl0", "d.img"}).ok());
   const auto error = Parse({"run", "a.igvm", "--vps", "99"});
   REQUIRE_FALSE(error.ok());
   CHECK(error.error().message().find('\n') == std::string::npos);

@@ -177,6 +177,7 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
   hv.vp_count = options.vp_count;
   hv.tsc_hz = uint64_t{tsc_khz} * 1000;
   hv.apic_hz = 1'000'000'000;
+  hv.isolated_vbs = options.isolation_vbs;
   const auto supported = TRY(system.SupportedCpuid());
   auto cpuid = hyperv::WithHvLeaves(supported, hv);
   // api.rst 4.46 (KVM_GET_SUPPORTED_CPUID): TSC-deadline mode of the

@@ -267,6 +267,16 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   for (uint32_t vp = 0; vp < options.vp_count; ++vp)
     partition.SetVpSynics(vp, machine->vtl0 ? &vtl0_msrs[vp] : nullptr, &msrs[vp]);
   partition.SetKick([&group](uint32_t vp) { group.Kick(vp); });
+  // --isolation vbs: every page private until VTL2 shares it.
+  std::unique_ptr<loader::vsm::HostVisibility> host_visibility;
+  if (options.isolation_vbs) {
+    host_visibility = std::make_unique<loader::vsm::HostVisibility>(
+        mem::ToU64(machine->memory.base()), machine->memory.size_bytes());
+    partition.SetHostVisibility(host_visibility.get());
+    std::fprintf(stderr,
+                 "hcl-loader: isolation vbs: guest RAM is private; VTL2's devices reach only "
+                 "pages VTL2 makes host-visible\n");
+  }
   if (machine->vtl0) {
     std::vector<loader::vsm::Vtl0Protections::Range> ranges;
     for (const loader::vtl0::RamRange& range : machine->vtl0->ram)
@@ -287,7 +297,14 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     if (!options.disks.empty()) {
       auto storage = loader::devices::PciStorage::Create(
           specs(options.disks), loader::devices::kVtl2PciWindow, options.vp_count,
-          machine->memory, machine->vm, nullptr, [&group, &options](uint32_t apic_id) {
+          machine->memory, machine->vm,
+          host_visibility ? loader::devices::GuestDma::Visibility(
+                                [visibility = host_visibility.get()](
+                                    uint64_t gpa, uint64_t bytes, bool device_writes) {
+                                  return visibility->Allows(gpa, bytes, device_writes);
+                                })
+                          : nullptr,
+          [&group, &options](uint32_t apic_id) {
             // APIC ID = VP index here (machine.h).
             if (apic_id < options.vp_count) group.Kick(apic_id);
           });

@@ -27,26 +27,36 @@ std::vector<kvm_cpuid_entry2> HvLeaves(const HvConfig& config) {
                kPrivAccessTscInvariantControls;
   // VTL0 (a guest under the paravisor) posts messages and signals events
   // (VMBus); only VTL2 manages VTLs and other VPs' registers.
-  const uint32_t b = kPrivPostMessages | kPrivSignalEvents |
+  const bool isolated = config.isolated_vbs && config.vtl == 2;
+  uint32_t b = kPrivPostMessages | kPrivSignalEvents |
                      (config.vtl == 2 ? kPrivAccessVsm | kPrivAccessVpRegisters |
                                             kPrivStartVirtualProcessor
                                       : 0u);
   static_assert(((kPrivPostMessages | kPrivSignalEvents | kPrivAccessVsm | kPrivAccessVpRegisters |
                   kPrivStartVirtualProcessor) &
                  (kPrivCpuManagement | kPrivIsolation)) == 0);
+  if (isolated) b |= kPrivIsolation;
   uint32_t d = 0;
   if (config.frequency_msrs()) {
     a |= kPrivAccessFrequencyMsrs;
     d |= kFeatureFrequencyMsrsAvailable;
   }
-  return {
-      Leaf(kLeafVendor, kMaxLeaf, kVendorEbx, kVendorEcx, kVendorEdx),
+  std::vector<kvm_cpuid_entry2> leaves = {
+      Leaf(kLeafVendor, isolated ? kLeafIsolation : kMaxLeaf, kVendorEbx, kVendorEcx, kVendorEdx),
       Leaf(kLeafInterface, kInterfaceHv1, 0, 0, 0),
       Leaf(kLeafVersion, kBuildNumber, kVersion, 0, 0),
       Leaf(kLeafFeatures, a, b, 0, d),
       Leaf(kLeafHints, kHintDeprecateAutoEoi, kSpinWaitNever, 0, 0),
       Leaf(kLeafLimits, config.vp_count, config.vp_count, 0, 0),
   };
+  if (isolated) {
+    // The leaves between exist once the maximum is 0x4000000C: all zero
+    // (no hardware features, CPU management or nested leaves offered).
+    for (uint32_t leaf = kLeafLimits + 1; leaf < kLeafIsolation; ++leaf)
+      leaves.push_back(Leaf(leaf, 0, 0, 0, 0));
+    leaves.push_back(Leaf(kLeafIsolation, 0, kIsolationTypeVbs, 0, 0));
+  }
+  return leaves;
 }
 
 std::vector<kvm_cpuid_entry2> WithHvLeaves(std::span<const kvm_cpuid_entry2> supported,

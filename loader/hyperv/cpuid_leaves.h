@@ -22,7 +22,12 @@
 //      ms_hyperv_init_platform marks the TSC unstable without it);
 //   B: 4 PostMessages, 5 SignalEvents, 16 AccessVsm, 17 AccessVpRegisters,
 //      21 StartVirtualProcessor (VTL2 only; VTL0 gets 4 and 5). Never 12 CpuManagement (Linux would think
-//      it is the root partition) nor 22 Isolation (CVM paths).
+//      it is the root partition). 22 Isolation only for VTL2 of an isolated
+//      partition (--isolation vbs), which then also sees leaf 0x4000000C:
+//      EBX[3:0] isolation type 1 (VBS), no shared-GPA boundary; EAX bit 0
+//      (paravisor present) stays clear, VTL2 being the paravisor. VTL0 is
+//      told nothing: the paravisor hides the isolation from its guest (the
+//      guest's RAM stays private; hcl bounces its I/O).
 //   D: 8 frequency MSRs available (with A.11).
 // Hints: 9 deprecate AutoEOI (KVM's in-kernel LAPIC has no auto-EOI);
 // spin-wait count 0xFFFFFFFF (never notify long spin waits).
@@ -46,6 +51,8 @@ struct HvConfig {
   // The VTL these leaves are for: 2 (the paravisor) or 0 (its guest, which
   // lacks the B.16/17/21 VSM privileges).
   uint8_t vtl = 2;
+  // The partition is VBS-isolated (--isolation vbs): VTL2 sees it.
+  bool isolated_vbs = false;
 
   bool frequency_msrs() const { return tsc_hz != 0 && apic_hz != 0; }
 };
@@ -56,7 +63,10 @@ inline constexpr uint32_t kLeafVersion = 0x40000002;
 inline constexpr uint32_t kLeafFeatures = 0x40000003;
 inline constexpr uint32_t kLeafHints = 0x40000004;
 inline constexpr uint32_t kLeafLimits = 0x40000005;
+inline constexpr uint32_t kLeafIsolation = 0x4000000C;
 inline constexpr uint32_t kMaxLeaf = kLeafLimits;
+// TLFS "Isolation Configuration" (0x4000000C) EBX[3:0].
+inline constexpr uint32_t kIsolationTypeVbs = 1;
 
 // "Microsoft Hv" split over EBX, ECX, EDX; "Hv#1".
 inline constexpr uint32_t kVendorEbx = 0x7263694D;  // "Micr"
@@ -79,7 +89,7 @@ inline constexpr uint32_t kPrivCpuManagement = 1u << 12;      // B, never
 inline constexpr uint32_t kPrivAccessVsm = 1u << 16;          // B
 inline constexpr uint32_t kPrivAccessVpRegisters = 1u << 17;  // B
 inline constexpr uint32_t kPrivStartVirtualProcessor = 1u << 21;  // B
-inline constexpr uint32_t kPrivIsolation = 1u << 22;          // B, never
+inline constexpr uint32_t kPrivIsolation = 1u << 22;          // B, isolated VTL2 only
 inline constexpr uint32_t kFeatureFrequencyMsrsAvailable = 1u << 8;  // D
 inline constexpr uint32_t kHintDeprecateAutoEoi = 1u << 9;
 inline constexpr uint32_t kSpinWaitNever = 0xFFFFFFFF;

@@ -101,3 +101,29 @@ TEST_CASE("hv cpuid: KVM's leaves replaced, hypervisor bit set, per VP through V
   CHECK((Find(vp1, 1)->ecx >> 31) == 1);
   CHECK((Find(vp1, 1)->ebx >> 24) == 1);
 }
+
+TEST_CASE("hv cpuid: --isolation vbs is VTL2's to see (B.22, leaf 0x4000000C), never VTL0's") {
+  HvConfig config{.vp_count = 2, .tsc_hz = 0, .apic_hz = 0};
+  const auto plain = HvLeaves(config);
+  CHECK((Find(plain, 0x40000003)->ebx & (1u << 22)) == 0);
+  CHECK(Find(plain, 0x4000000C) == nullptr);
+  config.isolated_vbs = true;
+  const auto vtl2 = HvLeaves(config);
+  CHECK(Find(vtl2, 0x40000000)->eax == 0x4000000C);
+  CHECK((Find(vtl2, 0x40000003)->ebx & (1u << 22)) != 0);
+  const auto* isolation = Find(vtl2, 0x4000000C);
+  REQUIRE(isolation != nullptr);
+  CHECK((isolation->ebx & 0xF) == 1);   // VBS
+  CHECK((isolation->ebx & (1u << 5)) == 0);  // no shared-GPA boundary
+  CHECK(isolation->eax == 0);           // VTL2 is the paravisor
+  for (uint32_t leaf = 0x40000006; leaf < 0x4000000C; ++leaf) {
+    const auto* between = Find(vtl2, leaf);
+    REQUIRE(between != nullptr);
+    CHECK((between->eax | between->ebx | between->ecx | between->edx) == 0);
+  }
+  config.vtl = 0;
+  const auto vtl0 = HvLeaves(config);
+  CHECK(Find(vtl0, 0x40000000)->eax == 0x40000005);
+  CHECK((Find(vtl0, 0x40000003)->ebx & (1u << 22)) == 0);
+  CHECK(Find(vtl0, 0x4000000C) == nullptr);
+}

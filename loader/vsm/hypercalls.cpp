@@ -327,6 +327,25 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
       const Status applied = partition_.ModifyVtl0Protection(gpns, header.map_flags);
       return result(Result(applied, applied == Status::kSuccess ? reps : 0));
     }
+    case CallCode::kModifySparseGpaPageHostVisibility: {
+      // The header, then one u64 GPN per rep (cvm-paravisor.md §3). Only an
+      // isolated partition has private memory to share.
+      using Header = hv::ModifySparseGpaPageHostVisibilityHeader;
+      HostVisibility* visibility = partition_.host_visibility();
+      if (visibility == nullptr) return result(Result(Status::kAccessDenied));
+      const uint16_t reps = call.input.rep_count;
+      if (reps == 0 || call.input.fast) return result(Result(Status::kInvalidHypercallInput));
+      Status status;
+      const auto input = TRY(ReadInput(call, sizeof(Header) + 8u * reps, status));
+      if (status != Status::kSuccess) return result(Result(status));
+      const auto header = Load<Header>(input);
+      if (header.partition_id != hv::kPartitionSelf)
+        return result(Result(Status::kInvalidPartitionId));
+      std::vector<uint64_t> gpns(reps);
+      for (uint16_t i = 0; i < reps; ++i) gpns[i] = Load<uint64_t>(input, sizeof(Header) + 8u * i);
+      const Status applied = visibility->Modify(gpns, header.host_visibility);
+      return result(Result(applied, applied == Status::kSuccess ? reps : 0));
+    }
     case CallCode::kStartVirtualProcessor: {
       using Header = hv::StartVirtualProcessorHeader;
       Status status;

@@ -319,3 +319,42 @@ TEST_CASE("hypercalls: VTL0 may not create, connect, delete or disconnect ports"
   CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kCreatePort, 0x3004)).value()) ==
         hv::Status::kInvalidAlignment);
 }
+
+TEST_CASE("hypercalls: ModifySparseGpaPageHostVisibility shares VTL2's pages on an isolated partition") {
+  auto m = Machine();
+  hv::ModifySparseGpaPageHostVisibilityHeader header;
+  header.host_visibility = loader::vsm::HostVisibility::kReadWrite;
+  Put(*m, 0x3000, header);
+  Put(*m, 0x3000 + sizeof header, uint64_t{5});
+  Put(*m, 0x3000 + sizeof header + 8, uint64_t{6});
+  const auto share = Call(hv::CallCode::kModifySparseGpaPageHostVisibility, 0x3000, 0, 2);
+  // Not isolated: there is no private memory to share.
+  CHECK(StatusOf(m->handler->Handle(2, share).value()) == hv::Status::kAccessDenied);
+  loader::vsm::HostVisibility visibility(0, HypercallMachine::kRamBytes);
+  m->partition->SetHostVisibility(&visibility);
+  // VTL0 cannot make this call: its memory is shared only through VTL2.
+  CHECK(StatusOf(m->handler->Handle(0, share).value()) == hv::Status::kInvalidHypercallCode);
+  CHECK_FALSE(visibility.Allows(0x5000, 0x2000, true));
+  const auto applied = m->handler->Handle(2, share).value();
+  CHECK(StatusOf(applied) == hv::Status::kSuccess);
+  CHECK((applied.result >> 32 & 0xFFF) == 2);  // reps completed
+  CHECK(visibility.Allows(0x5000, 0x2000, true));
+  // A GPN outside RAM fails the call and shares nothing.
+  Put(*m, 0x3000 + sizeof header + 8, uint64_t{0x100});
+  header.host_visibility = loader::vsm::HostVisibility::kNone;
+  Put(*m, 0x3000, header);
+  const auto refused = m->handler->Handle(2, share).value();
+  CHECK(StatusOf(refused) == hv::Status::kInvalidParameter);
+  CHECK((refused.result >> 32 & 0xFFF) == 0);
+  CHECK(visibility.Allows(0x5000, 0x1000, true));
+  // Another partition, a fast call, or no reps: refused.
+  header.partition_id = 7;
+  Put(*m, 0x3000, header);
+  CHECK(StatusOf(m->handler->Handle(2, share).value()) == hv::Status::kInvalidPartitionId);
+  CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kModifySparseGpaPageHostVisibility,
+                                            0x3000, 0, 1, true))
+                     .value()) == hv::Status::kInvalidHypercallInput);
+  CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kModifySparseGpaPageHostVisibility,
+                                            0x3000, 0, 0))
+                     .value()) == hv::Status::kInvalidHypercallInput);
+}

@@ -31,6 +31,7 @@
 #include "mem/guest_memory.h"
 #include "vp_state.h"
 #include "vsm/event_ports.h"
+#include "vsm/host_visibility.h"
 #include "vsm/vtl0_protections.h"
 
 namespace loader::vsm {
@@ -106,6 +107,10 @@ class Partition {
     X64VpState state;
   };
   void SetKick(std::function<void(uint32_t)> kick) { kick_ = std::move(kick); }
+  // An isolated partition (--isolation vbs): the pages its devices may
+  // reach (vsm/host_visibility.h); null otherwise. Set before VPs run.
+  void SetHostVisibility(HostVisibility* visibility) { host_visibility_ = visibility; }
+  HostVisibility* host_visibility() const { return host_visibility_; }
   // Kicks VP `vp`'s thread out of KVM_RUN (the calling thread's own VP
   // too: the kick then ends its next KVM_RUN at once), so it looks at
   // what changed: a start request, or an interrupt pending for VTL2 while
@@ -138,6 +143,7 @@ class Partition {
   mem::GuestMemory* vtl0_memory_ = nullptr;  // set up before the VPs run
   std::vector<std::optional<StartRequest>> starts_;  // guarded by mutex_; one per VP
   std::function<void(uint32_t)> kick_;
+  HostVisibility* host_visibility_ = nullptr;
 };
 
 }  // namespace loader::vsm

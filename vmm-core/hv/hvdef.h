@@ -33,6 +33,7 @@ enum class CallCode : uint16_t {
   kGetVpIndexFromApicId = 0x009A,
   kSignalEventDirect = 0x00C0,
   kPostMessageDirect = 0x00C1,
+  kModifySparseGpaPageHostVisibility = 0x00DB,  // isolated partitions only
 };
 
 // TLFS Appendix "Hypercall Status Codes".
