@@ -16,12 +16,14 @@
 #include <x86intrin.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 #include <chrono>
 #include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <string_view>
@@ -30,6 +32,8 @@
 
 #include "base/result.h"
 #include "cmdline.h"
+#include "paravisor/isolation.h"
+#include "paravisor/mshv_vtl.h"
 #include "paravisor/paravisor.h"
 #include "meminfo.h"
 #include "version.h"
@@ -157,13 +161,41 @@ int main(int argc, char** argv) {
   }
   // VTL2's own PCI devices (hcl/vfio): every NVMe controller comes up, and
   // its namespaces are logged, before "ready". Kept for the life of PID 1.
+  // On an isolated partition the DMA pool is shared with the host before
+  // any device uses it, and guest I/O bounces through it.
+  const hcl::Isolation isolation = hcl::DetectIsolation();
+  std::optional<hcl::HvcallFile> visibility_calls;
+  hcl::vfio::IsolatedDma isolated_dma;
+  if (isolation != hcl::Isolation::kNone) {
+    std::printf("hcl: isolation %s: guest RAM is private; device I/O bounces through VTL2's "
+                "shared DMA pool\n", hcl::Describe(isolation));
+    isolated_dma.bounce_bytes = 2 * uint64_t{hcl::kBounceRequestBytes};
+    isolated_dma.share = [&visibility_calls](std::span<const hcl::vfio::DmaRegion> regions)
+        -> base::Result<void> {
+      if (!visibility_calls) {
+        constexpr std::array kCalls = {::hv::CallCode::kModifySparseGpaPageHostVisibility};
+        visibility_calls = TRY(hcl::HvcallFile::Open(kCalls));
+      }
+      std::vector<hcl::GpaRange> ranges;
+      for (const hcl::vfio::DmaRegion& region : regions)
+        ranges.push_back({region.device_address, region.host.size()});
+      return hcl::ShareWithHost(
+          [&visibility_calls](uint64_t control, std::span<const std::byte> input) {
+            return visibility_calls->Call(control, input, {});
+          },
+          ranges);
+    };
+  }
   std::vector<std::unique_ptr<hcl::vfio::AssignedNvme>> nvme_controllers;
   if (is_init) {
     nvme_controllers = hcl::vfio::StartAssignedNvme(
-        std::max(1u, std::thread::hardware_concurrency()), [](const std::string& line) {
+        std::max(1u, std::thread::hardware_concurrency()),
+        [](const std::string& line) {
           std::printf("hcl: %s\n", line.c_str());
           std::fflush(stdout);
-        });
+        },
+        hcl::vfio::IommuMode::kNoIommu,
+        isolation != hcl::Isolation::kNone ? &isolated_dma : nullptr);
   }
   Log("ready");
 
@@ -174,9 +206,10 @@ int main(int argc, char** argv) {
   if (is_init && !options.vtl0_ram.empty()) {
     // Every namespace of every NVMe controller VTL2 drives becomes a SCSI
     // disk for VTL0 (storage translation).
-    std::vector<block::Device*> disks;
+    std::vector<hcl::ParavisorDisk> disks;
     for (auto& controller : nvme_controllers)
-      for (block::Device* ns : controller->driver().namespaces()) disks.push_back(ns);
+      for (block::Device* ns : controller->driver().namespaces())
+        disks.push_back({ns, isolation != hcl::Isolation::kNone ? &controller->pool() : nullptr});
     auto started = hcl::StartParavisor(
         options,
         [](const char* reason) {

@@ -31,9 +31,6 @@ constexpr std::array kAllowedCalls = {
     ::hv::CallCode::kCreatePort,             ::hv::CallCode::kConnectPort,
     ::hv::CallCode::kDisconnectPort,         ::hv::CallCode::kDeletePort,
 };
-static_assert(std::ranges::all_of(kAllowedCalls, [](::hv::CallCode code) {
-  return static_cast<uint16_t>(code) < 256;  // the bitmap below covers codes 0-255
-}));
 
 // A hypercall's input object as the bytes MSHV_HVCALL copies in.
 template <typename T>
@@ -43,21 +40,40 @@ std::span<const std::byte> InputBytes(const T& input) {
 
 }  // namespace
 
-base::Result<MshvVtl> MshvVtl::Open() {
-  MshvVtl vtl;
-  vtl.mshv_ = TRY(OpenDevice("/dev/mshv"));
-  const int vtl_fd = TRY(os::Ioctl(vtl.mshv_, MSHV_CREATE_VTL, 0UL, "MSHV_CREATE_VTL"));
-  vtl.vtl_ = os::UniqueFd(vtl_fd);
-  vtl.hvcall_ = TRY(OpenDevice("/dev/mshv_hvcall"));
+base::Result<HvcallFile> HvcallFile::Open(std::span<const ::hv::CallCode> allowed,
+                                          const char* path) {
+  HvcallFile file;
+  file.fd_ = TRY(OpenDevice(path));
   std::array<uint64_t, 4> allow{};  // codes 0-255
-  for (::hv::CallCode code : kAllowedCalls) {
+  for (::hv::CallCode code : allowed) {
     const auto n = static_cast<uint16_t>(code);
+    if (n >= 256) return base::Error::Format("hypercall %#x is past the allow bitmap", n);
     allow[n / 64] |= uint64_t{1} << (n % 64);
   }
   mshv_vtl_hvcall_setup setup{};
   setup.bitmap_array_size = sizeof allow;
   setup.allow_bitmap_ptr = reinterpret_cast<uintptr_t>(allow.data());
-  TRY(os::Ioctl(vtl.hvcall_, MSHV_HVCALL_SETUP, &setup, "MSHV_HVCALL_SETUP"));
+  TRY(os::Ioctl(file.fd_, MSHV_HVCALL_SETUP, &setup, "MSHV_HVCALL_SETUP"));
+  return file;
+}
+
+base::Result<::hv::Status> HvcallFile::Call(uint64_t control, std::span<const std::byte> input,
+                                            std::span<std::byte> output) const {
+  mshv_vtl_hvcall call{};
+  call.control = control;
+  call.input_size = input.size();
+  call.input_ptr = reinterpret_cast<uintptr_t>(input.data());
+  call.output_size = output.size();
+  call.output_ptr = reinterpret_cast<uintptr_t>(output.data());
+  TRY(os::Ioctl(fd_, MSHV_HVCALL, &call, "MSHV_HVCALL"));
+  return static_cast<::hv::Status>(call.status & 0xFFFF);
+}
+
+base::Result<MshvVtl> MshvVtl::Open() {
+  MshvVtl vtl(TRY(HvcallFile::Open(kAllowedCalls)));
+  vtl.mshv_ = TRY(OpenDevice("/dev/mshv"));
+  const int vtl_fd = TRY(os::Ioctl(vtl.mshv_, MSHV_CREATE_VTL, 0UL, "MSHV_CREATE_VTL"));
+  vtl.vtl_ = os::UniqueFd(vtl_fd);
   vtl.low_ = TRY(OpenDevice("/dev/mshv_vtl_low"));
   vtl.sint_ = TRY(OpenDevice("/dev/mshv_sint"));
   return vtl;
@@ -96,14 +112,7 @@ base::Result<void> MshvVtl::SetRegisters(std::span<const hv_register_assoc> regi
 
 base::Result<::hv::Status> MshvVtl::Hypercall(uint64_t control, std::span<const std::byte> input,
                                               std::span<std::byte> output) const {
-  mshv_vtl_hvcall call{};
-  call.control = control;
-  call.input_size = input.size();
-  call.input_ptr = reinterpret_cast<uintptr_t>(input.data());
-  call.output_size = output.size();
-  call.output_ptr = reinterpret_cast<uintptr_t>(output.data());
-  TRY(os::Ioctl(hvcall_, MSHV_HVCALL, &call, "MSHV_HVCALL"));
-  return static_cast<::hv::Status>(call.status & 0xFFFF);
+  return hvcall_.Call(control, input, output);
 }
 
 base::Result<std::span<std::byte>> MshvVtl::MapVtl0(uint64_t start, uint64_t end) {

@@ -27,6 +27,24 @@
 
 namespace hcl {
 
+// /dev/mshv_hvcall: hypercalls from user mode, limited to the call codes
+// given at Open (MSHV_HVCALL_SETUP's allow bitmap, codes 0-255; each open
+// file has its own). MshvVtl holds one; hcl opens another before the VTL
+// exists, to share its DMA pool with the host on an isolated partition.
+class HvcallFile {
+ public:
+  static base::Result<HvcallFile> Open(std::span<const ::hv::CallCode> allowed,
+                                       const char* path = "/dev/mshv_hvcall");
+  // MSHV_HVCALL: the status. `control` holds the code and rep count; input
+  // and output at most a page each.
+  base::Result<::hv::Status> Call(uint64_t control, std::span<const std::byte> input,
+                                  std::span<std::byte> output) const;
+
+ private:
+  HvcallFile() = default;
+  os::UniqueFd fd_;
+};
+
 class MshvVtl final : public VtlDriver {
  public:
   // Opens /dev/mshv, creates the VTL, opens /dev/mshv_hvcall with the
@@ -52,10 +70,10 @@ class MshvVtl final : public VtlDriver {
   base::Result<void> SetSintEventfd(uint32_t flag, int fd) const override;
 
  private:
-  MshvVtl() = default;
+  explicit MshvVtl(HvcallFile hvcall) : hvcall_(std::move(hvcall)) {}
   os::UniqueFd mshv_;
   os::UniqueFd vtl_;
-  os::UniqueFd hvcall_;
+  HvcallFile hvcall_;
   os::UniqueFd low_;
   os::UniqueFd sint_;
   std::vector<os::Mapping> run_pages_;

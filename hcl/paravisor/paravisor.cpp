@@ -14,6 +14,7 @@
 #include "paravisor/mshv_vtl.h"
 #include "paravisor/vp_runner.h"
 #include "paravisor/vtl0_devices.h"
+#include "devices/bounce_block_device.h"
 #include "devices/scsi_controller.h"
 #include "paravisor/vmbus_server.h"
 #include "paravisor/vtl0_memory.h"
@@ -79,13 +80,15 @@ struct Paravisor {
   Vtl0Memory memory;
   Vtl0Devices devices{mshv};
   VmbusServer vmbus{mshv, vp_count};
+  Vtl0GuestBuffer guest{memory};
+  std::vector<std::unique_ptr<BounceBlockDevice>> bounce{};
   std::vector<std::unique_ptr<ScsiController>> scsi{};
 };
 
 }  // namespace
 
 base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on_vtl0_fatal,
-                                      std::span<block::Device* const> disks) {
+                                      std::span<const ParavisorDisk> disks) {
   const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
   const uint32_t vp_count = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
   auto* paravisor = new Paravisor{TRY(MshvVtl::Open()), vp_count, {}};  // never freed: PID 1's
@@ -103,13 +106,20 @@ base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on
   // Storage translation (DESIGN.md): each disk VTL2 drives, as a synthetic
   // SCSI controller for VTL0's hv_storvsc.
   for (size_t i = 0; i < disks.size() && i < 256; ++i) {
+    block::Device* device = disks[i].device;
+    if (disks[i].bounce_pool != nullptr) {
+      paravisor->bounce.push_back(std::make_unique<BounceBlockDevice>(
+          *device, *disks[i].bounce_pool, paravisor->guest, kBounceRequestBytes));
+      device = paravisor->bounce.back().get();
+    }
     paravisor->scsi.push_back(TRY(ScsiController::Create(paravisor->vmbus, paravisor->memory,
-                                                         *disks[i], vp_count,
+                                                         *device, vp_count,
                                                          static_cast<uint8_t>(i))));
-    const block::Geometry& geometry = disks[i]->geometry();
-    std::printf("hcl: storvsp: SCSI controller %zu: %llu blocks of %u bytes%s\n", i,
+    const block::Geometry& geometry = device->geometry();
+    std::printf("hcl: storvsp: SCSI controller %zu: %llu blocks of %u bytes%s, %s\n", i,
                 static_cast<unsigned long long>(geometry.block_count), geometry.block_size,
-                geometry.read_only ? ", read-only" : "");
+                geometry.read_only ? ", read-only" : "",
+                disks[i].bounce_pool != nullptr ? "bounced" : "zero copy");
   }
   for (uint32_t cpu = 0; cpu < vp_count; ++cpu) {
     const bool trace = options.trace_intercepts;

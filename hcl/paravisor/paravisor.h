@@ -12,6 +12,7 @@
 #include "base/result.h"
 #include "block/device.h"
 #include "cmdline.h"
+#include "nvme/driver/os_interfaces.h"
 
 namespace hcl {
 
@@ -21,11 +22,22 @@ namespace hcl {
 // off, with the reason on the console. Never returns.
 using Vtl0FatalPolicy = std::function<void(const char* reason)>;
 
+// A disk VTL2 serves to VTL0: the device (an NVMe namespace), and the DMA
+// pool its guest I/O bounces through, or null for zero copy (PRPs straight
+// at VTL0's pages; only where VTL0's RAM is not private).
+struct ParavisorDisk {
+  block::Device* device = nullptr;
+  nvme::driver::DmaPool* bounce_pool = nullptr;
+};
+// The most one bounced request holds (storvsc learns it as the disk's
+// maximum transfer length).
+inline constexpr uint32_t kBounceRequestBytes = 256 * 1024;
+
 // Starts VTL0 on every online CPU; returns the number of VPs started.
-// The threads run until the machine powers off. Each of `disks` (VTL2's
-// NVMe namespaces; they must live as long as the process) becomes a
-// Hyper-V synthetic SCSI controller on VMBus for VTL0, in order.
+// The threads run until the machine powers off. Each of `disks` (they must
+// live as long as the process) becomes a Hyper-V synthetic SCSI controller
+// on VMBus for VTL0, in order.
 base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on_vtl0_fatal,
-                                      std::span<block::Device* const> disks = {});
+                                      std::span<const ParavisorDisk> disks = {});
 
 }  // namespace hcl

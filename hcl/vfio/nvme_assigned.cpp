@@ -83,8 +83,9 @@ const char* StateName(DriverState state) {
 
 }  // namespace
 
-base::Result<SharedDma> OpenVtl2Dma(uint32_t controllers, uint16_t io_queue_pairs) {
-  const uint64_t bytes = PoolBytes(io_queue_pairs) * controllers;
+base::Result<SharedDma> OpenVtl2Dma(uint32_t controllers, uint16_t io_queue_pairs,
+                                    uint64_t bounce_bytes) {
+  const uint64_t bytes = (PoolBytes(io_queue_pairs) + bounce_bytes) * controllers;
   std::shared_ptr<DmaBacking> backing = TRY(MshvDmaMemory::Open(bytes));
   std::shared_ptr<PagePool> pool = TRY(PagePool::Create(backing->regions()));
   return SharedDma{std::move(backing), std::move(pool)};
@@ -260,7 +261,8 @@ void AssignedNvme::Run(std::vector<os::UniqueFd> vectors) {
 }
 
 std::vector<std::unique_ptr<AssignedNvme>> StartAssignedNvme(
-    uint32_t vp_count, const std::function<void(const std::string&)>& log, IommuMode mode) {
+    uint32_t vp_count, const std::function<void(const std::string&)>& log, IommuMode mode,
+    const IsolatedDma* isolated) {
   std::vector<std::unique_ptr<AssignedNvme>> controllers;
   std::vector<std::string> skipped;
   auto functions = ListPciFunctions("/sys/bus/pci/devices", skipped);
@@ -277,12 +279,22 @@ std::vector<std::unique_ptr<AssignedNvme>> StartAssignedNvme(
   if (nvme_count == 0) return controllers;
   SharedDma vtl2_dma;
   if (mode == IommuMode::kNoIommu) {
-    auto opened = OpenVtl2Dma(nvme_count, queues);
+    auto opened = OpenVtl2Dma(nvme_count, queues, isolated ? isolated->bounce_bytes : 0);
     if (!opened.ok()) {
       log("nvme: no DMA pool: " + opened.error().message());
       return controllers;
     }
     vtl2_dma = std::move(opened).value();
+    if (isolated != nullptr) {
+      // Private until shared: the controller could not even read its
+      // admin queue (cvm-paravisor.md §3).
+      if (auto shared = isolated->share(vtl2_dma.backing->regions()); !shared.ok()) {
+        log("nvme: DMA pool not shared with the host: " + shared.error().message());
+        return controllers;
+      }
+      log(base::StringPrintf("nvme: DMA pool of %llu KiB shared with the host",
+                             static_cast<unsigned long long>(vtl2_dma.pool->total_pages() * 4)));
+    }
   }
   for (const PciFunction& function : *functions) {
     if (function.class_code != kNvmeClassCode) continue;

@@ -54,8 +54,17 @@ struct SharedDma {
   std::shared_ptr<PagePool> pool;
 };
 // /dev/mshv_vtl_dma sized for `controllers` controllers of at most
-// `io_queue_pairs` I/O queues each.
-base::Result<SharedDma> OpenVtl2Dma(uint32_t controllers, uint16_t io_queue_pairs);
+// `io_queue_pairs` I/O queues each, plus `bounce_bytes` per controller for
+// bounce buffers (an isolated partition's guest I/O; 0 otherwise).
+base::Result<SharedDma> OpenVtl2Dma(uint32_t controllers, uint16_t io_queue_pairs,
+                                    uint64_t bounce_bytes = 0);
+
+// On an isolated partition: the pool shared with the host before any
+// device touches it (paravisor/isolation.h); bounce_bytes as above.
+struct IsolatedDma {
+  uint64_t bounce_bytes = 0;
+  std::function<base::Result<void>(std::span<const DmaRegion>)> share;
+};
 
 class AssignedNvme {
  public:
@@ -75,6 +84,8 @@ class AssignedNvme {
   AssignedNvme& operator=(const AssignedNvme&) = delete;
 
   nvme::driver::Driver& driver() { return *driver_; }
+  // The DMA pool its queues come from (shared by VTL2's controllers).
+  PagePool& pool() { return *pool_; }
   // Reads `ns`'s first block into a DMA pool page and returns its first
   // `bytes` bytes (at most a block): a check of the whole data path (PRPs,
   // device DMA, MSI-X through the eventfd, completion). Waits at most
@@ -106,8 +117,9 @@ class AssignedNvme {
 // The lines go to `log` (without "hcl: " and a newline). Returns the
 // controllers that came up; keep them alive for as long as their
 // namespaces are used.
+// `isolated`: share the pool with the host first, and make it larger.
 std::vector<std::unique_ptr<AssignedNvme>> StartAssignedNvme(
     uint32_t vp_count, const std::function<void(const std::string&)>& log,
-    IommuMode mode = IommuMode::kNoIommu);
+    IommuMode mode = IommuMode::kNoIommu, const IsolatedDma* isolated = nullptr);
 
 }  // namespace hcl::vfio
