@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "vfio/page_pool.h"
+#include "vfio/testing/aligned_pages.h"
 
 namespace {
 
@@ -17,14 +18,7 @@ constexpr size_t kPage = 4096;
 constexpr uint64_t kPoolBase = 0x800000;   // the pool's device addresses
 constexpr uint64_t kGuestBase = 0x100000;  // VTL0's RAM in the test
 
-struct AlignedPages {
-  explicit AlignedPages(size_t pages)
-      : data(new (std::align_val_t{kPage}) std::byte[pages * kPage]), bytes(pages * kPage) {}
-  ~AlignedPages() { ::operator delete[](data, std::align_val_t{kPage}); }
-  std::span<std::byte> span() const { return {data, bytes}; }
-  std::byte* data;
-  size_t bytes;
-};
+using hcl::vfio::testing::AlignedPages;
 
 // The back end: keeps requests until the test completes them; its "DMA"
 // reaches the pool only (a segment outside it fails the test).

@@ -1,4 +1,5 @@
 #include "vfio/page_pool.h"
+#include "vfio/testing/aligned_pages.h"
 
 #include <doctest/doctest.h>
 
@@ -16,15 +17,7 @@ using nvme::driver::DmaBuffer;
 
 constexpr size_t kPage = 4096;
 
-// Page-aligned host memory standing in for mapped pool chunks.
-struct AlignedPages {
-  explicit AlignedPages(size_t pages)
-      : data(new (std::align_val_t{kPage}) std::byte[pages * kPage]), bytes(pages * kPage) {}
-  ~AlignedPages() { ::operator delete[](data, std::align_val_t{kPage}); }
-  std::span<std::byte> span() const { return {data, bytes}; }
-  std::byte* data;
-  size_t bytes;
-};
+using hcl::vfio::testing::AlignedPages;
 
 std::unique_ptr<PagePool> MakePool(std::vector<DmaRegion> regions) {
   auto pool = PagePool::Create(std::move(regions));

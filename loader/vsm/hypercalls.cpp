@@ -108,6 +108,21 @@ std::optional<hv::Status> HypercallHandler::SignalEventPort(const HypercallCall&
   return Status::kSuccess;
 }
 
+base::Result<std::vector<std::byte>> HypercallHandler::ReadGpnListInput(
+    const HypercallCall& call, uint64_t header_bytes, std::vector<uint64_t>& gpns,
+    Status& status) const {
+  const uint16_t reps = call.input.rep_count;
+  if (reps == 0 || call.input.fast) {
+    status = Status::kInvalidHypercallInput;
+    return std::vector<std::byte>{};
+  }
+  auto input = TRY(ReadInput(call, header_bytes + 8u * reps, status));
+  if (status != Status::kSuccess) return input;
+  gpns.resize(reps);
+  for (uint16_t i = 0; i < reps; ++i) gpns[i] = Load<uint64_t>(input, header_bytes + 8u * i);
+  return input;
+}
+
 base::Result<std::vector<std::byte>> HypercallHandler::ReadInput(const HypercallCall& call,
                                                                  uint64_t bytes,
                                                                  Status& status) const {
@@ -313,19 +328,16 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
       // The header, then one u64 GPN per rep. A VTL changes the
       // protections of lower VTLs only; here that is VTL0.
       using Header = hv::ModifyVtlProtectionMaskHeader;
-      const uint16_t reps = call.input.rep_count;
-      if (reps == 0 || call.input.fast) return result(Result(Status::kInvalidHypercallInput));
       Status status;
-      const auto input = TRY(ReadInput(call, sizeof(Header) + 8u * reps, status));
+      std::vector<uint64_t> gpns;
+      const auto input = TRY(ReadGpnListInput(call, sizeof(Header), gpns, status));
       if (status != Status::kSuccess) return result(Result(status));
       const auto header = Load<Header>(input);
       const hv::InputVtl target = hv::DecodeInputVtl(header.input_vtl);
       if (target.use_target && target.target_vtl != 0)
         return result(Result(Status::kInvalidParameter));
-      std::vector<uint64_t> gpns(reps);
-      for (uint16_t i = 0; i < reps; ++i) gpns[i] = Load<uint64_t>(input, sizeof(Header) + 8u * i);
       const Status applied = partition_.ModifyVtl0Protection(gpns, header.map_flags);
-      return result(Result(applied, applied == Status::kSuccess ? reps : 0));
+      return result(Result(applied, applied == Status::kSuccess ? call.input.rep_count : 0));
     }
     case CallCode::kModifySparseGpaPageHostVisibility: {
       // The header, then one u64 GPN per rep (cvm-paravisor.md §3). Only an
@@ -333,18 +345,15 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
       using Header = hv::ModifySparseGpaPageHostVisibilityHeader;
       HostVisibility* visibility = partition_.host_visibility();
       if (visibility == nullptr) return result(Result(Status::kAccessDenied));
-      const uint16_t reps = call.input.rep_count;
-      if (reps == 0 || call.input.fast) return result(Result(Status::kInvalidHypercallInput));
       Status status;
-      const auto input = TRY(ReadInput(call, sizeof(Header) + 8u * reps, status));
+      std::vector<uint64_t> gpns;
+      const auto input = TRY(ReadGpnListInput(call, sizeof(Header), gpns, status));
       if (status != Status::kSuccess) return result(Result(status));
       const auto header = Load<Header>(input);
       if (header.partition_id != hv::kPartitionSelf)
         return result(Result(Status::kInvalidPartitionId));
-      std::vector<uint64_t> gpns(reps);
-      for (uint16_t i = 0; i < reps; ++i) gpns[i] = Load<uint64_t>(input, sizeof(Header) + 8u * i);
       const Status applied = visibility->Modify(gpns, header.host_visibility);
-      return result(Result(applied, applied == Status::kSuccess ? reps : 0));
+      return result(Result(applied, applied == Status::kSuccess ? call.input.rep_count : 0));
     }
     case CallCode::kStartVirtualProcessor: {
       using Header = hv::StartVirtualProcessorHeader;

@@ -92,6 +92,12 @@ class HypercallHandler {
   // Reads `bytes` of memory-form input (checked: alignment, one page).
   base::Result<std::vector<std::byte>> ReadInput(const HypercallCall& call, uint64_t bytes,
                                                  Status& status) const;
+  // A rep call's memory-form input: a `header_bytes` header, then one u64
+  // GPN per rep (at least one); the GPNs go to `gpns`.
+  base::Result<std::vector<std::byte>> ReadGpnListInput(const HypercallCall& call,
+                                                        uint64_t header_bytes,
+                                                        std::vector<uint64_t>& gpns,
+                                                        Status& status) const;
   // Raises `vector` in VP `vp`'s local APIC of VTL `vtl`.
   Status RaiseInterrupt(uint32_t vp, uint8_t vtl, uint8_t vector);
 
