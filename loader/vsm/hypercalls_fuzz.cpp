@@ -19,6 +19,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   static auto machine = HypercallMachine::Create();
   if (!machine || size < 25) return 0;
   HypercallMachine& m = **machine;
+  // Half the inputs run on an isolated partition, so the host-visibility
+  // call parses its GPN list.
+  static loader::vsm::HostVisibility visibility(0, HypercallMachine::kRamBytes);
+  m.partition->SetHostVisibility((data[0] & 16) != 0 ? &visibility : nullptr);
   const uint8_t caller = (data[0] & 1) != 0 ? 2 : 0;
   uint64_t value = 0, rdx = 0, r8 = 0;
   std::memcpy(&value, data + 1, 8);
