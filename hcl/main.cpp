@@ -169,7 +169,7 @@ int main(int argc, char** argv) {
   if (isolation != hcl::Isolation::kNone) {
     std::printf("hcl: isolation %s: guest RAM is private; device I/O bounces through VTL2's "
                 "shared DMA pool\n", hcl::Describe(isolation));
-    isolated_dma.bounce_bytes = 2 * uint64_t{hcl::kBounceRequestBytes};
+    isolated_dma.bounce_bytes = hcl::kBounceBytesPerController;
     isolated_dma.share = [&visibility_calls](std::span<const hcl::vfio::DmaRegion> regions)
         -> base::Result<void> {
       if (!visibility_calls) {
@@ -207,9 +207,16 @@ int main(int argc, char** argv) {
     // Every namespace of every NVMe controller VTL2 drives becomes a SCSI
     // disk for VTL0 (storage translation).
     std::vector<hcl::ParavisorDisk> disks;
-    for (auto& controller : nvme_controllers)
-      for (block::Device* ns : controller->driver().namespaces())
-        disks.push_back({ns, isolation != hcl::Isolation::kNone ? &controller->pool() : nullptr});
+    for (auto& controller : nvme_controllers) {
+      const auto namespaces = controller->driver().namespaces();
+      // Each namespace's share of its controller's bounce space: bouncing
+      // never takes the PRP list pages the driver allocates as it goes.
+      const uint64_t share =
+          hcl::kBounceBytesPerController / std::max<size_t>(1, namespaces.size());
+      for (block::Device* ns : namespaces)
+        disks.push_back({ns, isolation != hcl::Isolation::kNone ? &controller->pool() : nullptr,
+                         share});
+    }
     auto started = hcl::StartParavisor(
         options,
         [](const char* reason) {

@@ -5,11 +5,19 @@
 #include "base/page.h"
 
 namespace hcl {
+namespace {
+
+uint64_t RoundUpToPage(uint64_t bytes) { return (bytes + base::kPageSize - 1) & ~(base::kPageSize - 1); }
+
+}  // namespace
 
 BounceBlockDevice::BounceBlockDevice(block::Device& inner, nvme::driver::DmaPool& pool,
-                                     scsi::GuestBuffer& guest, uint32_t max_request_bytes)
+                                     scsi::GuestBuffer& guest, uint32_t max_request_bytes,
+                                     uint64_t budget_bytes)
     : inner_(inner), pool_(pool), guest_(guest), geometry_(inner.geometry()),
-      max_request_bytes_(max_request_bytes) {
+      max_request_bytes_(static_cast<uint32_t>(std::min<uint64_t>(
+          max_request_bytes, budget_bytes & ~(base::kPageSize - 1)))),
+      budget_bytes_(budget_bytes) {
   const uint32_t cap = std::max<uint32_t>(1, max_request_bytes_ / geometry_.block_size);
   if (geometry_.max_transfer_blocks == 0 || geometry_.max_transfer_blocks > cap)
     geometry_.max_transfer_blocks = cap;
@@ -52,13 +60,16 @@ void BounceBlockDevice::Submit(block::Request request, uint32_t queue_hint,
 }
 
 std::optional<BounceBlockDevice::Buffers> BounceBlockDevice::ReserveLocked(uint64_t bytes) {
-  const uint64_t rounded = (bytes + base::kPageSize - 1) & ~(base::kPageSize - 1);
+  const uint64_t rounded = RoundUpToPage(bytes);
+  if (held_bytes_ + rounded > budget_bytes_) return std::nullopt;
+  held_bytes_ += rounded;
   if (auto whole = pool_.Allocate(rounded); whole.ok()) return Buffers{*whole};
   Buffers pages;
   for (uint64_t taken = 0; taken < rounded; taken += base::kPageSize) {
     auto page = pool_.Allocate(base::kPageSize);
     if (!page.ok()) {
       Release(pages);
+      held_bytes_ -= rounded;
       return std::nullopt;
     }
     pages.push_back(*page);
@@ -70,10 +81,11 @@ void BounceBlockDevice::Release(const Buffers& buffers) {
   for (const nvme::driver::DmaBuffer& buffer : buffers) pool_.Free(buffer);
 }
 
-void BounceBlockDevice::Finish(const Buffers& buffers) {
+void BounceBlockDevice::Finish(const Buffers& buffers, uint64_t bytes) {
   Release(buffers);
   const std::lock_guard lock(mutex_);
   --in_flight_;
+  held_bytes_ -= RoundUpToPage(bytes);  // what ReserveLocked took
 }
 
 base::Result<void> BounceBlockDevice::Copy(const std::vector<block::Segment>& guest,
@@ -110,7 +122,7 @@ void BounceBlockDevice::Start(Work work, Buffers buffers) {
   const uint64_t bytes = uint64_t{work.request.block_count} * geometry_.block_size;
   const bool read = work.request.op == block::Op::kRead;
   if (!read && !Copy(work.request.segments, buffers, bytes, true).ok()) {
-    Finish(buffers);
+    Finish(buffers, bytes);
     work.done(block::Status::kDataTransfer);
     Drain();
     return;
@@ -129,7 +141,7 @@ void BounceBlockDevice::Start(Work work, Buffers buffers) {
                   if (status == block::Status::kOk && read &&
                       !Copy(segments, buffers, bytes, false).ok())
                     status = block::Status::kDataTransfer;
-                  Finish(buffers);
+                  Finish(buffers, bytes);
                   done(status);
                   Drain();
                 });

@@ -9,13 +9,15 @@
 // pool pages out to the guest after the back end completed it. The guest's
 // pages are reached only through `guest` (the VTL0 gate).
 //
-// Pool space: one contiguous run per request when the pool has one, else
+// Pool space: at most `budget_bytes` held at once (the pool is shared with
+// the NVMe driver, which takes PRP list pages from it as it goes: bouncing
+// must not starve it), one contiguous run per request when the pool has one, else
 // page by page (several segments; the NVMe driver's PRPs take any page
 // list). A request that finds too little free space waits, in arrival order
 // (no overtaking, so a large request is not starved by small ones), until
 // completions free enough. geometry() caps max_transfer_blocks at
-// `max_request_bytes` so every request fits a pool that is free; a larger
-// one is refused (kInvalid). A request that cannot get space while none of
+// `max_request_bytes` (at most the budget) so every request fits an idle
+// budget; a larger one is refused (kInvalid). A request that cannot get space while none of
 // this device's requests is in flight (nothing will free any) fails with
 // kAborted rather than wait forever.
 //
@@ -37,7 +39,7 @@ namespace hcl {
 class BounceBlockDevice final : public block::Device {
  public:
   BounceBlockDevice(block::Device& inner, nvme::driver::DmaPool& pool, scsi::GuestBuffer& guest,
-                    uint32_t max_request_bytes);
+                    uint32_t max_request_bytes, uint64_t budget_bytes);
 
   const block::Geometry& geometry() const override { return geometry_; }
   void Submit(block::Request request, uint32_t queue_hint, block::Completion done) override;
@@ -55,8 +57,8 @@ class BounceBlockDevice final : public block::Device {
 
   std::optional<Buffers> ReserveLocked(uint64_t bytes);
   void Release(const Buffers& buffers);
-  // A started request is done with its space.
-  void Finish(const Buffers& buffers);
+  // A started request of `bytes` is done with its space.
+  void Finish(const Buffers& buffers, uint64_t bytes);
   void Start(Work work, Buffers buffers);
   // Starts waiting requests while pool space lasts.
   void Drain();
@@ -72,6 +74,8 @@ class BounceBlockDevice final : public block::Device {
   mutable std::mutex mutex_;
   std::deque<Work> waiting_;  // guarded by mutex_
   uint32_t in_flight_ = 0;    // guarded by mutex_; requests holding pool space
+  const uint64_t budget_bytes_;
+  uint64_t held_bytes_ = 0;   // guarded by mutex_; <= budget_bytes_
 };
 
 }  // namespace hcl

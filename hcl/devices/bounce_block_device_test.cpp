@@ -57,7 +57,8 @@ struct FakeDisk final : block::Device {
 };
 
 struct Rig {
-  explicit Rig(size_t pool_pages) : pages(pool_pages), guest_ram(64 * kPage) {
+  explicit Rig(size_t pool_pages, uint64_t budget = 64 * kPage)
+      : pages(pool_pages), guest_ram(64 * kPage) {
     auto created = hcl::vfio::PagePool::Create({{pages.span(), kPoolBase}});
     REQUIRE(created.ok());
     pool = std::move(created).value();
@@ -66,7 +67,7 @@ struct Rig {
     guest_memory = std::make_unique<mem::GuestMemory>(std::move(memory).value());
     guest = std::make_unique<scsi::GuestMemoryBuffer>(*guest_memory);
     disk.pool = pages.span();
-    bounce = std::make_unique<hcl::BounceBlockDevice>(disk, *pool, *guest, 16 * kPage);
+    bounce = std::make_unique<hcl::BounceBlockDevice>(disk, *pool, *guest, 16 * kPage, budget);
   }
   block::Request Io(block::Op op, uint32_t blocks, std::vector<block::Segment> segments) {
     return block::Request{op, 0, blocks, false, std::move(segments)};
@@ -182,4 +183,23 @@ TEST_CASE("BounceBlockDevice: hostile or oversized requests fail alone") {
                      [&](block::Status s) { result = s; });
   REQUIRE(rig.disk.pending.size() == 1);
   CHECK(rig.disk.pending[0].request.op == block::Op::kFlush);
+}
+
+TEST_CASE("BounceBlockDevice: never holds more than its budget, so the driver keeps pool pages") {
+  Rig rig(8, 4 * kPage);  // 8 pages in the pool, 4 for bouncing
+  CHECK(rig.bounce->geometry().max_transfer_blocks == 32);  // capped at the budget
+  int done = 0;
+  for (int i = 0; i < 3; ++i)
+    rig.bounce->Submit(rig.Io(block::Op::kRead, 16, {{mem::Gpa{kGuestBase}, 16 * 512}}), 0,
+                       [&done](block::Status s) {
+                         CHECK(s == block::Status::kOk);
+                         ++done;
+                       });
+  CHECK(rig.disk.pending.size() == 2);  // 2 pages each: the third waits
+  CHECK(rig.pool->free_pages() == 4);   // half the pool stays the driver's
+  rig.disk.CompleteOldest(block::Status::kOk);
+  rig.disk.CompleteOldest(block::Status::kOk);
+  rig.disk.CompleteOldest(block::Status::kOk);
+  CHECK(done == 3);
+  CHECK(rig.pool->free_pages() == 8);
 }

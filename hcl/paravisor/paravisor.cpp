@@ -109,7 +109,8 @@ base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on
     block::Device* device = disks[i].device;
     if (disks[i].bounce_pool != nullptr) {
       paravisor->bounce.push_back(std::make_unique<BounceBlockDevice>(
-          *device, *disks[i].bounce_pool, paravisor->guest, kBounceRequestBytes));
+          *device, *disks[i].bounce_pool, paravisor->guest, kBounceRequestBytes,
+          disks[i].bounce_budget_bytes));
       device = paravisor->bounce.back().get();
     }
     paravisor->scsi.push_back(TRY(ScsiController::Create(paravisor->vmbus, paravisor->memory,

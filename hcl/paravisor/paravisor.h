@@ -28,10 +28,13 @@ using Vtl0FatalPolicy = std::function<void(const char* reason)>;
 struct ParavisorDisk {
   block::Device* device = nullptr;
   nvme::driver::DmaPool* bounce_pool = nullptr;
+  uint64_t bounce_budget_bytes = 0;  // the most of the pool this disk holds at once
 };
 // The most one bounced request holds (storvsc learns it as the disk's
-// maximum transfer length).
+// maximum transfer length), and the bounce space hcl adds to its DMA pool
+// per NVMe controller, shared out among its namespaces.
 inline constexpr uint32_t kBounceRequestBytes = 256 * 1024;
+inline constexpr uint64_t kBounceBytesPerController = 1024 * 1024;
 
 // Starts VTL0 on every online CPU; returns the number of VPs started.
 // The threads run until the machine powers off. Each of `disks` (they must
