@@ -2,12 +2,14 @@
 
 #include <algorithm>
 
+#include "base/checked.h"
 #include "base/page.h"
 
 namespace hcl {
 namespace {
 
-uint64_t RoundUpToPage(uint64_t bytes) { return (bytes + base::kPageSize - 1) & ~(base::kPageSize - 1); }
+// `bytes` is at most max_request_bytes_ here, so the rounding cannot overflow.
+uint64_t RoundUpToPage(uint64_t bytes) { return *base::AlignUp(bytes, base::kPageSize); }
 
 }  // namespace
 

@@ -3,7 +3,6 @@
 #include <cpuid.h>
 
 #include <algorithm>
-#include <array>
 
 #include "base/page.h"
 #include "hv/hypercall_abi.h"
@@ -15,8 +14,6 @@ constexpr uint32_t kLeafVendor = 0x40000000;
 constexpr uint32_t kLeafFeatures = 0x40000003;
 constexpr uint32_t kLeafIsolation = 0x4000000C;
 constexpr uint32_t kPrivilegeIsolation = 1u << 22;  // B.22
-// HV_MAP_GPA_READABLE | HV_MAP_GPA_WRITABLE.
-constexpr uint32_t kHostReadWrite = 3;
 
 }  // namespace
 
@@ -61,26 +58,14 @@ Isolation DetectIsolation() {
 
 base::Result<void> ShareWithHost(const HypercallFn& hypercall, std::span<const GpaRange> ranges) {
   using Header = ::hv::ModifySparseGpaPageHostVisibilityHeader;
-  constexpr uint64_t kBatch = (base::kPageSize - sizeof(Header)) / sizeof(uint64_t);
+  Header header;
+  header.host_visibility = ::hv::host_visibility::kReadWrite;
   for (const GpaRange& range : ranges) {
     const uint64_t end_gpn = (range.start + range.bytes) / base::kPageSize;
     for (uint64_t gpn = range.start / base::kPageSize; gpn < end_gpn;) {
-      const uint64_t count = std::min<uint64_t>(kBatch, end_gpn - gpn);
-      struct {
-        Header header;
-        std::array<uint64_t, kBatch> gpns;
-      } input{};
-      static_assert(sizeof input == base::kPageSize);
-      input.header.host_visibility = kHostReadWrite;
-      for (uint64_t i = 0; i < count; ++i) input.gpns[i] = gpn + i;
-      const uint64_t control =
-          static_cast<uint64_t>(::hv::CallCode::kModifySparseGpaPageHostVisibility) | count << 32;
-      const ::hv::Status status = TRY(
-          hypercall(control, std::as_bytes(std::span(&input, 1)).first(sizeof(Header) + 8 * count)));
-      if (status != ::hv::Status::kSuccess)
-        return base::Error::Format("HvCallModifySparseGpaPageHostVisibility at GPN %#llx: status %#x",
-                                   static_cast<unsigned long long>(gpn),
-                                   static_cast<unsigned>(status));
+      const uint64_t count = std::min<uint64_t>(kGpnsPerCall<Header>, end_gpn - gpn);
+      TRY(CallWithGpns(hypercall, ::hv::CallCode::kModifySparseGpaPageHostVisibility,
+                       "HvCallModifySparseGpaPageHostVisibility", header, gpn, count));
       gpn += count;
     }
   }

@@ -11,11 +11,10 @@
 #pragma once
 
 #include <cstdint>
-#include <functional>
 #include <span>
 
 #include "base/result.h"
-#include "hv/hvdef.h"
+#include "paravisor/gpn_list_call.h"
 
 namespace hcl {
 
@@ -33,10 +32,6 @@ struct GpaRange {
   uint64_t start = 0;  // page aligned
   uint64_t bytes = 0;  // a multiple of 4096
 };
-
-// A hypercall (HvcallFile::Call with no output): control, input -> status.
-using HypercallFn =
-    std::function<base::Result<::hv::Status>(uint64_t control, std::span<const std::byte> input)>;
 
 // Makes every page of `ranges` host-visible, read-write, a page-sized batch
 // of GPNs per hypercall. Fails on the first status other than success.

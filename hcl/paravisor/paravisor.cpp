@@ -11,6 +11,7 @@
 
 #include "base/page.h"
 #include "hv/hypercall_abi.h"
+#include "paravisor/gpn_list_call.h"
 #include "paravisor/mshv_vtl.h"
 #include "paravisor/vp_runner.h"
 #include "paravisor/vtl0_devices.h"
@@ -44,29 +45,17 @@ base::Result<void> InstallIntercept(const MshvVtl& mshv, uint32_t access, uint32
 // The gate (Vtl0Memory) records each batch once the hypervisor took it.
 base::Result<void> DenyVtl0(const MshvVtl& mshv, Vtl0Memory& memory, const Options::Range& range) {
   using Header = ::hv::ModifyVtlProtectionMaskHeader;
-  constexpr uint64_t kBatch = (base::kPageSize - sizeof(Header)) / sizeof(uint64_t);
+  Header header;
+  header.map_flags = 0;  // no access
+  header.input_vtl = ::hv::EncodeInputVtl(0);
+  const HypercallFn hypercall = [&mshv](uint64_t control, std::span<const std::byte> input) {
+    return mshv.Hypercall(control, input, {});
+  };
   for (uint64_t gpn = range.start >> 12; gpn < range.end >> 12;) {
-    const uint64_t count = std::min<uint64_t>(kBatch, (range.end >> 12) - gpn);
+    const uint64_t count = std::min<uint64_t>(kGpnsPerCall<Header>, (range.end >> 12) - gpn);
     TRY(memory.ChangeProtection(gpn, count, 0, [&]() -> base::Result<void> {
-      struct {
-        Header header;
-        std::array<uint64_t, kBatch> gpns;
-      } input{};
-      static_assert(sizeof input == base::kPageSize);
-      input.header.map_flags = 0;  // no access
-      input.header.input_vtl = ::hv::EncodeInputVtl(0);
-      for (uint64_t i = 0; i < count; ++i) input.gpns[i] = gpn + i;
-      const uint64_t control =
-          static_cast<uint64_t>(::hv::CallCode::kModifyVtlProtectionMask) | count << 32;
-      const ::hv::Status status =
-          TRY(mshv.Hypercall(control,
-                             std::as_bytes(std::span(&input, 1)).first(sizeof(Header) + 8 * count),
-                             {}));
-      if (status != ::hv::Status::kSuccess)
-        return base::Error::Format("HvCallModifyVtlProtectionMask at GPN %#llx: status %#x",
-                                   static_cast<unsigned long long>(gpn),
-                                   static_cast<unsigned>(status));
-      return base::Ok();
+      return CallWithGpns(hypercall, ::hv::CallCode::kModifyVtlProtectionMask,
+                          "HvCallModifyVtlProtectionMask", header, gpn, count);
     }));
     gpn += count;
   }

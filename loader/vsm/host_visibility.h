@@ -18,15 +18,16 @@
 #include <span>
 #include <vector>
 
+#include "hv/hypercall_abi.h"
 #include "hv/hvdef.h"
 
 namespace loader::vsm {
 
 class HostVisibility {
  public:
-  static constexpr uint32_t kNone = 0;
-  static constexpr uint32_t kReadable = 1;
-  static constexpr uint32_t kReadWrite = 3;
+  static constexpr uint32_t kNone = hv::host_visibility::kNone;
+  static constexpr uint32_t kReadable = hv::host_visibility::kReadable;
+  static constexpr uint32_t kReadWrite = hv::host_visibility::kReadWrite;
 
   // RAM is [ram_base, ram_base + ram_bytes), page aligned; all private.
   HostVisibility(uint64_t ram_base, uint64_t ram_bytes);

@@ -40,9 +40,16 @@ static_assert(offsetof(ModifyVtlProtectionMaskHeader, input_vtl) == 12);
 // this header, then one u64 GPN per rep.
 struct ModifySparseGpaPageHostVisibilityHeader {
   uint64_t partition_id = kPartitionSelf;
-  uint32_t host_visibility = 0;  // 0 none, 1 read, 3 read-write
+  uint32_t host_visibility = 0;  // host_visibility::
   uint32_t reserved = 0;
 };
+// Its visibilities: HV_MAP_GPA_READABLE (1) and WRITABLE (2); write alone
+// is not one.
+namespace host_visibility {
+inline constexpr uint32_t kNone = 0;
+inline constexpr uint32_t kReadable = 1;
+inline constexpr uint32_t kReadWrite = 3;
+}  // namespace host_visibility
 static_assert(sizeof(ModifySparseGpaPageHostVisibilityHeader) == 16);
 
 // HvCallPostMessage (0x005C): the input page.
