@@ -90,6 +90,11 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
       ->check(CLI::IsMember({"none", "vbs"}));
   run->add_flag("--no-vtl0", options.no_vtl0, "run VTL2 only");
   run->add_flag("--trace-vtl", options.trace_vtl, "print every VTL switch on stderr (slow)");
+  run->add_flag("--exit-profile", options.exit_profile,
+                "at the end, print on stderr where the VPs' time went: per VTL, the time inside "
+                "KVM_RUN and the exits that reached the loader by kind (port, MMIO page, MSR, "
+                "hypercall code) with the time spent handling them; each write VTL0 makes to port 0xE9 "
+                "starts a new window of the profile");
   run->add_option("--trusted-key", trusted_key_files,
                   "also trust the public key of this PEM key file (repeatable)")
       ->allow_extra_args(false)

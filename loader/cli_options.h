@@ -40,6 +40,7 @@ struct Options {
   std::string vtl0_command_line = kDefaultVtl0CommandLine;
   bool no_vtl0 = false;
   bool trace_vtl = false;
+  bool exit_profile = false;
   // --isolation vbs: a software-isolated partition (Hyper-V VBS): guest RAM
   // is private, VTL2 sees CPUID 0x4000000C, and VTL2's devices reach only
   // pages VTL2 made host-visible (vsm/host_visibility.h).

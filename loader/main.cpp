@@ -235,9 +235,22 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   msrs.reserve(options.vp_count);
   // GUEST_OS_ID, HYPERCALL and REFERENCE_TSC: one per VTL of the partition.
   const auto vtl2_partition_msrs = std::make_shared<loader::hyperv::PartitionMsrs>();
-  for (const kvm::Vcpu& vcpu : machine->vcpus)
+  // A VP's TSC as its VTL sees it: the reference TSC page's scale and
+  // offset come from it (each VTL is its own KVM VM, with its own TSC offset).
+  const auto guest_tsc = [](const kvm::Vcpu& vcpu) -> loader::hyperv::GuestTscReader {
+    return [&vcpu]() -> std::optional<uint64_t> {
+      constexpr uint32_t kMsrTsc = 0x10;  // IA32_TIME_STAMP_COUNTER
+      const std::array<uint32_t, 1> index{kMsrTsc};
+      auto values = vcpu.GetMsrs(index);
+      if (!values || values->size() != 1) return std::nullopt;
+      return (*values)[0].value;
+    };
+  };
+  for (const kvm::Vcpu& vcpu : machine->vcpus) {
     msrs.emplace_back(vcpu.id(), machine->hv, *machine->vtl2_view, reference_clock,
                       vtl2_partition_msrs);
+    msrs.back().SetGuestTsc(guest_tsc(vcpu));
+  }
   // VTL0: its own synthetic MSRs and SynIC per VP, and the host's port
   // bus for the ports VTL2 does not intercept (ACPI PM1: VTL0's S5 ends
   // the machine too).
@@ -248,9 +261,11 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   if (machine->vtl0) {
     vtl0_msrs.reserve(options.vp_count);
     const auto vtl0_partition_msrs = std::make_shared<loader::hyperv::PartitionMsrs>();
-    for (const kvm::Vcpu& vcpu : machine->vtl0->vcpus)
+    for (const kvm::Vcpu& vcpu : machine->vtl0->vcpus) {
       vtl0_msrs.emplace_back(vcpu.id(), machine->vtl0->hv, *machine->vtl0->view, reference_clock,
                              vtl0_partition_msrs);
+      vtl0_msrs.back().SetGuestTsc(guest_tsc(vcpu));
+    }
     for (auto attached : {vtl0_ports.Attach(devices::AcpiPm1::kPm1Base,
                                             devices::AcpiPm1::kRegisterBytes, vtl0_pm1),
                           vtl0_ports.Attach(loader::BenchmarkPort::kPort, 1, vtl0_benchmark_port)}) {
@@ -349,6 +364,8 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   shared.partition = &partition;
   shared.memory = &machine->vtl2_view->memory();
   shared.trace_vtl_switches = options.trace_vtl;
+  shared.profile_exits = options.exit_profile;
+  shared.profile_marks = &vtl0_benchmark_port.write_count();
   std::vector<VpThread> threads;
   threads.reserve(options.vp_count);
   for (kvm::Vcpu& vcpu : machine->vcpus) {
@@ -391,6 +408,21 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     if (storage != nullptr) storage->Sync();
   std::vector<loader::VpReport> reports;
   for (const VpThread& thread : threads) reports.push_back({&thread.runner, thread.exits});
+  if (options.exit_profile) {
+    std::vector<loader::ExitProfile> windows;
+    for (const VpThread& thread : threads) {
+      const auto& mine = thread.runner.exit_profiles();
+      if (windows.size() < mine.size()) windows.resize(mine.size());
+      for (size_t i = 0; i < mine.size(); ++i) windows[i].Merge(mine[i]);
+    }
+    constexpr size_t kRowsPerVtl = 16;
+    for (size_t i = 0; i < windows.size(); ++i) {
+      if (windows.size() > 1)
+        std::fprintf(stderr, "hcl-loader: exit profile: window %zu (after %zu marks on port 0x%x)\n",
+                     i, i, loader::BenchmarkPort::kPort);
+      std::fputs(windows[i].Format(kRowsPerVtl).c_str(), stderr);
+    }
+  }
   return loader::ReportStop(stop, reports, machine->vcpus, exits, elapsed_ms, options);
 }
 

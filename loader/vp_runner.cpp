@@ -242,6 +242,7 @@ base::Result<void> VpRunner::HandleHypercall() {
     Log("hypercall from CPL %u: #UD", static_cast<unsigned>(sregs.cs.dpl & 3));
     return base::Ok();
   }
+  profile_detail_ = call.input.code;
   const vsm::HypercallOutcome outcome = TRY(hypercalls_.Handle(active_vtl_, call));
   switch (outcome.kind) {
     case vsm::HypercallOutcome::Kind::kVtlReturn:
@@ -589,6 +590,19 @@ base::Result<void> VpRunner::Fatal(const kvm::VcpuExit& exit, StopReason reason)
   return base::Ok();
 }
 
+std::pair<ExitProfile::Kind, uint64_t> VpRunner::ProfileKey(const kvm::VcpuExit& exit) const {
+  using Kind = ExitProfile::Kind;
+  if (const auto* io = std::get_if<kvm::IoExit>(&exit))
+    return IsHypercallTrap(*io) ? std::pair{Kind::kHypercall, profile_detail_}
+                                : std::pair{Kind::kIo, uint64_t{io->port}};
+  if (const auto* mmio = std::get_if<kvm::MmioExit>(&exit))
+    return {Kind::kMmio, mmio->gpa & ~uint64_t{base::kPageSize - 1}};
+  if (const auto* rdmsr = std::get_if<kvm::RdMsrExit>(&exit)) return {Kind::kMsr, rdmsr->index};
+  if (const auto* wrmsr = std::get_if<kvm::WrMsrExit>(&exit)) return {Kind::kMsr, wrmsr->index};
+  if (std::holds_alternative<kvm::InterruptedExit>(exit)) return {Kind::kKick, 0};
+  return {Kind::kOther, 0};
+}
+
 base::Result<void> VpRunner::RunLoop(const RunDeadline& deadline) {
   const VcpuTicker ticker = TRY(VcpuTicker::Start(
       *vtls_.vtl2, vtls_.vtl0, vtls_.vtl0 != nullptr ? kVsmTick : VcpuTicker::kTick));
@@ -606,9 +620,29 @@ base::Result<void> VpRunner::RunLoop(const RunDeadline& deadline) {
       continue;
     }
     if (auto start = shared_.partition->TakeStart(vtls_.vtl2->id())) TRY(Start(*start));
+    if (!shared_.profile_exits) {
+      const kvm::VcpuExit exit = TRY(active().Run());
+      ++exits_;
+      TRY(Handle(exit));
+      continue;
+    }
+    const uint8_t vtl = active_vtl_;
+    const auto entered = std::chrono::steady_clock::now();
     const kvm::VcpuExit exit = TRY(active().Run());
+    const auto exited = std::chrono::steady_clock::now();
     ++exits_;
+    profile_detail_ = 0;
     TRY(Handle(exit));
+    const auto handled = std::chrono::steady_clock::now();
+    const auto [kind, detail] = ProfileKey(exit);
+    const auto ns = [](auto d) {
+      return static_cast<uint64_t>(std::chrono::duration_cast<std::chrono::nanoseconds>(d).count());
+    };
+    const uint64_t marks =
+        shared_.profile_marks != nullptr ? shared_.profile_marks->load(std::memory_order_relaxed) : 0;
+    const size_t window = static_cast<size_t>(std::min<uint64_t>(marks, kMaxProfileWindows - 1));
+    if (profiles_.size() <= window) profiles_.resize(window + 1);
+    profiles_[window].Record(vtl, kind, detail, ns(exited - entered), ns(handled - exited));
   }
 }
 

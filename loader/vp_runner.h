@@ -37,6 +37,7 @@
 // entry), an exit the loader cannot handle, a failing KVM call.
 #pragma once
 
+#include <atomic>
 #include <chrono>
 #include <cstdint>
 #include <optional>
@@ -49,6 +50,7 @@
 #include "hyperv/synthetic_msrs.h"
 #include "kvm/vcpu.h"
 #include "devices/machine_events.h"
+#include "exit_profile.h"
 #include "devices/port_bus.h"
 #include "pci/bus.h"
 #include "run_deadline.h"
@@ -81,6 +83,10 @@ struct MachineShared {
   mem::GuestMemory* memory = nullptr;
   // --trace-vtl: one stderr line per VTL switch (diagnostics; slow).
   bool trace_vtl_switches = false;
+  // --exit-profile: time and exits per VTL and kind (exit_profile.h), in
+  // windows: each write to the benchmark port starts the next one.
+  bool profile_exits = false;
+  const std::atomic<uint64_t>* profile_marks = nullptr;
 };
 
 class VpRunner {
@@ -99,6 +105,9 @@ class VpRunner {
   uint8_t active_vtl() const { return active_vtl_; }
   // VTL switches and VTL0 intercepts sent to VTL2, for reports.
   uint64_t vtl_switches() const { return vtl_switches_; }
+  // One per window; empty unless MachineShared::profile_exits.
+  static constexpr size_t kMaxProfileWindows = 64;  // later marks add to the last
+  const std::vector<ExitProfile>& exit_profiles() const { return profiles_; }
 
  private:
   kvm::Vcpu& active() { return active_vtl_ == 0 ? *vtls_.vtl0 : *vtls_.vtl2; }
@@ -106,6 +115,8 @@ class VpRunner {
     return active_vtl_ == 0 ? *vtls_.vtl0_msrs : *vtls_.vtl2_msrs;
   }
   base::Result<void> RunLoop(const RunDeadline& deadline);
+  // The profile's key for an exit just handled.
+  std::pair<ExitProfile::Kind, uint64_t> ProfileKey(const kvm::VcpuExit& exit) const;
   // Handles one exit; a stop of this VP's making goes to the group.
   base::Result<void> Handle(const kvm::VcpuExit& exit);
   base::Result<void> HandleKick();
@@ -176,6 +187,10 @@ class VpRunner {
   base::RateLimitedLog log_{kMaxLogLines};
   uint64_t exits_ = 0;
   uint64_t vtl_switches_ = 0;
+  std::vector<ExitProfile> profiles_;
+  // What the exit being handled is about, for the profile: the hypercall
+  // code once HandleHypercall has read it.
+  uint64_t profile_detail_ = 0;
 };
 
 // General, control and segment registers, a few lines, for failure reports.

@@ -4,6 +4,8 @@
 // boots it and reports).
 //
 //   vtl0-port-bench [ITERATIONS]
+//   vtl0-port-bench --mark    one write to port 0xE9 and nothing else: with
+//                             hcl-loader --exit-profile, a profile window ends
 //
 // Port 0x3FF is COM1's scratch register (16550 SCR): VTL2 installed an
 // intercept for COM1, so every write is a VTL0 exit, an intercept message
@@ -16,6 +18,7 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <string_view>
 
 namespace {
 
@@ -37,6 +40,14 @@ double NsPerWrite(unsigned short port, long iterations) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  if (argc == 2 && std::string_view(argv[1]) == "--mark") {
+    if (ioperm(kLoaderPort, 1, 1) != 0) {
+      std::perror("vtl0-port-bench: ioperm");
+      return 1;
+    }
+    outb(0, kLoaderPort);
+    return 0;
+  }
   const long iterations = argc > 1 ? std::strtol(argv[1], nullptr, 10) : 2000;
   if (iterations <= 0 || iterations > 10'000'000) {
     std::fprintf(stderr, "vtl0-port-bench: ITERATIONS must be 1..10000000\n");
