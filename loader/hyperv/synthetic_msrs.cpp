@@ -2,6 +2,8 @@
 
 #include <utility>
 
+#include "base/fixed_point.h"
+#include "base/le_bytes.h"
 #include "hyperv/hypercall_page.h"
 
 namespace loader::hyperv {
@@ -12,12 +14,28 @@ constexpr uint64_t kHypercallReserved = 0xFFC;
 // TLFS "Reference TSC Page": the reference TSC page header (TscSequence u32 @0,
 // reserved @4, TscScale u64 @8, TscOffset i64 @16).
 constexpr uint64_t kTscPageHeaderBytes = 24;
+// The reference time's rate: 100 ns units.
+constexpr uint64_t kReferenceHz = 10'000'000;
 
 base::Error GpFault(const char* what, uint32_t index) {
   return base::Error::Format("%s 0x%x", what, index);
 }
 
 }  // namespace
+
+std::array<std::byte, 24> ReferenceTscHeader(uint64_t tsc_hz, uint64_t tsc_now,
+                                             uint64_t reference_now) {
+  // TscScale is a 64.64 fixed-point count of 100 ns units per TSC tick.
+  const uint64_t scale = base::Fraction64(kReferenceHz, tsc_hz);
+  const uint64_t scaled_now = base::MulHigh64(tsc_now, scale);
+  const uint64_t offset = reference_now - scaled_now;  // two's complement: TscOffset is signed
+  std::array<std::byte, 24> header{};
+  constexpr uint32_t kSequence = 1;  // any value but 0 (invalid) and 0xFFFFFFFF
+  (void)base::StoreLe<uint32_t>(header, 0, kSequence);
+  (void)base::StoreLe<uint64_t>(header, 8, scale);
+  (void)base::StoreLe<uint64_t>(header, 16, offset);
+  return header;
+}
 
 SyntheticMsrs::SyntheticMsrs(uint32_t vp_index, const HvConfig& config, vsm::VtlView& view,
                              ReferenceClock clock, std::shared_ptr<PartitionMsrs> partition)
@@ -152,10 +170,15 @@ base::Result<void> SyntheticMsrs::WriteReferenceTsc(uint64_t value) {
                                static_cast<unsigned long long>(value));
   vsm::OverlayPage& overlay = view_.overlay(vsm::kReferenceTscOverlay);
   if ((value & 1) != 0) {
-    // TscSequence 0: the page is invalid and the guest reads
-    // TIME_REF_COUNT instead (TLFS "Reference TSC Page"). A real scale and offset come
-    // with the timer slice.
-    TRY(overlay.contents().Fill(mem::Gpa{0}, kTscPageHeaderBytes, std::byte{0}));
+    // Without this VTL's TSC (or its rate), TscSequence 0: the page is
+    // invalid and the guest reads TIME_REF_COUNT instead, an exit per clock
+    // read (TLFS "Reference TSC Page").
+    const std::optional<uint64_t> tsc = guest_tsc_ ? guest_tsc_() : std::nullopt;
+    if (tsc && config_.tsc_hz > kReferenceHz) {
+      TRY(overlay.contents().Write(mem::Gpa{0}, ReferenceTscHeader(config_.tsc_hz, *tsc, clock_())));
+    } else {
+      TRY(overlay.contents().Fill(mem::Gpa{0}, kTscPageHeaderBytes, std::byte{0}));
+    }
     TRY(overlay.Place(mem::Gpa{value & kGpnMask}));
   } else {
     TRY(overlay.Place(std::nullopt));

@@ -17,10 +17,14 @@
 //   0x40000002 VP_INDEX        RO.
 //   0x40000020 TIME_REF_COUNT  RO, 100 ns ticks since partition start,
 //                              from the partition's clock (TLFS "Partition Reference Counter").
-//   0x40000021 REFERENCE_TSC   bit 0 enable, 12-63 GPN. Enabling places an
-//                              overlay with TscSequence 0, "invalid", so the
-//                              guest falls back to TIME_REF_COUNT (TLFS
-//                              §12.7.2).
+//   0x40000021 REFERENCE_TSC   bit 0 enable, 12-63 GPN. Enabling places the
+//                              reference TSC page overlay (TLFS "Reference
+//                              TSC Page"): with a guest TSC reader
+//                              (SetGuestTsc), a valid page whose scale and
+//                              offset turn this VTL's TSC into the
+//                              reference time, so the guest reads its clock
+//                              without an exit; without one, TscSequence 0
+//                              ("invalid"): the guest reads TIME_REF_COUNT.
 //   0x40000022 TSC_FREQUENCY   RO Hz, only with HvConfig::frequency_msrs.
 //   0x40000023 APIC_FREQUENCY  RO Hz, likewise.
 //   0x40000073 VP_ASSIST_PAGE  accepted and stored (TLFS "Virtual Processor Assist Page"; Linux
@@ -83,6 +87,15 @@ inline constexpr uint64_t kSynicVersion = 1;
 
 // 100 ns ticks since the partition started; shared by every VP, monotonic.
 using ReferenceClock = std::function<uint64_t()>;
+// This VP's TSC as its guest reads it now (KVM_GET_MSRS IA32_TSC), if known.
+using GuestTscReader = std::function<std::optional<uint64_t>()>;
+
+// The reference TSC page header for a guest whose TSC runs at `tsc_hz` and
+// reads `tsc_now` when the reference time is `reference_now` (TLFS
+// "Reference TSC Page": time = ((tsc * TscScale) >> 64) + TscOffset, in
+// 100 ns units): TscSequence 1, scale and offset, little-endian.
+std::array<std::byte, 24> ReferenceTscHeader(uint64_t tsc_hz, uint64_t tsc_now,
+                                             uint64_t reference_now);
 
 // The MSRs one VTL of the partition shares across its VPs (TLFS
 // "Partition-Wide Synthetic MSRs"... GUEST_OS_ID, HYPERCALL, REFERENCE_TSC
@@ -101,6 +114,9 @@ class SyntheticMsrs {
   // shared by every VP of this VTL (null: this VP alone).
   SyntheticMsrs(uint32_t vp_index, const HvConfig& config, vsm::VtlView& view,
                 ReferenceClock clock, std::shared_ptr<PartitionMsrs> partition = nullptr);
+
+  // Lets REFERENCE_TSC place a valid page (read on the VP's own thread).
+  void SetGuestTsc(GuestTscReader reader) { guest_tsc_ = std::move(reader); }
 
   // The value of synthetic MSR `index`; an error means #GP, with the reason.
   base::Result<uint64_t> Read(uint32_t index) const;
@@ -130,6 +146,7 @@ class SyntheticMsrs {
   HvConfig config_;
   vsm::VtlView& view_;
   ReferenceClock clock_;
+  GuestTscReader guest_tsc_;
 
   std::shared_ptr<PartitionMsrs> partition_;
   uint64_t vp_assist_page_ = 0;

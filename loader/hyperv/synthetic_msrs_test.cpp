@@ -1,5 +1,8 @@
 #include "hyperv/synthetic_msrs.h"
 
+#include "base/fixed_point.h"
+#include "base/le_bytes.h"
+
 #include <doctest/doctest.h>
 
 #include <memory>
@@ -111,6 +114,38 @@ TEST_CASE("synthetic MSRs: HYPERCALL places the page, needs a guest OS ID, locks
   CHECK(f.msrs.Write(kMsrHypercall, gpa | kHypercallEnable | kHypercallLocked).ok());
   CHECK_FALSE(f.msrs.Write(kMsrHypercall, 0));
   CHECK(f.msrs.Read(kMsrHypercall).value() == (gpa | kHypercallEnable | kHypercallLocked));
+}
+
+TEST_CASE("the reference TSC page turns the guest's TSC into 100 ns reference time") {
+  // TLFS "Reference TSC Page": time = ((tsc * scale) >> 64) + offset.
+  constexpr uint64_t kHz = 2'500'000'000;  // 2.5 GHz: 250 ticks per 100 ns
+  const uint64_t tsc_now = 123'456'789'000;
+  const uint64_t reference_now = 42'000'000;  // 4.2 s
+  const auto header = ReferenceTscHeader(kHz, tsc_now, reference_now);
+  uint32_t sequence = 0;
+  uint64_t scale = 0, offset = 0;
+  REQUIRE(base::LoadLe(std::span<const std::byte>(header), 0, sequence));
+  REQUIRE(base::LoadLe(std::span<const std::byte>(header), 8, scale));
+  REQUIRE(base::LoadLe(std::span<const std::byte>(header), 16, offset));
+  CHECK(sequence != 0);
+  CHECK(sequence != 0xFFFFFFFFu);
+  const auto time_at = [&](uint64_t tsc) {
+    return base::MulHigh64(tsc, scale) + offset;
+  };
+  CHECK(time_at(tsc_now) == reference_now);
+  // One second of TSC later, 10^7 units later (to within one unit of the
+  // fixed-point rounding).
+  const uint64_t later = time_at(tsc_now + kHz);
+  CHECK(later >= reference_now + 10'000'000 - 1);
+  CHECK(later <= reference_now + 10'000'000);
+}
+
+TEST_CASE("synthetic MSRs: REFERENCE_TSC with the guest's TSC known places a valid page") {
+  Fixture f;
+  f.msrs.SetGuestTsc([] { return std::optional<uint64_t>(1'000'000); });
+  CHECK(f.msrs.Write(kMsrReferenceTsc, 0x102000 | 1).ok());
+  CHECK(f.Seen(0x102000) != std::byte{0});  // TscSequence: valid
+  CHECK(f.Ram(0x102000) == std::byte{0xAB});  // an overlay: RAM untouched
 }
 
 TEST_CASE("synthetic MSRs: REFERENCE_TSC enable writes an invalid (sequence 0) page") {
