@@ -1,5 +1,10 @@
 #include "devices/ring_channel.h"
 
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstdio>
 
 namespace hcl {
@@ -20,25 +25,36 @@ base::Result<std::unique_ptr<RingChannel>> RingChannel::Open(Vtl0Memory& memory,
   auto access = std::make_unique<Vtl0PageAccess>(memory);
   auto in = TRY(vmbus::InRing::Create(*access, layout.in_pfns));
   auto out = TRY(vmbus::OutRing::Create(*access, layout.out_pfns));
+  os::UniqueFd wake(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake.valid()) return base::Error::FromErrno("eventfd", errno);
   return std::unique_ptr<RingChannel>(new RingChannel(std::move(access), std::move(in),
                                                       std::move(out), request.relid,
-                                                      std::move(interrupt)));
+                                                      std::move(interrupt), std::move(wake)));
 }
 
 RingChannel::~RingChannel() { Stop(); }
 
-void RingChannel::Start(PacketHandler handler) {
+void RingChannel::Start(PacketHandler handler, RepliesOwed owed) {
   handler_ = std::move(handler);
+  owed_ = std::move(owed);
   thread_ = std::thread([this] { Run(); });
   Notify();  // packets the guest wrote before the open completed
 }
 
 void RingChannel::Notify() {
-  {
-    const std::lock_guard lock(wake_mutex_);
-    notified_ = true;
+  const uint64_t one = 1;
+  // Only fails when the counter is about to overflow: already signalled.
+  (void)!::write(wake_.get(), &one, sizeof one);
+}
+
+void RingChannel::Wait() {
+  for (;;) {
+    uint64_t count = 0;
+    if (::read(wake_.get(), &count, sizeof count) == sizeof count) return;
+    if (errno != EAGAIN && errno != EINTR) return;
+    pollfd readable{wake_.get(), POLLIN, 0};
+    (void)::poll(&readable, 1, -1);
   }
-  wake_.notify_one();
 }
 
 void RingChannel::Stop() {
@@ -52,10 +68,15 @@ void RingChannel::Stop() {
 
 void RingChannel::Send(vmbus::PacketType type, uint64_t transaction_id,
                        std::span<const std::byte> payload) {
-  const std::lock_guard lock(out_mutex_);
-  if (out_broken_) return;
-  pending_.push_back({type, transaction_id, {payload.begin(), payload.end()}});
-  FlushLocked();
+  {
+    const std::lock_guard lock(out_mutex_);
+    if (out_broken_) return;
+    pending_.push_back({type, transaction_id, {payload.begin(), payload.end()}});
+    FlushLocked();
+  }
+  // A reply is what a polling reader waits for: requests the guest wrote
+  // meanwhile came without a signal.
+  if (polling_.load(std::memory_order_seq_cst)) Notify();
 }
 
 void RingChannel::FlushLocked() {
@@ -93,6 +114,11 @@ void RingChannel::FlushLocked() {
 }
 
 bool RingChannel::DrainLocked() {
+  if (!masked_) {
+    // No signals for packets written while we read (hyperv-vmbus.md §5.3).
+    if (!in_.Mask()) return false;
+    masked_ = true;
+  }
   for (int handled = 0; handled < kPacketsPerRound; ++handled) {
     if (stop_.load(std::memory_order_acquire)) return true;
     {
@@ -110,11 +136,23 @@ bool RingChannel::DrainLocked() {
       return false;
     }
     if (!packet->has_value()) {
-      // Empty: re-open interrupts, then look once more (a packet written
-      // before the guest saw the unmask would otherwise wait forever).
+      if (owed_) {
+        // Published before owed_ is read; Send reads it after the device
+        // counts the reply as given (RepliesOwed): if owed_ misses the
+        // last reply, that reply's Send sees polling_ and wakes us.
+        polling_.store(true, std::memory_order_seq_cst);
+        if (owed_()) return true;  // stay masked; the next reply wakes us
+        polling_.store(false, std::memory_order_seq_cst);
+      }
+      // Empty and nothing owed: re-open interrupts, then look once more (a
+      // packet written before the guest saw the unmask would otherwise
+      // wait forever).
       auto more = in_.Unmask();
       if (!more) return false;
+      masked_ = false;
       if (!*more) return true;
+      if (!in_.Mask()) return false;
+      masked_ = true;
       continue;
     }
     handler_(**packet);
@@ -130,11 +168,8 @@ bool RingChannel::DrainLocked() {
 void RingChannel::Run() {
   bool broken = false;
   for (;;) {
-    {
-      std::unique_lock lock(wake_mutex_);
-      wake_.wait(lock, [this] { return notified_ || stop_.load(std::memory_order_acquire); });
-      notified_ = false;
-    }
+    if (stop_.load(std::memory_order_acquire)) return;
+    Wait();
     if (stop_.load(std::memory_order_acquire)) return;
     {
       // The guest may have freed room in the host->guest ring.

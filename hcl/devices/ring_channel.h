@@ -1,6 +1,8 @@
 // RingChannel: one open VMBus channel's two rings (hyperv-vmbus.md §5.3),
 // served by a thread of its own: the guest's signal (HvCallSignalEvent on
-// the channel's connection) wakes it; it drains the guest->host ring
+// the channel's connection) wakes it, through its eventfd (wake_fd: the
+// VTL2 driver signals it straight from the channel's event port, or
+// Notify does); it drains the guest->host ring
 // packet by packet into a device's handler, and sends the device's packets
 // on the host->guest ring from any thread, queueing them while the ring is
 // full (pending_send_sz asks the guest to signal when there is room).
@@ -8,13 +10,20 @@
 // the ring's rules: only when the guest is not masked and a ring went
 // from empty to not empty, or freed the room the guest asked for.
 //
+// Signals from the guest are asked for only when needed (hyperv-vmbus.md
+// §5.3, interrupt_mask): the thread masks them while it drains, and when
+// the ring is empty but the device still owes replies (requests in
+// flight) it stays masked and polls instead: the next reply's Send wakes
+// it. So a guest keeping many requests in flight writes new ones without a
+// signal each (a VTL switch each, under a paravisor). With nothing owed it
+// unmasks, then looks once more.
+//
 // Rings are read copy-then-validate by vmbus::InRing through the VTL0
 // gate. A corrupt ring stops the channel (it is the guest's to close) and
 // is logged once; nothing else is affected.
 #pragma once
 
 #include <atomic>
-#include <condition_variable>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -26,6 +35,7 @@
 
 #include "base/result.h"
 #include "devices/vtl0_access.h"
+#include "os/unique_fd.h"
 #include "vmbus/channel_server.h"
 #include "vmbus/ring.h"
 
@@ -35,6 +45,10 @@ class RingChannel {
  public:
   using PacketHandler = std::function<void(const vmbus::IncomingPacket&)>;
   using GuestInterrupt = std::function<void()>;
+  // True while the device owes the guest replies it will Send later. Must
+  // be false before the Send of the last one starts (seq_cst), or the
+  // thread may sleep masked with nothing left to wake it.
+  using RepliesOwed = std::function<bool()>;
 
   // The rings of `request` (OnOpen's), in VTL0 memory; `interrupt` raises
   // the channel's interrupt in the guest.
@@ -46,10 +60,12 @@ class RingChannel {
   RingChannel& operator=(const RingChannel&) = delete;
 
   // Starts serving: `handler` runs on the channel's thread, one packet at
-  // a time.
-  void Start(PacketHandler handler);
+  // a time. Without `owed` the thread never polls.
+  void Start(PacketHandler handler, RepliesOwed owed = {});
   // The guest signalled the channel.
   void Notify();
+  // The eventfd the thread waits on: writing 1 to it is Notify.
+  int wake_fd() const { return wake_.get(); }
   // Queues one packet for the guest (any thread). Dropped after Stop.
   void Send(vmbus::PacketType type, uint64_t transaction_id, std::span<const std::byte> payload);
   // Stops the thread and drops queued packets; no ring access after it
@@ -67,9 +83,11 @@ class RingChannel {
   };
 
   RingChannel(std::unique_ptr<Vtl0PageAccess> access, vmbus::InRing in, vmbus::OutRing out,
-              uint32_t relid, GuestInterrupt interrupt)
+              uint32_t relid, GuestInterrupt interrupt, os::UniqueFd wake)
       : access_(std::move(access)), in_(std::move(in)), out_(std::move(out)), relid_(relid),
-        interrupt_(std::move(interrupt)) {}
+        interrupt_(std::move(interrupt)), wake_(std::move(wake)) {}
+  // Blocks until the eventfd is written (or an error: then returns too).
+  void Wait();
   void Run();
   // Drains the in-ring; false if it is corrupt.
   bool DrainLocked();
@@ -85,10 +103,11 @@ class RingChannel {
   uint32_t relid_;
   GuestInterrupt interrupt_;
   PacketHandler handler_;
+  RepliesOwed owed_;
+  bool masked_ = false;             // the channel thread's only
+  std::atomic<bool> polling_{false};  // masked, and woken by Send
 
-  std::mutex wake_mutex_;
-  std::condition_variable wake_;
-  bool notified_ = false;  // guarded by wake_mutex_
+  os::UniqueFd wake_;  // eventfd
   std::atomic<bool> stop_{false};
   std::thread thread_;
 };

@@ -69,7 +69,8 @@ uint32_t ScsiController::OnOpen(const vmbus::OpenRequest& request) {
     open->protocol = std::make_unique<storvsp::Channel>(
         config, &disk_, buffer_, *open, storvsp::Channel::SubChannelOf{version_.load()});
   }
-  open->rings->Start([this, raw](const vmbus::IncomingPacket& packet) { Handle(*raw, packet); });
+  open->rings->Start([this, raw](const vmbus::IncomingPacket& packet) { Handle(*raw, packet); },
+                     [raw] { return raw->protocol->unanswered() != 0; });
   const std::lock_guard lock(mutex_);
   open_[request.relid] = std::move(open);
   return vmbus::wire::kStatusSuccess;
@@ -126,6 +127,12 @@ void ScsiController::OnModify(uint32_t relid, uint32_t target_vp) {
 void ScsiController::OnSignal(uint32_t relid) {
   const std::lock_guard lock(mutex_);
   if (const auto it = open_.find(relid); it != open_.end()) it->second->rings->Notify();
+}
+
+int ScsiController::SignalFd(uint32_t relid) {
+  const std::lock_guard lock(mutex_);
+  const auto it = open_.find(relid);
+  return it == open_.end() ? -1 : it->second->rings->wake_fd();
 }
 
 }  // namespace hcl

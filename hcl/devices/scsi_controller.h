@@ -40,6 +40,7 @@ class ScsiController final : public VmbusDevice {
   void OnClose(uint32_t relid) override;
   void OnModify(uint32_t relid, uint32_t target_vp) override;
   void OnSignal(uint32_t relid) override;
+  int SignalFd(uint32_t relid) override;
 
  private:
   struct Open final : storvsp::PacketSink {

@@ -19,8 +19,6 @@
 namespace hcl {
 namespace {
 
-// Whether open channels get event ports (ConnectEventsLocked says why not).
-constexpr bool kUseEventPorts = false;
 
 }  // namespace
 
@@ -99,7 +97,7 @@ VmbusServer::Proxy& VmbusServer::ProxyForLocked(VmbusDevice& device) {
 
 uint32_t VmbusServer::Proxy::OnOpen(const vmbus::OpenRequest& request) {
   const uint32_t status = device_.OnOpen(request);
-  if (status == vmbus::wire::kStatusSuccess) server_.ConnectEventsLocked(request);
+  if (status == vmbus::wire::kStatusSuccess) server_.ConnectEventsLocked(request, device_);
   return status;
 }
 
@@ -125,28 +123,28 @@ base::Result<void> VmbusServer::StartListenerLocked() {
   return base::Ok();
 }
 
-void VmbusServer::ConnectEventsLocked(const vmbus::OpenRequest& request) {
-  // Off: the hv_storvsc hang once blamed on event ports was the loader's
-  // SynIC losing message_pending. With ports on, hv_storvsc works (six
-  // storage-bench boots on 2026-12-06), but three A/B pairs in the TCG
-  // carrier showed no gain over intercepts (paravisor 4K QD32 IOPS off
-  // 154/95/176, on 117/136/112: the carrier's noise is larger than any
-  // difference), and the end-to-end tests run the intercept path.
-  if (!kUseEventPorts) return;
+void VmbusServer::ConnectEventsLocked(const vmbus::OpenRequest& request, VmbusDevice& device) {
+  // Per I/O, an event port saves the VTL0 intercept (the loader's message,
+  // hcl's emulation, SetVpRegisters to move VTL0's RIP); signalling the
+  // device's own eventfd also saves a thread hop.
   if (ports_unsupported_) return;
-  if (auto started = StartListenerLocked(); !started) {
-    std::fprintf(stderr, "hcl: vmbus: event listener: %s\n", started.error().message().c_str());
-    ports_unsupported_ = true;
-    return;
+  const int device_fd = device.SignalFd(request.relid);
+  os::UniqueFd fd;
+  if (device_fd < 0) {
+    if (auto started = StartListenerLocked(); !started) {
+      std::fprintf(stderr, "hcl: vmbus: event listener: %s\n", started.error().message().c_str());
+      ports_unsupported_ = true;
+      return;
+    }
+    fd = os::UniqueFd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+    if (!fd.valid()) return;
   }
-  os::UniqueFd fd(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
-  if (!fd.valid()) return;
   // One port per channel: flag = relid (< 2048, unique across ports as the
   // driver's eventfd table wants), port id outside the connection ids.
   const uint32_t port_id = 0x20000u | request.relid;
   const auto flag = static_cast<uint16_t>(request.relid);
-  auto connected =
-      ConnectEventPort(mshv_, request.connection_id, port_id, flag, request.target_vp, fd.get());
+  auto connected = ConnectEventPort(mshv_, request.connection_id, port_id, flag,
+                                    request.target_vp, device_fd >= 0 ? device_fd : fd.get());
   if (!connected) {
     // Signals keep arriving as SignalEvent intercepts.
     std::fprintf(stderr, "hcl: vmbus: channel %u: no event port (%s): signals by intercept\n",
@@ -154,12 +152,14 @@ void VmbusServer::ConnectEventsLocked(const vmbus::OpenRequest& request) {
     ports_unsupported_ = true;
     return;
   }
-  epoll_event event{};
-  event.events = EPOLLIN;
-  event.data.u32 = request.relid;
-  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &event) != 0) {
-    DisconnectEventPort(mshv_, request.connection_id, port_id, flag);
-    return;
+  if (fd.valid()) {
+    epoll_event event{};
+    event.events = EPOLLIN;
+    event.data.u32 = request.relid;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &event) != 0) {
+      DisconnectEventPort(mshv_, request.connection_id, port_id, flag);
+      return;
+    }
   }
   ports_[request.relid] = EventPort{std::move(fd), request.connection_id, port_id};
 }
@@ -167,7 +167,7 @@ void VmbusServer::ConnectEventsLocked(const vmbus::OpenRequest& request) {
 void VmbusServer::DisconnectEventsLocked(uint32_t relid) {
   const auto it = ports_.find(relid);
   if (it == ports_.end()) return;
-  (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.fd.get(), nullptr);
+  if (it->second.fd.valid()) (void)::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.fd.get(), nullptr);
   DisconnectEventPort(mshv_, it->second.connection_id, it->second.port_id,
                       static_cast<uint16_t>(relid));
   ports_.erase(it);

@@ -8,9 +8,10 @@
 //
 // Devices (VmbusDevice) add channels and hear of the guest's signals on
 // them: through an event port per open channel (paravisor/event_ports.h:
-// VTL0's SignalEvent sets a SINT7 flag whose eventfd a listener thread
-// here waits on, no VTL0 intercept), or, where the driver has no SINT
-// eventfds, through the SignalEvent intercept (SignalEvent below). Locking: one mutex serializes the channel server; device handlers
+// VTL0's SignalEvent sets a SINT7 flag whose eventfd the device's own
+// channel thread waits on (SignalFd), else a listener thread here; no
+// VTL0 intercept), or, where the driver has no SINT eventfds, through the
+// SignalEvent intercept (SignalEvent below). Locking: one mutex serializes the channel server; device handlers
 // run under it (OnOpen, OnClose) and must not call back, except
 // OfferSubChannels from a device's own thread, which gives up when that
 // thread is being stopped (so OnClose may join it).
@@ -37,6 +38,14 @@ class VmbusDevice : public vmbus::ChannelHandler {
  public:
   // The guest signalled channel `relid` (one of this device's).
   virtual void OnSignal(uint32_t relid) = 0;
+  // An eventfd the thread serving open channel `relid` waits on, or -1.
+  // With one, the channel's event port signals it straight from the VTL2
+  // driver's interrupt (no listener thread between); it must stay open
+  // until OnClose. Asked right after a successful OnOpen, under the lock.
+  virtual int SignalFd(uint32_t relid) {
+    (void)relid;
+    return -1;
+  }
 };
 
 class VmbusServer {
@@ -88,12 +97,12 @@ class VmbusServer {
     VmbusDevice& device_;
   };
   struct EventPort {
-    os::UniqueFd fd;
+    os::UniqueFd fd;  // the listener's; invalid when the device's own fd is signalled
     uint32_t connection_id = 0;
     uint32_t port_id = 0;
   };
   Proxy& ProxyForLocked(VmbusDevice& device);
-  void ConnectEventsLocked(const vmbus::OpenRequest& request);
+  void ConnectEventsLocked(const vmbus::OpenRequest& request, VmbusDevice& device);
   void DisconnectEventsLocked(uint32_t relid);
   base::Result<void> StartListenerLocked();
   void Listen();

@@ -126,7 +126,13 @@ class Channel final {
   // The negotiated protocol version, once QUERY_PROTOCOL_VERSION succeeded.
   std::optional<uint16_t> version() const;
   uint32_t max_transfer_bytes() const { return max_transfer_bytes_; }
+  // SRBs given to the disk whose completion callback has not returned:
+  // the Channel must live until this is 0.
   uint32_t in_flight() const { return in_flight_.load(std::memory_order_acquire); }
+  // SRBs given to the disk whose completion has not yet gone to the sink:
+  // while this is above 0 a Send is still to come, so a ring reader may
+  // poll instead of asking the guest for signals (RingChannel).
+  uint32_t unanswered() const { return unanswered_.load(std::memory_order_seq_cst); }
 
   static bool IsSupportedVersion(uint16_t major_minor);
 
@@ -162,6 +168,7 @@ class Channel final {
   uint32_t max_transfer_bytes_;
   State state_;
   std::atomic<uint32_t> in_flight_{0};
+  std::atomic<uint32_t> unanswered_{0};
 };
 
 }  // namespace storvsp

@@ -27,8 +27,12 @@ class RecordingSink final : public storvsp::PacketSink {
   void Send(const storvsp::OutgoingPacket& packet) override {
     std::lock_guard lock(mutex_);
     sent.push_back(packet);
+    if (channel != nullptr) unanswered_at_send.push_back(channel->unanswered());
   }
   std::vector<storvsp::OutgoingPacket> sent;
+  // With `channel` set: its unanswered() as each packet was sent.
+  const storvsp::Channel* channel = nullptr;
+  std::vector<uint32_t> unanswered_at_send;
 
  private:
   std::mutex mutex_;
@@ -453,8 +457,13 @@ TEST_CASE("storvsp: many SRBs in flight complete later with their own ids") {
   }
   CHECK(rig.sink.sent.empty());
   CHECK(rig.channel.in_flight() == 5u);
+  CHECK(rig.channel.unanswered() == 5u);
+  rig.sink.channel = &rig.channel;
   rig.device.RunPending();
   CHECK(rig.channel.in_flight() == 0u);
+  // Each completion counts as answered before it is sent: a ring reader
+  // polling on unanswered() > 0 is woken by the Send of the last one.
+  CHECK(rig.sink.unanswered_at_send == std::vector<uint32_t>{4, 3, 2, 1, 0});
   REQUIRE(rig.sink.sent.size() == 5);
   for (uint64_t i = 0; i < 5; ++i) {
     CHECK(rig.sink.sent[i].transaction_id == (i + 1) * 100);

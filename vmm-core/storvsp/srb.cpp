@@ -162,10 +162,15 @@ PacketResult Channel::ExecuteSrb(std::span<const std::byte> payload,
   // (SPC-4 §6.33), so Linux finds a disk at a LUN other than 0.
   if (on_target && (lun == config_.lun || opcode == scsi::op::kReportLuns)) {
     in_flight_.fetch_add(1, std::memory_order_acq_rel);
+    unanswered_.fetch_add(1, std::memory_order_seq_cst);
     disk_->Execute(command, [this, request, transaction_id,
                              completion_requested](const scsi::Outcome& outcome) {
+      // Answered from here on (seq_cst: a ring reader deciding whether to
+      // keep polling reads it after publishing that it polls, and the
+      // sink's Send reads that after this; one of them sees the other).
+      unanswered_.fetch_sub(1, std::memory_order_seq_cst);
       CompleteSrb(request, transaction_id, completion_requested, wire::srb::kSuccess, outcome);
-      in_flight_.fetch_sub(1, std::memory_order_acq_rel);
+      in_flight_.fetch_sub(1, std::memory_order_acq_rel);  // the last touch of `this`
     });
     return PacketResult::kOk;
   }
