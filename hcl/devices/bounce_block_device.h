@@ -43,6 +43,8 @@ class BounceBlockDevice final : public block::Device {
 
   const block::Geometry& geometry() const override { return geometry_; }
   void Submit(block::Request request, uint32_t queue_hint, block::Completion done) override;
+  void Plug() override { inner_.Plug(); }
+  void Unplug() override { inner_.Unplug(); }
 
   // Requests waiting for pool space now (tests, diagnostics).
   size_t waiting() const;

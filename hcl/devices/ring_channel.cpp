@@ -34,9 +34,10 @@ base::Result<std::unique_ptr<RingChannel>> RingChannel::Open(Vtl0Memory& memory,
 
 RingChannel::~RingChannel() { Stop(); }
 
-void RingChannel::Start(PacketHandler handler, RepliesOwed owed) {
+void RingChannel::Start(PacketHandler handler, RepliesOwed owed, std::function<void()> drained) {
   handler_ = std::move(handler);
   owed_ = std::move(owed);
+  drained_ = std::move(drained);
   thread_ = std::thread([this] { Run(); });
   Notify();  // packets the guest wrote before the open completed
 }
@@ -177,6 +178,7 @@ void RingChannel::Run() {
       FlushLocked();
     }
     if (!broken && !DrainLocked()) broken = true;
+    if (drained_) drained_();
   }
 }
 

@@ -60,8 +60,10 @@ class RingChannel {
   RingChannel& operator=(const RingChannel&) = delete;
 
   // Starts serving: `handler` runs on the channel's thread, one packet at
-  // a time. Without `owed` the thread never polls.
-  void Start(PacketHandler handler, RepliesOwed owed = {});
+  // a time. Without `owed` the thread never polls. `drained` runs on that
+  // thread after each pass over the ring (a batch of packets ends: the
+  // device may pass on what it held, e.g. one doorbell for the batch).
+  void Start(PacketHandler handler, RepliesOwed owed = {}, std::function<void()> drained = {});
   // The guest signalled the channel.
   void Notify();
   // The eventfd the thread waits on: writing 1 to it is Notify.
@@ -104,6 +106,7 @@ class RingChannel {
   GuestInterrupt interrupt_;
   PacketHandler handler_;
   RepliesOwed owed_;
+  std::function<void()> drained_;
   bool masked_ = false;             // the channel thread's only
   std::atomic<bool> polling_{false};  // masked, and woken by Send
 

@@ -69,14 +69,25 @@ uint32_t ScsiController::OnOpen(const vmbus::OpenRequest& request) {
     open->protocol = std::make_unique<storvsp::Channel>(
         config, &disk_, buffer_, *open, storvsp::Channel::SubChannelOf{version_.load()});
   }
+  // One pass over the ring is one batch for the disk (block::Device::Plug):
+  // an NVMe doorbell per pass, not per SRB.
   open->rings->Start([this, raw](const vmbus::IncomingPacket& packet) { Handle(*raw, packet); },
-                     [raw] { return raw->protocol->unanswered() != 0; });
+                     [raw] { return raw->protocol->unanswered() != 0; },
+                     [this, raw] {
+                       if (!raw->plugged) return;
+                       raw->plugged = false;
+                       gated_.Unplug();
+                     });
   const std::lock_guard lock(mutex_);
   open_[request.relid] = std::move(open);
   return vmbus::wire::kStatusSuccess;
 }
 
 void ScsiController::Handle(Open& open, const vmbus::IncomingPacket& packet) {
+  if (!open.plugged) {
+    gated_.Plug();
+    open.plugged = true;
+  }
   const storvsp::Handled handled = open.protocol->OnPacket(packet);
   if (open.relid == primary_relid_) {
     if (const auto version = open.protocol->version()) version_.store(*version);

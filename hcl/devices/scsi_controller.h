@@ -49,6 +49,7 @@ class ScsiController final : public VmbusDevice {
     std::atomic<uint32_t> target_vp{0};
     std::unique_ptr<RingChannel> rings;
     std::unique_ptr<storvsp::Channel> protocol;
+    bool plugged = false;  // the ring thread's: a plug held on the disk for this pass
     void Send(const storvsp::OutgoingPacket& packet) override {
       rings->Send(packet.type, packet.transaction_id, packet.payload);
     }

@@ -449,6 +449,53 @@ TEST_CASE("hcl storvsp: a completion into a masked ring raises no interrupt") {
   CHECK(f.Interrupts().size() == before);
 }
 
+TEST_CASE("hcl storvsp: SRBs found in one pass over the ring go to the disk as one plugged batch") {
+  Fixture f;
+  GuestChannel channel = f.ReadyChannel();
+  const uint64_t buffer = f.AllocPages(3);
+  for (uint64_t i = 0; i < 3; ++i)
+    Fixture::WriteSrb(channel, 10 + i, Rw10(kRead10, static_cast<uint32_t>(i), 1), 0,
+                      Fixture::Pfns(buffer + i * 4096, 1));
+  REQUIRE(f.server.SignalEvent(channel.connection_id) == ::hv::Status::kSuccess);
+  for (uint64_t i = 0; i < 3; ++i)
+    CHECK(DecodeSrbReply(f.Completion(channel, 10 + i)).srb_status == sw::srb::kSuccess);
+  // block::Device::Plug: the NVMe driver rings one doorbell for the three.
+  CHECK(f.device.submitted_plugged == 3);
+  REQUIRE_FALSE(f.device.batches.empty());
+  CHECK(f.device.batches.back() == 3);
+  CHECK(f.device.plug_depth == 0);
+}
+
+TEST_CASE("hcl storvsp: while SRBs are unanswered the ring is polled, not signalled") {
+  Fixture f;
+  GuestChannel channel = f.ReadyChannel();
+  const uint64_t buffer = f.AllocPages(2);
+  f.device.defer_completions = true;
+  f.SendSrb(channel, 1, Rw10(kRead10, 0, 1), 0, Fixture::Pfns(buffer, 1));
+  REQUIRE(Fixture::WaitConsumed(channel, [] { return false; }));
+  REQUIRE(f.DeviceRequests() == 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  // hyperv-vmbus.md §5.3: hcl keeps the guest's signals masked while it
+  // owes a reply, so Linux writes the next request without signalling ...
+  CHECK(channel.to_host.Header(RingField::kInterruptMask) == 1);
+  REQUIRE(Fixture::TryWriteSrb(channel, 2, Rw10(kRead10, 1, 1), 0, Fixture::Pfns(buffer + 4096, 1)));
+  CHECK(f.DeviceRequests() == 1);
+  // ... and the reply to the first wakes hcl, which finds the second.
+  f.device.RunPending();
+  CHECK(DecodeSrbReply(f.Completion(channel, 1)).srb_status == sw::srb::kSuccess);
+  REQUIRE(Fixture::WaitConsumed(channel, [] { return false; }));
+  CHECK(f.DeviceRequests() == 2);
+  // Nothing owed any more: signals are asked for again.
+  f.device.RunPending();
+  CHECK(DecodeSrbReply(f.Completion(channel, 2)).srb_status == sw::srb::kSuccess);
+  bool unmasked = false;
+  for (int i = 0; i < 200 && !unmasked; ++i) {
+    unmasked = channel.to_host.Header(RingField::kInterruptMask) == 0;
+    if (!unmasked) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  CHECK(unmasked);
+}
+
 TEST_CASE("hcl storvsp: READ(10) and WRITE(10) through GPA-direct ranges move the disk's bytes") {
   Fixture f;
   GuestChannel channel = f.ReadyChannel();

@@ -70,6 +70,8 @@ class GatedBlockDevice final : public block::Device {
     }
     inner_.Submit(std::move(request), queue_hint, std::move(done));
   }
+  void Plug() override { inner_.Plug(); }
+  void Unplug() override { inner_.Unplug(); }
 
  private:
   block::Device& inner_;

@@ -87,6 +87,12 @@ class Device {
   // `queue_hint` lets back ends with several hardware queues keep a
   // submitter's requests on one queue (e.g. the VP index); any value is valid.
   virtual void Submit(Request request, uint32_t queue_hint, Completion done) = 0;
+  // A batch of submissions (Linux's blk_plug): while any plug is held, a
+  // back end may keep new requests from its hardware and pass them on at
+  // the last Unplug (one doorbell for the batch). Every Plug needs its
+  // Unplug, soon: held requests wait for it. Default: nothing is held.
+  virtual void Plug() {}
+  virtual void Unplug() {}
 };
 
 }  // namespace block

@@ -155,6 +155,11 @@ class Driver {
          std::unique_ptr<QueuePair> admin);
 
   void SubmitIo(uint32_t ns_index, block::Request request, uint32_t queue_hint, block::Completion done);
+  // block::Device::Plug/Unplug of any namespace: while plugs_ > 0, new
+  // submission entries are written but their SQ tail doorbells wait for
+  // the last Unplug (one MMIO write per queue for the batch).
+  void Plug();
+  void Unplug();
   base::Result<std::vector<IoCommand>> BuildCommandsLocked(const Namespace& ns, const block::Request& request,
                                                            const std::shared_ptr<Request>& owner) const;
   void RunFinished(Finished& finished);
@@ -214,6 +219,7 @@ class Driver {
   std::vector<std::unique_ptr<Namespace>> namespaces_;
   std::vector<std::unique_ptr<IoQueue>> io_queues_;  // index = qid - 1
   uint16_t live_io_queues_ = 0;                     // created on the controller, 0 while resetting
+  uint32_t plugs_ = 0;                              // Plug calls not yet matched by Unplug
   uint64_t reset_number_ = 0;
   bool leak_dma_ = false;
   DriverCounters counters_;

@@ -50,6 +50,8 @@ class Driver::NamespaceDevice final : public block::Device {
   void Submit(block::Request request, uint32_t queue_hint, block::Completion done) override {
     driver_.SubmitIo(index_, std::move(request), queue_hint, std::move(done));
   }
+  void Plug() override { driver_.Plug(); }
+  void Unplug() override { driver_.Unplug(); }
 
  private:
   Driver& driver_;

@@ -134,7 +134,20 @@ void Driver::SubmitWaitingLocked(IoQueue& queue) {
     }
     queue.in_flight[*slot] = std::move(command);
   }
-  queue.pair->RingDoorbell();
+  if (plugs_ == 0) queue.pair->RingDoorbell();
+}
+
+void Driver::Plug() {
+  std::lock_guard lock(mutex_);
+  ++plugs_;
+}
+
+void Driver::Unplug() {
+  std::lock_guard lock(mutex_);
+  if (plugs_ == 0 || --plugs_ != 0) return;
+  // Entries placed while plugged; RingDoorbell skips a queue with none.
+  if (phase_ != Phase::kReady) return;
+  for (uint16_t i = 0; i < live_io_queues_; ++i) io_queues_[i]->pair->RingDoorbell();
 }
 
 void Driver::ProcessLocked(std::optional<uint16_t> vector) {

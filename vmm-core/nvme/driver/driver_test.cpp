@@ -328,6 +328,32 @@ TEST_CASE("nvme driver: queue_hint picks the queue; more requests than slots wai
   CHECK(rig.disk.submitted.size() == 10);
 }
 
+TEST_CASE("nvme driver: while plugged, entries wait for the last Unplug's doorbell") {
+  EmulatorRig rig(FakeBlockDevice::Mode::kDeferred, 8, EmulatorRig::DefaultOptions());
+  block::Device& disk = rig.ns(0);
+  std::array<Outcome, 3> outcomes;
+  disk.Plug();
+  disk.Plug();
+  for (size_t i = 0; i < outcomes.size(); ++i)
+    disk.Submit(Rw(block::Op::kRead, i, 1, {Seg(kData + i * 512, 512)}), 1, outcomes[i].Callback());
+  // Written to the SQ, but the controller has not been told.
+  CHECK(rig.disk.pending() == 0);
+  disk.Unplug();
+  CHECK(rig.disk.pending() == 0);
+  disk.Unplug();  // the last: one tail doorbell for all three
+  CHECK(rig.disk.pending() == 3);
+  for (int rounds = 0; rounds < 10 && rig.disk.CompleteNext(); ++rounds) rig.Pump();
+  for (const Outcome& outcome : outcomes) {
+    CHECK(outcome.calls == 1);
+    CHECK(outcome.status == block::Status::kOk);
+  }
+  // An Unplug without a Plug changes nothing.
+  disk.Unplug();
+  Outcome after;
+  disk.Submit(Rw(block::Op::kRead, 0, 1, {Seg(kData, 512)}), 1, after.Callback());
+  CHECK(rig.disk.pending() == 1);
+}
+
 // ---------------------------------------------------------------------------
 // Hostile and broken devices (ScriptedController).
 

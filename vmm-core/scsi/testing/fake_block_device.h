@@ -57,7 +57,13 @@ class FakeBlockDevice final : public block::Device {
   const block::Geometry& geometry() const override { return geometry_; }
   block::Geometry& mutable_geometry() { return geometry_; }
 
+  void Plug() override { ++plug_depth; }
+  void Unplug() override {
+    if (--plug_depth == 0) batches.push_back(requests.size());
+  }
+
   void Submit(block::Request request, uint32_t queue_hint, block::Completion done) override {
+    if (plug_depth > 0) ++submitted_plugged;
     requests.push_back(request);
     queue_hints.push_back(queue_hint);
     auto run = [this, request = std::move(request), done = std::move(done)]() {
@@ -88,6 +94,9 @@ class FakeBlockDevice final : public block::Device {
 
   std::vector<block::Request> requests;
   std::vector<uint32_t> queue_hints;
+  int plug_depth = 0;             // Plug calls not matched by Unplug
+  size_t submitted_plugged = 0;   // Submits made while plugged
+  std::vector<size_t> batches;    // requests.size() at each last Unplug
   bool defer_completions = false;
   std::optional<block::Status> fail_with;
 
