@@ -23,7 +23,16 @@ base::Result<std::unique_ptr<NvmeFunction>> NvmeFunction::Create(
   controller_config.msix_vectors = vectors;
   if (!options.serial.empty()) controller_config.serial = options.serial.substr(0, 20);
   function->controller_ = TRY(nvme::Controller::Create(controller_config, dma, *function));
+  nvme::Controller* controller = function->controller_.get();
+  function->timers_ = std::make_unique<OneShotTimers>([controller](uint32_t vector) {
+    controller->AggregationTimeElapsed(static_cast<uint16_t>(vector));
+  });
   return function;
+}
+
+bool NvmeFunction::StartAggregationTimer(uint16_t msix_vector, std::chrono::microseconds delay) {
+  timers_->Arm(msix_vector, delay);
+  return true;
 }
 
 void NvmeFunction::ConfigWritten() {

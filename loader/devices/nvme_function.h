@@ -7,6 +7,8 @@
 // Interrupts go out only while bus mastering is enabled (PCI 3.0 §6.2.2:
 // a function may not issue memory writes, MSIs included, without it).
 // DMA goes through GuestDma's policy; the controller core is vmm-core's.
+// Interrupt coalescing (Set Features 08h) is done: a timer thread here
+// ends each aggregation time.
 #pragma once
 
 #include <memory>
@@ -17,6 +19,7 @@
 
 #include "base/result.h"
 #include "block/device.h"
+#include "devices/one_shot_timers.h"
 #include "nvme/controller.h"
 #include "pci/bus.h"
 #include "pci/msix.h"
@@ -51,11 +54,15 @@ class NvmeFunction final : public pci::Function, private nvme::InterruptSink {
   NvmeFunction(pci::ConfigSpace config, uint16_t vectors, pci::MsiSink& msi)
       : config_(std::move(config)), msix_(vectors, msi) {}
   void Signal(uint16_t msix_vector) override;
+  bool StartAggregationTimer(uint16_t msix_vector, std::chrono::microseconds delay) override;
 
   std::optional<pci::ConfigSpace> config_;  // guarded by pci::Bus's lock
   pci::MsixTable msix_;
   std::atomic<bool> bus_master_{false};
   std::unique_ptr<nvme::Controller> controller_;
+  // Interrupt coalescing's aggregation time; declared last, so its thread
+  // stops before the controller goes.
+  std::unique_ptr<OneShotTimers> timers_;
 };
 
 }  // namespace loader::devices

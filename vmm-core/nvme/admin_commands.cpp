@@ -276,16 +276,22 @@ Controller::Core::Reply Controller::Core::SetFeaturesLocked(const wire::Submissi
       features_[fid] = value;
       return Reply{};
     case wire::kFeatureInterruptVectorConfig:
+      // IV (bits 15:00) and CD (bit 16) for that one vector.
       if ((value & 0xFFFF) >= config_.msix_vectors)
         return Fail(wire::GenericStatus(wire::generic::kInvalidField));
-      features_[fid] = value;
+      aggregation_[value & 0xFFFF].disabled = ((value >> 16) & 1) != 0;
+      return Reply{};
+    case wire::kFeatureInterruptCoalescing:
+      // TIME (15:08, 100 us) and THR (07:00, 0's based) for every I/O
+      // completion queue (CoalescesLocked); held completions are
+      // interrupted at their count or time under the new setting.
+      features_[fid] = value & 0xFFFF;
       return Reply{};
     case wire::kFeatureArbitration:
     case wire::kFeatureTemperatureThreshold:
-    case wire::kFeatureInterruptCoalescing:
     case wire::kFeatureAsyncEventConfig:
-      // Stored and reported back; no events or coalescing are implemented
-      // (nvme-vfio.md §6: store the values and interrupt immediately).
+      // Stored and reported back; no events are implemented (nvme-vfio.md
+      // §6: store the values).
       features_[fid] = value;
       return Reply{};
     default:
@@ -310,7 +316,8 @@ Controller::Core::Reply Controller::Core::GetFeaturesLocked(const wire::Submissi
       break;
     case wire::kFeatureInterruptVectorConfig:
       supported = (sqe.cdw11 & 0xFFFF) < config_.msix_vectors;
-      value = sqe.cdw11 & 0xFFFF;  // CD = 0: coalescing applies (not that it is done)
+      value = sqe.cdw11 & 0xFFFF;
+      if (supported && aggregation_[value].disabled) value |= 1u << 16;  // CD
       break;
     case wire::kFeatureArbitration:
     case wire::kFeaturePowerManagement:

@@ -74,6 +74,9 @@ devices::IoResult Controller::Read(uint64_t offset, std::span<std::byte> data) {
 devices::IoResult Controller::Write(uint64_t offset, std::span<const std::byte> data) {
   return core_->Write(offset, data);
 }
+void Controller::AggregationTimeElapsed(uint16_t msix_vector) {
+  core_->AggregationTimeElapsed(msix_vector);
+}
 
 Controller::Core::Core(Config config, DmaMemory& dma, InterruptSink& interrupts)
     : config_(std::move(config)), dma_(dma), interrupts_(interrupts), cap_(MakeCap()) {
@@ -88,6 +91,7 @@ Controller::Core::Core(Config config, DmaMemory& dma, InterruptSink& interrupts)
   cqs_.resize(size_t{config_.max_io_queue_pairs} + 1);
   granted_io_sqs_ = granted_io_cqs_ = config_.max_io_queue_pairs;
   write_cache_enabled_ = config_.volatile_write_cache;
+  aggregation_.resize(config_.msix_vectors);
 }
 
 void Controller::Core::Detach() {
@@ -267,6 +271,9 @@ void Controller::Core::ResetLocked() {
   granted_io_sqs_ = granted_io_cqs_ = config_.max_io_queue_pairs;
   write_cache_enabled_ = config_.volatile_write_cache;
   features_ = {};
+  // Held completions were on queues now gone; timers still running find
+  // nothing held.
+  for (Aggregation& vector : aggregation_) vector = Aggregation{.timer = vector.timer};
   fatal_ = false;
   shst_ = wire::kShstNormal;
   // RDY drops once the back end holds none of our requests (OnBlockComplete).
@@ -377,13 +384,66 @@ void Controller::Core::PostLocked(uint16_t cqid, uint16_t sqid, uint16_t cid, Re
   }
   cq.tail = static_cast<uint16_t>((cq.tail + 1) % cq.size);
   if (cq.tail == 0) cq.phase = !cq.phase;
-  if (cq.interrupts &&
-      std::find(actions.vectors.begin(), actions.vectors.end(), cq.vector) == actions.vectors.end())
-    actions.vectors.push_back(cq.vector);
+  if (cq.interrupts) InterruptLocked(cqid, cq, actions);
+}
+
+bool Controller::Core::CoalescesLocked(uint16_t cqid, const CompletionQueue& cq) const {
+  // NVMe 2.0 "Interrupt Coalescing": TIME (bits 15:08, 100 us units) 0 is
+  // no delay; not applied to the Admin Completion Queue, nor to a vector
+  // the admin queue shares, nor where Interrupt Vector Configuration set
+  // Coalescing Disable.
+  const uint32_t setting = features_[wire::kFeatureInterruptCoalescing];
+  if (cqid == 0 || ((setting >> 8) & 0xFF) == 0) return false;
+  if (cqs_[0] && cqs_[0]->interrupts && cqs_[0]->vector == cq.vector) return false;
+  return cq.vector < aggregation_.size() && !aggregation_[cq.vector].disabled;
+}
+
+void Controller::Core::InterruptLocked(uint16_t cqid, const CompletionQueue& cq, Actions& actions) {
+  const auto now = [&] {
+    if (std::find(actions.vectors.begin(), actions.vectors.end(), cq.vector) == actions.vectors.end())
+      actions.vectors.push_back(cq.vector);
+  };
+  if (!CoalescesLocked(cqid, cq)) {
+    if (cq.vector < aggregation_.size()) aggregation_[cq.vector].held = 0;
+    now();
+    return;
+  }
+  // THR (bits 07:00) is 0's based: interrupt once THR + 1 entries are
+  // held, or when the aggregation time runs out, whichever comes first.
+  const uint32_t setting = features_[wire::kFeatureInterruptCoalescing];
+  Aggregation& vector = aggregation_[cq.vector];
+  if (++vector.held >= (setting & 0xFF) + 1) {
+    vector.held = 0;
+    now();
+    return;
+  }
+  if (!vector.timer) {
+    vector.timer = true;
+    actions.timers.emplace_back(cq.vector, std::chrono::microseconds(100 * ((setting >> 8) & 0xFF)));
+  }
+}
+
+void Controller::Core::AggregationTimeElapsed(uint16_t vector) {
+  Actions actions;
+  {
+    std::lock_guard lock(mutex_);
+    if (detached_ || vector >= aggregation_.size()) return;
+    Aggregation& aggregation = aggregation_[vector];
+    aggregation.timer = false;
+    if (aggregation.held == 0) return;
+    aggregation.held = 0;
+    actions.vectors.push_back(vector);
+  }
+  RunActions(actions);
 }
 
 void Controller::Core::RunActions(Actions& actions) {
   for (uint16_t vector : actions.vectors) interrupts_.Signal(vector);
+  for (const auto& [vector, delay] : actions.timers) {
+    if (interrupts_.StartAggregationTimer(vector, delay)) continue;
+    // No timers in this host: what was held is interrupted for now.
+    AggregationTimeElapsed(vector);
+  }
   for (Submission& submission : actions.submissions) {
     const uint64_t token = submission.token;
     submission.device->Submit(std::move(submission.request), submission.queue_hint,

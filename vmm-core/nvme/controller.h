@@ -50,6 +50,8 @@
 // Controller; completions that arrive after its destruction are dropped.
 #pragma once
 
+#include <chrono>
+
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -70,6 +72,15 @@ class InterruptSink {
   // Raise MSI-X vector `msix_vector` (< Config::msix_vectors). Masking and
   // the pending bit are the PCI layer's.
   virtual void Signal(uint16_t msix_vector) = 0;
+  // Interrupt coalescing's aggregation time (NVMe 2.0 "Interrupt
+  // Coalescing"): call Controller::AggregationTimeElapsed(msix_vector)
+  // once `delay` has passed (from any thread, without the caller's locks).
+  // False: no timers here; the controller then interrupts at once.
+  virtual bool StartAggregationTimer(uint16_t msix_vector, std::chrono::microseconds delay) {
+    (void)msix_vector;
+    (void)delay;
+    return false;
+  }
 };
 
 struct Config {
@@ -110,6 +121,9 @@ class Controller final {
   // read 0 and ignore writes.
   devices::IoResult Read(uint64_t offset, std::span<std::byte> data);
   devices::IoResult Write(uint64_t offset, std::span<const std::byte> data);
+  // An aggregation timer the controller started has elapsed: completions
+  // held back on `msix_vector` get their interrupt now.
+  void AggregationTimeElapsed(uint16_t msix_vector);
 
   class Core;  // the state completions share (controller_core.h)
 

@@ -32,6 +32,7 @@ class Controller::Core : public std::enable_shared_from_this<Controller::Core> {
   devices::IoResult Write(uint64_t offset, std::span<const std::byte> data);
   // Called by ~Controller: later completions touch nothing but the lock.
   void Detach();
+  void AggregationTimeElapsed(uint16_t vector);
 
  private:
   struct Namespace {
@@ -83,7 +84,20 @@ class Controller::Core : public std::enable_shared_from_this<Controller::Core> {
   struct Actions {
     std::vector<Submission> submissions;
     std::vector<uint16_t> vectors;
+    std::vector<std::pair<uint16_t, std::chrono::microseconds>> timers;  // vector, delay
   };
+
+  // Interrupt coalescing of one vector (NVMe 2.0 "Interrupt Coalescing").
+  struct Aggregation {
+    uint32_t held = 0;        // completions posted since its last interrupt
+    bool timer = false;       // an aggregation timer is running
+    bool disabled = false;    // Interrupt Vector Configuration CD
+  };
+  // Whether completions on I/O CQ `cq` are coalesced now; the admin
+  // queue's never are.
+  bool CoalescesLocked(uint16_t cqid, const CompletionQueue& cq) const;
+  // Completions posted on `vector`: interrupt now, or hold them.
+  void InterruptLocked(uint16_t cqid, const CompletionQueue& cq, Actions& actions);
 
   // A command's immediate answer: status and completion dword 0.
   struct Reply {
@@ -171,6 +185,7 @@ class Controller::Core : public std::enable_shared_from_this<Controller::Core> {
   uint32_t held_aers_ = 0;
   bool write_cache_enabled_ = false;
   std::array<uint32_t, 0x0C> features_{};  // stored values of accepted features, by FID
+  std::vector<Aggregation> aggregation_;    // by MSI-X vector
   uint64_t reset_epoch_ = 0;
   uint64_t next_token_ = 1;
   std::unordered_map<uint64_t, InFlight> in_flight_;  // by token

@@ -65,10 +65,14 @@ void Driver::OnAdminDoneLocked(wire::Status status, uint32_t dw0) {
         ++step_index_;
         IssueCreateCqLocked();
       } else {
-        FinishInitLocked();
+        QueuesCreatedLocked();
       }
       return;
     }
+    case AdminStep::kInterruptCoalescing:
+      // Optional: refused, completions are interrupted one by one.
+      FinishInitLocked();
+      return;
   }
   // A queue the controller refused: use the ones made so far (Linux
   // retries with fewer, nvme-vfio.md §4.1 step 9).
@@ -76,7 +80,18 @@ void Driver::OnAdminDoneLocked(wire::Status status, uint32_t dw0) {
     FailLocked("the controller refused to create I/O queue 1");
     return;
   }
-  FinishInitLocked();
+  QueuesCreatedLocked();
+}
+
+void Driver::QueuesCreatedLocked() {
+  if (options_.interrupt_coalescing == 0) {
+    FinishInitLocked();
+    return;
+  }
+  auto features = Command(Op(wire::AdminOpcode::kSetFeatures));
+  features.cdw10 = wire::kFeatureInterruptCoalescing;
+  features.cdw11 = options_.interrupt_coalescing;
+  IssueAdminLocked(AdminStep::kInterruptCoalescing, features, false);
 }
 
 void Driver::OnIdentifyControllerLocked(wire::Status status) {

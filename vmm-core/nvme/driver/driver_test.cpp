@@ -328,6 +328,25 @@ TEST_CASE("nvme driver: queue_hint picks the queue; more requests than slots wai
   CHECK(rig.disk.submitted.size() == 10);
 }
 
+TEST_CASE("nvme driver: Options::interrupt_coalescing sets the controller's coalescing") {
+  nvme::driver::Options options = EmulatorRig::DefaultOptions();
+  options.interrupt_coalescing = 0x0102;  // TIME 1 (100 us), THR 2 (three entries)
+  EmulatorRig rig(FakeBlockDevice::Mode::kInline, 8, options);
+  REQUIRE(rig.driver->state() == nvme::driver::DriverState::kReady);
+  rig.interrupts.timers_available = true;
+  Outcome outcome;
+  rig.ns(0).Submit(Rw(block::Op::kRead, 0, 1, {Seg(kData, 512)}), 1, outcome.Callback());
+  rig.Pump();
+  // Completed by the controller but held: no interrupt, an aggregation timer.
+  CHECK(outcome.calls == 0);
+  REQUIRE(rig.interrupts.timers.size() == 1);
+  CHECK(rig.interrupts.timers[0].second == std::chrono::microseconds(100));
+  rig.controller->AggregationTimeElapsed(rig.interrupts.timers[0].first);
+  rig.Pump();
+  CHECK(outcome.calls == 1);
+  CHECK(outcome.status == block::Status::kOk);
+}
+
 TEST_CASE("nvme driver: while plugged, entries wait for the last Unplug's doorbell") {
   EmulatorRig rig(FakeBlockDevice::Mode::kDeferred, 8, EmulatorRig::DefaultOptions());
   block::Device& disk = rig.ns(0);

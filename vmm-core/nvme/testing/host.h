@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <array>
+#include <chrono>
 #include <cstdint>
 #include <mutex>
 #include <optional>
@@ -23,11 +24,21 @@ class RecordingInterrupts final : public InterruptSink {
     std::lock_guard lock(mutex_);
     vectors.push_back(msix_vector);
   }
+  bool StartAggregationTimer(uint16_t msix_vector, std::chrono::microseconds delay) override {
+    std::lock_guard lock(mutex_);
+    if (!timers_available) return false;
+    timers.emplace_back(msix_vector, delay);
+    return true;
+  }
   size_t count() {
     std::lock_guard lock(mutex_);
     return vectors.size();
   }
   std::vector<uint16_t> vectors;
+  // With timers_available, StartAggregationTimer records and accepts;
+  // the test ends the time itself (Controller::AggregationTimeElapsed).
+  bool timers_available = false;
+  std::vector<std::pair<uint16_t, std::chrono::microseconds>> timers;
 
  private:
   std::mutex mutex_;
