@@ -4,7 +4,8 @@
 // reached the loader, with the loader's time handling them. Exits are
 // keyed by what tells them apart: the port, the MMIO page, the MSR, the
 // hypercall code (TLFS "Hypercall Interface"). The figures that say what a
-// VTL switch or an intercept costs; see README "Profiling the loader".
+// VTL switch or an intercept costs; see README "Measuring: benchmarks and
+// the exit profile".
 #pragma once
 
 #include <cstdint>
