@@ -48,13 +48,13 @@ void RingChannel::Notify() {
   (void)!::write(wake_.get(), &one, sizeof one);
 }
 
-void RingChannel::Wait() {
+bool RingChannel::Wait(int timeout_ms) {
   for (;;) {
     uint64_t count = 0;
-    if (::read(wake_.get(), &count, sizeof count) == sizeof count) return;
-    if (errno != EAGAIN && errno != EINTR) return;
+    if (::read(wake_.get(), &count, sizeof count) == sizeof count) return true;
+    if (errno != EAGAIN && errno != EINTR) return true;
     pollfd readable{wake_.get(), POLLIN, 0};
-    (void)::poll(&readable, 1, -1);
+    if (::poll(&readable, 1, timeout_ms) == 0) return false;
   }
 }
 
@@ -114,7 +114,7 @@ void RingChannel::FlushLocked() {
   if (signal) interrupt_();
 }
 
-bool RingChannel::DrainLocked() {
+bool RingChannel::DrainLocked(bool stop_polling) {
   if (!masked_) {
     // No signals for packets written while we read (hyperv-vmbus.md §5.3).
     if (!in_.Mask()) return false;
@@ -137,14 +137,14 @@ bool RingChannel::DrainLocked() {
       return false;
     }
     if (!packet->has_value()) {
-      if (owed_) {
+      if (owed_ && !stop_polling) {
         // Published before owed_ is read; Send reads it after the device
         // counts the reply as given (RepliesOwed): if owed_ misses the
         // last reply, that reply's Send sees polling_ and wakes us.
         polling_.store(true, std::memory_order_seq_cst);
         if (owed_()) return true;  // stay masked; the next reply wakes us
-        polling_.store(false, std::memory_order_seq_cst);
       }
+      polling_.store(false, std::memory_order_seq_cst);
       // Empty and nothing owed: re-open interrupts, then look once more (a
       // packet written before the guest saw the unmask would otherwise
       // wait forever).
@@ -170,14 +170,16 @@ void RingChannel::Run() {
   bool broken = false;
   for (;;) {
     if (stop_.load(std::memory_order_acquire)) return;
-    Wait();
+    const bool polling = polling_.load(std::memory_order_seq_cst);
+    const bool woken = Wait(polling ? static_cast<int>(poll_limit_.count()) : -1);
     if (stop_.load(std::memory_order_acquire)) return;
     {
       // The guest may have freed room in the host->guest ring.
       const std::lock_guard lock(out_mutex_);
       FlushLocked();
     }
-    if (!broken && !DrainLocked()) broken = true;
+    // No reply within the limit: unmask and look again, owed or not.
+    if (!broken && !DrainLocked(/*stop_polling=*/!woken)) broken = true;
     if (drained_) drained_();
   }
 }

@@ -15,8 +15,9 @@
 // the ring is empty but the device still owes replies (requests in
 // flight) it stays masked and polls instead: the next reply's Send wakes
 // it. So a guest keeping many requests in flight writes new ones without a
-// signal each (a VTL switch each, under a paravisor). With nothing owed it
-// unmasks, then looks once more.
+// signal each (a VTL switch each, under a paravisor). With nothing owed, or
+// no reply within the poll limit (a device holding a request for long must
+// not hold back the guest's next ones), it unmasks, then looks once more.
 //
 // Rings are read copy-then-validate by vmbus::InRing through the VTL0
 // gate. A corrupt ring stops the channel (it is the guest's to close) and
@@ -24,6 +25,7 @@
 #pragma once
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <functional>
@@ -68,6 +70,12 @@ class RingChannel {
   void Notify();
   // The eventfd the thread waits on: writing 1 to it is Notify.
   int wake_fd() const { return wake_.get(); }
+  // How long a polling thread waits for a reply before it asks for the
+  // guest's signals again anyway: a request the device holds for long (an
+  // NVMe timeout and retry takes tens of seconds) must not hold back the
+  // requests the guest writes meanwhile. Set before Start.
+  static constexpr std::chrono::milliseconds kDefaultPollLimit{10};
+  void set_poll_limit(std::chrono::milliseconds limit) { poll_limit_ = limit; }
   // Queues one packet for the guest (any thread). Dropped after Stop.
   void Send(vmbus::PacketType type, uint64_t transaction_id, std::span<const std::byte> payload);
   // Stops the thread and drops queued packets; no ring access after it
@@ -88,11 +96,13 @@ class RingChannel {
               uint32_t relid, GuestInterrupt interrupt, os::UniqueFd wake)
       : access_(std::move(access)), in_(std::move(in)), out_(std::move(out)), relid_(relid),
         interrupt_(std::move(interrupt)), wake_(std::move(wake)) {}
-  // Blocks until the eventfd is written (or an error: then returns too).
-  void Wait();
+  // Blocks until the eventfd is written (or an error: true too), or for
+  // at most `timeout_ms` (-1: no limit): then false.
+  bool Wait(int timeout_ms);
   void Run();
-  // Drains the in-ring; false if it is corrupt.
-  bool DrainLocked();
+  // Drains the in-ring; false if it is corrupt. With `stop_polling` an
+  // empty ring is unmasked even while replies are owed.
+  bool DrainLocked(bool stop_polling);
   // Writes queued packets while they fit. Caller holds out_mutex_.
   void FlushLocked();
 
@@ -106,6 +116,7 @@ class RingChannel {
   GuestInterrupt interrupt_;
   PacketHandler handler_;
   RepliesOwed owed_;
+  std::chrono::milliseconds poll_limit_ = kDefaultPollLimit;
   std::function<void()> drained_;
   bool masked_ = false;             // the channel thread's only
   std::atomic<bool> polling_{false};  // masked, and woken by Send

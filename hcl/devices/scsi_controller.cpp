@@ -59,6 +59,7 @@ uint32_t ScsiController::OnOpen(const vmbus::OpenRequest& request) {
     return kOpenFailed;
   }
   open->rings = std::move(*rings);
+  open->rings->set_poll_limit(poll_limit_.load());
   storvsp::Config config;
   // One sub-channel per VP beyond the first (Linux asks for what it can use).
   config.max_sub_channels = static_cast<uint16_t>(vp_count_ > 1 ? vp_count_ - 1 : 0);

@@ -9,6 +9,8 @@
 // them: zero copy, never into memory VTL0 may not touch.
 #pragma once
 
+#include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -41,6 +43,8 @@ class ScsiController final : public VmbusDevice {
   void OnModify(uint32_t relid, uint32_t target_vp) override;
   void OnSignal(uint32_t relid) override;
   int SignalFd(uint32_t relid) override;
+  // RingChannel::set_poll_limit for channels opened from now on.
+  void set_poll_limit(std::chrono::milliseconds limit) { poll_limit_.store(limit); }
 
  private:
   struct Open final : storvsp::PacketSink {
@@ -66,6 +70,7 @@ class ScsiController final : public VmbusDevice {
   Vtl0GuestBuffer buffer_;
   scsi::Disk disk_;
   uint32_t vp_count_;
+  std::atomic<std::chrono::milliseconds> poll_limit_{RingChannel::kDefaultPollLimit};
   uint32_t primary_relid_ = 0;
   std::mutex mutex_;
   std::map<uint32_t, std::unique_ptr<Open>> open_;  // guarded by mutex_; by relid
