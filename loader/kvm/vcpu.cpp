@@ -10,12 +10,15 @@
 
 namespace kvm {
 
-Vcpu::Vcpu(os::UniqueFd fd, os::Mapping run_area, uint32_t id)
+Vcpu::Vcpu(os::UniqueFd fd, os::Mapping run_area, uint32_t id, bool sync_regs)
     : fd_(std::move(fd)),
       run_area_(std::move(run_area)),
       // The mapping starts with struct kvm_run (api.rst 4.7 KVM_CREATE_VCPU).
       run_(reinterpret_cast<kvm_run*>(run_area_.bytes().data())),
-      id_(id) {}
+      id_(id),
+      sync_regs_(sync_regs) {
+  if (sync_regs_) run_->kvm_valid_regs = kSyncedState;
+}
 
 base::Result<Vcpu> Vcpu::Create(const Vm& vm, uint32_t id) {
   const int fd = TRY(os::Ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(id),
@@ -23,38 +26,77 @@ base::Result<Vcpu> Vcpu::Create(const Vm& vm, uint32_t id) {
   os::UniqueFd vcpu_fd(fd);
   auto run_area = TRY(os::Mapping::Create(vm.vcpu_mmap_size(), PROT_READ | PROT_WRITE, MAP_SHARED,
                                       vcpu_fd.get(), "kvm_run"));
-  return Vcpu(std::move(vcpu_fd), std::move(run_area), id);
+  // api.rst, KVM_CAP_SYNC_REGS: the fields KVM can keep in step; a
+  // kernel without it (or without these) gets ioctls.
+  const auto fields = os::Ioctl(vm.fd(), KVM_CHECK_EXTENSION, long{KVM_CAP_SYNC_REGS},
+                                "KVM_CHECK_EXTENSION");
+  const bool sync_regs =
+      fields && (static_cast<uint64_t>(*fields) & kSyncedState) == kSyncedState;
+  return Vcpu(std::move(vcpu_fd), std::move(run_area), id, sync_regs);
+}
+
+base::Result<void> Vcpu::Settle() const {
+  if (!sync_regs_) return base::Ok();
+  if ((run_->kvm_dirty_regs & KVM_SYNC_X86_REGS) != 0) {
+    TRY(os::Ioctl(fd_, KVM_SET_REGS, &run_->s.regs.regs, "KVM_SET_REGS"));
+    run_->kvm_dirty_regs &= ~uint64_t{KVM_SYNC_X86_REGS};
+  }
+  if ((run_->kvm_dirty_regs & KVM_SYNC_X86_SREGS) != 0) {
+    TRY(os::Ioctl(fd_, KVM_SET_SREGS, &run_->s.regs.sregs, "KVM_SET_SREGS"));
+    run_->kvm_dirty_regs &= ~uint64_t{KVM_SYNC_X86_SREGS};
+  }
+  return base::Ok();
+}
+
+base::Result<void> Vcpu::SettleAndForget() const {
+  TRY(Settle());
+  synced_ = false;
+  return base::Ok();
 }
 
 base::Result<kvm_regs> Vcpu::GetRegs() const {
+  if (synced_) return run_->s.regs.regs;
   kvm_regs regs{};
   TRY(os::Ioctl(fd_, KVM_GET_REGS, &regs, "KVM_GET_REGS"));
   return regs;
 }
 
 base::Result<void> Vcpu::SetRegs(const kvm_regs& regs) {
+  if (synced_) {
+    run_->s.regs.regs = regs;
+    run_->kvm_dirty_regs |= KVM_SYNC_X86_REGS;
+    return base::Ok();
+  }
   TRY(os::Ioctl(fd_, KVM_SET_REGS, &regs, "KVM_SET_REGS"));
   return base::Ok();
 }
 
 base::Result<kvm_sregs> Vcpu::GetSregs() const {
+  if (synced_) return run_->s.regs.sregs;
   kvm_sregs sregs{};
   TRY(os::Ioctl(fd_, KVM_GET_SREGS, &sregs, "KVM_GET_SREGS"));
   return sregs;
 }
 
 base::Result<void> Vcpu::SetSregs(const kvm_sregs& sregs) {
+  if (synced_) {
+    run_->s.regs.sregs = sregs;
+    run_->kvm_dirty_regs |= KVM_SYNC_X86_SREGS;
+    return base::Ok();
+  }
   TRY(os::Ioctl(fd_, KVM_SET_SREGS, &sregs, "KVM_SET_SREGS"));
   return base::Ok();
 }
 
 base::Result<uint32_t> Vcpu::GetMpState() const {
+  TRY(Settle());
   kvm_mp_state state{};
   TRY(os::Ioctl(fd_, KVM_GET_MP_STATE, &state, "KVM_GET_MP_STATE"));
   return state.mp_state;
 }
 
 base::Result<void> Vcpu::SetMpState(uint32_t state) {
+  TRY(SettleAndForget());
   kvm_mp_state mp{};
   mp.mp_state = state;
   TRY(os::Ioctl(fd_, KVM_SET_MP_STATE, &mp, "KVM_SET_MP_STATE"));
@@ -62,12 +104,14 @@ base::Result<void> Vcpu::SetMpState(uint32_t state) {
 }
 
 base::Result<kvm_lapic_state> Vcpu::GetLapic() const {
+  TRY(Settle());
   kvm_lapic_state lapic{};
   TRY(os::Ioctl(fd_, KVM_GET_LAPIC, &lapic, "KVM_GET_LAPIC"));
   return lapic;
 }
 
 base::Result<std::optional<uint64_t>> Vcpu::Translate(uint64_t linear) const {
+  TRY(Settle());  // the page tables of the CR3 last written
   kvm_translation translation{};
   translation.linear_address = linear;
   TRY(os::Ioctl(fd_, KVM_TRANSLATE, &translation, "KVM_TRANSLATE"));
@@ -76,17 +120,20 @@ base::Result<std::optional<uint64_t>> Vcpu::Translate(uint64_t linear) const {
 }
 
 base::Result<kvm_vcpu_events> Vcpu::GetEvents() const {
+  TRY(Settle());
   kvm_vcpu_events events{};
   TRY(os::Ioctl(fd_, KVM_GET_VCPU_EVENTS, &events, "KVM_GET_VCPU_EVENTS"));
   return events;
 }
 
 base::Result<void> Vcpu::SetEvents(const kvm_vcpu_events& events) {
+  TRY(SettleAndForget());  // an injected interrupt shows in the sregs' bitmap
   TRY(os::Ioctl(fd_, KVM_SET_VCPU_EVENTS, &events, "KVM_SET_VCPU_EVENTS"));
   return base::Ok();
 }
 
 base::Result<uint32_t> Vcpu::GetTscKhz() const {
+  TRY(Settle());
   const int khz = TRY(os::Ioctl(fd_, KVM_GET_TSC_KHZ, 0UL, "KVM_GET_TSC_KHZ"));
   if (khz <= 0) return base::Error::Format("KVM_GET_TSC_KHZ returned %d", khz);
   return static_cast<uint32_t>(khz);
@@ -96,6 +143,7 @@ base::Result<void> Vcpu::SetCpuid(std::span<const kvm_cpuid_entry2> entries) {
   if (entries.size() > abi::kMaxCpuidEntries)
     return base::Error::Format("%zu CPUID entries, at most %u", entries.size(),
                                abi::kMaxCpuidEntries);
+  TRY(SettleAndForget());
   abi::CpuidBuffer buffer{};
   buffer.header.nent = static_cast<uint32_t>(entries.size());
   std::copy(entries.begin(), entries.end(), buffer.entries.begin());
@@ -107,6 +155,7 @@ base::Result<void> Vcpu::SetMsrs(std::span<const MsrValue> msrs) {
   if (msrs.size() > abi::kMaxMsrEntries)
     return base::Error::Format("%zu MSRs in one KVM_SET_MSRS, at most %u", msrs.size(),
                                abi::kMaxMsrEntries);
+  TRY(SettleAndForget());
   abi::MsrBuffer buffer{};
   buffer.header.nmsrs = static_cast<uint32_t>(msrs.size());
   for (size_t i = 0; i < msrs.size(); ++i) {
@@ -126,6 +175,7 @@ base::Result<std::vector<MsrValue>> Vcpu::GetMsrs(std::span<const uint32_t> inde
   if (indexes.size() > abi::kMaxMsrEntries)
     return base::Error::Format("%zu MSRs in one KVM_GET_MSRS, at most %u", indexes.size(),
                                abi::kMaxMsrEntries);
+  TRY(Settle());
   abi::MsrBuffer buffer{};
   buffer.header.nmsrs = static_cast<uint32_t>(indexes.size());
   for (size_t i = 0; i < indexes.size(); ++i) buffer.entries[i].index = indexes[i];
@@ -145,10 +195,16 @@ base::Result<VcpuExit> Vcpu::Run() {
   // in-kernel LAPIC (KVM_MP_STATE_UNINITIALIZED) was woken and has not
   // started yet; KVM asks to be called again (arch/x86/kvm/x86.c,
   // kvm_arch_vcpu_ioctl_run). Both go back to the run loop unchanged.
+  // KVM_RUN loads the dirty synced registers on entry and stores all of
+  // them on every way out (x86.c kvm_arch_vcpu_ioctl_run, label `out`),
+  // the EINTR and EAGAIN returns included.
   if (::ioctl(fd_.get(), KVM_RUN, 0UL) != 0) {
-    if (errno == EINTR || errno == EAGAIN) return VcpuExit{InterruptedExit{}};
-    return base::Error::FromErrno("KVM_RUN", errno);
+    const int error = errno;
+    synced_ = sync_regs_ && (error == EINTR || error == EAGAIN);
+    if (error == EINTR || error == EAGAIN) return VcpuExit{InterruptedExit{}};
+    return base::Error::FromErrno("KVM_RUN", error);
   }
+  synced_ = sync_regs_;
   return DecodeExit(*run_, run_area_.bytes());
 }
 

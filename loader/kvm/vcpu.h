@@ -4,6 +4,16 @@
 //
 // A Vcpu is used by one thread. The only call allowed from elsewhere (a
 // signal handler, another thread) is RequestImmediateExit.
+//
+// Registers without ioctls (api.rst, KVM_CAP_SYNC_REGS and kvm_run's
+// kvm_valid_regs): when KVM offers it, every KVM_RUN leaves the general
+// and special registers in kvm_run->s.regs on its way out and loads those
+// marked in kvm_dirty_regs on its way in. Between two runs GetRegs and
+// GetSregs read that copy and SetRegs and SetSregs write it, so handling
+// an exit (a VTL switch reads and writes both VTLs' registers) costs no
+// ioctl for them. Every other vCPU ioctl first hands pending writes to KVM
+// (KVM_SET_REGS/SREGS), so it sees them, and one that changes state (MSRs,
+// MP state, events, CPUID) drops the copy until the next run.
 #pragma once
 
 #include <linux/kvm.h>
@@ -83,12 +93,25 @@ class Vcpu final : public VcpuState {
   void ClearImmediateExit() noexcept { run_->immediate_exit = 0; }
 
  private:
-  Vcpu(os::UniqueFd fd, os::Mapping run_area, uint32_t id);
+  Vcpu(os::UniqueFd fd, os::Mapping run_area, uint32_t id, bool sync_regs);
+
+  // KVM_CAP_SYNC_REGS: the fields of kvm_run->s.regs kept in step.
+  static constexpr uint64_t kSyncedState = KVM_SYNC_X86_REGS | KVM_SYNC_X86_SREGS;
+  // Gives KVM the registers written into the synced copy since the last
+  // run (before an ioctl that must see them).
+  base::Result<void> Settle() const;
+  // Settle, then forget the copy: an ioctl is about to change state the
+  // copy holds (EFER through KVM_SET_MSRS, RIP through INIT).
+  base::Result<void> SettleAndForget() const;
 
   os::UniqueFd fd_;
   os::Mapping run_area_;
   kvm_run* run_;  // the start of run_area_
   uint32_t id_;
+  bool sync_regs_;
+  // run_->s.regs holds the vCPU's registers: a KVM_RUN has returned and
+  // no state-changing ioctl came since.
+  mutable bool synced_ = false;
 };
 
 }  // namespace kvm
