@@ -14,6 +14,7 @@
 #include "kvm/lapic.h"
 #include "vsm/intercept_message.h"
 #include "vsm/io_instruction.h"
+#include "vsm/register_page.h"
 
 namespace loader {
 namespace {
@@ -140,6 +141,12 @@ base::Result<void> VpRunner::EnterVtl2(hv::VtlEntryReason reason,
                  message ? "intercept" : "interrupt");
   CopySharedGprs(vtl0, vtl2);
   TRY(vtls_.vtl2->SetRegs(vtl2));
+  // The register page, if VTL2 registered one: VTL0's registers as they
+  // are now (vsm/register_page.h).
+  if (const auto page = hypercalls_.register_page()) {
+    const hv::VpRegisterPage shown = vsm::ShowRegisters(vtl0, TRY(vtls_.vtl0->GetSregs()));
+    if (!shared_.memory->WriteObj(mem::Gpa{*page}, shown)) Log("VTL2's register page is outside RAM");
+  }
   // TLFS "VTL Entry": the entry reason in the VTL control area of the
   // target VTL's VP assist page.
   if (auto assist = vtls_.vtl2_msrs->vp_assist_page()) {
@@ -178,6 +185,16 @@ base::Result<void> VpRunner::ReturnToVtl0(uint64_t control) {
         vtl0.rax = *rax;
       if (auto rcx = shared_.memory->ReadObj<uint64_t>(mem::Gpa{base + hv::vp_assist::kReturnRcx}))
         vtl0.rcx = *rcx;
+    }
+  }
+  // What VTL2 changed in the register page (an intercept completed there:
+  // RIP moved on, RAX for an IN) goes to VTL0; the page is stale from now
+  // until the next entry.
+  if (const auto page = hypercalls_.register_page()) {
+    if (auto shown = shared_.memory->ReadObj<hv::VpRegisterPage>(mem::Gpa{*page})) {
+      vsm::TakeDirtyRegisters(*shown, vtl0);
+      const uint64_t invalid = 0;  // version 0, not valid, nothing dirty
+      (void)shared_.memory->WriteObj(mem::Gpa{*page}, invalid);
     }
   }
   TRY(vtls_.vtl0->SetRegs(vtl0));

@@ -84,8 +84,21 @@ base::Result<mshv_vtl_run*> MshvVtl::MapRunPage(uint32_t cpu) {
   auto mapping = TRY(os::Mapping::Create(4096, PROT_READ | PROT_WRITE, MAP_SHARED, vtl_.get(),
                                          "the run page", int64_t{cpu} << 12));
   auto* run = reinterpret_cast<mshv_vtl_run*>(mapping.bytes().data());
-  run_pages_.push_back(std::move(mapping));
+  cpu_pages_.push_back(std::move(mapping));
   return run;
+}
+
+base::Result<::hv::VpRegisterPage*> MshvVtl::MapRegisterPage(uint32_t cpu) {
+  if (cpu > 0xFFFF) return base::Error::Format("CPU %u has no register page", cpu);
+  __u32 capability = MSHV_CAP_REGISTER_PAGE;
+  if (TRY(os::Ioctl(mshv_, MSHV_CHECK_EXTENSION, &capability, "MSHV_CHECK_EXTENSION")) <= 0)
+    return base::Error("the VTL2 driver has no register page");
+  const int64_t page = int64_t{MSHV_REG_PAGE_OFFSET} << MSHV_REAL_OFF_SHIFT | cpu;
+  auto mapping = TRY(os::Mapping::Create(4096, PROT_READ | PROT_WRITE, MAP_SHARED, vtl_.get(),
+                                         "the register page", page << 12));
+  auto* registers = reinterpret_cast<::hv::VpRegisterPage*>(mapping.bytes().data());
+  cpu_pages_.push_back(std::move(mapping));
+  return registers;
 }
 
 base::Result<bool> MshvVtl::ReturnToLowerVtl() const {

@@ -53,6 +53,8 @@ class MshvVtl final : public VtlDriver {
 
   // This CPU's run page (struct mshv_vtl_run), mapped once.
   base::Result<mshv_vtl_run*> MapRunPage(uint32_t cpu) override;
+  // This CPU's register page, if MSHV_CAP_REGISTER_PAGE.
+  base::Result<::hv::VpRegisterPage*> MapRegisterPage(uint32_t cpu) override;
   // MSHV_RETURN_TO_LOWER_VTL: runs VTL0 on the calling CPU until it needs
   // VTL2. false: interrupted (a signal, or run->cancel).
   base::Result<bool> ReturnToLowerVtl() const override;
@@ -76,7 +78,7 @@ class MshvVtl final : public VtlDriver {
   HvcallFile hvcall_;
   os::UniqueFd low_;
   os::UniqueFd sint_;
-  std::vector<os::Mapping> run_pages_;
+  std::vector<os::Mapping> cpu_pages_;  // run pages and register pages
   std::vector<os::Mapping> vtl0_mappings_;
 };
 

@@ -23,6 +23,9 @@ namespace {
 constexpr uint8_t kUd = 6;   // SDM vol. 3A §6.15, Table 6-1
 constexpr uint8_t kGp = 13;
 constexpr size_t kRax = MSHV_VTL_GP_RAX;
+// RSP's index among the register page's 16 GPRs (the run page keeps CR2
+// there instead).
+constexpr size_t kPageRsp = ::hv::reg::kRsp - ::hv::reg::kRax;
 
 hv_register_assoc Assoc(uint32_t name, uint64_t low = 0, uint64_t high = 0) {
   hv_register_assoc assoc{};
@@ -71,11 +74,13 @@ namespace {
 // emulation fails without a device access.
 class InterceptCpu final : public x86emu::X86Cpu {
  public:
-  InterceptCpu(const VtlDriver& mshv, mshv_vtl_run& run, const ::hv::InterceptHeader& header,
-               Vtl0Memory& memory, Vtl0Devices& devices, BoundAccess bound,
-               std::function<bool(uint64_t)> is_vtl2)
+  // `page`: the register page holding this entry's registers, or null.
+  InterceptCpu(const VtlDriver& mshv, mshv_vtl_run& run, ::hv::VpRegisterPage* page,
+               const ::hv::InterceptHeader& header, Vtl0Memory& memory, Vtl0Devices& devices,
+               BoundAccess bound, std::function<bool(uint64_t)> is_vtl2)
       : mshv_(mshv),
         run_(run),
+        page_(page),
         header_(header),
         memory_(memory),
         devices_(devices),
@@ -85,6 +90,20 @@ class InterceptCpu final : public x86emu::X86Cpu {
         rflags_(header.rflags) {}
 
   base::Result<void> Fetch() {
+    if (page_ != nullptr) {
+      namespace seg = ::hv::register_page_segment;
+      rsp_ = page_->gprs[kPageRsp];
+      es_ = FromWire(page_->segments[seg::kEs]);
+      ss_ = FromWire(page_->segments[seg::kSs]);
+      ds_ = FromWire(page_->segments[seg::kDs]);
+      fs_ = FromWire(page_->segments[seg::kFs]);
+      gs_ = FromWire(page_->segments[seg::kGs]);
+      cr_.cr0 = page_->cr0;
+      cr_.cr3 = page_->cr3;
+      cr_.cr4 = page_->cr4;
+      cr_.efer = page_->efer;
+      return base::Ok();
+    }
     std::array registers = {Assoc(::hv::reg::kRsp),     Assoc(::hv::reg::kEs),
                             Assoc(::hv::reg::kSs),      Assoc(::hv::reg::kDs),
                             Assoc(::hv::reg::kFs),      Assoc(::hv::reg::kGs),
@@ -105,6 +124,23 @@ class InterceptCpu final : public x86emu::X86Cpu {
   }
 
   base::Result<void> Commit() {
+    if (page_ != nullptr) {
+      namespace rc = ::hv::register_class;
+      page_->rip = rip_;
+      page_->dirty |= rc::kIp;
+      if (rflags_ != header_.rflags) {
+        page_->rflags = rflags_;
+        page_->dirty |= rc::kFlags;
+      }
+      if (rsp_dirty_) {
+        // The class is all 16 registers: the shared ones as the run page
+        // has them now (the emulation may have written some), RSP ours.
+        for (size_t i = 0; i < std::size(page_->gprs); ++i)
+          page_->gprs[i] = i == kPageRsp ? rsp_ : run_.cpu_context.gp_regs[i];
+        page_->dirty |= rc::kGeneral;
+      }
+      return base::Ok();
+    }
     std::array<hv_register_assoc, 3> writes{};
     size_t n = 0;
     writes[n++] = Assoc(::hv::reg::kRip, rip_);
@@ -225,6 +261,7 @@ class InterceptCpu final : public x86emu::X86Cpu {
 
   const VtlDriver& mshv_;
   mshv_vtl_run& run_;
+  ::hv::VpRegisterPage* page_;
   const ::hv::InterceptHeader& header_;
   Vtl0Memory& memory_;
   Vtl0Devices& devices_;
@@ -245,8 +282,20 @@ bool VpRunner::IsVtl2Memory(uint64_t gpa) const {
   return gpa < memory_.end() && !memory_.Contains(gpa, 1) && !base::InPcLegacyHole(gpa);
 }
 
+::hv::VpRegisterPage* VpRunner::ValidRegisterPage() const {
+  if (register_page_ == nullptr || register_page_->version != ::hv::VpRegisterPage::kVersion ||
+      register_page_->is_valid == 0)
+    return nullptr;
+  return register_page_;
+}
+
 base::Result<void> VpRunner::AdvanceRip(const ::hv::InterceptHeader& header) {
   const uint64_t length = header.instruction_length_cr8 & 0xF;
+  if (::hv::VpRegisterPage* page = ValidRegisterPage()) {
+    page->rip = header.rip + length;
+    page->dirty |= ::hv::register_class::kIp;
+    return base::Ok();
+  }
   const std::array registers = {Assoc(::hv::reg::kRip, header.rip + length)};
   return mshv_.SetRegisters(registers);
 }
@@ -261,7 +310,7 @@ base::Result<void> VpRunner::InjectException(uint8_t vector, std::optional<uint3
 }
 
 base::Result<void> VpRunner::Emulate(const ::hv::InterceptHeader& header, BoundAccess bound) {
-  InterceptCpu cpu(mshv_, *run_, header, memory_, devices_, bound,
+  InterceptCpu cpu(mshv_, *run_, ValidRegisterPage(), header, memory_, devices_, bound,
                    [this](uint64_t gpa) { return IsVtl2Memory(gpa); });
   TRY(cpu.Fetch());
   const std::vector<std::byte> bytes = TRY(cpu.FetchInstruction());
@@ -460,6 +509,8 @@ base::Result<void> VpRunner::Run() {
 
 base::Result<void> VpRunner::Prepare() {
   run_ = TRY(mshv_.MapRunPage(cpu_));
+  // Without a register page every completed intercept is a hypercall.
+  if (auto page = mshv_.MapRegisterPage(cpu_)) register_page_ = *page;
   // The general registers are shared between VTLs and live in the run
   // page while VTL2 runs: start from the state the hypervisor gave VTL0
   // (a boot protocol's RSI, say).

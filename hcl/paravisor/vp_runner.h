@@ -19,8 +19,10 @@
 //   Hypercall (PostMessage / SignalEvent to a connection nobody owns,
 //     through the unknown-connection intercept): the VMBus server; its
 //     status into VTL0's RAX.
-// Completing an intercept: RIP + instruction length through
-// MSHV_SET_VP_REGISTERS; a fault through PendingEvent0 instead.
+// Completing an intercept: RIP + instruction length into the register
+// page (hv/hvdef.h VpRegisterPage: the hypervisor takes it back at the
+// VTL return, no hypercall), or through MSHV_SET_VP_REGISTERS where the
+// driver has no page; a fault through PendingEvent0 instead.
 #pragma once
 
 #include <cstdint>
@@ -84,6 +86,8 @@ class VpRunner {
   // VTL0 RAM and not the PC legacy hole (base/pc_layout.h).
   bool IsVtl2Memory(uint64_t gpa) const;
   __u64& Gpr(size_t index) { return run_->cpu_context.gp_regs[index]; }
+  // The register page if it holds VTL0's registers of this entry.
+  ::hv::VpRegisterPage* ValidRegisterPage() const;
 
   VtlDriver& mshv_;
   Vtl0Memory& memory_;
@@ -93,6 +97,7 @@ class VpRunner {
   std::function<void(const char*)> on_vtl0_fatal_;
   bool trace_;
   mshv_vtl_run* run_ = nullptr;
+  ::hv::VpRegisterPage* register_page_ = nullptr;  // null: none
   VpStats stats_;
   // What VTL0 makes this VP log (#GP, retries): 16 lines, then a notice.
   static constexpr unsigned kMaxLogLines = 16;

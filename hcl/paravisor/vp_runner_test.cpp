@@ -27,7 +27,9 @@ struct Fixture {
   hcl::VpRunner runner{driver, memory, devices, vmbus, 0,
                        [this](const char* reason) { fatal.emplace_back(reason); }};
 
-  Fixture() {
+  // `register_page`: the driver has one (filled by ShowRegisterPage).
+  explicit Fixture(bool register_page = false) {
+    if (register_page) driver.register_page.emplace();
     memory.Add(mem::GuestMemory::Create(mem::Gpa{0}, ram).value());
     // Flat 32-bit protected mode, no paging.
     driver.registers[::hv::reg::kCr0] = {1, 0};
@@ -47,6 +49,21 @@ struct Fixture {
     return header;
   }
   __u64& Rax() { return driver.run.cpu_context.gp_regs[MSHV_VTL_GP_RAX]; }
+  // What the hypervisor puts in the register page at an entry: VTL0 in
+  // flat 32-bit protected mode at kCode, stack at `rsp`, nothing dirty.
+  ::hv::VpRegisterPage& ShowRegisterPage(uint64_t rsp = 0x8000) {
+    ::hv::VpRegisterPage& page = *driver.register_page;
+    page = {};
+    page.version = ::hv::VpRegisterPage::kVersion;
+    page.is_valid = 1;
+    page.gprs[4] = rsp;
+    page.rip = kCode;
+    page.rflags = 2;
+    for (::hv::SegmentWire& segment : page.segments) segment = {0, 0xFFFFFFFF, 0x10, 0xC093};
+    page.segments[::hv::register_page_segment::kCs] = {0, 0xFFFFFFFF, 0x08, 0xC09B};
+    page.cr0 = 1;
+    return page;
+  }
   // The exception VTL0 got, if any (PendingEvent0 vector).
   std::optional<uint32_t> Exception() const {
     const FakeDriver::Value* event = driver.LastWrite(::hv::reg::kPendingEvent0);
@@ -209,6 +226,45 @@ TEST_CASE("hcl intercepts: emulation is bound to the intercepted MMIO page") {
     f.driver.Exit(::hv::message::kUnmappedGpa, read);
     REQUIRE(f.runner.HandleExit().ok());
     CHECK_FALSE(f.Rip());
+  }
+}
+
+TEST_CASE("hcl intercepts: the register page completes them without a hypercall") {
+  Fixture f(true);
+  namespace rc = ::hv::register_class;
+  SUBCASE("port I/O: RIP moves on in the page") {
+    ::hv::VpRegisterPage& page = f.ShowRegisterPage();
+    f.driver.Exit(::hv::message::kIoPortIntercept, f.Io(0x3FF, 1, true));
+    REQUIRE(f.runner.HandleExit().ok());
+    CHECK(page.rip == kCode + 1);
+    CHECK(page.dirty == rc::kIp);
+    CHECK(f.driver.written.empty());
+  }
+  SUBCASE("emulated MMIO: registers read from the page, RSP written back with the shared ones") {
+    // `mov esp, [0xFEC00010]` (8B 25 disp32): the I/O APIC's data window.
+    f.Code({0x8B, 0x25, 0x10, 0x00, 0xC0, 0xFE});
+    ::hv::VpRegisterPage& page = f.ShowRegisterPage(0x8000);
+    f.Rax() = 0x1234;
+    ::hv::MemoryIntercept read;
+    read.header = f.Header(6, ::hv::kAccessRead);
+    read.guest_physical_address = 0xFEC00010;
+    const int reads_before = f.driver.register_reads;
+    f.driver.Exit(::hv::message::kUnmappedGpa, read);
+    REQUIRE(f.runner.HandleExit().ok());
+    CHECK(f.driver.register_reads == reads_before);  // nothing fetched by hypercall
+    CHECK(f.driver.written.empty());
+    CHECK(page.rip == kCode + 6);
+    CHECK(page.dirty == (rc::kIp | rc::kGeneral));
+    CHECK(page.gprs[4] != 0x8000);  // the value read went to ESP
+    CHECK(page.gprs[0] == 0x1234);  // RAX as the run page holds it
+  }
+  SUBCASE("a page not valid for this entry: SetVpRegisters as before") {
+    ::hv::VpRegisterPage& page = f.ShowRegisterPage();
+    page.is_valid = 0;
+    f.driver.Exit(::hv::message::kIoPortIntercept, f.Io(0x3FF, 1, true));
+    REQUIRE(f.runner.HandleExit().ok());
+    CHECK(f.Rip() == kCode + 1);
+    CHECK(page.dirty == 0);
   }
 }
 

@@ -22,6 +22,13 @@ class VtlDriver {
 
   // This CPU's run page (struct mshv_vtl_run), mapped once.
   virtual base::Result<mshv_vtl_run*> MapRunPage(uint32_t cpu) = 0;
+  // This CPU's register page (uapi/mshv.h MSHV_REG_PAGE_OFFSET; hv/hvdef.h
+  // VpRegisterPage), mapped once; an error if the driver or the hypervisor
+  // has none (intercepts are then completed with SetRegisters).
+  virtual base::Result<::hv::VpRegisterPage*> MapRegisterPage(uint32_t cpu) {
+    (void)cpu;
+    return base::Error("no register page in this driver");
+  }
   // MSHV_RETURN_TO_LOWER_VTL: runs VTL0 on the calling CPU until it needs
   // VTL2. false: interrupted (a signal, or run->cancel).
   virtual base::Result<bool> ReturnToLowerVtl() const = 0;

@@ -106,6 +106,7 @@
 #define MV_INPUT_VTL0		0x10	/* bit 4: use target VTL; target 0 */
 
 #define MV_REG_VSM_CODE_PAGE_OFFSETS	0x000D0002
+#define MV_REG_REGISTER_PAGE		0x0009001C	/* overlay: bit 0 enable, GPN << 12 */
 #define MV_REG_VSM_PARTITION_CONFIG	0x000D0007
 /* VsmPartitionConfig: enable_vtl_protection, default protection RWX (4 bits). */
 #define MV_VSM_PARTITION_CONFIG	(BIT_ULL(0) | (0xFULL << 1))
@@ -216,12 +217,16 @@ struct mv_cpu {
 	void *simp;
 	void *siefp;
 	struct mv_cpu_context *ctx;	/* a page: used with interrupts off only */
+	void *reg_page;			/* the register page (uapi/mshv.h) */
+	bool reg_page_on;		/* the hypervisor took reg_page */
 	unsigned int sint_irq;
 	u8 sint_vector;
 };
 static DEFINE_PER_CPU(struct mv_cpu, mv_cpus);
 
 static void *mv_hypercall_pg __ro_after_init;
+/* Some CPU's register page was taken (MSHV_CAP_REGISTER_PAGE). */
+static bool mv_has_reg_page;
 /* Used by mshv_vtl_switch.S: call *mshv_vtl_hcl_return_entry(%rip). */
 void *mshv_vtl_hcl_return_entry __ro_after_init;
 static void *mv_vtl_call_entry __ro_after_init;
@@ -365,6 +370,26 @@ static void *mv_page_once(void **slot)
 	return *slot;
 }
 
+/*
+ * The register page: VTL2's own register HvX64RegisterRegPage (input VTL:
+ * the caller's). A hypervisor without it refuses, and hcl completes
+ * intercepts with SetVpRegisters instead. Registered once; it stays.
+ */
+static void mv_register_reg_page(struct mv_cpu *c)
+{
+	struct hv_register_assoc reg = { .name = MV_REG_REGISTER_PAGE };
+
+	if (c->reg_page_on || !mv_page_once(&c->reg_page))
+		return;
+	reg.value.reg64 = virt_to_phys(c->reg_page) | MV_MSR_ENABLE;
+	if (mv_vp_registers(true, MV_INPUT_VTL_OWN, &reg, 1)) {
+		pr_info_once("no register page: intercepts are completed by SetVpRegisters\n");
+		return;
+	}
+	c->reg_page_on = true;
+	WRITE_ONCE(mv_has_reg_page, true);
+}
+
 /* cpuhp online callback: runs on `cpu`. Pages stay allocated when the CPU goes offline. */
 static int mv_cpu_online(unsigned int cpu)
 {
@@ -386,6 +411,7 @@ static int mv_cpu_online(unsigned int cpu)
 	 */
 	wrmsrl(MV_MSR_VMBUS_SINT, c->sint_vector ? c->sint_vector : MV_SINT_MASKED);
 	wrmsrl(MV_MSR_SCONTROL, MV_MSR_ENABLE);
+	mv_register_reg_page(c);
 	return 0;
 }
 
@@ -664,19 +690,31 @@ static long mv_vtl_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	}
 }
 
-/* Page offset: bits 0-15 = CPU, bits above = 0 (the run page). */
+/* Page offset: bits 0-15 = CPU, the bits above the kind (uapi/mshv.h). */
 static int mv_vtl_mmap(struct file *file, struct vm_area_struct *vma)
 {
 	struct mv_vtl *vtl = file->private_data;
 	unsigned long cpu = vma->vm_pgoff & 0xFFFF;
+	unsigned long kind = vma->vm_pgoff >> MSHV_REAL_OFF_SHIFT;
+	struct mv_cpu *c;
 
-	if ((vma->vm_pgoff >> 16) != 0 || vma_pages(vma) != 1)
+	if (vma_pages(vma) != 1 || !(vma->vm_flags & VM_SHARED))
 		return -EINVAL;
-	if (cpu >= nr_cpu_ids || !cpu_possible(cpu) || !vtl->run_pages[cpu])
+	if (cpu >= nr_cpu_ids || !cpu_possible(cpu))
 		return -EINVAL;
-	if (!(vma->vm_flags & VM_SHARED))
+	switch (kind) {
+	case MSHV_RUN_PAGE_OFFSET:
+		if (!vtl->run_pages[cpu])
+			return -EINVAL;
+		return vm_insert_page(vma, vma->vm_start, vtl->run_pages[cpu]);
+	case MSHV_REG_PAGE_OFFSET:
+		c = per_cpu_ptr(&mv_cpus, cpu);
+		if (!READ_ONCE(c->reg_page_on))
+			return -ENODEV;
+		return vm_insert_page(vma, vma->vm_start, virt_to_page(c->reg_page));
+	default:
 		return -EINVAL;
-	return vm_insert_page(vma, vma->vm_start, vtl->run_pages[cpu]);
+	}
 }
 
 static void mv_vtl_free(struct mv_vtl *vtl)
@@ -759,7 +797,8 @@ static long mv_dev_ioctl(struct file *file, unsigned int cmd, unsigned long arg)
 	case MSHV_CHECK_EXTENSION:
 		if (copy_from_user(&cap, (void __user *)arg, sizeof(cap)))
 			return -EFAULT;
-		return 0;	/* no optional capability (register page, return actions, DR6) */
+		/* The register page; no VTL return actions, no shared DR6. */
+		return cap == MSHV_CAP_REGISTER_PAGE ? READ_ONCE(mv_has_reg_page) : 0;
 	case MSHV_CREATE_VTL:
 		return mv_create_vtl();
 	default:

@@ -202,6 +202,11 @@ base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, 
         partition_.set_vsm_partition_config(assoc.value.low);
         continue;
       }
+      if (assoc.name == hv::reg::kRegisterPage && vtl == 2) {
+        failed = SetRegisterPage(assoc.value.low);
+        if (failed != Status::kSuccess) break;
+        continue;
+      }
       if (VsmRegister(assoc.name, vtl)) {
         failed = Status::kAccessDenied;  // read-only VSM registers
         break;
@@ -216,6 +221,8 @@ base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, 
       hv::RegisterValue value;
       if (auto vsm = VsmRegister(name, vtl)) {
         value = *vsm;
+      } else if (name == hv::reg::kRegisterPage && vtl == 2) {
+        value = hv::RegisterValue{register_page_, 0};
       } else {
         const Status s = TRY(registers.Get(name, value));
         if (s != Status::kSuccess) {
@@ -231,6 +238,21 @@ base::Result<uint64_t> HypercallHandler::VpRegisters(const HypercallCall& call, 
   }
   TRY(registers.Flush());
   return Result(failed, done);
+}
+
+hv::Status HypercallHandler::SetRegisterPage(uint64_t value) {
+  constexpr uint64_t kEnable = 1;
+  if ((value & 0xFFE) != 0) return Status::kInvalidParameter;
+  if ((value & kEnable) != 0) {
+    const uint64_t gpa = value & ~uint64_t{0xFFF};
+    const bool in_ram = memory_.DmaSpan(mem::Gpa{gpa}, base::kPageSize).ok();
+    if (!in_ram ||
+        partition_.ClassifyVtl0Range(gpa, base::kPageSize, false) !=
+            Partition::Vtl0Access::kNotRam)
+      return Status::kInvalidParameter;
+  }
+  register_page_ = value;
+  return Status::kSuccess;
 }
 
 hv::Status HypercallHandler::RaiseInterrupt(uint32_t vp, uint8_t vtl, uint8_t vector) {

@@ -75,6 +75,14 @@ class HypercallHandler {
 
   base::Result<HypercallOutcome> Handle(uint8_t caller_vtl, const HypercallCall& call);
 
+  // The GPA of the register page VTL2 registered on this VP
+  // (SetVpRegisters of its own kRegisterPage; vsm/register_page.h), or
+  // nullopt: none, or disabled.
+  std::optional<uint64_t> register_page() const {
+    if ((register_page_ & 1) == 0) return std::nullopt;
+    return register_page_ & ~uint64_t{0xFFF};
+  }
+
  private:
   using Status = hv::Status;
   base::Result<HypercallOutcome> FromVtl2(const HypercallCall& call);
@@ -83,6 +91,10 @@ class HypercallHandler {
   // A VSM register answered by the hypervisor, not the vCPU; nullopt if
   // `name` is not one.
   std::optional<hv::RegisterValue> VsmRegister(uint32_t name, uint8_t vtl) const;
+  // kRegisterPage written: bit 0 enable, bits 12-63 the GPN of a page of
+  // VTL2's own (never VTL0 RAM: VTL0 would write the registers VTL2 takes
+  // back), other bits zero.
+  Status SetRegisterPage(uint64_t value);
   Status AssertVirtualInterrupt(const HypercallCall& call);
   Status PostMessageDirect(const HypercallCall& call);
   base::Result<uint64_t> SignalEventDirect(const HypercallCall& call);
@@ -106,6 +118,7 @@ class HypercallHandler {
   uint32_t vp_;
   kvm::VcpuState* vtl0_vcpu_;
   kvm::VcpuState& vtl2_vcpu_;
+  uint64_t register_page_ = 0;  // kRegisterPage's value
 };
 
 }  // namespace loader::vsm

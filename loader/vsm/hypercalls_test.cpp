@@ -176,6 +176,45 @@ TEST_CASE("hypercalls: Get/SetVpRegisters reach the VTL's vCPU; VSM registers ar
                      .value()) == hv::Status::kInvalidVpIndex);
 }
 
+TEST_CASE("hypercalls: the register page is VTL2's own register, on a page of VTL2's own") {
+  auto m = Machine();
+  hv::VpRegistersHeader header;
+  header.partition_id = hv::kPartitionSelf;
+  header.vp_index = hv::kVpIndexSelf;
+  header.input_vtl = 0;  // the caller's VTL, as mshv_vtl registers it
+  Put(*m, 0x2000, header);
+  auto set = [&](uint64_t value) {
+    hv::RegisterAssoc assoc;
+    assoc.name = hv::reg::kRegisterPage;
+    assoc.value = {value, 0};
+    Put(*m, 0x2000 + sizeof header, assoc);
+    return StatusOf(m->handler->Handle(2, Call(hv::CallCode::kSetVpRegisters, 0x2000, 0, 1))
+                        .value());
+  };
+  constexpr uint64_t kVtl2Page = HypercallMachine::kVtl0RamBytes + 0x1000;
+  CHECK_FALSE(m->handler->register_page());
+  // VTL0's RAM would let VTL0 write what VTL2 hands back: refused, as are
+  // pages outside RAM and reserved bits.
+  CHECK(set(0x3000 | 1) == hv::Status::kInvalidParameter);
+  CHECK(set(HypercallMachine::kRamBytes | 1) == hv::Status::kInvalidParameter);
+  CHECK(set(kVtl2Page | 0x10 | 1) == hv::Status::kInvalidParameter);
+  CHECK_FALSE(m->handler->register_page());
+  CHECK(set(kVtl2Page | 1) == hv::Status::kSuccess);
+  CHECK(m->handler->register_page() == kVtl2Page);
+  // Read back as written.
+  Put(*m, 0x2000 + sizeof header, uint32_t{hv::reg::kRegisterPage});
+  CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kGetVpRegisters, 0x2000, 0x4000, 1))
+                     .value()) == hv::Status::kSuccess);
+  CHECK(m->view2->memory().ReadObj<uint64_t>(mem::Gpa{0x4000}).value() == (kVtl2Page | 1));
+  // Disabled: no page.
+  CHECK(set(kVtl2Page) == hv::Status::kSuccess);
+  CHECK_FALSE(m->handler->register_page());
+  // It is no register of VTL0's vCPU.
+  header.input_vtl = hv::EncodeInputVtl(0);
+  Put(*m, 0x2000, header);
+  CHECK(set(kVtl2Page | 1) == hv::Status::kUnknownRegisterName);
+}
+
 namespace {
 
 constexpr uint8_t kSint7Vector = 0x60;

@@ -3,16 +3,10 @@
 #include <array>
 
 #include "vp_state_kvm.h"
+#include "vsm/register_page.h"
 
 namespace loader::vsm {
 namespace {
-
-// kvm_regs in TLFS order RAX RCX RDX RBX RSP RBP RSI RDI R8-R15 (hvdef
-// HvX64RegisterRax + n; the SDM's register numbering).
-std::array<__u64*, 16> Gprs(kvm_regs& r) {
-  return {&r.rax, &r.rcx, &r.rdx, &r.rbx, &r.rsp, &r.rbp, &r.rsi, &r.rdi,
-          &r.r8,  &r.r9,  &r.r10, &r.r11, &r.r12, &r.r13, &r.r14, &r.r15};
-}
 
 kvm_segment* Segment(kvm_sregs& s, uint32_t name) {
   switch (name) {
@@ -50,7 +44,7 @@ base::Result<hv::Status> RegisterFile::Get(uint32_t name, hv::RegisterValue& val
   kvm_sregs& s = *sregs_;
   value = {};
   if (name >= hv::reg::kRax && name <= hv::reg::kR15) {
-    value.low = *Gprs(r)[name - hv::reg::kRax];
+    value.low = *GprsInHvOrder(r)[name - hv::reg::kRax];
     return hv::Status::kSuccess;
   }
   if (kvm_segment* seg = Segment(s, name)) {
@@ -88,7 +82,7 @@ base::Result<hv::Status> RegisterFile::Set(uint32_t name, const hv::RegisterValu
   kvm_regs& r = *regs_;
   kvm_sregs& s = *sregs_;
   if (name >= hv::reg::kRax && name <= hv::reg::kR15) {
-    *Gprs(r)[name - hv::reg::kRax] = value.low;
+    *GprsInHvOrder(r)[name - hv::reg::kRax] = value.low;
     regs_dirty_ = true;
     return hv::Status::kSuccess;
   }

@@ -120,6 +120,9 @@ inline constexpr uint32_t kVsmVpStatus = 0x000D0003;
 inline constexpr uint32_t kVsmPartitionStatus = 0x000D0004;
 inline constexpr uint32_t kVsmCapabilities = 0x000D0006;
 inline constexpr uint32_t kVsmPartitionConfig = 0x000D0007;
+// The register page (VpRegisterPage below): a register of VTL2's own, in
+// the SynIC overlay form (bit 0 enable, bits 12-63 the page's GPN).
+inline constexpr uint32_t kRegisterPage = 0x0009001C;
 }  // namespace reg
 
 // HV_REGISTER_ASSOC as GetVpRegisters outputs values and SetVpRegisters
@@ -296,6 +299,54 @@ inline constexpr uint32_t kHypercall = 0x8;
 inline constexpr uint32_t kUnknownSynicConnection = 0xD;
 inline constexpr uint32_t kIoPortRange = 0x11;
 }  // namespace intercept_type
+
+// The register page (Hyper-V's hv_vp_register_page, version 1; upstream
+// include/hyperv/hvhdk.h): a page of VTL2's memory in which the hypervisor
+// shows the lower VTL's registers at each entry to VTL2 (is_valid 1) and
+// from which it takes, at the VtlReturn, the classes VTL2 marked in
+// `dirty`. An intercept is then completed (RIP moved on) without a
+// SetVpRegisters hypercall, a VTL2 exit of its own.
+namespace register_class {
+inline constexpr uint32_t kGeneral = 1u << 0;  // the 16 GPRs
+inline constexpr uint32_t kIp = 1u << 1;
+inline constexpr uint32_t kXmm = 1u << 2;
+inline constexpr uint32_t kSegment = 1u << 3;
+inline constexpr uint32_t kFlags = 1u << 4;
+}  // namespace register_class
+
+struct VpRegisterPage {
+  static constexpr uint16_t kVersion = 1;
+  uint16_t version = 0;
+  uint8_t is_valid = 0;
+  uint8_t reserved0 = 0;
+  uint32_t dirty = 0;         // register_class bits
+  uint64_t gprs[16] = {};     // RAX RCX RDX RBX RSP RBP RSI RDI R8-R15
+  uint64_t rip = 0;
+  uint64_t rflags = 0;
+  uint8_t reserved1[8] = {};
+  uint8_t xmm[6][16] = {};    // XMM0-5
+  SegmentWire segments[6];    // ES CS SS DS FS GS
+  uint64_t cr0 = 0;           // CR0 to EFER: shown, never taken back
+  uint64_t cr3 = 0;
+  uint64_t cr4 = 0;
+  uint64_t cr8 = 0;
+  uint64_t efer = 0;
+  uint64_t dr7 = 0;
+  uint64_t pending_interruption = 0;
+  uint64_t interrupt_state = 0;
+  uint64_t instruction_emulation_hints = 0;
+  uint64_t xfem = 0;
+};
+static_assert(offsetof(VpRegisterPage, gprs) == 8);
+static_assert(offsetof(VpRegisterPage, rip) == 136);
+static_assert(offsetof(VpRegisterPage, xmm) == 160);
+static_assert(offsetof(VpRegisterPage, segments) == 256);
+static_assert(offsetof(VpRegisterPage, cr0) == 352);
+static_assert(offsetof(VpRegisterPage, efer) == 384);
+static_assert(sizeof(VpRegisterPage) == 432);
+namespace register_page_segment {
+inline constexpr size_t kEs = 0, kCs = 1, kSs = 2, kDs = 3, kFs = 4, kGs = 5;
+}
 
 // TLFS "Virtual Processor Assist Page", VTL control (hyperv-vmbus.md §3.2).
 namespace vp_assist {

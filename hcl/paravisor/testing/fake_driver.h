@@ -1,10 +1,12 @@
 // FakeDriver: the VTL2 driver as unit tests and fuzz targets see it
-// (VtlDriver): one run page in memory, VTL0's registers in a map (unset
-// ones read as zero), and a record of every register write and hypercall.
+// (VtlDriver): one run page in memory, a register page if the test gives
+// one, VTL0's registers in a map (unset ones read as zero), and a record
+// of every register read and write and every hypercall.
 #pragma once
 
 #include <cstring>
 #include <map>
+#include <optional>
 #include <utility>
 #include <vector>
 
@@ -24,8 +26,13 @@ class FakeDriver final : public VtlDriver {
   };
 
   base::Result<mshv_vtl_run*> MapRunPage(uint32_t) override { return &run; }
+  base::Result<::hv::VpRegisterPage*> MapRegisterPage(uint32_t) override {
+    if (!register_page) return base::Error("no register page (test)");
+    return &*register_page;
+  }
   base::Result<bool> ReturnToLowerVtl() const override { return true; }
   base::Result<void> GetRegisters(std::span<hv_register_assoc> assocs) const override {
+    ++register_reads;
     for (hv_register_assoc& assoc : assocs) {
       const auto it = registers.find(assoc.name);
       const Value value = it == registers.end() ? Value{} : it->second;
@@ -64,6 +71,8 @@ class FakeDriver final : public VtlDriver {
   }
 
   mshv_vtl_run run{};
+  std::optional<::hv::VpRegisterPage> register_page;  // set before Prepare
+  mutable int register_reads = 0;                    // GetRegisters calls
   mutable std::map<uint32_t, Value> registers;
   mutable std::vector<std::pair<uint32_t, Value>> written;
   mutable std::vector<Call> calls;

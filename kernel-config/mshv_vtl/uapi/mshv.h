@@ -130,10 +130,17 @@ struct mshv_sint_mask {
 #define MSHV_HVCALL			_IOWR(MSHV_IOCTL, 0x1F, struct mshv_vtl_hvcall)
 
 /*
- * The run page: one 4 KiB page per CPU, mapped by mmap() of the VTL fd with
- * offset (cpu << PAGE_SHIFT) (page offset bits 0-15 = CPU number, the bits
- * above 0).
+ * Pages of the VTL fd, one 4 KiB page per CPU each, mapped by mmap() with
+ * page offset (kind << MSHV_REAL_OFF_SHIFT) | cpu:
+ * - MSHV_RUN_PAGE_OFFSET: the run page (struct mshv_vtl_run);
+ * - MSHV_REG_PAGE_OFFSET: the register page (Hyper-V's hv_vp_register_page:
+ *   VTL0's registers at each entry to VTL2, dirty classes taken back at the
+ *   VTL return), when MSHV_CHECK_EXTENSION(MSHV_CAP_REGISTER_PAGE) says 1
+ *   and the hypervisor took this CPU's (ENODEV otherwise).
  */
+#define MSHV_REAL_OFF_SHIFT	16
+#define MSHV_RUN_PAGE_OFFSET	0
+#define MSHV_REG_PAGE_OFFSET	1
 
 /* Indexes into mshv_vtl_cpu_context.gp_regs (cr2 sits in rsp's slot). */
 enum {

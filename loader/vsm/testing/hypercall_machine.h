@@ -55,6 +55,8 @@ class FakeMsiTarget final : public kvm::MsiTarget {
 
 struct HypercallMachine {
   static constexpr uint64_t kRamBytes = 0x10000;
+  // VTL0's RAM is [0, kVtl0RamBytes); the pages above are VTL2's own.
+  static constexpr uint64_t kVtl0RamBytes = 0xC000;
 
   static base::Result<std::unique_ptr<HypercallMachine>> Create(uint32_t vp_count = 1) {
     auto machine = std::make_unique<HypercallMachine>();
@@ -75,7 +77,7 @@ struct HypercallMachine {
     m.msrs0 = m.vp_msrs0.front().get();
     m.partition->SetKick([&m](uint32_t vp) { m.kicks.push_back(vp); });
     m.partition->SetVtl0Memory(
-        {{0, kRamBytes}}, m.view0->memory(),
+        {{0, kVtl0RamBytes}}, m.view0->memory(),
         [&m](std::span<const Vtl0Protections::Slot> slots) -> base::Result<void> {
           ++m.remaps;
           if (m.fail_remaps) return base::Error("remap refused (test)");
