@@ -239,11 +239,9 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   // offset come from it (each VTL is its own KVM VM, with its own TSC offset).
   const auto guest_tsc = [](const kvm::Vcpu& vcpu) -> loader::hyperv::GuestTscReader {
     return [&vcpu]() -> std::optional<uint64_t> {
-      constexpr uint32_t kMsrTsc = 0x10;  // IA32_TIME_STAMP_COUNTER
-      const std::array<uint32_t, 1> index{kMsrTsc};
-      auto values = vcpu.GetMsrs(index);
-      if (!values || values->size() != 1) return std::nullopt;
-      return (*values)[0].value;
+      auto state = vcpu.GetTscState();
+      if (!state) return std::nullopt;
+      return state->tsc;
     };
   };
   for (const kvm::Vcpu& vcpu : machine->vcpus) {
@@ -355,6 +353,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     }
   }
   loader::MachineShared shared;
+  shared.tsc_hz = machine->hv.tsc_hz;
   shared.vtl2_ports = &ports;
   shared.vtl2_pci = vtl2_storage ? &vtl2_storage->bus() : nullptr;
   shared.vtl0_pci = vtl0_storage ? &vtl0_storage->bus() : nullptr;

@@ -3,6 +3,7 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 
@@ -70,6 +71,13 @@ base::Result<VcpuTicker> VcpuTicker::Start(kvm::Vcpu& vcpu, kvm::Vcpu* other_vtl
     t_other_vtl_vcpu.store(nullptr);
     return base::Error::FromErrno("timer_create", err);
   }
+  if (timer_create(CLOCK_MONOTONIC, &event, &ticker.one_shot_) != 0) {
+    const int err = errno;
+    timer_delete(ticker.timer_);
+    t_vcpu.store(nullptr);
+    t_other_vtl_vcpu.store(nullptr);
+    return base::Error::FromErrno("timer_create", err);
+  }
   ticker.armed_ = true;  // from here the destructor undoes the arming
   itimerspec period{};
   period.it_value = ToTimespec(tick);
@@ -79,13 +87,25 @@ base::Result<VcpuTicker> VcpuTicker::Start(kvm::Vcpu& vcpu, kvm::Vcpu* other_vtl
   return ticker;
 }
 
-VcpuTicker::VcpuTicker(VcpuTicker&& other) noexcept : timer_(other.timer_), armed_(other.armed_) {
+VcpuTicker::VcpuTicker(VcpuTicker&& other) noexcept
+    : timer_(other.timer_), one_shot_(other.one_shot_), armed_(other.armed_) {
   other.armed_ = false;
+}
+
+base::Result<void> VcpuTicker::KickAfter(std::chrono::nanoseconds delay) const {
+  const auto ns = std::max<int64_t>(delay.count(), 1);  // a zero it_value disarms
+  itimerspec once{};
+  once.it_value.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+  once.it_value.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  if (timer_settime(one_shot_, 0, &once, nullptr) != 0)
+    return base::Error::FromErrno("timer_settime", errno);
+  return base::Ok();
 }
 
 VcpuTicker::~VcpuTicker() {
   if (!armed_) return;
   timer_delete(timer_);
+  timer_delete(one_shot_);
   // A kick still queued finds no vCPU; the last one delivered may have set
   // immediate_exit: clear it for whoever runs the vCPU next.
   if (kvm::Vcpu* vcpu = t_vcpu.exchange(nullptr)) vcpu->ClearImmediateExit();

@@ -14,7 +14,9 @@
 // each kick. The ticks exist because with the in-kernel irqchip a HLT never
 // exits to user space: the run loop looks at the VP's state on each kick
 // (VpRunner), checks the deadline and the machine's stop. KickThread sends
-// the same signal at once, for a stop decided on another VP.
+// the same signal at once, for a stop decided on another VP. KickAfter
+// sends it once at a given time (a second, one-shot timer of the thread):
+// when the timer of the VTL that is not running falls due.
 #pragma once
 
 #include <pthread.h>
@@ -68,9 +70,14 @@ class VcpuTicker {
   VcpuTicker& operator=(const VcpuTicker&) = delete;
   ~VcpuTicker();
 
+  // One kick of this thread `delay` from now (at least 1 ns), replacing
+  // the one asked for before if it has not come yet.
+  base::Result<void> KickAfter(std::chrono::nanoseconds delay) const;
+
  private:
   VcpuTicker() = default;
   timer_t timer_{};
+  timer_t one_shot_{};
   bool armed_ = false;
 };
 

@@ -203,6 +203,15 @@ base::Result<void> VpRunner::ReturnToVtl0(uint64_t control) {
   return base::Ok();
 }
 
+base::Result<void> VpRunner::KickAtVtl2Timer(const kvm::Vcpu::TscState& tsc) {
+  if (ticker_ == nullptr) return base::Ok();
+  // Later than the next periodic tick: that tick looks for it. (A kick
+  // that comes a little early finds the deadline ahead and arms another.)
+  const auto delay = kvm::TscDeadlineWithin(tsc.deadline, tsc.tsc, shared_.tsc_hz, kVsmTick);
+  if (!delay) return base::Ok();
+  return ticker_->KickAfter(*delay);
+}
+
 base::Result<bool> VpRunner::Vtl2InterruptPending() {
   const kvm_lapic_state lapic = TRY(vtls_.vtl2->GetLapic());
   if (kvm::InterruptDeliverable(lapic)) return true;
@@ -210,12 +219,10 @@ base::Result<bool> VpRunner::Vtl2InterruptPending() {
   // pending, not in IRR (kvm/lapic.h); without this VTL2 would get no
   // tick while VTL0 runs, and a VTL2 task waiting for one (Linux's reboot
   // path migrating to CPU 0) would wait forever.
-  constexpr uint32_t kMsrTscDeadline = 0x6E0;  // SDM vol. 4, IA32_TSC_DEADLINE
-  constexpr uint32_t kMsrTsc = 0x10;           // IA32_TIME_STAMP_COUNTER
-  const std::array<uint32_t, 2> indexes{kMsrTscDeadline, kMsrTsc};
-  const auto msrs = TRY(vtls_.vtl2->GetMsrs(indexes));
-  if (msrs.size() != indexes.size()) return false;
-  return kvm::TscDeadlineTimerDue(lapic, msrs[0].value, msrs[1].value);
+  const kvm::Vcpu::TscState tsc = TRY(vtls_.vtl2->GetTscState());
+  if (kvm::TscDeadlineTimerDue(lapic, tsc.deadline, tsc.tsc)) return true;
+  TRY(KickAtVtl2Timer(tsc));
+  return false;
 }
 
 base::Result<void> VpRunner::HandleHypercall() {
@@ -623,6 +630,11 @@ std::pair<ExitProfile::Kind, uint64_t> VpRunner::ProfileKey(const kvm::VcpuExit&
 base::Result<void> VpRunner::RunLoop(const RunDeadline& deadline) {
   const VcpuTicker ticker = TRY(VcpuTicker::Start(
       *vtls_.vtl2, vtls_.vtl0, vtls_.vtl0 != nullptr ? kVsmTick : VcpuTicker::kTick));
+  ticker_ = &ticker;
+  struct Forget {
+    const VcpuTicker*& ticker;
+    ~Forget() { ticker = nullptr; }
+  } forget{ticker_};
   VpGroup& group = *shared_.group;
   for (;;) {
     if (group.stop_requested()) return base::Ok();

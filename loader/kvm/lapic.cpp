@@ -55,6 +55,20 @@ bool TscDeadlineTimerDue(const kvm_lapic_state& lapic, uint64_t tsc_deadline, ui
   return AbovePriority(lapic, static_cast<int>(lvt & 0xFF));
 }
 
+std::optional<std::chrono::nanoseconds> TscDeadlineWithin(uint64_t deadline, uint64_t tsc,
+                                                           uint64_t tsc_hz,
+                                                           std::chrono::nanoseconds horizon) {
+  if (deadline == 0 || tsc_hz == 0 || horizon.count() <= 0 || horizon > std::chrono::seconds(1))
+    return std::nullopt;
+  const uint64_t ticks = deadline > tsc ? deadline - tsc : 0;
+  // horizon <= 1 s: horizon_ticks <= tsc_hz, and ticks * 1e9 below fits
+  // in 64 bits for any TSC under 18 GHz.
+  const uint64_t horizon_ticks =
+      tsc_hz / 1000 * static_cast<uint64_t>(horizon.count()) / 1'000'000;
+  if (ticks >= horizon_ticks) return std::nullopt;
+  return std::chrono::nanoseconds(ticks * 1'000'000'000 / tsc_hz);
+}
+
 int HighestRequested(const kvm_lapic_state& lapic) { return Highest(lapic, kIrr); }
 int HighestInService(const kvm_lapic_state& lapic) { return Highest(lapic, kIsr); }
 unsigned TaskPriority(const kvm_lapic_state& lapic) { return Reg32(lapic, kTpr) & 0xFF; }

@@ -4,7 +4,9 @@
 
 #include <linux/kvm.h>
 
+#include <chrono>
 #include <cstdint>
+#include <optional>
 
 namespace kvm {
 
@@ -23,6 +25,14 @@ bool InterruptDeliverable(const kvm_lapic_state& lapic);
 // IRR alone does not show it: the run loop asks this too while the VP
 // runs another VTL.
 bool TscDeadlineTimerDue(const kvm_lapic_state& lapic, uint64_t tsc_deadline, uint64_t guest_tsc);
+
+// How long until a TSC deadline `deadline` (0: disarmed) is reached from
+// `tsc` on a `tsc_hz` clock, if that is less than `horizon` (at most a
+// second); nullopt if disarmed or not that soon. A deadline already passed
+// is 0 ns away.
+std::optional<std::chrono::nanoseconds> TscDeadlineWithin(uint64_t deadline, uint64_t tsc,
+                                                           uint64_t tsc_hz,
+                                                           std::chrono::nanoseconds horizon);
 
 // The highest vector requested (IRR) or in service (ISR), or -1; and the
 // TPR. For diagnostics.

@@ -67,3 +67,20 @@ TEST_CASE("LAPIC: an expired TSC-deadline timer is due, pending or not in IRR") 
   std::memcpy(&one_shot.regs[0x320], &one_shot_lvt, 4);
   CHECK_FALSE(kvm::TscDeadlineTimerDue(one_shot, 1000, 5000));
 }
+
+TEST_CASE("lapic: how soon a TSC deadline falls due") {
+  using std::chrono::nanoseconds;
+  constexpr uint64_t kHz = 2'500'000'000;  // 2.5 GHz: 2.5 ticks per ns
+  const nanoseconds horizon = std::chrono::milliseconds(4);
+  // 1 ms ahead.
+  CHECK(kvm::TscDeadlineWithin(1'000 + 2'500'000, 1'000, kHz, horizon) == nanoseconds(1'000'000));
+  // Already passed: due now.
+  CHECK(kvm::TscDeadlineWithin(500, 1'000, kHz, horizon) == nanoseconds(0));
+  // Disarmed, or beyond the horizon (exactly 4 ms, or far away).
+  CHECK_FALSE(kvm::TscDeadlineWithin(0, 1'000, kHz, horizon));
+  CHECK_FALSE(kvm::TscDeadlineWithin(1'000 + 10'000'000, 1'000, kHz, horizon));
+  CHECK_FALSE(kvm::TscDeadlineWithin(~uint64_t{0}, 0, kHz, horizon));
+  // No clock, or a horizon the arithmetic is not made for.
+  CHECK_FALSE(kvm::TscDeadlineWithin(2'000, 1'000, 0, horizon));
+  CHECK_FALSE(kvm::TscDeadlineWithin(2'000, 1'000, kHz, std::chrono::seconds(2)));
+}

@@ -3,6 +3,7 @@
 #include <sys/mman.h>
 
 #include <algorithm>
+#include <array>
 #include <cerrno>
 
 #include "os/ioctl.h"
@@ -187,6 +188,14 @@ base::Result<std::vector<MsrValue>> Vcpu::GetMsrs(std::span<const uint32_t> inde
   for (size_t i = 0; i < indexes.size(); ++i)
     values.push_back({buffer.entries[i].index, buffer.entries[i].data});
   return values;
+}
+
+base::Result<Vcpu::TscState> Vcpu::GetTscState() const {
+  constexpr uint32_t kMsrTsc = 0x10;           // SDM vol. 4, IA32_TIME_STAMP_COUNTER
+  constexpr uint32_t kMsrTscDeadline = 0x6E0;  // SDM vol. 4, IA32_TSC_DEADLINE
+  const std::array<uint32_t, 2> indexes{kMsrTsc, kMsrTscDeadline};
+  const std::vector<MsrValue> values = TRY(GetMsrs(indexes));
+  return TscState{values[0].value, values[1].value};
 }
 
 base::Result<VcpuExit> Vcpu::Run() {

@@ -75,6 +75,14 @@ class Vcpu final : public VcpuState {
   // KVM_SET_MSRS / KVM_GET_MSRS; an MSR KVM refuses is an error naming it.
   base::Result<void> SetMsrs(std::span<const MsrValue> msrs);
   base::Result<std::vector<MsrValue>> GetMsrs(std::span<const uint32_t> indexes) const;
+  // The guest's TSC (IA32_TIME_STAMP_COUNTER) and its local APIC timer's
+  // IA32_TSC_DEADLINE (0: disarmed; SDM vol. 3A §11.5.4.1), one
+  // KVM_GET_MSRS.
+  struct TscState {
+    uint64_t tsc = 0;
+    uint64_t deadline = 0;
+  };
+  base::Result<TscState> GetTscState() const;
 
   // One KVM_RUN. A signal (EINTR), immediate_exit, or an AP's wake-up
   // from wait-for-SIPI (EAGAIN) gives InterruptedExit.
