@@ -280,6 +280,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   for (uint32_t vp = 0; vp < options.vp_count; ++vp)
     partition.SetVpSynics(vp, machine->vtl0 ? &vtl0_msrs[vp] : nullptr, &msrs[vp]);
   partition.SetKick([&group](uint32_t vp) { group.Kick(vp); });
+  partition.SetVtl2InterruptHook([&group](uint32_t vp) { group.RaisedVtl2Interrupt(vp); });
   // --isolation vbs: every page private until VTL2 shares it.
   std::unique_ptr<loader::vsm::HostVisibility> host_visibility;
   if (options.isolation_vbs) {
@@ -319,7 +320,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
                           : nullptr,
           [&group, &options](uint32_t apic_id) {
             // APIC ID = VP index here (machine.h).
-            if (apic_id < options.vp_count) group.Kick(apic_id);
+            if (apic_id < options.vp_count) group.RaisedVtl2Interrupt(apic_id);
           });
       if (!storage) {
         std::fprintf(stderr, "hcl-loader: %s\n", storage.error().message().c_str());

@@ -7,12 +7,22 @@ namespace loader {
 VpGroup::VpGroup(uint32_t vp_count)
     : vp_count_(vp_count),
       parked_flags_(std::make_unique<std::atomic<bool>[]>(vp_count)),
+      in_vtl0_(std::make_unique<std::atomic<bool>[]>(vp_count)),
+      vtl2_interrupt_(std::make_unique<std::atomic<bool>[]>(vp_count)),
       threads_(vp_count),
       thread_set_(vp_count, false) {}
 
 void VpGroup::Kick(uint32_t vp) {
   std::lock_guard lock(mutex_);
   if (vp < thread_set_.size() && thread_set_[vp]) KickThread(threads_[vp]);
+}
+
+void VpGroup::RaisedVtl2Interrupt(uint32_t vp) {
+  if (vp >= vp_count_) return;
+  vtl2_interrupt_[vp].store(true);
+  if (!in_vtl0_[vp].load()) return;  // in VTL2 (or will check the flag first)
+  std::lock_guard lock(mutex_);
+  if (thread_set_[vp] && !pthread_equal(threads_[vp], pthread_self())) KickThread(threads_[vp]);
 }
 
 void VpGroup::SetThread(uint32_t vp, pthread_t thread) {

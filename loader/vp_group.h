@@ -61,6 +61,23 @@ class VpGroup {
   // Kicks VP `vp`'s thread out of KVM_RUN (a request waits for it).
   void Kick(uint32_t vp);
 
+  // An interrupt was just raised in VP `vp`'s VTL2 local APIC (a device's
+  // MSI, a VTL0 signal on an event port). A VP running VTL2 takes it in
+  // KVM_RUN by itself (KVM's in-kernel APIC); one running VTL0 must leave
+  // it for VTL2 (TLFS "Secure Interrupts"): the flag below is set, and the
+  // VP's thread is kicked unless it is the caller (it looks at the flag
+  // before its next VTL0 run). Pairs with NoteVtl0/TakeVtl2Interrupt: the
+  // flag and the VTL are seq_cst, so either this sees the VP in VTL0 and
+  // kicks, or the VP sees the flag before entering VTL0.
+  void RaisedVtl2Interrupt(uint32_t vp);
+  // VP `vp`'s thread is about to run VTL0 (true) or VTL2 (false).
+  void NoteVtl0(uint32_t vp, bool vtl0) { in_vtl0_[vp].store(vtl0); }
+  // Whether an interrupt was raised for VP `vp`'s VTL2 since the last
+  // call (clears the flag).
+  bool TakeVtl2Interrupt(uint32_t vp) {
+    return vtl2_interrupt_[vp].load(std::memory_order_relaxed) && vtl2_interrupt_[vp].exchange(false);
+  }
+
   // Records `stop` unless one is recorded already, then kicks every VP
   // thread so each leaves KVM_RUN and sees it.
   void RequestStop(MachineStop stop);
@@ -85,6 +102,8 @@ class VpGroup {
 
   const uint32_t vp_count_;
   const std::unique_ptr<std::atomic<bool>[]> parked_flags_;  // one per VP
+  const std::unique_ptr<std::atomic<bool>[]> in_vtl0_;         // one per VP
+  const std::unique_ptr<std::atomic<bool>[]> vtl2_interrupt_;  // one per VP
   std::atomic<bool> stop_requested_{false};
   std::atomic<bool> pause_requested_{false};
 

@@ -165,6 +165,7 @@ base::Result<void> VpRunner::EnterVtl2(hv::VtlEntryReason reason,
     if (posted.vector) RaiseDue(2, {*posted.vector});
   }
   active_vtl_ = 2;
+  shared_.group->NoteVtl0(vtls_.vtl2->id(), false);
   ++vtl_switches_;
   return base::Ok();
 }
@@ -199,6 +200,7 @@ base::Result<void> VpRunner::ReturnToVtl0(uint64_t control) {
   }
   TRY(vtls_.vtl0->SetRegs(vtl0));
   active_vtl_ = 0;
+  shared_.group->NoteVtl0(vtls_.vtl2->id(), true);
   ++vtl_switches_;
   return base::Ok();
 }
@@ -535,6 +537,21 @@ base::Result<bool> VpRunner::IsParked() {
 }
 
 base::Result<void> VpRunner::Handle(const kvm::VcpuExit& exit) {
+  TRY(HandleExit(exit));
+  return TakeVtl2Interrupt();
+}
+
+base::Result<void> VpRunner::TakeVtl2Interrupt() {
+  if (active_vtl_ != 0 || !shared_.group->TakeVtl2Interrupt(vtls_.vtl2->id()))
+    return base::Ok();
+  // Raised while this VP was in VTL0 (or about to be), by a device or by
+  // VTL0's own signal just handled: VTL2 takes it now if its APIC would
+  // deliver it (TLFS "Secure Interrupts"), else it waits as any other.
+  if (!kvm::InterruptDeliverable(TRY(vtls_.vtl2->GetLapic()))) return base::Ok();
+  return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::nullopt);
+}
+
+base::Result<void> VpRunner::HandleExit(const kvm::VcpuExit& exit) {
   // One handler per kind of exit (Zircon vmexit.cc's one switch): a new
   // kvm::VcpuExit alternative does not compile until it is handled here.
   return std::visit(
@@ -572,7 +589,11 @@ base::Result<void> VpRunner::HandleKick() {
   // A kick (VcpuTicker's tick, or another VP's stop).
   VpGroup& group = *shared_.group;
   const uint32_t vp = vtls_.vtl2->id();
-  active().ClearImmediateExit();
+  // The kick's signal set both VTLs' immediate_exit (run_deadline.cpp):
+  // this handling is the answer to it, so the other VTL's next run must
+  // not end at once too (a kick arriving from here on sets them again).
+  vtls_.vtl2->ClearImmediateExit();
+  if (vtls_.vtl0 != nullptr) vtls_.vtl0->ClearImmediateExit();
   if (active_vtl_ == 0 && TRY(Vtl2InterruptPending())) {
     group.NoteRunning(vp);
     return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::nullopt);

@@ -119,8 +119,13 @@ class VpRunner {
   base::Result<void> RunLoop(const RunDeadline& deadline);
   // The profile's key for an exit just handled.
   std::pair<ExitProfile::Kind, uint64_t> ProfileKey(const kvm::VcpuExit& exit) const;
-  // Handles one exit; a stop of this VP's making goes to the group.
+  // Handles one exit (HandleExit), then TakeVtl2Interrupt; a stop of this
+  // VP's making goes to the group.
   base::Result<void> Handle(const kvm::VcpuExit& exit);
+  base::Result<void> HandleExit(const kvm::VcpuExit& exit);
+  // In VTL0 with an interrupt raised for VTL2 meanwhile
+  // (VpGroup::RaisedVtl2Interrupt): switches to VTL2 if it is deliverable.
+  base::Result<void> TakeVtl2Interrupt();
   base::Result<void> HandleKick();
   base::Result<void> HandleIoExit(const kvm::IoExit& io);
   base::Result<void> HandleMmioExit(const kvm::MmioExit& mmio);

@@ -99,11 +99,10 @@ std::optional<hv::Status> HypercallHandler::SignalEventPort(const HypercallCall&
   if (signalled.vector) {
     // The flag was newly set and the SINT is live: its vector goes to
     // VTL2's local APIC, and that VP leaves VTL0 for it (TLFS "Secure
-    // Interrupts"; this VP's own thread included: its next KVM_RUN ends
-    // at once).
+    // Interrupts"; this VP's own thread included: right after this call).
     const Status raised = RaiseInterrupt(target.vp, target.vtl, *signalled.vector);
     if (raised != Status::kSuccess) return raised;
-    partition_.Kick(target.vp);
+    partition_.RaisedVtl2Interrupt(target.vp);
   }
   return Status::kSuccess;
 }

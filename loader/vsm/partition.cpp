@@ -19,6 +19,10 @@ void Partition::Kick(uint32_t vp) {
   if (kick_ && vp < vp_count_) kick_(vp);
 }
 
+void Partition::RaisedVtl2Interrupt(uint32_t vp) {
+  if (vtl2_interrupt_ && vp < vp_count_) vtl2_interrupt_(vp);
+}
+
 hv::Status Partition::RequestStart(uint32_t vp, StartRequest request) {
   if (vp >= vp_count_) return hv::Status::kInvalidVpIndex;
   if (request.vtl == 0 ? vm0_ == nullptr : request.vtl != 2) return hv::Status::kInvalidVtlState;

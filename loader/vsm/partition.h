@@ -113,9 +113,15 @@ class Partition {
   HostVisibility* host_visibility() const { return host_visibility_; }
   // Kicks VP `vp`'s thread out of KVM_RUN (the calling thread's own VP
   // too: the kick then ends its next KVM_RUN at once), so it looks at
-  // what changed: a start request, or an interrupt pending for VTL2 while
-  // VTL0 runs (TLFS "Secure Interrupts": VpRunner's HandleKick).
+  // what changed: a start request.
   void Kick(uint32_t vp);
+  // An interrupt was raised in VP `vp`'s VTL2 local APIC (an event port's
+  // SINT): `raised` tells the VP's run loop (VpGroup::RaisedVtl2Interrupt),
+  // which takes it from VTL0 if the VP is there.
+  void SetVtl2InterruptHook(std::function<void(uint32_t)> raised) {
+    vtl2_interrupt_ = std::move(raised);
+  }
+  void RaisedVtl2Interrupt(uint32_t vp);
   hv::Status RequestStart(uint32_t vp, StartRequest request);
   std::optional<StartRequest> TakeStart(uint32_t vp);
 
@@ -143,6 +149,7 @@ class Partition {
   mem::GuestMemory* vtl0_memory_ = nullptr;  // set up before the VPs run
   std::vector<std::optional<StartRequest>> starts_;  // guarded by mutex_; one per VP
   std::function<void(uint32_t)> kick_;
+  std::function<void(uint32_t)> vtl2_interrupt_;
   HostVisibility* host_visibility_ = nullptr;
 };
 

@@ -76,6 +76,7 @@ struct HypercallMachine {
     m.msrs2 = m.vp_msrs2.front().get();
     m.msrs0 = m.vp_msrs0.front().get();
     m.partition->SetKick([&m](uint32_t vp) { m.kicks.push_back(vp); });
+    m.partition->SetVtl2InterruptHook([&m](uint32_t vp) { m.kicks.push_back(vp); });
     m.partition->SetVtl0Memory(
         {{0, kVtl0RamBytes}}, m.view0->memory(),
         [&m](std::span<const Vtl0Protections::Slot> slots) -> base::Result<void> {
@@ -107,7 +108,7 @@ struct HypercallMachine {
   bool fail_remaps = false;
   std::vector<Vtl0Protections::Slot> layout;
   // The VPs Partition::Kick was asked to kick, in order.
-  std::vector<uint32_t> kicks;
+  std::vector<uint32_t> kicks;  // Kick and RaisedVtl2Interrupt, in order
 };
 
 }  // namespace loader::vsm::testing
