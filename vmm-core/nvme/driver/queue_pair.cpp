@@ -131,6 +131,7 @@ base::Result<uint16_t> QueuePair::SubmitWithPayload(wire::SubmissionEntry sqe, s
 
 void QueuePair::RingDoorbell() {
   if (sq_tail_ == sq_tail_rung_) return;
+  ReportCqHeadIfCrowded();  // the commands about to be fetched count too
   // The entries must be visible before the device sees the new tail.
   std::atomic_thread_fence(std::memory_order_release);
   registers_.Write32(wire::SqTailDoorbell(qid_, dstrd_), sq_tail_);
@@ -189,8 +190,26 @@ size_t QueuePair::ProcessCompletions(std::vector<Completed>& out) {
     out.push_back(Completed{slot_index, wire::Status::FromField(static_cast<uint16_t>(cqe.status & ~wire::kPhaseTag)),
                             cqe.dw0});
   }
-  if (consumed > 0) registers_.Write32(wire::CqHeadDoorbell(qid_, dstrd_), cq_head_);
+  cq_unreported_ += static_cast<uint32_t>(consumed);
+  if (cq_unreported_ >= entries_ / 4u) ReportCqHead();
+  else ReportCqHeadIfCrowded();
   return consumed;
+}
+
+void QueuePair::ReportCqHead() {
+  if (cq_unreported_ == 0) return;
+  registers_.Write32(wire::CqHeadDoorbell(qid_, dstrd_), cq_head_);
+  cq_unreported_ = 0;
+}
+
+void QueuePair::ReportCqHeadIfCrowded() {
+  // What the controller counts as taken in the CQ (NVMe 2.0 §3.3.1.2:
+  // entries not yet released by a head doorbell) is at most what was
+  // consumed unreported plus what is outstanding. Kept under half the
+  // ring, it never finds the CQ full for lack of a head update: it could
+  // otherwise stop fetching commands and post nothing that would make
+  // the driver look at the CQ again.
+  if (cq_unreported_ > 0 && outstanding_ + cq_unreported_ >= entries_ / 2u) ReportCqHead();
 }
 
 bool QueuePair::AnyExpired(Time now) const {
@@ -209,6 +228,7 @@ std::vector<uint16_t> QueuePair::Rewind() {
   std::fill(cq_.host.begin(), cq_.host.end(), std::byte{0});
   std::fill(sq_.host.begin(), sq_.host.end(), std::byte{0});
   sq_tail_ = sq_tail_rung_ = cq_head_ = 0;
+  cq_unreported_ = 0;
   phase_ = true;
   return dropped;
 }

@@ -16,8 +16,12 @@
 //     outstanding with the current generation. Anything else (unknown or
 //     stale CID, a duplicate, a completion for a command never sent, a
 //     wrong SQID, SQHD out of range) is consumed, counted and ignored: it
-//     changes no slot. At most one ring's worth of entries per call; the
-//     CQ head doorbell is rung once per call;
+//     changes no slot. At most one ring's worth of entries per call. The
+//     CQ head doorbell is lazy (each write is an MMIO exit in a VM): rung
+//     once a quarter of the ring was consumed, or when consumed-but-
+//     unreported plus outstanding entries reach half the ring (checked
+//     after completions and before each SQ tail doorbell), so the
+//     controller never sees a full CQ;
 //   - credits: at most entries - 1 commands are outstanding (as Linux), so
 //     SQHD is never needed to find room and is only checked;
 //   - deadlines per command, for the driver's timeout scan;
@@ -84,6 +88,10 @@ class QueuePair {
                                            Time deadline);
   // Rings the SQ tail doorbell if entries were written since the last ring.
   void RingDoorbell();
+  // Writes the CQ head doorbell now if entries were consumed since the
+  // last one (unconditionally), or only if the CQ is crowded (see above).
+  void ReportCqHead();
+  void ReportCqHeadIfCrowded();
 
   struct Completed {
     uint16_t slot = 0;
@@ -135,6 +143,7 @@ class QueuePair {
   uint16_t sq_tail_ = 0;
   uint16_t sq_tail_rung_ = 0;
   uint16_t cq_head_ = 0;
+  uint32_t cq_unreported_ = 0;  // entries consumed since the last head doorbell
   bool phase_ = true;  // Linux: a new entry has phase tag 1 on the first pass
   uint16_t next_slot_hint_ = 0;
   bool leak_ = false;
