@@ -227,20 +227,30 @@ base::Result<bool> VpRunner::Vtl2InterruptPending() {
   return false;
 }
 
-base::Result<void> VpRunner::HandleHypercall() {
+base::Result<void> VpRunner::CompleteTrap() {
   kvm::Vcpu& vcpu = active();
-  // api.rst, KVM_EXIT_IO / immediate_exit: an exit's instruction is only
-  // complete, and the registers consistent, once KVM_RUN is entered again;
-  // with immediate_exit set KVM finishes the OUT (RIP moves past it) and
-  // returns EINTR without running the guest (hyperv-vmbus.md §1.4).
+  // api.rst, KVM_EXIT_IO / immediate_exit: with immediate_exit set KVM
+  // finishes the OUT (RIP moves past it) and returns EINTR without running
+  // the guest (hyperv-vmbus.md §1.4).
   vcpu.RequestImmediateExit();
   const kvm::VcpuExit completion = TRY(vcpu.Run());
   vcpu.ClearImmediateExit();
-  if (!std::holds_alternative<kvm::InterruptedExit>(completion)) {
-    Stop(StopReason::kUnhandledExit,
-         "completing the hypercall trap: " + kvm::DescribeExit(completion));
-    return base::Ok();
-  }
+  if (!std::holds_alternative<kvm::InterruptedExit>(completion))
+    return base::Error("completing the hypercall trap: " + kvm::DescribeExit(completion));
+  return base::Ok();
+}
+
+base::Result<void> VpRunner::HandleHypercall() {
+  kvm::Vcpu& vcpu = active();
+  // The trap is `out 0x99, eax` (hypercall_page.h), 2 bytes, and RIP is at
+  // it. KVM finishes an OUT it passed to user space at the next KVM_RUN
+  // (api.rst, KVM_EXIT_IO), moving RIP past it unless RIP was changed
+  // meanwhile (x86.c complete_fast_pio_out compares the linear RIP with
+  // the one at the exit). A call that returns to the next instruction
+  // sets that RIP itself and needs no run to complete the OUT; one that
+  // leaves RIP at the trap (#UD, a call forwarded to VTL2) completes it
+  // first (CompleteTrap), or KVM would skip the instruction later.
+  constexpr uint8_t kTrapLength = 2;
   kvm_regs regs = TRY(vcpu.GetRegs());
   // TLFS "Hypercall Inputs": 64-bit callers (EFER.LMA and CS.L) pass the
   // input value in RCX and get the result in RAX; 32-bit callers use
@@ -257,8 +267,8 @@ base::Result<void> VpRunner::HandleHypercall() {
   // messages). The exception is raised at the trapping instruction.
   if ((sregs.cs.dpl & 3) != 0) {
     constexpr uint8_t kUd = 6;
-    regs.rip -= 2;  // `out 0x99, eax`
-    TRY(vcpu.SetRegs(regs));
+    TRY(CompleteTrap());
+    TRY(vcpu.SetRegs(regs));  // back at the trap
     kvm_vcpu_events events = TRY(vcpu.GetEvents());
     events.exception.injected = 1;
     events.exception.nr = kUd;
@@ -274,18 +284,21 @@ base::Result<void> VpRunner::HandleHypercall() {
     case vsm::HypercallOutcome::Kind::kVtlReturn:
       // No lower VTL, or one that cannot run: answered below.
       if (vtls_.vtl0 == nullptr || vtl0_failed_) break;
+      // VTL2 resumes after the trap at its next entry.
+      regs.rip += kTrapLength;
+      TRY(vcpu.SetRegs(regs));
       // The code page's VTL return entry put the caller's RCX (the
       // control) in RAX (hypercall_page.h, +0x26).
       return ReturnToVtl0(regs.rax);
     case vsm::HypercallOutcome::Kind::kVtlCall:
+      regs.rip += kTrapLength;  // VTL0 resumes after it on the VTL return
+      TRY(vcpu.SetRegs(regs));
       return EnterVtl2(hv::VtlEntryReason::kVtlCall, std::nullopt);
     case vsm::HypercallOutcome::Kind::kForward: {
       // TLFS HV_X64_HYPERCALL_INTERCEPT_MESSAGE: VTL0 stays at the
-      // trapping instruction (2 bytes, `out 0x99, eax`); VTL2 emulates
-      // the call and moves RIP on.
-      constexpr uint8_t kTrapLength = 2;
-      regs.rip -= kTrapLength;
-      TRY(vcpu.SetRegs(regs));
+      // trapping instruction; VTL2 emulates the call and moves RIP on.
+      TRY(CompleteTrap());
+      TRY(vcpu.SetRegs(regs));  // back at the trap
       hv::HypercallIntercept message;
       message.header = TRY(InterceptHeader(regs, kTrapLength, hv::kAccessWrite));
       message.rax = regs.rax;
@@ -313,6 +326,7 @@ base::Result<void> VpRunner::HandleHypercall() {
     regs.rax = result & 0xFFFFFFFFu;
     regs.rdx = result >> 32;
   }
+  regs.rip += kTrapLength;
   TRY(vcpu.SetRegs(regs));
   return base::Ok();
 }

@@ -152,6 +152,9 @@ class VpRunner {
   void HandleIo(devices::PortBus& bus, const kvm::IoExit& io);
   // The hypercall page's `out` to hyperv::kHypercallPort in the active VTL.
   base::Result<void> HandleHypercall();
+  // Lets KVM finish the trap's OUT now (an immediate-exit KVM_RUN): for a
+  // call that leaves RIP at the trap.
+  base::Result<void> CompleteTrap();
 
   // The exit just returned by KVM_RUN is abandoned: KVM completes it
   // (immediate_exit), then the registers from before it are put back, so
