@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
 #include <cstring>
 #include <deque>
 #include <mutex>
@@ -88,6 +89,10 @@ class FileDisk::Impl {
         work.iovecs.push_back({host->data(), host->size()});
       }
     }
+    if (work.request.op == block::Op::kRead && ReadCached(work)) {
+      work.done(block::Status::kOk);
+      return;
+    }
     std::unique_lock lock(mutex_);
     if (stopping_) {
       lock.unlock();
@@ -119,6 +124,23 @@ class FileDisk::Impl {
     uint64_t remaining = 0;     // bytes still to transfer
     bool writing_zeroes = false;  // the write-zeroes fallback is running
   };
+
+  // A read the page cache holds, done here on the caller's thread:
+  // preadv2(2) with RWF_NOWAIT copies it or refuses at once (EAGAIN), so
+  // the caller (a VP thread in a doorbell write) never waits on the disk.
+  // Through io_uring the same copy happens inline too, but its completion
+  // wakes the reaper thread: with one CPU that is two context switches
+  // and a lock hand-off per request, and an SQ doorbell exit cost about
+  // 600 us of the carrier's time. False: anything short of the whole
+  // request (then io_uring reads it all).
+  bool ReadCached(const Work& work) const {
+    uint64_t bytes = 0;  // at most kMaxSegments iovecs (Check)
+    for (const iovec& iov : work.iovecs) bytes += iov.iov_len;
+    const ssize_t got = ::preadv2(fd_.get(), work.iovecs.data(), static_cast<int>(work.iovecs.size()),
+                                  static_cast<off_t>(work.request.lba * geometry_.block_size),
+                                  RWF_NOWAIT);
+    return got >= 0 && static_cast<uint64_t>(got) == bytes;
+  }
 
   block::Status Check(const block::Request& request) const {
     const uint64_t end = request.lba + request.block_count;
