@@ -1,0 +1,174 @@
+// hcl-attest: attestation evidence checked on the host (README.md).
+//
+//   hcl-attest snp verify REPORT --vcek CERT --chain PEM [--image IGVM]
+//                         [--vmsa-order hyperv|kvm] [--json]
+//   hcl-attest [COMMAND] --help     (every option explained)
+//
+// REPORT is the raw 1184-byte SEV-SNP report or its hex text; CERT the
+// VCEK, DER or PEM; PEM holds the ASK then the ARK (AMD KDS /cert_chain).
+// Exit status: 0 every check held (the report's fields on stdout), 1 a
+// check failed (one line on stderr naming it: "ark: ...", "report
+// signature: ...", "image: ..."), 2 bad usage.
+#include <cstdio>
+#include <string>
+#include <vector>
+
+// g++ 12's -Wnull-dereference false positive inside std::string once
+// CLI11 is inlined (as in igvmtool.cpp).
+#pragma GCC diagnostic ignored "-Wnull-dereference"
+#include <CLI/CLI.hpp>
+#include <nlohmann/json.hpp>
+
+#include "attest/snp_verify.h"
+#include "digest.h"
+#include "measure.h"
+#include "reader.h"
+#include "snp_id_block.h"
+
+namespace {
+
+constexpr int kExitFailure = 1;
+constexpr int kExitUsage = 2;
+
+struct SnpVerifyOptions {
+  std::string report;
+  std::string vcek;
+  std::string chain;
+  std::string image;
+  std::string vmsa_order = "hyperv";
+  bool json = false;
+};
+
+std::string Hex(std::span<const uint8_t> bytes) { return igvm::ToHex(bytes); }
+
+std::string Hex64(uint64_t value) {
+  char text[19];
+  std::snprintf(text, sizeof text, "0x%016llx", static_cast<unsigned long long>(value));
+  return text;
+}
+
+// --image: the report is of this image's launch (tpm-attestation.md §6.2,
+// "MEASUREMENT / ID_KEY_DIGEST"): MEASUREMENT is its SNP launch digest, and
+// if it carries an ID block, ID_KEY_DIGEST (and AUTHOR_KEY_DIGEST when the
+// report says the author key was used) are its keys'.
+base::Result<void> CheckImage(const attest::SnpReport& report, const SnpVerifyOptions& options) {
+  const igvm::VmsaOrder order = options.vmsa_order == "kvm" ? igvm::VmsaOrder::kAfterAllPages
+                                                            : igvm::VmsaOrder::kDirectiveOrder;
+  auto file = igvm::ReadIgvmFile(options.image);
+  if (!file) return std::move(file).error().Context("image");
+  auto checked = igvm::VerifyIdBlock(*file, order);
+  igvm::Sha384Digest launch{};
+  if (checked) {
+    launch = checked->launch_digest;
+  } else {
+    auto measured = igvm::MeasureSnp(*file, order);
+    if (!measured) return std::move(measured).error().Context("image");
+    launch = measured->launch_digest;
+  }
+  if (launch != report.measurement)
+    return base::Error("image: MEASUREMENT " + Hex(report.measurement) +
+                       " is not the image's SNP launch digest " + Hex(launch));
+  if (checked) {
+    if (checked->id_key_digest != report.id_key_digest)
+      return base::Error("image: ID_KEY_DIGEST is not the image's ID key");
+    const bool author_used = (report.signer_info & 1) != 0;
+    if (author_used && (!checked->author_key_digest ||
+                        *checked->author_key_digest != report.author_key_digest))
+      return base::Error("image: AUTHOR_KEY_DIGEST is not the image's author key");
+  }
+  return base::Ok();
+}
+
+base::Result<attest::SnpVerified> SnpVerify(const SnpVerifyOptions& options) {
+  auto read = [](const std::string& path, const char* what) -> base::Result<std::vector<std::byte>> {
+    auto bytes = igvm::ReadFileBytes(path);
+    if (!bytes) return std::move(bytes).error().Context(what);
+    return bytes;
+  };
+  const auto report = TRY(read(options.report, "report"));
+  const auto vcek = TRY(read(options.vcek, "vcek"));
+  const auto chain = TRY(read(options.chain, "chain"));
+  attest::SnpVerified verified = TRY(attest::VerifySnpReport(report, vcek, chain));
+  if (!options.image.empty()) TRY(CheckImage(verified.report, options));
+  return verified;
+}
+
+void Print(const attest::SnpVerified& verified, bool json) {
+  const attest::SnpReport& r = verified.report;
+  const attest::SnpTcb& tcb = verified.vcek.tcb;
+  nlohmann::ordered_json out = {
+      {"verified", true},
+      {"product", verified.vcek.product_name},
+      {"version", r.version},
+      {"guest_svn", r.guest_svn},
+      {"policy", Hex64(r.policy)},
+      {"debug_allowed", r.debug_allowed()},
+      {"vmpl", r.vmpl},
+      {"family_id", Hex(r.family_id)},
+      {"image_id", Hex(r.image_id)},
+      {"current_tcb", Hex64(r.current_tcb)},
+      {"reported_tcb", Hex64(r.reported_tcb)},
+      {"reported_tcb_spl",
+       {{"fmc", tcb.fmc}, {"bootloader", tcb.bootloader}, {"tee", tcb.tee}, {"snp", tcb.snp},
+        {"microcode", tcb.microcode}}},
+      {"committed_tcb", Hex64(r.committed_tcb)},
+      {"launch_tcb", Hex64(r.launch_tcb)},
+      {"platform_info", Hex64(r.platform_info)},
+      {"report_data", Hex(r.report_data)},
+      {"measurement", Hex(r.measurement)},
+      {"host_data", Hex(r.host_data)},
+      {"id_key_digest", Hex(r.id_key_digest)},
+      {"author_key_digest", Hex(r.author_key_digest)},
+      {"report_id", Hex(r.report_id)},
+      {"chip_id", Hex(r.chip_id)},
+  };
+  if (json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return;
+  }
+  for (const auto& [key, value] : out.items())
+    std::printf("%s: %s\n", key.c_str(),
+                value.is_string() ? value.get<std::string>().c_str() : value.dump().c_str());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"hcl-attest: checks attestation evidence (SEV-SNP reports) on the host"};
+  app.require_subcommand(1);
+  CLI::App* snp = app.add_subcommand("snp", "AMD SEV-SNP attestation reports");
+  snp->require_subcommand(1);
+  CLI::App* verify = snp->add_subcommand(
+      "verify",
+      "Check a report against AMD's chain: ARK pinned, ARK -> ASK -> VCEK signatures, the "
+      "report's signature, REPORTED_TCB and CHIP_ID against the VCEK, debugging off; with "
+      "--image, MEASUREMENT and the ID key digests against an IGVM image");
+  SnpVerifyOptions options;
+  verify->add_option("REPORT", options.report, "the report: 1184 raw bytes, or hex text")
+      ->required();
+  verify->add_option("--vcek", options.vcek, "the VCEK certificate that signed it (DER or PEM)")
+      ->required();
+  verify->add_option("--chain", options.chain,
+                     "AMD's chain for the product line, PEM: the ASK, then the ARK")
+      ->required();
+  verify->add_option("--image", options.image,
+                     "an IGVM image: the report must be of its launch (MEASUREMENT, ID block)");
+  verify->add_option("--vmsa-order", options.vmsa_order,
+                     "where the image's VMSAs enter the launch digest: hyperv (at their "
+                     "directive) or kvm (after all pages)")
+      ->check(CLI::IsMember({"hyperv", "kvm"}));
+  verify->add_flag("--json", options.json, "print the report's fields as JSON");
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);
+    return code == 0 ? 0 : kExitUsage;
+  }
+  auto verified = SnpVerify(options);
+  if (!verified) {
+    std::fprintf(stderr, "hcl-attest: %s\n", verified.error().message().c_str());
+    return kExitFailure;
+  }
+  Print(*verified, options.json);
+  return 0;
+}
