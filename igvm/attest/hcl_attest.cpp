@@ -2,6 +2,8 @@
 //
 //   hcl-attest snp verify REPORT --vcek CERT --chain PEM [--image IGVM]
 //                         [--vmsa-order hyperv|kvm] [--json]
+//   hcl-attest pcrs --kernel K [--initrd I] [--cmdline STR] [--bank ALG]...
+//                   [--event-log OUT] [--json]
 //   hcl-attest [COMMAND] --help     (every option explained)
 //
 // REPORT is the raw 1184-byte SEV-SNP report or its hex text; CERT the
@@ -9,6 +11,7 @@
 // Exit status: 0 every check held (the report's fields on stdout), 1 a
 // check failed (one line on stderr naming it: "ark: ...", "report
 // signature: ...", "image: ..."), 2 bad usage.
+#include <cerrno>
 #include <cstdio>
 #include <string>
 #include <vector>
@@ -19,6 +22,8 @@
 #include <CLI/CLI.hpp>
 #include <nlohmann/json.hpp>
 
+#include "attest/mbed_hash.h"
+#include "attest/measured_boot.h"
 #include "attest/snp_verify.h"
 #include "digest.h"
 #include "measure.h"
@@ -131,6 +136,59 @@ void Print(const attest::SnpVerified& verified, bool json) {
                 value.is_string() ? value.get<std::string>().c_str() : value.dump().c_str());
 }
 
+struct PcrsOptions {
+  std::string kernel;
+  std::string initrd;
+  std::string cmdline;
+  std::vector<std::string> banks{"sha256"};
+  std::string event_log;
+  bool json = false;
+};
+
+// The PCRs hcl's measured boot of VTL0 produces (vmm-core/attest/
+// measured_boot.h: the same code hcl runs), and optionally its event log.
+base::Result<void> Pcrs(const PcrsOptions& options) {
+  std::vector<attest::HashAlg> banks;
+  for (const std::string& name : options.banks) {
+    if (name == "sha1") banks.push_back(attest::HashAlg::kSha1);
+    else if (name == "sha256") banks.push_back(attest::HashAlg::kSha256);
+    else if (name == "sha384") banks.push_back(attest::HashAlg::kSha384);
+    else if (name == "sha512") banks.push_back(attest::HashAlg::kSha512);
+    else return base::Error("--bank " + name + ": want sha1, sha256, sha384 or sha512");
+  }
+  auto kernel = igvm::ReadFileBytes(options.kernel);
+  if (!kernel) return std::move(kernel).error().Context("kernel");
+  std::vector<std::byte> initrd;
+  if (!options.initrd.empty()) {
+    auto read = igvm::ReadFileBytes(options.initrd);
+    if (!read) return std::move(read).error().Context("initrd");
+    initrd = std::move(read).value();
+  }
+  const attest::Vtl0Boot boot{*kernel, initrd, options.cmdline};
+  const auto events = TRY(attest::MeasureVtl0Boot(boot, banks, attest::MbedHash));
+  const auto pcrs = attest::ReplayPcrs(events, banks, attest::MbedHash);
+  if (!options.event_log.empty()) {
+    const auto log = attest::SerializeEventLog(events, banks);
+    std::FILE* out = std::fopen(options.event_log.c_str(), "wb");
+    if (out == nullptr) return base::Error::FromErrno("event log " + options.event_log, errno);
+    const bool written = std::fwrite(log.data(), 1, log.size(), out) == log.size();
+    if (std::fclose(out) != 0 || !written)
+      return base::Error("event log " + options.event_log + ": write failed");
+  }
+  // The PCRs the boot extends: 0-9.
+  constexpr uint32_t kLastMeasured = 9;
+  nlohmann::ordered_json json;
+  for (const attest::PcrBank& bank : pcrs) {
+    const std::string name(attest::HashName(bank.alg));
+    for (uint32_t pcr = 0; pcr <= kLastMeasured; ++pcr) {
+      json[name][std::to_string(pcr)] = Hex(bank.pcrs[pcr]);
+      if (!options.json) std::printf("%s %u: %s\n", name.c_str(), pcr, Hex(bank.pcrs[pcr]).c_str());
+    }
+  }
+  if (options.json) std::printf("%s\n", json.dump(2).c_str());
+  return base::Ok();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -158,11 +216,33 @@ int main(int argc, char** argv) {
                      "directive) or kvm (after all pages)")
       ->check(CLI::IsMember({"hyperv", "kvm"}));
   verify->add_flag("--json", options.json, "print the report's fields as JSON");
+
+  CLI::App* pcrs = app.add_subcommand(
+      "pcrs",
+      "The PCR values (0-9) hcl's measured boot of VTL0 produces for this kernel, initrd and "
+      "command line: PCRs 0-7 a separator each, PCR 9 the kernel and initrd, PCR 8 the command "
+      "line (the same code hcl runs; vmm-core/attest/measured_boot.h)");
+  PcrsOptions pcrs_options;
+  pcrs->add_option("--kernel", pcrs_options.kernel, "the VTL0 kernel image, as loaded")->required();
+  pcrs->add_option("--initrd", pcrs_options.initrd, "the VTL0 initrd (none: not measured)");
+  pcrs->add_option("--cmdline", pcrs_options.cmdline, "the VTL0 kernel command line");
+  pcrs->add_option("--bank", pcrs_options.banks,
+                   "a PCR bank: sha1, sha256, sha384, sha512 (repeatable; default sha256)");
+  pcrs->add_option("--event-log", pcrs_options.event_log,
+                   "also write the TCG crypto-agile event log VTL0 will read to this file");
+  pcrs->add_flag("--json", pcrs_options.json, "print the PCRs as JSON");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     const int code = app.exit(e);
     return code == 0 ? 0 : kExitUsage;
+  }
+  if (pcrs->parsed()) {
+    if (auto done = Pcrs(pcrs_options); !done) {
+      std::fprintf(stderr, "hcl-attest: %s\n", done.error().message().c_str());
+      return kExitFailure;
+    }
+    return 0;
   }
   auto verified = SnpVerify(options);
   if (!verified) {
