@@ -124,7 +124,7 @@ class VpRunner {
   base::Result<void> Handle(const kvm::VcpuExit& exit);
   base::Result<void> HandleExit(const kvm::VcpuExit& exit);
   // In VTL0 with an interrupt raised for VTL2 meanwhile
-  // (VpGroup::RaisedVtl2Interrupt): switches to VTL2 if it is deliverable.
+  // (VpGroup::RaisedVtl2Interrupt): switches to VTL2.
   base::Result<void> TakeVtl2Interrupt();
   base::Result<void> HandleKick();
   base::Result<void> HandleIoExit(const kvm::IoExit& io);
