@@ -4,22 +4,15 @@
 
 #include <doctest/doctest.h>
 
-#include <fstream>
-#include <iterator>
 #include <string>
 #include <vector>
+
+#include "attest/testing/shared_testdata.h"
 
 namespace {
 
 std::vector<std::byte> ReadTestdata(const std::string& name) {
-  const std::string path = std::string(HCL_SHARED_TESTDATA) + "/snp/" + name;
-  std::ifstream in(path, std::ios::binary);
-  INFO("test data: ", path, " (meson -Dshared_testdata)");
-  REQUIRE(in.good());
-  const std::vector<char> chars((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  std::vector<std::byte> bytes(chars.size());
-  for (size_t i = 0; i < chars.size(); ++i) bytes[i] = static_cast<std::byte>(chars[i]);
-  return bytes;
+  return attest::testing::ReadSharedTestdata("snp/" + name);
 }
 
 std::vector<std::byte> MilanReport() {
