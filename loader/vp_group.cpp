@@ -19,10 +19,16 @@ void VpGroup::Kick(uint32_t vp) {
 
 void VpGroup::RaisedVtl2Interrupt(uint32_t vp) {
   if (vp >= vp_count_) return;
+  std::lock_guard lock(mutex_);
+  const bool own = thread_set_[vp] && pthread_equal(threads_[vp], pthread_self());
+  // The VP's own thread while it runs VTL2: it is handling one of VTL2's
+  // exits (a doorbell whose read completed at once), and VTL2's next run
+  // takes the interrupt from KVM's APIC. Remembering it would send the VP
+  // back into VTL2 for nothing after its next VTL return.
+  if (own && !in_vtl0_[vp].load()) return;
   vtl2_interrupt_[vp].store(true);
   if (!in_vtl0_[vp].load()) return;  // in VTL2 (or will check the flag first)
-  std::lock_guard lock(mutex_);
-  if (thread_set_[vp] && !pthread_equal(threads_[vp], pthread_self())) KickThread(threads_[vp]);
+  if (!own) KickThread(threads_[vp]);
 }
 
 void VpGroup::SetThread(uint32_t vp, pthread_t thread) {

@@ -66,7 +66,8 @@ class VpGroup {
   // KVM_RUN by itself (KVM's in-kernel APIC); one running VTL0 must leave
   // it for VTL2 (TLFS "Secure Interrupts"): the flag below is set, and the
   // VP's thread is kicked unless it is the caller (it looks at the flag
-  // before its next VTL0 run). Pairs with NoteVtl0/TakeVtl2Interrupt: the
+  // before its next VTL0 run). Raised by the VP's own thread while it runs
+  // VTL2, nothing is remembered. Pairs with NoteVtl0/TakeVtl2Interrupt: the
   // flag and the VTL are seq_cst, so either this sees the VP in VTL0 and
   // kicks, or the VP sees the flag before entering VTL0.
   void RaisedVtl2Interrupt(uint32_t vp);

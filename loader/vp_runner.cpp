@@ -166,6 +166,9 @@ base::Result<void> VpRunner::EnterVtl2(hv::VtlEntryReason reason,
   }
   active_vtl_ = 2;
   shared_.group->NoteVtl0(vtls_.vtl2->id(), false);
+  // VTL2 now takes whatever its APIC holds: an interrupt raised for it
+  // before this switch needs no switch of its own later.
+  (void)shared_.group->TakeVtl2Interrupt(vtls_.vtl2->id());
   ++vtl_switches_;
   return base::Ok();
 }
