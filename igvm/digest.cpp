@@ -5,6 +5,8 @@
 
 #include <new>
 
+#include "base/hex.h"
+
 namespace igvm {
 namespace {
 
@@ -83,15 +85,10 @@ std::string ToHex(std::span<const uint8_t> bytes) {
 
 std::optional<std::vector<uint8_t>> FromHex(std::string_view text, size_t length) {
   if (text.size() != length * 2) return std::nullopt;
-  auto nibble = [](char c) -> int {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-  };
   std::vector<uint8_t> bytes(length);
   for (size_t i = 0; i < length; ++i) {
-    const int high = nibble(text[2 * i]), low = nibble(text[2 * i + 1]);
+    const int high = base::HexDigitValue(text[2 * i]);
+    const int low = base::HexDigitValue(text[2 * i + 1]);
     if (high < 0 || low < 0) return std::nullopt;
     bytes[i] = static_cast<uint8_t>(high << 4 | low);
   }

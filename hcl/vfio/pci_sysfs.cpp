@@ -7,17 +7,11 @@
 #include <sstream>
 #include <system_error>
 
+#include "base/hex.h"
 #include "base/string_printf.h"
 
 namespace hcl::vfio {
 namespace {
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 // `text` is exactly `digits` lower-case hex digits; their value.
 bool FixedHex(std::string_view text, size_t digits, uint32_t& value) {
@@ -25,7 +19,7 @@ bool FixedHex(std::string_view text, size_t digits, uint32_t& value) {
   value = 0;
   for (char c : text) {
     if (c >= 'A' && c <= 'F') return false;
-    const int digit = HexValue(c);
+    const int digit = base::HexDigitValue(c);
     if (digit < 0) return false;
     value = value * 16 + static_cast<uint32_t>(digit);
   }
@@ -40,7 +34,7 @@ base::Result<uint32_t> ParseSysfsHex(std::string_view text, uint32_t max) {
     return base::Error("not a 0x-prefixed hex value of at most 8 digits");
   uint64_t value = 0;
   for (char c : text.substr(2)) {
-    const int digit = HexValue(c);
+    const int digit = base::HexDigitValue(c);
     if (digit < 0) return base::Error("not a 0x-prefixed hex value of at most 8 digits");
     value = value * 16 + static_cast<uint64_t>(digit);
   }

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "base/hex.h"
 #include "base/le_bytes.h"
 
 namespace attest {
@@ -53,13 +54,6 @@ bool AllZero(std::span<const std::byte> bytes) {
 }
 
 uint8_t Byte(uint64_t raw, unsigned index) { return static_cast<uint8_t>(raw >> (8 * index)); }
-
-int HexValue(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
 
 }  // namespace
 
@@ -159,7 +153,7 @@ base::Result<std::vector<std::byte>> DecodeReportFile(std::span<const std::byte>
       if (high >= 0) return base::Error("hex digit pairs split by whitespace");
       continue;
     }
-    const int value = HexValue(c);
+    const int value = base::HexDigitValue(c);
     if (value < 0)
       return base::Error::Format("neither %zu raw bytes nor hex text", kSnpReportBytes);
     if (high < 0) {

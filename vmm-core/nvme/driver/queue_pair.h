@@ -88,11 +88,6 @@ class QueuePair {
                                            Time deadline);
   // Rings the SQ tail doorbell if entries were written since the last ring.
   void RingDoorbell();
-  // Writes the CQ head doorbell now if entries were consumed since the
-  // last one (unconditionally), or only if the CQ is crowded (see above).
-  void ReportCqHead();
-  void ReportCqHeadIfCrowded();
-
   struct Completed {
     uint16_t slot = 0;
     wire::Status status;
@@ -118,6 +113,11 @@ class QueuePair {
   const QueueCounters& counters() const { return counters_; }
 
  private:
+  // Writes the CQ head doorbell if entries were consumed since the last
+  // one (unconditionally), or only if the CQ is crowded (see above).
+  void ReportCqHead();
+  void ReportCqHeadIfCrowded();
+
   struct Slot {
     bool busy = false;
     uint8_t generation = 0;  // 6 bits
