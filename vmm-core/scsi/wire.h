@@ -13,6 +13,8 @@
 #include <cstdint>
 #include <span>
 
+#include "base/be_bytes.h"
+
 namespace scsi {
 
 // SPC-4 §4.4 / SBC-3 §5: operation codes we decode (and a few we refuse by
@@ -121,23 +123,8 @@ inline constexpr uint8_t kLogicalBlockProvisioning = 0xB2;    // SBC-3 §6.5.4
 inline constexpr uint8_t kModePageCaching = 0x08;
 inline constexpr uint8_t kModePageAll = 0x3F;
 
-// Big-endian field access on CDBs and parameter data. The caller sizes the
-// spans; an out-of-range access is our bug, so these take the span's own
-// bounds checking (_GLIBCXX_ASSERTIONS) rather than returning errors.
-template <std::unsigned_integral T>
-constexpr T LoadBe(std::span<const std::byte> bytes, size_t offset) {
-  T value = 0;
-  for (size_t i = 0; i < sizeof(T); ++i)
-    value = static_cast<T>((static_cast<uint64_t>(value) << 8) |
-                           static_cast<uint8_t>(bytes[offset + i]));
-  return value;
-}
-
-template <std::unsigned_integral T>
-constexpr void StoreBe(std::span<std::byte> bytes, size_t offset, T value) {
-  for (size_t i = 0; i < sizeof(T); ++i)
-    bytes[offset + i] =
-        std::byte{static_cast<uint8_t>(static_cast<uint64_t>(value) >> (8 * (sizeof(T) - 1 - i)))};
-}
+// Big-endian field access on CDBs and parameter data (base/be_bytes.h).
+using base::LoadBe;
+using base::StoreBe;
 
 }  // namespace scsi
