@@ -113,23 +113,28 @@ Expected<size_t> CheckMadt(std::span<const std::byte> madt) {
 
 Expected<TableSet> BuildAcpiTables(std::span<std::byte> out, uint64_t out_gpa,
                                    std::span<const std::byte> madt,
-                                   std::span<const std::byte> dsdt_extra_aml) {
+                                   std::span<const std::byte> dsdt_extra_aml,
+                                   const ExtraTable& extra) {
   if (out_gpa % 64 != 0) return Status::Fail("acpi: tables not 64-byte aligned");
   auto madt_length = CheckMadt(madt);
   if (!madt_length.ok()) return madt_length.status();
 
-  constexpr size_t kXsdtBytes = kHeaderBytes + 2 * 8;  // FADT, MADT
-  if (dsdt_extra_aml.size() > out.size()) return Status::Fail("acpi: tables do not fit");
+  const bool has_extra = !extra.body.empty();
+  const size_t xsdt_bytes = kHeaderBytes + (has_extra ? 3 : 2) * 8;  // FADT, MADT[, extra]
+  if (dsdt_extra_aml.size() > out.size() || extra.body.size() > out.size())
+    return Status::Fail("acpi: tables do not fit");
   const size_t dsdt_bytes = kHeaderBytes + sizeof(kDsdtAml) + dsdt_extra_aml.size();
   // Layout: RSDP, XSDT, FACS (64-aligned), FADT, DSDT, MADT; each
   // table 16-aligned (the RSDP must be, §5.2.5.1).
   const size_t rsdp_at = 0;
   const size_t xsdt_at = AlignUp(rsdp_at + kRsdpBytes, 16);
-  const size_t facs_at = AlignUp(xsdt_at + kXsdtBytes, 64);
+  const size_t facs_at = AlignUp(xsdt_at + xsdt_bytes, 64);
   const size_t fadt_at = AlignUp(facs_at + kFacsBytes, 16);
   const size_t dsdt_at = AlignUp(fadt_at + kFadtBytes, 16);
   const size_t madt_at = AlignUp(dsdt_at + dsdt_bytes, 16);
-  const size_t end = madt_at + madt_length.value();
+  const size_t extra_at = AlignUp(madt_at + madt_length.value(), 16);
+  const size_t end = has_extra ? extra_at + kHeaderBytes + extra.body.size()
+                               : madt_at + madt_length.value();
   if (end > out.size()) return Status::Fail("acpi: tables do not fit");
   for (std::byte& b : out) b = std::byte{0};
 
@@ -140,15 +145,28 @@ Expected<TableSet> BuildAcpiTables(std::span<std::byte> out, uint64_t out_gpa,
   set.fadt_gpa = out_gpa + fadt_at;
   set.dsdt_gpa = out_gpa + dsdt_at;
   set.madt_gpa = out_gpa + madt_at;
+  if (has_extra) set.extra_gpa = out_gpa + extra_at;
   set.bytes_used = end;
 
   // MADT: the host's, copied after the checks.
   const auto madt_out = out.subspan(madt_at, madt_length.value());
   for (size_t i = 0; i < madt_out.size(); ++i) madt_out[i] = madt[i];
 
+  // The extra table: header, then the caller's body.
+  bool extra_ok = true;
+  if (has_extra) {
+    const auto table = out.subspan(extra_at, kHeaderBytes + extra.body.size());
+    char signature[5] = {extra.signature[0], extra.signature[1], extra.signature[2],
+                         extra.signature[3], 0};
+    extra_ok = StoreHeader(table, signature, extra.revision);
+    for (size_t i = 0; extra_ok && i < extra.body.size(); ++i)
+      table[kHeaderBytes + i] = extra.body[i];
+    extra_ok = extra_ok && Seal(table);
+  }
+
   // DSDT (§5.2.11.1): header, then the AML.
   const auto dsdt = out.subspan(dsdt_at, dsdt_bytes);
-  bool ok = StoreHeader(dsdt, "DSDT", kDsdtRevision);
+  bool ok = extra_ok && StoreHeader(dsdt, "DSDT", kDsdtRevision);
   for (size_t i = 0; ok && i < sizeof(kDsdtAml); ++i)
     ok = StoreLe<uint8_t>(dsdt, kHeaderBytes + i, kDsdtAml[i]);
   for (size_t i = 0; ok && i < dsdt_extra_aml.size(); ++i)
@@ -181,10 +199,11 @@ Expected<TableSet> BuildAcpiTables(std::span<std::byte> out, uint64_t out_gpa,
        StoreIoGas(fadt, kFadtXPm1aCntBlk, kPm1aControlPort, kPm1ControlBytes) && Seal(fadt);
 
   // XSDT (§5.2.8): 64-bit pointers to the FADT and the MADT.
-  const auto xsdt = out.subspan(xsdt_at, kXsdtBytes);
+  const auto xsdt = out.subspan(xsdt_at, xsdt_bytes);
   ok = ok && StoreHeader(xsdt, "XSDT", kXsdtRevision) &&
        StoreLe<uint64_t>(xsdt, kHeaderBytes, set.fadt_gpa) &&
-       StoreLe<uint64_t>(xsdt, kHeaderBytes + 8, set.madt_gpa) && Seal(xsdt);
+       StoreLe<uint64_t>(xsdt, kHeaderBytes + 8, set.madt_gpa) &&
+       (!has_extra || StoreLe<uint64_t>(xsdt, kHeaderBytes + 16, set.extra_gpa)) && Seal(xsdt);
 
   // RSDP (§5.2.5.3, Table 5.3): revision 2, no RSDT. The first checksum
   // covers bytes 0-19 (the ACPI 1.0 part), the extended one all 36.

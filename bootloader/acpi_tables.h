@@ -53,6 +53,7 @@ struct TableSet {
   uint64_t facs_gpa = 0;
   uint64_t dsdt_gpa = 0;
   uint64_t madt_gpa = 0;
+  uint64_t extra_gpa = 0;  // 0: no extra table
   size_t bytes_used = 0;  // from the start of the output
 };
 
@@ -66,9 +67,19 @@ Expected<size_t> CheckMadt(std::span<const std::byte> madt);
 // §5.2.10) and the tables must fit. `dsdt_extra_aml` (a TermList, ACPI 6.5
 // §20.2.1) follows \_S5 in the DSDT: VTL2's has none; hcl-loader's VTL0
 // tables (loader/vtl0/acpi_tables.h) add their devices there.
+// `extra`, when its body is not empty, becomes one more table after the
+// MADT, listed in the XSDT: the header (signature, revision, length,
+// checksum) is built here, the body (after the 36-byte header) is the
+// caller's. hcl-loader's VTL0 tables add the TPM2 table this way.
+struct ExtraTable {
+  char signature[5] = {};
+  uint8_t revision = 0;
+  std::span<const std::byte> body;
+};
 Expected<TableSet> BuildAcpiTables(std::span<std::byte> out, uint64_t out_gpa,
                                    std::span<const std::byte> madt,
-                                   std::span<const std::byte> dsdt_extra_aml = {});
+                                   std::span<const std::byte> dsdt_extra_aml = {},
+                                   const ExtraTable& extra = {});
 
 // §5.2.6: "the entire table, including the checksum field, must add to
 // zero": the byte that makes it so.

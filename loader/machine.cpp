@@ -1,10 +1,12 @@
 #include "machine.h"
 
+#include <array>
 #include <string>
 #include <utility>
 
 #include "base/string_printf.h"
 #include "reader.h"
+#include "tpm/platform.h"
 #include "vp_cpuid.h"
 #include "vp_state_kvm.h"
 #include "vtl0/acpi_tables.h"
@@ -120,7 +122,12 @@ base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem
       TRY(vtl0::BuildAcpiTables(vtl0::kAcpiGpa, options.vp_count,
                                 options.vtl0_disks.empty()
                                     ? std::nullopt
-                                    : std::optional(vtl0::kVtl0PciWindow)));
+                                    : std::optional(vtl0::kVtl0PciWindow),
+                                /*tpm=*/true));
+  // The vTPM's buffer and event log (tpm/platform.h): RAM hcl reaches,
+  // reserved so VTL0's kernel leaves it to tpm_crb and the event log.
+  const std::array<vtl0::RamRange, 2> tpm_ranges{{{tpm::kCrbBufferGpa, tpm::kCrbBufferBytes},
+                                                  {tpm::kEventLogGpa, tpm::kEventLogBytes}}};
   vtl0::LinuxBootInputs inputs;
   inputs.ram = vtl0.ram;
   inputs.kernel = kernel;
@@ -129,6 +136,7 @@ base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem
   inputs.acpi_gpa = acpi.gpa;
   inputs.acpi_tables = acpi.bytes;
   inputs.acpi_rsdp_gpa = acpi.rsdp_gpa;
+  inputs.reserved = tpm_ranges;
   auto boot = vtl0::LoadLinux(inputs, memory);
   if (!boot) return std::move(boot).error().Context("VTL0 kernel " + options.vtl0_kernel);
   vtl0.layout = boot->layout;

@@ -19,6 +19,13 @@
 #include "devices/scsi_controller.h"
 #include "paravisor/vmbus_server.h"
 #include "paravisor/vtl0_memory.h"
+#include "tpm/platform.h"
+#include "attest/mbed_hash.h"
+#include "vtpm/libtpms_engine.h"
+#include "vtpm/measured_boot.h"
+#include "vtpm/state_store.h"
+#include "vtpm/vtl0_command_buffer.h"
+#include "vtpm/vtpm.h"
 
 namespace hcl {
 namespace {
@@ -72,7 +79,37 @@ struct Paravisor {
   Vtl0GuestBuffer guest{memory};
   std::vector<std::unique_ptr<BounceBlockDevice>> bounce{};
   std::vector<std::unique_ptr<ScsiController>> scsi{};
+  // VTL0's TPM (issue 12). FIXME: its state lasts only as long as hcl; the
+  // guest-state file (hcl-loader --guest-state) is not wired yet.
+  vtpm::MemoryStateStore tpm_state{};
+  vtpm::Vtl0CommandBuffer tpm_buffer{memory};
+  std::unique_ptr<vtpm::LibtpmsEngine> tpm_engine{};
+  std::unique_ptr<vtpm::Vtpm> tpm{};
 };
+
+// VP 0, before VTL0's first instruction: measure what VTL0 boots into the
+// vTPM (vtpm/measured_boot.h); if that fails, cap the PCRs and say why.
+base::Result<void> MeasureVtl0(Paravisor& paravisor, uint64_t zero_page_gpa) {
+  hv_register_assoc rip{};
+  rip.name = ::hv::reg::kRip;
+  TRY(paravisor.mshv.GetRegisters(std::span(&rip, 1)));
+  auto measured = vtpm::MeasureVtl0Boot(*paravisor.tpm, paravisor.memory, zero_page_gpa,
+                                        rip.value.reg64, attest::MbedHash);
+  if (!measured) {
+    std::printf("hcl: vtpm: VTL0 not measured (%s): PCRs 0-9 capped\n",
+                measured.error().message().c_str());
+    return vtpm::CapBootPcrs(*paravisor.tpm, attest::MbedHash);
+  }
+  std::string banks;
+  for (attest::HashAlg alg : measured->banks)
+    banks += (banks.empty() ? "" : ",") + std::string(attest::HashName(alg));
+  std::printf("hcl: vtpm: measured VTL0: kernel %llu bytes, initrd %llu bytes, command line "
+              "\"%s\" into PCRs 0-9 (%s); event log %zu bytes\n",
+              static_cast<unsigned long long>(measured->kernel_bytes),
+              static_cast<unsigned long long>(measured->initrd_bytes), measured->cmdline.c_str(),
+              banks.c_str(), measured->event_log_bytes);
+  return base::Ok();
+}
 
 }  // namespace
 
@@ -92,6 +129,14 @@ base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on
                        0));
   for (const Options::Range& range : options.vtl0_deny)
     TRY(DenyVtl0(paravisor->mshv, paravisor->memory, range));
+  // The vTPM, started (TPM2_Startup) before VTL0's first instruction.
+  paravisor->tpm_engine =
+      TRY(vtpm::LibtpmsEngine::Create(paravisor->tpm_state, ::tpm::kCrbBufferBytes));
+  paravisor->tpm = TRY(vtpm::Vtpm::Create(*paravisor->tpm_engine, paravisor->tpm_buffer));
+  paravisor->devices.AttachTpm(*paravisor->tpm);
+  std::printf("hcl: vtpm: TPM 2.0 (libtpms) at 0x%llx, buffer at 0x%llx\n",
+              static_cast<unsigned long long>(::tpm::kCrbBase),
+              static_cast<unsigned long long>(::tpm::kCrbBufferGpa));
   // Storage translation (DESIGN.md): each disk VTL2 drives, as a synthetic
   // SCSI controller for VTL0's hv_storvsc.
   for (size_t i = 0; i < disks.size() && i < 256; ++i) {
@@ -116,7 +161,10 @@ base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on
     std::thread([paravisor, cpu, trace, on_vtl0_fatal] {
       VpRunner runner(paravisor->mshv, paravisor->memory, paravisor->devices, paravisor->vmbus,
                       cpu, on_vtl0_fatal, trace);
-      auto ran = runner.Run();
+      auto ran = cpu == 0 ? runner.Run([paravisor](uint64_t rsi) {
+        return MeasureVtl0(*paravisor, rsi);
+      })
+                          : runner.Run();
       std::fprintf(stderr, "hcl: vp%u stopped: %s\n", cpu,
                    ran ? "returned" : ran.error().message().c_str());
     }).detach();

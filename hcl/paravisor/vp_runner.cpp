@@ -494,13 +494,15 @@ base::Result<void> VpRunner::HandleExit() {
   }
 }
 
-base::Result<void> VpRunner::Run() {
+base::Result<void> VpRunner::Run(
+    const std::function<base::Result<void>(uint64_t rsi)>& before_vtl0) {
   cpu_set_t set;
   CPU_ZERO(&set);
   CPU_SET(cpu_, &set);
   if (::sched_setaffinity(0, sizeof set, &set) != 0)
     return base::Error::FromErrno("sched_setaffinity", errno);
   TRY(Prepare());
+  if (before_vtl0) TRY(before_vtl0(run_->cpu_context.gp_regs[MSHV_VTL_GP_RSI]));
   for (;;) {
     if (!TRY(mshv_.ReturnToLowerVtl())) continue;  // a signal: go back in
     TRY(HandleExit());

@@ -62,7 +62,10 @@ class VpRunner {
 
   // Pins the calling thread to the VP's CPU, then runs VTL0 until an
   // error (the machine's power-off ends everything from the outside).
-  base::Result<void> Run();
+  // `before_vtl0`, if set, runs on this VP's CPU once VTL0's registers are
+  // loaded and before VTL0's first instruction, with VTL0's RSI (the boot
+  // protocol's zero page): VP 0's measured boot.
+  base::Result<void> Run(const std::function<base::Result<void>(uint64_t rsi)>& before_vtl0 = {});
   const VpStats& stats() const { return stats_; }
 
   // The steps of Run, for tests and fuzzers driving a fake driver:

@@ -65,6 +65,10 @@ Vtl0Devices::Vtl0Devices(const VtlDriver& mshv)
 }
 
 bool Vtl0Devices::MmioRead(uint64_t gpa, std::span<std::byte> data) {
+  if (tpm_ != nullptr && vtpm::Vtpm::Decodes(gpa)) {
+    tpm_->MmioRead(gpa, data);
+    return true;
+  }
   if ((gpa & ~uint64_t{0xFFF}) != devices::IoApic::kDefaultBase) return false;
   if (ioapic_.MmioRead(gpa & 0xFFF, data) != devices::IoResult::kOk)
     for (std::byte& b : data) b = std::byte{0xFF};
@@ -72,6 +76,10 @@ bool Vtl0Devices::MmioRead(uint64_t gpa, std::span<std::byte> data) {
 }
 
 bool Vtl0Devices::MmioWrite(uint64_t gpa, std::span<const std::byte> data) {
+  if (tpm_ != nullptr && vtpm::Vtpm::Decodes(gpa)) {
+    tpm_->MmioWrite(gpa, data);
+    return true;
+  }
   if ((gpa & ~uint64_t{0xFFF}) != devices::IoApic::kDefaultBase) return false;
   (void)ioapic_.MmioWrite(gpa & 0xFFF, data);
   return true;

@@ -4,7 +4,8 @@
 // intercepts for (InstallIntercept, I/O port range), and the I/O APIC at
 // 0xFEC00000 (VTL0's MADT names it; the hypervisor leaves it to VTL2),
 // whose interrupt messages reach VTL0's local APICs through
-// HvCallAssertVirtualInterrupt.
+// HvCallAssertVirtualInterrupt; and the TPM's CRB registers at 0xFED40000
+// once the paravisor attached its vTPM (vtpm/vtpm.h).
 #pragma once
 
 #include <cstdint>
@@ -16,6 +17,7 @@
 #include "devices/port_bus.h"
 #include "devices/uart16550.h"
 #include "paravisor/vtl_driver.h"
+#include "vtpm/vtpm.h"
 
 namespace hcl {
 
@@ -26,6 +28,8 @@ class Vtl0Devices {
   Vtl0Devices& operator=(const Vtl0Devices&) = delete;
 
   devices::PortBus& ports() { return ports_; }
+  // Setup, before any VP runs; `tpm` outlives the devices.
+  void AttachTpm(vtpm::Vtpm& tpm) { tpm_ = &tpm; }
   // Memory-mapped devices; false: nothing at `gpa`.
   bool MmioRead(uint64_t gpa, std::span<std::byte> data);
   bool MmioWrite(uint64_t gpa, std::span<const std::byte> data);
@@ -76,6 +80,7 @@ class Vtl0Devices {
   ConsoleOutput console_;
   devices::Uart16550 com1_;
   devices::PortBus ports_;
+  vtpm::Vtpm* tpm_ = nullptr;  // fixed before VPs run
 };
 
 }  // namespace hcl

@@ -57,6 +57,14 @@ base::Result<void> Vtl0Memory::Write(mem::Gpa gpa, std::span<const std::byte> in
   return ranges_[index].Write(gpa, in);
 }
 
+base::Result<std::span<const std::byte>> Vtl0Memory::ViewBeforeVtl0Runs(mem::Gpa gpa,
+                                                                       uint64_t bytes) const {
+  std::shared_lock lock(mutex_);
+  const size_t index = TRY(CheckLocked(mem::ToU64(gpa), bytes, kRead));
+  const std::span<const std::byte> view = TRY(ranges_[index].DmaSpan(gpa, bytes));
+  return view;
+}
+
 base::Result<uint32_t> Vtl0Memory::LoadAcquire32(mem::Gpa gpa) const {
   std::shared_lock lock(mutex_);
   const size_t index = TRY(CheckLocked(mem::ToU64(gpa), sizeof(uint32_t), kRead));

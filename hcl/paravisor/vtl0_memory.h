@@ -47,6 +47,11 @@ class Vtl0Memory {
   // names the first refusal (not VTL0 RAM, or a protected page).
   base::Result<void> Read(mem::Gpa gpa, std::span<std::byte> out) const;
   base::Result<void> Write(mem::Gpa gpa, std::span<const std::byte> in);
+  // A view of VTL0 RAM VTL0 may read, for hashing what the loader placed
+  // there before VTL0's first instruction (measured boot: nothing writes
+  // it meanwhile, so reading in place is no double fetch). Not for memory
+  // VTL0 can change while hcl reads it.
+  base::Result<std::span<const std::byte>> ViewBeforeVtl0Runs(mem::Gpa gpa, uint64_t bytes) const;
   // A 4-aligned 32-bit word VTL0 shares with hcl (VMBus ring indices,
   // hyperv-vmbus.md §5.3): acquire load under read permission, release
   // store under write permission.

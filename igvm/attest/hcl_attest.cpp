@@ -26,6 +26,7 @@
 #include "attest/measured_boot.h"
 #include "attest/snp_verify.h"
 #include "digest.h"
+#include "linux_boot.h"
 #include "measure.h"
 #include "reader.h"
 #include "snp_id_block.h"
@@ -164,7 +165,15 @@ base::Result<void> Pcrs(const PcrsOptions& options) {
     if (!read) return std::move(read).error().Context("initrd");
     initrd = std::move(read).value();
   }
-  const attest::Vtl0Boot boot{*kernel, initrd, options.cmdline};
+  // What hcl measures is the kernel as loaded: the bzImage's protected-mode
+  // payload after its setup sectors (vtl0_boot_locator.h).
+  const auto image = shim::ParseBzImage(*kernel);
+  if (!image.ok())
+    return base::Error::Format("kernel: %s is not a bzImage hcl-loader boots (%s)",
+                               options.kernel.c_str(), image.status().message());
+  const auto payload =
+      std::span<const std::byte>(*kernel).subspan(image.value().setup_bytes, image.value().payload_bytes);
+  const attest::Vtl0Boot boot{payload, initrd, options.cmdline};
   const auto events = TRY(attest::MeasureVtl0Boot(boot, banks, attest::MbedHash));
   const auto pcrs = attest::ReplayPcrs(events, banks, attest::MbedHash);
   if (!options.event_log.empty()) {

@@ -6,6 +6,7 @@
 #include "acpi_madt.h"
 #include "base/le_bytes.h"
 #include "bootloader/acpi_tables.h"
+#include "tpm/platform.h"
 
 namespace loader::vtl0 {
 namespace {
@@ -23,6 +24,7 @@ constexpr uint8_t kIoPortDescriptor = 0x47;       // type 8, 7 bytes (§6.4.2.5)
 constexpr uint8_t kIrqNoFlagsDescriptor = 0x22;   // type 4, 2 bytes (§6.4.2.1)
 constexpr uint8_t kEndTag = 0x79;                 // type 0xF, 1 byte (§6.4.2.9)
 // Large items (§6.4.3): Word and DWord Address Space Descriptors.
+constexpr uint8_t kMemory32FixedDescriptor = 0x86;      // §6.4.3.4
 constexpr uint8_t kDWordAddressSpaceDescriptor = 0x87;  // §6.4.3.5.2
 constexpr uint8_t kWordAddressSpaceDescriptor = 0x88;   // §6.4.3.5.3
 constexpr uint8_t kResourceTypeMemory = 0, kResourceTypeBusNumber = 2;
@@ -190,9 +192,47 @@ Aml PciRootDevice(const PciRootWindow& window) {
   return Device("PCI0", body);
 }
 
+// Memory32Fixed (§6.4.3.4): read/write, base, length.
+void AppendMemory32Fixed(Aml& out, uint32_t base, uint32_t length) {
+  Append(out, {kMemory32FixedDescriptor, 9, 0, kMemoryReadWrite});
+  for (uint32_t value : {base, length})
+    for (int i = 0; i < 4; ++i) Append(out, {static_cast<uint8_t>(value >> (8 * i))});
+}
+
+// Device (TPM0): the vTPM's CRB (TCG PC Client PTP §6.5.3; Linux
+// drivers/char/tpm/tpm_crb.c binds "MSFT0101"). Locality 0's register page,
+// then the command/response buffer in VTL0 RAM, which tpm_crb maps from
+// this resource (tpm-attestation.md §1.2 probe steps 2-4).
+Aml TpmDevice() {
+  Aml resources;
+  AppendMemory32Fixed(resources, static_cast<uint32_t>(tpm::kCrbBase),
+                      static_cast<uint32_t>(tpm::kCrbLocalityStride));
+  AppendMemory32Fixed(resources, static_cast<uint32_t>(tpm::kCrbBufferGpa),
+                      tpm::kCrbBufferBytes);
+  Aml body = Name("_HID", String("MSFT0101"));
+  Append(body, Name("_UID", Integer(1)));
+  Append(body, Name("_STA", Integer(kStaPresentAndWorking)));
+  Append(body, Name("_CRS", ResourceTemplate(resources)));
+  return Device("TPM0", body);
+}
+
 }  // namespace
 
-std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci) {
+// TCG ACPI Specification 1.3 §8.3 (TPM2 table, revision 4), as Linux's
+// struct acpi_table_tpm2 + acpi_tpm2_phy read it.
+std::vector<std::byte> Tpm2TableBody() {
+  std::vector<std::byte> body(40);
+  bool ok = base::StoreLe<uint16_t>(body, 0, 0) &&  // platform class: client
+            base::StoreLe<uint64_t>(body, 4, tpm::kCrbBase + tpm::kCrbControlAreaOffset) &&
+            base::StoreLe<uint32_t>(body, 12, 7) &&  // start method: CRB
+            // 12 bytes of start-method parameters, zero
+            base::StoreLe<uint32_t>(body, 28, tpm::kEventLogBytes) &&
+            base::StoreLe<uint64_t>(body, 32, tpm::kEventLogGpa);
+  (void)ok;  // fixed offsets inside a 40-byte body
+  return body;
+}
+
+std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci, bool tpm) {
   // Scope (\_SB) { ... }: ScopeOp PkgLength NameString TermList.
   Aml payload;
   Append(payload, {kRootChar});
@@ -200,6 +240,7 @@ std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci) {
   Append(payload, VmbusDevice());
   Append(payload, Com1Device());
   if (pci) Append(payload, PciRootDevice(*pci));
+  if (tpm) Append(payload, TpmDevice());
   Aml out;
   Append(out, {kScopeOp});
   Append(out, WithPkgLength(payload));
@@ -207,7 +248,7 @@ std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci) {
 }
 
 base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count,
-                                         std::optional<PciRootWindow> pci) {
+                                         std::optional<PciRootWindow> pci, bool tpm) {
   if (vp_count == 0 || vp_count > kMaxVps)
     return base::Error::Format("vtl0 acpi: %u VPs, want 1..%u", vp_count, kMaxVps);
   MadtConfig madt_config;
@@ -218,22 +259,25 @@ base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count,
   if (pci && (pci->mmio_bytes == 0 || pci->mmio_base + pci->mmio_bytes > (uint64_t{1} << 32) ||
               pci->mmio_base + pci->mmio_bytes < pci->mmio_base))
     return base::Error("vtl0 acpi: the PCI window must lie below 4 GiB");
-  const Aml devices = DsdtDevicesAml(pci);
+  const Aml devices = DsdtDevicesAml(pci, tpm);
+  const std::vector<std::byte> tpm2_body = tpm ? Tpm2TableBody() : std::vector<std::byte>();
+  shim::acpi::ExtraTable tpm2{{'T', 'P', 'M', '2', 0}, 4, tpm2_body};
 
   // Room for the fixed tables (well under 1 KiB with their alignment), the
   // DSDT's devices and the MADT.
   AcpiTables tables;
   tables.gpa = gpa;
-  tables.bytes.resize(0x800 + devices.size() + madt.size());
-  auto built = shim::acpi::BuildAcpiTables(tables.bytes, gpa, madt, devices);
+  tables.bytes.resize(0x800 + devices.size() + madt.size() + tpm2_body.size());
+  auto built = shim::acpi::BuildAcpiTables(tables.bytes, gpa, madt, devices, tpm2);
   if (!built.ok()) return base::Error::Format("vtl0 acpi: %s", built.status().message());
   const shim::acpi::TableSet& set = built.value();
   tables.bytes.resize(set.bytes_used);
   tables.rsdp_gpa = set.rsdp_gpa;
 
   const std::span<const std::byte> bytes(tables.bytes);
-  for (uint64_t table_gpa :
-       {set.rsdp_gpa, set.xsdt_gpa, set.fadt_gpa, set.facs_gpa, set.dsdt_gpa, set.madt_gpa}) {
+  for (uint64_t table_gpa : {set.rsdp_gpa, set.xsdt_gpa, set.fadt_gpa, set.facs_gpa,
+                             set.dsdt_gpa, set.madt_gpa, set.extra_gpa}) {
+    if (table_gpa == 0) continue;
     AcpiTableSpan span;
     span.offset = static_cast<size_t>(table_gpa - gpa);
     uint32_t length = shim::acpi::kRsdpBytes;

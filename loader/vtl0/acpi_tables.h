@@ -21,6 +21,14 @@
 //     an empty template is enough (no MMIO ranges to hand out yet).
 //   Device (UAR1) { _HID PNP0501, _UID 1, _CRS { IO 0x3F8 len 8, IRQ 4 } }
 //     COM1, which the paravisor emulates; 8250_pnp finds it here.
+//   Device (TPM0) { _HID "MSFT0101", _UID 1, _STA 0x0F,
+//                   _CRS { Memory32Fixed RW 0xFED40000 len 0x1000,
+//                          Memory32Fixed RW <CRB buffer> len 0x1000 } }
+//     the paravisor's vTPM (tpm/platform.h), with the TPM2 table
+//     (tpm-attestation.md §2.1, revision 4: control area at _CRS start +
+//     0x40, start method 7 = CRB, LAML/LASA = the event log): tpm_crb binds
+//     with no kernel options and finds its buffer inside the second
+//     resource, the event log through LASA.
 // The AML is encoded here (ACPI 6.5 §20.2), not compiled by iasl; the test
 // loader/vtl0/test-vtl0-acpi-iasl disassembles it.
 //
@@ -70,11 +78,16 @@ struct PciRootWindow {
 // hcl-loader's VTL0 PCI bus (--disk-vtl0): 256 MiB below the IOAPIC, above
 // any RAM (--mem is at most 3 GiB: memory_layout.h kMaxLowRamBytes).
 inline constexpr PciRootWindow kVtl0PciWindow{0xE0000000, 0x10000000};
+// With `tpm`, the DSDT describes the vTPM and a TPM2 table follows the MADT.
 base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count,
-                                         std::optional<PciRootWindow> pci = std::nullopt);
+                                         std::optional<PciRootWindow> pci = std::nullopt,
+                                         bool tpm = false);
 
-// The DSDT's additions after \_S5: Scope (\_SB) { VMBS, UAR1 [, PCI0] }.
+// The DSDT's additions after \_S5: Scope (\_SB) { VMBS, UAR1 [, PCI0] [, TPM0] }.
 // Exposed for tests.
-std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci = std::nullopt);
+std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci = std::nullopt,
+                                      bool tpm = false);
+// The TPM2 table's body after its header (76 bytes in all, revision 4).
+std::vector<std::byte> Tpm2TableBody();
 
 }  // namespace loader::vtl0

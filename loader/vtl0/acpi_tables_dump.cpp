@@ -26,6 +26,8 @@ int main(int argc, char** argv) {
   app.add_option("VPS", vp_count, "virtual processors in the MADT (default 1)");
   bool pci = false;
   app.add_flag("--pci", pci, "also describe the PCI host bridge of --disk-vtl0 (Device PCI0)");
+  bool tpm = false;
+  app.add_flag("--tpm", tpm, "also describe the vTPM (Device TPM0 and the TPM2 table)");
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp&) {
@@ -38,7 +40,7 @@ int main(int argc, char** argv) {
   }
   auto tables = loader::vtl0::BuildAcpiTables(
       loader::vtl0::kAcpiGpa, vp_count,
-      pci ? std::optional(loader::vtl0::kVtl0PciWindow) : std::nullopt);
+      pci ? std::optional(loader::vtl0::kVtl0PciWindow) : std::nullopt, tpm);
   if (!tables) {
     std::fprintf(stderr, "vtl0-acpi-tables-dump: %s\n", tables.error().message().c_str());
     return 1;

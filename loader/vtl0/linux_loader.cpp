@@ -196,6 +196,17 @@ base::Result<LinuxBoot> LoadLinux(const LinuxBootInputs& inputs, mem::GuestMemor
     layout.acpi_bytes = size;
     layout.acpi_rsdp_gpa = inputs.acpi_rsdp_gpa;
   }
+  for (const RamRange& range : inputs.reserved) {
+    const Span span{range.gpa, range.size_bytes};
+    if (range.size_bytes == 0 || !base::IsAligned(range.gpa, base::kPageSize) ||
+        !base::IsAligned(range.size_bytes, base::kPageSize) || !InRam(inputs.ram, span) ||
+        !ClearOf(taken, span))
+      return base::Error::Format("vtl0 boot: reserved range %#" PRIx64 "+%#" PRIx64
+                                 " is unaligned, outside RAM or over other boot data",
+                                 range.gpa, range.size_bytes);
+    taken.push_back(span);
+    carve.push_back({range.gpa, range.size_bytes, E820Type::kReserved});
+  }
 
   // Command line: boot.rst, cmdline_size is the longest without the NUL.
   if (inputs.command_line.size() >= base::kPageSize ||

@@ -18,6 +18,7 @@
 //   -> e820 reserved, [kBootDataGpa, +kBootDataBytes).
 //   ACPI tables where the caller put them (acpi_tables.h; kAcpiGpa is the
 //   suggested place, 0x40000) -> e820 ACPI, page-rounded.
+//   The caller's reserved ranges (device memory in RAM) -> e820 reserved.
 //   The kernel (the bzImage after its setup sectors): at pref_address if
 //   it is not relocatable (it must fit there); otherwise at the lowest
 //   address >= pref_address (the decompressor never runs below it),
@@ -82,6 +83,9 @@ struct LinuxBootInputs {
   uint64_t acpi_gpa = kAcpiGpa;          // where `acpi_tables` goes
   std::span<const std::byte> acpi_tables;  // empty: no ACPI
   uint64_t acpi_rsdp_gpa = 0;            // inside acpi_tables
+  // Device memory in VTL0 RAM (the TPM's buffer and event log,
+  // tpm/platform.h): page-aligned, e820 reserved, clear of everything else.
+  std::span<const RamRange> reserved;
 };
 
 struct LinuxBootLayout {

@@ -15,8 +15,10 @@
 // - The event log area (TPM2 table LASA/LAML): e820 reserved too, so that
 //   Linux maps all of it (acpi_os_map_iomem kmaps System RAM one page at a
 //   time and fails for more).
-// Both areas lie in VTL0 RAM below 1 MiB, after the boot data and ACPI
-// tables linux_loader.h places at 0x30000 and 0x40000.
+// Both areas lie in VTL0 RAM at 15 MiB, below where linux_loader.h puts
+// kernels (16 MiB and up) and above 1 MiB: Linux marks every e820 range
+// under 1 MiB busy (arch/x86/kernel/e820.c, do_mark_busy), and tpm_crb's
+// devm_ioremap_resource of a busy range fails with -EBUSY.
 #pragma once
 
 #include <cstdint>
@@ -32,12 +34,12 @@ inline constexpr uint64_t kCrbRegisterBytes = kCrbLocalityStride * kCrbLocalitie
 // handle localities (tpm-attestation.md §1.2, probe step 3).
 inline constexpr uint64_t kCrbControlAreaOffset = 0x40;
 
-inline constexpr uint64_t kCrbBufferGpa = 0x50000;
+inline constexpr uint64_t kCrbBufferGpa = 0xF00000;
 // One page; libtpms's largest command and response (TPM_BUFFER_MAX) fit,
 // and Linux's TPM_BUFSIZE is the same 4096.
 inline constexpr uint32_t kCrbBufferBytes = 0x1000;
 
-inline constexpr uint64_t kEventLogGpa = 0x51000;
+inline constexpr uint64_t kEventLogGpa = 0xF01000;
 inline constexpr uint32_t kEventLogBytes = 0x10000;
 
 }  // namespace tpm

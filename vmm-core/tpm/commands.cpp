@@ -1,0 +1,91 @@
+#include "tpm/commands.h"
+
+#include "base/be_bytes.h"
+
+namespace tpm {
+namespace {
+
+// Appends big-endian fields, then patches the size (Part 1 §18.2).
+class CommandWriter {
+ public:
+  CommandWriter(uint16_t tag, uint32_t code) {
+    U16(tag);
+    U32(0);
+    U32(code);
+  }
+  CommandWriter& U8(uint8_t v) { return Put(v, 1); }
+  CommandWriter& U16(uint16_t v) { return Put(v, 2); }
+  CommandWriter& U32(uint32_t v) { return Put(v, 4); }
+  CommandWriter& Bytes(std::span<const uint8_t> data) {
+    for (uint8_t b : data) bytes_.push_back(std::byte{b});
+    return *this;
+  }
+  std::vector<std::byte> Finish() {
+    base::StoreBe<uint32_t>(bytes_, 2, static_cast<uint32_t>(bytes_.size()));
+    return std::move(bytes_);
+  }
+
+ private:
+  CommandWriter& Put(uint32_t v, size_t width) {
+    for (size_t i = width; i-- > 0;) bytes_.push_back(static_cast<std::byte>(v >> (8 * i)));
+    return *this;
+  }
+  std::vector<std::byte> bytes_;
+};
+
+}  // namespace
+
+std::vector<std::byte> StartupCommand(uint16_t startup_type) {
+  CommandWriter writer(kStNoSessions, kCcStartup);
+  return writer.U16(startup_type).Finish();
+}
+
+// Part 3 §22.2: handle, authorization area (one TPMS_AUTH_COMMAND: handle
+// TPM_RS_PW, empty nonce, attributes 0, empty password), TPML_DIGEST_VALUES.
+std::vector<std::byte> PcrExtendCommand(uint32_t pcr, std::span<const TaggedDigest> digests) {
+  CommandWriter writer(kStSessions, kCcPcrExtend);
+  writer.U32(pcr);
+  writer.U32(9).U32(kRsPw).U16(0).U8(0).U16(0);  // 4 + 2 + 1 + 2 bytes
+  writer.U32(static_cast<uint32_t>(digests.size()));
+  for (const TaggedDigest& d : digests) writer.U16(d.alg).Bytes(d.digest);
+  return writer.Finish();
+}
+
+std::vector<std::byte> GetPcrAllocationCommand() {
+  CommandWriter writer(kStNoSessions, kCcGetCapability);
+  return writer.U32(kCapPcrs).U32(0).U32(1).Finish();  // capability, property, count
+}
+
+base::Result<std::vector<uint16_t>> ParsePcrAllocation(std::span<const std::byte> response) {
+  const uint32_t rc = TRY(ResponseCode(response));
+  if (rc != kRcSuccess) return base::Error::Format("tpm: GetCapability(PCRS) answered 0x%x", rc);
+  // Header, moreData (1), capability (4), count (4).
+  size_t at = 10;
+  if (response.size() < at + 9 || base::LoadBe<uint32_t>(response, at + 1) != kCapPcrs)
+    return base::Error("tpm: GetCapability(PCRS): not a PCR allocation");
+  const uint32_t count = base::LoadBe<uint32_t>(response, at + 5);
+  at += 9;
+  std::vector<uint16_t> banks;
+  for (uint32_t i = 0; i < count; ++i) {
+    if (response.size() - at < 3) return base::Error("tpm: GetCapability(PCRS): truncated");
+    const uint16_t alg = base::LoadBe<uint16_t>(response, at);
+    const size_t select_bytes = static_cast<uint8_t>(response[at + 2]);
+    at += 3;
+    if (response.size() - at < select_bytes)
+      return base::Error("tpm: GetCapability(PCRS): truncated selection");
+    bool any = false;
+    for (size_t b = 0; b < select_bytes; ++b) any = any || response[at + b] != std::byte{0};
+    at += select_bytes;
+    if (any) banks.push_back(alg);
+  }
+  return banks;
+}
+
+base::Result<uint32_t> ResponseCode(std::span<const std::byte> response) {
+  if (response.size() < 10) return base::Error("tpm: response shorter than its header");
+  if (base::LoadBe<uint32_t>(response, 2) != response.size())
+    return base::Error("tpm: response size field disagrees with its length");
+  return base::LoadBe<uint32_t>(response, 6);
+}
+
+}  // namespace tpm

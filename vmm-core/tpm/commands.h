@@ -1,0 +1,51 @@
+// The few TPM 2.0 commands the paravisor itself sends (TPM 2.0 Part 3),
+// and the response header they share. Sans I/O: bytes out, bytes in.
+//   TPM2_Startup(CLEAR) before VTL0 runs (tpm-attestation.md §4.4: Linux
+//   sends Startup only if SelfTest says TPM_RC_INITIALIZE, and measured
+//   boot needs the TPM started);
+//   TPM2_PCR_Extend for measured boot, with a password session of empty
+//   auth (TPM_RS_PW), as the platform at locality 0 may.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "base/result.h"
+
+namespace tpm {
+
+// TPM 2.0 Part 2 §6.5 (command codes), §6.9 (tags), §6.11 (startup type).
+inline constexpr uint16_t kStNoSessions = 0x8001;
+inline constexpr uint16_t kStSessions = 0x8002;
+inline constexpr uint32_t kCcStartup = 0x144;
+inline constexpr uint32_t kCcPcrExtend = 0x182;
+inline constexpr uint32_t kCcGetRandom = 0x17B;
+inline constexpr uint32_t kCcPcrRead = 0x17E;
+inline constexpr uint32_t kCcGetCapability = 0x17A;
+inline constexpr uint32_t kCapPcrs = 5;  // §6.12 TPM_CAP_PCRS
+inline constexpr uint16_t kSuClear = 0x0000;
+inline constexpr uint32_t kRsPw = 0x40000009;  // §7.4 TPM_RS_PW
+inline constexpr uint32_t kRcSuccess = 0;
+inline constexpr uint32_t kRcInitialize = 0x100;  // §6.6 TPM_RC_INITIALIZE
+
+struct TaggedDigest {
+  uint16_t alg = 0;  // TPM_ALG_ID
+  std::span<const uint8_t> digest;
+};
+
+std::vector<std::byte> StartupCommand(uint16_t startup_type);
+std::vector<std::byte> PcrExtendCommand(uint32_t pcr, std::span<const TaggedDigest> digests);
+// TPM2_GetCapability(TPM_CAP_PCRS): the PCR banks and which PCRs each has.
+std::vector<std::byte> GetPcrAllocationCommand();
+// The banks (TPM_ALG_IDs, in the TPM's order) whose selection is not empty,
+// from a successful GetPcrAllocationCommand response (Part 2 §10.10.2
+// TPMS_CAPABILITY_DATA, §10.9.7 TPML_PCR_SELECTION).
+base::Result<std::vector<uint16_t>> ParsePcrAllocation(std::span<const std::byte> response);
+
+// The response code of a whole response whose header is consistent (at
+// least 10 bytes, size field equal to its length); an Error otherwise.
+base::Result<uint32_t> ResponseCode(std::span<const std::byte> response);
+
+}  // namespace tpm
