@@ -1,45 +1,14 @@
 #include "linux_boot.h"
 
+#include "base/linux_boot_params.h"
 #include "bytes.h"
 
 namespace shim {
 namespace {
 
-// Offsets in the bzImage file, which are also the setup header's offsets
-// inside boot_params (boot.rst, "THE REAL-MODE KERNEL HEADER").
-constexpr size_t kSetupSects = 0x1F1;
-constexpr size_t kSyssize = 0x1F4;
-constexpr size_t kBootFlag = 0x1FE;
-constexpr size_t kJump = 0x200;
-constexpr size_t kHeaderMagic = 0x202;
-constexpr size_t kVersion = 0x206;
-constexpr size_t kTypeOfLoader = 0x210;
-constexpr size_t kLoadflags = 0x211;
-constexpr size_t kRamdiskImage = 0x218;
-constexpr size_t kRamdiskSize = 0x21C;
-constexpr size_t kHeapEndPtr = 0x224;
-constexpr size_t kCmdLinePtr = 0x228;
-constexpr size_t kInitrdAddrMax = 0x22C;
-constexpr size_t kKernelAlignment = 0x230;
-constexpr size_t kRelocatableKernel = 0x234;
-constexpr size_t kXloadflags = 0x236;
-constexpr size_t kCmdlineSize = 0x238;
-constexpr size_t kPrefAddress = 0x258;
-constexpr size_t kInitSize = 0x260;
+using namespace linux_boot_params;  // NOLINT: the boot protocol's offsets
 
-// zero-page.rst offsets.
-constexpr size_t kAcpiRsdpAddr = 0x070;
-constexpr size_t kExtRamdiskImage = 0x0C0;
-constexpr size_t kExtRamdiskSize = 0x0C4;
-constexpr size_t kExtCmdLinePtr = 0x0C8;
-constexpr size_t kE820EntriesCount = 0x1E8;
-constexpr size_t kE820Table = 0x2D0;
-constexpr size_t kE820EntryBytes = 20;
 
-constexpr uint32_t kHdrS = 0x53726448;     // "HdrS"
-constexpr uint8_t kLoadedHigh = 0x01;      // loadflags bit 0
-constexpr uint8_t kCanUseHeap = 0x80;      // loadflags bit 7
-constexpr uint16_t kXlfKernel64 = 0x0001;  // xloadflags bit 0: 64-bit entry at +0x200
 constexpr uint8_t kLoaderUndefined = 0xFF;  // type_of_loader for loaders without an ID
 
 }  // namespace

@@ -37,6 +37,7 @@
 #include "paravisor/paravisor.h"
 #include "meminfo.h"
 #include "version.h"
+#include "tpm/platform.h"
 #include "vfio/nvme_assigned.h"
 
 namespace {
@@ -207,8 +208,15 @@ int main(int argc, char** argv) {
     // Every namespace of every NVMe controller VTL2 drives becomes a SCSI
     // disk for VTL0 (storage translation).
     std::vector<hcl::ParavisorDisk> disks;
+    hcl::GuestStateDevice guest_state;
     for (auto& controller : nvme_controllers) {
       const auto namespaces = controller->driver().namespaces();
+      // hcl-loader's --guest-state controller is the vTPM's, not VTL0's.
+      if (controller->driver().info().model == tpm::kGuestStateModel) {
+        if (!namespaces.empty() && guest_state.device == nullptr)
+          guest_state = {namespaces.front(), &controller->pool()};
+        continue;
+      }
       // Each namespace's share of its controller's bounce space: bouncing
       // never takes the PRP list pages the driver allocates as it goes.
       const uint64_t share =
@@ -223,7 +231,7 @@ int main(int argc, char** argv) {
           std::printf("hcl: VTL0 cannot continue (%s)\n", reason);
           PowerOff();
         },
-        disks);
+        disks, guest_state);
     if (started.ok()) {
       std::printf("hcl: VTL0 started on %u VPs\n", started.value());
     } else {

@@ -20,10 +20,10 @@ namespace {
 const std::set<std::string_view> kValueOptions = {
     "--vps", "--mem", "--vtl2-cmdline", "--timeout", "--vtl0-kernel", "--vtl0-initrd",
     "--vtl0-cmdline", "--trusted-key", "--trusted-key-digest", "--disk", "--disk-vtl0",
-    "--isolation"};
+    "--isolation", "--guest-state", "--platform-secret"};
 const std::set<std::string_view> kFileOptions = {"--vtl0-kernel", "--vtl0-initrd",
-                                                 "--trusted-key"};
-const std::set<std::string_view> kDiskOptions = {"--disk", "--disk-vtl0"};
+                                                 "--trusted-key", "--platform-secret"};
+const std::set<std::string_view> kDiskOptions = {"--disk", "--disk-vtl0", "--guest-state"};
 
 }  // namespace
 
@@ -82,6 +82,14 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
                   "given straight to the guest, for comparison (repeatable)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  run->add_option("--guest-state", options.guest_state,
+                  "the vTPM's persistent state: a file of the paravisor's own format, encrypted "
+                  "and integrity-checked under a key derived from the platform secret and this "
+                  "image's launch measurement; created (1 MiB) if missing, refused if truncated "
+                  "(default: none, the vTPM starts afresh each boot)");
+  run->add_option("--platform-secret", options.platform_secret,
+                  "32-byte file: the host secret the emulated platform key derives from (default "
+                  "with --guest-state: ~/.config/hcl/platform-secret, created on first use)");
   std::string isolation = "none";
   run->add_option("--isolation", isolation,
                   "none (default), or vbs: Hyper-V's software isolation: guest RAM is private, "
@@ -127,6 +135,8 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
     return base::Error("--vtl0-initrd needs --vtl0-kernel (or the default kernel)");
   if (options.no_vtl0 && !options.vtl0_disks.empty())
     return base::Error("--no-vtl0 with --disk-vtl0");
+  if (options.guest_state.find(',') != std::string::npos)
+    return base::Error("--guest-state: the path holds a comma");
   options.isolation_vbs = isolation == "vbs";
   // A device given straight to VTL0 could reach none of its (private) RAM.
   if (options.isolation_vbs && !options.vtl0_disks.empty())

@@ -49,6 +49,12 @@ struct Options {
   // paravisor's device), --disk-vtl0 straight to VTL0.
   std::vector<std::string> disks;
   std::vector<std::string> vtl0_disks;
+  // --guest-state PATH: the vTPM's state (devices/guest_state.h), an NVMe
+  // controller of its own on VTL2's bus; --platform-secret FILE: the host
+  // secret the emulated platform key derives from (default
+  // ~/.config/hcl/platform-secret, made on first use).
+  std::string guest_state;
+  std::string platform_secret;
   // Beyond the built-in key: --trusted-key (the file's key digest) and
   // --trusted-key-digest.
   std::vector<igvm::Sha384Digest> trusted_keys;
@@ -56,7 +62,7 @@ struct Options {
   std::vector<std::string> args;
   size_t image_arg = 0;
   std::vector<size_t> file_args;
-  // Where the --disk and --disk-vtl0 values are (block devices in the
+  // Where the --disk, --disk-vtl0 and --guest-state values are (block devices in the
   // carrier, not copies: the guest's writes must reach the host file).
   std::vector<size_t> disk_args;
 };

@@ -66,7 +66,9 @@
 #include "devices/acpi_pm.h"
 #include "devices/cmos_rtc.h"
 #include "devices/machine_events.h"
+#include "devices/guest_state_file.h"
 #include "devices/pci_storage.h"
+#include "measure.h"
 #include "vtl0/acpi_tables.h"
 #include "reader.h"
 #include "devices/uart16550.h"
@@ -165,6 +167,26 @@ void ResolveVtl0Defaults(Options& options) {
   args.push_back("--vtl0-initrd");
   args.push_back(options.vtl0_initrd);
   options.file_args.push_back(args.size() - 1);
+}
+
+// --guest-state: the file made if missing (refused if truncated), and the
+// platform secret resolved (the default one made on first use) and named
+// in `args`, so a carrier relaunch copies it in. Before the relaunch: the
+// files live on this host.
+base::Result<void> PrepareGuestState(Options& options) {
+  if (options.guest_state.empty()) return base::Ok();
+  if (TRY(loader::devices::PrepareGuestStateFile(options.guest_state)))
+    std::fprintf(stderr, "hcl-loader: guest state %s: created (%llu bytes)\n",
+                 options.guest_state.c_str(),
+                 static_cast<unsigned long long>(loader::devices::kGuestStateBytes));
+  if (options.platform_secret.empty()) {
+    options.platform_secret = loader::devices::DefaultPlatformSecretPath();
+    options.args.push_back("--platform-secret");
+    options.args.push_back(options.platform_secret);
+    options.file_args.push_back(options.args.size() - 1);
+  }
+  TRY(loader::devices::LoadPlatformSecret(options.platform_secret, /*create=*/true));
+  return base::Ok();
 }
 
 // One VP's host thread: runs its VpRunner until the machine stops.
@@ -281,6 +303,20 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     partition.SetVpSynics(vp, machine->vtl0 ? &vtl0_msrs[vp] : nullptr, &msrs[vp]);
   partition.SetKick([&group](uint32_t vp) { group.Kick(vp); });
   partition.SetVtl2InterruptHook([&group](uint32_t vp) { group.RaisedVtl2Interrupt(vp); });
+  // --guest-state: VTL2 derives the vTPM's keys from the platform key,
+  // which mixes the host secret with this image's launch measurement.
+  std::optional<loader::vsm::PlatformKey> platform_key;
+  if (!options.guest_state.empty()) {
+    auto secret = loader::devices::LoadPlatformSecret(options.platform_secret, /*create=*/false);
+    auto measurement = igvm::MeasureVbs(file);
+    if (!secret || !measurement) {
+      std::fprintf(stderr, "hcl-loader: platform key: %s\n",
+                   (!secret ? secret.error() : measurement.error()).message().c_str());
+      return kExitLoadFailed;
+    }
+    platform_key.emplace(*secret, *measurement);
+    partition.SetPlatformKey(&*platform_key);
+  }
   // --isolation vbs: every page private until VTL2 shares it.
   std::unique_ptr<loader::vsm::HostVisibility> host_visibility;
   if (options.isolation_vbs) {
@@ -308,7 +344,11 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
       for (const std::string& text : given) out.push_back(*loader::devices::ParseDiskSpec(text));
       return out;
     };
-    if (!options.disks.empty()) {
+    const std::optional<loader::devices::DiskSpec> guest_state =
+        options.guest_state.empty()
+            ? std::nullopt
+            : std::optional(*loader::devices::ParseDiskSpec(options.guest_state));
+    if (!options.disks.empty() || guest_state) {
       auto storage = loader::devices::PciStorage::Create(
           specs(options.disks), loader::devices::kVtl2PciWindow, options.vp_count,
           machine->memory, machine->vm,
@@ -321,7 +361,8 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
           [&group, &options](uint32_t apic_id) {
             // APIC ID = VP index here (machine.h).
             if (apic_id < options.vp_count) group.RaisedVtl2Interrupt(apic_id);
-          });
+          },
+          guest_state ? &*guest_state : nullptr);
       if (!storage) {
         std::fprintf(stderr, "hcl-loader: %s\n", storage.error().message().c_str());
         return kExitLoadFailed;
@@ -483,6 +524,10 @@ int main(int argc, char** argv) {
     return kExitLoadFailed;
   }
   ResolveVtl0Defaults(options);
+  if (auto prepared = PrepareGuestState(options); !prepared) {
+    std::fprintf(stderr, "hcl-loader: %s\n", prepared.error().message().c_str());
+    return kExitUsage;
+  }
   if (!options.no_carrier) MaybeRunInCarrier(options);
   return Run(options, *file);
 }

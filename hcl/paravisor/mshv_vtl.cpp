@@ -30,6 +30,8 @@ constexpr std::array kAllowedCalls = {
     // VTL0's VMBus signals as event ports into SINT7 (CreateEventPort).
     ::hv::CallCode::kCreatePort,             ::hv::CallCode::kConnectPort,
     ::hv::CallCode::kDisconnectPort,         ::hv::CallCode::kDeletePort,
+    // The vTPM's sealing key (hcl-loader's platform key, not TLFS).
+    ::hv::CallCode::kHclGetPlatformKey,
 };
 
 // A hypercall's input object as the bytes MSHV_HVCALL copies in.
@@ -44,10 +46,10 @@ base::Result<HvcallFile> HvcallFile::Open(std::span<const ::hv::CallCode> allowe
                                           const char* path) {
   HvcallFile file;
   file.fd_ = TRY(OpenDevice(path));
-  std::array<uint64_t, 4> allow{};  // codes 0-255
+  std::array<uint64_t, 64> allow{};  // codes 0-4095, the driver's largest bitmap
   for (::hv::CallCode code : allowed) {
     const auto n = static_cast<uint16_t>(code);
-    if (n >= 256) return base::Error::Format("hypercall %#x is past the allow bitmap", n);
+    if (n >= 64 * 64) return base::Error::Format("hypercall %#x is past the allow bitmap", n);
     allow[n / 64] |= uint64_t{1} << (n % 64);
   }
   mshv_vtl_hvcall_setup setup{};

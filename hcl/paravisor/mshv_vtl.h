@@ -28,7 +28,7 @@
 namespace hcl {
 
 // /dev/mshv_hvcall: hypercalls from user mode, limited to the call codes
-// given at Open (MSHV_HVCALL_SETUP's allow bitmap, codes 0-255; each open
+// given at Open (MSHV_HVCALL_SETUP's allow bitmap, codes 0-4095; each open
 // file has its own). MshvVtl holds one; hcl opens another before the VTL
 // exists, to share its DMA pool with the host on an isolated partition.
 class HvcallFile {

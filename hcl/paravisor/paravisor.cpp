@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "base/page.h"
+#include "base/string_printf.h"
 #include "hv/hypercall_abi.h"
 #include "paravisor/gpn_list_call.h"
 #include "paravisor/mshv_vtl.h"
@@ -21,6 +22,8 @@
 #include "paravisor/vtl0_memory.h"
 #include "tpm/platform.h"
 #include "attest/mbed_hash.h"
+#include "vtpm/block_device_io.h"
+#include "vtpm/guest_state.h"
 #include "vtpm/libtpms_engine.h"
 #include "vtpm/measured_boot.h"
 #include "vtpm/state_store.h"
@@ -79,9 +82,10 @@ struct Paravisor {
   Vtl0GuestBuffer guest{memory};
   std::vector<std::unique_ptr<BounceBlockDevice>> bounce{};
   std::vector<std::unique_ptr<ScsiController>> scsi{};
-  // VTL0's TPM (issue 12). FIXME: its state lasts only as long as hcl; the
-  // guest-state file (hcl-loader --guest-state) is not wired yet.
-  vtpm::MemoryStateStore tpm_state{};
+  // VTL0's TPM (issue 12): its state in the guest-state device, or only in
+  // memory (a new TPM each boot) without one.
+  std::unique_ptr<vtpm::BlockDeviceIo> tpm_state_io{};
+  std::unique_ptr<vtpm::StateStore> tpm_state{};
   vtpm::Vtl0CommandBuffer tpm_buffer{memory};
   std::unique_ptr<vtpm::LibtpmsEngine> tpm_engine{};
   std::unique_ptr<vtpm::Vtpm> tpm{};
@@ -96,10 +100,13 @@ base::Result<void> MeasureVtl0(Paravisor& paravisor, uint64_t zero_page_gpa) {
   auto measured = vtpm::MeasureVtl0Boot(*paravisor.tpm, paravisor.memory, zero_page_gpa,
                                         rip.value.reg64, attest::MbedHash);
   if (!measured) {
-    std::printf("hcl: vtpm: VTL0 not measured (%s): PCRs 0-9 capped\n",
-                measured.error().message().c_str());
-    return vtpm::CapBootPcrs(*paravisor.tpm, attest::MbedHash);
+    // A TPM that takes no extend (in failure mode) takes none from VTL0
+    // either: VTL0 still runs, with a TPM that cannot attest.
+    auto capped = vtpm::CapBootPcrs(*paravisor.tpm, attest::MbedHash);
+    std::printf("hcl: vtpm: VTL0 not measured (%s): %s\n", measured.error().message().c_str(),
+                capped ? "PCRs 0-9 capped" : capped.error().message().c_str());
   }
+  if (!measured) return base::Ok();
   std::string banks;
   for (attest::HashAlg alg : measured->banks)
     banks += (banks.empty() ? "" : ",") + std::string(attest::HashName(alg));
@@ -111,10 +118,51 @@ base::Result<void> MeasureVtl0(Paravisor& paravisor, uint64_t zero_page_gpa) {
   return base::Ok();
 }
 
+// The platform key for the vTPM's guest state (loader/vsm/platform_key.h:
+// HvCallHclGetPlatformKey, hcl-loader's stand-in for SEV-SNP's derived key).
+base::Result<vtpm::PlatformKey> GuestStateKey(const MshvVtl& mshv) {
+  ::hv::HclGetPlatformKeyInput input;
+  constexpr std::string_view kContext = "hcl vtpm guest state v1";
+  std::transform(kContext.begin(), kContext.end(), input.context,
+                 [](char c) { return static_cast<uint8_t>(c); });
+  ::hv::HclGetPlatformKeyOutput output;
+  const ::hv::Status status =
+      TRY(mshv.Hypercall(static_cast<uint64_t>(::hv::CallCode::kHclGetPlatformKey),
+                         std::as_bytes(std::span(&input, 1)),
+                         std::as_writable_bytes(std::span(&output, 1))));
+  if (status != ::hv::Status::kSuccess)
+    return base::Error::Format("the platform key was refused (status %#x)",
+                               static_cast<unsigned>(status));
+  vtpm::PlatformKey key;
+  std::copy(std::begin(output.key), std::end(output.key), key.begin());
+  return key;
+}
+
+// The vTPM's state store and engine, and the device; what state it runs on.
+base::Result<std::string> StartVtpm(Paravisor& paravisor, GuestStateDevice guest_state) {
+  std::string state = "in memory only (no --guest-state: a new TPM each boot)";
+  if (guest_state.device != nullptr && guest_state.pool != nullptr) {
+    const vtpm::PlatformKey key = TRY(GuestStateKey(paravisor.mshv));
+    paravisor.tpm_state_io = TRY(vtpm::BlockDeviceIo::Create(*guest_state.device, *guest_state.pool));
+    auto store = TRY(vtpm::GuestStateStore::Open(*paravisor.tpm_state_io, key));
+    state = store->was_new() ? "in the guest state (new)"
+                             : base::StringPrintf("in the guest state (sequence %llu)",
+                                                  static_cast<unsigned long long>(store->sequence()));
+    paravisor.tpm_state = std::move(store);
+  } else {
+    paravisor.tpm_state = std::make_unique<vtpm::MemoryStateStore>();
+  }
+  paravisor.tpm_engine =
+      TRY(vtpm::LibtpmsEngine::Create(*paravisor.tpm_state, ::tpm::kCrbBufferBytes));
+  paravisor.tpm = TRY(vtpm::Vtpm::Create(*paravisor.tpm_engine, paravisor.tpm_buffer));
+  return state;
+}
+
 }  // namespace
 
 base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on_vtl0_fatal,
-                                      std::span<const ParavisorDisk> disks) {
+                                      std::span<const ParavisorDisk> disks,
+                                      GuestStateDevice guest_state) {
   const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
   const uint32_t vp_count = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
   auto* paravisor = new Paravisor{TRY(MshvVtl::Open()), vp_count, {}};  // never freed: PID 1's
@@ -129,14 +177,18 @@ base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on
                        0));
   for (const Options::Range& range : options.vtl0_deny)
     TRY(DenyVtl0(paravisor->mshv, paravisor->memory, range));
-  // The vTPM, started (TPM2_Startup) before VTL0's first instruction.
-  paravisor->tpm_engine =
-      TRY(vtpm::LibtpmsEngine::Create(paravisor->tpm_state, ::tpm::kCrbBufferBytes));
-  paravisor->tpm = TRY(vtpm::Vtpm::Create(*paravisor->tpm_engine, paravisor->tpm_buffer));
-  paravisor->devices.AttachTpm(*paravisor->tpm);
-  std::printf("hcl: vtpm: TPM 2.0 (libtpms) at 0x%llx, buffer at 0x%llx\n",
-              static_cast<unsigned long long>(::tpm::kCrbBase),
-              static_cast<unsigned long long>(::tpm::kCrbBufferGpa));
+  // The vTPM, started (TPM2_Startup) before VTL0's first instruction. One
+  // that cannot start (its saved state unreadable or not this platform's)
+  // is left out, with one line saying why: VTL0 then finds no TPM, rather
+  // than a new one in place of its own.
+  if (auto started = StartVtpm(*paravisor, guest_state); started.ok()) {
+    paravisor->devices.AttachTpm(*paravisor->tpm);
+    std::printf("hcl: vtpm: TPM 2.0 (libtpms) at 0x%llx, buffer at 0x%llx, state %s\n",
+                static_cast<unsigned long long>(::tpm::kCrbBase),
+                static_cast<unsigned long long>(::tpm::kCrbBufferGpa), started->c_str());
+  } else {
+    std::printf("hcl: vtpm: not started: %s\n", started.error().message().c_str());
+  }
   // Storage translation (DESIGN.md): each disk VTL2 drives, as a synthetic
   // SCSI controller for VTL0's hv_storvsc.
   for (size_t i = 0; i < disks.size() && i < 256; ++i) {
@@ -161,10 +213,10 @@ base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on
     std::thread([paravisor, cpu, trace, on_vtl0_fatal] {
       VpRunner runner(paravisor->mshv, paravisor->memory, paravisor->devices, paravisor->vmbus,
                       cpu, on_vtl0_fatal, trace);
-      auto ran = cpu == 0 ? runner.Run([paravisor](uint64_t rsi) {
+      auto ran = cpu == 0 && paravisor->tpm ? runner.Run([paravisor](uint64_t rsi) {
         return MeasureVtl0(*paravisor, rsi);
       })
-                          : runner.Run();
+                                            : runner.Run();
       std::fprintf(stderr, "hcl: vp%u stopped: %s\n", cpu,
                    ran ? "returned" : ran.error().message().c_str());
     }).detach();

@@ -40,7 +40,15 @@ inline constexpr uint64_t kBounceBytesPerController = 1024 * 1024;
 // The threads run until the machine powers off. Each of `disks` (they must
 // live as long as the process) becomes a Hyper-V synthetic SCSI controller
 // on VMBus for VTL0, in order.
+// The vTPM's guest state (hcl-loader --guest-state): an NVMe namespace of a
+// controller hcl keeps for itself (tpm::kGuestStateModel says which), and
+// that controller's DMA pool.
+struct GuestStateDevice {
+  block::Device* device = nullptr;
+  nvme::driver::DmaPool* pool = nullptr;
+};
 base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on_vtl0_fatal,
-                                      std::span<const ParavisorDisk> disks = {});
+                                      std::span<const ParavisorDisk> disks = {},
+                                      GuestStateDevice guest_state = {});
 
 }  // namespace hcl

@@ -157,39 +157,25 @@ TEST_CASE("vtpm: libtpms behind the CRB answers tpm_crb's commands; extends matc
   CHECK((**vtpm).commands_run() == 3);
 }
 
+// A boot of the vTPM on `store`: the owner-hierarchy ECC key it derives.
+std::vector<std::byte> PrimaryKeyOf(MemoryStateStore& store) {
+  tpm::testing::MemoryCommandBuffer buffer(tpm::kCrbBufferBytes);
+  auto engine = LibtpmsEngine::Create(store, tpm::kCrbBufferBytes);
+  REQUIRE(engine.ok());
+  auto vtpm = Vtpm::Create(**engine, buffer);
+  REQUIRE(vtpm.ok());
+  const auto response = SendThroughCrb(**vtpm, buffer, CreatePrimaryEcc());
+  REQUIRE(Rc(response) == 0);
+  return OutPublic(response);
+}
+
 TEST_CASE("vtpm: the permanent state outlives the engine; a fresh state is a different TPM") {
   MemoryStateStore store;
-  tpm::testing::MemoryCommandBuffer buffer(tpm::kCrbBufferBytes);
-  std::vector<std::byte> first_key;
-  {
-    auto engine = LibtpmsEngine::Create(store, tpm::kCrbBufferBytes);
-    REQUIRE(engine.ok());
-    auto vtpm = Vtpm::Create(**engine, buffer);
-    REQUIRE(vtpm.ok());
-    const auto response = SendThroughCrb(**vtpm, buffer, CreatePrimaryEcc());
-    REQUIRE(Rc(response) == 0);
-    first_key = OutPublic(response);
-  }
+  const std::vector<std::byte> first_key = PrimaryKeyOf(store);
   CHECK(store.stores() > 0);
-  {
-    auto engine = LibtpmsEngine::Create(store, tpm::kCrbBufferBytes);
-    REQUIRE(engine.ok());
-    auto vtpm = Vtpm::Create(**engine, buffer);
-    REQUIRE(vtpm.ok());
-    const auto response = SendThroughCrb(**vtpm, buffer, CreatePrimaryEcc());
-    REQUIRE(Rc(response) == 0);
-    CHECK(OutPublic(response) == first_key);
-  }
-  {
-    MemoryStateStore fresh;
-    auto engine = LibtpmsEngine::Create(fresh, tpm::kCrbBufferBytes);
-    REQUIRE(engine.ok());
-    auto vtpm = Vtpm::Create(**engine, buffer);
-    REQUIRE(vtpm.ok());
-    const auto response = SendThroughCrb(**vtpm, buffer, CreatePrimaryEcc());
-    REQUIRE(Rc(response) == 0);
-    CHECK(OutPublic(response) != first_key);
-  }
+  CHECK(PrimaryKeyOf(store) == first_key);
+  MemoryStateStore fresh;
+  CHECK(PrimaryKeyOf(fresh) != first_key);
 }
 
 // A store whose state cannot be read stops the TPM: no silent new TPM.

@@ -22,6 +22,7 @@ base::Result<std::unique_ptr<NvmeFunction>> NvmeFunction::Create(
   controller_config.max_io_queue_pairs = options.io_queue_pairs;
   controller_config.msix_vectors = vectors;
   if (!options.serial.empty()) controller_config.serial = options.serial.substr(0, 20);
+  if (!options.model.empty()) controller_config.model = options.model.substr(0, 40);
   function->controller_ = TRY(nvme::Controller::Create(controller_config, dma, *function));
   nvme::Controller* controller = function->controller_.get();
   function->timers_ = std::make_unique<OneShotTimers>([controller](uint32_t vector) {

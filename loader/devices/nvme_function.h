@@ -30,6 +30,7 @@ struct NvmeFunctionOptions {
   std::vector<block::Device*> namespaces;  // NSID 1..N
   uint16_t io_queue_pairs = 16;
   std::string serial;
+  std::string model;  // empty: the controller's default
 };
 
 class NvmeFunction final : public pci::Function, private nvme::InterruptSink {

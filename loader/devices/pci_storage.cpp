@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "base/checked.h"
+#include "tpm/platform.h"
 
 namespace loader::devices {
 namespace {
@@ -44,39 +45,52 @@ base::Result<std::unique_ptr<PciStorage>> PciStorage::Create(const std::vector<D
                                                              mem::GuestMemory& memory,
                                                              kvm::Vm& vm,
                                                              GuestDma::Visibility visible,
-                                                             MsiDelivered delivered) {
+                                                             MsiDelivered delivered,
+                                                             const DiskSpec* guest_state) {
   auto storage = std::unique_ptr<PciStorage>(
       new PciStorage(memory, vm, std::move(visible), std::move(delivered)));
   storage->bus_ = TRY(pci::Bus::Create());
-  if (disks.empty()) return storage;
-  NvmeFunctionOptions options;
-  options.io_queue_pairs = QueuePairsFor(vp_count);
-  for (const DiskSpec& spec : disks) {
+  uint64_t next = window.base;
+  // Firmware's part: BARs placed in the window, each aligned to its size,
+  // decoding and bus mastering on.
+  const auto place = [&](NvmeFunction& function, uint8_t device) -> base::Result<void> {
+    pci::ConfigSpace& config = function.config();
+    for (unsigned bar : {NvmeFunction::kRegisterBar, NvmeFunction::kMsixBar}) {
+      const uint64_t size = config.bar_size(bar);
+      const auto placed = base::AlignUp<uint64_t>(next, size);
+      if (!placed || !base::RangeFits<uint64_t>(*placed - window.base, size, window.bytes))
+        return base::Error("nvme: BARs do not fit the PCI window");
+      TRY(config.AssignBar(bar, *placed));
+      next = *placed + size;
+    }
+    config.SetCommand(pci::kCommandMemorySpace | pci::kCommandBusMaster);
+    function.ConfigWritten();
+    return storage->bus_->Attach(device, function);
+  };
+  const auto open = [&](const DiskSpec& spec) -> base::Result<block::Device*> {
     FileDiskOptions disk_options;
     disk_options.path = spec.path;
     disk_options.read_only = spec.read_only;
-    auto disk = FileDisk::Open(disk_options, storage->dma_.Window());
-    if (!disk) return std::move(disk).error();
-    options.namespaces.push_back(disk->get());
-    storage->disks_.push_back(std::move(*disk));
+    storage->disks_.push_back(TRY(FileDisk::Open(disk_options, storage->dma_.Window())));
+    return storage->disks_.back().get();
+  };
+  if (!disks.empty()) {
+    NvmeFunctionOptions options;
+    options.io_queue_pairs = QueuePairsFor(vp_count);
+    for (const DiskSpec& spec : disks) options.namespaces.push_back(TRY(open(spec)));
+    options.serial = storage->disks_.front()->geometry().serial;
+    storage->nvme_ = TRY(NvmeFunction::Create(options, storage->dma_, storage->msi_));
+    TRY(place(*storage->nvme_, 1));
   }
-  options.serial = storage->disks_.front()->geometry().serial;
-  storage->nvme_ = TRY(NvmeFunction::Create(options, storage->dma_, storage->msi_));
-  // Firmware's part: BARs placed in the window, each aligned to its size,
-  // decoding and bus mastering on.
-  pci::ConfigSpace& config = storage->nvme_->config();
-  uint64_t next = window.base;
-  for (unsigned bar : {NvmeFunction::kRegisterBar, NvmeFunction::kMsixBar}) {
-    const uint64_t size = config.bar_size(bar);
-    const auto placed = base::AlignUp<uint64_t>(next, size);
-    if (!placed || !base::RangeFits<uint64_t>(*placed - window.base, size, window.bytes))
-      return base::Error("nvme: BARs do not fit the PCI window");
-    TRY(config.AssignBar(bar, *placed));
-    next = *placed + size;
+  if (guest_state != nullptr) {
+    NvmeFunctionOptions options;
+    options.io_queue_pairs = 1;
+    options.namespaces.push_back(TRY(open(*guest_state)));
+    options.serial = storage->disks_.back()->geometry().serial;
+    options.model = tpm::kGuestStateModel;
+    storage->guest_state_ = TRY(NvmeFunction::Create(options, storage->dma_, storage->msi_));
+    TRY(place(*storage->guest_state_, 2));
   }
-  config.SetCommand(pci::kCommandMemorySpace | pci::kCommandBusMaster);
-  storage->nvme_->ConfigWritten();
-  TRY(storage->bus_->Attach(1, *storage->nvme_));
   return storage;
 }
 

@@ -4,7 +4,9 @@
 // guest, the reference the paravisor path is compared with).
 //
 // Layout: bus 0 behind the 0xCF8 mechanism (pci::Bus), the NVMe function
-// at device 1 with one namespace per disk, its BARs placed in `window`
+// at device 1 with one namespace per disk (and, with a guest state, a
+// second NVMe function at device 2 with that file as its one namespace and
+// model "HCL Guest State": devices/guest_state_file.h), its BARs placed in `window`
 // the way firmware would before the OS runs (memory decoding and bus
 // mastering on; the OS may move them within the window). MSI-X messages go
 // to that VTL's VM (KVM_SIGNAL_MSI), DMA through GuestDma's policy.
@@ -54,7 +56,8 @@ class PciStorage {
                                                           PciWindow window, uint32_t vp_count,
                                                           mem::GuestMemory& memory, kvm::Vm& vm,
                                                           GuestDma::Visibility visible,
-                                                          MsiDelivered delivered = nullptr);
+                                                          MsiDelivered delivered = nullptr,
+                                                          const DiskSpec* guest_state = nullptr);
 
   pci::Bus& bus() { return *bus_; }
   // Makes completed writes durable (called at exit).
@@ -79,6 +82,7 @@ class PciStorage {
   VmMsiSink msi_;
   std::vector<std::unique_ptr<FileDisk>> disks_;
   std::unique_ptr<NvmeFunction> nvme_;
+  std::unique_ptr<NvmeFunction> guest_state_;
   std::unique_ptr<pci::Bus> bus_;
 };
 

@@ -376,6 +376,24 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
       const Status applied = visibility->Modify(gpns, header.host_visibility);
       return result(Result(applied, applied == Status::kSuccess ? call.input.rep_count : 0));
     }
+    case CallCode::kHclGetPlatformKey: {
+      // The output is one 32-byte block in its page (TLFS "Hypercall
+      // Inputs": 8-aligned, not crossing a page).
+      const PlatformKey* key = partition_.platform_key();
+      if (key == nullptr) return result(Result(Status::kAccessDenied));
+      Status status;
+      const auto input = TRY(ReadInput(call, sizeof(hv::HclGetPlatformKeyInput), status));
+      if (status != Status::kSuccess) return result(Result(status));
+      if ((call.r8 & 7) != 0 ||
+          base::PageOffset(call.r8) + sizeof(hv::HclGetPlatformKeyOutput) > base::kPageSize)
+        return result(Result(Status::kInvalidAlignment));
+      const auto in = Load<hv::HclGetPlatformKeyInput>(input);
+      hv::HclGetPlatformKeyOutput out;
+      const auto derived = key->Derive(std::span<const uint8_t, 32>(in.context));
+      std::copy(derived.begin(), derived.end(), out.key);
+      if (!memory_.WriteObj(mem::Gpa{call.r8}, out)) return result(Result(Status::kInvalidParameter));
+      return result(Result(Status::kSuccess));
+    }
     case CallCode::kStartVirtualProcessor: {
       using Header = hv::StartVirtualProcessorHeader;
       Status status;

@@ -32,6 +32,7 @@
 #include "vp_state.h"
 #include "vsm/event_ports.h"
 #include "vsm/host_visibility.h"
+#include "vsm/platform_key.h"
 #include "vsm/vtl0_protections.h"
 
 namespace loader::vsm {
@@ -111,6 +112,10 @@ class Partition {
   // reach (vsm/host_visibility.h); null otherwise. Set before VPs run.
   void SetHostVisibility(HostVisibility* visibility) { host_visibility_ = visibility; }
   HostVisibility* host_visibility() const { return host_visibility_; }
+  // The platform key VTL2 may derive keys from (vsm/platform_key.h); null:
+  // none (no --guest-state). Set before VPs run.
+  void SetPlatformKey(const PlatformKey* key) { platform_key_ = key; }
+  const PlatformKey* platform_key() const { return platform_key_; }
   // Kicks VP `vp`'s thread out of KVM_RUN (the calling thread's own VP
   // too: the kick then ends its next KVM_RUN at once), so it looks at
   // what changed: a start request.
@@ -151,6 +156,7 @@ class Partition {
   std::function<void(uint32_t)> kick_;
   std::function<void(uint32_t)> vtl2_interrupt_;
   HostVisibility* host_visibility_ = nullptr;
+  const PlatformKey* platform_key_ = nullptr;
 };
 
 }  // namespace loader::vsm

@@ -3,21 +3,12 @@
 #include <algorithm>
 
 #include "base/le_bytes.h"
+#include "base/linux_boot_params.h"
 
 namespace attest {
 namespace {
 
-// zero-page.rst and boot.rst offsets.
-constexpr size_t kExtRamdiskImage = 0x0C0;
-constexpr size_t kExtRamdiskSize = 0x0C4;
-constexpr size_t kExtCmdLinePtr = 0x0C8;
-constexpr size_t kSyssize = 0x1F4;
-constexpr size_t kHeaderMagic = 0x202;
-constexpr size_t kRamdiskImage = 0x218;
-constexpr size_t kRamdiskSize = 0x21C;
-constexpr size_t kCmdLinePtr = 0x228;
-constexpr size_t kCmdlineSize = 0x238;
-constexpr uint32_t kHdrS = 0x53726448;  // "HdrS"
+using namespace linux_boot_params;  // NOLINT: the boot protocol's offsets
 constexpr uint64_t kEntryOffset = 0x200;
 
 uint64_t Wide(std::span<const std::byte> page, size_t low, size_t high) {

@@ -34,6 +34,9 @@ enum class CallCode : uint16_t {
   kSignalEventDirect = 0x00C0,
   kPostMessageDirect = 0x00C1,
   kModifySparseGpaPageHostVisibility = 0x00DB,  // isolated partitions only
+  // Not TLFS: hcl-loader's platform key for VTL2 (loader/vsm/platform_key.h),
+  // standing in for SEV-SNP's MSG_KEY_REQ. Outside the codes Hyper-V uses.
+  kHclGetPlatformKey = 0x0F00,
 };
 
 // TLFS Appendix "Hypercall Status Codes".

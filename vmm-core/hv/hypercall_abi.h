@@ -52,6 +52,16 @@ inline constexpr uint32_t kReadWrite = 3;
 }  // namespace host_visibility
 static_assert(sizeof(ModifySparseGpaPageHostVisibilityHeader) == 16);
 
+// HvCallHclGetPlatformKey (CallCode::kHclGetPlatformKey, VTL2 only, not
+// TLFS): a 32-byte context in, the 32-byte key derived for it out.
+struct HclGetPlatformKeyInput {
+  uint8_t context[32] = {};
+};
+struct HclGetPlatformKeyOutput {
+  uint8_t key[32] = {};
+};
+static_assert(sizeof(HclGetPlatformKeyInput) == 32 && sizeof(HclGetPlatformKeyOutput) == 32);
+
 // HvCallPostMessage (0x005C): the input page.
 struct PostMessageInput {
   uint32_t connection_id = 0;

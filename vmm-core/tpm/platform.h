@@ -42,4 +42,9 @@ inline constexpr uint32_t kCrbBufferBytes = 0x1000;
 inline constexpr uint64_t kEventLogGpa = 0xF01000;
 inline constexpr uint32_t kEventLogBytes = 0x10000;
 
+// The vTPM's guest state (hcl-loader --guest-state) reaches VTL2 as an NVMe
+// controller of its own with this model number (Identify Controller MN):
+// hcl keeps that controller for the vTPM and never offers it to VTL0.
+inline constexpr const char* kGuestStateModel = "HCL Guest State";
+
 }  // namespace tpm
