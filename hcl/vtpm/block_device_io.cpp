@@ -53,22 +53,28 @@ base::Result<void> BlockDeviceIo::Transfer(block::Op op, uint64_t lba, uint32_t 
   return base::Ok();
 }
 
+BlockDeviceIo::Chunk BlockDeviceIo::NextChunk(uint64_t at, size_t remaining) const {
+  const uint64_t block = device_.geometry().block_size;
+  Chunk chunk;
+  chunk.first_block = at / block;
+  chunk.skip = static_cast<size_t>(at % block);
+  chunk.blocks = static_cast<uint32_t>(
+      std::min<uint64_t>(kStagingBytes / block, (chunk.skip + remaining + block - 1) / block));
+  chunk.bytes = static_cast<size_t>(std::min<uint64_t>(chunk.blocks * block - chunk.skip, remaining));
+  chunk.whole_blocks = chunk.skip == 0 && chunk.bytes == chunk.blocks * block;
+  return chunk;
+}
+
 base::Result<void> BlockDeviceIo::Read(uint64_t offset, std::span<std::byte> out) {
   std::lock_guard lock(mutex_);
   if (!base::RangeFits<uint64_t>(offset, out.size(), size_bytes()))
     return base::Error("guest state: read past the device");
-  const uint64_t block = device_.geometry().block_size;
-  size_t done = 0;
-  while (done < out.size()) {
-    const uint64_t at = offset + done;
-    const uint64_t first = at / block;
-    const uint64_t skip = at % block;
-    const uint64_t blocks = std::min<uint64_t>(kStagingBytes / block,
-                                               (skip + (out.size() - done) + block - 1) / block);
-    TRY(Transfer(block::Op::kRead, first, static_cast<uint32_t>(blocks)));
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(blocks * block - skip, out.size() - done));
-    std::copy_n(staging_.host.begin() + static_cast<std::ptrdiff_t>(skip), n, out.begin() + static_cast<std::ptrdiff_t>(done));
-    done += n;
+  for (size_t done = 0; done < out.size();) {
+    const Chunk chunk = NextChunk(offset + done, out.size() - done);
+    TRY(Transfer(block::Op::kRead, chunk.first_block, chunk.blocks));
+    std::copy_n(staging_.host.begin() + static_cast<std::ptrdiff_t>(chunk.skip), chunk.bytes,
+                out.begin() + static_cast<std::ptrdiff_t>(done));
+    done += chunk.bytes;
   }
   return base::Ok();
 }
@@ -77,20 +83,14 @@ base::Result<void> BlockDeviceIo::Write(uint64_t offset, std::span<const std::by
   std::lock_guard lock(mutex_);
   if (!base::RangeFits<uint64_t>(offset, in.size(), size_bytes()))
     return base::Error("guest state: write past the device");
-  const uint64_t block = device_.geometry().block_size;
-  size_t done = 0;
-  while (done < in.size()) {
-    const uint64_t at = offset + done;
-    const uint64_t first = at / block;
-    const uint64_t skip = at % block;
-    const uint64_t blocks = std::min<uint64_t>(kStagingBytes / block,
-                                               (skip + (in.size() - done) + block - 1) / block);
-    const size_t n = static_cast<size_t>(std::min<uint64_t>(blocks * block - skip, in.size() - done));
+  for (size_t done = 0; done < in.size();) {
+    const Chunk chunk = NextChunk(offset + done, in.size() - done);
     // Blocks the write covers only in part keep their other bytes.
-    if (skip != 0 || n != blocks * block) TRY(Transfer(block::Op::kRead, first, static_cast<uint32_t>(blocks)));
-    std::copy_n(in.begin() + static_cast<std::ptrdiff_t>(done), n, staging_.host.begin() + static_cast<std::ptrdiff_t>(skip));
-    TRY(Transfer(block::Op::kWrite, first, static_cast<uint32_t>(blocks)));
-    done += n;
+    if (!chunk.whole_blocks) TRY(Transfer(block::Op::kRead, chunk.first_block, chunk.blocks));
+    std::copy_n(in.begin() + static_cast<std::ptrdiff_t>(done), chunk.bytes,
+                staging_.host.begin() + static_cast<std::ptrdiff_t>(chunk.skip));
+    TRY(Transfer(block::Op::kWrite, chunk.first_block, chunk.blocks));
+    done += chunk.bytes;
   }
   return base::Ok();
 }

@@ -35,6 +35,15 @@ class BlockDeviceIo final : public BlockIo {
  private:
   BlockDeviceIo(block::Device& device, nvme::driver::DmaPool& pool, nvme::driver::DmaBuffer staging)
       : device_(device), pool_(pool), staging_(staging) {}
+  // The part of a transfer at byte `at` that one staging buffer carries.
+  struct Chunk {
+    uint64_t first_block = 0;
+    size_t skip = 0;  // bytes of the first block before `at`
+    uint32_t blocks = 0;
+    size_t bytes = 0;  // of the caller's data in this chunk
+    bool whole_blocks = false;
+  };
+  Chunk NextChunk(uint64_t at, size_t remaining) const;
   // One request on blocks [lba, lba + count) through the staging buffer.
   base::Result<void> Transfer(block::Op op, uint64_t lba, uint32_t count);
 

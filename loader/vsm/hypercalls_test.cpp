@@ -397,3 +397,40 @@ TEST_CASE("hypercalls: ModifySparseGpaPageHostVisibility shares VTL2's pages on 
                                             0x3000, 0, 0))
                      .value()) == hv::Status::kInvalidHypercallInput);
 }
+
+namespace {
+
+TEST_CASE("hypercalls: HvCallHclGetPlatformKey gives VTL2, and only VTL2, keys bound to the image") {
+  auto m = Machine();
+  hv::HclGetPlatformKeyInput input;
+  input.context[0] = 'a';
+  Put(*m, 0x3000, input);
+  const auto call = Call(hv::CallCode::kHclGetPlatformKey, 0x3000, 0x4000);
+  // No --guest-state: no platform key to derive from.
+  CHECK(StatusOf(m->handler->Handle(2, call).value()) == hv::Status::kAccessDenied);
+  const loader::vsm::PlatformSecret secret{1, 2, 3};
+  const std::array<uint8_t, 32> image_a{0xA}, image_b{0xB};
+  const loader::vsm::PlatformKey key(secret, image_a);
+  m->partition->SetPlatformKey(&key);
+  // VTL0 may not ask (the key seals VTL2's secrets).
+  CHECK(StatusOf(m->handler->Handle(0, call).value()) == hv::Status::kInvalidHypercallCode);
+  REQUIRE(StatusOf(m->handler->Handle(2, call).value()) == hv::Status::kSuccess);
+  const auto out = m->view2->memory().ReadObj<hv::HclGetPlatformKeyOutput>(mem::Gpa{0x4000});
+  REQUIRE(out.ok());
+  const auto expected = key.Derive(std::span<const uint8_t, 32>(input.context));
+  CHECK(std::equal(expected.begin(), expected.end(), out->key));
+  // Another context, another image or another secret: another key.
+  std::array<uint8_t, 32> other_context{'b'};
+  CHECK(key.Derive(other_context) != expected);
+  CHECK(loader::vsm::PlatformKey(secret, image_b).Derive(std::span<const uint8_t, 32>(input.context)) !=
+        expected);
+  CHECK(loader::vsm::PlatformKey(loader::vsm::PlatformSecret{9}, image_a)
+            .Derive(std::span<const uint8_t, 32>(input.context)) != expected);
+  // An output that is unaligned or crosses its page is refused.
+  CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kHclGetPlatformKey, 0x3000, 0x4004))
+                     .value()) == hv::Status::kInvalidAlignment);
+  CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kHclGetPlatformKey, 0x3000, 0x4FF0))
+                     .value()) == hv::Status::kInvalidAlignment);
+}
+
+}  // namespace
