@@ -4,6 +4,8 @@
 //                         [--vmsa-order hyperv|kvm] [--json]
 //   hcl-attest pcrs --kernel K [--initrd I] [--cmdline STR] [--bank ALG]...
 //                   [--event-log OUT] [--json]
+//   hcl-attest quote verify MESSAGE --signature SIG --ak AK [--pcrs JSON]
+//                           [--nonce HEX] [--json]
 //   hcl-attest [COMMAND] --help     (every option explained)
 //
 // REPORT is the raw 1184-byte SEV-SNP report or its hex text; CERT the
@@ -11,6 +13,7 @@
 // Exit status: 0 every check held (the report's fields on stdout), 1 a
 // check failed (one line on stderr naming it: "ark: ...", "report
 // signature: ...", "image: ..."), 2 bad usage.
+#include <algorithm>
 #include <cerrno>
 #include <cstdio>
 #include <string>
@@ -24,6 +27,7 @@
 
 #include "attest/mbed_hash.h"
 #include "attest/measured_boot.h"
+#include "attest/quote_verify.h"
 #include "attest/snp_verify.h"
 #include "digest.h"
 #include "linux_boot.h"
@@ -198,6 +202,85 @@ base::Result<void> Pcrs(const PcrsOptions& options) {
   return base::Ok();
 }
 
+struct QuoteOptions {
+  std::string message;
+  std::string signature;
+  std::string ak;
+  std::string pcrs;
+  std::string nonce;
+  bool json = false;
+};
+
+// `hcl-attest pcrs --json`'s shape: {"sha256": {"0": "hex", ...}, ...}.
+base::Result<attest::ExpectedPcrs> ReadExpectedPcrs(const std::string& path) {
+  const auto bytes = TRY(igvm::ReadFileBytes(path));
+  std::string text(bytes.size(), '\0');
+  std::transform(bytes.begin(), bytes.end(), text.begin(),
+                 [](std::byte b) { return static_cast<char>(b); });
+  const auto json = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
+  if (!json.is_object()) return base::Error("pcrs: " + path + " is not a JSON object");
+  attest::ExpectedPcrs out;
+  for (const auto& [bank, values] : json.items()) {
+    std::optional<attest::HashAlg> alg;
+    for (attest::HashAlg a : {attest::HashAlg::kSha1, attest::HashAlg::kSha256,
+                              attest::HashAlg::kSha384, attest::HashAlg::kSha512})
+      if (attest::HashName(a) == bank) alg = a;
+    if (!alg || !values.is_object()) return base::Error("pcrs: bank \"" + bank + "\" unknown");
+    for (const auto& [index, value] : values.items()) {
+      const std::string hex = value.is_string() ? value.get<std::string>() : "";
+      auto digest = igvm::FromHex(hex, attest::DigestBytes(*alg));
+      char* end = nullptr;
+      const unsigned long pcr = std::strtoul(index.c_str(), &end, 10);
+      if (!digest || end == index.c_str() || *end != '\0' || pcr >= attest::kPcrCount)
+        return base::Error("pcrs: " + bank + " PCR \"" + index + "\" is not an index and a digest");
+      out[static_cast<uint16_t>(*alg)][static_cast<uint32_t>(pcr)] = *digest;
+    }
+  }
+  return out;
+}
+
+base::Result<attest::QuoteVerified> QuoteVerify(const QuoteOptions& options) {
+  const auto message = TRY(igvm::ReadFileBytes(options.message));
+  const auto signature = TRY(igvm::ReadFileBytes(options.signature));
+  const auto ak = TRY(igvm::ReadFileBytes(options.ak));
+  std::optional<attest::ExpectedPcrs> pcrs;
+  if (!options.pcrs.empty()) pcrs = TRY(ReadExpectedPcrs(options.pcrs));
+  std::optional<std::vector<uint8_t>> nonce;
+  if (!options.nonce.empty()) {
+    nonce = igvm::FromHex(options.nonce, options.nonce.size() / 2);
+    if (!nonce || options.nonce.size() % 2 != 0) return base::Error("nonce: not hex");
+  }
+  return attest::VerifyQuote(message, signature, ak, pcrs, nonce);
+}
+
+void PrintQuote(const attest::QuoteVerified& verified, bool json) {
+  const tpm::Quote& q = verified.quote;
+  nlohmann::ordered_json selections = nlohmann::ordered_json::object();
+  for (const tpm::PcrSelection& s : q.selections) {
+    std::string bank = std::to_string(s.hash);
+    for (attest::HashAlg a : {attest::HashAlg::kSha1, attest::HashAlg::kSha256,
+                              attest::HashAlg::kSha384, attest::HashAlg::kSha512})
+      if (static_cast<uint16_t>(a) == s.hash) bank = attest::HashName(a);
+    selections[bank] = s.pcrs;
+  }
+  const nlohmann::ordered_json out = {
+      {"pcrs", selections},
+      {"pcr_digest", igvm::ToHex(q.pcr_digest)},
+      {"nonce", igvm::ToHex(q.extra_data)},
+      {"clock", q.clock},
+      {"reset_count", q.reset_count},
+      {"restart_count", q.restart_count},
+      {"firmware_version", q.firmware_version},
+  };
+  if (json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return;
+  }
+  for (const auto& [key, value] : out.items())
+    std::printf("%s: %s\n", key.c_str(), value.is_string() ? value.get<std::string>().c_str()
+                                                          : value.dump().c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -240,6 +323,27 @@ int main(int argc, char** argv) {
   pcrs->add_option("--event-log", pcrs_options.event_log,
                    "also write the TCG crypto-agile event log VTL0 will read to this file");
   pcrs->add_flag("--json", pcrs_options.json, "print the PCRs as JSON");
+  CLI::App* quote = app.add_subcommand("quote", "TPM 2.0 quotes");
+  quote->require_subcommand(1);
+  CLI::App* quote_verify = quote->add_subcommand(
+      "verify",
+      "Check a TPM2 quote (tpm2_quote -m/-s): its signature with the attestation key, the "
+      "nonce, and the quoted PCR digest against expected values");
+  QuoteOptions quote_options;
+  quote_verify->add_option("MESSAGE", quote_options.message, "the quote (TPMS_ATTEST, tpm2_quote -m)")
+      ->required();
+  quote_verify->add_option("--signature", quote_options.signature,
+                           "its signature (TPMT_SIGNATURE, tpm2_quote -s)")
+      ->required();
+  quote_verify->add_option("--ak", quote_options.ak,
+                           "the attestation key's public key, PEM or DER (tpm2_createak -f pem)")
+      ->required();
+  quote_verify->add_option("--pcrs", quote_options.pcrs,
+                           "expected PCR values, JSON as `hcl-attest pcrs --json` prints them; "
+                           "every quoted PCR must be there");
+  quote_verify->add_option("--nonce", quote_options.nonce,
+                           "the verifier's nonce (hex) the quote must carry (tpm2_quote -q)");
+  quote_verify->add_flag("--json", quote_options.json, "print the quote's fields as JSON");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -251,6 +355,15 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "hcl-attest: %s\n", done.error().message().c_str());
       return kExitFailure;
     }
+    return 0;
+  }
+  if (quote_verify->parsed()) {
+    auto checked = QuoteVerify(quote_options);
+    if (!checked) {
+      std::fprintf(stderr, "hcl-attest: %s\n", checked.error().message().c_str());
+      return kExitFailure;
+    }
+    PrintQuote(*checked, quote_options.json);
     return 0;
   }
   auto verified = SnpVerify(options);

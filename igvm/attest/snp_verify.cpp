@@ -14,6 +14,7 @@
 #include <string_view>
 #include <vector>
 
+#include "attest/mbed_util.h"
 namespace attest {
 namespace {
 
@@ -50,24 +51,6 @@ class Certificate {
  private:
   mbedtls_x509_crt crt_;
 };
-
-class Mpi {
- public:
-  Mpi() { mbedtls_mpi_init(&mpi_); }
-  ~Mpi() { mbedtls_mpi_free(&mpi_); }
-  Mpi(const Mpi&) = delete;
-  Mpi& operator=(const Mpi&) = delete;
-  mbedtls_mpi* get() { return &mpi_; }
-
- private:
-  mbedtls_mpi mpi_;
-};
-
-std::string MbedError(int code) {
-  char text[160];
-  mbedtls_strerror(code, text, sizeof text);
-  return text;
-}
 
 // A small non-negative DER INTEGER (an SPL): 02 01 vv, or 02 02 00 vv for
 // 0x80-0xFF.
