@@ -39,12 +39,17 @@ void Vtpm::MmioWrite(uint64_t gpa, std::span<const std::byte> data) {
   ::tpm::CrbWriteEffect effect = crb_.Write(gpa - ::tpm::kCrbBase, data);
   if (effect.cancel) engine_.Cancel();
   if (effect.start) {
-    {
-      std::lock_guard lock(mutex_);
-      // The CRB starts one command at a time, so none is pending here.
-      pending_ = std::move(effect.start);
-    }
-    wake_.notify_one();
+    std::unique_lock lock(mutex_);
+    // The CRB starts one command at a time, so none is pending here.
+    pending_ = std::move(effect.start);
+    const uint64_t target = commands_run_ + 1;
+    wake_.notify_all();
+    // Most commands take microseconds: give the device thread that long
+    // before VTL0 resumes, so tpm_crb's first look at START finds the
+    // command done and it does not sleep a poll interval (1 ms,
+    // tpm_try_transmit). A slow command (key generation) keeps running
+    // after the wait and VTL0 polls as the CRB allows.
+    done_.wait_for(lock, kInlineWait, [&] { return commands_run_ >= target || stopping_; });
   }
 }
 
@@ -60,6 +65,7 @@ void Vtpm::Worker() {
     crb_.Complete(response);
     lock.lock();
     ++commands_run_;
+    done_.notify_all();
   }
 }
 

@@ -4,13 +4,15 @@
 //
 // VP threads deliver VTL0's register accesses (MMIO intercepts); a START
 // hands the copied command to this device's own thread, which runs it on
-// the engine and completes it in the CRB, so a long command (an RSA key
-// generation) never holds a VP: tpm_crb polls START meanwhile, and a
-// CANCEL reaches the engine while the command runs. The paravisor's own
+// the engine and completes it in the CRB. The START write waits up to
+// kInlineWait for it, so a quick command is done before VTL0 looks; a long
+// one (an RSA key generation) never holds a VP longer: tpm_crb polls START
+// meanwhile, and a CANCEL reaches the engine while the command runs. The paravisor's own
 // commands (Startup, measured boot's extends) go straight to the engine
 // before VTL0 runs.
 #pragma once
 
+#include <chrono>
 #include <condition_variable>
 #include <cstddef>
 #include <cstdint>
@@ -58,8 +60,12 @@ class Vtpm {
 
   ::tpm::TpmEngine& engine_;
   ::tpm::CrbInterface crb_;
+  // How long a START write waits for its command before VTL0 resumes.
+  static constexpr std::chrono::microseconds kInlineWait{2000};
+
   mutable std::mutex mutex_;
-  std::condition_variable wake_;
+  std::condition_variable wake_;  // the device thread: a command is pending
+  std::condition_variable done_;  // a START writer: a command completed
   std::optional<::tpm::CrbCommand> pending_;  // guarded by mutex_
   bool stopping_ = false;                     // guarded by mutex_
   uint64_t commands_run_ = 0;                 // guarded by mutex_

@@ -1,5 +1,7 @@
 #include "tpm/commands.h"
 
+#include <algorithm>
+
 #include "base/be_bytes.h"
 
 namespace tpm {
@@ -48,6 +50,42 @@ std::vector<std::byte> PcrExtendCommand(uint32_t pcr, std::span<const TaggedDige
   writer.U32(9).U32(kRsPw).U16(0).U8(0).U16(0);  // 4 + 2 + 1 + 2 bytes
   writer.U32(static_cast<uint32_t>(digests.size()));
   for (const TaggedDigest& d : digests) writer.U16(d.alg).Bytes(d.digest);
+  return writer.Finish();
+}
+
+std::vector<std::byte> GetRandomCommand(uint16_t bytes) {
+  CommandWriter writer(kStNoSessions, kCcGetRandom);
+  return writer.U16(bytes).Finish();
+}
+
+std::vector<std::byte> CreateAttestationKeyCommand() {
+  constexpr uint32_t kRhEndorsement = 0x4000000B;
+  // Part 2 §8.3 TPMA_OBJECT: fixedTPM 1, fixedParent 4, sensitiveDataOrigin
+  // 5, userWithAuth 6, restricted 16, sign 18.
+  constexpr uint32_t kAttributes = 1u << 1 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 16 | 1u << 18;
+  constexpr uint16_t kAlgEcc = 0x0023, kAlgSha256 = 0x000B, kAlgNull = 0x0010, kAlgEcdsa = 0x0018;
+  constexpr uint16_t kCurveP256 = 0x0003;
+  CommandWriter writer(kStSessions, 0x131);
+  writer.U32(kRhEndorsement);
+  writer.U32(9).U32(kRsPw).U16(0).U8(0).U16(0);
+  writer.U16(4).U16(0).U16(0);  // TPM2B_SENSITIVE_CREATE: no auth, no data
+  // TPM2B_PUBLIC: type, nameAlg, attributes, authPolicy (empty), TPMS_ECC_PARMS
+  // (symmetric NULL, scheme ECDSA/SHA-256, curve, kdf NULL), unique (empty point).
+  writer.U16(24).U16(kAlgEcc).U16(kAlgSha256).U32(kAttributes).U16(0);
+  writer.U16(kAlgNull).U16(kAlgEcdsa).U16(kAlgSha256).U16(kCurveP256).U16(kAlgNull);
+  writer.U16(0).U16(0);
+  writer.U16(0).U32(0);  // outsideInfo, creationPCR
+  return writer.Finish();
+}
+
+std::vector<std::byte> QuoteCommand(uint32_t key, std::span<const uint8_t> nonce) {
+  CommandWriter writer(kStSessions, 0x158);
+  writer.U32(key);
+  writer.U32(9).U32(kRsPw).U16(0).U8(0).U16(0);
+  const auto size = static_cast<uint16_t>(std::min<size_t>(nonce.size(), 64));
+  writer.U16(size).Bytes(nonce.first(size));
+  writer.U16(0x0010);                       // inScheme TPM_ALG_NULL: the key's
+  writer.U32(1).U16(0x000B).U8(3).U8(0xFF).U8(0).U8(0);  // SHA-256 PCRs 0-7
   return writer.Finish();
 }
 

@@ -37,6 +37,15 @@ struct TaggedDigest {
 
 std::vector<std::byte> StartupCommand(uint16_t startup_type);
 std::vector<std::byte> PcrExtendCommand(uint32_t pcr, std::span<const TaggedDigest> digests);
+// TPM2_GetRandom (Part 3 §16.1).
+std::vector<std::byte> GetRandomCommand(uint16_t bytes);
+// TPM2_CreatePrimary (Part 3 §24.1) of an attestation key in the
+// endorsement hierarchy: ECC P-256, restricted signing, ECDSA with SHA-256
+// (the shape tpm2_createak -G ecc makes). The response's handle is at byte 10.
+std::vector<std::byte> CreateAttestationKeyCommand();
+// TPM2_Quote (Part 3 §18.4) by `key` of SHA-256 PCRs 0-7 with `nonce`
+// (at most 64 bytes), in the key's own scheme.
+std::vector<std::byte> QuoteCommand(uint32_t key, std::span<const uint8_t> nonce);
 // TPM2_GetCapability(TPM_CAP_PCRS): the PCR banks and which PCRs each has.
 std::vector<std::byte> GetPcrAllocationCommand();
 // The banks (TPM_ALG_IDs, in the TPM's order) whose selection is not empty,
