@@ -31,8 +31,7 @@ base::Result<void> BlockDeviceIo::Transfer(block::Op op, uint64_t lba, uint32_t 
   request.op = op;
   request.lba = lba;
   request.block_count = count;
-  // Durability comes from the store's Flush after each slot write, not FUA
-  // (the loader's FUA writes to a carrier's virtio disk end ECANCELED).
+  // Durability comes from the store's Flush after each slot write, not FUA.
   if (op == block::Op::kRead || op == block::Op::kWrite)
     request.segments.push_back(
         {mem::Gpa{staging_.device_address}, count * device_.geometry().block_size});

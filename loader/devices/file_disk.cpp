@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <climits>
 #include <cstring>
 #include <deque>
@@ -123,7 +124,16 @@ class FileDisk::Impl {
     uint64_t file_offset = 0;   // where the next transfer starts
     uint64_t remaining = 0;     // bytes still to transfer
     bool writing_zeroes = false;  // the write-zeroes fallback is running
+    uint32_t cancelled = 0;       // times io_uring answered -ECANCELED
   };
+  // A write to the guest-state disk (a virtio disk in the carrier, 1-2 VPs)
+  // was seen to end -ECANCELED about once in a few boots (by elimination:
+  // it is this file's only source of kAborted). The likely cause: io_uring
+  // cancels a request it punts to a worker thread when it cannot start one
+  // (io-wq, with a signal pending on the submitting thread, which
+  // hcl-loader's kicks make common). A cancelled request did not run:
+  // submit it again, a bounded number of times.
+  static constexpr uint32_t kCancelRetries = 8;
 
   // A read the page cache holds, done here on the caller's thread:
   // preadv2(2) with RWF_NOWAIT copies it or refuses at once (EAGAIN), so
@@ -277,7 +287,16 @@ class FileDisk::Impl {
         QueueLocked(index);
       } else if (result == -EINTR || result == -EAGAIN) {
         QueueLocked(index);
+      } else if (result == -ECANCELED && slot.cancelled < kCancelRetries) {
+        ++slot.cancelled;
+        std::fprintf(stderr, "hcl-loader: disk: io_uring cancelled op %d at byte %llu; submitting again\n",
+                     static_cast<int>(op), static_cast<unsigned long long>(slot.file_offset));
+        QueueLocked(index);
       } else {
+        // What a guest sees as a device error: say which on the host.
+        std::fprintf(stderr, "hcl-loader: disk: op %d at byte %llu failed: %s\n",
+                     static_cast<int>(op), static_cast<unsigned long long>(slot.file_offset),
+                     std::strerror(-result));
         FinishLocked(index, StatusFor(-result));
       }
       return;
