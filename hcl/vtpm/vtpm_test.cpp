@@ -15,6 +15,7 @@
 #include "attest/mbed_hash.h"
 #include "base/be_bytes.h"
 #include "tpm/platform.h"
+#include "tpm/quote.h"
 #include "tpm/testing/memory_command_buffer.h"
 #include "vtpm/libtpms_engine.h"
 #include "vtpm/state_store.h"
@@ -197,6 +198,52 @@ TEST_CASE("vtpm: state that cannot be read stops the TPM instead of replacing it
   // And the process may try again once the state is fixed.
   MemoryStateStore good;
   CHECK(LibtpmsEngine::Create(good, tpm::kCrbBufferBytes).ok());
+}
+
+}  // namespace
+
+namespace {
+
+TEST_CASE("vtpm: an attestation key quotes PCRs 0-7; the quote parses and names them") {
+  MemoryStateStore store;
+  tpm::testing::MemoryCommandBuffer buffer(tpm::kCrbBufferBytes);
+  auto engine = LibtpmsEngine::Create(store, tpm::kCrbBufferBytes);
+  REQUIRE(engine.ok());
+  auto vtpm = Vtpm::Create(**engine, buffer);
+  REQUIRE(vtpm.ok());
+  const auto created = (**vtpm).Execute(tpm::CreateAttestationKeyCommand());
+  REQUIRE(Rc(created) == 0);
+  const uint32_t ak = base::LoadBe<uint32_t>(created, 10);
+  const std::array<uint8_t, 8> nonce{9, 8, 7, 6, 5, 4, 3, 2};
+  std::vector<std::byte> quoted;
+  for (int i = 0; i < 3; ++i) {  // libtpms answers the first quote TPM_RC_RETRY
+    quoted = SendThroughCrb(**vtpm, buffer, tpm::QuoteCommand(ak, nonce));
+    if (Rc(quoted) != 0x922) break;
+  }
+  REQUIRE(Rc(quoted) == 0);
+  // Response: header, parameterSize, TPM2B_ATTEST, TPMT_SIGNATURE, session.
+  const uint16_t attest_bytes = base::LoadBe<uint16_t>(quoted, 14);
+  REQUIRE(quoted.size() > 16u + attest_bytes);
+  auto quote = tpm::ParseQuote(std::span(quoted).subspan(16, attest_bytes));
+  REQUIRE_MESSAGE(quote.ok(), quote.error().message());
+  CHECK(quote->extra_data == std::vector<uint8_t>(nonce.begin(), nonce.end()));
+  REQUIRE(quote->selections.size() == 1);
+  CHECK(quote->selections[0].hash == 0x000B);
+  CHECK(quote->selections[0].pcrs == std::vector<uint32_t>{0, 1, 2, 3, 4, 5, 6, 7});
+  CHECK(quote->pcr_digest.size() == 32);
+  // PCRs 0-7 are all zero after Startup: the digest is SHA-256 of 256 zero bytes.
+  CHECK(quote->pcr_digest == attest::MbedHash(attest::HashAlg::kSha256, std::vector<std::byte>(256)));
+  auto signature = tpm::ParseQuoteSignature(std::span(quoted).subspan(16 + attest_bytes));
+  // The session area follows the signature: parse just the signature's part.
+  CHECK_FALSE(signature.ok());  // trailing bytes are refused...
+  const size_t sig_at = 16 + attest_bytes;
+  const size_t r_size = base::LoadBe<uint16_t>(quoted, sig_at + 4);
+  const size_t s_size = base::LoadBe<uint16_t>(quoted, sig_at + 6 + r_size);
+  auto exact = tpm::ParseQuoteSignature(std::span(quoted).subspan(sig_at, 8 + r_size + s_size));
+  REQUIRE(exact.ok());  // ...the signature alone parses
+  CHECK(exact->sig_alg == tpm::kAlgEcdsa);
+  CHECK(exact->hash_alg == 0x000B);
+  CHECK(exact->r.size() == 32);
 }
 
 }  // namespace
