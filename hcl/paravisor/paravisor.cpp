@@ -105,8 +105,8 @@ base::Result<void> MeasureVtl0(Paravisor& paravisor, uint64_t zero_page_gpa) {
     auto capped = vtpm::CapBootPcrs(*paravisor.tpm, attest::MbedHash);
     std::printf("hcl: vtpm: VTL0 not measured (%s): %s\n", measured.error().message().c_str(),
                 capped ? "PCRs 0-9 capped" : capped.error().message().c_str());
+    return base::Ok();
   }
-  if (!measured) return base::Ok();
   std::string banks;
   for (attest::HashAlg alg : measured->banks)
     banks += (banks.empty() ? "" : ",") + std::string(attest::HashName(alg));

@@ -247,26 +247,33 @@ base::Result<std::optional<std::vector<std::byte>>> GuestStateStore::Load(std::s
   return std::optional(it->second.plaintext);
 }
 
+base::Result<void> GuestStateStore::ReplaceLocked(uint32_t id, std::optional<Item> item) {
+  std::optional<Item> old;
+  if (auto it = items_.find(id); it != items_.end()) old = std::move(it->second);
+  const auto put = [&](std::optional<Item> value) {
+    if (value) items_[id] = std::move(*value);
+    else items_.erase(id);
+  };
+  put(std::move(item));
+  auto written = WriteLocked();
+  if (!written.ok()) put(std::move(old));  // the device still holds the old state: so does memory
+  return written;
+}
+
 base::Result<void> GuestStateStore::Store(std::string_view name, std::span<const std::byte> blob) {
   const uint32_t id = TRY(ItemId(name));
   std::lock_guard lock(mutex_);
-  const auto previous = items_.find(id);
-  std::optional<Item> old;
-  if (previous != items_.end()) old = previous->second;
-  items_[id].plaintext.assign(blob.begin(), blob.end());
-  auto written = WriteLocked();
-  if (!written.ok()) {  // the device still holds the old state: so does memory
-    if (old) items_[id] = std::move(*old);
-    else items_.erase(id);
-  }
-  return written;
+  Item item;
+  if (auto it = items_.find(id); it != items_.end()) item.version = it->second.version;
+  item.plaintext.assign(blob.begin(), blob.end());
+  return ReplaceLocked(id, std::move(item));
 }
 
 base::Result<void> GuestStateStore::Delete(std::string_view name) {
   const uint32_t id = TRY(ItemId(name));
   std::lock_guard lock(mutex_);
-  if (items_.erase(id) == 0) return base::Ok();
-  return WriteLocked();
+  if (!items_.contains(id)) return base::Ok();
+  return ReplaceLocked(id, std::nullopt);
 }
 
 void GuestStateStore::SealSlotForTesting(const PlatformKey& key, std::span<std::byte> slot) {

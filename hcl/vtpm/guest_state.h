@@ -90,6 +90,9 @@ class GuestStateStore final : public StateStore {
   GuestStateStore(BlockIo& io, const PlatformKey& key);
   base::Result<std::map<uint32_t, Item>> ReadSlot(size_t slot, uint64_t& sequence, bool& blank);
   base::Result<void> WriteLocked();
+  // Sets (or with nullopt removes) item `id` and writes the state; if the
+  // write fails, memory goes back to what the device still holds.
+  base::Result<void> ReplaceLocked(uint32_t id, std::optional<Item> item);
 
   BlockIo& io_;
   std::array<uint8_t, 32> encryption_key_{};

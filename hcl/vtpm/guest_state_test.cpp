@@ -73,6 +73,9 @@ TEST_CASE("guest state: power lost mid-write leaves the previous state readable"
       CHECK_FALSE((**store).Store("permall", Blob(100000, 3)).ok());
       // The failed store did not change what the TPM reads either.
       CHECK(**(**store).Load("permall") == Blob(100000, 2));
+      // Nor does a failed delete.
+      CHECK_FALSE((**store).Delete("permall").ok());
+      CHECK(**(**store).Load("permall") == Blob(100000, 2));
     }
     io.write_budget = SIZE_MAX;
     CHECK(LoadPermall(io, Key(1)) == Blob(100000, 2));

@@ -155,11 +155,9 @@ struct PcrsOptions {
 base::Result<void> Pcrs(const PcrsOptions& options) {
   std::vector<attest::HashAlg> banks;
   for (const std::string& name : options.banks) {
-    if (name == "sha1") banks.push_back(attest::HashAlg::kSha1);
-    else if (name == "sha256") banks.push_back(attest::HashAlg::kSha256);
-    else if (name == "sha384") banks.push_back(attest::HashAlg::kSha384);
-    else if (name == "sha512") banks.push_back(attest::HashAlg::kSha512);
-    else return base::Error("--bank " + name + ": want sha1, sha256, sha384 or sha512");
+    const auto alg = attest::HashAlgFromName(name);
+    if (!alg) return base::Error("--bank " + name + ": want sha1, sha256, sha384 or sha512");
+    banks.push_back(*alg);
   }
   auto kernel = igvm::ReadFileBytes(options.kernel);
   if (!kernel) return std::move(kernel).error().Context("kernel");
@@ -221,10 +219,7 @@ base::Result<attest::ExpectedPcrs> ReadExpectedPcrs(const std::string& path) {
   if (!json.is_object()) return base::Error("pcrs: " + path + " is not a JSON object");
   attest::ExpectedPcrs out;
   for (const auto& [bank, values] : json.items()) {
-    std::optional<attest::HashAlg> alg;
-    for (attest::HashAlg a : {attest::HashAlg::kSha1, attest::HashAlg::kSha256,
-                              attest::HashAlg::kSha384, attest::HashAlg::kSha512})
-      if (attest::HashName(a) == bank) alg = a;
+    const std::optional<attest::HashAlg> alg = attest::HashAlgFromName(bank);
     if (!alg || !values.is_object()) return base::Error("pcrs: bank \"" + bank + "\" unknown");
     for (const auto& [index, value] : values.items()) {
       const std::string hex = value.is_string() ? value.get<std::string>() : "";
@@ -257,10 +252,9 @@ void PrintQuote(const attest::QuoteVerified& verified, bool json) {
   const tpm::Quote& q = verified.quote;
   nlohmann::ordered_json selections = nlohmann::ordered_json::object();
   for (const tpm::PcrSelection& s : q.selections) {
-    std::string bank = std::to_string(s.hash);
-    for (attest::HashAlg a : {attest::HashAlg::kSha1, attest::HashAlg::kSha256,
-                              attest::HashAlg::kSha384, attest::HashAlg::kSha512})
-      if (static_cast<uint16_t>(a) == s.hash) bank = attest::HashName(a);
+    const auto alg = static_cast<attest::HashAlg>(s.hash);
+    const std::string bank =
+        attest::DigestBytes(alg) != 0 ? std::string(attest::HashName(alg)) : std::to_string(s.hash);
     selections[bank] = s.pcrs;
   }
   const nlohmann::ordered_json out = {

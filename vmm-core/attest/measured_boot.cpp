@@ -59,6 +59,12 @@ std::string_view HashName(HashAlg alg) {
   return "?";
 }
 
+std::optional<HashAlg> HashAlgFromName(std::string_view name) {
+  for (HashAlg alg : {HashAlg::kSha1, HashAlg::kSha256, HashAlg::kSha384, HashAlg::kSha512})
+    if (HashName(alg) == name) return alg;
+  return std::nullopt;
+}
+
 base::Result<std::vector<BootEvent>> MeasureVtl0Boot(const Vtl0Boot& boot,
                                                      std::span<const HashAlg> banks,
                                                      const HashFn& hash) {

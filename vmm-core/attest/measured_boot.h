@@ -22,6 +22,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <optional>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -34,6 +35,8 @@ namespace attest {
 enum class HashAlg : uint16_t { kSha1 = 0x0004, kSha256 = 0x000B, kSha384 = 0x000C, kSha512 = 0x000D };
 size_t DigestBytes(HashAlg alg);
 std::string_view HashName(HashAlg alg);  // "sha256", as tpm2-tools names banks
+// The inverse: nullopt for a name that is none of the four.
+std::optional<HashAlg> HashAlgFromName(std::string_view name);
 
 // The caller's hash: `alg`'s digest of `data` (DigestBytes(alg) bytes).
 using HashFn = std::function<std::vector<uint8_t>(HashAlg alg, std::span<const std::byte> data)>;

@@ -18,6 +18,11 @@ class CommandWriter {
   CommandWriter& U8(uint8_t v) { return Put(v, 1); }
   CommandWriter& U16(uint16_t v) { return Put(v, 2); }
   CommandWriter& U32(uint32_t v) { return Put(v, 4); }
+  // Part 1 §18.7: one TPMS_AUTH_COMMAND, TPM_RS_PW with an empty nonce,
+  // no attributes and an empty password (4 + 2 + 1 + 2 bytes).
+  CommandWriter& EmptyPasswordSession() {
+    return U32(9).U32(kRsPw).U16(0).U8(0).U16(0);
+  }
   CommandWriter& Bytes(std::span<const uint8_t> data) {
     for (uint8_t b : data) bytes_.push_back(std::byte{b});
     return *this;
@@ -47,7 +52,7 @@ std::vector<std::byte> StartupCommand(uint16_t startup_type) {
 std::vector<std::byte> PcrExtendCommand(uint32_t pcr, std::span<const TaggedDigest> digests) {
   CommandWriter writer(kStSessions, kCcPcrExtend);
   writer.U32(pcr);
-  writer.U32(9).U32(kRsPw).U16(0).U8(0).U16(0);  // 4 + 2 + 1 + 2 bytes
+  writer.EmptyPasswordSession();
   writer.U32(static_cast<uint32_t>(digests.size()));
   for (const TaggedDigest& d : digests) writer.U16(d.alg).Bytes(d.digest);
   return writer.Finish();
@@ -66,8 +71,7 @@ std::vector<std::byte> CreateAttestationKeyCommand() {
   constexpr uint16_t kAlgEcc = 0x0023, kAlgSha256 = 0x000B, kAlgNull = 0x0010, kAlgEcdsa = 0x0018;
   constexpr uint16_t kCurveP256 = 0x0003;
   CommandWriter writer(kStSessions, 0x131);
-  writer.U32(kRhEndorsement);
-  writer.U32(9).U32(kRsPw).U16(0).U8(0).U16(0);
+  writer.U32(kRhEndorsement).EmptyPasswordSession();
   writer.U16(4).U16(0).U16(0);  // TPM2B_SENSITIVE_CREATE: no auth, no data
   // TPM2B_PUBLIC: type, nameAlg, attributes, authPolicy (empty), TPMS_ECC_PARMS
   // (symmetric NULL, scheme ECDSA/SHA-256, curve, kdf NULL), unique (empty point).
@@ -80,8 +84,7 @@ std::vector<std::byte> CreateAttestationKeyCommand() {
 
 std::vector<std::byte> QuoteCommand(uint32_t key, std::span<const uint8_t> nonce) {
   CommandWriter writer(kStSessions, 0x158);
-  writer.U32(key);
-  writer.U32(9).U32(kRsPw).U16(0).U8(0).U16(0);
+  writer.U32(key).EmptyPasswordSession();
   const auto size = static_cast<uint16_t>(std::min<size_t>(nonce.size(), 64));
   writer.U16(size).Bytes(nonce.first(size));
   writer.U16(0x0010);                       // inScheme TPM_ALG_NULL: the key's
