@@ -129,6 +129,13 @@ base::Result<void> EcdsaP384Key::WritePem(const std::string& path) const {
   return base::Ok();
 }
 
+base::Result<std::string> EcdsaP384Key::PublicKeyPem() const {
+  unsigned char pem[1024];
+  const int rc = mbedtls_pk_write_pubkey_pem(&state_->pk, pem, sizeof pem);
+  if (rc != 0) return MbedError("encoding the public key", rc);
+  return std::string(reinterpret_cast<const char*>(pem));
+}
+
 base::Result<wire::SnpSignature> EcdsaP384Key::Sign(std::span<const std::byte> message) const {
   const Sha384Digest hash = Sha384Of(message);
   Mpi r, s;

@@ -26,6 +26,8 @@ class EcdsaP384Key {
   ~EcdsaP384Key();
 
   base::Result<void> WritePem(const std::string& path) const;
+  // The public key alone, PEM SubjectPublicKeyInfo (LoadPublicKeyPem reads it).
+  base::Result<std::string> PublicKeyPem() const;
   // SHA-384 then ECDSA; r and s little-endian, zero-extended (SNP ABI).
   base::Result<wire::SnpSignature> Sign(std::span<const std::byte> message) const;
   wire::SnpPublicKey PublicKey() const;

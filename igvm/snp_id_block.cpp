@@ -116,4 +116,15 @@ base::Result<IdBlockCheck> VerifyIdBlock(const IgvmFile& file, VmsaOrder order) 
   return check;
 }
 
+base::Result<SnpLaunchIdentity> ExpectedSnpLaunch(const IgvmFile& file, VmsaOrder order) {
+  SnpLaunchIdentity identity;
+  if (auto checked = VerifyIdBlock(file, order)) {
+    identity.launch_digest = checked->launch_digest;
+    identity.id_block = *checked;
+    return identity;
+  }
+  identity.launch_digest = TRY(MeasureSnp(file, order)).launch_digest;
+  return identity;
+}
+
 }  // namespace igvm

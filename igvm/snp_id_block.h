@@ -60,4 +60,14 @@ struct IdBlockCheck {
 // the author signature over the ID key if one is enabled.
 base::Result<IdBlockCheck> VerifyIdBlock(const IgvmFile& file, VmsaOrder order);
 
+// What an SEV-SNP report of this image's launch carries: MEASUREMENT (the
+// launch digest) and, if the image has a valid ID block, ID_KEY_DIGEST and
+// AUTHOR_KEY_DIGEST (tpm-attestation.md §6.2). A verifier checks a report
+// against it; hcl-loader's emulated report is made from it.
+struct SnpLaunchIdentity {
+  Sha384Digest launch_digest{};
+  std::optional<IdBlockCheck> id_block;  // empty: unsigned, or its block does not verify
+};
+base::Result<SnpLaunchIdentity> ExpectedSnpLaunch(const IgvmFile& file, VmsaOrder order);
+
 }  // namespace igvm

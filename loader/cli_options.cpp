@@ -117,18 +117,31 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
   run->add_flag("--no-carrier", options.no_carrier,
                 "run here even if this host's KVM is unusable");
 
+  EmulatedVcekRequest vcek_request;
+  CLI::App* emulated_vcek = app.add_subcommand(
+      "emulated-vcek",
+      "Print (PEM) the public key of the emulated VCEK that signs the hardware reports this "
+      "host's loader gives VTL2 (derived from the platform secret); hcl-attest ak verify "
+      "--emulated-vcek checks reports against it");
+  emulated_vcek->add_option("--platform-secret", vcek_request.platform_secret,
+                            "the 32-byte platform secret file (default "
+                            "~/.config/hcl/platform-secret)");
+
   std::vector<const char*> argv{"hcl-loader"};
   for (const std::string& arg : options.args) argv.push_back(arg.c_str());
   try {
     app.parse(static_cast<int>(argv.size()), argv.data());
   } catch (const CLI::CallForHelp&) {
-    return Command{HelpText{run->parsed() ? run->help() : app.help()}};
+    return Command{HelpText{run->parsed()             ? run->help()
+                            : emulated_vcek->parsed() ? emulated_vcek->help()
+                                                      : app.help()}};
   } catch (const CLI::CallForAllHelp&) {
     return Command{HelpText{app.help("", CLI::AppFormatMode::All)}};
   } catch (const CLI::ParseError& error) {
     return base::Error(std::string(error.what()) + " (hcl-loader --help, hcl-loader run --help)");
   }
 
+  if (emulated_vcek->parsed()) return Command{vcek_request};
   if (options.no_vtl0 && (!options.vtl0_kernel.empty() || !options.vtl0_initrd.empty()))
     return base::Error("--no-vtl0 with --vtl0-kernel/--vtl0-initrd");
   if (options.vtl0_kernel.empty() && !options.vtl0_initrd.empty())

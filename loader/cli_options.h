@@ -75,7 +75,12 @@ std::vector<std::string> NormalizeArgs(const std::vector<std::string>& args);
 struct HelpText {
   std::string text;
 };
-using Command = std::variant<Options, HelpText>;
+// `hcl-loader emulated-vcek [--platform-secret FILE]`: print the public key
+// of the emulated VCEK that signs this host's emulated reports.
+struct EmulatedVcekRequest {
+  std::string platform_secret;
+};
+using Command = std::variant<Options, HelpText, EmulatedVcekRequest>;
 
 // Parses argv[1..] (`args`). An error is the one line to print (exit 2).
 // Reads --trusted-key files (their public key's digest).

@@ -69,6 +69,7 @@
 #include "devices/guest_state_file.h"
 #include "devices/pci_storage.h"
 #include "measure.h"
+#include "snp_id_block.h"
 #include "vtl0/acpi_tables.h"
 #include "reader.h"
 #include "devices/uart16550.h"
@@ -306,6 +307,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   // --guest-state: VTL2 derives the vTPM's keys from the platform key,
   // which mixes the host secret with this image's launch measurement.
   std::optional<loader::vsm::PlatformKey> platform_key;
+  std::optional<loader::vsm::EmulatedSnpReporter> platform_reporter;
   if (!options.guest_state.empty()) {
     auto secret = loader::devices::LoadPlatformSecret(options.platform_secret, /*create=*/false);
     auto measurement = igvm::MeasureVbs(file);
@@ -316,6 +318,20 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     }
     platform_key.emplace(*secret, *measurement);
     partition.SetPlatformKey(&*platform_key);
+    // The vTPM's attestation key is bound to an emulated hardware report
+    // of this image's SNP launch (vsm/platform_report.h).
+    auto reporter = [&]() -> base::Result<loader::vsm::EmulatedSnpReporter> {
+      const auto launch = TRY(igvm::ExpectedSnpLaunch(file, igvm::VmsaOrder::kDirectiveOrder));
+      const uint64_t policy = TRY(igvm::SnpPolicy(file));
+      return loader::vsm::EmulatedSnpReporter::Create(*secret, launch, policy);
+    }();
+    if (!reporter) {
+      std::fprintf(stderr, "hcl-loader: emulated platform report: %s\n",
+                   reporter.error().message().c_str());
+      return kExitLoadFailed;
+    }
+    platform_reporter.emplace(std::move(*reporter));
+    partition.SetPlatformReporter(&*platform_reporter);
   }
   // --isolation vbs: every page private until VTL2 shares it.
   std::unique_ptr<loader::vsm::HostVisibility> host_visibility;
@@ -513,6 +529,21 @@ int main(int argc, char** argv) {
   }
   if (const auto* help = std::get_if<loader::HelpText>(&*command)) {
     std::fputs(help->text.c_str(), stdout);
+    return 0;
+  }
+  if (const auto* request = std::get_if<loader::EmulatedVcekRequest>(&*command)) {
+    const std::string path = request->platform_secret.empty()
+                                 ? loader::devices::DefaultPlatformSecretPath()
+                                 : request->platform_secret;
+    auto pem = [&]() -> base::Result<std::string> {
+      const auto secret = TRY(loader::devices::LoadPlatformSecret(path, /*create=*/false));
+      return TRY(loader::vsm::EmulatedSnpReporter::Create(secret)).PublicKeyPem();
+    }();
+    if (!pem) {
+      std::fprintf(stderr, "hcl-loader: emulated-vcek: %s\n", pem.error().message().c_str());
+      return kExitUsage;
+    }
+    std::fputs(pem->c_str(), stdout);
     return 0;
   }
   Options& options = std::get<Options>(*command);

@@ -32,6 +32,8 @@ constexpr std::array kAllowedCalls = {
     ::hv::CallCode::kDisconnectPort,         ::hv::CallCode::kDeletePort,
     // The vTPM's sealing key (hcl-loader's platform key, not TLFS).
     ::hv::CallCode::kHclGetPlatformKey,
+    // The emulated hardware report the vTPM's AK is bound to (not TLFS).
+    ::hv::CallCode::kHclGetPlatformReport,
 };
 
 // A hypercall's input object as the bytes MSHV_HVCALL copies in.

@@ -28,6 +28,7 @@
 #include "vtpm/measured_boot.h"
 #include "vtpm/state_store.h"
 #include "vtpm/vtl0_command_buffer.h"
+#include "vtpm/attestation_key.h"
 #include "vtpm/vtpm.h"
 
 namespace hcl {
@@ -138,6 +139,27 @@ base::Result<vtpm::PlatformKey> GuestStateKey(const MshvVtl& mshv) {
   return key;
 }
 
+// The hardware report for the vTPM's attestation key (loader/vsm/
+// platform_report.h: HvCallHclGetPlatformReport, hcl-loader's stand-in
+// for SEV-SNP's MSG_REPORT_REQ).
+base::Result<std::array<std::byte, attest::kSnpReportBytes>> PlatformReport(
+    const MshvVtl& mshv, std::span<const uint8_t, 64> report_data) {
+  ::hv::HclGetPlatformReportInput input;
+  std::copy(report_data.begin(), report_data.end(), input.report_data);
+  ::hv::HclGetPlatformReportOutput output;
+  const ::hv::Status status =
+      TRY(mshv.Hypercall(static_cast<uint64_t>(::hv::CallCode::kHclGetPlatformReport),
+                         std::as_bytes(std::span(&input, 1)),
+                         std::as_writable_bytes(std::span(&output, 1))));
+  if (status != ::hv::Status::kSuccess)
+    return base::Error::Format("the platform report was refused (status %#x)",
+                               static_cast<unsigned>(status));
+  std::array<std::byte, attest::kSnpReportBytes> report{};
+  std::transform(std::begin(output.report), std::end(output.report), report.begin(),
+                 [](uint8_t b) { return std::byte{b}; });
+  return report;
+}
+
 // The vTPM's state store and engine, and the device; what state it runs on.
 base::Result<std::string> StartVtpm(Paravisor& paravisor, GuestStateDevice guest_state) {
   std::string state = "in memory only (no --guest-state: a new TPM each boot)";
@@ -186,6 +208,19 @@ base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on
     std::printf("hcl: vtpm: TPM 2.0 (libtpms) at 0x%llx, buffer at 0x%llx, state %s\n",
                 static_cast<unsigned long long>(::tpm::kCrbBase),
                 static_cast<unsigned long long>(::tpm::kCrbBufferGpa), started->c_str());
+    const auto provisioned = vtpm::ProvisionAttestationKey(
+        *paravisor->tpm,
+        [paravisor](std::span<const uint8_t, 64> data) { return PlatformReport(paravisor->mshv, data); },
+        attest::MbedHash, guest_state.device != nullptr);
+    if (provisioned) {
+      std::printf("hcl: vtpm: attestation key at 0x%x%s%s, bound to the platform report in NV "
+                  "index 0x%x (%zu bytes)\n",
+                  vtpm::kAkPersistentHandle, provisioned->not_persisted.empty() ? "" : " NOT persisted: ",
+                  provisioned->not_persisted.c_str(), vtpm::kHclReportNvIndex,
+                  provisioned->report_bytes);
+    } else {
+      std::printf("hcl: vtpm: no attestation report: %s\n", provisioned.error().message().c_str());
+    }
   } else {
     std::printf("hcl: vtpm: not started: %s\n", started.error().message().c_str());
   }

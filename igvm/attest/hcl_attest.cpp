@@ -14,6 +14,7 @@
 // check failed (one line on stderr naming it: "ark: ...", "report
 // signature: ...", "image: ..."), 2 bad usage.
 #include <algorithm>
+#include <fstream>
 #include <cerrno>
 #include <cstdio>
 #include <string>
@@ -28,6 +29,7 @@
 #include "attest/mbed_hash.h"
 #include "attest/measured_boot.h"
 #include "attest/quote_verify.h"
+#include "attest/ak_binding.h"
 #include "attest/snp_verify.h"
 #include "digest.h"
 #include "linux_boot.h"
@@ -66,19 +68,12 @@ base::Result<void> CheckImage(const attest::SnpReport& report, const SnpVerifyOp
                                                             : igvm::VmsaOrder::kDirectiveOrder;
   auto file = igvm::ReadIgvmFile(options.image);
   if (!file) return std::move(file).error().Context("image");
-  auto checked = igvm::VerifyIdBlock(*file, order);
-  igvm::Sha384Digest launch{};
-  if (checked) {
-    launch = checked->launch_digest;
-  } else {
-    auto measured = igvm::MeasureSnp(*file, order);
-    if (!measured) return std::move(measured).error().Context("image");
-    launch = measured->launch_digest;
-  }
-  if (launch != report.measurement)
+  auto expected = igvm::ExpectedSnpLaunch(*file, order);
+  if (!expected) return std::move(expected).error().Context("image");
+  if (expected->launch_digest != report.measurement)
     return base::Error("image: MEASUREMENT " + Hex(report.measurement) +
-                       " is not the image's SNP launch digest " + Hex(launch));
-  if (checked) {
+                       " is not the image's SNP launch digest " + Hex(expected->launch_digest));
+  if (const auto& checked = expected->id_block) {
     if (checked->id_key_digest != report.id_key_digest)
       return base::Error("image: ID_KEY_DIGEST is not the image's ID key");
     const bool author_used = (report.signer_info & 1) != 0;
@@ -275,6 +270,63 @@ void PrintQuote(const attest::QuoteVerified& verified, bool json) {
                                                           : value.dump().c_str());
 }
 
+struct AkVerifyOptions {
+  std::string report;
+  std::string vcek;
+  std::string chain;
+  std::string emulated_vcek;
+  std::string ak_out;
+  SnpVerifyOptions image;  // its image and vmsa_order
+  bool json = false;
+};
+
+// The vTPM's AK bound to the platform's report (attest/ak_binding.h), then
+// the report checked against the image like snp verify --image.
+base::Result<attest::AkBinding> AkVerify(const AkVerifyOptions& options) {
+  const auto report = TRY(igvm::ReadFileBytes(options.report));
+  std::vector<std::byte> vcek, chain, emulated;
+  attest::ReportTrust trust;
+  if (!options.emulated_vcek.empty()) {
+    emulated = TRY(igvm::ReadFileBytes(options.emulated_vcek));
+    trust.emulated_vcek = emulated;
+  } else {
+    vcek = TRY(igvm::ReadFileBytes(options.vcek));
+    chain = TRY(igvm::ReadFileBytes(options.chain));
+    trust.vcek = vcek;
+    trust.chain = chain;
+  }
+  attest::AkBinding bound = TRY(attest::VerifyAkBinding(report, trust));
+  if (!options.image.image.empty()) TRY(CheckImage(bound.report, options.image));
+  if (!options.ak_out.empty()) {
+    std::ofstream out(options.ak_out, std::ios::trunc);
+    if (!out || !(out << bound.ak_pem) || !out.flush())
+      return base::Error("--ak-out: cannot write " + options.ak_out);
+  }
+  return bound;
+}
+
+void PrintAk(const attest::AkBinding& bound, bool emulated, bool json) {
+  const attest::SnpReport& r = bound.report;
+  const nlohmann::ordered_json out = {
+      {"verified", true},
+      {"report_signer", emulated ? std::string("emulated VCEK (hcl-loader)")
+                                 : "VCEK " + bound.vcek->product_name},
+      {"measurement", Hex(r.measurement)},
+      {"policy", Hex64(r.policy)},
+      {"chip_id", Hex(r.chip_id)},
+      {"report_data", Hex(r.report_data)},
+      {"claims", bound.claims},
+      {"ak", bound.ak_pem},
+  };
+  if (json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return;
+  }
+  for (const auto& [key, value] : out.items())
+    std::printf("%s: %s\n", key.c_str(), value.is_string() ? value.get<std::string>().c_str()
+                                                          : value.dump().c_str());
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -338,6 +390,30 @@ int main(int argc, char** argv) {
   quote_verify->add_option("--nonce", quote_options.nonce,
                            "the verifier's nonce (hex) the quote must carry (tpm2_quote -q)");
   quote_verify->add_flag("--json", quote_options.json, "print the quote's fields as JSON");
+  CLI::App* ak = app.add_subcommand("ak", "The vTPM's attestation key and the platform report");
+  ak->require_subcommand(1);
+  CLI::App* ak_verify = ak->add_subcommand(
+      "verify",
+      "Check the HCL report VTL0 reads from the vTPM's NV index 0x01400001 (tpm2_nvread "
+      "0x01400001): the hardware report's signature (AMD's chain, or hcl-loader's emulated "
+      "VCEK), REPORT_DATA = SHA-256(runtime claims) || 0^32, and the claims' AK (HCLAkPub); "
+      "with --image, the launch measurement");
+  AkVerifyOptions ak_options;
+  ak_verify->add_option("REPORT", ak_options.report, "the HCL report, as read from the NV index")
+      ->required();
+  ak_verify->add_option("--vcek", ak_options.vcek, "SEV-SNP: the VCEK certificate (DER or PEM)");
+  ak_verify->add_option("--chain", ak_options.chain, "SEV-SNP: AMD's chain, PEM: the ASK, then the ARK");
+  ak_verify->add_option("--emulated-vcek", ak_options.emulated_vcek,
+                        "instead of AMD's: the public key `hcl-loader emulated-vcek` prints (a "
+                        "report hcl-loader emulated; proves the binding, not the hardware)");
+  ak_verify->add_option("--image", ak_options.image.image,
+                        "an IGVM image: the report must be of its launch (MEASUREMENT, ID block)");
+  ak_verify->add_option("--vmsa-order", ak_options.image.vmsa_order,
+                        "where the image's VMSAs enter the launch digest: hyperv or kvm")
+      ->check(CLI::IsMember({"hyperv", "kvm"}));
+  ak_verify->add_option("--ak-out", ak_options.ak_out,
+                        "write the verified AK's public key here (PEM), for quote verify --ak");
+  ak_verify->add_flag("--json", ak_options.json, "print the result as JSON");
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -349,6 +425,21 @@ int main(int argc, char** argv) {
       std::fprintf(stderr, "hcl-attest: %s\n", done.error().message().c_str());
       return kExitFailure;
     }
+    return 0;
+  }
+  if (ak_verify->parsed()) {
+    const bool emulated = !ak_options.emulated_vcek.empty();
+    const bool amd = !ak_options.vcek.empty() && !ak_options.chain.empty();
+    if (emulated == amd || (emulated && (!ak_options.vcek.empty() || !ak_options.chain.empty()))) {
+      std::fprintf(stderr, "hcl-attest: ak verify: give --vcek and --chain, or --emulated-vcek\n");
+      return kExitUsage;
+    }
+    auto bound = AkVerify(ak_options);
+    if (!bound) {
+      std::fprintf(stderr, "hcl-attest: %s\n", bound.error().message().c_str());
+      return kExitFailure;
+    }
+    PrintAk(*bound, emulated, ak_options.json);
     return 0;
   }
   if (quote_verify->parsed()) {

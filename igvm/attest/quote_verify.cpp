@@ -10,26 +10,8 @@
 namespace attest {
 namespace {
 
-class PublicKey {
- public:
-  PublicKey() { mbedtls_pk_init(&pk_); }
-  ~PublicKey() { mbedtls_pk_free(&pk_); }
-  PublicKey(const PublicKey&) = delete;
-  PublicKey& operator=(const PublicKey&) = delete;
-  mbedtls_pk_context* get() { return &pk_; }
-
- private:
-  mbedtls_pk_context pk_;
-};
-
 base::Result<void> ParseAk(std::span<const std::byte> bytes, PublicKey& key) {
-  // mbedTLS reads PEM only from a NUL-terminated buffer.
-  std::vector<unsigned char> buffer(bytes.size() + 1, 0);
-  for (size_t i = 0; i < bytes.size(); ++i) buffer[i] = static_cast<unsigned char>(bytes[i]);
-  const bool pem = bytes.size() > 10 && static_cast<char>(bytes[0]) == '-';
-  const int rc = mbedtls_pk_parse_public_key(key.get(), buffer.data(),
-                                             pem ? buffer.size() : bytes.size());
-  if (rc != 0) return base::Error("ak: not a PEM or DER public key: " + MbedError(rc));
+  if (auto parsed = ParsePublicKey(bytes, key); !parsed) return std::move(parsed).error().Context("ak");
   return base::Ok();
 }
 

@@ -184,10 +184,10 @@ base::Result<void> CopyOne(const mbedtls_x509_crt* from, mbedtls_x509_crt* to) {
 }
 
 base::Result<void> VerifyReportSignature(const SnpReport& report, std::span<const std::byte> raw,
-                                         mbedtls_x509_crt* vcek) {
-  if (mbedtls_pk_get_type(&vcek->pk) != MBEDTLS_PK_ECKEY)
+                                         const mbedtls_pk_context& vcek) {
+  if (mbedtls_pk_get_type(&vcek) != MBEDTLS_PK_ECKEY)
     return base::Error("report signature: the VCEK's key is not an EC key");
-  const mbedtls_ecp_keypair* key = mbedtls_pk_ec(vcek->pk);
+  const mbedtls_ecp_keypair* key = mbedtls_pk_ec(vcek);
   if (key == nullptr || key->grp.id != MBEDTLS_ECP_DP_SECP384R1)
     return base::Error("report signature: the VCEK's key is not on P-384");
   std::array<unsigned char, 64> digest{};  // SHA-384 fills the first 48
@@ -293,7 +293,7 @@ base::Result<SnpVerified> VerifySnpReport(std::span<const std::byte> report_file
   if (report.signing_key() != 0)
     return base::Error::Format("report: signed with key %u (1 VLEK, 7 none), not the VCEK",
                                report.signing_key());
-  TRY(VerifyReportSignature(report, raw, vcek.get()));
+  TRY(VerifyReportSignature(report, raw, vcek.get()->pk));
 
   // The VCEK is the key for exactly the TCB the report names.
   const uint64_t vcek_tcb = EncodeTcb(out.vcek.tcb, out.vcek.product);
@@ -318,6 +318,22 @@ base::Result<SnpVerified> VerifySnpReport(std::span<const std::byte> report_file
   if (report.debug_allowed())
     return base::Error("policy: the guest allows debugging (POLICY bit 19)");
   return out;
+}
+
+base::Result<SnpReport> VerifyEmulatedSnpReport(std::span<const std::byte> report_file,
+                                                 std::span<const std::byte> key_pem) {
+  auto decoded = DecodeReportFile(report_file);
+  if (!decoded) return std::move(decoded).error().Context("report");
+  const std::vector<std::byte> raw = std::move(decoded).value();
+  auto report = ParseSnpReport(raw);
+  if (!report) return std::move(report).error().Context("report");
+  PublicKey key;
+  if (auto parsed = ParsePublicKey(key_pem, key); !parsed)
+    return std::move(parsed).error().Context("emulated vcek");
+  TRY(VerifyReportSignature(*report, raw, *key.get()));
+  if (report->debug_allowed())
+    return base::Error("policy: the guest allows debugging (POLICY bit 19)");
+  return report;
 }
 
 }  // namespace attest

@@ -46,6 +46,14 @@ base::Result<SnpVerified> VerifySnpReport(std::span<const std::byte> report,
                                           std::span<const std::byte> vcek,
                                           std::span<const std::byte> chain);
 
+// A report hcl-loader emulated (loader/vsm/platform_report.h): the same
+// parse, signature ("report signature: ...") and policy checks, against
+// the emulated VCEK's public key (`hcl-loader emulated-vcek`, PEM) instead
+// of AMD's chain. Proves the report came from that loader's secret, not
+// from AMD hardware.
+base::Result<SnpReport> VerifyEmulatedSnpReport(std::span<const std::byte> report,
+                                                std::span<const std::byte> key_pem);
+
 // The AMD extensions of a DER certificate, without any signature check
 // (for tests and the fuzz target).
 base::Result<VcekClaims> ParseVcekClaims(std::span<const std::byte> der);

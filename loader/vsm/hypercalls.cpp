@@ -1,5 +1,6 @@
 #include "vsm/hypercalls.h"
 
+#include <algorithm>
 #include <bit>
 #include <cstring>
 #include <type_traits>
@@ -391,6 +392,24 @@ base::Result<HypercallOutcome> HypercallHandler::FromVtl2(const HypercallCall& c
       hv::HclGetPlatformKeyOutput out;
       const auto derived = key->Derive(std::span<const uint8_t, 32>(in.context));
       std::copy(derived.begin(), derived.end(), out.key);
+      if (!memory_.WriteObj(mem::Gpa{call.r8}, out)) return result(Result(Status::kInvalidParameter));
+      return result(Result(Status::kSuccess));
+    }
+    case CallCode::kHclGetPlatformReport: {
+      const EmulatedSnpReporter* reporter = partition_.platform_reporter();
+      if (reporter == nullptr) return result(Result(Status::kAccessDenied));
+      Status status;
+      const auto input = TRY(ReadInput(call, sizeof(hv::HclGetPlatformReportInput), status));
+      if (status != Status::kSuccess) return result(Result(status));
+      if ((call.r8 & 7) != 0 ||
+          base::PageOffset(call.r8) + sizeof(hv::HclGetPlatformReportOutput) > base::kPageSize)
+        return result(Result(Status::kInvalidAlignment));
+      const auto in = Load<hv::HclGetPlatformReportInput>(input);
+      auto report = reporter->Report(std::span<const uint8_t, 64>(in.report_data));
+      if (!report) return result(Result(Status::kInsufficientMemory));
+      hv::HclGetPlatformReportOutput out;
+      std::transform(report->begin(), report->end(), out.report,
+                     [](std::byte b) { return std::to_integer<uint8_t>(b); });
       if (!memory_.WriteObj(mem::Gpa{call.r8}, out)) return result(Result(Status::kInvalidParameter));
       return result(Result(Status::kSuccess));
     }

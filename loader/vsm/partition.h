@@ -33,6 +33,7 @@
 #include "vsm/event_ports.h"
 #include "vsm/host_visibility.h"
 #include "vsm/platform_key.h"
+#include "vsm/platform_report.h"
 #include "vsm/vtl0_protections.h"
 
 namespace loader::vsm {
@@ -116,6 +117,10 @@ class Partition {
   // none (no --guest-state). Set before VPs run.
   void SetPlatformKey(const PlatformKey* key) { platform_key_ = key; }
   const PlatformKey* platform_key() const { return platform_key_; }
+  // The emulated hardware report VTL2 may ask for (vsm/platform_report.h);
+  // null: none (no --guest-state). Set before VPs run.
+  void SetPlatformReporter(const EmulatedSnpReporter* reporter) { platform_reporter_ = reporter; }
+  const EmulatedSnpReporter* platform_reporter() const { return platform_reporter_; }
   // Kicks VP `vp`'s thread out of KVM_RUN (the calling thread's own VP
   // too: the kick then ends its next KVM_RUN at once), so it looks at
   // what changed: a start request.
@@ -157,6 +162,7 @@ class Partition {
   std::function<void(uint32_t)> vtl2_interrupt_;
   HostVisibility* host_visibility_ = nullptr;
   const PlatformKey* platform_key_ = nullptr;
+  const EmulatedSnpReporter* platform_reporter_ = nullptr;
 };
 
 }  // namespace loader::vsm

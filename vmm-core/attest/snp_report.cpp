@@ -55,6 +55,11 @@ bool AllZero(std::span<const std::byte> bytes) {
 
 uint8_t Byte(uint64_t raw, unsigned index) { return static_cast<uint8_t>(raw >> (8 * index)); }
 
+template <size_t N>
+void Put(std::span<std::byte> bytes, size_t offset, const std::array<uint8_t, N>& value) {
+  for (size_t i = 0; i < N; ++i) bytes[offset + i] = std::byte{value[i]};
+}
+
 }  // namespace
 
 std::string_view ProductName(SnpProduct product) {
@@ -140,6 +145,36 @@ base::Result<SnpReport> ParseSnpReport(std::span<const std::byte> bytes) {
   report.signature_r = Copy<kSnpSignatureComponentBytes>(bytes, kSignatureR);
   report.signature_s = Copy<kSnpSignatureComponentBytes>(bytes, kSignatureS);
   return report;
+}
+
+std::array<std::byte, kSnpReportBytes> EncodeSnpReport(const SnpReport& report) {
+  std::array<std::byte, kSnpReportBytes> bytes{};
+  const std::span<std::byte> out(bytes);
+  // Offsets are constants inside the array: the stores cannot fail.
+  (void)base::StoreLe(out, kVersion, report.version);
+  (void)base::StoreLe(out, kGuestSvn, report.guest_svn);
+  (void)base::StoreLe(out, kPolicy, report.policy);
+  Put(out, kFamilyId, report.family_id);
+  Put(out, kImageId, report.image_id);
+  (void)base::StoreLe(out, kVmpl, report.vmpl);
+  (void)base::StoreLe(out, kSignatureAlgo, report.signature_algo);
+  (void)base::StoreLe(out, kCurrentTcb, report.current_tcb);
+  (void)base::StoreLe(out, kPlatformInfo, report.platform_info);
+  (void)base::StoreLe(out, kSignerInfo, report.signer_info);
+  Put(out, kReportData, report.report_data);
+  Put(out, kMeasurement, report.measurement);
+  Put(out, kHostData, report.host_data);
+  Put(out, kIdKeyDigest, report.id_key_digest);
+  Put(out, kAuthorKeyDigest, report.author_key_digest);
+  Put(out, kReportId, report.report_id);
+  Put(out, kReportIdMa, report.report_id_ma);
+  (void)base::StoreLe(out, kReportedTcb, report.reported_tcb);
+  Put(out, kChipId, report.chip_id);
+  (void)base::StoreLe(out, kCommittedTcb, report.committed_tcb);
+  (void)base::StoreLe(out, kLaunchTcb, report.launch_tcb);
+  Put(out, kSignatureR, report.signature_r);
+  Put(out, kSignatureS, report.signature_s);
+  return bytes;
 }
 
 base::Result<std::vector<std::byte>> DecodeReportFile(std::span<const std::byte> contents) {

@@ -81,6 +81,11 @@ struct SnpReport {
 // The report in `bytes` (exactly kSnpReportBytes).
 base::Result<SnpReport> ParseSnpReport(std::span<const std::byte> bytes);
 
+// The 1184 bytes of `report` (the inverse of ParseSnpReport for versions
+// 2 and up: reserved bytes zero). hcl-loader's emulated report is made
+// with it; a real report comes from the firmware.
+std::array<std::byte, kSnpReportBytes> EncodeSnpReport(const SnpReport& report);
+
 // A report as tools are given it: raw bytes, or hex text (whitespace and
 // line breaks allowed, nothing else). Returns the raw bytes.
 base::Result<std::vector<std::byte>> DecodeReportFile(std::span<const std::byte> contents);

@@ -37,6 +37,9 @@ enum class CallCode : uint16_t {
   // Not TLFS: hcl-loader's platform key for VTL2 (loader/vsm/platform_key.h),
   // standing in for SEV-SNP's MSG_KEY_REQ. Outside the codes Hyper-V uses.
   kHclGetPlatformKey = 0x0F00,
+  // Not TLFS: hcl-loader's emulated hardware attestation report for VTL2
+  // (loader/vsm/platform_report.h), standing in for SEV-SNP's MSG_REPORT_REQ.
+  kHclGetPlatformReport = 0x0F01,
 };
 
 // TLFS Appendix "Hypercall Status Codes".

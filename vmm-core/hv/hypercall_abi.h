@@ -62,6 +62,18 @@ struct HclGetPlatformKeyOutput {
 };
 static_assert(sizeof(HclGetPlatformKeyInput) == 32 && sizeof(HclGetPlatformKeyOutput) == 32);
 
+// HvCallHclGetPlatformReport (CallCode::kHclGetPlatformReport, VTL2 only,
+// not TLFS): the 64 bytes for REPORT_DATA in, the 1184-byte SEV-SNP-layout
+// report out (8-aligned, inside one page).
+struct HclGetPlatformReportInput {
+  uint8_t report_data[64] = {};
+};
+struct HclGetPlatformReportOutput {
+  uint8_t report[0x4A0] = {};
+};
+static_assert(sizeof(HclGetPlatformReportInput) == 64 &&
+              sizeof(HclGetPlatformReportOutput) == 0x4A0);
+
 // HvCallPostMessage (0x005C): the input page.
 struct PostMessageInput {
   uint32_t connection_id = 0;

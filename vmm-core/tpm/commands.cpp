@@ -64,7 +64,6 @@ std::vector<std::byte> GetRandomCommand(uint16_t bytes) {
 }
 
 std::vector<std::byte> CreateAttestationKeyCommand() {
-  constexpr uint32_t kRhEndorsement = 0x4000000B;
   // Part 2 §8.3 TPMA_OBJECT: fixedTPM 1, fixedParent 4, sensitiveDataOrigin
   // 5, userWithAuth 6, restricted 16, sign 18.
   constexpr uint32_t kAttributes = 1u << 1 | 1u << 4 | 1u << 5 | 1u << 6 | 1u << 16 | 1u << 18;
@@ -120,6 +119,124 @@ base::Result<std::vector<uint16_t>> ParsePcrAllocation(std::span<const std::byte
     if (any) banks.push_back(alg);
   }
   return banks;
+}
+
+std::vector<std::byte> ReadPublicCommand(uint32_t object) {
+  return CommandWriter(kStNoSessions, 0x173).U32(object).Finish();
+}
+
+std::vector<std::byte> EvictControlCommand(uint32_t auth, uint32_t object, uint32_t persistent) {
+  CommandWriter writer(kStSessions, 0x120);
+  return writer.U32(auth).U32(object).EmptyPasswordSession().U32(persistent).Finish();
+}
+
+std::vector<std::byte> FlushContextCommand(uint32_t handle) {
+  return CommandWriter(kStNoSessions, 0x165).U32(handle).Finish();
+}
+
+std::vector<std::byte> NvDefineSpaceCommand(uint32_t auth, uint32_t index, uint32_t attributes,
+                                            uint16_t size) {
+  constexpr uint16_t kAlgSha256 = 0x000B;
+  CommandWriter writer(kStSessions, 0x12A);
+  writer.U32(auth).EmptyPasswordSession();
+  writer.U16(0);  // TPM2B_AUTH: the index's auth value, empty
+  // TPM2B_NV_PUBLIC: nvIndex, nameAlg, attributes, authPolicy (empty), dataSize.
+  writer.U16(4 + 2 + 4 + 2 + 2).U32(index).U16(kAlgSha256).U32(attributes).U16(0).U16(size);
+  return writer.Finish();
+}
+
+std::vector<std::byte> NvUndefineSpaceCommand(uint32_t auth, uint32_t index) {
+  CommandWriter writer(kStSessions, 0x122);
+  return writer.U32(auth).U32(index).EmptyPasswordSession().Finish();
+}
+
+std::vector<std::byte> NvWriteCommand(uint32_t auth, uint32_t index, std::span<const uint8_t> data,
+                                      uint16_t offset) {
+  const auto chunk = data.first(std::min(data.size(), kMaxNvBuffer));
+  CommandWriter writer(kStSessions, 0x137);
+  writer.U32(auth).U32(index).EmptyPasswordSession();
+  writer.U16(static_cast<uint16_t>(chunk.size())).Bytes(chunk).U16(offset);
+  return writer.Finish();
+}
+
+std::vector<std::byte> NvReadCommand(uint32_t auth, uint32_t index, uint16_t size, uint16_t offset) {
+  CommandWriter writer(kStSessions, 0x14E);
+  return writer.U32(auth).U32(index).EmptyPasswordSession().U16(size).U16(offset).Finish();
+}
+
+namespace {
+
+// Reads big-endian fields of a response, refusing to run past its end.
+class ResponseReader {
+ public:
+  ResponseReader(std::span<const std::byte> bytes, size_t at) : bytes_(bytes), at_(at) {}
+  bool U16(uint16_t& v) { return Take(2, v); }
+  bool U32(uint32_t& v) { return Take(4, v); }
+  bool Sized(std::vector<uint8_t>& out) {  // a TPM2B: u16 size, then the bytes
+    uint16_t size = 0;
+    if (!U16(size) || bytes_.size() - at_ < size) return false;
+    out.resize(size);
+    for (size_t i = 0; i < size; ++i) out[i] = std::to_integer<uint8_t>(bytes_[at_ + i]);
+    at_ += size;
+    return true;
+  }
+  size_t at() const { return at_; }
+
+ private:
+  template <typename T>
+  bool Take(size_t width, T& v) {
+    if (at_ > bytes_.size() || bytes_.size() - at_ < width) return false;
+    v = base::LoadBe<T>(bytes_, at_);
+    at_ += width;
+    return true;
+  }
+  std::span<const std::byte> bytes_;
+  size_t at_;
+};
+
+// TPM2B_PUBLIC at `at` holding an ECC key (Part 2 §12.2.5; the parameters
+// §12.2.3.6 TPMS_ECC_PARMS: symmetric, scheme, curve, kdf).
+base::Result<EccPublic> ParseEccPublicAt(std::span<const std::byte> response, size_t at) {
+  constexpr uint16_t kAlgEcc = 0x0023, kAlgNull = 0x0010;
+  const uint32_t rc = TRY(ResponseCode(response));
+  if (rc != kRcSuccess) return base::Error::Format("tpm: the command answered 0x%x", rc);
+  ResponseReader reader(response, at);
+  uint16_t size = 0, type = 0, name_alg = 0, symmetric = 0, kdf = 0;
+  EccPublic key;
+  std::vector<uint8_t> policy;
+  if (!reader.U16(size) || response.size() - reader.at() < size)
+    return base::Error("tpm: public area truncated");
+  const size_t end = reader.at() + size;
+  if (!reader.U16(type) || type != kAlgEcc) return base::Error("tpm: not an ECC key");
+  if (!reader.U16(name_alg) || !reader.U32(key.attributes) || !reader.Sized(policy) ||
+      !reader.U16(symmetric))
+    return base::Error("tpm: public area truncated");
+  if (symmetric != kAlgNull) {  // keyBits and mode follow a symmetric algorithm
+    uint16_t skip = 0;
+    if (!reader.U16(skip) || !reader.U16(skip)) return base::Error("tpm: public area truncated");
+  }
+  if (!reader.U16(key.scheme)) return base::Error("tpm: public area truncated");
+  if (key.scheme != kAlgNull && !reader.U16(key.scheme_hash))
+    return base::Error("tpm: public area truncated");
+  if (!reader.U16(key.curve) || !reader.U16(kdf)) return base::Error("tpm: public area truncated");
+  if (kdf != kAlgNull) {
+    uint16_t skip = 0;
+    if (!reader.U16(skip)) return base::Error("tpm: public area truncated");
+  }
+  if (!reader.Sized(key.x) || !reader.Sized(key.y) || reader.at() != end)
+    return base::Error("tpm: public area's point truncated or sizes disagree");
+  for (size_t i = at; i < end; ++i) key.area.push_back(std::to_integer<uint8_t>(response[i]));
+  return key;
+}
+
+}  // namespace
+
+base::Result<EccPublic> ParseCreatePrimaryPublic(std::span<const std::byte> response) {
+  return ParseEccPublicAt(response, 10 + 4 + 4);  // header, objectHandle, parameterSize
+}
+
+base::Result<EccPublic> ParseReadPublic(std::span<const std::byte> response) {
+  return ParseEccPublicAt(response, 10);
 }
 
 base::Result<uint32_t> ResponseCode(std::span<const std::byte> response) {

@@ -29,6 +29,10 @@ inline constexpr uint16_t kSuClear = 0x0000;
 inline constexpr uint32_t kRsPw = 0x40000009;  // §7.4 TPM_RS_PW
 inline constexpr uint32_t kRcSuccess = 0;
 inline constexpr uint32_t kRcInitialize = 0x100;  // §6.6 TPM_RC_INITIALIZE
+// §7.4 permanent handles.
+inline constexpr uint32_t kRhOwner = 0x40000001;
+inline constexpr uint32_t kRhEndorsement = 0x4000000B;
+inline constexpr uint32_t kRhPlatform = 0x4000000C;
 
 struct TaggedDigest {
   uint16_t alg = 0;  // TPM_ALG_ID
@@ -52,6 +56,54 @@ std::vector<std::byte> GetPcrAllocationCommand();
 // from a successful GetPcrAllocationCommand response (Part 2 §10.10.2
 // TPMS_CAPABILITY_DATA, §10.9.7 TPML_PCR_SELECTION).
 base::Result<std::vector<uint16_t>> ParsePcrAllocation(std::span<const std::byte> response);
+
+// TPM2_ReadPublic (Part 3 §12.4) of `object`.
+std::vector<std::byte> ReadPublicCommand(uint32_t object);
+// TPM2_EvictControl (Part 3 §28.5) by hierarchy `auth` (empty password):
+// persists transient `object` at `persistent`, or, given a persistent
+// object as both, removes it.
+std::vector<std::byte> EvictControlCommand(uint32_t auth, uint32_t object, uint32_t persistent);
+// TPM2_FlushContext (Part 3 §28.4).
+std::vector<std::byte> FlushContextCommand(uint32_t handle);
+// TPM2_NV_DefineSpace (Part 3 §31.3) by hierarchy `auth`: an ordinary
+// index of `size` bytes, SHA-256 names, empty auth value and policy.
+std::vector<std::byte> NvDefineSpaceCommand(uint32_t auth, uint32_t index, uint32_t attributes,
+                                            uint16_t size);
+// TPM2_NV_UndefineSpace (Part 3 §31.4).
+std::vector<std::byte> NvUndefineSpaceCommand(uint32_t auth, uint32_t index);
+// TPM2_NV_Write (Part 3 §31.6) of `data` (at most kMaxNvBuffer bytes) at
+// `offset`, authorised by `auth` (the platform for a PPWRITE index).
+std::vector<std::byte> NvWriteCommand(uint32_t auth, uint32_t index, std::span<const uint8_t> data,
+                                      uint16_t offset);
+// TPM2_NV_Read (Part 3 §31.13) of `size` bytes (at most kMaxNvBuffer) at
+// `offset`, authorised by `auth` (the owner for an OWNERREAD index).
+std::vector<std::byte> NvReadCommand(uint32_t auth, uint32_t index, uint16_t size, uint16_t offset);
+// libtpms' MAX_NV_BUFFER_SIZE: the most one NV_Write carries.
+inline constexpr size_t kMaxNvBuffer = 1024;
+// Part 2 §13.4 TPMA_NV bits.
+namespace nv {
+inline constexpr uint32_t kPpWrite = 1u << 0;
+inline constexpr uint32_t kPpRead = 1u << 16;
+inline constexpr uint32_t kOwnerRead = 1u << 17;
+inline constexpr uint32_t kAuthRead = 1u << 18;
+inline constexpr uint32_t kNoDa = 1u << 25;
+inline constexpr uint32_t kPlatformCreate = 1u << 30;
+}  // namespace nv
+
+// An ECC key's public area (Part 2 §12.2.4 TPMT_PUBLIC with
+// TPMS_ECC_PARMS and a TPMS_ECC_POINT), as a TPM returns it.
+struct EccPublic {
+  uint32_t attributes = 0;     // TPMA_OBJECT
+  uint16_t curve = 0;          // TPM_ECC_CURVE (3: NIST P-256)
+  uint16_t scheme = 0;         // TPM_ALG_ID (0x18: ECDSA)
+  uint16_t scheme_hash = 0;    // TPM_ALG_ID (0x0B: SHA-256)
+  std::vector<uint8_t> x, y;
+  std::vector<uint8_t> area;   // the whole TPM2B_PUBLIC as returned
+};
+// The public area of a successful CreatePrimary (after the handle and
+// parameterSize) or ReadPublic response; an Error if it is not an ECC key.
+base::Result<EccPublic> ParseCreatePrimaryPublic(std::span<const std::byte> response);
+base::Result<EccPublic> ParseReadPublic(std::span<const std::byte> response);
 
 // The response code of a whole response whose header is consistent (at
 // least 10 bytes, size field equal to its length); an Error otherwise.
