@@ -4,6 +4,8 @@
 
 #include <doctest/doctest.h>
 
+#include "attest/snp_verify.h"
+
 #include <array>
 #include <bit>
 #include <cstring>
@@ -430,6 +432,36 @@ TEST_CASE("hypercalls: HvCallHclGetPlatformKey gives VTL2, and only VTL2, keys b
   CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kHclGetPlatformKey, 0x3000, 0x4004))
                      .value()) == hv::Status::kInvalidAlignment);
   CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kHclGetPlatformKey, 0x3000, 0x4FF0))
+                     .value()) == hv::Status::kInvalidAlignment);
+}
+
+TEST_CASE("hypercalls: HvCallHclGetPlatformReport gives VTL2, and only VTL2, a signed report of its data") {
+  auto m = Machine();
+  hv::HclGetPlatformReportInput input;
+  for (size_t i = 0; i < sizeof input.report_data; ++i) input.report_data[i] = static_cast<uint8_t>(i);
+  Put(*m, 0x3000, input);
+  const auto call = Call(hv::CallCode::kHclGetPlatformReport, 0x3000, 0x4000);
+  // No --guest-state: no emulated platform to report.
+  CHECK(StatusOf(m->handler->Handle(2, call).value()) == hv::Status::kAccessDenied);
+  igvm::SnpLaunchIdentity launch;
+  launch.launch_digest[5] = 0x55;
+  auto reporter = loader::vsm::EmulatedSnpReporter::Create(loader::vsm::PlatformSecret{4}, launch, 0x30000);
+  REQUIRE(reporter.ok());
+  m->partition->SetPlatformReporter(&*reporter);
+  CHECK(StatusOf(m->handler->Handle(0, call).value()) == hv::Status::kInvalidHypercallCode);
+  REQUIRE(StatusOf(m->handler->Handle(2, call).value()) == hv::Status::kSuccess);
+  const auto out = m->view2->memory().ReadObj<hv::HclGetPlatformReportOutput>(mem::Gpa{0x4000});
+  REQUIRE(out.ok());
+  const auto raw = std::as_bytes(std::span(out->report));
+  const auto report = attest::ParseSnpReport(raw);
+  REQUIRE(report.ok());
+  CHECK(std::equal(report->report_data.begin(), report->report_data.end(), input.report_data));
+  CHECK(report->measurement == launch.launch_digest);
+  CHECK(report->policy == 0x30000);
+  const std::string pem = reporter->PublicKeyPem().value();
+  CHECK(attest::VerifyEmulatedSnpReport(raw, std::as_bytes(std::span(pem))).ok());
+  // The page's end: 0x4A0 bytes from 0x4C00 would cross it.
+  CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kHclGetPlatformReport, 0x3000, 0x4C00))
                      .value()) == hv::Status::kInvalidAlignment);
 }
 
