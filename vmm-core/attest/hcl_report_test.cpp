@@ -71,10 +71,10 @@ TEST_CASE("hcl report: a changed header field, size or truncation is refused") {
       {32 + 0x4A0 + 12, 2},              // hash type
       {32 + 0x4A0 + 16, 0xFFFFFF00},     // claims size
   };
-  for (const auto& [offset, value] : edits) {
+  for (const auto& edit : edits) {
     auto blob = good;
-    Poke32(blob, offset, value);
-    CAPTURE(offset);
+    Poke32(blob, edit.first, edit.second);
+    CAPTURE(edit.first);
     CHECK(!attest::ParseHclReport(blob).ok());
   }
   for (size_t cut : {size_t{0}, size_t{31}, size_t{32 + 0x4A0}, good.size() - 1})
