@@ -1,0 +1,87 @@
+// rndis::Control: the RNDIS control plane of one synthetic NIC, the host
+// side hv_netvsc talks to (mana-netvsc.md §5 "RNDIS control"). Sans I/O:
+// a control message in (bytes the guest sent in an NVSP RNDIS_PKT on the
+// control channel, copied out), the reply out, for the caller to put in the
+// guest's receive buffer.
+//
+// The guest waits for every reply, so every QUERY and SET gets one with its
+// request ID, whatever happens: an unknown OID is NOT_SUPPORTED, a
+// malformed one INVALID_DATA or INVALID_LENGTH, one before INITIALIZE or
+// after HALT FAILURE. Only OIDs on the list below are read at all, and
+// their buffers are plain bytes (the CVE-2021-28476 rule, §6). HALT gets
+// no reply; a message whose request ID cannot be read gets none either
+// (there is nobody to answer) and is counted as refused.
+//
+// Offloads: none advertised (TCP_OFFLOAD_HW_CAPS all zero), so the guest
+// computes checksums and segments itself; RSS: not offered, so it uses one
+// channel.
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "rndis/message.h"
+
+namespace rndis {
+
+// NDIS OIDs (ntddndis.h) this device answers.
+namespace oid {
+inline constexpr uint32_t kGenSupportedList = 0x00010101;
+inline constexpr uint32_t kGenHardwareStatus = 0x00010102;
+inline constexpr uint32_t kGenMediaSupported = 0x00010103;
+inline constexpr uint32_t kGenMediaInUse = 0x00010104;
+inline constexpr uint32_t kGenMaximumFrameSize = 0x00010106;
+inline constexpr uint32_t kGenLinkSpeed = 0x00010107;
+inline constexpr uint32_t kGenCurrentPacketFilter = 0x0001010E;
+inline constexpr uint32_t kGenMaximumTotalSize = 0x00010111;
+inline constexpr uint32_t kGenMediaConnectStatus = 0x00010114;
+inline constexpr uint32_t kGenPhysicalMedium = 0x00010202;
+inline constexpr uint32_t kGenFriendlyName = 0x00020216;
+inline constexpr uint32_t k8023PermanentAddress = 0x01010101;
+inline constexpr uint32_t k8023CurrentAddress = 0x01010102;
+inline constexpr uint32_t k8023MulticastList = 0x01010103;
+inline constexpr uint32_t k8023MaximumListSize = 0x01010104;
+inline constexpr uint32_t kTcpOffloadParameters = 0xFC01020C;
+inline constexpr uint32_t kTcpOffloadHardwareCaps = 0xFC01020D;
+}  // namespace oid
+
+struct NicFacts {
+  std::array<uint8_t, 6> mac{};
+  uint32_t mtu = 1500;  // the IP MTU; frames are mtu + 14 bytes
+  uint64_t link_speed_bps = 10'000'000'000;
+  bool link_up = true;
+};
+
+struct ControlReply {
+  std::vector<std::byte> message;  // empty: nothing to send
+  bool refused = false;            // malformed, out of order, or an OID not served
+};
+
+class Control {
+ public:
+  explicit Control(const NicFacts& nic) : nic_(nic) {}
+
+  ControlReply OnMessage(std::span<const std::byte> message);
+
+  // INDICATE_STATUS for a link change (MEDIA_CONNECT / MEDIA_DISCONNECT).
+  std::vector<std::byte> SetLink(bool up);
+
+  bool initialized() const { return state_ == State::kInitialized; }
+  bool halted() const { return state_ == State::kHalted; }
+  // NDIS_PACKET_TYPE_* bits the guest set (0: receive nothing).
+  uint32_t packet_filter() const { return packet_filter_; }
+
+ private:
+  enum class State { kUninitialized, kInitialized, kHalted };
+  ControlReply Query(const OidRequest& request);
+  ControlReply Set(const OidRequest& request);
+
+  NicFacts nic_;
+  State state_ = State::kUninitialized;
+  uint32_t packet_filter_ = 0;
+};
+
+}  // namespace rndis
