@@ -98,6 +98,17 @@ base::Result<attest::SnpVerified> SnpVerify(const SnpVerifyOptions& options) {
   return verified;
 }
 
+// A result as one JSON object (--json) or as "key: value" lines.
+void Emit(const nlohmann::ordered_json& out, bool json) {
+  if (json) {
+    std::printf("%s\n", out.dump(2).c_str());
+    return;
+  }
+  for (const auto& [key, value] : out.items())
+    std::printf("%s: %s\n", key.c_str(),
+                value.is_string() ? value.get<std::string>().c_str() : value.dump().c_str());
+}
+
 void Print(const attest::SnpVerified& verified, bool json) {
   const attest::SnpReport& r = verified.report;
   const attest::SnpTcb& tcb = verified.vcek.tcb;
@@ -127,13 +138,7 @@ void Print(const attest::SnpVerified& verified, bool json) {
       {"report_id", Hex(r.report_id)},
       {"chip_id", Hex(r.chip_id)},
   };
-  if (json) {
-    std::printf("%s\n", out.dump(2).c_str());
-    return;
-  }
-  for (const auto& [key, value] : out.items())
-    std::printf("%s: %s\n", key.c_str(),
-                value.is_string() ? value.get<std::string>().c_str() : value.dump().c_str());
+  Emit(out, json);
 }
 
 struct PcrsOptions {
@@ -261,13 +266,7 @@ void PrintQuote(const attest::QuoteVerified& verified, bool json) {
       {"restart_count", q.restart_count},
       {"firmware_version", q.firmware_version},
   };
-  if (json) {
-    std::printf("%s\n", out.dump(2).c_str());
-    return;
-  }
-  for (const auto& [key, value] : out.items())
-    std::printf("%s: %s\n", key.c_str(), value.is_string() ? value.get<std::string>().c_str()
-                                                          : value.dump().c_str());
+  Emit(out, json);
 }
 
 struct AkVerifyOptions {
@@ -318,13 +317,7 @@ void PrintAk(const attest::AkBinding& bound, bool emulated, bool json) {
       {"claims", bound.claims},
       {"ak", bound.ak_pem},
   };
-  if (json) {
-    std::printf("%s\n", out.dump(2).c_str());
-    return;
-  }
-  for (const auto& [key, value] : out.items())
-    std::printf("%s: %s\n", key.c_str(), value.is_string() ? value.get<std::string>().c_str()
-                                                          : value.dump().c_str());
+  Emit(out, json);
 }
 
 }  // namespace
