@@ -44,6 +44,9 @@ constexpr HostOption kHostOptions[] = {
     // VTL0's device traffic: harmless while the host sees VTL0 anyway
     // (VSM), to be dropped from this list for SNP/TDX.
     {"hcl.trace", ValueKind::kExact, "intercepts"},
+    // A synthetic NIC for VTL0 with no back end yet (tests of its protocol):
+    // frames VTL0 sends go nowhere, which the host could do anyway.
+    {"hcl.netvsp", ValueKind::kExact, "unbacked"},
     // VTL0's RAM, which only the host knows on VSM. Each range must be
     // normal memory in the memory map and clear of every VTL2 range, or the
     // option is dropped (and hcl runs no VTL0).

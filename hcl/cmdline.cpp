@@ -107,6 +107,13 @@ Options ParseOptions(std::string_view kernel_command_line) {
       } else {
         warn("hcl.trace: unknown value '" + param.value.substr(0, 64) + "', ignored");
       }
+    } else if (param.key == "hcl.netvsp") {
+      if (param.value == "unbacked") {
+        options.netvsp_unbacked = true;
+      } else {
+        warn("hcl.netvsp: unknown value '" + param.value.substr(0, 64) +
+             "' (expected 'unbacked'), ignored");
+      }
     } else if (param.key == "hcl.poweroff") {
       if (param.value == "ready") {
         options.power_off = Options::PowerOff::kWhenReady;

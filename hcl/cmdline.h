@@ -52,6 +52,10 @@ struct Options {
   // hcl.trace=intercepts: one console line per VTL0 intercept hcl
   // emulates (diagnostics; slow).
   bool trace_intercepts = false;
+  // hcl.netvsp=unbacked: offer VTL0 a synthetic NIC with no back end yet
+  // (devices/network_adapter.h; issue 11), for tests of NVSP and RNDIS
+  // against the stock hv_netvsc.
+  bool netvsp_unbacked = false;
   std::vector<Range> vtl0_ram;
 
   std::vector<std::string> warnings;

@@ -69,10 +69,17 @@ void RingChannel::Stop() {
 
 void RingChannel::Send(vmbus::PacketType type, uint64_t transaction_id,
                        std::span<const std::byte> payload) {
+  Send(type, 0, transaction_id, {}, payload);
+}
+
+void RingChannel::Send(vmbus::PacketType type, uint16_t flags, uint64_t transaction_id,
+                       std::span<const std::byte> header_extension,
+                       std::span<const std::byte> payload) {
   {
     const std::lock_guard lock(out_mutex_);
     if (out_broken_) return;
-    pending_.push_back({type, transaction_id, {payload.begin(), payload.end()}});
+    pending_.push_back({type, transaction_id, {payload.begin(), payload.end()}, flags,
+                        {header_extension.begin(), header_extension.end()}});
     FlushLocked();
   }
   // A reply is what a polling reader waits for: requests the guest wrote
@@ -87,7 +94,9 @@ void RingChannel::FlushLocked() {
     const std::span<const std::byte> parts[] = {next.payload};
     vmbus::OutgoingPacket packet;
     packet.type = next.type;
+    packet.flags = next.flags;
     packet.transaction_id = next.transaction_id;
+    packet.header_extension = next.header_extension;
     packet.payload = parts;
     auto written = out_.Write(packet);
     if (!written) {
@@ -100,7 +109,8 @@ void RingChannel::FlushLocked() {
     if (written->status == vmbus::WriteStatus::kFull) {
       // hyperv-vmbus.md §5.3: ask to be signalled when this packet fits,
       // then look again: the guest may have read everything meanwhile.
-      const auto bytes = vmbus::OutRing::PacketRingBytes(0, next.payload.size());
+      const auto bytes =
+          vmbus::OutRing::PacketRingBytes(next.header_extension.size(), next.payload.size());
       if (bytes && out_.SetPendingSendSize(*bytes)) {
         auto room = out_.HasRoomFor(*bytes);
         if (room && *room) continue;

@@ -78,6 +78,10 @@ class RingChannel {
   void set_poll_limit(std::chrono::milliseconds limit) { poll_limit_ = limit; }
   // Queues one packet for the guest (any thread). Dropped after Stop.
   void Send(vmbus::PacketType type, uint64_t transaction_id, std::span<const std::byte> payload);
+  // The same with flags (kPacketFlagCompletionRequested) and a header
+  // extension (a transfer-page packet's set and ranges: vmbus::OutgoingPacket).
+  void Send(vmbus::PacketType type, uint16_t flags, uint64_t transaction_id,
+            std::span<const std::byte> header_extension, std::span<const std::byte> payload);
   // Stops the thread and drops queued packets; no ring access after it
   // returns. Must not be called from the handler.
   void Stop();
@@ -90,6 +94,8 @@ class RingChannel {
     vmbus::PacketType type;
     uint64_t transaction_id;
     std::vector<std::byte> payload;
+    uint16_t flags = 0;
+    std::vector<std::byte> header_extension;
   };
 
   RingChannel(std::unique_ptr<Vtl0PageAccess> access, vmbus::InRing in, vmbus::OutRing out,

@@ -17,6 +17,7 @@
 #include "paravisor/vp_runner.h"
 #include "paravisor/vtl0_devices.h"
 #include "devices/bounce_block_device.h"
+#include "devices/network_adapter.h"
 #include "devices/scsi_controller.h"
 #include "paravisor/vmbus_server.h"
 #include "paravisor/vtl0_memory.h"
@@ -83,6 +84,7 @@ struct Paravisor {
   Vtl0GuestBuffer guest{memory};
   std::vector<std::unique_ptr<BounceBlockDevice>> bounce{};
   std::vector<std::unique_ptr<ScsiController>> scsi{};
+  std::unique_ptr<NetworkAdapter> nic{};
   // VTL0's TPM (issue 12): its state in the guest-state device, or only in
   // memory (a new TPM each boot) without one.
   std::unique_ptr<vtpm::BlockDeviceIo> tpm_state_io{};
@@ -242,6 +244,13 @@ base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on
                 static_cast<unsigned long long>(geometry.block_count), geometry.block_size,
                 geometry.read_only ? ", read-only" : "",
                 disks[i].bounce_pool != nullptr ? "bounced" : "zero copy");
+  }
+  if (options.netvsp_unbacked) {
+    // A Hyper-V OUI (00:15:5D) address; "HCL" after it.
+    const rndis::NicFacts nic{.mac = {0x00, 0x15, 0x5D, 0x48, 0x43, 0x4C}};
+    paravisor->nic = TRY(NetworkAdapter::Create(paravisor->vmbus, paravisor->memory, nic));
+    std::printf("hcl: netvsp: synthetic NIC 00:15:5d:48:43:4c offered, no back end yet "
+                "(hcl.netvsp=unbacked)\n");
   }
   for (uint32_t cpu = 0; cpu < vp_count; ++cpu) {
     const bool trace = options.trace_intercepts;

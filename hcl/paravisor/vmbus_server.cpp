@@ -82,6 +82,19 @@ base::Result<std::vector<uint32_t>> VmbusServer::OfferSubChannels(
   return relids;
 }
 
+base::Result<vmbus::Gpadl> VmbusServer::FindGpadl(uint32_t relid, uint32_t gpadl_id,
+                                                  const std::atomic<bool>& cancel) {
+  std::unique_lock lock(mutex_, std::defer_lock);
+  while (!lock.try_lock()) {
+    if (cancel.load(std::memory_order_acquire)) return base::Error("channel closing");
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  const vmbus::Gpadl* gpadl = server_.FindGpadl(relid, gpadl_id);
+  if (gpadl == nullptr)
+    return base::Error::Format("GPADL %u is not one of channel %u's", gpadl_id, relid);
+  return *gpadl;
+}
+
 VmbusServer::~VmbusServer() {
   if (!listener_.joinable()) return;
   const uint64_t one = 1;

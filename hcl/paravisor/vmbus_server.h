@@ -70,6 +70,10 @@ class VmbusServer {
   base::Result<std::vector<uint32_t>> OfferSubChannels(uint32_t parent, uint16_t count,
                                                        VmbusDevice& device,
                                                        const std::atomic<bool>& cancel);
+  // A copy of complete GPADL `gpadl_id` of channel `relid` (netvsc's
+  // buffers), from the device's channel thread as OfferSubChannels.
+  base::Result<vmbus::Gpadl> FindGpadl(uint32_t relid, uint32_t gpadl_id,
+                                       const std::atomic<bool>& cancel);
   // Raises channel `relid`'s interrupt in VTL0 on `target_vp` (any thread).
   void InterruptGuest(uint32_t relid, uint32_t target_vp);
 

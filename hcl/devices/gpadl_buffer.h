@@ -1,0 +1,38 @@
+// GpadlBuffer: the bytes of a GPADL the guest made for a device (netvsc's
+// receive and send buffers), read and written by offset through the VTL0
+// gate. The GPADL's ranges are copied when the device takes it; every
+// access is checked against them and against what VTL0 may touch now
+// (Vtl0Memory), so a GPADL the guest tears down or re-protects later is
+// never reached past its bounds or its permissions.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "base/result.h"
+#include "paravisor/vtl0_memory.h"
+#include "vmbus/gpadl.h"
+
+namespace hcl {
+
+class GpadlBuffer {
+ public:
+  GpadlBuffer(Vtl0Memory& memory, vmbus::Gpadl gpadl);
+
+  uint64_t size() const { return size_; }
+  base::Result<void> Read(uint64_t offset, std::span<std::byte> out) const;
+  base::Result<void> Write(uint64_t offset, std::span<const std::byte> in);
+
+ private:
+  // Calls `chunk(gpa, bytes_done, length)` for each piece of [offset,
+  // offset + length) within one page.
+  template <typename Chunk>
+  base::Result<void> Walk(uint64_t offset, uint64_t length, Chunk&& chunk) const;
+
+  Vtl0Memory& memory_;
+  vmbus::Gpadl gpadl_;
+  uint64_t size_ = 0;
+};
+
+}  // namespace hcl
