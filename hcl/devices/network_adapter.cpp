@@ -34,12 +34,7 @@ base::Result<std::unique_ptr<NetworkAdapter>> NetworkAdapter::Create(VmbusServer
 }
 
 NetworkAdapter::~NetworkAdapter() {
-  std::map<uint32_t, std::unique_ptr<Open>> open;
-  {
-    const std::lock_guard lock(mutex_);
-    open.swap(open_);
-  }
-  for (auto& [relid, channel] : open) channel->rings->Stop();
+  for (auto& [relid, channel] : open_.TakeAll()) channel->rings->Stop();
 }
 
 uint32_t NetworkAdapter::OnOpen(const vmbus::OpenRequest& request) {
@@ -70,8 +65,7 @@ uint32_t NetworkAdapter::OnOpen(const vmbus::OpenRequest& request) {
       });
   open->control = std::make_unique<rndis::Control>(nic_);
   open->rings->Start([this, raw](const vmbus::IncomingPacket& packet) { Handle(*raw, packet); });
-  const std::lock_guard lock(mutex_);
-  open_[request.relid] = std::move(open);
+  open_.Add(request.relid, std::move(open));
   return vmbus::wire::kStatusSuccess;
 }
 
@@ -212,31 +206,11 @@ void NetworkAdapter::DeliverWaiting(Open& open) {
 }
 
 void NetworkAdapter::OnClose(uint32_t relid) {
-  std::unique_ptr<Open> open;
-  {
-    const std::lock_guard lock(mutex_);
-    const auto it = open_.find(relid);
-    if (it == open_.end()) return;
-    open = std::move(it->second);
-    open_.erase(it);
-  }
-  open->rings->Stop();
+  if (std::unique_ptr<Open> open = open_.Remove(relid)) open->rings->Stop();
 }
 
-void NetworkAdapter::OnModify(uint32_t relid, uint32_t target_vp) {
-  const std::lock_guard lock(mutex_);
-  if (const auto it = open_.find(relid); it != open_.end()) it->second->target_vp.store(target_vp);
-}
-
-void NetworkAdapter::OnSignal(uint32_t relid) {
-  const std::lock_guard lock(mutex_);
-  if (const auto it = open_.find(relid); it != open_.end()) it->second->rings->Notify();
-}
-
-int NetworkAdapter::SignalFd(uint32_t relid) {
-  const std::lock_guard lock(mutex_);
-  const auto it = open_.find(relid);
-  return it == open_.end() ? -1 : it->second->rings->wake_fd();
-}
+void NetworkAdapter::OnModify(uint32_t relid, uint32_t target_vp) { open_.Modify(relid, target_vp); }
+void NetworkAdapter::OnSignal(uint32_t relid) { open_.Signal(relid); }
+int NetworkAdapter::SignalFd(uint32_t relid) { return open_.SignalFd(relid); }
 
 }  // namespace hcl

@@ -27,6 +27,7 @@
 #include "base/rate_limited_log.h"
 #include "base/result.h"
 #include "devices/gpadl_buffer.h"
+#include "devices/open_channels.h"
 #include "devices/ring_channel.h"
 #include "nvsp/channel.h"
 #include "nvsp/receive_slots.h"
@@ -79,8 +80,7 @@ class NetworkAdapter final : public VmbusDevice {
   Vtl0Memory& memory_;
   rndis::NicFacts nic_;
   std::atomic<uint64_t> frames_from_guest_{0};
-  std::mutex mutex_;
-  std::map<uint32_t, std::unique_ptr<Open>> open_;  // guarded by mutex_; by relid
+  OpenChannels<Open> open_;
   std::mutex log_mutex_;
   base::RateLimitedLog log_{16};  // guarded by log_mutex_
 };

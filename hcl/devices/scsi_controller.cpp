@@ -36,12 +36,7 @@ base::Result<std::unique_ptr<ScsiController>> ScsiController::Create(VmbusServer
 }
 
 ScsiController::~ScsiController() {
-  std::map<uint32_t, std::unique_ptr<Open>> open;
-  {
-    const std::lock_guard lock(mutex_);
-    open.swap(open_);
-  }
-  for (auto& [relid, channel] : open) channel->rings->Stop();
+  for (auto& [relid, channel] : open_.TakeAll()) channel->rings->Stop();
 }
 
 uint32_t ScsiController::OnOpen(const vmbus::OpenRequest& request) {
@@ -79,8 +74,7 @@ uint32_t ScsiController::OnOpen(const vmbus::OpenRequest& request) {
                        raw->plugged = false;
                        gated_.Unplug();
                      });
-  const std::lock_guard lock(mutex_);
-  open_[request.relid] = std::move(open);
+  open_.Add(request.relid, std::move(open));
   return vmbus::wire::kStatusSuccess;
 }
 
@@ -109,14 +103,8 @@ void ScsiController::Handle(Open& open, const vmbus::IncomingPacket& packet) {
 }
 
 void ScsiController::OnClose(uint32_t relid) {
-  std::unique_ptr<Open> open;
-  {
-    const std::lock_guard lock(mutex_);
-    const auto it = open_.find(relid);
-    if (it == open_.end()) return;
-    open = std::move(it->second);
-    open_.erase(it);
-  }
+  std::unique_ptr<Open> open = open_.Remove(relid);
+  if (!open) return;
   // No ring access after this; SRBs still in flight complete into a
   // stopped ring (dropped), and must finish before the objects go.
   open->rings->Stop();
@@ -131,20 +119,8 @@ void ScsiController::OnClose(uint32_t relid) {
   }
 }
 
-void ScsiController::OnModify(uint32_t relid, uint32_t target_vp) {
-  const std::lock_guard lock(mutex_);
-  if (const auto it = open_.find(relid); it != open_.end()) it->second->target_vp.store(target_vp);
-}
-
-void ScsiController::OnSignal(uint32_t relid) {
-  const std::lock_guard lock(mutex_);
-  if (const auto it = open_.find(relid); it != open_.end()) it->second->rings->Notify();
-}
-
-int ScsiController::SignalFd(uint32_t relid) {
-  const std::lock_guard lock(mutex_);
-  const auto it = open_.find(relid);
-  return it == open_.end() ? -1 : it->second->rings->wake_fd();
-}
+void ScsiController::OnModify(uint32_t relid, uint32_t target_vp) { open_.Modify(relid, target_vp); }
+void ScsiController::OnSignal(uint32_t relid) { open_.Signal(relid); }
+int ScsiController::SignalFd(uint32_t relid) { return open_.SignalFd(relid); }
 
 }  // namespace hcl

@@ -20,6 +20,7 @@
 #include "base/rate_limited_log.h"
 #include "base/result.h"
 #include "block/device.h"
+#include "devices/open_channels.h"
 #include "devices/ring_channel.h"
 #include "devices/vtl0_access.h"
 #include "paravisor/vmbus_server.h"
@@ -72,8 +73,8 @@ class ScsiController final : public VmbusDevice {
   uint32_t vp_count_;
   std::atomic<std::chrono::milliseconds> poll_limit_{RingChannel::kDefaultPollLimit};
   uint32_t primary_relid_ = 0;
+  OpenChannels<Open> open_;
   std::mutex mutex_;
-  std::map<uint32_t, std::unique_ptr<Open>> open_;  // guarded by mutex_; by relid
   std::atomic<uint16_t> version_{0};                // the primary's negotiated version
   // Channels whose SRBs did not drain at close: kept, never freed, so a
   // late completion touches live objects.
