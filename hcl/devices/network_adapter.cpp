@@ -40,18 +40,8 @@ NetworkAdapter::~NetworkAdapter() {
 uint32_t NetworkAdapter::OnOpen(const vmbus::OpenRequest& request) {
   if (request.sub_channel_index != 0) return kOpenFailed;  // none offered
   auto open = std::make_unique<Open>();
-  open->relid = request.relid;
-  open->target_vp.store(request.target_vp);
+  if (!OpenRings(*open, memory_, server_, request, "netvsp")) return kOpenFailed;
   Open* raw = open.get();
-  auto rings = RingChannel::Open(memory_, request, [this, raw] {
-    server_.InterruptGuest(raw->relid, raw->target_vp.load(std::memory_order_relaxed));
-  });
-  if (!rings) {
-    std::fprintf(stderr, "hcl: netvsp: channel %u: %s\n", request.relid,
-                 rings.error().message().c_str());
-    return kOpenFailed;
-  }
-  open->rings = std::move(*rings);
   // The protocol asks for a GPADL's size; the copy is kept for the layout
   // that follows (the same message).
   open->protocol = std::make_unique<nvsp::Channel>(

@@ -8,10 +8,14 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <utility>
+
+#include "devices/ring_channel.h"
+#include "paravisor/vmbus_server.h"
 
 namespace hcl {
 
@@ -53,5 +57,27 @@ class OpenChannels {
   std::mutex mutex_;
   std::map<uint32_t, std::unique_ptr<Open>> open_;  // guarded by mutex_
 };
+
+// The start every ring-served device's OnOpen shares: `open` takes the
+// request's relid and target VP and the channel's rings, whose interrupt
+// goes to the target VP current at the time. False (logged with
+// `device`'s name) if the rings cannot be opened.
+template <typename Open>
+bool OpenRings(Open& open, Vtl0Memory& memory, VmbusServer& server,
+               const vmbus::OpenRequest& request, const char* device) {
+  open.relid = request.relid;
+  open.target_vp.store(request.target_vp);
+  Open* raw = &open;
+  auto rings = RingChannel::Open(memory, request, [&server, raw] {
+    server.InterruptGuest(raw->relid, raw->target_vp.load(std::memory_order_relaxed));
+  });
+  if (!rings) {
+    std::fprintf(stderr, "hcl: %s: channel %u: %s\n", device, request.relid,
+                 rings.error().message().c_str());
+    return false;
+  }
+  open.rings = std::move(*rings);
+  return true;
+}
 
 }  // namespace hcl

@@ -42,18 +42,8 @@ ScsiController::~ScsiController() {
 uint32_t ScsiController::OnOpen(const vmbus::OpenRequest& request) {
   auto open = std::make_unique<Open>();
   open->owner = this;
-  open->relid = request.relid;
-  open->target_vp.store(request.target_vp);
+  if (!OpenRings(*open, memory_, server_, request, "storvsp")) return kOpenFailed;
   Open* raw = open.get();
-  auto rings = RingChannel::Open(memory_, request, [this, raw] {
-    server_.InterruptGuest(raw->relid, raw->target_vp.load(std::memory_order_relaxed));
-  });
-  if (!rings) {
-    std::fprintf(stderr, "hcl: storvsp: channel %u: %s\n", request.relid,
-                 rings.error().message().c_str());
-    return kOpenFailed;
-  }
-  open->rings = std::move(*rings);
   open->rings->set_poll_limit(poll_limit_.load());
   storvsp::Config config;
   // One sub-channel per VP beyond the first (Linux asks for what it can use).
