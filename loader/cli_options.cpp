@@ -12,6 +12,7 @@
 #include "devices/pci_storage.h"
 #include "image_trust.h"
 #include "memory_layout.h"
+#include "net/backend.h"
 
 namespace loader {
 namespace {
@@ -20,10 +21,22 @@ namespace {
 const std::set<std::string_view> kValueOptions = {
     "--vps", "--mem", "--vtl2-cmdline", "--timeout", "--vtl0-kernel", "--vtl0-initrd",
     "--vtl0-cmdline", "--trusted-key", "--trusted-key-digest", "--disk", "--disk-vtl0",
-    "--isolation", "--guest-state", "--platform-secret"};
+    "--isolation", "--guest-state", "--platform-secret", "--nic", "--nic-vtl0"};
 const std::set<std::string_view> kFileOptions = {"--vtl0-kernel", "--vtl0-initrd",
                                                  "--trusted-key", "--platform-secret"};
 const std::set<std::string_view> kDiskOptions = {"--disk", "--disk-vtl0", "--guest-state"};
+const std::set<std::string_view> kNicOptions = {"--nic", "--nic-vtl0"};
+
+// --nic and --nic-vtl0 both open their forwarded ports on this host: one
+// port cannot serve both.
+base::Result<void> CheckDistinctForwards(const net::NicSpec& nic, const net::NicSpec& vtl0_nic) {
+  for (const net::HostForward& a : nic.forwards)
+    for (const net::HostForward& b : vtl0_nic.forwards)
+      if (a.udp == b.udp && a.host_port == b.host_port)
+        return base::Error::Format("--nic-vtl0: host %s port %u is forwarded by --nic too",
+                                   a.udp ? "udp" : "tcp", a.host_port);
+  return base::Ok();
+}
 
 }  // namespace
 
@@ -82,6 +95,21 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
                   "given straight to the guest, for comparison (repeatable)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  std::optional<std::string> nic_text, vtl0_nic_text;
+  run->add_option("--nic", nic_text,
+                  "a network adapter on VTL2's PCI bus (the paravisor's device) and its host side "
+                  "(once): 'user': user-mode networking, no privilege needed: the guest gets "
+                  "10.0.2.15/24 by DHCP, the gateway 10.0.2.2 (also reaches the host), DNS "
+                  "10.0.2.3; 'user,hostfwd=[tcp|udp]:[HOSTADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT': "
+                  "also forward a host port to the guest (hostfwd= repeatable; HOSTADDR default "
+                  "0.0.0.0, GUESTADDR default 10.0.2.15; e.g. user,hostfwd=tcp:127.0.0.1:5555-:22); "
+                  "'tap=IFNAME': the host tap interface IFNAME (needs CAP_NET_ADMIN or a tap this "
+                  "user owns). Default: no network adapter")
+      ->multi_option_policy(CLI::MultiOptionPolicy::Throw);
+  run->add_option("--nic-vtl0", vtl0_nic_text,
+                  "as --nic, on a PCI bus of VTL0's own: the same adapter given straight to the "
+                  "guest, for comparison (once)")
+      ->multi_option_policy(CLI::MultiOptionPolicy::Throw);
   run->add_option("--guest-state", options.guest_state,
                   "the vTPM's persistent state: a file of the paravisor's own format, encrypted "
                   "and integrity-checked under a key derived from the platform secret and this "
@@ -154,6 +182,20 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
   // A device given straight to VTL0 could reach none of its (private) RAM.
   if (options.isolation_vbs && !options.vtl0_disks.empty())
     return base::Error("--disk-vtl0 with --isolation vbs: VTL0's RAM is private to the guest");
+  if (options.no_vtl0 && vtl0_nic_text) return base::Error("--no-vtl0 with --nic-vtl0");
+  if (options.isolation_vbs && vtl0_nic_text)
+    return base::Error("--nic-vtl0 with --isolation vbs: VTL0's RAM is private to the guest");
+  if (nic_text) {
+    auto spec = net::ParseNicSpec(*nic_text);
+    if (!spec) return std::move(spec).error().Context("--nic");
+    options.nic = std::move(*spec);
+  }
+  if (vtl0_nic_text) {
+    auto spec = net::ParseNicSpec(*vtl0_nic_text);
+    if (!spec) return std::move(spec).error().Context("--nic-vtl0");
+    options.vtl0_nic = std::move(*spec);
+  }
+  if (options.nic && options.vtl0_nic) TRY(CheckDistinctForwards(*options.nic, *options.vtl0_nic));
   for (const auto* list : {&options.disks, &options.vtl0_disks})
     for (const std::string& spec : *list)
       if (auto parsed = devices::ParseDiskSpec(spec); !parsed) return std::move(parsed).error();
@@ -178,6 +220,8 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
         options.file_args.push_back(i + 1);
       if (kDiskOptions.contains(arg) && i + 1 < options.args.size())
         options.disk_args.push_back(i + 1);
+      if (kNicOptions.contains(arg) && i + 1 < options.args.size())
+        options.nic_args.push_back(i + 1);
       ++i;
     } else if (!arg.starts_with("-") && !have_image) {
       options.image_arg = i;

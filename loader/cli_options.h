@@ -18,6 +18,7 @@
 
 #include "base/result.h"
 #include "digest.h"
+#include "net/backend.h"
 
 namespace loader {
 
@@ -49,6 +50,11 @@ struct Options {
   // paravisor's device), --disk-vtl0 straight to VTL0.
   std::vector<std::string> disks;
   std::vector<std::string> vtl0_disks;
+  // --nic / --nic-vtl0 SPEC (net/backend.h: user[,hostfwd=...] or
+  // tap=IFNAME), parsed: a NIC on VTL2's bus (the paravisor's device) and
+  // the same kind given straight to VTL0.
+  std::optional<net::NicSpec> nic;
+  std::optional<net::NicSpec> vtl0_nic;
   // --guest-state PATH: the vTPM's state (devices/guest_state.h), an NVMe
   // controller of its own on VTL2's bus; --platform-secret FILE: the host
   // secret the emulated platform key derives from (default
@@ -65,6 +71,9 @@ struct Options {
   // Where the --disk, --disk-vtl0 and --guest-state values are (block devices in the
   // carrier, not copies: the guest's writes must reach the host file).
   std::vector<size_t> disk_args;
+  // Where the --nic and --nic-vtl0 values are (their hostfwd ports must
+  // open on this host, not inside the carrier).
+  std::vector<size_t> nic_args;
 };
 
 // `--name=value` -> `--name`, `value`; everything else unchanged.

@@ -86,3 +86,55 @@ TEST_CASE("hcl-loader CLI: --help explains every option") {
                              "--no-carrier"})
     CHECK(text.find(option) != std::string::npos);
 }
+
+TEST_CASE("hcl-loader CLI: --nic and --nic-vtl0") {
+  const loader::Options& none = Run(Parse({"run", "a.igvm"}));
+  CHECK_FALSE(none.nic.has_value());
+  CHECK_FALSE(none.vtl0_nic.has_value());
+  CHECK(none.nic_args.empty());
+
+  auto parsed = Parse({"run", "a.igvm", "--nic=user,hostfwd=tcp:127.0.0.1:5555-:22",
+                       "--disk", "d.img", "--nic-vtl0", "tap=tap0"});
+  const loader::Options& options = Run(parsed);
+  REQUIRE(options.nic.has_value());
+  CHECK(options.nic->kind == loader::net::NicSpec::Kind::kUser);
+  REQUIRE(options.nic->forwards.size() == 1);
+  CHECK(options.nic->forwards[0].host_port == 5555);
+  REQUIRE(options.vtl0_nic.has_value());
+  CHECK(options.vtl0_nic->tap_name == "tap0");
+  // Normalized: --nic=... split in two; the values' places for the relaunch.
+  REQUIRE(options.nic_args.size() == 2);
+  CHECK(options.args[options.nic_args[0]] == "user,hostfwd=tcp:127.0.0.1:5555-:22");
+  CHECK(options.args[options.nic_args[1]] == "tap=tap0");
+  REQUIRE(options.disk_args.size() == 1);
+  CHECK(options.args[options.disk_args[0]] == "d.img");
+}
+
+TEST_CASE("hcl-loader CLI: a bad --nic is one line naming the option") {
+  const auto message = [](std::vector<std::string> args) {
+    auto parsed = Parse(std::move(args));
+    REQUIRE_FALSE(parsed.ok());
+    const std::string text = parsed.error().message();
+    CHECK(text.find('\n') == std::string::npos);
+    return text;
+  };
+  CHECK(message({"run", "a.igvm", "--nic", "user,hostfwd=tcp::0-:22"}).starts_with("--nic: "));
+  CHECK(message({"run", "a.igvm", "--nic-vtl0", "tap="}).starts_with("--nic-vtl0: "));
+  CHECK(message({"run", "a.igvm", "--nic", "user", "--nic", "tap=t"}).find("--nic") !=
+        std::string::npos);
+  CHECK(message({"run", "a.igvm", "--no-vtl0", "--nic-vtl0", "user"}) ==
+        "--no-vtl0 with --nic-vtl0");
+  CHECK(message({"run", "a.igvm", "--isolation", "vbs", "--nic-vtl0", "user"})
+            .starts_with("--nic-vtl0 with --isolation vbs"));
+  CHECK(message({"run", "a.igvm", "--nic", "user,hostfwd=tcp::80-:80", "--nic-vtl0",
+                 "user,hostfwd=tcp:127.0.0.1:80-:8080"})
+            .find("tcp port 80") != std::string::npos);
+  // The same port on different protocols, or on one NIC each, is fine.
+  CHECK(Parse({"run", "a.igvm", "--nic", "user,hostfwd=tcp::80-:80", "--nic-vtl0",
+               "user,hostfwd=udp::80-:80"})
+            .ok());
+  const std::string help = std::get<loader::HelpText>(*Parse({"run", "--help"})).text;
+  for (const char* part : {"--nic", "--nic-vtl0", "10.0.2.15", "10.0.2.2", "10.0.2.3", "hostfwd=",
+                           "tap=IFNAME"})
+    CHECK(help.find(part) != std::string::npos);
+}
