@@ -11,9 +11,11 @@
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <utility>
 
 #include "base/string_printf.h"
 #include "devices/pci_storage.h"
+#include "net/backend.h"
 
 extern char** environ;
 
@@ -147,6 +149,22 @@ std::vector<std::string> CarrierCommand(const CarrierPlan& plan) {
                                  (spec.read_only ? ",readonly=on" : "")});
     rewritten.at(i) =
         std::string("/dev/vd") + static_cast<char>('a' + n) + (spec.read_only ? ",ro" : "");
+  }
+  for (const size_t i : plan.nic_args) {
+    // ParseArgs accepted every --nic value already.
+    auto parsed = net::ParseNicSpec(plan.args.at(i));
+    if (!parsed || parsed->kind != net::NicSpec::Kind::kUser) continue;
+    net::NicSpec spec = std::move(*parsed);
+    for (net::HostForward& forward : spec.forwards) {
+      const char* protocol = forward.udp ? "udp" : "tcp";
+      argv.insert(argv.end(), {"--hostfwd", base::StringPrintf("%s:%s:%u-:%u", protocol,
+                                                                forward.host_address.c_str(),
+                                                                forward.host_port,
+                                                                forward.host_port)});
+      // QEMU's forward arrives at the carrier's eth0, not its loopback.
+      forward.host_address = "0.0.0.0";
+    }
+    rewritten.at(i) = net::FormatNicSpec(spec);
   }
   argv.insert(argv.end(), {"--", kCarrierLoader});
   argv.insert(argv.end(), rewritten.begin(), rewritten.end());

@@ -53,6 +53,14 @@ struct CarrierPlan {
   // disk of the carrier (QEMU -drive, written through to the file) and the
   // argument its block device there, /dev/vda, /dev/vdb, ... in order.
   std::vector<size_t> disk_args;
+  // --nic/--nic-vtl0 values (net/backend.h): each hostfwd= must open its
+  // port on this host, not in the carrier. carrier-run gets one --hostfwd
+  // per forward, PROTO:HOSTADDR:PORT-:PORT (the user's host address and
+  // port, to the same port on the carrier's eth0), and the argument is
+  // rewritten so that in the carrier the loader's slirp listens on
+  // 0.0.0.0:PORT and forwards to the guest as the user asked. tap= is
+  // passed as it is (a tap of that name inside the carrier, not the host's).
+  std::vector<size_t> nic_args;
   uint64_t guest_mem_mib = 0;
   std::optional<uint32_t> timeout_s;
 };

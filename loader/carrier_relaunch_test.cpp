@@ -125,3 +125,34 @@ TEST_CASE("CarrierCommand: disks become virtio drives of the carrier, in order")
   CHECK(tail == std::vector<std::string>{"run", "/payload/image/img.igvm", "--disk", "/dev/vda",
                                          "--disk-vtl0", "/dev/vdb,ro"});
 }
+
+TEST_CASE("CarrierCommand: hostfwd ports open on this host and reach the carrier's loader") {
+  loader::CarrierPlan plan = SmallPlan(
+      {"run", "img.igvm", "--nic", "user,hostfwd=tcp:127.0.0.1:5555-:22,hostfwd=udp::5353-10.0.2.16:53",
+       "--nic-vtl0", "user,hostfwd=tcp::8080-10.0.2.15:80", "--vps", "2"});
+  plan.nic_args = {3, 5};
+  const std::vector<std::string> argv = loader::CarrierCommand(plan);
+  // One --hostfwd each, in order: the user's host address and port, to the
+  // same port on the carrier.
+  std::vector<std::string> forwards;
+  for (size_t i = 0; i + 1 < argv.size() && argv[i] != "--"; ++i)
+    if (argv[i] == "--hostfwd") forwards.push_back(argv[i + 1]);
+  CHECK(forwards == std::vector<std::string>{"tcp:127.0.0.1:5555-:5555", "udp::5353-:5353",
+                                             "tcp::8080-:8080"});
+  // Inside, the loader listens on every carrier address, guest side as given.
+  const std::vector<std::string> tail(argv.end() - 8, argv.end());
+  CHECK(tail == std::vector<std::string>{
+                    "run", "/payload/image/img.igvm", "--nic",
+                    "user,hostfwd=tcp:0.0.0.0:5555-:22,hostfwd=udp:0.0.0.0:5353-10.0.2.16:53",
+                    "--nic-vtl0", "user,hostfwd=tcp:0.0.0.0:8080-10.0.2.15:80", "--vps", "2"});
+}
+
+TEST_CASE("CarrierCommand: a NIC without forwards or a tap changes nothing") {
+  loader::CarrierPlan plan = SmallPlan({"run", "img.igvm", "--nic", "user", "--nic-vtl0", "tap=tap0"});
+  plan.nic_args = {3, 5};
+  const std::vector<std::string> argv = loader::CarrierCommand(plan);
+  CHECK_FALSE(Has(argv, "--hostfwd"));
+  const std::vector<std::string> tail(argv.end() - 6, argv.end());
+  CHECK(tail == std::vector<std::string>{"run", "/payload/image/img.igvm", "--nic", "user",
+                                         "--nic-vtl0", "tap=tap0"});
+}
