@@ -14,7 +14,7 @@
 #include <utility>
 
 #include "base/string_printf.h"
-#include "devices/pci_storage.h"
+#include "devices/vtl_pci_bus.h"
 #include "net/backend.h"
 
 extern char** environ;

@@ -9,7 +9,7 @@
 #include <set>
 #include <string_view>
 
-#include "devices/pci_storage.h"
+#include "devices/vtl_pci_bus.h"
 #include "image_trust.h"
 #include "memory_layout.h"
 #include "net/backend.h"

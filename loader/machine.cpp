@@ -120,7 +120,7 @@ base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem
   if (!options.vtl0_initrd.empty()) initrd = TRY(ReadVtl0File(options.vtl0_initrd, "--vtl0-initrd"));
   const vtl0::AcpiTables acpi =
       TRY(vtl0::BuildAcpiTables(vtl0::kAcpiGpa, options.vp_count,
-                                options.vtl0_disks.empty()
+                                options.vtl0_disks.empty() && !options.vtl0_nic
                                     ? std::nullopt
                                     : std::optional(vtl0::kVtl0PciWindow),
                                 /*tpm=*/true));

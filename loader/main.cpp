@@ -67,7 +67,7 @@
 #include "devices/cmos_rtc.h"
 #include "devices/machine_events.h"
 #include "devices/guest_state_file.h"
-#include "devices/pci_storage.h"
+#include "devices/vtl_pci_bus.h"
 #include "measure.h"
 #include "snp_id_block.h"
 #include "vtl0/acpi_tables.h"
@@ -351,9 +351,10 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     partition.SetVtl0Memory(std::move(ranges), vtl0.view->memory(),
                             [&vtl0](auto slots) { return loader::RemapVtl0(vtl0, slots); });
   }
-  // Disks (--disk for VTL2, --disk-vtl0 for VTL0): an NVMe controller on
-  // each VTL's PCI bus. VTL0's may reach by DMA only what VTL0 may touch.
-  std::unique_ptr<loader::devices::PciStorage> vtl2_storage, vtl0_storage;
+  // Disks (--disk for VTL2, --disk-vtl0 for VTL0) and NICs (--nic,
+  // --nic-vtl0): an NVMe controller and a MANA NIC on each VTL's PCI bus.
+  // VTL0's devices may reach by DMA only what VTL0 may touch.
+  std::unique_ptr<loader::devices::VtlPciBus> vtl2_storage, vtl0_storage;
   {
     const auto specs = [](const std::vector<std::string>& given) {
       std::vector<loader::devices::DiskSpec> out;
@@ -364,10 +365,15 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
         options.guest_state.empty()
             ? std::nullopt
             : std::optional(*loader::devices::ParseDiskSpec(options.guest_state));
-    if (!options.disks.empty() || guest_state) {
-      auto storage = loader::devices::PciStorage::Create(
-          specs(options.disks), loader::devices::kVtl2PciWindow, options.vp_count,
-          machine->memory, machine->vm,
+    if (!options.disks.empty() || guest_state || options.nic) {
+      loader::devices::VtlPciDevices devices;
+      devices.disks = specs(options.disks);
+      devices.guest_state = guest_state ? &*guest_state : nullptr;
+      devices.nic = options.nic ? &*options.nic : nullptr;
+      devices.nic_mac = loader::devices::kVtl2NicMac;
+      auto storage = loader::devices::VtlPciBus::Create(
+          devices, loader::devices::kVtl2PciWindow, options.vp_count, machine->memory,
+          machine->vm,
           host_visibility ? loader::devices::GuestDma::Visibility(
                                 [visibility = host_visibility.get()](
                                     uint64_t gpa, uint64_t bytes, bool device_writes) {
@@ -377,19 +383,22 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
           [&group, &options](uint32_t apic_id) {
             // APIC ID = VP index here (machine.h).
             if (apic_id < options.vp_count) group.RaisedVtl2Interrupt(apic_id);
-          },
-          guest_state ? &*guest_state : nullptr);
+          });
       if (!storage) {
         std::fprintf(stderr, "hcl-loader: %s\n", storage.error().message().c_str());
         return kExitLoadFailed;
       }
       vtl2_storage = std::move(*storage);
     }
-    if (!options.vtl0_disks.empty() && machine->vtl0) {
+    if ((!options.vtl0_disks.empty() || options.vtl0_nic) && machine->vtl0) {
       const auto window = loader::vtl0::kVtl0PciWindow;
-      auto storage = loader::devices::PciStorage::Create(
-          specs(options.vtl0_disks), {window.mmio_base, window.mmio_bytes}, options.vp_count,
-          machine->memory, machine->vtl0->vm,
+      loader::devices::VtlPciDevices devices;
+      devices.disks = specs(options.vtl0_disks);
+      devices.nic = options.vtl0_nic ? &*options.vtl0_nic : nullptr;
+      devices.nic_mac = loader::devices::kVtl0NicMac;
+      auto storage = loader::devices::VtlPciBus::Create(
+          devices, {window.mmio_base, window.mmio_bytes}, options.vp_count, machine->memory,
+          machine->vtl0->vm,
           [&partition](uint64_t gpa, uint64_t bytes, bool device_writes) {
             return bytes != 0 && partition.ClassifyVtl0Range(gpa, bytes, device_writes) ==
                                      loader::vsm::Partition::Vtl0Access::kAllowed;
@@ -511,6 +520,7 @@ void MaybeRunInCarrier(const Options& options) {
   plan.image_arg = options.image_arg;
   plan.file_args = options.file_args;
   plan.disk_args = options.disk_args;
+  plan.nic_args = options.nic_args;
   plan.guest_mem_mib = options.mem_mib;
   plan.timeout_s = options.timeout_s;
   std::fprintf(stderr, "hcl-loader: this host's KVM is unusable (%s): running in the carrier VM\n",

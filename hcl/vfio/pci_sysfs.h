@@ -17,7 +17,7 @@
 // window passed from the loader (an allow-listed host option would let the
 // host steer it). The command line is measured with the image, and hcl
 // needs nothing ACPI would add: the host places every BAR "as firmware"
-// (loader/devices/pci_storage.h kVtl2PciWindow) and the devices interrupt
+// (loader/devices/vtl_pci_bus.h kVtl2PciWindow) and the devices interrupt
 // by MSI-X only (no _PRT). Without a PCI bus (no --disk) nothing answers
 // on bus 0 and VTL2 boots as before.
 //

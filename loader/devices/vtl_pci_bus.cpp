@@ -1,4 +1,4 @@
-#include "devices/pci_storage.h"
+#include "devices/vtl_pci_bus.h"
 
 #include <algorithm>
 #include <cstdio>
@@ -31,7 +31,7 @@ base::Result<DiskSpec> ParseDiskSpec(const std::string& text) {
   return spec;
 }
 
-void PciStorage::VmMsiSink::Deliver(const pci::MsiMessage& message) {
+void VtlPciBus::VmMsiSink::Deliver(const pci::MsiMessage& message) {
   if (auto sent = vm_.SignalMsiMessage(message.address, message.data); !sent)
     std::fprintf(stderr, "hcl-loader: nvme: MSI-X %#llx/%#x: %s\n",
                  static_cast<unsigned long long>(message.address), message.data,
@@ -40,26 +40,26 @@ void PciStorage::VmMsiSink::Deliver(const pci::MsiMessage& message) {
   if (delivered_) delivered_(static_cast<uint32_t>(message.address >> 12) & 0xFF);
 }
 
-base::Result<std::unique_ptr<PciStorage>> PciStorage::Create(const std::vector<DiskSpec>& disks,
-                                                             PciWindow window, uint32_t vp_count,
-                                                             mem::GuestMemory& memory,
-                                                             kvm::Vm& vm,
-                                                             GuestDma::Visibility visible,
-                                                             MsiDelivered delivered,
-                                                             const DiskSpec* guest_state) {
-  auto storage = std::unique_ptr<PciStorage>(
-      new PciStorage(memory, vm, std::move(visible), std::move(delivered)));
+base::Result<std::unique_ptr<VtlPciBus>> VtlPciBus::Create(const VtlPciDevices& devices,
+                                                         PciWindow window, uint32_t vp_count,
+                                                         mem::GuestMemory& memory, kvm::Vm& vm,
+                                                         GuestDma::Visibility visible,
+                                                         MsiDelivered delivered) {
+  const std::vector<DiskSpec>& disks = devices.disks;
+  const DiskSpec* guest_state = devices.guest_state;
+  auto storage = std::unique_ptr<VtlPciBus>(
+      new VtlPciBus(memory, vm, std::move(visible), std::move(delivered)));
   storage->bus_ = TRY(pci::Bus::Create());
   uint64_t next = window.base;
   // Firmware's part: BARs placed in the window, each aligned to its size,
   // decoding and bus mastering on.
-  const auto place = [&](NvmeFunction& function, uint8_t device) -> base::Result<void> {
+  const auto place = [&](pci::Function& function, uint8_t device) -> base::Result<void> {
     pci::ConfigSpace& config = function.config();
-    for (unsigned bar : {NvmeFunction::kRegisterBar, NvmeFunction::kMsixBar}) {
+    for (unsigned bar : {0u, 4u}) {  // every function here: registers at 0, MSI-X at 4
       const uint64_t size = config.bar_size(bar);
       const auto placed = base::AlignUp<uint64_t>(next, size);
       if (!placed || !base::RangeFits<uint64_t>(*placed - window.base, size, window.bytes))
-        return base::Error("nvme: BARs do not fit the PCI window");
+        return base::Error::Format("%s: BARs do not fit the PCI window", function.name());
       TRY(config.AssignBar(bar, *placed));
       next = *placed + size;
     }
@@ -91,10 +91,22 @@ base::Result<std::unique_ptr<PciStorage>> PciStorage::Create(const std::vector<D
     storage->guest_state_ = TRY(NvmeFunction::Create(options, storage->dma_, storage->msi_));
     TRY(place(*storage->guest_state_, 2));
   }
+  if (devices.nic != nullptr) {
+    storage->backend_ = TRY(net::CreateBackend(*devices.nic));
+    mana::Config config;
+    config.mac = devices.nic_mac;
+    // One queue pair per VP, as Linux's mana driver wants (§2: it makes
+    // one EQ per queue), and a vector for each plus the HWC's.
+    config.queue_pairs = static_cast<uint16_t>(std::clamp<uint32_t>(vp_count, 1, 16));
+    config.msix_vectors = static_cast<uint16_t>(config.queue_pairs + 1);
+    storage->nic_ = TRY(ManaFunction::Create(config, storage->dma_, storage->msi_,
+                                             *storage->backend_));
+    TRY(place(*storage->nic_, 3));
+  }
   return storage;
 }
 
-void PciStorage::Sync() {
+void VtlPciBus::Sync() {
   for (auto& disk : disks_)
     if (auto synced = disk->Sync(); !synced)
       std::fprintf(stderr, "hcl-loader: disk sync: %s\n", synced.error().message().c_str());

@@ -1,17 +1,20 @@
-// PciStorage: one VTL's PCI bus with an NVMe controller over host files,
-// as hcl-loader builds it from --disk (VTL2: the device the paravisor
-// drives) or --disk-vtl0 (VTL0: the same controller given straight to the
-// guest, the reference the paravisor path is compared with).
+// VtlPciBus: one VTL's PCI bus and the devices hcl-loader puts on it: an
+// NVMe controller over host files from --disk (VTL2: the device the
+// paravisor drives) or --disk-vtl0 (VTL0: the same controller given
+// straight to the guest, the reference the paravisor path is compared
+// with), and a MANA NIC from --nic / --nic-vtl0 likewise.
 //
 // Layout: bus 0 behind the 0xCF8 mechanism (pci::Bus), the NVMe function
 // at device 1 with one namespace per disk (and, with a guest state, a
 // second NVMe function at device 2 with that file as its one namespace and
-// model "HCL Guest State": devices/guest_state_file.h), its BARs placed in `window`
+// model "HCL Guest State": devices/guest_state_file.h), the MANA function
+// at device 3 with its host back end (net/backend.h); BARs placed in `window`
 // the way firmware would before the OS runs (memory decoding and bus
 // mastering on; the OS may move them within the window). MSI-X messages go
 // to that VTL's VM (KVM_SIGNAL_MSI), DMA through GuestDma's policy.
 #pragma once
 
+#include <array>
 #include <functional>
 #include <memory>
 #include <string>
@@ -20,8 +23,10 @@
 #include "base/result.h"
 #include "devices/file_disk.h"
 #include "devices/guest_dma.h"
+#include "devices/mana_function.h"
 #include "devices/nvme_function.h"
 #include "kvm/vm.h"
+#include "net/backend.h"
 #include "pci/bus.h"
 
 namespace loader::devices {
@@ -43,7 +48,20 @@ struct PciWindow {
 // below the IOAPIC at 0xFEC00000.
 inline constexpr PciWindow kVtl2PciWindow{0xF0000000, 0x08000000};
 
-class PciStorage {
+// The NICs' MAC addresses: Microsoft's Hyper-V prefix 00:15:5D, then "MA"
+// and the VTL (2: the paravisor's NIC, whose vport MAC netvsp gives VTL0;
+// 0: the NIC given straight to VTL0).
+inline constexpr std::array<uint8_t, 6> kVtl2NicMac{0x00, 0x15, 0x5D, 0x4D, 0x41, 0x02};
+inline constexpr std::array<uint8_t, 6> kVtl0NicMac{0x00, 0x15, 0x5D, 0x4D, 0x41, 0x00};
+
+struct VtlPciDevices {
+  std::vector<DiskSpec> disks;
+  const DiskSpec* guest_state = nullptr;
+  const net::NicSpec* nic = nullptr;
+  std::array<uint8_t, 6> nic_mac{};
+};
+
+class VtlPciBus {
  public:
   // Called after an MSI went to local APIC `apic_id`: VTL2's interrupts
   // must reach a VP running VTL0 at once (TLFS "Secure Interrupts"), not at
@@ -52,16 +70,17 @@ class PciStorage {
 
   // `memory` and `vm` (and what `visible` refers to) must outlive the
   // result. `visible`: GuestDma's policy (null: all of RAM).
-  static base::Result<std::unique_ptr<PciStorage>> Create(const std::vector<DiskSpec>& disks,
-                                                          PciWindow window, uint32_t vp_count,
-                                                          mem::GuestMemory& memory, kvm::Vm& vm,
-                                                          GuestDma::Visibility visible,
-                                                          MsiDelivered delivered = nullptr,
-                                                          const DiskSpec* guest_state = nullptr);
+  static base::Result<std::unique_ptr<VtlPciBus>> Create(const VtlPciDevices& devices,
+                                                         PciWindow window, uint32_t vp_count,
+                                                         mem::GuestMemory& memory, kvm::Vm& vm,
+                                                         GuestDma::Visibility visible,
+                                                         MsiDelivered delivered = nullptr);
 
   pci::Bus& bus() { return *bus_; }
   // Makes completed writes durable (called at exit).
   void Sync();
+  // The NIC, if any (its counters for the exit report).
+  const ManaFunction* nic() const { return nic_.get(); }
 
  private:
   class VmMsiSink final : public pci::MsiSink {
@@ -74,7 +93,7 @@ class PciStorage {
     MsiDelivered delivered_;
   };
 
-  PciStorage(mem::GuestMemory& memory, kvm::Vm& vm, GuestDma::Visibility visible,
+  VtlPciBus(mem::GuestMemory& memory, kvm::Vm& vm, GuestDma::Visibility visible,
              MsiDelivered delivered)
       : dma_(memory, std::move(visible)), msi_(vm, std::move(delivered)) {}
 
@@ -83,6 +102,10 @@ class PciStorage {
   std::vector<std::unique_ptr<FileDisk>> disks_;
   std::unique_ptr<NvmeFunction> nvme_;
   std::unique_ptr<NvmeFunction> guest_state_;
+  std::unique_ptr<ManaFunction> nic_;
+  // Declared after the NIC: its thread (which calls into the NIC) stops
+  // before the NIC goes.
+  std::unique_ptr<net::Backend> backend_;
   std::unique_ptr<pci::Bus> bus_;
 };
 
