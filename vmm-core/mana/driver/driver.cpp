@@ -1,0 +1,559 @@
+#include "mana/driver/driver.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "base/le_bytes.h"
+#include "base/string_printf.h"
+#include "mana/wire.h"
+
+namespace mana::driver {
+namespace {
+
+constexpr uint32_t kFrameBufferBytes = 2048;
+constexpr size_t kRxWqeBytes = 32;  // header, 8-byte OOB, one SGE
+constexpr size_t kTxWqeBytes = 32;  // header, short OOB, one SGE
+constexpr size_t kHwcSqWqeBytes = 64;  // header, 24-byte HWC OOB, one SGE
+
+uint32_t QueueBytes(uint64_t entries, uint64_t entry_bytes) {
+  return static_cast<uint32_t>(std::bit_ceil(std::max<uint64_t>(kPageBytes, entries * entry_bytes)));
+}
+
+template <std::unsigned_integral T>
+T Load(std::span<const std::byte> bytes, size_t offset) {
+  T value = 0;
+  (void)base::LoadLe<T>(bytes, offset, value);
+  return value;
+}
+
+template <std::unsigned_integral T>
+void Store(std::span<std::byte> bytes, size_t offset, T value) {
+  (void)base::StoreLe<T>(bytes, offset, value);
+}
+
+}  // namespace
+
+// A queue in DMA memory: a completion ring the driver reads (EQ, CQ:
+// entry_bytes set, head from N as Linux does) or a work queue it writes
+// (SQ, RQ: a byte tail).
+struct Driver::Ring {
+  DmaBuffer memory;
+  uint32_t bytes = 0;
+  uint32_t entry_bytes = 0;
+  uint32_t entries = 0;
+  uint64_t head = 0;
+  uint32_t tail = 0;
+  uint32_t id = 0;
+
+  // The next completion entry, copied out, if the owner bits say the
+  // device wrote it; std::nullopt when empty; an Error on overflow.
+  base::Result<std::optional<std::vector<std::byte>>> Next() {
+    const size_t at = (head % entries) * entry_bytes;
+    // The owner dword is the device's "written" flag: one load, then the
+    // body after an acquire (§3 "Owner bits").
+    const uint32_t last =
+        std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(memory.host.data() + at + entry_bytes - 4))
+            .load(std::memory_order_acquire);
+    const uint32_t owner = last >> 29;
+    const auto expected = static_cast<uint32_t>((head / entries) & kOwnerBitsMask);
+    if (owner == ((expected - 1) & kOwnerBitsMask)) return std::optional<std::vector<std::byte>>{};
+    if (owner != expected) return base::Error::Format("queue %u overflowed (owner %u, expected %u)", id, owner, expected);
+    std::vector<std::byte> entry(memory.host.begin() + static_cast<ptrdiff_t>(at),
+                                 memory.host.begin() + static_cast<ptrdiff_t>(at + entry_bytes));
+    ++head;
+    return std::optional(std::move(entry));
+  }
+  // The doorbell value for this completion ring's head.
+  uint64_t CompletionDoorbell(bool arm) const {
+    const uint64_t head_field = head % (uint64_t{entries} * 8);
+    return id | (head_field << 32) | (arm ? doorbell::kArmBit : 0);
+  }
+  void PostWqe(std::span<const std::byte> wqe) {
+    for (size_t i = 0; i < wqe.size(); ++i) memory.host[(tail + i) % bytes] = wqe[i];
+    tail += static_cast<uint32_t>(wqe.size());
+  }
+};
+
+Driver::Driver(Bar& bar, DmaPool& pool, Clock clock, const Options& options)
+    : bar_(bar), pool_(pool), clock_(std::move(clock)), options_(options) {}
+
+Driver::~Driver() {
+  // A failed device may still write anywhere it was told: keep its memory.
+  if (failed()) return;
+  for (const DmaBuffer& buffer : allocations_) pool_.Free(buffer);
+}
+
+base::Result<std::unique_ptr<Driver>> Driver::Create(Bar& bar, DmaPool& pool, Clock clock,
+                                                     const Options& options) {
+  if (!std::has_single_bit(options.rx_buffers) || !std::has_single_bit(options.tx_buffers) ||
+      options.rx_buffers > 4096 || options.tx_buffers > 4096)
+    return base::Error("mana driver: buffer counts must be powers of two up to 4096");
+  auto driver = std::unique_ptr<Driver>(new Driver(bar, pool, std::move(clock), options));
+  if (auto up = driver->BringUp(); !up) {
+    driver->Fail(up.error().message());
+    return up.error();
+  }
+  return driver;
+}
+
+void Driver::Fail(std::string why) {
+  if (failed_.exchange(true)) return;
+  failure_ = std::move(why);
+}
+
+void Driver::Doorbell(uint64_t offset, uint64_t value) {
+  std::atomic_thread_fence(std::memory_order_release);
+  bar_.Write64(offset, value);
+}
+
+base::Result<uint64_t> Driver::CreateRegion(const DmaBuffer& buffer) {
+  const size_t pages = buffer.host.size() / kPageBytes;
+  std::vector<std::byte> body(24 + pages * 8);
+  Store<uint64_t>(body, 0, buffer.host.size());
+  Store<uint32_t>(body, 16, static_cast<uint32_t>(pages));
+  Store<uint32_t>(body, 20, static_cast<uint32_t>(pages));
+  for (size_t i = 0; i < pages; ++i)
+    Store<uint64_t>(body, 24 + i * 8, buffer.device_address + i * kPageBytes);
+  const auto response = TRY(Request(msg::kCreateDmaRegion, body, 40, 0));
+  const uint64_t handle = Load<uint64_t>(response, 32);
+  if (handle == 0) return base::Error("CREATE_DMA_REGION returned handle 0");
+  return handle;
+}
+
+base::Result<std::vector<std::byte>> Driver::Request(uint32_t code, std::span<const std::byte> body,
+                                                     uint32_t response_bytes, uint32_t device) {
+  // §2 "HWC transport": a response buffer on the RQ, the request on the SQ,
+  // then both CQEs (the RQ's says where and how long the response is).
+  const size_t request_bytes = msg::kRequestHeaderBytes + body.size();
+  if (request_bytes > hwc_request_.host.size() || response_bytes > hwc_response_.host.size())
+    return base::Error("HWC request too large");
+  const uint16_t id = message_id_;
+  const uint32_t activity = ++activity_;
+  std::span<std::byte> request = hwc_request_.host.first(request_bytes);
+  std::fill(request.begin(), request.end(), std::byte{0});
+  std::fill(hwc_response_.host.begin(), hwc_response_.host.end(), std::byte{0});
+  Store<uint32_t>(request, 4, code);
+  Store<uint16_t>(request, 8, 1);
+  Store<uint16_t>(request, 10, id);
+  Store<uint32_t>(request, 12, static_cast<uint32_t>(request_bytes));
+  Store<uint32_t>(request, 20, code);
+  Store<uint16_t>(request, 24, 1);
+  Store<uint32_t>(request, 28, response_bytes);
+  Store<uint32_t>(request, 32, device);
+  Store<uint32_t>(request, 36, activity);
+  std::copy(body.begin(), body.end(), request.begin() + msg::kRequestHeaderBytes);
+
+  std::array<std::byte, kRxWqeBytes> rq_wqe{};
+  Store<uint32_t>(rq_wqe, 4, 1u | (2u << 8));  // one SGE, 8-byte OOB
+  Store<uint64_t>(rq_wqe, 16, hwc_response_.device_address);
+  Store<uint32_t>(rq_wqe, 28, static_cast<uint32_t>(hwc_response_.host.size()));
+  const uint32_t rq_offset = hwc_rq_->tail % hwc_rq_->bytes;
+  hwc_rq_->PostWqe(rq_wqe);
+  Doorbell(hwc_doorbell_page_ + doorbell::kRq, hwc_rq_->id | (uint64_t{hwc_rq_->tail} << 32));
+  std::array<std::byte, kHwcSqWqeBytes> sq_wqe{};
+  Store<uint32_t>(sq_wqe, 4, 1u | (6u << 8));  // one SGE, 24-byte OOB
+  Store<uint32_t>(sq_wqe, 8 + 16, hwc_cq_id_ & 0xFFFFFF);  // vscq
+  Store<uint32_t>(sq_wqe, 8 + 20, hwc_sq_id_ & 0xFFFFFF);  // vsq
+  Store<uint64_t>(sq_wqe, 32, hwc_request_.device_address);
+  Store<uint32_t>(sq_wqe, 44, static_cast<uint32_t>(request_bytes));
+  hwc_sq_->PostWqe(sq_wqe);
+  Doorbell(hwc_doorbell_page_ + doorbell::kSq, hwc_sq_->id | (uint64_t{hwc_sq_->tail} << 32));
+
+  const Time deadline = clock_() + options_.request_timeout;
+  std::optional<uint32_t> length;
+  bool sq_done = false;
+  while (!length || !sq_done) {
+    auto next = TRY(hwc_cq_->Next());
+    if (!next) {
+      if (clock_() > deadline)
+        return base::Error::Format("HWC request %#x timed out", code);
+      continue;
+    }
+    const std::vector<std::byte>& cqe = *next;
+    const uint32_t info = Load<uint32_t>(cqe, 60);
+    const bool is_sq = (info >> 24) & 1;
+    const uint32_t wq = info & 0xFFFFFF;
+    if (is_sq && wq == hwc_sq_id_) {
+      sq_done = true;
+    } else if (!is_sq && wq == hwc_rq_id_) {
+      if (Load<uint32_t>(cqe, kHwcRxOobWqeOffset) != rq_offset)
+        return base::Error("HWC response in another buffer than posted");
+      length = Load<uint32_t>(cqe, kHwcRxOobDataSize);
+    } else {
+      return base::Error::Format("HWC CQE for queue %u", wq);
+    }
+  }
+  // Tell the device how far the CQ is consumed (not armed: requests poll).
+  Doorbell(hwc_doorbell_page_ + doorbell::kCq, hwc_cq_->CompletionDoorbell(false));
+  ++message_id_;
+  if (*length < msg::kResponseHeaderBytes || *length > hwc_response_.host.size())
+    return base::Error::Format("HWC response of %u bytes", *length);
+  std::vector<std::byte> response(hwc_response_.host.begin(),
+                                  hwc_response_.host.begin() + *length);
+  if (Load<uint32_t>(response, 4) != code || Load<uint16_t>(response, 10) != id ||
+      Load<uint32_t>(response, 20) != activity)
+    return base::Error::Format("HWC response to %#x does not match its request", code);
+  if (const uint32_t status = Load<uint32_t>(response, 24); status != 0)
+    return base::Error::Format("request %#x failed with status %#x", code, status);
+  if (response.size() < response_bytes)
+    return base::Error::Format("response to %#x of %zu bytes, expected %u", code, response.size(),
+                               response_bytes);
+  return response;
+}
+
+base::Result<void> Driver::BringUp() {
+  // §1 registers.
+  const uint64_t bar_bytes = bar_.bar_bytes();
+  const uint64_t db_page_offset = bar_.Read64(reg::kDoorbellPageOffset);
+  const uint64_t db_page_bytes = bar_.Read32(reg::kDoorbellPageSize) & 0xFFFF;
+  const uint64_t smc_offset = bar_.Read64(reg::kSmcOffset);
+  if (bar_.Read32(reg::kVersion) == 0xFFFFFFFF) return base::Error("device gone (all-ones)");
+  if (db_page_bytes < kPageBytes || db_page_offset >= bar_bytes ||
+      smc_offset + smc::kBytes > bar_bytes || smc_offset % 4 != 0)
+    return base::Error::Format("BAR0 layout: doorbells at %#llx (%llu bytes), SMC at %#llx",
+                               static_cast<unsigned long long>(db_page_offset),
+                               static_cast<unsigned long long>(db_page_bytes),
+                               static_cast<unsigned long long>(smc_offset));
+  const auto page_offset = [&](uint64_t id) -> base::Result<uint64_t> {
+    const uint64_t offset = db_page_offset + id * db_page_bytes;
+    if (offset + kPageBytes > bar_bytes) return base::Error("doorbell page outside BAR0");
+    return offset;
+  };
+  const auto allocate = [&](size_t bytes) -> base::Result<DmaBuffer> {
+    DmaBuffer buffer = TRY(pool_.Allocate(bytes));
+    allocations_.push_back(buffer);
+    std::fill(buffer.host.begin(), buffer.host.end(), std::byte{0});
+    return buffer;
+  };
+  const auto ring = [&](size_t bytes, uint32_t entry_bytes) -> base::Result<std::unique_ptr<Ring>> {
+    auto made = std::make_unique<Ring>();
+    made->memory = TRY(allocate(bytes));
+    made->bytes = static_cast<uint32_t>(bytes);
+    made->entry_bytes = entry_bytes;
+    if (entry_bytes != 0) {
+      made->entries = static_cast<uint32_t>(bytes / entry_bytes);
+      made->head = made->entries;
+    }
+    return made;
+  };
+  hwc_eq_ = TRY(ring(kPageBytes, kEqeBytes));
+  hwc_cq_ = TRY(ring(kPageBytes, kCqeBytes));
+  hwc_rq_ = TRY(ring(kPageBytes, 0));
+  hwc_sq_ = TRY(ring(kPageBytes, 0));
+  hwc_request_ = TRY(allocate(kPageBytes));
+  hwc_response_ = TRY(allocate(kPageBytes));
+
+  // §1 SMC ESTABLISH_HWC: wait for it to be idle, write the 8 dwords (the
+  // header last triggers), wait, check the response header.
+  const auto smc_idle = [&]() -> base::Result<uint32_t> {
+    const Time deadline = clock_() + options_.request_timeout;
+    for (;;) {
+      const uint32_t header = bar_.Read32(smc_offset + 28);
+      if ((header & smc::kBusyBit) == 0) return header;
+      if (clock_() > deadline) return base::Error("SMC stays busy");
+    }
+  };
+  TRY(smc_idle());
+  std::array<std::byte, smc::kBytes> smc_bytes{};
+  const uint64_t pfns[4] = {hwc_eq_->memory.device_address / kPageBytes,
+                            hwc_cq_->memory.device_address / kPageBytes,
+                            hwc_rq_->memory.device_address / kPageBytes,
+                            hwc_sq_->memory.device_address / kPageBytes};
+  uint16_t high = 0;
+  for (size_t q = 0; q < 4; ++q) {
+    for (size_t b = 0; b < 6; ++b) smc_bytes[q * 6 + b] = std::byte((pfns[q] >> (8 * b)) & 0xFF);
+    high = static_cast<uint16_t>(high | (((pfns[q] >> 48) & 0xF) << (4 * q)));
+  }
+  Store<uint16_t>(smc_bytes, 24, high);
+  Store<uint16_t>(smc_bytes, 26, 0);  // the HWC EQ's vector
+  Store<uint32_t>(smc_bytes, 28, smc::kEstablishHwc);
+  for (size_t i = 0; i < 8; ++i) bar_.Write32(smc_offset + i * 4, Load<uint32_t>(smc_bytes, i * 4));
+  const uint32_t answer = TRY(smc_idle());
+  if (smc::TypeOf(answer) != smc::kEstablishHwc || (answer & smc::kResponseBit) == 0 ||
+      ((answer >> 8) & 0xFF) != 0)
+    return base::Error::Format("SMC ESTABLISH_HWC answered %#x", answer);
+
+  // §2 the init EQEs.
+  bool done = false;
+  uint32_t hwc_db = 0;
+  const Time deadline = clock_() + options_.request_timeout;
+  while (!done) {
+    auto next = TRY(hwc_eq_->Next());
+    if (!next) {
+      if (clock_() > deadline) return base::Error("no HWC INIT_DONE");
+      continue;
+    }
+    const uint32_t details = Load<uint32_t>(*next, 0);
+    switch (Load<uint32_t>(*next, 12) & 0xFF) {
+      case eqe::kHwcInitEqIdDb:
+        hwc_eq_id_ = details & 0xFFFF;
+        hwc_db = details >> 16;
+        break;
+      case eqe::kHwcInitData: {
+        const uint32_t value = details & 0xFFFFFF;
+        switch (details >> 24) {
+          case hwc_init::kCqId: hwc_cq_id_ = value; break;
+          case hwc_init::kRqId: hwc_rq_id_ = value; break;
+          case hwc_init::kSqId: hwc_sq_id_ = value; break;
+          case hwc_init::kMaxNumCqs: max_cqs_ = value; break;
+          default: break;  // depth, sizes, PDID, key: this driver's fixed choices fit
+        }
+        break;
+      }
+      case eqe::kHwcInitDone: done = true; break;
+      default: break;
+    }
+  }
+  hwc_eq_->id = hwc_eq_id_;
+  hwc_cq_->id = hwc_cq_id_;
+  hwc_rq_->id = hwc_rq_id_;
+  hwc_sq_->id = hwc_sq_id_;
+  hwc_doorbell_page_ = TRY(page_offset(hwc_db));
+  if (hwc_cq_id_ >= max_cqs_) return base::Error("HWC CQ id beyond max_num_cqs");
+
+  // §2 the 6.1 request order.
+  std::vector<std::byte> verify(600);
+  Store<uint64_t>(verify, 0, 1);  // protocol versions 1..1
+  Store<uint64_t>(verify, 8, 1);
+  Store<uint64_t>(verify, 56, 0x60);  // OS type: paravisor, as OpenHCL reports
+  (void)TRY(Request(msg::kVerifyVfDriverVersion, verify, 40, 0));
+  const auto limits = TRY(Request(msg::kQueryMaxResources, {}, 72, 0));
+  if (Load<uint32_t>(limits, 36) == 0 || Load<uint32_t>(limits, 40) == 0 ||
+      Load<uint32_t>(limits, 44) < 2 || Load<uint32_t>(limits, 48) == 0 ||
+      Load<uint32_t>(limits, 68) < 2)
+    return base::Error("QUERY_MAX_RESOURCES: not enough queues or vectors for one pair");
+  const auto devices = TRY(Request(msg::kListDevices, {}, 40 + 64 * 4, 0));
+  const uint32_t count = std::min<uint32_t>(Load<uint32_t>(devices, 32), 64);
+  for (uint32_t i = 0; i < count; ++i) {
+    const uint32_t device = Load<uint32_t>(devices, 40 + i * 4);
+    if ((device & 0xFFFF) == kDeviceTypeMana) {
+      device_id_ = device;
+      break;
+    }
+  }
+  if ((device_id_ & 0xFFFF) != kDeviceTypeMana) return base::Error("no MANA device listed");
+  const auto registered = TRY(Request(msg::kRegisterDevice, {}, 44, device_id_));
+  const uint32_t pdid = Load<uint32_t>(registered, 32);
+  const uint32_t memory_key = Load<uint32_t>(registered, 36);
+  const uint32_t db_id = Load<uint32_t>(registered, 40);
+  doorbell_page_ = TRY(page_offset(db_id));
+  std::vector<std::byte> dev_config(48);
+  Store<uint32_t>(dev_config, 32, 0);  // protocol 0.1.1
+  Store<uint32_t>(dev_config, 36, 1);
+  Store<uint32_t>(dev_config, 40, 1);
+  const auto config = TRY(Request(msg::kQueryDevConfig, dev_config, 72, device_id_));
+  if (Load<uint16_t>(config, 64) == 0) return base::Error("the device has no vport");
+  std::vector<std::byte> vport_query(8);
+  const auto vport = TRY(Request(msg::kQueryVportConfig, vport_query, 64, device_id_));
+  for (size_t i = 0; i < mac_.size(); ++i) mac_[i] = std::to_integer<uint8_t>(vport[48 + i]);
+  vport_ = Load<uint64_t>(vport, 56);
+  std::vector<std::byte> vport_tx(16);
+  Store<uint64_t>(vport_tx, 0, vport_);
+  Store<uint32_t>(vport_tx, 8, pdid);
+  Store<uint32_t>(vport_tx, 12, db_id);
+  (void)TRY(Request(msg::kConfigVportTx, vport_tx, 36, device_id_));
+
+  // The data EQ (vector 1) and the two work queue objects (§2 "ip link up").
+  eq_ = TRY(ring(kPageBytes, kEqeBytes));
+  std::vector<std::byte> create_eq(56);
+  Store<uint32_t>(create_eq, 0, kQueueTypeEq);
+  Store<uint32_t>(create_eq, 8, pdid);
+  Store<uint32_t>(create_eq, 12, db_id);
+  Store<uint64_t>(create_eq, 16, TRY(CreateRegion(eq_->memory)));
+  Store<uint32_t>(create_eq, 28, eq_->bytes);
+  Store<uint32_t>(create_eq, 32, 3);  // log2 throttle, as Linux
+  Store<uint32_t>(create_eq, 36, kDataVector);
+  const auto eq = TRY(Request(msg::kCreateQueue, create_eq, 36, device_id_));
+  eq_->id = eq_id_ = Load<uint32_t>(eq, 32);
+  const auto work_queue = [&](uint32_t type, uint32_t buffers, size_t wqe_bytes,
+                              std::unique_ptr<Ring>& wq, std::unique_ptr<Ring>& cq,
+                              uint64_t& object) -> base::Result<void> {
+    wq = TRY(ring(QueueBytes(buffers, wqe_bytes), 0));
+    cq = TRY(ring(QueueBytes(buffers, kCqeBytes), kCqeBytes));
+    std::vector<std::byte> create(48);
+    Store<uint64_t>(create, 0, vport_);
+    Store<uint32_t>(create, 8, type);
+    Store<uint64_t>(create, 16, TRY(CreateRegion(wq->memory)));
+    Store<uint64_t>(create, 24, TRY(CreateRegion(cq->memory)));
+    Store<uint32_t>(create, 32, wq->bytes);
+    Store<uint32_t>(create, 36, cq->bytes);
+    Store<uint32_t>(create, 44, eq_id_);
+    const auto created = TRY(Request(msg::kCreateWqObj, create, 48, device_id_));
+    wq->id = Load<uint32_t>(created, 32);
+    cq->id = Load<uint32_t>(created, 36);
+    object = Load<uint64_t>(created, 40);
+    if (cq->id >= max_cqs_ || object == ~uint64_t{0})
+      return base::Error("CREATE_WQ_OBJ: CQ id beyond max_num_cqs or no object");
+    return base::Ok();
+  };
+  uint64_t sq_object = 0, rq_object = 0;
+  TRY(work_queue(kQueueTypeSq, options_.tx_buffers, kTxWqeBytes, sq_, tx_cq_, sq_object));
+  TRY(work_queue(kQueueTypeRq, options_.rx_buffers, kRxWqeBytes, rq_, rx_cq_, rq_object));
+  sq_id_ = sq_->id;
+  rq_id_ = rq_->id;
+  tx_cq_id_ = tx_cq_->id;
+  rx_cq_id_ = rx_cq_->id;
+  tx_buffers_ = TRY(allocate(size_t{options_.tx_buffers} * kFrameBufferBytes));
+  rx_buffers_ = TRY(allocate(size_t{options_.rx_buffers} * kFrameBufferBytes));
+  memory_key_ = memory_key;
+  // CONFIG_VPORT_RX: receive on, no RSS, every entry and the default our RQ.
+  std::vector<std::byte> steer(112 - 40 + 64 * 8);
+  Store<uint64_t>(steer, 0, vport_);
+  Store<uint16_t>(steer, 8, 64);
+  Store<uint16_t>(steer, 10, 112);
+  Store<uint32_t>(steer, 12, 1);
+  Store<uint32_t>(steer, 16, 0);
+  steer[20] = std::byte{1};
+  steer[22] = std::byte{1};
+  Store<uint64_t>(steer, 24, rq_object);
+  for (size_t i = 0; i < 64; ++i) Store<uint64_t>(steer, 72 + i * 8, rq_object);
+  (void)TRY(Request(msg::kConfigVportRx, steer, 32, device_id_));
+
+  for (uint32_t i = 0; i < options_.rx_buffers; ++i) PostRx(i);
+  Doorbell(doorbell_page_ + doorbell::kRq, rq_->id | (uint64_t{rq_->tail} << 32));
+  Doorbell(doorbell_page_ + doorbell::kCq, tx_cq_->CompletionDoorbell(true));
+  Doorbell(doorbell_page_ + doorbell::kCq, rx_cq_->CompletionDoorbell(true));
+  Doorbell(doorbell_page_ + doorbell::kEq, eq_->CompletionDoorbell(true));
+  return base::Ok();
+}
+
+void Driver::PostRx(uint32_t buffer) {
+  std::array<std::byte, kRxWqeBytes> wqe{};
+  Store<uint32_t>(wqe, 4, 1u | (2u << 8));
+  Store<uint64_t>(wqe, 16, rx_buffers_.device_address + uint64_t{buffer} * kFrameBufferBytes);
+  Store<uint32_t>(wqe, 24, memory_key_);
+  Store<uint32_t>(wqe, 28, kFrameBufferBytes);
+  rq_->PostWqe(wqe);
+}
+
+bool Driver::Transmit(std::span<const std::byte> frame) {
+  const std::lock_guard lock(tx_mutex_);
+  if (failed() || frame.size() < 14 || frame.size() > kFrameBufferBytes) {
+    ++stats_.tx_dropped;
+    return false;
+  }
+  if (tx_posted_ - tx_completed_ >= options_.tx_buffers) {
+    // Reaped here, the device learns the CQ's new head from the doorbell
+    // (else it sees the CQ full and stops); armed, as Poll leaves it.
+    ReapTx();
+    if (!failed()) Doorbell(doorbell_page_ + doorbell::kCq, tx_cq_->CompletionDoorbell(true));
+  }
+  if (tx_posted_ - tx_completed_ >= options_.tx_buffers) {
+    ++stats_.tx_dropped;
+    return false;
+  }
+  const uint64_t buffer = tx_posted_ % options_.tx_buffers;
+  std::copy(frame.begin(), frame.end(),
+            tx_buffers_.host.begin() + static_cast<ptrdiff_t>(buffer * kFrameBufferBytes));
+  std::array<std::byte, kTxWqeBytes> wqe{};
+  Store<uint32_t>(wqe, 4, 1u | (2u << 8));  // one SGE, short OOB
+  // §3 short OOB: packet format 0, no offloads, the CQ; the SQ's frame.
+  Store<uint32_t>(wqe, 8, tx_cq_id_ << 8);
+  Store<uint32_t>(wqe, 12, ((sq_id_ >> 10) & 0x3FFF) << 10);
+  Store<uint64_t>(wqe, 16, tx_buffers_.device_address + buffer * kFrameBufferBytes);
+  Store<uint32_t>(wqe, 24, memory_key_);
+  Store<uint32_t>(wqe, 28, static_cast<uint32_t>(frame.size()));
+  sq_->PostWqe(wqe);
+  ++tx_posted_;
+  ++stats_.tx_frames;
+  Doorbell(doorbell_page_ + doorbell::kSq, sq_->id | (uint64_t{sq_->tail} << 32));
+  return true;
+}
+
+void Driver::ReapTx() {
+  for (;;) {
+    auto next = tx_cq_->Next();
+    if (!next) {
+      Fail("TX CQ: " + next.error().message());
+      return;
+    }
+    if (!*next) return;
+    const std::vector<std::byte>& cqe = **next;
+    const uint32_t info = Load<uint32_t>(cqe, 60);
+    const uint32_t header = Load<uint32_t>(cqe, 0);
+    if (((info >> 24) & 1) == 0 || (info & 0xFFFFFF) != sq_id_ || ((header >> 6) & 3) != cqe::kClientMana ||
+        tx_completed_ == tx_posted_) {
+      Fail(base::StringPrintf("TX CQE for queue %u (%u outstanding)", info & 0xFFFFFF,
+                              static_cast<unsigned>(tx_posted_ - tx_completed_)));
+      return;
+    }
+    if ((header & 0x3F) != cqe::kTxOkay) ++stats_.tx_errors;
+    ++tx_completed_;
+  }
+}
+
+void Driver::ReapRx(const Receive& receive) {
+  bool reposted = false;
+  for (;;) {
+    auto next = rx_cq_->Next();
+    if (!next) {
+      Fail("RX CQ: " + next.error().message());
+      return;
+    }
+    if (!*next) break;
+    const std::vector<std::byte>& cqe = **next;
+    const uint32_t info = Load<uint32_t>(cqe, 60);
+    const uint32_t header = Load<uint32_t>(cqe, 0);
+    if (((info >> 24) & 1) != 0 || (info & 0xFFFFFF) != rq_id_) {
+      Fail(base::StringPrintf("RX CQE for queue %u", info & 0xFFFFFF));
+      return;
+    }
+    const uint32_t type = header & 0x3F;
+    if (type == cqe::kRxObjectFence) continue;  // consumes no buffer
+    const auto buffer = static_cast<uint32_t>(rx_completed_ % options_.rx_buffers);
+    ++rx_completed_;
+    if (type == cqe::kRxOkay) {
+      const uint16_t length = Load<uint16_t>(cqe, 8);
+      if (length > kFrameBufferBytes || length == 0) {
+        Fail(base::StringPrintf("RX frame of %u bytes in a %u-byte buffer", length, kFrameBufferBytes));
+        return;
+      }
+      const uint32_t flags = Load<uint32_t>(cqe, 4);
+      RxInfo rx;
+      rx.ip_checksum_ok = (flags & rx_flags::kIpOk) != 0;
+      rx.tcp_checksum_ok = (flags & rx_flags::kTcpOk) != 0;
+      rx.udp_checksum_ok = (flags & rx_flags::kUdpOk) != 0;
+      rx.hash = Load<uint32_t>(cqe, 16);
+      ++stats_.rx_frames;
+      receive(rx_buffers_.host.subspan(size_t{buffer} * kFrameBufferBytes, length), rx);
+    } else {
+      ++stats_.rx_dropped;
+    }
+    PostRx(buffer);
+    reposted = true;
+  }
+  if (reposted) Doorbell(doorbell_page_ + doorbell::kRq, rq_->id | (uint64_t{rq_->tail} << 32));
+}
+
+void Driver::Poll(const Receive& receive) {
+  if (failed()) return;
+  ++stats_.interrupts;
+  // Drain the EQ (its COMPLETION entries only say which CQ to look at;
+  // both are reaped every time), then the CQs, then re-arm CQs before the
+  // EQ: a completion between the two re-fires the EQ (§3 arm model).
+  for (;;) {
+    auto next = eq_->Next();
+    if (!next) {
+      Fail("EQ: " + next.error().message());
+      return;
+    }
+    if (!*next) break;
+  }
+  ReapRx(receive);
+  {
+    const std::lock_guard lock(tx_mutex_);
+    ReapTx();
+    if (!failed()) Doorbell(doorbell_page_ + doorbell::kCq, tx_cq_->CompletionDoorbell(true));
+  }
+  if (failed()) return;
+  Doorbell(doorbell_page_ + doorbell::kCq, rx_cq_->CompletionDoorbell(true));
+  Doorbell(doorbell_page_ + doorbell::kEq, eq_->CompletionDoorbell(true));
+}
+
+Stats Driver::stats() const {
+  const std::lock_guard lock(tx_mutex_);
+  return stats_;
+}
+
+}  // namespace mana::driver

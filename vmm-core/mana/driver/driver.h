@@ -1,0 +1,141 @@
+// mana::driver::Driver: hcl's user-mode driver for a MANA VF (the loader's
+// --nic device, or Azure's), sans I/O: BAR0 through a Bar the OS glue
+// implements (hcl/vfio: VFIO no-IOMMU), queue and buffer memory from an
+// nvme::driver::DmaPool (the VTL2 DMA pool), time from a clock function.
+// mana-netvsc.md §1-3 is the contract; OpenVMM's mana_driver and Linux's
+// mana driver are the models for the order of requests.
+//
+// Bring-up (Create, synchronous, polling with deadlines): SMC ESTABLISH
+// with four pages, the HWC init EQEs (ids, doorbell, limits), then over the
+// HWC: VERIFY_VF_DRIVER_VERSION, QUERY_MAX_RESOURCES, LIST_DEVICES,
+// REGISTER_DEVICE, QUERY_DEV_CONFIG, QUERY_VPORT_CONFIG (the MAC),
+// CONFIG_VPORT_TX, an EQ (MSI-X vector 1), a TX and an RX work queue
+// object with their CQs, CONFIG_VPORT_RX (receive on, the RQ as default
+// object); RX buffers posted; CQs and the EQ armed.
+//
+// Data path: Transmit copies a frame into a TX buffer and posts one WQE
+// (TX completions in order free the buffers); Poll (on the EQ vector's
+// interrupt, or a timer) reaps both CQs, hands received frames to a
+// callback in posting order, reposts their buffers and re-arms.
+//
+// The device is semi-trusted (mana-netvsc.md §6 "Paravisor MANA driver"):
+// every response is checked (status, message id, size, device and activity
+// ids); CQEs by owner bits (overflow latches failure), queue number and
+// type; an RX length beyond its buffer or a TX completion nothing was sent
+// for latches failure. A failed driver drops every frame and touches no
+// buffer again.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "base/result.h"
+#include "nvme/driver/os_interfaces.h"
+
+namespace mana::driver {
+
+using nvme::driver::DmaBuffer;
+using nvme::driver::DmaPool;
+using nvme::driver::Time;
+
+// BAR0 of the VF. Doorbells need a single 8-byte store.
+class Bar {
+ public:
+  virtual ~Bar() = default;
+  virtual uint32_t Read32(uint64_t offset) = 0;
+  virtual uint64_t Read64(uint64_t offset) = 0;
+  virtual void Write32(uint64_t offset, uint32_t value) = 0;
+  virtual void Write64(uint64_t offset, uint64_t value) = 0;
+  virtual uint64_t bar_bytes() const = 0;
+};
+
+struct Options {
+  uint32_t rx_buffers = 256;  // power of two, 2 KiB each
+  uint32_t tx_buffers = 256;  // power of two, 2 KiB each
+  std::chrono::milliseconds request_timeout{5000};
+};
+
+struct RxInfo {
+  bool ip_checksum_ok = false;
+  bool tcp_checksum_ok = false;
+  bool udp_checksum_ok = false;
+  uint32_t hash = 0;
+};
+
+struct Stats {
+  uint64_t tx_frames = 0, tx_dropped = 0, tx_errors = 0;
+  uint64_t rx_frames = 0, rx_dropped = 0;
+  uint64_t interrupts = 0;
+};
+
+class Driver {
+ public:
+  using Clock = std::function<Time()>;
+  using Receive = std::function<void(std::span<const std::byte> frame, const RxInfo& info)>;
+
+  static base::Result<std::unique_ptr<Driver>> Create(Bar& bar, DmaPool& pool, Clock clock,
+                                                      const Options& options = {});
+  ~Driver();
+  Driver(const Driver&) = delete;
+  Driver& operator=(const Driver&) = delete;
+
+  std::array<uint8_t, 6> mac() const { return mac_; }
+  // The MSI-X vector the data EQ raises.
+  static constexpr uint16_t kDataVector = 1;
+  // Any thread. False: dropped (no free TX buffer, too large, or failed).
+  bool Transmit(std::span<const std::byte> frame);
+  // The driver thread only: reap completions, deliver received frames.
+  void Poll(const Receive& receive);
+  Stats stats() const;
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  const std::string& failure() const { return failure_; }
+
+  struct Ring;  // driver.cpp
+
+ private:
+  Driver(Bar& bar, DmaPool& pool, Clock clock, const Options& options);
+  base::Result<void> BringUp();
+  base::Result<std::vector<std::byte>> Request(uint32_t code, std::span<const std::byte> body,
+                                               uint32_t response_bytes, uint32_t device);
+  base::Result<uint64_t> CreateRegion(const DmaBuffer& buffer);
+  void Fail(std::string why);
+  void Doorbell(uint64_t offset, uint64_t value);
+  void PostRx(uint32_t buffer);
+  void ReapTx();
+  void ReapRx(const Receive& receive);
+
+  Bar& bar_;
+  DmaPool& pool_;
+  Clock clock_;
+  Options options_;
+  std::vector<DmaBuffer> allocations_;  // freed at destruction (unless failed)
+  std::array<uint8_t, 6> mac_{};
+  uint64_t doorbell_page_ = 0;  // BAR offset of the doorbell page the data queues use
+  uint64_t hwc_doorbell_page_ = 0;
+  uint32_t device_id_ = 0;      // the MANA device {type, instance}
+  uint32_t activity_ = 0x48434C00;
+  uint16_t message_id_ = 0;
+  std::unique_ptr<Ring> hwc_eq_, hwc_cq_, hwc_rq_, hwc_sq_, eq_, tx_cq_, rx_cq_, sq_, rq_;
+  DmaBuffer hwc_request_{}, hwc_response_{}, tx_buffers_{}, rx_buffers_{};
+  uint32_t hwc_eq_id_ = 0, hwc_cq_id_ = 0, hwc_rq_id_ = 0, hwc_sq_id_ = 0;
+  uint32_t eq_id_ = 0, sq_id_ = 0, rq_id_ = 0, tx_cq_id_ = 0, rx_cq_id_ = 0, max_cqs_ = 0;
+  uint64_t vport_ = 0;
+  uint32_t memory_key_ = 0;
+  mutable std::mutex tx_mutex_;  // sq_, tx_cq_, tx counters
+  uint64_t tx_posted_ = 0, tx_completed_ = 0;
+  uint64_t rx_completed_ = 0;
+  Stats stats_;  // tx_* under tx_mutex_, the rest the driver thread's
+  std::atomic<bool> failed_{false};
+  std::string failure_;
+};
+
+}  // namespace mana::driver
