@@ -8,65 +8,17 @@
 #include "mana/device.h"
 #include "mana/driver/driver.h"
 #include "mana/testing/driver_harness.h"
+#include "mana/testing/emulated_vf.h"
 #include "nvme/testing/fake_dma_memory.h"
 
 namespace {
 
 using mana::testing::RecordingInterrupts;
 using mana::testing::RecordingPackets;
+using mana::testing::DeviceBar;
+using mana::testing::FakePool;
 
 constexpr uint64_t kBase = 0x200000;
-
-// BAR0 of a mana::Device as the driver's Bar.
-class DeviceBar final : public mana::driver::Bar {
- public:
-  explicit DeviceBar(mana::Device& device) : device_(device) {}
-  uint32_t Read32(uint64_t offset) override {
-    std::array<std::byte, 4> bytes{};
-    (void)device_.Read(offset, bytes);
-    uint32_t value = 0;
-    (void)base::LoadLe<uint32_t>(bytes, 0, value);
-    return value;
-  }
-  uint64_t Read64(uint64_t offset) override {
-    std::array<std::byte, 8> bytes{};
-    (void)device_.Read(offset, bytes);
-    uint64_t value = 0;
-    (void)base::LoadLe<uint64_t>(bytes, 0, value);
-    return value;
-  }
-  void Write32(uint64_t offset, uint32_t value) override {
-    std::array<std::byte, 4> bytes{};
-    (void)base::StoreLe<uint32_t>(bytes, 0, value);
-    (void)device_.Write(offset, bytes);
-  }
-  void Write64(uint64_t offset, uint64_t value) override {
-    std::array<std::byte, 8> bytes{};
-    (void)base::StoreLe<uint64_t>(bytes, 0, value);
-    (void)device_.Write(offset, bytes);
-  }
-  uint64_t bar_bytes() const override { return mana::kBar0Bytes; }
-
- private:
-  mana::Device& device_;
-};
-
-// A bump allocator over the fake memory both sides share.
-class FakePool final : public mana::driver::DmaPool {
- public:
-  explicit FakePool(nvme::testing::FakeDmaMemory& memory) : memory_(memory) {}
-  base::Result<mana::driver::DmaBuffer> Allocate(size_t bytes) override {
-    if (next_ + bytes > memory_.size_bytes()) return base::Error("fake pool exhausted");
-    mana::driver::DmaBuffer buffer{memory_.bytes().subspan(next_, bytes), memory_.base() + next_};
-    next_ += bytes;
-    return buffer;
-  }
-  void Free(const mana::driver::DmaBuffer&) override {}
-
- private:
-  nvme::testing::FakeDmaMemory& memory_;
-  size_t next_ = 0;
-};
 
 struct Bench {
   nvme::testing::FakeDmaMemory memory{kBase, 8 << 20};
