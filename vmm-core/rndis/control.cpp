@@ -1,5 +1,6 @@
 #include "rndis/control.h"
 
+#include <algorithm>
 #include <string_view>
 
 namespace rndis {
@@ -170,6 +171,21 @@ ControlReply Control::Set(const OidRequest& request) {
       return reply(status::kSuccess);
     default: return reply(status::kNotSupported);
   }
+}
+
+bool Control::Accepts(std::span<const std::byte> frame) const {
+  if (state_ != State::kInitialized || frame.size() < 6) return false;
+  if ((packet_filter_ & filter::kPromiscuous) != 0) return true;
+  const auto destination = frame.first(6);
+  if (std::all_of(destination.begin(), destination.end(),
+                  [](std::byte b) { return b == std::byte{0xFF}; }))
+    return (packet_filter_ & filter::kBroadcast) != 0;
+  if ((destination[0] & std::byte{1}) != std::byte{0})  // the group bit
+    return (packet_filter_ & (filter::kMulticast | filter::kAllMulticast)) != 0;
+  if ((packet_filter_ & filter::kDirected) == 0) return false;
+  for (size_t i = 0; i < 6; ++i)
+    if (destination[i] != std::byte{nic_.mac[i]}) return false;
+  return true;
 }
 
 std::vector<std::byte> Control::SetLink(bool up) {

@@ -48,6 +48,17 @@ inline constexpr uint32_t kTcpOffloadParameters = 0xFC01020C;
 inline constexpr uint32_t kTcpOffloadHardwareCaps = 0xFC01020D;
 }  // namespace oid
 
+// NDIS_PACKET_TYPE_* (ntddndis.h): the bits of SET PACKET_FILTER. hv_netvsc
+// sets DIRECTED | ALL_MULTICAST | BROADCAST at `ip link up`, PROMISCUOUS
+// on request, 0 when down (mana-netvsc.md §5 step 10).
+namespace filter {
+inline constexpr uint32_t kDirected = 0x01;
+inline constexpr uint32_t kMulticast = 0x02;
+inline constexpr uint32_t kAllMulticast = 0x04;
+inline constexpr uint32_t kBroadcast = 0x08;
+inline constexpr uint32_t kPromiscuous = 0x20;
+}  // namespace filter
+
 struct NicFacts {
   std::array<uint8_t, 6> mac{};
   uint32_t mtu = 1500;  // the IP MTU; frames are mtu + 14 bytes
@@ -73,6 +84,11 @@ class Control {
   bool halted() const { return state_ == State::kHalted; }
   // NDIS_PACKET_TYPE_* bits the guest set (0: receive nothing).
   uint32_t packet_filter() const { return packet_filter_; }
+  // Whether a received Ethernet frame (destination MAC first) passes the
+  // guest's packet filter: none before INITIALIZE, after HALT or with
+  // filter 0. The multicast list is not kept, so MULTICAST admits every
+  // group (the guest's stack drops the rest); directed means our MAC.
+  bool Accepts(std::span<const std::byte> frame) const;
 
  private:
   enum class State { kUninitialized, kInitialized, kHalted };

@@ -3,6 +3,7 @@
 // whose lengths and offsets lie refused without reading outside them.
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cstring>
 #include <vector>
 
@@ -124,6 +125,40 @@ TEST_CASE("rndis: hv_netvsc 6.1's probe sequence gets the answers it needs") {
   CHECK(control.halted());
   CHECK(ReadQueryComplete(control.OnMessage(Query(18, rndis::oid::kGenLinkSpeed)).message, 18).status ==
         rndis::status::kFailure);
+}
+
+TEST_CASE("rndis: the packet filter decides which received frames the guest gets") {
+  rndis::Control control({.mac = {0x00, 0x15, 0x5D, 0x01, 0x02, 0x03}});
+  auto frame = [](std::array<uint8_t, 6> destination) {
+    std::vector<std::byte> bytes(60);
+    for (size_t i = 0; i < 6; ++i) bytes[i] = std::byte{destination[i]};
+    return bytes;
+  };
+  const auto ours = frame({0x00, 0x15, 0x5D, 0x01, 0x02, 0x03});
+  const auto other = frame({0x00, 0x15, 0x5D, 0x01, 0x02, 0x04});
+  const auto broadcast = frame({0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF});
+  const auto multicast = frame({0x01, 0x00, 0x5E, 0x00, 0x00, 0xFB});
+  // Before INITIALIZE, and with filter 0 ("receive nothing"), nothing.
+  CHECK(!control.Accepts(ours));
+  (void)control.OnMessage(Message(rndis::msg::kInitialize, {1, 1, 0, 0x4000}));
+  CHECK(!control.Accepts(ours));
+  CHECK(!control.Accepts(broadcast));
+  // hv_netvsc's `ip link up`: DIRECTED | ALL_MULTICAST | BROADCAST.
+  (void)control.OnMessage(Set(2, rndis::oid::kGenCurrentPacketFilter, U32(0x0D)));
+  CHECK(control.Accepts(ours));
+  CHECK(!control.Accepts(other));
+  CHECK(control.Accepts(broadcast));
+  CHECK(control.Accepts(multicast));
+  CHECK(!control.Accepts(std::span(ours).first(5)));  // no whole destination
+  (void)control.OnMessage(Set(3, rndis::oid::kGenCurrentPacketFilter, U32(rndis::filter::kDirected)));
+  CHECK(control.Accepts(ours));
+  CHECK(!control.Accepts(broadcast));
+  CHECK(!control.Accepts(multicast));
+  (void)control.OnMessage(Set(4, rndis::oid::kGenCurrentPacketFilter, U32(rndis::filter::kPromiscuous)));
+  CHECK(control.Accepts(other));
+  CHECK(control.Accepts(broadcast));
+  (void)control.OnMessage(Message(rndis::msg::kHalt, {5}));
+  CHECK(!control.Accepts(ours));
 }
 
 TEST_CASE("rndis: lying control messages get an error reply with their request ID, or none") {
