@@ -2,6 +2,7 @@
 
 #include <cstdio>
 
+#include "base/string_printf.h"
 #include "rndis/message.h"
 
 namespace hcl {
@@ -17,23 +18,47 @@ constexpr uint32_t kOpenFailed = 0xC0000001;
 constexpr size_t kMaxRndisBytes = nvsp::Channel::kSendSectionBytes + (64u << 10) + 4096;
 // Control replies kept while the guest holds every receive slot.
 constexpr size_t kMaxWaitingReplies = 64;
+constexpr size_t kEthernetHeaderBytes = 14;
+constexpr size_t kVlanTagBytes = 4;  // 802.1Q, if the guest tags in band
 
 }  // namespace
 
 base::Result<std::unique_ptr<NetworkAdapter>> NetworkAdapter::Create(VmbusServer& server,
                                                                      Vtl0Memory& memory,
-                                                                     const rndis::NicFacts& nic) {
-  auto adapter = std::unique_ptr<NetworkAdapter>(new NetworkAdapter(server, memory, nic));
+                                                                     const rndis::NicFacts& nic,
+                                                                     FramePort* port) {
+  rndis::NicFacts facts = nic;
+  if (port != nullptr) {
+    facts.mac = port->mac();
+    facts.mtu = port->mtu();
+    facts.link_up = true;  // media connect, as unbacked
+  }
+  auto adapter = std::unique_ptr<NetworkAdapter>(new NetworkAdapter(server, memory, facts, port));
   vmbus::Offer offer;
   offer.interface_type = kNetworkInterfaceType;
   // An instance GUID of hcl's own: "hcl" in Data1, 'N' last.
   offer.interface_instance = {{'h', 'c', 'l', 0x00, 0x5c, 0x51, 0x00, 0x40, 0x80, 0x00, 0x00,
                                0x00, 0x00, 0x00, 0x01, 'N'}};
   TRY(server.AddChannel(offer, *adapter));
+  adapter->rx_gate_->adapter = adapter.get();
+  if (port != nullptr) {
+    // The port may outlive us: it reaches the adapter only through the gate.
+    port->SetReceiver([gate = adapter->rx_gate_](std::span<const std::byte> frame,
+                                                 const ReceivedFrameInfo& info) {
+      const std::lock_guard lock(gate->mutex);
+      if (gate->adapter != nullptr) gate->adapter->Receive(frame, info);
+    });
+  }
   return adapter;
 }
 
 NetworkAdapter::~NetworkAdapter() {
+  {
+    // After this no frame is being received, and none will be.
+    const std::lock_guard lock(rx_gate_->mutex);
+    rx_gate_->adapter = nullptr;
+    primary_ = nullptr;
+  }
   for (auto& [relid, channel] : open_.TakeAll()) channel->rings->Stop();
 }
 
@@ -43,7 +68,7 @@ uint32_t NetworkAdapter::OnOpen(const vmbus::OpenRequest& request) {
   if (!OpenRings(*open, memory_, server_, request, "netvsp")) return kOpenFailed;
   Open* raw = open.get();
   // The protocol asks for a GPADL's size; the copy is kept for the layout
-  // that follows (the same message).
+  // that follows (the same message). On the channel's thread, no lock held.
   open->protocol = std::make_unique<nvsp::Channel>(
       nvsp::Channel::Config{}, [this, raw](uint32_t gpadl) -> std::optional<uint64_t> {
         auto found = server_.FindGpadl(raw->relid, gpadl, raw->rings->stopping());
@@ -56,53 +81,78 @@ uint32_t NetworkAdapter::OnOpen(const vmbus::OpenRequest& request) {
   open->control = std::make_unique<rndis::Control>(nic_);
   open->rings->Start([this, raw](const vmbus::IncomingPacket& packet) { Handle(*raw, packet); });
   open_.Add(request.relid, std::move(open));
+  const std::lock_guard lock(rx_gate_->mutex);
+  primary_ = raw;  // the only channel offered
   return vmbus::wire::kStatusSuccess;
 }
 
+void NetworkAdapter::Complain(const Open& open, const char* what) {
+  const std::lock_guard lock(log_mutex_);
+  log_.Print("hcl: netvsp: ", "channel %u: %s\n", open.relid, what);
+}
+
 void NetworkAdapter::Handle(Open& open, const vmbus::IncomingPacket& packet) {
-  auto complain = [&](const char* what) {
-    const std::lock_guard lock(log_mutex_);
-    log_.Print("hcl: netvsp: ", "channel %u: %s\n", open.relid, what);
-  };
   if (packet.type == vmbus::PacketType::kCompletion) {
     // The guest is done with a receive slot (RNDIS_PKT_COMPLETE echoing
     // the transfer's ID); anything else is not ours to take.
     const auto parsed = nvsp::Parse(packet.payload);
+    const std::lock_guard lock(open.mutex);
     if (!parsed || !std::holds_alternative<nvsp::RndisPacketComplete>(*parsed) || !open.slots ||
         !open.slots->Complete(packet.transaction_id)) {
-      complain("a completion for no receive the host sent");
+      Complain(open, "a completion for no receive the host sent");
       return;
     }
-    DeliverWaiting(open);
+    DeliverWaitingLocked(open);
     return;
   }
   if (packet.type != vmbus::PacketType::kDataInband &&
       packet.type != vmbus::PacketType::kDataUsingGpaDirect) {
-    complain("a packet type netvsc does not send");
+    Complain(open, "a packet type netvsc does not send");
     return;
   }
-  const nvsp::Outcome outcome = open.protocol->OnMessage(packet.payload, packet.completion_requested());
-  if (outcome.result != nvsp::Result::kOk) complain(nvsp::Describe(outcome.result));
+  // The NVSP state is the channel thread's only, and no lock is held here:
+  // the GPADL lookup waits for the server's lock, which OnClose holds while
+  // it waits for the receiver (rx_gate_), which may wait for open.mutex.
+  const nvsp::Outcome outcome =
+      open.protocol->OnMessage(packet.payload, packet.completion_requested());
+  if (outcome.result != nvsp::Result::kOk) Complain(open, nvsp::Describe(outcome.result));
   if (outcome.completion)
     open.rings->Send(vmbus::PacketType::kCompletion, packet.transaction_id, *outcome.completion);
-  if (outcome.receive_buffer && open.looked_up) {
-    open.receive.emplace(memory_, *open.looked_up);
-    open.slots.emplace(outcome.receive_buffer->section);
-    std::printf("hcl: netvsp: channel %u: NVSP 0x%x, receive buffer %llu bytes (%u slots of %u)\n",
-                open.relid, *open.protocol->version(),
-                static_cast<unsigned long long>(open.receive->size()),
-                outcome.receive_buffer->section.sub_allocations,
-                outcome.receive_buffer->section.sub_allocation_bytes);
-  }
+  if (open.send && !open.protocol->send_buffer()) open.send.reset();
   if (outcome.send_buffer && open.looked_up) open.send.emplace(memory_, *open.looked_up);
-  if (!outcome.rndis) return;
+  if ((open.receive_mapped && !open.protocol->receive_buffer()) ||
+      (outcome.receive_buffer && open.looked_up)) {
+    const std::lock_guard lock(open.mutex);
+    if (open.receive && !open.protocol->receive_buffer()) {
+      // Revoked (teardown): the guest may free those pages; never write
+      // them again.
+      DiscardWaitingLocked(open);
+      open.waiting_replies.clear();
+      open.receive.reset();
+      open.slots.reset();
+    }
+    if (outcome.receive_buffer && open.looked_up) {
+      open.receive.emplace(memory_, *open.looked_up);
+      open.slots.emplace(outcome.receive_buffer->section);
+      open.slot_bytes = outcome.receive_buffer->section.sub_allocation_bytes;
+      std::printf("hcl: netvsp: channel %u: NVSP 0x%x, receive buffer %llu bytes (%u slots of %u)\n",
+                  open.relid, *open.protocol->version(),
+                  static_cast<unsigned long long>(open.receive->size()),
+                  outcome.receive_buffer->section.sub_allocations,
+                  outcome.receive_buffer->section.sub_allocation_bytes);
+    }
+    open.receive_mapped = open.receive.has_value();
+  }
+  const std::optional<nvsp::RndisPacket>& rndis = outcome.rndis;
+  if (!rndis) return;
   uint32_t status = nvsp::status::kSuccess;
-  if (auto bytes = Gather(open, *outcome.rndis, packet)) {
-    HandleRndis(open, *outcome.rndis, *bytes);
+  if (auto bytes = Gather(open, *rndis, packet)) {
+    HandleRndis(open, *rndis, *bytes);
   } else {
     status = nvsp::status::kFailure;
-    complain(bytes.error().message().c_str());
+    Complain(open, bytes.error().message().c_str());
   }
+  // mana-netvsc.md §5 TX: type 11 + NVSP 108, which releases the section.
   if (packet.completion_requested())
     open.rings->Send(vmbus::PacketType::kCompletion, packet.transaction_id,
                      nvsp::RndisPacketDone(status));
@@ -141,62 +191,216 @@ void NetworkAdapter::HandleRndis(Open& open, const nvsp::RndisPacket& rndis,
                                  std::span<const std::byte> bytes) {
   const auto messages = rndis::SplitMessages(bytes);
   if (!messages) {
-    const std::lock_guard lock(log_mutex_);
-    log_.Print("hcl: netvsp: ", "channel %u: %s\n", open.relid, messages.error().message().c_str());
+    if (rndis.channel_type != 1) counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
+    Complain(open, messages.error().message().c_str());
     return;
   }
   for (const auto message : *messages) {
     if (rndis.channel_type == 1) {
+      const std::lock_guard lock(open.mutex);
       const rndis::ControlReply reply = open.control->OnMessage(message);
-      if (!reply.message.empty()) Deliver(open, reply.message, 1);
+      if (reply.message.empty()) continue;
+      // Replies keep their order: behind any already waiting.
+      if (open.waiting_replies.empty() &&
+          DeliverLocked(open, reply.message, 1) != Delivery::kNoSlot)
+        continue;
+      if (open.waiting_replies.size() < kMaxWaitingReplies)
+        open.waiting_replies.emplace_back(reply.message.begin(), reply.message.end());
       continue;
     }
-    const auto frame = rndis::ParsePacket(message);
-    if (!frame) {
-      const std::lock_guard lock(log_mutex_);
-      log_.Print("hcl: netvsp: ", "channel %u: %s\n", open.relid, frame.error().message().c_str());
-      continue;
-    }
-    if (frames_from_guest_.fetch_add(1) == 0) {
-      const unsigned type = frame->frame.size() >= 14
-                                ? static_cast<unsigned>(frame->frame[12]) << 8 |
-                                      static_cast<unsigned>(frame->frame[13])
-                                : 0;
-      std::printf("hcl: netvsp: first frame from VTL0: %zu bytes, ethertype 0x%04x (no back end "
-                  "yet: dropped)\n",
-                  frame->frame.size(), type);
-    }
+    TransmitFrame(open, message);
   }
 }
 
-void NetworkAdapter::Deliver(Open& open, std::span<const std::byte> message, uint32_t channel_type) {
-  if (!open.slots || !open.receive) return;  // no receive buffer: nowhere to put it
+void NetworkAdapter::TransmitFrame(Open& open, std::span<const std::byte> message) {
+  const auto packet = rndis::ParsePacket(message);
+  if (!packet) {
+    counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
+    Complain(open, packet.error().message().c_str());
+    return;
+  }
+  // Per-packet info is not read: no offload is advertised (rndis::Control),
+  // so hv_netvsc computes checksums and segments itself; a checksum or LSO
+  // PPI asks for nothing we do. A frame past the MTU (plus an in-band
+  // 802.1Q tag) is an LSO frame or a lie either way: dropped, not trusted.
+  const std::span<const std::byte> frame = packet->frame;
+  if (tx_parsed_.fetch_add(1) == 0) {
+    const unsigned type = frame.size() >= 14 ? static_cast<unsigned>(frame[12]) << 8 |
+                                                   static_cast<unsigned>(frame[13])
+                                             : 0;
+    std::printf("hcl: netvsp: first frame from VTL0: %zu bytes, ethertype 0x%04x%s\n",
+                frame.size(), type, port_ == nullptr ? " (no back end: dropped)" : "");
+  }
+  if (frame.size() < kEthernetHeaderBytes ||
+      frame.size() > size_t{nic_.mtu} + kEthernetHeaderBytes + kVlanTagBytes) {
+    counters_.tx_bad_size.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (port_ == nullptr) {
+    counters_.tx_no_port.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // No lock held: the port may block briefly or call back.
+  if (!port_->Transmit(frame)) {
+    counters_.tx_refused.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  counters_.tx_frames.fetch_add(1, std::memory_order_relaxed);
+  counters_.tx_bytes.fetch_add(frame.size(), std::memory_order_relaxed);
+}
+
+void NetworkAdapter::Receive(std::span<const std::byte> frame, const ReceivedFrameInfo& info) {
+  if (frame.size() < kEthernetHeaderBytes) {
+    counters_.rx_bad_size.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // Called under rx_gate_->mutex: primary_ stays open until we return.
+  Open* open = primary_;
+  if (open == nullptr) {
+    counters_.rx_not_ready.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  const std::lock_guard lock(open->mutex);
+  if (!open->slots || !open->receive || !open->control->initialized()) {
+    counters_.rx_not_ready.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  if (!open->control->Accepts(frame)) {
+    counters_.rx_filtered.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // mana-netvsc.md §5 RX: NDIS_TCP_IP_CHECKSUM_PACKET_INFO, receive bits
+  // tcp_ok 3, udp_ok 4, ip_ok 5; only what the device verified.
+  std::vector<rndis::OutgoingInfo> infos;
+  uint32_t checksum = 0;
+  if (info.tcp_checksum_ok) checksum |= 1u << 3;
+  if (info.udp_checksum_ok) checksum |= 1u << 4;
+  if (info.ip_checksum_ok) checksum |= 1u << 5;
+  if (checksum != 0) {
+    rndis::OutgoingInfo ppi{rndis::ppi::kChecksum, std::vector<std::byte>(4)};
+    for (size_t i = 0; i < 4; ++i) ppi.payload[i] = static_cast<std::byte>(checksum >> (8 * i));
+    infos.push_back(std::move(ppi));
+  }
+  std::vector<std::byte> message = rndis::BuildPacket(frame, infos);
+  if (message.size() > open->slot_bytes) {
+    counters_.rx_bad_size.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // Frames keep their order: behind any already waiting.
+  if (open->waiting_frames.empty()) {
+    const Delivery delivery = DeliverLocked(*open, message, 0);
+    if (delivery != Delivery::kNoSlot) {
+      CountDelivery(delivery, frame.size());
+      return;
+    }
+  }
+  if (open->waiting_frames.size() >= kMaxWaitingFrames ||
+      message.size() > kMaxWaitingFrameBytes - open->waiting_frame_bytes) {
+    counters_.rx_overflow.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  open->waiting_frame_bytes += message.size();
+  open->waiting_frames.push_back({std::move(message), frame.size()});
+}
+
+NetworkAdapter::Delivery NetworkAdapter::DeliverLocked(Open& open,
+                                                       std::span<const std::byte> message,
+                                                       uint32_t channel_type) {
+  if (!open.slots || !open.receive) return Delivery::kNoBuffer;  // nowhere to put it
   const auto slot = open.slots->Take();
-  if (!slot) {
-    if (open.waiting.size() < kMaxWaitingReplies) open.waiting.emplace_back(message.begin(), message.end());
-    return;
-  }
-  if (message.size() > slot->capacity || !open.receive->Write(slot->byte_offset, message)) {
+  if (!slot) return Delivery::kNoSlot;
+  if (message.size() > slot->capacity) {
     (void)open.slots->Complete(slot->transaction_id);
-    return;
+    return Delivery::kTooLarge;
   }
+  if (!open.receive->Write(slot->byte_offset, message)) {
+    (void)open.slots->Complete(slot->transaction_id);
+    return Delivery::kWriteFailed;
+  }
+  // mana-netvsc.md §5 RX: type 7, completion requested, page set 0xCAFE,
+  // one range; NVSP 107 names the channel (0 data, 1 control).
   const auto header = nvsp::ReceiveSlots::TransferHeader(slot->byte_offset,
                                                          static_cast<uint32_t>(message.size()));
   open.rings->Send(vmbus::PacketType::kDataUsingTransferPages,
                    vmbus::kPacketFlagCompletionRequested, slot->transaction_id, header,
                    nvsp::RndisPacketMessage(channel_type));
+  return Delivery::kSent;
 }
 
-void NetworkAdapter::DeliverWaiting(Open& open) {
-  while (!open.waiting.empty() && open.slots && open.slots->outstanding() < open.slots->limit()) {
-    std::vector<std::byte> message = std::move(open.waiting.front());
-    open.waiting.pop_front();
-    Deliver(open, message, 1);
+void NetworkAdapter::CountDelivery(Delivery delivery, size_t frame_bytes) {
+  switch (delivery) {
+    case Delivery::kSent:
+      counters_.rx_frames.fetch_add(1, std::memory_order_relaxed);
+      counters_.rx_bytes.fetch_add(frame_bytes, std::memory_order_relaxed);
+      return;
+    case Delivery::kNoBuffer:
+    case Delivery::kNoSlot:
+      counters_.rx_not_ready.fetch_add(1, std::memory_order_relaxed);
+      return;
+    case Delivery::kTooLarge:
+      counters_.rx_bad_size.fetch_add(1, std::memory_order_relaxed);
+      return;
+    case Delivery::kWriteFailed:
+      counters_.rx_write_failed.fetch_add(1, std::memory_order_relaxed);
+      return;
   }
 }
 
+void NetworkAdapter::DeliverWaitingLocked(Open& open) {
+  while (!open.waiting_replies.empty()) {
+    if (DeliverLocked(open, open.waiting_replies.front(), 1) == Delivery::kNoSlot) return;
+    open.waiting_replies.pop_front();
+  }
+  while (!open.waiting_frames.empty()) {
+    WaitingFrame& next = open.waiting_frames.front();
+    const Delivery delivery = DeliverLocked(open, next.message, 0);
+    if (delivery == Delivery::kNoSlot) return;
+    CountDelivery(delivery, next.frame_bytes);
+    open.waiting_frame_bytes -= next.message.size();
+    open.waiting_frames.pop_front();
+  }
+}
+
+void NetworkAdapter::DiscardWaitingLocked(Open& open) {
+  counters_.rx_discarded.fetch_add(open.waiting_frames.size(), std::memory_order_relaxed);
+  open.waiting_frames.clear();
+  open.waiting_frame_bytes = 0;
+}
+
+NetworkAdapter::Counters NetworkAdapter::counters() const {
+  auto get = [](const std::atomic<uint64_t>& counter) {
+    return counter.load(std::memory_order_relaxed);
+  };
+  const AtomicCounters& c = counters_;
+  return {get(c.tx_frames),    get(c.tx_bytes),     get(c.tx_refused),     get(c.tx_malformed),
+          get(c.tx_bad_size),  get(c.tx_no_port),   get(c.rx_frames),      get(c.rx_bytes),
+          get(c.rx_not_ready), get(c.rx_filtered),  get(c.rx_overflow),    get(c.rx_bad_size),
+          get(c.rx_write_failed), get(c.rx_discarded)};
+}
+
+std::string NetworkAdapter::Summary() const {
+  const Counters c = counters();
+  auto u = [](uint64_t value) { return static_cast<unsigned long long>(value); };
+  return base::StringPrintf(
+      "netvsp: tx %llu frames %llu bytes (refused %llu, malformed %llu, bad size %llu, "
+      "no back end %llu); rx %llu frames %llu bytes (not ready %llu, filtered %llu, "
+      "overflow %llu, bad size %llu, write failed %llu, discarded %llu)",
+      u(c.tx_frames), u(c.tx_bytes), u(c.tx_refused), u(c.tx_malformed), u(c.tx_bad_size),
+      u(c.tx_no_port), u(c.rx_frames), u(c.rx_bytes), u(c.rx_not_ready), u(c.rx_filtered),
+      u(c.rx_overflow), u(c.rx_bad_size), u(c.rx_write_failed), u(c.rx_discarded));
+}
+
 void NetworkAdapter::OnClose(uint32_t relid) {
-  if (std::unique_ptr<Open> open = open_.Remove(relid)) open->rings->Stop();
+  std::unique_ptr<Open> open = open_.Remove(relid);
+  if (!open) return;
+  {
+    // No frame is being received into it after this.
+    const std::lock_guard lock(rx_gate_->mutex);
+    if (primary_ == open.get()) primary_ = nullptr;
+  }
+  open->rings->Stop();
+  const std::lock_guard lock(open->mutex);
+  DiscardWaitingLocked(*open);
 }
 
 void NetworkAdapter::OnModify(uint32_t relid, uint32_t target_vp) { open_.Modify(relid, target_vp); }

@@ -248,7 +248,7 @@ base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on
   if (options.netvsp_unbacked) {
     // A Hyper-V OUI (00:15:5D) address; "HCL" after it.
     const rndis::NicFacts nic{.mac = {0x00, 0x15, 0x5D, 0x48, 0x43, 0x4C}};
-    paravisor->nic = TRY(NetworkAdapter::Create(paravisor->vmbus, paravisor->memory, nic));
+    paravisor->nic = TRY(NetworkAdapter::Create(paravisor->vmbus, paravisor->memory, nic, nullptr));
     std::printf("hcl: netvsp: synthetic NIC 00:15:5d:48:43:4c offered, no back end yet "
                 "(hcl.netvsp=unbacked)\n");
   }

@@ -245,7 +245,8 @@ struct GuestPacket {
   uint16_t length8 = 0;
   uint16_t flags = 0;
   uint64_t transaction_id = 0;
-  Bytes payload;  // from offset8 * 8 to length8 * 8
+  Bytes payload;    // from offset8 * 8 to length8 * 8
+  Bytes extension;  // from the descriptor's end to offset8 * 8 (a transfer-page header)
   uint64_t trailer = 0;
 };
 
@@ -337,6 +338,10 @@ class GuestRing {
     if (payload_offset < packet_bytes) {
       packet.payload.resize(packet_bytes - payload_offset);
       ReadData(read + payload_offset, packet.payload);
+    }
+    if (payload_offset > descriptor.size() && payload_offset <= packet_bytes) {
+      packet.extension.resize(payload_offset - descriptor.size());
+      ReadData(read + static_cast<uint32_t>(descriptor.size()), packet.extension);
     }
     Bytes trailer(8);
     ReadData(read + packet_bytes, trailer);

@@ -1,0 +1,676 @@
+// hcl's netvsp with a back end, end to end in one process: a "guest" plays
+// Linux 6.1's hv_vmbus and hv_netvsc (mana-netvsc.md §5: NVSP init, the
+// receive and send buffers as GPADLs, RNDIS control through receive slots)
+// against the real VmbusServer, NetworkAdapter, RingChannel threads and
+// VTL0 gate, over a byte vector standing in for VTL0's RAM; a fake
+// FramePort records what the guest transmits and injects received frames
+// from the test's thread (the port's thread in hcl).
+#include "devices/network_adapter.h"
+
+#include <doctest/doctest.h>
+
+#include <algorithm>
+#include <array>
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "devices/frame_port.h"
+#include "devices/testing/vmbus_guest.h"
+#include "nvsp/message.h"
+#include "rndis/control.h"
+#include "rndis/message.h"
+#include "vmbus/wire.h"
+
+namespace {
+
+using hcl::testing::Bytes;
+using hcl::testing::DeliveredMessage;
+using hcl::testing::Get;
+using hcl::testing::GuestPacket;
+using hcl::testing::GuestRing;
+using hcl::testing::Put32;
+using hcl::testing::RecordingDriver;
+using hcl::testing::VmbusGuest;
+using vmbus::wire::MessageType;
+namespace vw = vmbus::wire;
+
+constexpr uint64_t kRamBase = 0x10'0000;
+constexpr size_t kRamBytes = 4 * 1024 * 1024;
+constexpr uint64_t kRamEnd = kRamBase + kRamBytes;
+constexpr uint32_t kRingDataPages = 4;  // per ring
+constexpr uint32_t kRingPages = 2 * (1 + kRingDataPages);
+// 2 pages of 1792-byte sub-allocations (MTU 1514): 4 slots, 3 out at once.
+constexpr uint32_t kReceivePages = 2;
+constexpr uint32_t kSendPages = 2;  // one 6144-byte section
+constexpr uint32_t kSlotsOut = 3;
+constexpr auto kWait = std::chrono::milliseconds(5000);
+constexpr auto kQuiet = std::chrono::milliseconds(200);
+constexpr uint16_t kCompletionRequested = vmbus::kPacketFlagCompletionRequested;
+constexpr uint16_t kInband = static_cast<uint16_t>(vmbus::PacketType::kDataInband);
+constexpr uint16_t kGpaDirect = static_cast<uint16_t>(vmbus::PacketType::kDataUsingGpaDirect);
+constexpr uint16_t kTransferPages = static_cast<uint16_t>(vmbus::PacketType::kDataUsingTransferPages);
+constexpr uint16_t kCompletion = static_cast<uint16_t>(vmbus::PacketType::kCompletion);
+constexpr std::array<uint8_t, 6> kPortMac = {0x00, 0x22, 0x48, 0x0A, 0x0B, 0x0C};
+constexpr uint32_t kTxnInit = 1;
+
+class FakePort final : public hcl::FramePort {
+ public:
+  void SetReceiver(Receiver receiver) override {
+    const std::lock_guard lock(mutex_);
+    receiver_ = std::move(receiver);
+  }
+  bool Transmit(std::span<const std::byte> frame) override {
+    const std::lock_guard lock(mutex_);
+    if (refuse_) return false;
+    sent_.emplace_back(frame.begin(), frame.end());
+    return true;
+  }
+  std::array<uint8_t, 6> mac() const override { return kPortMac; }
+  uint32_t mtu() const override { return 1500; }
+
+  // A frame from the wire, on the caller's thread.
+  void Receive(std::span<const std::byte> frame, const hcl::ReceivedFrameInfo& info = {}) {
+    Receiver receiver;
+    {
+      const std::lock_guard lock(mutex_);
+      receiver = receiver_;
+    }
+    REQUIRE(receiver);
+    receiver(frame, info);
+  }
+  std::vector<Bytes> Sent() const {
+    const std::lock_guard lock(mutex_);
+    return sent_;
+  }
+  bool WaitSent(size_t count) const {
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (Sent().size() < count) {
+      if (std::chrono::steady_clock::now() >= deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return true;
+  }
+  void set_refuse(bool refuse) {
+    const std::lock_guard lock(mutex_);
+    refuse_ = refuse;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  Receiver receiver_;         // guarded by mutex_
+  std::vector<Bytes> sent_;   // guarded by mutex_
+  bool refuse_ = false;       // guarded by mutex_
+};
+
+// An Ethernet frame to `destination`, `length` bytes, its payload a
+// pattern naming `tag`.
+Bytes Frame(std::array<uint8_t, 6> destination, size_t length, uint32_t tag) {
+  Bytes frame(std::max<size_t>(length, 14));
+  for (size_t i = 0; i < 6; ++i) frame[i] = std::byte{destination[i]};
+  for (size_t i = 0; i < 6; ++i) frame[6 + i] = std::byte{static_cast<uint8_t>(0x50 + i)};
+  frame[12] = std::byte{0x08};  // IPv4
+  for (size_t i = 14; i < length; ++i) frame[i] = static_cast<std::byte>((tag * 131 + i * 7) & 0xFF);
+  if (length >= 18) Put32(frame, 14, tag);
+  frame.resize(length);  // runts too
+  return frame;
+}
+constexpr std::array<uint8_t, 6> kBroadcast = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+
+// An NVSP message: 40 bytes of little-endian words.
+Bytes Nvsp(std::vector<uint32_t> words) {
+  Bytes out(nvsp::kMessageBytes);
+  for (size_t i = 0; i < words.size(); ++i) Put32(out, 4 * i, words[i]);
+  return out;
+}
+// An RNDIS control message: type, length patched, the words, a tail.
+Bytes Rndis(uint32_t type, std::vector<uint32_t> words, const Bytes& tail = {}) {
+  Bytes out(8 + 4 * words.size());
+  Put32(out, 0, type);
+  for (size_t i = 0; i < words.size(); ++i) Put32(out, 8 + 4 * i, words[i]);
+  out.insert(out.end(), tail.begin(), tail.end());
+  Put32(out, 4, static_cast<uint32_t>(out.size()));
+  return out;
+}
+Bytes U32(uint32_t value) {
+  Bytes out(4);
+  Put32(out, 0, value);
+  return out;
+}
+
+struct Fixture;
+
+// What the guest read from a transfer-page packet: the NVSP channel type
+// and the RNDIS message in the receive buffer.
+struct Received {
+  uint64_t transaction_id = 0;
+  uint32_t channel_type = 0;
+  Bytes message;
+};
+
+struct Fixture {
+  RecordingDriver driver;
+  Bytes ram_bytes = Bytes(kRamBytes);
+  mem::GuestMemory ram = mem::GuestMemory::Create(mem::Gpa{kRamBase}, ram_bytes).value();
+  hcl::Vtl0Memory memory;
+  hcl::VmbusServer server{driver, 2};
+  VmbusGuest guest{server, memory, ram, driver, kRamBase};
+  uint64_t next_free = kRamBase + base::kPageSize;
+  uint32_t next_gpadl = 0xE1E10;
+  FakePort port;  // outlives the adapter
+  std::unique_ptr<hcl::NetworkAdapter> adapter;
+
+  uint32_t relid = 0;
+  uint32_t connection_id = 0;
+  std::optional<GuestRing> to_host;
+  std::optional<GuestRing> from_host;
+  uint64_t receive_gpa = 0;
+  uint64_t send_gpa = 0;
+  uint32_t next_request = 100;
+
+  Fixture() {
+    memory.Add(ram);
+    auto created = hcl::NetworkAdapter::Create(server, memory, {}, &port);
+    REQUIRE(created.ok());
+    adapter = std::move(created).value();
+  }
+
+  uint64_t AllocPages(uint64_t count) {
+    const uint64_t gpa = next_free;
+    next_free += count * base::kPageSize;
+    REQUIRE(next_free <= kRamEnd);
+    return gpa;
+  }
+  static std::vector<uint64_t> Pfns(uint64_t first_gpa, uint64_t count) {
+    std::vector<uint64_t> pfns;
+    for (uint64_t i = 0; i < count; ++i) pfns.push_back(first_gpa / base::kPageSize + i);
+    return pfns;
+  }
+  Bytes RamBytes(uint64_t gpa, size_t length) const {
+    Bytes bytes(length);
+    REQUIRE(ram.Read(mem::Gpa{gpa}, bytes).ok());
+    return bytes;
+  }
+  void SetRam(uint64_t gpa, std::span<const std::byte> bytes) {
+    REQUIRE(ram.Write(mem::Gpa{gpa}, bytes).ok());
+  }
+
+  // hv_vmbus: version 5.3, the offer, the ring GPADL, open.
+  void OpenChannel() {
+    REQUIRE(guest.Post(vw::kModernMessageConnectionId,
+                       hcl::testing::InitiateContact(vw::kVersionWin10V5_3, 0, 2)) ==
+            ::hv::Status::kSuccess);
+    auto messages = guest.TakeMessages();
+    REQUIRE(messages.size() == 1);
+    guest.msg_conn_id = messages[0].Field<uint32_t>(offsetof(vw::VersionResponse, msg_conn_id));
+    REQUIRE(guest.Post(hcl::testing::RequestOffers()) == ::hv::Status::kSuccess);
+    messages = guest.TakeMessages();
+    REQUIRE(messages.size() == 2);
+    REQUIRE(messages[0].type() == static_cast<uint32_t>(MessageType::kOfferChannel));
+    relid = messages[0].Field<uint32_t>(offsetof(vw::OfferChannel, child_relid));
+    connection_id = messages[0].Field<uint32_t>(offsetof(vw::OfferChannel, connection_id));
+    const uint64_t first = AllocPages(kRingPages);
+    const uint32_t ring_gpadl = CreateGpadl(Pfns(first, kRingPages));
+    REQUIRE(guest.Post(hcl::testing::OpenChannel(relid, 1, ring_gpadl, 0, 1 + kRingDataPages)) ==
+            ::hv::Status::kSuccess);
+    messages = guest.TakeMessages();
+    REQUIRE(messages.size() == 1);
+    REQUIRE(messages[0].type() == static_cast<uint32_t>(MessageType::kOpenChannelResult));
+    REQUIRE(messages[0].Field<uint32_t>(offsetof(vw::OpenChannelResult, status)) ==
+            vw::kStatusSuccess);
+    to_host.emplace(ram, first, kRingDataPages);
+    from_host.emplace(ram, first + (1 + kRingDataPages) * base::kPageSize, kRingDataPages);
+  }
+  uint32_t CreateGpadl(std::span<const uint64_t> pfns) {
+    const uint32_t gpadl = next_gpadl++;
+    REQUIRE(guest.Post(hcl::testing::GpadlHeader(relid, gpadl, pfns)) == ::hv::Status::kSuccess);
+    auto messages = guest.TakeMessages();
+    REQUIRE(messages.size() == 1);
+    REQUIRE(messages[0].type() == static_cast<uint32_t>(MessageType::kGpadlCreated));
+    REQUIRE(messages[0].Field<uint32_t>(offsetof(vw::GpadlCreated, creation_status)) ==
+            vw::kStatusSuccess);
+    return gpadl;
+  }
+
+  void Send(uint16_t type, uint16_t flags, uint64_t transaction_id, std::span<const std::byte> body,
+            uint16_t offset8 = 2) {
+    REQUIRE(to_host->Write(type, flags, transaction_id, body, offset8).has_value());
+    CHECK(server.SignalEvent(connection_id) == ::hv::Status::kSuccess);
+  }
+  GuestPacket Next() {
+    auto packet = from_host->WaitRead(kWait);
+    REQUIRE(packet.has_value());
+    return *std::move(packet);
+  }
+  // The next packet is a completion for `transaction_id` of NVSP `type`
+  // with `status`.
+  void ExpectCompletion(uint64_t transaction_id, uint32_t type, uint32_t status) {
+    const GuestPacket packet = Next();
+    CHECK(packet.type == kCompletion);
+    CHECK(packet.transaction_id == transaction_id);
+    REQUIRE(packet.payload.size() >= nvsp::kMessageBytes);
+    CHECK(Get<uint32_t>(packet.payload, 0) == type);
+    // INIT_COMPLETE: {negotiated (legacy), max_mdl_chain_len, status}.
+    CHECK(Get<uint32_t>(packet.payload, type == nvsp::type::kInitComplete ? 12 : 4) == status);
+  }
+  // The next packet is a transfer-page packet as netvsc_receive checks it
+  // (mana-netvsc.md §5 RX); its RNDIS message from the receive buffer.
+  Received NextReceive() {
+    const GuestPacket packet = Next();
+    REQUIRE(packet.type == kTransferPages);
+    CHECK((packet.flags & kCompletionRequested) != 0);
+    REQUIRE(packet.extension.size() >= 16);
+    CHECK(Get<uint16_t>(packet.extension, 0) == 0xCAFE);
+    REQUIRE(Get<uint32_t>(packet.extension, 4) == 1);
+    const uint32_t count = Get<uint32_t>(packet.extension, 8);
+    const uint32_t offset = Get<uint32_t>(packet.extension, 12);
+    REQUIRE(uint64_t{offset} + count <= kReceivePages * base::kPageSize);
+    REQUIRE(packet.payload.size() >= 16);
+    CHECK(Get<uint32_t>(packet.payload, 0) == nvsp::type::kSendRndisPacket);
+    return {packet.transaction_id, Get<uint32_t>(packet.payload, 4),
+            RamBytes(receive_gpa + offset, count)};
+  }
+  // The guest is done with a receive (netvsc_send_recv_completion).
+  void Complete(uint64_t transaction_id) {
+    Send(kCompletion, 0, transaction_id,
+         Nvsp({nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess}));
+  }
+  bool NothingArrives() {
+    return !from_host->WaitRead(kQuiet).has_value();
+  }
+
+  // RNDIS bytes in send section 0, then RNDIS_PKT naming it; the NVSP
+  // completion status.
+  void SendInSection(uint32_t channel_type, std::span<const std::byte> rndis, uint64_t txn) {
+    REQUIRE(rndis.size() <= 6144);
+    SetRam(send_gpa, rndis);
+    Send(kInband, kCompletionRequested, txn,
+         Nvsp({nvsp::type::kSendRndisPacket, channel_type, 0, static_cast<uint32_t>(rndis.size())}));
+  }
+  // `section` bytes in send section 0 (none if empty) and `direct` in
+  // fresh pages named by a GPA-direct range (mixed, or GPA direct alone).
+  void SendMixed(uint32_t channel_type, std::span<const std::byte> section,
+                 std::span<const std::byte> direct, uint64_t txn) {
+    if (!section.empty()) SetRam(send_gpa, section);
+    const uint64_t pages = (direct.size() + 100 + base::kPageSize - 1) / base::kPageSize;
+    const uint64_t gpa = AllocPages(pages);
+    SetRam(gpa + 100, direct);
+    const auto pfns = Pfns(gpa, pages);
+    const Bytes message = Nvsp({nvsp::type::kSendRndisPacket, channel_type,
+                                section.empty() ? nvsp::kNoSection : 0,
+                                static_cast<uint32_t>(section.size())});
+    const auto [body, offset8] = hcl::testing::GpaDirectBody(
+        static_cast<uint32_t>(direct.size()), 100, pfns, message);
+    Send(kGpaDirect, kCompletionRequested, txn, body, offset8);
+  }
+
+  // A control request through the send buffer; its reply through a slot,
+  // completed at once.
+  Bytes Control(const Bytes& request) {
+    SendInSection(1, request, 7);
+    const Received reply = NextReceive();
+    CHECK(reply.channel_type == 1);
+    ExpectCompletion(7, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+    Complete(reply.transaction_id);
+    Sync();
+    return reply.message;
+  }
+  // Returns once the channel's thread handled every packet sent before:
+  // a second INIT (refused once ready) is answered in ring order.
+  void Sync() {
+    Send(kInband, kCompletionRequested, 99, Nvsp({nvsp::type::kInit, 0x60001, 0x60001}));
+    ExpectCompletion(99, nvsp::type::kInitComplete, nvsp::status::kFailure);
+  }
+
+  // netvsc_connect_vsp and rndis_filter_device_add's first steps: NVSP
+  // 6.1, the buffers, RNDIS INIT; the MAC the guest learns.
+  void Bringup() {
+    OpenChannel();
+    Send(kInband, kCompletionRequested, kTxnInit, Nvsp({nvsp::type::kInit, 0x60001, 0x60001}));
+    ExpectCompletion(kTxnInit, nvsp::type::kInitComplete, nvsp::status::kSuccess);
+    Bytes config = Nvsp({nvsp::type::kSendNdisConfig, 1514, 0, 0, 0});
+    Send(kInband, 0, 2, config);
+    Send(kInband, 0, 3, Nvsp({nvsp::type::kSendNdisVersion, 6, 30}));
+    receive_gpa = AllocPages(kReceivePages);
+    const uint32_t receive = CreateGpadl(Pfns(receive_gpa, kReceivePages));
+    Send(kInband, kCompletionRequested, 4, Nvsp({nvsp::type::kSendReceiveBuffer, receive, 0xCAFE}));
+    ExpectCompletion(4, nvsp::type::kSendReceiveBufferComplete, nvsp::status::kSuccess);
+    send_gpa = AllocPages(kSendPages);
+    const uint32_t send = CreateGpadl(Pfns(send_gpa, kSendPages));
+    Send(kInband, kCompletionRequested, 5, Nvsp({nvsp::type::kSendSendBuffer, send, 0}));
+    ExpectCompletion(5, nvsp::type::kSendSendBufferComplete, nvsp::status::kSuccess);
+
+    const Bytes init = Control(Rndis(rndis::msg::kInitialize, {next_request++, 1, 0, 0x4000}));
+    REQUIRE(init.size() >= 16);
+    CHECK(Get<uint32_t>(init, 0) == (rndis::msg::kInitialize | rndis::msg::kCompletion));
+    CHECK(Get<uint32_t>(init, 12) == rndis::status::kSuccess);
+    // The MAC and MTU are the port's (rndis_filter_query_device_mac).
+    const Bytes mac = Control(
+        Rndis(rndis::msg::kQuery, {next_request++, rndis::oid::k8023PermanentAddress, 0, 0, 0}));
+    REQUIRE(mac.size() == 24 + 6);
+    for (size_t i = 0; i < 6; ++i) CHECK(mac[24 + i] == std::byte{kPortMac[i]});
+    const Bytes mtu = Control(
+        Rndis(rndis::msg::kQuery, {next_request++, rndis::oid::kGenMaximumFrameSize, 0, 0, 0}));
+    REQUIRE(mtu.size() == 24 + 4);
+    CHECK(Get<uint32_t>(mtu, 24) == 1500);
+    const Bytes media = Control(
+        Rndis(rndis::msg::kQuery, {next_request++, rndis::oid::kGenMediaConnectStatus, 0, 0, 0}));
+    REQUIRE(media.size() == 24 + 4);
+    CHECK(Get<uint32_t>(media, 24) == 0);  // connected
+  }
+  void SetFilter(uint32_t filter) {
+    const Bytes reply = Control(Rndis(
+        rndis::msg::kSet, {next_request++, rndis::oid::kGenCurrentPacketFilter, 4, 20, 0}, U32(filter)));
+    REQUIRE(reply.size() >= 16);
+    CHECK(Get<uint32_t>(reply, 12) == rndis::status::kSuccess);
+  }
+  // `ip link up`.
+  void Ready() {
+    Bringup();
+    SetFilter(rndis::filter::kDirected | rndis::filter::kAllMulticast | rndis::filter::kBroadcast);
+  }
+
+  // The frame of a received RNDIS PACKET, checked as rndis_filter_receive
+  // does; and its checksum PPI, if any.
+  static Bytes FrameOf(const Received& received, std::optional<uint32_t>* checksum = nullptr) {
+    CHECK(received.channel_type == 0);
+    const auto packet = rndis::ParsePacket(received.message);
+    REQUIRE(packet.ok());
+    if (checksum != nullptr) {
+      checksum->reset();
+      for (const auto& info : packet->infos)
+        if (info.type == rndis::ppi::kChecksum && info.payload.size() == 4)
+          *checksum = Get<uint32_t>(info.payload, 0);
+    }
+    return Bytes(packet->frame.begin(), packet->frame.end());
+  }
+};
+
+}  // namespace
+
+TEST_CASE("network adapter: guest frames reach the port byte for byte (section, GPA direct, mixed)") {
+  Fixture f;
+  f.Ready();
+  const std::array<uint8_t, 6> peer = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+
+  // Inband: the whole RNDIS PACKET in send section 0.
+  const Bytes first = Frame(peer, 98, 1);
+  f.SendInSection(0, rndis::BuildPacket(first), 20);
+  f.ExpectCompletion(20, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  REQUIRE(f.port.WaitSent(1));
+  CHECK(f.port.Sent()[0] == first);
+
+  // GPA direct: the packet in guest pages, a maximum-size frame, with the
+  // checksum and LSO PPIs a guest might add: ignored, the frame goes as is.
+  const Bytes second = Frame(peer, 1514, 2);
+  std::vector<rndis::OutgoingInfo> infos;
+  infos.push_back({rndis::ppi::kChecksum, U32(0x1D)});
+  infos.push_back({rndis::ppi::kLsoV2, U32(1u << 30 | 536)});
+  f.SendMixed(0, {}, rndis::BuildPacket(second, infos), 21);
+  f.ExpectCompletion(21, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  REQUIRE(f.port.WaitSent(2));
+  CHECK(f.port.Sent()[1] == second);
+
+  // Mixed (cp_partial): header and PPIs in the section, the frame's bytes
+  // in a GPA-direct range; one RNDIS stream.
+  const Bytes third = Frame(peer, 700, 3);
+  const Bytes whole = rndis::BuildPacket(third);
+  const size_t split = whole.size() - third.size() + 20;  // 20 frame bytes in the section
+  f.SendMixed(0, std::span(whole).first(split), std::span(whole).subspan(split), 22);
+  f.ExpectCompletion(22, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  REQUIRE(f.port.WaitSent(3));
+  CHECK(f.port.Sent()[2] == third);
+
+  // A batch of two in one section (hv_netvsc's TX batching).
+  const Bytes fourth = Frame(peer, 60, 4), fifth = Frame(kBroadcast, 42, 5);
+  // netvsc_copy_to_send_buf pads a batched packet to the alignment the
+  // INIT reply asked for (8) and counts the padding in its msg_len.
+  Bytes batch = rndis::BuildPacket(fourth);
+  batch.resize((batch.size() + 7) / 8 * 8);
+  Put32(batch, 4, static_cast<uint32_t>(batch.size()));
+  const Bytes fifth_packet = rndis::BuildPacket(fifth);
+  batch.insert(batch.end(), fifth_packet.begin(), fifth_packet.end());
+  f.SendInSection(0, batch, 23);
+  f.ExpectCompletion(23, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  REQUIRE(f.port.WaitSent(5));
+  CHECK(f.port.Sent()[3] == fourth);
+  CHECK(f.port.Sent()[4] == fifth);
+
+  // The port refuses one: counted, still completed.
+  f.port.set_refuse(true);
+  f.SendInSection(0, rndis::BuildPacket(first), 24);
+  f.ExpectCompletion(24, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  f.port.set_refuse(false);
+
+  const auto counters = f.adapter->counters();
+  CHECK(counters.tx_frames == 5);
+  CHECK(counters.tx_bytes == 98 + 1514 + 700 + 60 + 42);
+  CHECK(counters.tx_refused == 1);
+  CHECK(counters.tx_malformed == 0);
+  CHECK(f.adapter->Summary().find("tx 5 frames 2414 bytes (refused 1") != std::string::npos);
+}
+
+TEST_CASE("network adapter: port frames land in a receive slot as RNDIS PACKETs, checksum PPI when verified") {
+  Fixture f;
+  // Before the channel is open: dropped and counted.
+  FakePort& port = f.port;
+  port.Receive(Frame(kBroadcast, 60, 0));
+  f.Bringup();
+  // Before a packet filter (0: receive nothing): dropped.
+  port.Receive(Frame(kBroadcast, 60, 0));
+  CHECK(f.NothingArrives());
+  f.SetFilter(rndis::filter::kDirected | rndis::filter::kAllMulticast | rndis::filter::kBroadcast);
+
+  const Bytes to_us = Frame(kPortMac, 1514, 1);
+  port.Receive(to_us, {.ip_checksum_ok = true, .tcp_checksum_ok = true});
+  Received received = f.NextReceive();
+  std::optional<uint32_t> checksum;
+  CHECK(Fixture::FrameOf(received, &checksum) == to_us);
+  REQUIRE(checksum.has_value());
+  CHECK(*checksum == (1u << 3 | 1u << 5));  // tcp_ok, ip_ok
+  f.Complete(received.transaction_id);
+
+  const Bytes udp = Frame(kBroadcast, 342, 2);  // a DHCP offer, say
+  port.Receive(udp, {.ip_checksum_ok = true, .udp_checksum_ok = true});
+  received = f.NextReceive();
+  CHECK(Fixture::FrameOf(received, &checksum) == udp);
+  CHECK(checksum == std::optional<uint32_t>(1u << 4 | 1u << 5));
+  f.Complete(received.transaction_id);
+
+  const Bytes unverified = Frame({0x33, 0x33, 0x00, 0x00, 0x00, 0x01}, 86, 3);  // IPv6 multicast
+  port.Receive(unverified);
+  received = f.NextReceive();
+  CHECK(Fixture::FrameOf(received, &checksum) == unverified);
+  CHECK(!checksum.has_value());
+  f.Complete(received.transaction_id);
+
+  // Someone else's unicast, a runt, a frame larger than a slot: dropped.
+  port.Receive(Frame({0x00, 0x22, 0x48, 0x0A, 0x0B, 0x0D}, 60, 4));
+  port.Receive(Frame(kPortMac, 13, 5));
+  port.Receive(Frame(kPortMac, 1792, 6));
+  CHECK(f.NothingArrives());
+  // Promiscuous: someone else's unicast too.
+  f.SetFilter(rndis::filter::kPromiscuous);
+  const Bytes other = Frame({0x00, 0x22, 0x48, 0x0A, 0x0B, 0x0D}, 60, 7);
+  port.Receive(other);
+  received = f.NextReceive();
+  CHECK(Fixture::FrameOf(received) == other);
+  f.Complete(received.transaction_id);
+
+  const auto counters = f.adapter->counters();
+  CHECK(counters.rx_frames == 4);
+  CHECK(counters.rx_bytes == 1514 + 342 + 86 + 60);
+  CHECK(counters.rx_not_ready == 1);
+  CHECK(counters.rx_filtered == 2);
+  CHECK(counters.rx_bad_size == 2);
+  CHECK(counters.rx_overflow == 0);
+}
+
+TEST_CASE("network adapter: with every slot out frames wait, a completion releases the next; past the bound they drop") {
+  Fixture f;
+  f.Ready();
+  std::vector<Bytes> frames;
+  for (uint32_t i = 0; i < kSlotsOut + hcl::NetworkAdapter::kMaxWaitingFrames + 5; ++i)
+    frames.push_back(Frame(kPortMac, 60 + i % 200, i));
+  for (const Bytes& frame : frames) f.port.Receive(frame);
+
+  // The guest holds kSlotsOut; nothing more arrives until it completes.
+  std::vector<Received> held;
+  for (uint32_t i = 0; i < kSlotsOut; ++i) {
+    held.push_back(f.NextReceive());
+    CHECK(Fixture::FrameOf(held.back()) == frames[i]);
+  }
+  CHECK(f.NothingArrives());
+  auto counters = f.adapter->counters();
+  CHECK(counters.rx_frames == kSlotsOut);
+  CHECK(counters.rx_overflow == 5);
+
+  // A control reply while frames wait goes out first.
+  f.SendInSection(1, Rndis(rndis::msg::kKeepalive, {77}), 30);
+  f.ExpectCompletion(30, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  CHECK(f.NothingArrives());
+  f.Complete(held[0].transaction_id);
+  const Received keepalive = f.NextReceive();
+  CHECK(keepalive.channel_type == 1);
+  CHECK(Get<uint32_t>(keepalive.message, 0) == (rndis::msg::kKeepalive | rndis::msg::kCompletion));
+  CHECK(Get<uint32_t>(keepalive.message, 8) == 77);
+  held.erase(held.begin());
+  held.push_back(keepalive);
+
+  // Each completion releases the next waiting frame, in order.
+  size_t next = kSlotsOut;
+  for (size_t done = 0; next < kSlotsOut + hcl::NetworkAdapter::kMaxWaitingFrames; ++done) {
+    f.Complete(held[done % held.size()].transaction_id);
+    const Received received = f.NextReceive();
+    REQUIRE(Fixture::FrameOf(received) == frames[next++]);
+    held[done % held.size()] = received;
+  }
+  CHECK(f.NothingArrives());
+  counters = f.adapter->counters();
+  CHECK(counters.rx_frames == kSlotsOut + hcl::NetworkAdapter::kMaxWaitingFrames);
+  CHECK(counters.rx_overflow == 5);
+
+  // A completion for no receive, or twice for one: refused, nothing freed
+  // twice (the slot count stays right: three more go, a fourth waits).
+  for (const Received& received : held) f.Complete(received.transaction_id);
+  f.Complete(held[0].transaction_id);
+  f.Complete(0xDEAD'BEEF);
+  f.Sync();
+  for (uint32_t i = 0; i < kSlotsOut + 1; ++i) f.port.Receive(frames[i]);
+  for (uint32_t i = 0; i < kSlotsOut; ++i) CHECK(Fixture::FrameOf(f.NextReceive()) == frames[i]);
+  CHECK(f.NothingArrives());
+}
+
+TEST_CASE("network adapter: hostile RNDIS packets are not transmitted; the channel carries on") {
+  Fixture f;
+  f.Ready();
+  const std::array<uint8_t, 6> peer = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+  const Bytes good = Frame(peer, 100, 1);
+  uint64_t txn = 40;
+  auto send = [&](const Bytes& rndis) {
+    f.SendInSection(0, rndis, txn);
+    f.ExpectCompletion(txn, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+    ++txn;
+  };
+  auto patched = [&](size_t offset, uint32_t value) {
+    Bytes packet = rndis::BuildPacket(good);
+    Put32(packet, offset, value);
+    return packet;
+  };
+  // DataOffset past the message, DataLength past it, a length that wraps
+  // with the offset, zero data, an offset inside the fixed fields.
+  send(patched(8, 0x1000));
+  send(patched(12, 0x1000));
+  send(patched(12, 0xFFFF'FFF0));
+  send(patched(12, 0));
+  send(patched(8, 4));
+  // Out-of-band data or a VC handle.
+  send(patched(16, 36));
+  // Per-packet info whose size lies.
+  std::vector<rndis::OutgoingInfo> infos;
+  infos.push_back({rndis::ppi::kChecksum, U32(0)});
+  Bytes lying_ppi = rndis::BuildPacket(good, infos);
+  Put32(lying_ppi, 44, 0x7FFF'FFFF);
+  send(lying_ppi);
+  // MessageLength past the section's bytes, or below a header.
+  send(patched(4, 0x2000));
+  send(patched(4, 4));
+  // An LSO-sized frame (GPA direct): larger than the MTU, dropped.
+  infos.clear();
+  infos.push_back({rndis::ppi::kLsoV2, U32(1u << 30 | 1448)});
+  f.SendMixed(0, {}, rndis::BuildPacket(Frame(peer, 9000, 9), infos), txn);
+  f.ExpectCompletion(txn++, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  // A runt.
+  send(rndis::BuildPacket(Frame(peer, 10, 10)));
+  // A section size past the section, a section index past the buffer:
+  // refused by NVSP with a failure status.
+  f.Send(kInband, kCompletionRequested, txn,
+         Nvsp({nvsp::type::kSendRndisPacket, 0, 0, 6145}));
+  f.ExpectCompletion(txn++, nvsp::type::kSendRndisPacketComplete, nvsp::status::kFailure);
+  f.Send(kInband, kCompletionRequested, txn, Nvsp({nvsp::type::kSendRndisPacket, 0, 7, 100}));
+  f.ExpectCompletion(txn++, nvsp::type::kSendRndisPacketComplete, nvsp::status::kFailure);
+
+  CHECK(f.port.Sent().empty());
+  // Still serving: a good frame goes, a received one arrives.
+  send(rndis::BuildPacket(good));
+  REQUIRE(f.port.WaitSent(1));
+  CHECK(f.port.Sent()[0] == good);
+  f.port.Receive(Frame(kPortMac, 60, 11));
+  CHECK(Fixture::FrameOf(f.NextReceive()).size() == 60);
+
+  const auto counters = f.adapter->counters();
+  CHECK(counters.tx_frames == 1);
+  CHECK(counters.tx_malformed == 9);
+  CHECK(counters.tx_bad_size == 2);
+}
+
+TEST_CASE("network adapter: after close or destruction the port's frames go nowhere") {
+  Fixture f;
+  f.Ready();
+  // Frames waiting at close are discarded and counted.
+  for (uint32_t i = 0; i < kSlotsOut + 2; ++i) f.port.Receive(Frame(kPortMac, 60, i));
+  REQUIRE(f.guest.Post(hcl::testing::CloseChannel(f.relid)) == ::hv::Status::kSuccess);
+  f.port.Receive(Frame(kPortMac, 60, 99));
+  auto counters = f.adapter->counters();
+  CHECK(counters.rx_frames == kSlotsOut);
+  CHECK(counters.rx_discarded == 2);
+  CHECK(counters.rx_not_ready == 1);
+  // The port outlives the adapter: its receiver must not reach it.
+  f.adapter.reset();
+  f.port.Receive(Frame(kPortMac, 60, 100));
+}
+
+TEST_CASE("network adapter: unbacked (no port) counts guest frames and drops them") {
+  RecordingDriver driver;
+  hcl::Vtl0Memory memory;
+  hcl::VmbusServer server{driver, 1};
+  auto adapter = hcl::NetworkAdapter::Create(server, memory, {}, nullptr);
+  REQUIRE(adapter.ok());
+  CHECK((*adapter)->counters().tx_frames == 0);
+  CHECK((*adapter)->Summary().rfind("netvsp: tx 0 frames", 0) == 0);
+}
+
+TEST_CASE("network adapter: a revoked receive buffer is never written again") {
+  Fixture f;
+  f.Ready();
+  for (uint32_t i = 0; i < kSlotsOut + 2; ++i) f.port.Receive(Frame(kPortMac, 60, i));
+  // netvsc_revoke_recv_buf at teardown, then (a guest that carries on)
+  // INIT again, answered in ring order after the revoke.
+  f.Send(kInband, 0, 50, Nvsp({nvsp::type::kRevokeReceiveBuffer, 0xCAFE}));
+  f.Send(kInband, kCompletionRequested, 51, Nvsp({nvsp::type::kInit, 0x60001, 0x60001}));
+  for (uint32_t i = 0; i < kSlotsOut; ++i) (void)f.NextReceive();
+  f.ExpectCompletion(51, nvsp::type::kInitComplete, nvsp::status::kSuccess);
+  const Bytes before = f.RamBytes(f.receive_gpa, kReceivePages * base::kPageSize);
+  f.port.Receive(Frame(kPortMac, 60, 9));
+  CHECK(f.NothingArrives());
+  CHECK(f.RamBytes(f.receive_gpa, kReceivePages * base::kPageSize) == before);
+  const auto counters = f.adapter->counters();
+  CHECK(counters.rx_frames == kSlotsOut);
+  CHECK(counters.rx_discarded == 2);
+  CHECK(counters.rx_not_ready == 1);
+}
