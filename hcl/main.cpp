@@ -38,6 +38,7 @@
 #include "meminfo.h"
 #include "version.h"
 #include "tpm/platform.h"
+#include "vfio/mana_assigned.h"
 #include "vfio/nvme_assigned.h"
 
 namespace {
@@ -188,7 +189,17 @@ int main(int argc, char** argv) {
     };
   }
   std::vector<std::unique_ptr<hcl::vfio::AssignedNvme>> nvme_controllers;
+  // VTL2's MANA VF (hcl-loader --nic): netvsp's back end. It shares the
+  // one DMA pool the kernel gives per boot with the NVMe controllers.
+  std::unique_ptr<hcl::vfio::AssignedMana> nic;
   if (is_init) {
+    std::vector<std::string> skipped;
+    std::optional<hcl::vfio::PciFunction> mana_function;
+    if (auto functions = hcl::vfio::ListPciFunctions("/sys/bus/pci/devices", skipped);
+        functions.ok())
+      for (const hcl::vfio::PciFunction& function : *functions)
+        if (hcl::vfio::IsManaVf(function) && !mana_function) mana_function = function;
+    hcl::vfio::SharedDma pool;
     nvme_controllers = hcl::vfio::StartAssignedNvme(
         std::max(1u, std::thread::hardware_concurrency()),
         [](const std::string& line) {
@@ -196,7 +207,22 @@ int main(int argc, char** argv) {
           std::fflush(stdout);
         },
         hcl::vfio::IommuMode::kNoIommu,
-        isolation != hcl::Isolation::kNone ? &isolated_dma : nullptr);
+        isolation != hcl::Isolation::kNone ? &isolated_dma : nullptr,
+        mana_function ? hcl::vfio::kManaPoolBytes : 0, &pool);
+    if (mana_function) {
+      auto opened = hcl::vfio::AssignedMana::Open(*mana_function, pool);
+      if (opened.ok()) {
+        nic = std::move(opened).value();
+        const std::array<uint8_t, 6> mac = nic->mac();
+        std::printf("hcl: mana: %s ready: vport MAC %02x:%02x:%02x:%02x:%02x:%02x\n",
+                    mana_function->address.c_str(), mac[0], mac[1], mac[2], mac[3], mac[4],
+                    mac[5]);
+      } else {
+        std::printf("hcl: mana: %s: not brought up: %s\n", mana_function->address.c_str(),
+                    opened.error().message().c_str());
+      }
+      std::fflush(stdout);
+    }
   }
   Log("ready");
 
@@ -231,7 +257,7 @@ int main(int argc, char** argv) {
           std::printf("hcl: VTL0 cannot continue (%s)\n", reason);
           PowerOff();
         },
-        disks, guest_state);
+        disks, guest_state, nic.get());
     if (started.ok()) {
       std::printf("hcl: VTL0 started on %u VPs\n", started.value());
     } else {

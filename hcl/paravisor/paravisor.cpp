@@ -17,6 +17,7 @@
 #include "paravisor/vp_runner.h"
 #include "paravisor/vtl0_devices.h"
 #include "devices/bounce_block_device.h"
+#include "devices/frame_port.h"
 #include "devices/network_adapter.h"
 #include "devices/scsi_controller.h"
 #include "paravisor/vmbus_server.h"
@@ -186,7 +187,7 @@ base::Result<std::string> StartVtpm(Paravisor& paravisor, GuestStateDevice guest
 
 base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on_vtl0_fatal,
                                       std::span<const ParavisorDisk> disks,
-                                      GuestStateDevice guest_state) {
+                                      GuestStateDevice guest_state, FramePort* nic_port) {
   const long cpus = ::sysconf(_SC_NPROCESSORS_ONLN);
   const uint32_t vp_count = cpus > 0 ? static_cast<uint32_t>(cpus) : 1;
   auto* paravisor = new Paravisor{TRY(MshvVtl::Open()), vp_count, {}};  // never freed: PID 1's
@@ -245,11 +246,19 @@ base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on
                 geometry.read_only ? ", read-only" : "",
                 disks[i].bounce_pool != nullptr ? "bounced" : "zero copy");
   }
-  if (options.netvsp_unbacked) {
+  if (nic_port != nullptr) {
+    // netvsp over VTL2's NIC: VTL0's hv_netvsc sees the vport's MAC.
+    const std::array<uint8_t, 6> mac = nic_port->mac();
+    const rndis::NicFacts nic{.mac = mac, .mtu = nic_port->mtu()};
+    paravisor->nic = TRY(NetworkAdapter::Create(paravisor->vmbus, paravisor->memory, nic, nic_port));
+    std::printf("hcl: netvsp: synthetic NIC %02x:%02x:%02x:%02x:%02x:%02x offered, frames "
+                "through VTL2's MANA NIC\n",
+                mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
+  } else if (options.netvsp_unbacked) {
     // A Hyper-V OUI (00:15:5D) address; "HCL" after it.
     const rndis::NicFacts nic{.mac = {0x00, 0x15, 0x5D, 0x48, 0x43, 0x4C}};
     paravisor->nic = TRY(NetworkAdapter::Create(paravisor->vmbus, paravisor->memory, nic, nullptr));
-    std::printf("hcl: netvsp: synthetic NIC 00:15:5d:48:43:4c offered, no back end yet "
+    std::printf("hcl: netvsp: synthetic NIC 00:15:5d:48:43:4c offered, no back end "
                 "(hcl.netvsp=unbacked)\n");
   }
   for (uint32_t cpu = 0; cpu < vp_count; ++cpu) {

@@ -16,6 +16,8 @@
 
 namespace hcl {
 
+class FramePort;
+
 // What hcl does when VTL0 cannot go on (a triple fault, an instruction the
 // hypervisor cannot run: TLFS HvMessageTypeUnrecoverableException). Resetting
 // VTL0 alone is not supported yet, so the policy is to power the machine
@@ -47,8 +49,11 @@ struct GuestStateDevice {
   block::Device* device = nullptr;
   nvme::driver::DmaPool* pool = nullptr;
 };
+// `nic`: VTL2's NIC (the MANA VF hcl drives): netvsp's back end, its MAC
+// the synthetic NIC's; null: no synthetic NIC (unless hcl.netvsp=unbacked).
 base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on_vtl0_fatal,
                                       std::span<const ParavisorDisk> disks = {},
-                                      GuestStateDevice guest_state = {});
+                                      GuestStateDevice guest_state = {},
+                                      FramePort* nic = nullptr);
 
 }  // namespace hcl

@@ -91,8 +91,8 @@ const char* StateName(DriverState state) {
 }  // namespace
 
 base::Result<SharedDma> OpenVtl2Dma(uint32_t controllers, uint16_t io_queue_pairs,
-                                    uint64_t bounce_bytes) {
-  const uint64_t bytes = (PoolBytes(io_queue_pairs) + bounce_bytes) * controllers;
+                                    uint64_t bounce_bytes, uint64_t other_bytes) {
+  const uint64_t bytes = (PoolBytes(io_queue_pairs) + bounce_bytes) * controllers + other_bytes;
   std::shared_ptr<DmaBacking> backing = TRY(MshvDmaMemory::Open(bytes));
   std::shared_ptr<PagePool> pool = TRY(PagePool::Create(backing->regions()));
   return SharedDma{std::move(backing), std::move(pool)};
@@ -270,7 +270,7 @@ void AssignedNvme::Run(std::vector<os::UniqueFd> vectors) {
 
 std::vector<std::unique_ptr<AssignedNvme>> StartAssignedNvme(
     uint32_t vp_count, const std::function<void(const std::string&)>& log, IommuMode mode,
-    const IsolatedDma* isolated) {
+    const IsolatedDma* isolated, uint64_t other_pool_bytes, SharedDma* pool) {
   std::vector<std::unique_ptr<AssignedNvme>> controllers;
   std::vector<std::string> skipped;
   auto functions = ListPciFunctions("/sys/bus/pci/devices", skipped);
@@ -284,10 +284,11 @@ std::vector<std::unique_ptr<AssignedNvme>> StartAssignedNvme(
   const auto nvme_count = static_cast<uint32_t>(
       std::count_if(functions->begin(), functions->end(),
                     [](const PciFunction& f) { return f.class_code == kNvmeClassCode; }));
-  if (nvme_count == 0) return controllers;
+  if (nvme_count == 0 && other_pool_bytes == 0) return controllers;
   SharedDma vtl2_dma;
   if (mode == IommuMode::kNoIommu) {
-    auto opened = OpenVtl2Dma(nvme_count, queues, isolated ? isolated->bounce_bytes : 0);
+    auto opened = OpenVtl2Dma(nvme_count, queues, isolated ? isolated->bounce_bytes : 0,
+                              other_pool_bytes);
     if (!opened.ok()) {
       log("nvme: no DMA pool: " + opened.error().message());
       return controllers;
@@ -303,6 +304,7 @@ std::vector<std::unique_ptr<AssignedNvme>> StartAssignedNvme(
       log(base::StringPrintf("nvme: DMA pool of %llu KiB shared with the host",
                              static_cast<unsigned long long>(vtl2_dma.pool->total_pages() * 4)));
     }
+    if (pool != nullptr) *pool = vtl2_dma;
   }
   for (const PciFunction& function : *functions) {
     if (function.class_code != kNvmeClassCode) continue;

@@ -57,7 +57,7 @@ struct SharedDma {
 // `io_queue_pairs` I/O queues each, plus `bounce_bytes` per controller for
 // bounce buffers (an isolated partition's guest I/O; 0 otherwise).
 base::Result<SharedDma> OpenVtl2Dma(uint32_t controllers, uint16_t io_queue_pairs,
-                                    uint64_t bounce_bytes = 0);
+                                    uint64_t bounce_bytes = 0, uint64_t other_bytes = 0);
 
 // On an isolated partition: the pool shared with the host before any
 // device touches it (paravisor/isolation.h); bounce_bytes as above.
@@ -118,8 +118,12 @@ class AssignedNvme {
 // controllers that came up; keep them alive for as long as their
 // namespaces are used.
 // `isolated`: share the pool with the host first, and make it larger.
+// `other_pool_bytes`: what VTL2's other devices (the MANA NIC) need from
+// the same pool (the kernel gives one per boot); the pool, opened when any
+// of them needs it, is returned in `*pool` when given.
 std::vector<std::unique_ptr<AssignedNvme>> StartAssignedNvme(
     uint32_t vp_count, const std::function<void(const std::string&)>& log,
-    IommuMode mode = IommuMode::kNoIommu, const IsolatedDma* isolated = nullptr);
+    IommuMode mode = IommuMode::kNoIommu, const IsolatedDma* isolated = nullptr,
+    uint64_t other_pool_bytes = 0, SharedDma* pool = nullptr);
 
 }  // namespace hcl::vfio

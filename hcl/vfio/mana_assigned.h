@@ -1,0 +1,90 @@
+// AssignedMana: a MANA VF VTL2 owns (the loader's --nic device, or Azure's
+// accelerated NIC assigned to the partition), driven from hcl by the
+// user-mode driver (vmm-core/mana/driver/driver.h) over VFIO no-IOMMU, as
+// AssignedNvme drives NVMe: BAR0 mapped (ManaBar: 32- and 64-bit MMIO, a
+// doorbell is one 8-byte store), queues and frame buffers from the VTL2
+// DMA pool, MSI-X vector 0 (the HWC's, polled instead) and 1 (the data EQ)
+// as eventfds. One thread epolls vector 1 and a 100 ms timer (a lost
+// interrupt costs at most that) and runs Driver::Poll, handing received
+// frames to the receiver.
+//
+// It is netvsp's FramePort (hcl/devices/frame_port.h): VTL0's frames go
+// out through Transmit, the vport's MAC is what VTL0 sees.
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "base/result.h"
+#include "devices/frame_port.h"
+#include "mana/driver/driver.h"
+#include "os/mapping.h"
+#include "os/unique_fd.h"
+#include "vfio/nvme_assigned.h"
+#include "vfio/pci_sysfs.h"
+#include "vfio/vfio_device.h"
+
+namespace hcl::vfio {
+
+inline constexpr uint16_t kManaVendorId = 0x1414;
+inline constexpr uint16_t kManaVfDeviceId = 0x00BA;
+// The VTL2 DMA pool bytes one NIC needs (OpenVtl2Dma's extra_bytes): the
+// HWC's six pages, the EQ, both work queues and CQs, 128 TX and 128 RX
+// buffers of 2 KiB.
+inline constexpr uint64_t kManaPoolBytes = 640 * 1024;
+inline constexpr mana::driver::Options kManaDriverOptions{.rx_buffers = 128, .tx_buffers = 128};
+
+bool IsManaVf(const PciFunction& function);
+
+class ManaBar final : public mana::driver::Bar {
+ public:
+  explicit ManaBar(std::span<std::byte> bar) : bar_(bar) {}
+  uint32_t Read32(uint64_t offset) override;
+  uint64_t Read64(uint64_t offset) override;
+  void Write32(uint64_t offset, uint32_t value) override;
+  void Write64(uint64_t offset, uint64_t value) override;
+  uint64_t bar_bytes() const override { return bar_.size(); }
+
+ private:
+  std::span<std::byte> bar_;
+};
+
+class AssignedMana final : public FramePort {
+ public:
+  static base::Result<std::unique_ptr<AssignedMana>> Open(const PciFunction& function,
+                                                          const SharedDma& vtl2_dma);
+  ~AssignedMana() override;
+  AssignedMana(const AssignedMana&) = delete;
+  AssignedMana& operator=(const AssignedMana&) = delete;
+
+  void SetReceiver(Receiver receiver) override;
+  bool Transmit(std::span<const std::byte> frame) override { return driver_->Transmit(frame); }
+  std::array<uint8_t, 6> mac() const override { return driver_->mac(); }
+  mana::driver::Stats stats() const { return driver_->stats(); }
+  bool failed() const { return driver_->failed(); }
+  const std::string& address() const { return address_; }
+
+ private:
+  AssignedMana(std::string address, VfioDevice device, os::Mapping bar0, SharedDma dma);
+  base::Result<void> StartThread(os::UniqueFd data_vector);
+  void Run(os::UniqueFd data_vector);
+
+  std::string address_;
+  VfioDevice device_;
+  os::Mapping bar0_;
+  std::shared_ptr<DmaBacking> dma_;
+  std::shared_ptr<PagePool> pool_;
+  ManaBar bar_;
+  std::unique_ptr<mana::driver::Driver> driver_;
+  std::mutex receiver_mutex_;
+  Receiver receiver_;  // guarded by receiver_mutex_
+  std::vector<os::UniqueFd> vectors_;
+  os::UniqueFd epoll_, timer_, stop_;
+  std::thread thread_;
+};
+
+}  // namespace hcl::vfio
