@@ -472,6 +472,23 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   // page cache would otherwise die with it).
   for (auto* storage : {vtl2_storage.get(), vtl0_storage.get()})
     if (storage != nullptr) storage->Sync();
+  // What crossed each NIC: with --nic, proof that VTL0's traffic went
+  // through VTL2's MANA VF (hcl's driver is its only user).
+  for (auto [vtl, storage] : {std::pair{"vtl2", vtl2_storage.get()},
+                              std::pair{"vtl0", vtl0_storage.get()}}) {
+    if (storage == nullptr || storage->nic() == nullptr) continue;
+    const mana::Counters counters = storage->nic()->counters();
+    std::fprintf(stderr,
+                 "hcl-loader: nic (%s, mana): tx %llu frames %llu bytes (%llu errors), rx %llu "
+                 "frames %llu bytes (%llu dropped), %llu HWC requests\n",
+                 vtl, static_cast<unsigned long long>(counters.tx_frames),
+                 static_cast<unsigned long long>(counters.tx_bytes),
+                 static_cast<unsigned long long>(counters.tx_errors),
+                 static_cast<unsigned long long>(counters.rx_frames),
+                 static_cast<unsigned long long>(counters.rx_bytes),
+                 static_cast<unsigned long long>(counters.rx_dropped),
+                 static_cast<unsigned long long>(counters.hwc_requests));
+  }
   std::vector<loader::VpReport> reports;
   for (const VpThread& thread : threads) reports.push_back({&thread.runner, thread.exits});
   if (options.exit_profile) {
