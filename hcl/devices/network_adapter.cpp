@@ -88,7 +88,7 @@ uint32_t NetworkAdapter::OnOpen(const vmbus::OpenRequest& request) {
 
 void NetworkAdapter::Complain(const Open& open, const char* what) {
   const std::lock_guard lock(log_mutex_);
-  log_.Print("hcl: netvsp: ", "channel %u: %s\n", open.relid, what);
+  log_.Print("hcl: netvsp: ", "channel %u: %s", open.relid, what);
 }
 
 void NetworkAdapter::Handle(Open& open, const vmbus::IncomingPacket& packet) {

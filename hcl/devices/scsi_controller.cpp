@@ -82,7 +82,7 @@ void ScsiController::Handle(Open& open, const vmbus::IncomingPacket& packet) {
       handled.result != storvsp::PacketResult::kVersionRefused &&
       handled.result != storvsp::PacketResult::kInvalidLun) {
     const std::lock_guard lock(log_mutex_);
-    log_.Print("hcl: storvsp: ", "channel %u: %s\n", open.relid, storvsp::Describe(handled.result));
+    log_.Print("hcl: storvsp: ", "channel %u: %s", open.relid, storvsp::Describe(handled.result));
   }
   if (handled.offer_sub_channels != 0) {
     auto offered = server_.OfferSubChannels(open.relid, handled.offer_sub_channels, *this,

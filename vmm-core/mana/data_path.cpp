@@ -42,7 +42,7 @@ void Device::State::ServeSq(uint32_t id) {
     if (!wqe) {
       // A WQE the queue cannot hold (or unreadable queue memory): its
       // completion could not say which WQE failed, so the queue stops.
-      log_.Print("mana: ", "SQ %u stopped: %s\n", id, wqe.error().message().c_str());
+      log_.Print("mana: ", "SQ %u stopped: %s", id, wqe.error().message().c_str());
       sq.stopped = true;
       return;
     }
@@ -71,7 +71,7 @@ uint8_t Device::State::Transmit(const Wqe& wqe) {
     const size_t at = frame.size();
     frame.resize(at + sge.size);
     if (auto read = dma_.Read(mem::Gpa{sge.address}, std::span(frame).subspan(at)); !read) {
-      log_.Print("mana: ", "TX buffer unreadable: %s\n", read.error().message().c_str());
+      log_.Print("mana: ", "TX buffer unreadable: %s", read.error().message().c_str());
       ++counters.tx_errors;
       return cqe::kTxHeaderProcessingError;
     }
@@ -148,7 +148,7 @@ bool Device::State::DeliverTo(uint32_t id, std::span<const std::byte> frame) {
   if (rq.stopped || rq.queue.empty() || !CqHasRoom(rq.cq)) return false;
   auto wqe = rq.queue.Peek(dma_);
   if (!wqe) {
-    log_.Print("mana: ", "RQ %u stopped: %s\n", id, wqe.error().message().c_str());
+    log_.Print("mana: ", "RQ %u stopped: %s", id, wqe.error().message().c_str());
     rq.stopped = true;
     return false;
   }
@@ -166,7 +166,7 @@ bool Device::State::DeliverTo(uint32_t id, std::span<const std::byte> frame) {
       if (rest.empty()) break;
       const size_t chunk = std::min<size_t>(rest.size(), sge.size);
       if (auto written = dma_.Write(mem::Gpa{sge.address}, rest.first(chunk)); !written) {
-        log_.Print("mana: ", "RX buffer unwritable: %s\n", written.error().message().c_str());
+        log_.Print("mana: ", "RX buffer unwritable: %s", written.error().message().c_str());
         type = cqe::kRxTruncated;
         break;
       }

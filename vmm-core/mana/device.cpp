@@ -149,7 +149,7 @@ void Device::State::SmcTriggered(uint32_t header) {
   uint8_t status = 0;
   if (type == smc::kEstablishHwc && version == 0) {
     if (hwc_up_) {
-      log_.Print("mana: ", "ESTABLISH_HWC while the channel is up: refused\n");
+      log_.Print("mana: ", "ESTABLISH_HWC while the channel is up: refused");
       status = 1;
     } else {
       EstablishHwc();
@@ -180,7 +180,7 @@ void Device::State::EstablishHwc() {
     address[q] = pfn * kPageBytes;
   }
   if (msix >= config_.msix_vectors) {
-    log_.Print("mana: ", "HWC EQ MSI-X %u of %u\n", msix, config_.msix_vectors);
+    log_.Print("mana: ", "HWC EQ MSI-X %u of %u", msix, config_.msix_vectors);
     return;
   }
   const auto page = [&](uint64_t gpa) { return QueueMemory::Create({gpa}, kPageBytes); };
@@ -215,7 +215,7 @@ void Device::State::Doorbell(uint64_t offset, uint64_t value) {
       const uint32_t id = static_cast<uint32_t>(value) & doorbell::kWqIdMask;
       if (id >= sqs_.size() || !sqs_[id]) break;
       if (!sqs_[id]->queue.SetTail(doorbell::WorkTail(value))) {
-        log_.Print("mana: ", "SQ %u tail %#x refused\n", id, doorbell::WorkTail(value));
+        log_.Print("mana: ", "SQ %u tail %#x refused", id, doorbell::WorkTail(value));
         break;
       }
       if (id == kHwcQueueId)
@@ -228,7 +228,7 @@ void Device::State::Doorbell(uint64_t offset, uint64_t value) {
       const uint32_t id = static_cast<uint32_t>(value) & doorbell::kWqIdMask;
       if (id >= rqs_.size() || !rqs_[id]) break;
       if (!rqs_[id]->queue.SetTail(doorbell::WorkTail(value))) {
-        log_.Print("mana: ", "RQ %u tail %#x refused\n", id, doorbell::WorkTail(value));
+        log_.Print("mana: ", "RQ %u tail %#x refused", id, doorbell::WorkTail(value));
         break;
       }
       // A response the HWC held for want of a buffer, or frames held for
@@ -284,7 +284,7 @@ bool Device::State::PostCqe(uint32_t cq, std::span<const std::byte, kCqeDataByte
   Cq& target = *cqs_[cq];
   auto armed = target.ring.Post(dma_, data, (wq_num & 0xFFFFFF) | (is_sq ? 1u << 24 : 0));
   if (!armed) {
-    log_.Print("mana: ", "CQ %u: %s\n", cq, armed.error().message().c_str());
+    log_.Print("mana: ", "CQ %u: %s", cq, armed.error().message().c_str());
     return false;
   }
   if (*armed) PostEqe(target.parent_eq, eqe::kCompletion, std::array{cq});
@@ -298,7 +298,7 @@ void Device::State::PostEqe(uint32_t eq, uint8_t type, std::span<const uint32_t>
     (void)base::StoreLe<uint32_t>(body, i * 4, details[i]);
   auto armed = eqs_[eq]->ring.Post(dma_, body, type);
   if (!armed) {
-    log_.Print("mana: ", "EQ %u: %s\n", eq, armed.error().message().c_str());
+    log_.Print("mana: ", "EQ %u: %s", eq, armed.error().message().c_str());
     return;
   }
   if (*armed) signals_.push_back(eqs_[eq]->msix);

@@ -39,7 +39,7 @@ void Device::State::ServeHwc() {
     auto response_wqe = rq.queue.Peek(dma_);
     if (!request_wqe || !response_wqe || request_wqe->sges.empty() ||
         response_wqe->sges.empty()) {
-      log_.Print("mana: ", "HWC: malformed WQE (%s): channel stopped\n",
+      log_.Print("mana: ", "HWC: malformed WQE (%s): channel stopped",
                  !request_wqe ? request_wqe.error().message().c_str()
                  : !response_wqe ? response_wqe.error().message().c_str()
                                  : "no SGE");
@@ -51,7 +51,7 @@ void Device::State::ServeHwc() {
     std::vector<std::byte> request(std::min<size_t>(in.size, msg::kMaxBytes));
     std::vector<std::byte> response;
     if (auto read = dma_.Read(mem::Gpa{in.address}, request); !read) {
-      log_.Print("mana: ", "HWC request unreadable: %s\n", read.error().message().c_str());
+      log_.Print("mana: ", "HWC request unreadable: %s", read.error().message().c_str());
       response.assign(msg::kResponseHeaderBytes, std::byte{0});
       Put<uint32_t>(response, 24, kStatusFailure);
     } else {
@@ -61,7 +61,7 @@ void Device::State::ServeHwc() {
     const size_t length = std::min<size_t>(response.size(), out.size);
     if (auto written = dma_.Write(mem::Gpa{out.address}, std::span(response).first(length));
         !written)
-      log_.Print("mana: ", "HWC response unwritable: %s\n", written.error().message().c_str());
+      log_.Print("mana: ", "HWC response unwritable: %s", written.error().message().c_str());
     sq.queue.Consume(request_wqe->bytes);
     rq.queue.Consume(response_wqe->bytes);
     std::array<std::byte, kCqeDataBytes> data{};
@@ -98,7 +98,7 @@ std::vector<std::byte> Device::State::HandleRequest(std::span<const std::byte> r
   Put<uint32_t>(response, 16, device);
   Put<uint32_t>(response, 20, activity);
   if (auto done = Dispatch(code, request, response); !done) {
-    log_.Print("mana: ", "request %#x failed: %s\n", code, done.error().message().c_str());
+    log_.Print("mana: ", "request %#x failed: %s", code, done.error().message().c_str());
     std::fill(response.begin() + msg::kResponseHeaderBytes, response.end(), std::byte{0});
     Put<uint32_t>(response, 24, kStatusFailure);
   }

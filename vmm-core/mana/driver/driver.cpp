@@ -50,12 +50,12 @@ struct Driver::Ring {
   // device wrote it; std::nullopt when empty; an Error on overflow.
   base::Result<std::optional<std::vector<std::byte>>> Next() {
     const size_t at = (head % entries) * entry_bytes;
-    // The owner dword is the device's "written" flag: one load, then the
-    // body after an acquire (§3 "Owner bits").
-    const uint32_t last =
-        std::atomic_ref<uint32_t>(*reinterpret_cast<uint32_t*>(memory.host.data() + at + entry_bytes - 4))
-            .load(std::memory_order_acquire);
-    const uint32_t owner = last >> 29;
+    // The owner bits (31:29 of the last dword: the entry's last byte) are
+    // the device's "written" flag: one acquire load of that byte, then the
+    // body (§3 "Owner bits").
+    const uint32_t owner =
+        std::to_integer<uint32_t>(std::atomic_ref<std::byte>(memory.host[at + entry_bytes - 1])
+                                      .load(std::memory_order_acquire)) >> 5;
     const auto expected = static_cast<uint32_t>((head / entries) & kOwnerBitsMask);
     if (owner == ((expected - 1) & kOwnerBitsMask)) return std::optional<std::vector<std::byte>>{};
     if (owner != expected) return base::Error::Format("queue %u overflowed (owner %u, expected %u)", id, owner, expected);
