@@ -138,6 +138,8 @@ class Run:
             h = hashlib.sha256()
             got = 0
             try:
+                # No shutdown(SHUT_WR) here: busybox nc exits at its peer's
+                # EOF, its own data unsent.
                 s = self.connect(self.args.from_guest)
                 start = time.monotonic()
                 while True:
