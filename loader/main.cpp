@@ -480,14 +480,15 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     const mana::Counters counters = storage->nic()->counters();
     std::fprintf(stderr,
                  "hcl-loader: nic (%s, mana): tx %llu frames %llu bytes (%llu errors), rx %llu "
-                 "frames %llu bytes (%llu dropped), %llu HWC requests\n",
+                 "frames %llu bytes (%llu dropped), %llu HWC requests; back end dropped %llu\n",
                  vtl, static_cast<unsigned long long>(counters.tx_frames),
                  static_cast<unsigned long long>(counters.tx_bytes),
                  static_cast<unsigned long long>(counters.tx_errors),
                  static_cast<unsigned long long>(counters.rx_frames),
                  static_cast<unsigned long long>(counters.rx_bytes),
                  static_cast<unsigned long long>(counters.rx_dropped),
-                 static_cast<unsigned long long>(counters.hwc_requests));
+                 static_cast<unsigned long long>(counters.hwc_requests),
+                 static_cast<unsigned long long>(storage->nic_backend()->transmit_drops()));
   }
   std::vector<loader::VpReport> reports;
   for (const VpThread& thread : threads) reports.push_back({&thread.runner, thread.exits});

@@ -81,6 +81,7 @@ class VtlPciBus {
   void Sync();
   // The NIC, if any (its counters for the exit report).
   const ManaFunction* nic() const { return nic_.get(); }
+  const net::Backend* nic_backend() const { return backend_.get(); }
 
  private:
   class VmMsiSink final : public pci::MsiSink {
