@@ -16,6 +16,11 @@
 
 namespace hcl {
 
+// The largest frame a TCP segmentation offload hands a port: what netvsp
+// advertises (NDIS LSOv2 maximum, 62780 bytes as Hyper-V does) plus headers.
+inline constexpr uint32_t kLsoMaxPayloadBytes = 62780;
+inline constexpr size_t kMaxLsoFrameBytes = kLsoMaxPayloadBytes + 256;
+
 struct ReceivedFrameInfo {
   // The device verified these checksums (MANA's RX completion flags).
   bool ip_checksum_ok = false;
@@ -24,14 +29,33 @@ struct ReceivedFrameInfo {
   uint32_t rss_hash = 0;
 };
 
+// What the guest asked the NIC to finish for a frame it sends (netvsc's
+// checksum and LSOv2 per-packet info, mana-netvsc.md §5 "TX"): checksums
+// the guest left (Linux's CHECKSUM_PARTIAL: the pseudo-header sum is in
+// the L4 checksum field), or TCP segmentation into `lso_mss`-byte
+// segments (IP lengths and checksums zeroed by the guest for the device).
+struct TxOffload {
+  uint16_t l4_offset = 0;  // the transport header's offset in the frame
+  bool ipv4 = false;
+  bool ipv6 = false;
+  bool tcp_checksum = false;
+  bool udp_checksum = false;
+  uint32_t lso_mss = 0;  // 0: no segmentation
+  bool any() const { return tcp_checksum || udp_checksum || lso_mss != 0; }
+};
+
 class FramePort {
  public:
   using Receiver = std::function<void(std::span<const std::byte> frame, const ReceivedFrameInfo&)>;
   virtual ~FramePort() = default;
   // Set once, before frames flow; frames that arrive before are dropped.
   virtual void SetReceiver(Receiver receiver) = 0;
-  // False: dropped (the device's queue is full, or it failed).
-  virtual bool Transmit(std::span<const std::byte> frame) = 0;
+  // False: dropped (the device's queue is full, or it failed). An
+  // offload is asked for only when offloads() said yes.
+  virtual bool Transmit(std::span<const std::byte> frame, const TxOffload& offload) = 0;
+  // Whether the device finishes checksums and segments TCP (then frames
+  // up to kMaxLsoFrameBytes may come with lso_mss set).
+  virtual bool offloads() const { return false; }
   virtual std::array<uint8_t, 6> mac() const = 0;
   virtual uint32_t mtu() const { return 1500; }
 };

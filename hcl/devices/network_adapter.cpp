@@ -32,6 +32,7 @@ base::Result<std::unique_ptr<NetworkAdapter>> NetworkAdapter::Create(VmbusServer
     facts.mac = port->mac();
     facts.mtu = port->mtu();
     facts.link_up = true;  // media connect, as unbacked
+    facts.offloads = port->offloads();
   }
   auto adapter = std::unique_ptr<NetworkAdapter>(new NetworkAdapter(server, memory, facts, port));
   vmbus::Offer offer;
@@ -219,10 +220,12 @@ void NetworkAdapter::TransmitFrame(Open& open, std::span<const std::byte> messag
     Complain(open, packet.error().message().c_str());
     return;
   }
-  // Per-packet info is not read: no offload is advertised (rndis::Control),
-  // so hv_netvsc computes checksums and segments itself; a checksum or LSO
-  // PPI asks for nothing we do. A frame past the MTU (plus an in-band
-  // 802.1Q tag) is an LSO frame or a lie either way: dropped, not trusted.
+  // Per-packet info (mana-netvsc.md §5 "TX"): with offloads advertised
+  // (the port does them), hv_netvsc asks for checksums (type 0) and TCP
+  // segmentation (LSOv2, type 2); both are checked against the frame
+  // before the port sees them. Without, any such info asks for nothing we
+  // do and is ignored. A frame past the MTU (plus an in-band 802.1Q tag)
+  // that is not LSO is a lie: dropped, not trusted.
   const std::span<const std::byte> frame = packet->frame;
   if (tx_parsed_.fetch_add(1) == 0) {
     const unsigned type = frame.size() >= 14 ? static_cast<unsigned>(frame[12]) << 8 |
@@ -231,9 +234,46 @@ void NetworkAdapter::TransmitFrame(Open& open, std::span<const std::byte> messag
     std::printf("hcl: netvsp: first frame from VTL0: %zu bytes, ethertype 0x%04x%s\n",
                 frame.size(), type, port_ == nullptr ? " (no back end: dropped)" : "");
   }
-  if (frame.size() < kEthernetHeaderBytes ||
-      frame.size() > size_t{nic_.mtu} + kEthernetHeaderBytes + kVlanTagBytes) {
+  TxOffload offload;
+  if (nic_.offloads) {
+    for (const rndis::PerPacketInfo& info : packet->infos) {
+      uint32_t value = 0;
+      if (info.internal || info.payload.size() < 4) continue;
+      for (size_t i = 0; i < 4; ++i) value |= std::to_integer<uint32_t>(info.payload[i]) << (8 * i);
+      if (info.type == rndis::ppi::kChecksum) {
+        // NDIS_TCP_IP_CHECKSUM_PACKET_INFO transmit: v4 0, v6 1, tcp 2,
+        // udp 3, header offset 25:16.
+        offload.ipv4 = (value & 1) != 0;
+        offload.ipv6 = (value & 2) != 0;
+        offload.tcp_checksum = (value & 4) != 0;
+        offload.udp_checksum = (value & 8) != 0 && !offload.tcp_checksum;
+        offload.l4_offset = static_cast<uint16_t>((value >> 16) & 0x3FF);
+      } else if (info.type == rndis::ppi::kLsoV2) {
+        // NDIS_TCP_LARGE_SEND_OFFLOAD_NET_BUFFER_LIST_INFO v2: MSS 19:0,
+        // TCP header offset 29:20, type 30 (v2), IP version 31 (1: IPv6).
+        offload.lso_mss = value & 0xFFFFF;
+        offload.l4_offset = static_cast<uint16_t>((value >> 20) & 0x3FF);
+        offload.ipv6 = (value >> 31) != 0;
+        offload.ipv4 = !offload.ipv6;
+        offload.tcp_checksum = true;
+        offload.udp_checksum = false;
+      }
+    }
+  }
+  const size_t max_bytes = offload.lso_mss != 0
+                               ? kMaxLsoFrameBytes
+                               : size_t{nic_.mtu} + kEthernetHeaderBytes + kVlanTagBytes;
+  if (frame.size() < kEthernetHeaderBytes || frame.size() > max_bytes) {
     counters_.tx_bad_size.fetch_add(1, std::memory_order_relaxed);
+    return;
+  }
+  // An offload whose header offset or MSS does not fit the frame: the
+  // guest's lie, dropped here rather than handed to a device.
+  if (offload.any() &&
+      (offload.l4_offset < kEthernetHeaderBytes || offload.l4_offset + 8u > frame.size() ||
+       (offload.lso_mss != 0 && (offload.lso_mss < 64 || offload.lso_mss > 0x3FFF)))) {
+    counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
+    Complain(open, "checksum or LSO information that does not fit the frame");
     return;
   }
   if (port_ == nullptr) {
@@ -241,7 +281,7 @@ void NetworkAdapter::TransmitFrame(Open& open, std::span<const std::byte> messag
     return;
   }
   // No lock held: the port may block briefly or call back.
-  if (!port_->Transmit(frame)) {
+  if (!port_->Transmit(frame, offload)) {
     counters_.tx_refused.fetch_add(1, std::memory_order_relaxed);
     return;
   }

@@ -65,7 +65,7 @@ class FakePort final : public hcl::FramePort {
     const std::lock_guard lock(mutex_);
     receiver_ = std::move(receiver);
   }
-  bool Transmit(std::span<const std::byte> frame) override {
+  bool Transmit(std::span<const std::byte> frame, const hcl::TxOffload&) override {
     const std::lock_guard lock(mutex_);
     if (refuse_) return false;
     sent_.emplace_back(frame.begin(), frame.end());

@@ -88,6 +88,15 @@ base::Result<std::unique_ptr<AssignedMana>> AssignedMana::Open(const PciFunction
   return nic;
 }
 
+bool AssignedMana::Transmit(std::span<const std::byte> frame, const TxOffload& offload) {
+  return driver_->Transmit(frame, mana::driver::TxRequest{.l4_offset = offload.l4_offset,
+                                                          .ipv4 = offload.ipv4,
+                                                          .ipv6 = offload.ipv6,
+                                                          .tcp_checksum = offload.tcp_checksum,
+                                                          .udp_checksum = offload.udp_checksum,
+                                                          .mss = offload.lso_mss});
+}
+
 void AssignedMana::SetReceiver(Receiver receiver) {
   const std::lock_guard lock(receiver_mutex_);
   receiver_ = std::move(receiver);

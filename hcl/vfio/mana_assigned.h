@@ -34,9 +34,10 @@ inline constexpr uint16_t kManaVendorId = 0x1414;
 inline constexpr uint16_t kManaVfDeviceId = 0x00BA;
 // The VTL2 DMA pool bytes one NIC needs (OpenVtl2Dma's extra_bytes): the
 // HWC's six pages, the EQ, both work queues and CQs, 128 TX and 128 RX
-// buffers of 2 KiB.
-inline constexpr uint64_t kManaPoolBytes = 640 * 1024;
-inline constexpr mana::driver::Options kManaDriverOptions{.rx_buffers = 128, .tx_buffers = 128};
+// buffers of 2 KiB, 8 TX buffers of 64 KiB for TCP segmentation offload.
+inline constexpr uint64_t kManaPoolBytes = (640 + 8 * 64) * 1024;
+inline constexpr mana::driver::Options kManaDriverOptions{
+    .rx_buffers = 128, .tx_buffers = 128, .large_tx_buffers = 8};
 
 bool IsManaVf(const PciFunction& function);
 
@@ -62,7 +63,9 @@ class AssignedMana final : public FramePort {
   AssignedMana& operator=(const AssignedMana&) = delete;
 
   void SetReceiver(Receiver receiver) override;
-  bool Transmit(std::span<const std::byte> frame) override { return driver_->Transmit(frame); }
+  bool Transmit(std::span<const std::byte> frame, const TxOffload& offload) override;
+  // The VF finishes checksums and segments TCP (mana-netvsc.md §3).
+  bool offloads() const override { return true; }
   std::array<uint8_t, 6> mac() const override { return driver_->mac(); }
   mana::driver::Stats stats() const { return driver_->stats(); }
   bool failed() const { return driver_->failed(); }

@@ -21,13 +21,40 @@ std::vector<std::byte> U32Bytes(uint32_t value) {
   return out;
 }
 
-// NDIS_OFFLOAD (ntddndis.h): header {Type 0xA7 NDIS_OBJECT_TYPE_OFFLOAD,
-// Revision 3, Size 156}, then every capability zero: nothing offloaded.
-std::vector<std::byte> NoOffloads() {
+// NDIS_OFFLOAD (ntddndis.h; hv_netvsc's struct ndis_offload): header
+// {Type 0xA7 NDIS_OBJECT_TYPE_OFFLOAD, Revision 3, Size 156}; then the
+// checksum capabilities at 4 (IPv4 tx encapsulation, tx, rx encapsulation,
+// rx; the same for IPv6), LSOv1 at 36, IPsec v1 at 52, LSOv2 at 80 (IPv4
+// encapsulation, maximum size, minimum segments; IPv6 the same, options).
+// Without offloads every capability is zero and hv_netvsc does it all.
+std::vector<std::byte> OffloadCapabilities(const NicFacts& nic) {
   std::vector<std::byte> out(156);
   out[0] = std::byte{0xA7};
   out[1] = std::byte{3};
   out[2] = std::byte{156};
+  if (!nic.offloads) return out;
+  const auto put = [&out](size_t offset, uint32_t value) {
+    for (size_t i = 0; i < 4; ++i) out[offset + i] = static_cast<std::byte>(value >> (8 * i));
+  };
+  constexpr uint32_t kEncap8023 = 0x002;
+  // TX: TCP (with options) and UDP; IPv6 with extension headers, as
+  // hv_netvsc's NDIS_TXCSUM_ALL_TCP6 wants. RX: what the device verifies.
+  constexpr uint32_t kTcpOpt = 0x004, kTcp = 0x010, kUdp = 0x040, kIp4 = 0x100, kIp6Ext = 0x001;
+  put(4, kEncap8023);
+  put(8, kTcp | kTcpOpt | kUdp);
+  put(12, kEncap8023);
+  put(16, kTcp | kUdp | kIp4);
+  put(20, kEncap8023);
+  put(24, kTcp | kTcpOpt | kUdp | kIp6Ext);
+  put(28, kEncap8023);
+  put(32, kTcp | kUdp);
+  put(80, kEncap8023);
+  put(84, nic.lso_max_bytes);
+  put(88, 2);
+  put(92, kEncap8023);
+  put(96, nic.lso_max_bytes);
+  put(100, 2);
+  put(104, kIp6Ext | kTcpOpt);  // NDIS_LSOV2_CAP_IP6
   return out;
 }
 
@@ -138,7 +165,7 @@ ControlReply Control::Query(const OidRequest& request) {
       return ok(std::move(mac));
     }
     case oid::k8023MaximumListSize: return ok(U32Bytes(32));
-    case oid::kTcpOffloadHardwareCaps: return ok(NoOffloads());
+    case oid::kTcpOffloadHardwareCaps: return ok(OffloadCapabilities(nic_));
     default:
       return Answer(BuildQueryComplete(request.request_id, status::kNotSupported, {}), true);
   }

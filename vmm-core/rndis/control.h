@@ -64,6 +64,11 @@ struct NicFacts {
   uint32_t mtu = 1500;  // the IP MTU; frames are mtu + 14 bytes
   uint64_t link_speed_bps = 10'000'000'000;
   bool link_up = true;
+  // The device behind finishes TCP/UDP checksums and segments TCP (LSOv2,
+  // IPv4 and IPv6, at most lso_max_bytes): TCP_OFFLOAD_HW_CAPS says so and
+  // hv_netvsc then sends checksum and LSO per-packet info.
+  bool offloads = false;
+  uint32_t lso_max_bytes = 62780;
 };
 
 struct ControlReply {

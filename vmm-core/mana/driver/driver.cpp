@@ -388,7 +388,8 @@ base::Result<void> Driver::BringUp() {
     return base::Ok();
   };
   uint64_t sq_object = 0, rq_object = 0;
-  TRY(work_queue(kQueueTypeSq, options_.tx_buffers, kTxWqeBytes, sq_, tx_cq_, sq_object));
+  // Room for every slot's WQE at its largest (two SGEs: 64 bytes).
+  TRY(work_queue(kQueueTypeSq, options_.tx_buffers, 2 * kTxWqeBytes, sq_, tx_cq_, sq_object));
   TRY(work_queue(kQueueTypeRq, options_.rx_buffers, kRxWqeBytes, rq_, rx_cq_, rq_object));
   sq_id_ = sq_->id;
   rq_id_ = rq_->id;
@@ -396,6 +397,9 @@ base::Result<void> Driver::BringUp() {
   rx_cq_id_ = rx_cq_->id;
   tx_buffers_ = TRY(allocate(size_t{options_.tx_buffers} * kFrameBufferBytes));
   rx_buffers_ = TRY(allocate(size_t{options_.rx_buffers} * kFrameBufferBytes));
+  for (uint32_t i = 0; i < options_.large_tx_buffers; ++i)
+    large_tx_buffers_.push_back(TRY(allocate(kLargeFrameBytes)));
+  slot_large_.assign(options_.tx_buffers, false);
   memory_key_ = memory_key;
   // CONFIG_VPORT_RX: receive on, no RSS, every entry and the default our RQ.
   std::vector<std::byte> steer(112 - 40 + 64 * 8);
@@ -427,34 +431,79 @@ void Driver::PostRx(uint32_t buffer) {
   rq_->PostWqe(wqe);
 }
 
-bool Driver::Transmit(std::span<const std::byte> frame) {
+bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request) {
   const std::lock_guard lock(tx_mutex_);
-  if (failed() || frame.size() < 14 || frame.size() > kFrameBufferBytes) {
+  const bool large = frame.size() > kFrameBufferBytes;
+  if (failed() || frame.size() < 14 || frame.size() > kLargeFrameBytes ||
+      (large && large_tx_buffers_.empty()) || request.mss > 0x3FFF ||
+      (request.mss != 0 && request.l4_offset + 20u > frame.size())) {
     ++stats_.tx_dropped;
     return false;
   }
-  if (tx_posted_ - tx_completed_ >= options_.tx_buffers) {
+  const auto full = [&] {
+    return tx_posted_ - tx_completed_ >= options_.tx_buffers ||
+           (large && large_posted_ - large_completed_ >= large_tx_buffers_.size());
+  };
+  if (full()) {
     // Reaped here, the device learns the CQ's new head from the doorbell
     // (else it sees the CQ full and stops); armed, as Poll leaves it.
     ReapTx();
     if (!failed()) Doorbell(doorbell_page_ + doorbell::kCq, tx_cq_->CompletionDoorbell(true));
   }
-  if (tx_posted_ - tx_completed_ >= options_.tx_buffers) {
+  if (failed() || full()) {
     ++stats_.tx_dropped;
     return false;
   }
-  const uint64_t buffer = tx_posted_ % options_.tx_buffers;
-  std::copy(frame.begin(), frame.end(),
-            tx_buffers_.host.begin() + static_cast<ptrdiff_t>(buffer * kFrameBufferBytes));
-  std::array<std::byte, kTxWqeBytes> wqe{};
-  Store<uint32_t>(wqe, 4, 1u | (2u << 8));  // one SGE, short OOB
-  // §3 short OOB: packet format 0, no offloads, the CQ; the SQ's frame.
-  Store<uint32_t>(wqe, 8, tx_cq_id_ << 8);
-  Store<uint32_t>(wqe, 12, ((sq_id_ >> 10) & 0x3FFF) << 10);
-  Store<uint64_t>(wqe, 16, tx_buffers_.device_address + buffer * kFrameBufferBytes);
+  // §3 short OOB: packet format 0, the offloads, the CQ; the SQ's frame.
+  uint32_t oob0 = tx_cq_id_ << 8;
+  if (request.ipv4) oob0 |= 1u << 2;
+  if (request.ipv6) oob0 |= 1u << 3;
+  if (request.tcp_checksum || request.mss != 0) oob0 |= 1u << 5;
+  if (request.udp_checksum && request.mss == 0) oob0 |= 1u << 6;
+  // TSO over IPv4: each segment's header checksum too (as Linux's mana asks).
+  if (request.mss != 0 && request.ipv4) oob0 |= 1u << 4;
+  const uint32_t oob1 = (request.l4_offset & 0x3FFu) | (((sq_id_ >> 10) & 0x3FFF) << 10);
+  std::array<std::byte, 64> wqe{};
+  size_t sges = 1;
+  uint32_t header1 = 0;
+  auto header_bytes = static_cast<uint32_t>(frame.size());
+  if (request.mss != 0) {
+    // TSO: the headers alone in SGE 0 (the header length in last_vbytes),
+    // the payload in SGE 1, the MSS in client_data_unit (§3 TSO).
+    const uint32_t doff = (std::to_integer<uint32_t>(frame[request.l4_offset + 12u]) >> 4) * 4;
+    header_bytes = request.l4_offset + doff;
+    if (doff < 20 || header_bytes > 255 || header_bytes >= frame.size()) {
+      ++stats_.tx_dropped;
+      return false;
+    }
+    sges = 2;
+    header1 = (1u << 11) | (request.mss << 16);
+  }
+  const uint64_t slot = tx_posted_ % options_.tx_buffers;
+  DmaBuffer target;
+  if (large) {
+    target = large_tx_buffers_[large_posted_ % large_tx_buffers_.size()];
+    ++large_posted_;
+  } else {
+    target = {tx_buffers_.host.subspan(slot * kFrameBufferBytes, kFrameBufferBytes),
+              tx_buffers_.device_address + slot * kFrameBufferBytes};
+  }
+  slot_large_[slot] = large;
+  std::copy(frame.begin(), frame.end(), target.host.begin());
+  Store<uint32_t>(wqe, 0, request.mss != 0 ? header_bytes << 24 : 0);
+  Store<uint32_t>(wqe, 4, static_cast<uint32_t>(sges) | (2u << 8) | header1);
+  Store<uint32_t>(wqe, 8, oob0);
+  Store<uint32_t>(wqe, 12, oob1);
+  Store<uint64_t>(wqe, 16, target.device_address);
   Store<uint32_t>(wqe, 24, memory_key_);
-  Store<uint32_t>(wqe, 28, static_cast<uint32_t>(frame.size()));
-  sq_->PostWqe(wqe);
+  Store<uint32_t>(wqe, 28, header_bytes);
+  if (sges == 2) {
+    Store<uint64_t>(wqe, 32, target.device_address + header_bytes);
+    Store<uint32_t>(wqe, 40, memory_key_);
+    Store<uint32_t>(wqe, 44, static_cast<uint32_t>(frame.size()) - header_bytes);
+  }
+  // 8 + 8 + 16 per SGE, whole 32-byte units: 32 or 64 bytes.
+  sq_->PostWqe(std::span(wqe).first(sges == 1 ? 32 : 64));
   ++tx_posted_;
   ++stats_.tx_frames;
   Doorbell(doorbell_page_ + doorbell::kSq, sq_->id | (uint64_t{sq_->tail} << 32));
@@ -479,6 +528,7 @@ void Driver::ReapTx() {
       return;
     }
     if ((header & 0x3F) != cqe::kTxOkay) ++stats_.tx_errors;
+    if (slot_large_[tx_completed_ % options_.tx_buffers]) ++large_completed_;
     ++tx_completed_;
   }
 }

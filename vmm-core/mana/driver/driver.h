@@ -61,8 +61,22 @@ class Bar {
 struct Options {
   uint32_t rx_buffers = 256;  // power of two, 2 KiB each
   uint32_t tx_buffers = 256;  // power of two, 2 KiB each
+  // TX buffers for frames larger than 2 KiB (TCP segmentation offload),
+  // kLargeFrameBytes each; 0: such frames are dropped.
+  uint32_t large_tx_buffers = 0;
   std::chrono::milliseconds request_timeout{5000};
 };
+
+// What the device is asked to finish for a frame (mana-netvsc.md §3 "TX
+// OOB"): checksums at `l4_offset` (the L4 checksum field holds the
+// pseudo-header sum), or TSO into `mss`-byte segments.
+struct TxRequest {
+  uint16_t l4_offset = 0;
+  bool ipv4 = false, ipv6 = false;
+  bool tcp_checksum = false, udp_checksum = false;
+  uint32_t mss = 0;  // 0: no segmentation; else 1..16383
+};
+inline constexpr size_t kLargeFrameBytes = 64 * 1024;
 
 struct RxInfo {
   bool ip_checksum_ok = false;
@@ -92,7 +106,7 @@ class Driver {
   // The MSI-X vector the data EQ raises.
   static constexpr uint16_t kDataVector = 1;
   // Any thread. False: dropped (no free TX buffer, too large, or failed).
-  bool Transmit(std::span<const std::byte> frame);
+  bool Transmit(std::span<const std::byte> frame, const TxRequest& request = {});
   // The driver thread only: reap completions, deliver received frames.
   void Poll(const Receive& receive);
   Stats stats() const;
@@ -126,6 +140,9 @@ class Driver {
   uint16_t message_id_ = 0;
   std::unique_ptr<Ring> hwc_eq_, hwc_cq_, hwc_rq_, hwc_sq_, eq_, tx_cq_, rx_cq_, sq_, rq_;
   DmaBuffer hwc_request_{}, hwc_response_{}, tx_buffers_{}, rx_buffers_{};
+  std::vector<DmaBuffer> large_tx_buffers_;
+  std::vector<bool> slot_large_;  // per TX slot: its frame is in a large buffer
+  uint64_t large_posted_ = 0, large_completed_ = 0;
   uint32_t hwc_eq_id_ = 0, hwc_cq_id_ = 0, hwc_rq_id_ = 0, hwc_sq_id_ = 0;
   uint32_t eq_id_ = 0, sq_id_ = 0, rq_id_ = 0, tx_cq_id_ = 0, rx_cq_id_ = 0, max_cqs_ = 0;
   uint64_t vport_ = 0;

@@ -9,6 +9,8 @@
 #include "mana/driver/driver.h"
 #include "mana/testing/driver_harness.h"
 #include "mana/testing/emulated_vf.h"
+#include "base/be_bytes.h"
+#include "net/checksum.h"
 #include "nvme/testing/fake_dma_memory.h"
 
 namespace {
@@ -112,4 +114,36 @@ TEST_CASE("mana driver: a device that lies makes it fail, not crash or hang") {
   CHECK(frames == 1);
   CHECK(bench.driver->failed());
   CHECK_FALSE(bench.driver->Transmit(Frame(64, 2)));
+}
+
+TEST_CASE("mana driver: a TSO send leaves the device as MSS-sized segments that verify") {
+  Bench bench({.rx_buffers = 64, .tx_buffers = 64, .large_tx_buffers = 2});
+  // Ethernet/IPv4/TCP with 20000 payload bytes, as hv_netvsc hands an LSO
+  // frame over: IP total length and checksum zero.
+  std::vector<std::byte> frame(54 + 20000);
+  const std::span<std::byte> f(frame);
+  base::StoreBe<uint16_t>(f, 12, net::kEtherTypeIpv4);
+  f[14] = std::byte{0x45};
+  f[23] = std::byte{net::kProtocolTcp};
+  f[46] = std::byte{0x50};
+  f[47] = std::byte{0x10};
+  for (size_t i = 54; i < frame.size(); ++i) frame[i] = std::byte(i * 3);
+  const mana::driver::TxRequest tso{.l4_offset = 34, .ipv4 = true, .tcp_checksum = true, .mss = 1448};
+  REQUIRE(bench.driver->Transmit(frame, tso));
+  REQUIRE(bench.packets.frames.size() == 14);  // ceil(20000 / 1448)
+  std::vector<std::byte> payload;
+  for (const auto& segment : bench.packets.frames) {
+    const net::ChecksumVerdict verdict = net::VerifyChecksums(segment);
+    CHECK(verdict.ip_ok);
+    CHECK(verdict.tcp_ok);
+    payload.insert(payload.end(), segment.begin() + 54, segment.end());
+  }
+  CHECK(payload == std::vector<std::byte>(frame.begin() + 54, frame.end()));
+  // More large frames than large buffers: the driver reaps completions
+  // and reuses them; a header longer than a frame is refused.
+  for (int i = 0; i < 5; ++i) REQUIRE(bench.driver->Transmit(frame, tso));
+  mana::driver::TxRequest lying = tso;
+  lying.l4_offset = 0x3F0;
+  CHECK_FALSE(bench.driver->Transmit(std::span(frame).first(600), lying));
+  CHECK_FALSE(bench.driver->failed());
 }
