@@ -416,6 +416,7 @@ base::Result<void> Driver::BringUp() {
 
   for (uint32_t i = 0; i < options_.rx_buffers; ++i) PostRx(i);
   Doorbell(doorbell_page_ + doorbell::kRq, rq_->id | (uint64_t{rq_->tail} << 32));
+  rx_announced_ = rx_posted_;
   Doorbell(doorbell_page_ + doorbell::kCq, tx_cq_->CompletionDoorbell(true));
   Doorbell(doorbell_page_ + doorbell::kCq, rx_cq_->CompletionDoorbell(true));
   Doorbell(doorbell_page_ + doorbell::kEq, eq_->CompletionDoorbell(true));
@@ -429,6 +430,7 @@ void Driver::PostRx(uint32_t buffer) {
   Store<uint32_t>(wqe, 24, memory_key_);
   Store<uint32_t>(wqe, 28, kFrameBufferBytes);
   rq_->PostWqe(wqe);
+  ++rx_posted_;
 }
 
 bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request) {
@@ -448,7 +450,10 @@ bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request
     // Reaped here, the device learns the CQ's new head from the doorbell
     // (else it sees the CQ full and stops); armed, as Poll leaves it.
     ReapTx();
-    if (!failed()) Doorbell(doorbell_page_ + doorbell::kCq, tx_cq_->CompletionDoorbell(true));
+    if (!failed()) {
+      Doorbell(doorbell_page_ + doorbell::kCq, tx_cq_->CompletionDoorbell(true));
+      tx_cq_needs_arm_ = false;
+    }
   }
   if (failed() || full()) {
     ++stats_.tx_dropped;
@@ -528,6 +533,7 @@ void Driver::ReapTx() {
       return;
     }
     if ((header & 0x3F) != cqe::kTxOkay) ++stats_.tx_errors;
+    tx_cq_needs_arm_ = true;
     if (slot_large_[tx_completed_ % options_.tx_buffers]) ++large_completed_;
     ++tx_completed_;
   }
@@ -542,6 +548,7 @@ void Driver::ReapRx(const Receive& receive) {
       return;
     }
     if (!*next) break;
+    rx_cq_needs_arm_ = true;
     const std::vector<std::byte>& cqe = **next;
     const uint32_t info = Load<uint32_t>(cqe, 60);
     const uint32_t header = Load<uint32_t>(cqe, 0);
@@ -573,7 +580,12 @@ void Driver::ReapRx(const Receive& receive) {
     PostRx(buffer);
     reposted = true;
   }
-  if (reposted) Doorbell(doorbell_page_ + doorbell::kRq, rq_->id | (uint64_t{rq_->tail} << 32));
+  // Reposted buffers are announced once the device's share falls to half
+  // the ring: a doorbell per batch, not per frame.
+  if (reposted && rx_announced_ - rx_completed_ <= options_.rx_buffers / 2) {
+    Doorbell(doorbell_page_ + doorbell::kRq, rq_->id | (uint64_t{rq_->tail} << 32));
+    rx_announced_ = rx_posted_;
+  }
 }
 
 void Driver::Poll(const Receive& receive) {
@@ -589,16 +601,26 @@ void Driver::Poll(const Receive& receive) {
       return;
     }
     if (!*next) break;
+    eq_needs_arm_ = true;
   }
   ReapRx(receive);
   {
     const std::lock_guard lock(tx_mutex_);
     ReapTx();
-    if (!failed()) Doorbell(doorbell_page_ + doorbell::kCq, tx_cq_->CompletionDoorbell(true));
+    if (!failed() && tx_cq_needs_arm_) {
+      Doorbell(doorbell_page_ + doorbell::kCq, tx_cq_->CompletionDoorbell(true));
+      tx_cq_needs_arm_ = false;
+    }
   }
   if (failed()) return;
-  Doorbell(doorbell_page_ + doorbell::kCq, rx_cq_->CompletionDoorbell(true));
-  Doorbell(doorbell_page_ + doorbell::kEq, eq_->CompletionDoorbell(true));
+  if (rx_cq_needs_arm_) {
+    Doorbell(doorbell_page_ + doorbell::kCq, rx_cq_->CompletionDoorbell(true));
+    rx_cq_needs_arm_ = false;
+  }
+  if (eq_needs_arm_) {
+    Doorbell(doorbell_page_ + doorbell::kEq, eq_->CompletionDoorbell(true));
+    eq_needs_arm_ = false;
+  }
 }
 
 Stats Driver::stats() const {

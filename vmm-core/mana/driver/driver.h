@@ -150,6 +150,11 @@ class Driver {
   mutable std::mutex tx_mutex_;  // sq_, tx_cq_, tx counters
   uint64_t tx_posted_ = 0, tx_completed_ = 0;
   uint64_t rx_completed_ = 0;
+  uint64_t rx_posted_ = 0, rx_announced_ = 0;  // RX WQEs written, and told the device by doorbell
+  // Which rings a consumed entry disarmed (the device disarms a ring when it
+  // posts to it armed, §3): only those are re-armed, each doorbell being
+  // an exit to the host. tx_cq_needs_arm_ under tx_mutex_.
+  bool eq_needs_arm_ = false, rx_cq_needs_arm_ = false, tx_cq_needs_arm_ = false;
   Stats stats_;  // tx_* under tx_mutex_, the rest the driver thread's
   std::atomic<bool> failed_{false};
   std::string failure_;
