@@ -65,11 +65,18 @@ class FakePort final : public hcl::FramePort {
     const std::lock_guard lock(mutex_);
     receiver_ = std::move(receiver);
   }
-  bool Transmit(std::span<const std::byte> frame, const hcl::TxOffload&) override {
+  bool Transmit(std::span<const std::byte> frame, const hcl::TxOffload& offload) override {
     const std::lock_guard lock(mutex_);
     if (refuse_) return false;
     sent_.emplace_back(frame.begin(), frame.end());
+    offloads_sent_.push_back(offload);
     return true;
+  }
+  bool offloads() const override { return offloads_; }
+  void set_offloads(bool offloads) { offloads_ = offloads; }  // before the adapter exists
+  std::vector<hcl::TxOffload> OffloadsSent() const {
+    const std::lock_guard lock(mutex_);
+    return offloads_sent_;
   }
   std::array<uint8_t, 6> mac() const override { return kPortMac; }
   uint32_t mtu() const override { return 1500; }
@@ -105,7 +112,9 @@ class FakePort final : public hcl::FramePort {
   mutable std::mutex mutex_;
   Receiver receiver_;         // guarded by mutex_
   std::vector<Bytes> sent_;   // guarded by mutex_
+  std::vector<hcl::TxOffload> offloads_sent_;  // guarded by mutex_
   bool refuse_ = false;       // guarded by mutex_
+  bool offloads_ = false;
 };
 
 // An Ethernet frame to `destination`, `length` bytes, its payload a
@@ -173,8 +182,9 @@ struct Fixture {
   uint64_t send_gpa = 0;
   uint32_t next_request = 100;
 
-  Fixture() {
+  explicit Fixture(bool offloads = false) {
     memory.Add(ram);
+    port.set_offloads(offloads);
     auto created = hcl::NetworkAdapter::Create(server, memory, {}, &port);
     REQUIRE(created.ok());
     adapter = std::move(created).value();
@@ -627,6 +637,52 @@ TEST_CASE("network adapter: hostile RNDIS packets are not transmitted; the chann
   CHECK(counters.tx_frames == 1);
   CHECK(counters.tx_malformed == 9);
   CHECK(counters.tx_bad_size == 2);
+}
+
+TEST_CASE("network adapter: with a port that offloads, checksum and LSO info reach it, checked") {
+  Fixture f(/*offloads=*/true);
+  f.Ready();
+  const std::array<uint8_t, 6> peer = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+  uint64_t txn = 40;
+  const auto send = [&](const Bytes& packet) {
+    f.SendMixed(0, {}, packet, txn);
+    f.ExpectCompletion(txn++, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  };
+  // Checksum info: IPv4, TCP, header offset 34 (hv_netvsc's
+  // CHECKSUM_PARTIAL packet).
+  std::vector<rndis::OutgoingInfo> infos;
+  infos.push_back({rndis::ppi::kChecksum, U32(1u | 4u | (34u << 16))});
+  send(rndis::BuildPacket(Frame(peer, 1514, 1), infos));
+  // LSOv2: MSS 1448, TCP header at 34, IPv4, a 30000-byte frame.
+  infos.clear();
+  infos.push_back({rndis::ppi::kLsoV2, U32(1448u | (34u << 20) | (1u << 30))});
+  const Bytes large = Frame(peer, 30000, 2);
+  send(rndis::BuildPacket(large, infos));
+  REQUIRE(f.port.WaitSent(2));
+  const auto offloads = f.port.OffloadsSent();
+  CHECK(offloads[0].tcp_checksum);
+  CHECK(offloads[0].ipv4);
+  CHECK(offloads[0].l4_offset == 34);
+  CHECK(offloads[0].lso_mss == 0);
+  CHECK(offloads[1].lso_mss == 1448);
+  CHECK(offloads[1].l4_offset == 34);
+  CHECK(offloads[1].ipv4);
+  CHECK(f.port.Sent()[1] == large);
+  // Lies: a header offset past the frame, an MSS of 1, an LSO frame past
+  // the largest advertised: nothing reaches the port.
+  infos.clear();
+  infos.push_back({rndis::ppi::kChecksum, U32(1u | 4u | (0x3F0u << 16))});
+  send(rndis::BuildPacket(Frame(peer, 200, 3), infos));
+  infos.clear();
+  infos.push_back({rndis::ppi::kLsoV2, U32(1u | (34u << 20) | (1u << 30))});
+  send(rndis::BuildPacket(Frame(peer, 3000, 4), infos));
+  infos.clear();
+  infos.push_back({rndis::ppi::kLsoV2, U32(1448u | (34u << 20) | (1u << 30))});
+  send(rndis::BuildPacket(Frame(peer, 70000, 5), infos));
+  CHECK(f.port.Sent().size() == 2);
+  const auto counters = f.adapter->counters();
+  CHECK(counters.tx_malformed == 2);
+  CHECK(counters.tx_bad_size == 1);
 }
 
 TEST_CASE("network adapter: after close or destruction the port's frames go nowhere") {

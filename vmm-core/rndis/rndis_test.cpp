@@ -255,3 +255,31 @@ TEST_CASE("rndis: packets whose offsets, lengths or per-packet info lie are refu
   CHECK(!edited(4, 1000));        // MessageLength disagrees
   CHECK(!rndis::ParsePacket(std::span(good).first(20)).ok());
 }
+
+TEST_CASE("rndis: with offloads, TCP_OFFLOAD_HW_CAPS says what hv_netvsc turns on") {
+  // rndis_netdev_set_hwcaps (Linux 6.1): TCP checksum when the IPv4 TX bits
+  // hold NDIS_TXCSUM_ALL_TCP4 (0x14), TSO when LSOv2's IPv4 encapsulation
+  // has 802.3 (2), its size the LSO limit; IPv6 alike (ALL_TCP6 = 0x15,
+  // NDIS_LSOV2_CAP_IP6 = 5).
+  rndis::Control control({.mac = {0x00, 0x15, 0x5D, 0x01, 0x02, 0x03}, .offloads = true});
+  (void)control.OnMessage(Message(rndis::msg::kInitialize, {7, 1, 0, 0x4000}));
+  std::vector<std::byte> request(156);
+  const auto answer =
+      ReadQueryComplete(control.OnMessage(Query(10, rndis::oid::kTcpOffloadHardwareCaps, request)).message, 10);
+  REQUIRE(answer.info.size() == 156);
+  CHECK(std::to_integer<uint8_t>(answer.info[0]) == 0xA7);
+  CHECK((Word(answer.info, 8) & 0x14) == 0x14);
+  CHECK((Word(answer.info, 8) & 0x40) == 0x40);  // UDP4
+  CHECK((Word(answer.info, 24) & 0x15) == 0x15);
+  CHECK((Word(answer.info, 80) & 2) == 2);
+  CHECK(Word(answer.info, 84) == 62780);
+  CHECK(Word(answer.info, 88) == 2);
+  CHECK((Word(answer.info, 92) & 2) == 2);
+  CHECK((Word(answer.info, 104) & 5) == 5);
+  // Without, every capability is zero.
+  rndis::Control plain({.mac = {0x00, 0x15, 0x5D, 0x01, 0x02, 0x03}});
+  (void)plain.OnMessage(Message(rndis::msg::kInitialize, {7, 1, 0, 0x4000}));
+  const auto none =
+      ReadQueryComplete(plain.OnMessage(Query(11, rndis::oid::kTcpOffloadHardwareCaps, request)).message, 11);
+  for (size_t i = 4; i < none.info.size(); ++i) CHECK(none.info[i] == std::byte{0});
+}
