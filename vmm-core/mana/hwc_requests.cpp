@@ -34,7 +34,7 @@ void Device::State::ServeHwc() {
   while (!sq.stopped && !sq.queue.empty()) {
     // Both CQEs need room, and the response a buffer; else wait for the
     // driver's next doorbell.
-    if (rq.queue.empty() || !cqs_[kHwcQueueId]->ring.HasRoom()) return;
+    if (rq.queue.empty() || !cqs_[kHwcQueueId]->ring.HasRoom(2)) return;
     auto request_wqe = sq.queue.Peek(dma_);
     auto response_wqe = rq.queue.Peek(dma_);
     if (!request_wqe || !response_wqe || request_wqe->sges.empty() ||

@@ -48,7 +48,7 @@ class CompletionRing {
   bool armed() const { return armed_; }
   // Another entry fits without overwriting one the driver has not
   // acknowledged (by its last doorbell).
-  bool HasRoom() const { return tail_ - head_ < entries_; }
+  bool HasRoom(uint32_t count = 1) const { return tail_ - head_ + count <= entries_; }
   // Writes one entry: `body` (entry size - 4 bytes), then the last dword,
   // `last_dword` with the owner bits (31:29) put in. Disarms the ring and
   // says whether it was armed (the caller then signals). No room: Error.
