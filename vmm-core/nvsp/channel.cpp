@@ -37,6 +37,15 @@ const char* Describe(Result result) {
   return "?";
 }
 
+Channel::Channel(const Config& config, const SubChannelOf& primary)
+    : config_(config),
+      gpadl_bytes_([](uint32_t) { return std::optional<uint64_t>(); }),
+      state_(State::kReady),
+      version_(primary.version),
+      send_buffer_(primary.send_buffer),
+      sub_channels_offered_(true),  // a sub-channel asks for none
+      sub_channel_(true) {}
+
 Outcome Channel::Fail(Result result, uint32_t reply_type, bool completion_requested) const {
   Outcome outcome;
   outcome.result = result;
@@ -134,7 +143,9 @@ Outcome Channel::OnMessage(std::span<const std::byte> payload, bool completion_r
     return outcome;
   }
   if (const auto* revoke = std::get_if<Revoke>(&*parsed)) {
-    // Teardown: the buffer is gone for the guest; data stops.
+    // Teardown: the buffer is gone for the guest; data stops. Only the
+    // primary set the buffers up, so only it takes them down.
+    if (sub_channel_) return Fail(Result::kWrongState, 0, false);
     if (revoke->type == type::kRevokeReceiveBuffer && receive_buffer_ && receive_buffer_->id == revoke->id)
       receive_buffer_.reset();
     else if (revoke->type == type::kRevokeSendBuffer && send_buffer_)

@@ -13,6 +13,12 @@
 // never created is answered with FAILURE (when the guest asked for a
 // completion) and changes nothing.
 //
+// Sub-channels (mana-netvsc.md §5 "Subchannels"): netvsc sets nothing up
+// on them; each carries RNDIS_PKTs against the primary's send buffer and
+// the guest's completions. A sub-channel's Channel starts ready with the
+// primary's version and send-buffer layout, and refuses INIT, buffers,
+// revokes and SUBCHANNEL requests.
+//
 // The Channel does not touch memory: the owner maps the GPADLs it reports,
 // reads RNDIS bytes, sends completions and receive packets.
 #pragma once
@@ -77,6 +83,12 @@ class Channel {
 
   Channel(const Config& config, GpadlBytes gpadl_bytes)
       : config_(config), gpadl_bytes_(std::move(gpadl_bytes)) {}
+  // What a sub-channel takes over from its primary once that is ready.
+  struct SubChannelOf {
+    uint32_t version = 0;
+    SendBufferLayout send_buffer;
+  };
+  Channel(const Config& config, const SubChannelOf& primary);
 
   // One NVSP message from an inband or GPA-direct packet's payload.
   Outcome OnMessage(std::span<const std::byte> payload, bool completion_requested);
@@ -105,6 +117,7 @@ class Channel {
   std::optional<ReceiveBufferLayout> receive_buffer_;
   std::optional<SendBufferLayout> send_buffer_;
   bool sub_channels_offered_ = false;
+  bool sub_channel_ = false;
 };
 
 }  // namespace nvsp

@@ -229,3 +229,45 @@ TEST_CASE("nvsp: receive slots come back only through completions the host is wa
   nvsp::ReceiveSlots none({.offset = 0, .sub_allocation_bytes = 1792, .sub_allocations = 1, .end = 1792});
   CHECK(!none.Take());
 }
+
+TEST_CASE("nvsp: a sub-channel carries RNDIS packets against the primary's send buffer, nothing else") {
+  nvsp::Channel sub({}, nvsp::Channel::SubChannelOf{0x60001, {.gpadl = 7, .section_bytes = 6144,
+                                                              .sections = 2}});
+  CHECK(sub.ready());
+  CHECK(!sub.receive_buffer());
+  const auto send = [&](std::vector<uint32_t> words, bool completion = true) {
+    return sub.OnMessage(Msg(std::move(words)), completion);
+  };
+  const auto packet = send({nvsp::type::kSendRndisPacket, 0, 1, 100});
+  CHECK(packet.result == nvsp::Result::kOk);
+  REQUIRE(packet.rndis);
+  CHECK(packet.rndis->section_index == 1);
+  CHECK(send({nvsp::type::kSendRndisPacket, 0, 2, 100}).result == nvsp::Result::kBadSection);
+  // Set-up, revokes and sub-channel requests belong to the primary.
+  CHECK(send({nvsp::type::kInit, 0x60001, 0x60001}).result == nvsp::Result::kWrongState);
+  CHECK(send({nvsp::type::kSendReceiveBuffer, 1, 0xCAFE}).result == nvsp::Result::kWrongState);
+  const auto again = send({nvsp::type::kSubChannel, 1, 1});
+  CHECK(again.result == nvsp::Result::kWrongState);
+  CHECK(again.offer_sub_channels == 0);
+  REQUIRE(again.completion);
+  CHECK(Word(*again.completion, 1) == nvsp::status::kFailure);
+  CHECK(send({nvsp::type::kRevokeSendBuffer, 0}, false).result == nvsp::Result::kWrongState);
+  CHECK(sub.send_buffer().has_value());
+}
+
+TEST_CASE("nvsp: a shared receive slot is completed only on the channel it went out on") {
+  nvsp::ReceiveSlots slots({.offset = 0, .sub_allocation_bytes = 1792, .sub_allocations = 4, .end = 4 * 1792});
+  const auto on_primary = slots.Take(0);
+  const auto on_sub = slots.Take(1);
+  const auto also_on_sub = slots.Take(1);
+  REQUIRE((on_primary && on_sub && also_on_sub));
+  CHECK(!slots.Complete(on_sub->transaction_id, 0));
+  CHECK(!slots.Complete(on_primary->transaction_id, 1));
+  CHECK(slots.Complete(on_sub->transaction_id, 1));
+  // Sub-channel 1 closes: its other slot comes back, the primary's stays out.
+  CHECK(slots.Release(1) == 1);
+  CHECK(slots.outstanding() == 1);
+  CHECK(!slots.Complete(also_on_sub->transaction_id, 1));
+  CHECK(slots.Complete(on_primary->transaction_id, 0));
+  CHECK(slots.Release(1) == 0);
+}

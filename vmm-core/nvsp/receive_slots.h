@@ -12,6 +12,13 @@
 // slot and a per-slot generation, so a stale completion never matches the
 // slot's next use.
 //
+// With sub-channels the receive buffer is shared: a slot is sent on one
+// channel (its `owner`, the sub-channel index) and hv_netvsc completes it
+// on that channel (netvsc_send_recv_completion on the channel it arrived
+// on), so a completion on another channel is refused as well. When a
+// channel closes, its ring is gone and so are the completions it owed:
+// Release gives its slots back.
+//
 // At most count - 1 slots are out at once: hv_netvsc's completion queue
 // holds count + 1 entries, and a full buffer is back-pressure (Take
 // returns nothing until the guest completes).
@@ -38,10 +45,13 @@ class ReceiveSlots {
     uint32_t capacity = 0;     // the sub-allocation size
     uint64_t transaction_id = 0;
   };
-  std::optional<Slot> Take();
-  // The guest completed `transaction_id`: its slot is free again. False
-  // (and nothing freed) if that ID is not outstanding.
-  bool Complete(uint64_t transaction_id);
+  std::optional<Slot> Take(uint32_t owner = 0);
+  // The guest completed `transaction_id` on channel `owner`: its slot is
+  // free again. False (and nothing freed) if that ID is not outstanding
+  // there.
+  bool Complete(uint64_t transaction_id, uint32_t owner = 0);
+  // Channel `owner` closed: every slot it holds is free; how many.
+  uint32_t Release(uint32_t owner);
 
   uint32_t outstanding() const { return outstanding_; }
   uint32_t limit() const { return limit_; }
@@ -52,12 +62,15 @@ class ReceiveSlots {
   static std::array<std::byte, 16> TransferHeader(uint32_t byte_offset, uint32_t byte_count);
 
  private:
+  void Free(uint32_t index);
+
   ReceiveSection section_;
   uint32_t limit_;
   uint32_t outstanding_ = 0;
   std::vector<uint32_t> free_;         // slot indices, taken from the back
   std::vector<uint32_t> generation_;   // per slot, bumped at each Take
   std::vector<bool> out_;              // per slot
+  std::vector<uint32_t> owner_;        // per slot: the channel it went out on
 };
 
 }  // namespace nvsp
