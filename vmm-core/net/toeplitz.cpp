@@ -28,7 +28,8 @@ uint32_t ToeplitzHash(std::span<const std::byte, kRssKeyBytes> key,
   return hash;
 }
 
-RssHash HashFrame(std::span<const std::byte, kRssKeyBytes> key, std::span<const std::byte> frame) {
+RssHash HashFrame(std::span<const std::byte, kRssKeyBytes> key, std::span<const std::byte> frame,
+                  uint32_t enabled) {
   const FrameLayout layout = ParseFrame(frame);
   if (!layout.ipv4 && !layout.ipv6) return {};
   std::array<std::byte, 36> input{};
@@ -40,12 +41,15 @@ RssHash HashFrame(std::span<const std::byte, kRssKeyBytes> key, std::span<const 
   append(layout.l3_offset + (layout.ipv4 ? 12 : 8), 2 * address_bytes);
   uint32_t type = layout.ipv4 ? kHashIpv4 : kHashIpv6;
   if (layout.l4_offset != 0) {
-    append(layout.l4_offset, 4);  // source port, destination port
-    if (layout.l4_protocol == kProtocolTcp)
-      type = layout.ipv4 ? kHashTcpIpv4 : kHashTcpIpv6;
-    else
-      type = layout.ipv4 ? kHashUdpIpv4 : kHashUdpIpv6;
+    const uint32_t l4_type = layout.l4_protocol == kProtocolTcp
+                                 ? (layout.ipv4 ? kHashTcpIpv4 : kHashTcpIpv6)
+                                 : (layout.ipv4 ? kHashUdpIpv4 : kHashUdpIpv6);
+    if ((enabled & l4_type) != 0) {
+      append(layout.l4_offset, 4);  // source port, destination port
+      type = l4_type;
+    }
   }
+  if ((enabled & type) == 0) return {};
   return {ToeplitzHash(key, std::span<const std::byte>(input.data(), length)), type};
 }
 

@@ -23,11 +23,16 @@ inline constexpr uint32_t kHashUdpIpv4 = 1u << 2;
 inline constexpr uint32_t kHashIpv6 = 1u << 3;
 inline constexpr uint32_t kHashTcpIpv6 = 1u << 4;
 inline constexpr uint32_t kHashUdpIpv6 = 1u << 5;
+inline constexpr uint32_t kHashAll = (1u << 6) - 1;
 
 struct RssHash {
   uint32_t value = 0;
   uint32_t type = 0;  // one kHash* bit; 0: not an IP frame, no hash
 };
-RssHash HashFrame(std::span<const std::byte, kRssKeyBytes> key, std::span<const std::byte> frame);
+// Only the `enabled` types: a TCP/UDP frame whose 4-tuple type is not
+// enabled is hashed on its addresses if that type is, else not at all
+// (NDIS "RSS hashing types": the NIC falls back to the IP hash).
+RssHash HashFrame(std::span<const std::byte, kRssKeyBytes> key, std::span<const std::byte> frame,
+                  uint32_t enabled = kHashAll);
 
 }  // namespace net

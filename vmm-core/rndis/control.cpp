@@ -1,7 +1,11 @@
 #include "rndis/control.h"
 
 #include <algorithm>
+#include <optional>
 #include <string_view>
+#include <utility>
+
+#include "base/le_bytes.h"
 
 namespace rndis {
 namespace {
@@ -58,6 +62,68 @@ std::vector<std::byte> OffloadCapabilities(const NicFacts& nic) {
   return out;
 }
 
+// NDIS_RECEIVE_SCALE_CAPABILITIES revision 2 (hv_netvsc's packed struct
+// ndis_recv_scale_cap, 18 bytes): header {Type 0x88
+// NDIS_OBJECT_TYPE_RSS_CAPABILITIES, Revision 2, Size 18}, CapabilitiesFlags
+// at 4, NumberOfInterruptMessages at 8, NumberOfReceiveQueues at 12,
+// NumberOfIndirectionTableEntries (u16) at 16. hv_netvsc takes
+// min(queues, CPUs, 8) channels and a table of that many entries.
+std::vector<std::byte> RssCapabilities(uint32_t queues) {
+  std::vector<std::byte> out(18);
+  const std::span<std::byte> bytes(out);
+  // Toeplitz (NdisHashFunctionToeplitz 0x1); TCP over IPv4 and IPv6
+  // (NDIS_RSS_CAPS_HASH_TYPE_TCP_IPV4/6); one MSI per queue (each channel
+  // interrupts on its own).
+  constexpr uint32_t kFlags = 0x00000001 | 0x00000100 | 0x00000200 | 0x01000000;
+  (void)base::StoreLe(bytes, 0, uint8_t{0x88});
+  (void)base::StoreLe(bytes, 1, uint8_t{2});
+  (void)base::StoreLe(bytes, 2, uint16_t{18});
+  (void)base::StoreLe(bytes, 4, kFlags);
+  (void)base::StoreLe(bytes, 8, queues);
+  (void)base::StoreLe(bytes, 12, queues);
+  (void)base::StoreLe(bytes, 16, static_cast<uint16_t>(kRssTableEntries));
+  return out;
+}
+
+// NDIS_RECEIVE_SCALE_PARAMETERS revision 2 (hv_netvsc's struct
+// ndis_recv_scale_param, naturally aligned, 40 bytes): header {0x89
+// NDIS_OBJECT_TYPE_RSS_PARAMETERS, 2, Size}, Flags u16 at 4, BaseCpuNumber
+// u16 at 6, HashInformation u32 at 8, IndirectionTableSize u16 (bytes) at
+// 12, IndirectionTableOffset u32 at 16, HashSecretKeySize u16 at 20,
+// HashSecretKeyOffset u32 at 24, then processor masks (unused). Offsets
+// are from the structure's start.
+namespace rss_param {
+constexpr size_t kBytes = 40;
+constexpr uint16_t kFlagItableUnchanged = 0x0004;
+constexpr uint16_t kFlagHashKeyUnchanged = 0x0008;
+constexpr uint16_t kFlagDisable = 0x0010;
+constexpr uint32_t kHashFunctionMask = 0xFF;
+constexpr uint32_t kHashFunctionToeplitz = 0x01;
+}  // namespace rss_param
+
+// NDIS_HASH_* type bits of HashInformation, as net:: hash types (IPv6
+// extension-header types are not hashed: ignored).
+uint32_t HashTypes(uint32_t hash_information) {
+  constexpr std::array<std::pair<uint32_t, uint32_t>, 6> kMap = {{
+      {0x00000100, net::kHashIpv4},    {0x00000200, net::kHashTcpIpv4},
+      {0x00000400, net::kHashIpv6},    {0x00001000, net::kHashTcpIpv6},
+      {0x00004000, net::kHashUdpIpv4}, {0x00008000, net::kHashUdpIpv6},
+  }};
+  uint32_t types = 0;
+  for (const auto& [ndis, ours] : kMap)
+    if ((hash_information & ndis) != 0) types |= ours;
+  return types;
+}
+
+// The `size` bytes at `offset` of `info`, if they lie inside it and past
+// the fixed fields (overflow-free: subtracted from the trusted bound).
+std::optional<std::span<const std::byte>> Region(std::span<const std::byte> info, uint32_t offset,
+                                                 uint32_t size) {
+  if (offset < rss_param::kBytes || offset > info.size() || size > info.size() - offset)
+    return std::nullopt;
+  return info.subspan(offset, size);
+}
+
 ControlReply Answer(std::vector<std::byte> message, bool refused = false) {
   return {std::move(message), refused};
 }
@@ -78,6 +144,7 @@ ControlReply Control::OnMessage(std::span<const std::byte> message) {
                       true);
       state_ = State::kInitialized;
       packet_filter_ = 0;
+      rss_.reset();
       return Answer(BuildInitializeComplete({.request_id = init->request_id}));
     }
     case msg::kQuery:
@@ -114,6 +181,7 @@ ControlReply Control::OnMessage(std::span<const std::byte> message) {
       if (!ParseRequestId(message)) return {{}, true};
       state_ = State::kHalted;
       packet_filter_ = 0;
+      rss_.reset();
       return {};
     default:
       // PACKET is data, not control; completions and indications come
@@ -132,6 +200,12 @@ ControlReply Control::Query(const OidRequest& request) {
       for (uint32_t o : kSupportedOids) {
         const auto word = U32Bytes(o);
         list.insert(list.end(), word.begin(), word.end());
+      }
+      if (nic_.receive_queues > 1) {
+        for (uint32_t o : {oid::kGenReceiveScaleCapabilities, oid::kGenReceiveScaleParameters}) {
+          const auto word = U32Bytes(o);
+          list.insert(list.end(), word.begin(), word.end());
+        }
       }
       return ok(std::move(list));
     }
@@ -166,9 +240,13 @@ ControlReply Control::Query(const OidRequest& request) {
     }
     case oid::k8023MaximumListSize: return ok(U32Bytes(32));
     case oid::kTcpOffloadHardwareCaps: return ok(OffloadCapabilities(nic_));
-    default:
-      return Answer(BuildQueryComplete(request.request_id, status::kNotSupported, {}), true);
+    case oid::kGenReceiveScaleCapabilities:
+      // mana-netvsc.md §5 step 9: a failure keeps hv_netvsc on one channel.
+      if (nic_.receive_queues <= 1) break;
+      return ok(RssCapabilities(std::min(nic_.receive_queues, kMaxReceiveQueues)));
+    default: break;
   }
+  return Answer(BuildQueryComplete(request.request_id, status::kNotSupported, {}), true);
 }
 
 ControlReply Control::Set(const OidRequest& request) {
@@ -196,8 +274,74 @@ ControlReply Control::Set(const OidRequest& request) {
       // an NDIS_OFFLOAD_PARAMETERS: at least the 4-byte object header.
       if (request.info.size() < 4) return reply(status::kInvalidLength);
       return reply(status::kSuccess);
+    case oid::kGenReceiveScaleParameters:
+      if (nic_.receive_queues <= 1) return reply(status::kNotSupported);
+      return reply(SetRss(request.info));
     default: return reply(status::kNotSupported);
   }
+}
+
+uint32_t Control::SetRss(std::span<const std::byte> info) {
+  // Copied out of the message once (it is ours already), then checked:
+  // every size and offset against the information buffer (§6).
+  uint8_t type = 0, revision = 0;
+  uint16_t size = 0, flags = 0, table_bytes = 0, key_bytes = 0;
+  uint32_t hash_information = 0, table_offset = 0, key_offset = 0;
+  if (info.size() < rss_param::kBytes || !base::LoadLe(info, 0, type) ||
+      !base::LoadLe(info, 1, revision) || !base::LoadLe(info, 2, size) ||
+      !base::LoadLe(info, 4, flags) || !base::LoadLe(info, 8, hash_information) ||
+      !base::LoadLe(info, 12, table_bytes) || !base::LoadLe(info, 16, table_offset) ||
+      !base::LoadLe(info, 20, key_bytes) || !base::LoadLe(info, 24, key_offset))
+    return status::kInvalidLength;
+  // Revision 2, as hv_netvsc sends (rndis_set_rss_param_msg).
+  if (type != 0x89 || revision != 2 || size < rss_param::kBytes || size > info.size())
+    return status::kInvalidData;
+  if ((flags & rss_param::kFlagDisable) != 0) {
+    // hv_netvsc disables RSS before every change: frames go to the
+    // primary until it enables it again.
+    rss_.reset();
+    return status::kSuccess;
+  }
+  RssParameters rss;
+  rss.hash_types = HashTypes(hash_information);
+  if ((hash_information & rss_param::kHashFunctionMask) != rss_param::kHashFunctionToeplitz ||
+      rss.hash_types == 0)
+    return status::kInvalidData;
+  if ((flags & rss_param::kFlagItableUnchanged) != 0) {
+    if (!rss_) return status::kInvalidData;
+    rss.table = rss_->table;
+  } else {
+    const auto table = Region(info, table_offset, table_bytes);
+    if (!table || table_bytes == 0 || table_bytes % 4 != 0 || table_bytes / 4 > kRssTableEntries)
+      return status::kInvalidData;
+    for (size_t at = 0; at < table->size(); at += 4) {
+      uint32_t queue = 0;
+      if (!base::LoadLe(*table, at, queue)) return status::kInvalidData;
+      // A queue never offered is refused, not clamped: hv_netvsc fills its
+      // table with i % channels, each below what CAPABILITIES offered, so
+      // anything else is a lie (a channel offered but not open yet is the
+      // receiver's business: it uses the primary).
+      if (queue >= std::min(nic_.receive_queues, kMaxReceiveQueues)) return status::kInvalidData;
+      rss.table.push_back(queue);
+    }
+  }
+  if ((flags & rss_param::kFlagHashKeyUnchanged) != 0) {
+    if (!rss_) return status::kInvalidData;
+    rss.key = rss_->key;
+  } else {
+    const auto key = Region(info, key_offset, key_bytes);
+    if (!key || key_bytes != kRssKeyBytes) return status::kInvalidData;
+    std::copy(key->begin(), key->end(), rss.key.begin());
+  }
+  rss_ = std::move(rss);
+  return status::kSuccess;
+}
+
+RssChoice Control::ReceiveQueue(std::span<const std::byte> frame) const {
+  if (!rss_ || rss_->table.empty()) return {};
+  const net::RssHash hash = net::HashFrame(rss_->key, frame, rss_->hash_types);
+  if (hash.type == 0) return {};  // not a type the guest hashes: the primary
+  return {rss_->table[hash.value % rss_->table.size()], hash.value};
 }
 
 bool Control::Accepts(std::span<const std::byte> frame) const {

@@ -12,17 +12,24 @@
 // no reply; a message whose request ID cannot be read gets none either
 // (there is nobody to answer) and is counted as refused.
 //
-// Offloads: none advertised (TCP_OFFLOAD_HW_CAPS all zero), so the guest
-// computes checksums and segments itself; RSS: not offered, so it uses one
-// channel.
+// Offloads: advertised only when the NIC behind does them (NicFacts).
+// RSS (mana-netvsc.md §5 "Subchannels"): with more than one receive queue
+// (one per channel), RECEIVE_SCALE_CAPABILITIES says how many, and
+// hv_netvsc asks for that many channels less one as sub-channels, then
+// SETs RECEIVE_SCALE_PARAMETERS: its Toeplitz key and indirection table
+// (entry: a channel's sub-channel index), which ReceiveQueue applies to
+// each received frame. With one queue the OIDs are not supported and the
+// guest stays on one channel.
 #pragma once
 
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <vector>
 
+#include "net/toeplitz.h"
 #include "rndis/message.h"
 
 namespace rndis {
@@ -39,6 +46,8 @@ inline constexpr uint32_t kGenCurrentPacketFilter = 0x0001010E;
 inline constexpr uint32_t kGenMaximumTotalSize = 0x00010111;
 inline constexpr uint32_t kGenMediaConnectStatus = 0x00010114;
 inline constexpr uint32_t kGenPhysicalMedium = 0x00010202;
+inline constexpr uint32_t kGenReceiveScaleCapabilities = 0x00010203;
+inline constexpr uint32_t kGenReceiveScaleParameters = 0x00010204;
 inline constexpr uint32_t kGenFriendlyName = 0x00020216;
 inline constexpr uint32_t k8023PermanentAddress = 0x01010101;
 inline constexpr uint32_t k8023CurrentAddress = 0x01010102;
@@ -69,6 +78,29 @@ struct NicFacts {
   // hv_netvsc then sends checksum and LSO per-packet info.
   bool offloads = false;
   uint32_t lso_max_bytes = 62780;
+  // RSS receive queues, one per VMBus channel the guest may open (1: no
+  // RSS). At most kMaxReceiveQueues.
+  uint32_t receive_queues = 1;
+};
+
+// hv_netvsc 6.1 opens at most 8 channels by default (VRSS_CHANNEL_DEFAULT).
+inline constexpr uint32_t kMaxReceiveQueues = 8;
+// NDIS_RSS_INDIRECTION_TABLE_MAX_SIZE_REVISION_2: 128 u32 entries, what
+// RECEIVE_SCALE_CAPABILITIES offers and hv_netvsc's ITAB_NUM.
+inline constexpr uint32_t kRssTableEntries = 128;
+inline constexpr size_t kRssKeyBytes = net::kRssKeyBytes;
+
+// What RECEIVE_SCALE_PARAMETERS last enabled.
+struct RssParameters {
+  std::array<std::byte, kRssKeyBytes> key{};
+  std::vector<uint32_t> table;  // 1..kRssTableEntries entries, each < receive_queues
+  uint32_t hash_types = 0;      // net::kHash* bits
+};
+// Where a received frame goes: receive queue (channel) `queue`, and the
+// hash that chose it (none: RSS off, or a frame of no enabled type).
+struct RssChoice {
+  uint32_t queue = 0;
+  std::optional<uint32_t> hash;
 };
 
 struct ControlReply {
@@ -94,15 +126,22 @@ class Control {
   // filter 0. The multicast list is not kept, so MULTICAST admits every
   // group (the guest's stack drops the rest); directed means our MAC.
   bool Accepts(std::span<const std::byte> frame) const;
+  // RSS as the guest set it: the guest's key over the frame, then its
+  // table at hash % entries. Queue 0 while RSS is off.
+  RssChoice ReceiveQueue(std::span<const std::byte> frame) const;
+  const std::optional<RssParameters>& rss() const { return rss_; }
 
  private:
   enum class State { kUninitialized, kInitialized, kHalted };
   ControlReply Query(const OidRequest& request);
   ControlReply Set(const OidRequest& request);
+  // SET RECEIVE_SCALE_PARAMETERS: an NDIS status.
+  uint32_t SetRss(std::span<const std::byte> info);
 
   NicFacts nic_;
   State state_ = State::kUninitialized;
   uint32_t packet_filter_ = 0;
+  std::optional<RssParameters> rss_;
 };
 
 }  // namespace rndis

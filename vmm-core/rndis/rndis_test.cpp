@@ -5,9 +5,11 @@
 
 #include <array>
 #include <cstring>
+#include <optional>
 #include <vector>
 
 #include "base/le_bytes.h"
+#include "net/toeplitz.h"
 #include "rndis/control.h"
 #include "rndis/message.h"
 
@@ -282,4 +284,88 @@ TEST_CASE("rndis: with offloads, TCP_OFFLOAD_HW_CAPS says what hv_netvsc turns o
   const auto none =
       ReadQueryComplete(plain.OnMessage(Query(11, rndis::oid::kTcpOffloadHardwareCaps, request)).message, 11);
   for (size_t i = 4; i < none.info.size(); ++i) CHECK(none.info[i] == std::byte{0});
+}
+
+TEST_CASE("rndis: with several receive queues RSS is offered, and the guest's table and key pick the queue") {
+  rndis::Control control({.mac = {0x00, 0x15, 0x5D, 0x01, 0x02, 0x03}, .receive_queues = 4});
+  (void)control.OnMessage(Message(rndis::msg::kInitialize, {1, 1, 0, 0x4000}));
+  // struct ndis_recv_scale_cap (packed, 18 bytes): hv_netvsc reads
+  // num_recv_que and num_indirect_tabent.
+  const auto caps = ReadQueryComplete(
+      control.OnMessage(Query(2, rndis::oid::kGenReceiveScaleCapabilities)).message, 2);
+  CHECK(caps.status == rndis::status::kSuccess);
+  REQUIRE(caps.info.size() == 18);
+  CHECK(caps.info[0] == std::byte{0x88});
+  CHECK(caps.info[1] == std::byte{2});
+  CHECK(Word(caps.info, 12) == 4);
+  uint16_t entries = 0;
+  REQUIRE(base::LoadLe(std::span<const std::byte>(caps.info), 16, entries));
+  CHECK(entries == 128);
+
+  // An IPv4 TCP frame and its queue under the guest's parameters.
+  std::vector<std::byte> frame(54);
+  frame[12] = std::byte{0x08};
+  frame[14] = std::byte{0x45};
+  frame[17] = std::byte{40};
+  frame[23] = std::byte{6};
+  frame[26] = std::byte{10};
+  frame[29] = std::byte{2};
+  frame[30] = std::byte{10};
+  frame[33] = std::byte{1};
+  frame[35] = std::byte{0x77};
+  frame[37] = std::byte{80};
+  frame[46] = std::byte{0x50};
+  CHECK(control.ReceiveQueue(frame).queue == 0);  // RSS off
+  CHECK(!control.ReceiveQueue(frame).hash);
+
+  // rndis_set_rss_param_msg's layout: 40-byte header, table at 40, key after.
+  std::vector<std::byte> params(40 + 4 * 128 + 40);
+  const std::span<std::byte> out(params);
+  REQUIRE(base::StoreLe(out, 0, uint8_t{0x89}));
+  REQUIRE(base::StoreLe(out, 1, uint8_t{2}));
+  REQUIRE(base::StoreLe(out, 2, uint16_t{40}));
+  REQUIRE(base::StoreLe(out, 8, uint32_t{0x1 | 0x100 | 0x200 | 0x400 | 0x1000}));
+  REQUIRE(base::StoreLe(out, 12, uint16_t{4 * 128}));
+  REQUIRE(base::StoreLe(out, 16, uint32_t{40}));
+  REQUIRE(base::StoreLe(out, 20, uint16_t{40}));
+  REQUIRE(base::StoreLe(out, 24, uint32_t{40 + 4 * 128}));
+  for (uint32_t i = 0; i < 128; ++i) REQUIRE(base::StoreLe(out, 40 + 4 * i, (i * 7) % 4));
+  std::array<std::byte, 40> key{};
+  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::byte>(i * 13 + 5);
+  std::copy(key.begin(), key.end(), params.begin() + 40 + 4 * 128);
+  // ITABLE_UNCHANGED with no table yet: nothing to keep.
+  std::vector<std::byte> unchanged = params;
+  REQUIRE(base::StoreLe(std::span<std::byte>(unchanged), 4, uint16_t{0x0004}));
+  auto reply = control.OnMessage(Set(3, rndis::oid::kGenReceiveScaleParameters, unchanged));
+  CHECK(Word(reply.message, 12) == rndis::status::kInvalidData);
+  reply = control.OnMessage(Set(4, rndis::oid::kGenReceiveScaleParameters, params));
+  CHECK(Word(reply.message, 12) == rndis::status::kSuccess);
+  REQUIRE(control.rss().has_value());
+
+  const net::RssHash hash = net::HashFrame(key, frame);
+  REQUIRE(hash.type == net::kHashTcpIpv4);
+  const rndis::RssChoice choice = control.ReceiveQueue(frame);
+  CHECK(choice.hash == std::optional<uint32_t>(hash.value));
+  CHECK(choice.queue == ((hash.value % 128) * 7) % 4);
+  // UDP is not among the guest's types: hashed on the addresses alone.
+  frame[23] = std::byte{17};
+  const net::RssHash addresses = net::HashFrame(key, frame, net::kHashIpv4);
+  CHECK(addresses.type == net::kHashIpv4);
+  CHECK(control.ReceiveQueue(frame).hash == std::optional<uint32_t>(addresses.value));
+  // Not IP: the primary, no hash.
+  frame[12] = std::byte{0x08};
+  frame[13] = std::byte{0x06};
+  CHECK(control.ReceiveQueue(frame).queue == 0);
+  CHECK(!control.ReceiveQueue(frame).hash);
+
+  // DISABLE_RSS: back to the primary. A table naming queue 4 (of 4) is a lie.
+  REQUIRE(base::StoreLe(out, 4, uint16_t{0x0010}));
+  reply = control.OnMessage(Set(5, rndis::oid::kGenReceiveScaleParameters, params));
+  CHECK(Word(reply.message, 12) == rndis::status::kSuccess);
+  CHECK(!control.rss().has_value());
+  REQUIRE(base::StoreLe(out, 4, uint16_t{0}));
+  REQUIRE(base::StoreLe(out, 40, uint32_t{4}));
+  reply = control.OnMessage(Set(6, rndis::oid::kGenReceiveScaleParameters, params));
+  CHECK(Word(reply.message, 12) == rndis::status::kInvalidData);
+  CHECK(!control.rss().has_value());
 }
