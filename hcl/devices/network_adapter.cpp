@@ -1,5 +1,6 @@
 #include "devices/network_adapter.h"
 
+#include <algorithm>
 #include <cstdio>
 
 #include "base/string_printf.h"
@@ -26,8 +27,12 @@ constexpr size_t kVlanTagBytes = 4;  // 802.1Q, if the guest tags in band
 base::Result<std::unique_ptr<NetworkAdapter>> NetworkAdapter::Create(VmbusServer& server,
                                                                      Vtl0Memory& memory,
                                                                      const rndis::NicFacts& nic,
-                                                                     FramePort* port) {
+                                                                     FramePort* port,
+                                                                     uint32_t vp_count) {
   rndis::NicFacts facts = nic;
+  // One channel per VP, as many as hv_netvsc opens by default (its
+  // VRSS_CHANNEL_DEFAULT, 8): RSS's receive queues.
+  facts.receive_queues = std::clamp<uint32_t>(vp_count, 1, rndis::kMaxReceiveQueues);
   if (port != nullptr) {
     facts.mac = port->mac();
     facts.mtu = port->mtu();
@@ -58,32 +63,62 @@ NetworkAdapter::~NetworkAdapter() {
     // After this no frame is being received, and none will be.
     const std::lock_guard lock(rx_gate_->mutex);
     rx_gate_->adapter = nullptr;
-    primary_ = nullptr;
+  }
+  {
+    const std::lock_guard lock(mutex_);
+    channels_.fill(nullptr);
   }
   for (auto& [relid, channel] : open_.TakeAll()) channel->rings->Stop();
 }
 
 uint32_t NetworkAdapter::OnOpen(const vmbus::OpenRequest& request) {
-  if (request.sub_channel_index != 0) return kOpenFailed;  // none offered
+  const uint32_t index = request.sub_channel_index;
+  if (index >= nic_.receive_queues) return kOpenFailed;  // never offered
+  std::optional<nvsp::Channel::SubChannelOf> basis;
+  if (index != 0) {
+    // Offered only once the primary was ready; gone if it closed or the
+    // guest revoked its buffers since.
+    const std::lock_guard lock(mutex_);
+    if (channels_[0] == nullptr || !sub_channel_basis_) return kOpenFailed;
+    basis = *sub_channel_basis_;
+  }
   auto open = std::make_unique<Open>();
+  open->index = index;
   if (!OpenRings(*open, memory_, server_, request, "netvsp")) return kOpenFailed;
   Open* raw = open.get();
-  // The protocol asks for a GPADL's size; the copy is kept for the layout
-  // that follows (the same message). On the channel's thread, no lock held.
-  open->protocol = std::make_unique<nvsp::Channel>(
-      nvsp::Channel::Config{}, [this, raw](uint32_t gpadl) -> std::optional<uint64_t> {
-        auto found = server_.FindGpadl(raw->relid, gpadl, raw->rings->stopping());
-        if (!found) return std::nullopt;
-        raw->looked_up = std::move(*found);
-        uint64_t bytes = 0;
-        for (const auto& range : raw->looked_up->ranges) bytes += range.byte_count;
-        return bytes;
-      });
-  open->control = std::make_unique<rndis::Control>(nic_);
+  // Sub-channels: one per further receive queue; the guest asks for
+  // min(8, its CPUs, queues) - 1 (mana-netvsc.md §5 "Subchannels").
+  const nvsp::Channel::Config config{.max_sub_channels = nic_.receive_queues - 1};
+  if (index == 0) {
+    // The protocol asks for a GPADL's size; the copy is kept for the
+    // layout that follows (the same message). On the channel's thread, no
+    // lock held.
+    open->protocol = std::make_unique<nvsp::Channel>(
+        config, [this, raw](uint32_t gpadl) -> std::optional<uint64_t> {
+          auto found = server_.FindGpadl(raw->relid, gpadl, raw->rings->stopping());
+          if (!found) return std::nullopt;
+          raw->looked_up = std::move(*found);
+          uint64_t bytes = 0;
+          for (const auto& range : raw->looked_up->ranges) bytes += range.byte_count;
+          return bytes;
+        });
+  } else {
+    open->protocol = std::make_unique<nvsp::Channel>(config, *basis);
+  }
+  {
+    const std::lock_guard lock(mutex_);
+    if (channels_[index] != nullptr) return kOpenFailed;  // the server opens a relid once
+    channels_[index] = raw;
+    if (index == 0) {
+      // A new primary: the guest starts over (hv_netvsc probes again).
+      DropReceiveBufferLocked();
+      send_.reset();
+      sub_channel_basis_.reset();
+      control_ = std::make_unique<rndis::Control>(nic_);
+    }
+  }
   open->rings->Start([this, raw](const vmbus::IncomingPacket& packet) { Handle(*raw, packet); });
   open_.Add(request.relid, std::move(open));
-  const std::lock_guard lock(rx_gate_->mutex);
-  primary_ = raw;  // the only channel offered
   return vmbus::wire::kStatusSuccess;
 }
 
@@ -95,15 +130,16 @@ void NetworkAdapter::Complain(const Open& open, const char* what) {
 void NetworkAdapter::Handle(Open& open, const vmbus::IncomingPacket& packet) {
   if (packet.type == vmbus::PacketType::kCompletion) {
     // The guest is done with a receive slot (RNDIS_PKT_COMPLETE echoing
-    // the transfer's ID); anything else is not ours to take.
+    // the transfer's ID, on the channel it went out on); anything else is
+    // not ours to take.
     const auto parsed = nvsp::Parse(packet.payload);
-    const std::lock_guard lock(open.mutex);
-    if (!parsed || !std::holds_alternative<nvsp::RndisPacketComplete>(*parsed) || !open.slots ||
-        !open.slots->Complete(packet.transaction_id)) {
-      Complain(open, "a completion for no receive the host sent");
+    const std::lock_guard lock(mutex_);
+    if (!parsed || !std::holds_alternative<nvsp::RndisPacketComplete>(*parsed) || !slots_ ||
+        !slots_->Complete(packet.transaction_id, open.index)) {
+      Complain(open, "a completion for no receive the host sent on this channel");
       return;
     }
-    DeliverWaitingLocked(open);
+    DeliverWaitingLocked();
     return;
   }
   if (packet.type != vmbus::PacketType::kDataInband &&
@@ -113,61 +149,87 @@ void NetworkAdapter::Handle(Open& open, const vmbus::IncomingPacket& packet) {
   }
   // The NVSP state is the channel thread's only, and no lock is held here:
   // the GPADL lookup waits for the server's lock, which OnClose holds while
-  // it waits for the receiver (rx_gate_), which may wait for open.mutex.
+  // it waits for mutex_.
   const nvsp::Outcome outcome =
       open.protocol->OnMessage(packet.payload, packet.completion_requested());
   if (outcome.result != nvsp::Result::kOk) Complain(open, nvsp::Describe(outcome.result));
   if (outcome.completion)
     open.rings->Send(vmbus::PacketType::kCompletion, packet.transaction_id, *outcome.completion);
-  if (open.send && !open.protocol->send_buffer()) open.send.reset();
-  if (outcome.send_buffer && open.looked_up) open.send.emplace(memory_, *open.looked_up);
-  if ((open.receive_mapped && !open.protocol->receive_buffer()) ||
-      (outcome.receive_buffer && open.looked_up)) {
-    const std::lock_guard lock(open.mutex);
-    if (open.receive && !open.protocol->receive_buffer()) {
-      // Revoked (teardown): the guest may free those pages; never write
-      // them again.
-      DiscardWaitingLocked(open);
-      open.waiting_replies.clear();
-      open.receive.reset();
-      open.slots.reset();
+  if (outcome.offer_sub_channels != 0) {
+    // mana-netvsc.md §5 "Subchannels" step 2: the completion {1, m}, then
+    // m offers, from this thread with no lock held (VmbusServer's rule).
+    auto offered = server_.OfferSubChannels(open.relid,
+                                            static_cast<uint16_t>(outcome.offer_sub_channels),
+                                            *this, open.rings->stopping());
+    if (offered) {
+      std::printf("hcl: netvsp: channel %u: %u sub-channels offered\n", open.relid,
+                  outcome.offer_sub_channels);
+    } else {
+      std::fprintf(stderr, "hcl: netvsp: sub-channels: %s\n", offered.error().message().c_str());
     }
-    if (outcome.receive_buffer && open.looked_up) {
-      open.receive.emplace(memory_, *open.looked_up);
-      open.slots.emplace(outcome.receive_buffer->section);
-      open.slot_bytes = outcome.receive_buffer->section.sub_allocation_bytes;
-      std::printf("hcl: netvsp: channel %u: NVSP 0x%x, receive buffer %llu bytes (%u slots of %u)\n",
-                  open.relid, *open.protocol->version(),
-                  static_cast<unsigned long long>(open.receive->size()),
-                  outcome.receive_buffer->section.sub_allocations,
-                  outcome.receive_buffer->section.sub_allocation_bytes);
-    }
-    open.receive_mapped = open.receive.has_value();
   }
+  if (open.index == 0) UpdateBuffers(open, outcome);
   const std::optional<nvsp::RndisPacket>& rndis = outcome.rndis;
   if (!rndis) return;
   uint32_t status = nvsp::status::kSuccess;
-  if (auto bytes = Gather(open, *rndis, packet)) {
+  if (auto bytes = Gather(*rndis, packet)) {
     HandleRndis(open, *rndis, *bytes);
   } else {
     status = nvsp::status::kFailure;
     Complain(open, bytes.error().message().c_str());
   }
-  // mana-netvsc.md §5 TX: type 11 + NVSP 108, which releases the section.
+  // mana-netvsc.md §5 TX: type 11 + NVSP 108 on the same channel, which
+  // releases the section.
   if (packet.completion_requested())
     open.rings->Send(vmbus::PacketType::kCompletion, packet.transaction_id,
                      nvsp::RndisPacketDone(status));
 }
 
-base::Result<std::vector<std::byte>> NetworkAdapter::Gather(Open& open,
-                                                            const nvsp::RndisPacket& rndis,
+void NetworkAdapter::UpdateBuffers(Open& open, const nvsp::Outcome& outcome) {
+  const bool send_gone = open.send_mapped && !open.protocol->send_buffer();
+  const bool send_new = outcome.send_buffer && open.looked_up;
+  const bool receive_gone = open.receive_mapped && !open.protocol->receive_buffer();
+  const bool receive_new = outcome.receive_buffer && open.looked_up;
+  if (!send_gone && !send_new && !receive_gone && !receive_new) return;
+  const std::lock_guard lock(mutex_);
+  if (send_gone) {
+    send_.reset();
+    sub_channel_basis_.reset();
+  }
+  if (send_new) {
+    send_ = std::make_shared<const GpadlBuffer>(memory_, *open.looked_up);
+    sub_channel_basis_ = nvsp::Channel::SubChannelOf{*open.protocol->version(), *outcome.send_buffer};
+  }
+  // Revoked (teardown): the guest may free those pages; never write them
+  // again.
+  if (receive_gone) DropReceiveBufferLocked();
+  if (receive_new) {
+    receive_.emplace(memory_, *open.looked_up);
+    slots_.emplace(outcome.receive_buffer->section);
+    slot_bytes_ = outcome.receive_buffer->section.sub_allocation_bytes;
+    std::printf("hcl: netvsp: channel %u: NVSP 0x%x, receive buffer %llu bytes (%u slots of %u)\n",
+                open.relid, *open.protocol->version(),
+                static_cast<unsigned long long>(receive_->size()),
+                outcome.receive_buffer->section.sub_allocations,
+                outcome.receive_buffer->section.sub_allocation_bytes);
+  }
+  open.send_mapped = send_ != nullptr;
+  open.receive_mapped = receive_.has_value();
+}
+
+base::Result<std::vector<std::byte>> NetworkAdapter::Gather(const nvsp::RndisPacket& rndis,
                                                             const vmbus::IncomingPacket& packet) {
   // Copied out once, then parsed: the guest cannot change what was checked.
   std::vector<std::byte> bytes;
   if (rndis.section_index != nvsp::kNoSection) {
-    if (!open.send) return base::Error("RNDIS packet in a send buffer that is gone");
+    std::shared_ptr<const GpadlBuffer> send;
+    {
+      const std::lock_guard lock(mutex_);
+      send = send_;
+    }
+    if (!send) return base::Error("RNDIS packet in a send buffer that is gone");
     bytes.resize(rndis.section_size);
-    TRY(open.send->Read(uint64_t{rndis.section_index} * nvsp::Channel::kSendSectionBytes, bytes));
+    TRY(send->Read(uint64_t{rndis.section_index} * nvsp::Channel::kSendSectionBytes, bytes));
   }
   for (const vmbus::GpaRange& range : packet.ranges) {
     if (range.byte_count > kMaxRndisBytes - bytes.size())
@@ -198,15 +260,16 @@ void NetworkAdapter::HandleRndis(Open& open, const nvsp::RndisPacket& rndis,
   }
   for (const auto message : *messages) {
     if (rndis.channel_type == 1) {
-      const std::lock_guard lock(open.mutex);
-      const rndis::ControlReply reply = open.control->OnMessage(message);
+      const std::lock_guard lock(mutex_);
+      if (!control_) continue;  // the primary closed under us
+      rndis::ControlReply reply = control_->OnMessage(message);
       if (reply.message.empty()) continue;
       // Replies keep their order: behind any already waiting.
-      if (open.waiting_replies.empty() &&
-          DeliverLocked(open, reply.message, 1) != Delivery::kNoSlot)
+      if (waiting_replies_.empty() &&
+          DeliverLocked(open.index, reply.message, 1) != Delivery::kNoSlot)
         continue;
-      if (open.waiting_replies.size() < kMaxWaitingReplies)
-        open.waiting_replies.emplace_back(reply.message.begin(), reply.message.end());
+      if (waiting_replies_.size() < kMaxWaitingReplies)
+        waiting_replies_.push_back({std::move(reply.message), 0, open.index});
       continue;
     }
     TransmitFrame(open, message);
@@ -294,18 +357,12 @@ void NetworkAdapter::Receive(std::span<const std::byte> frame, const ReceivedFra
     counters_.rx_bad_size.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  // Called under rx_gate_->mutex: primary_ stays open until we return.
-  Open* open = primary_;
-  if (open == nullptr) {
+  const std::lock_guard lock(mutex_);
+  if (channels_[0] == nullptr || !slots_ || !receive_ || !control_ || !control_->initialized()) {
     counters_.rx_not_ready.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  const std::lock_guard lock(open->mutex);
-  if (!open->slots || !open->receive || !open->control->initialized()) {
-    counters_.rx_not_ready.fetch_add(1, std::memory_order_relaxed);
-    return;
-  }
-  if (!open->control->Accepts(frame)) {
+  if (!control_->Accepts(frame)) {
     counters_.rx_filtered.fetch_add(1, std::memory_order_relaxed);
     return;
   }
@@ -316,54 +373,62 @@ void NetworkAdapter::Receive(std::span<const std::byte> frame, const ReceivedFra
   if (info.tcp_checksum_ok) checksum |= 1u << 3;
   if (info.udp_checksum_ok) checksum |= 1u << 4;
   if (info.ip_checksum_ok) checksum |= 1u << 5;
-  if (checksum != 0) {
-    rndis::OutgoingInfo ppi{rndis::ppi::kChecksum, std::vector<std::byte>(4)};
-    for (size_t i = 0; i < 4; ++i) ppi.payload[i] = static_cast<std::byte>(checksum >> (8 * i));
-    infos.push_back(std::move(ppi));
-  }
+  const auto u32_info = [](uint32_t type, uint32_t value) {
+    rndis::OutgoingInfo ppi{type, std::vector<std::byte>(4)};
+    for (size_t i = 0; i < 4; ++i) ppi.payload[i] = static_cast<std::byte>(value >> (8 * i));
+    return ppi;
+  };
+  if (checksum != 0) infos.push_back(u32_info(rndis::ppi::kChecksum, checksum));
+  // RSS: the guest's table picks the channel; the hash goes along
+  // (NBL_HASH_VALUE, which hv_netvsc makes the skb's hash).
+  const rndis::RssChoice choice = control_->ReceiveQueue(frame);
+  if (choice.hash) infos.push_back(u32_info(rndis::ppi::kHashValue, *choice.hash));
   std::vector<std::byte> message = rndis::BuildPacket(frame, infos);
-  if (message.size() > open->slot_bytes) {
+  if (message.size() > slot_bytes_) {
     counters_.rx_bad_size.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   // Frames keep their order: behind any already waiting.
-  if (open->waiting_frames.empty()) {
-    const Delivery delivery = DeliverLocked(*open, message, 0);
+  if (waiting_frames_.empty()) {
+    const Delivery delivery = DeliverLocked(choice.queue, message, 0);
     if (delivery != Delivery::kNoSlot) {
       CountDelivery(delivery, frame.size());
       return;
     }
   }
-  if (open->waiting_frames.size() >= kMaxWaitingFrames ||
-      message.size() > kMaxWaitingFrameBytes - open->waiting_frame_bytes) {
+  if (waiting_frames_.size() >= kMaxWaitingFrames ||
+      message.size() > kMaxWaitingFrameBytes - waiting_frame_bytes_) {
     counters_.rx_overflow.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  open->waiting_frame_bytes += message.size();
-  open->waiting_frames.push_back({std::move(message), frame.size()});
+  waiting_frame_bytes_ += message.size();
+  waiting_frames_.push_back({std::move(message), frame.size(), choice.queue});
 }
 
-NetworkAdapter::Delivery NetworkAdapter::DeliverLocked(Open& open,
+NetworkAdapter::Delivery NetworkAdapter::DeliverLocked(uint32_t channel,
                                                        std::span<const std::byte> message,
                                                        uint32_t channel_type) {
-  if (!open.slots || !open.receive) return Delivery::kNoBuffer;  // nowhere to put it
-  const auto slot = open.slots->Take();
+  // A channel the guest has not opened (or closed): the primary.
+  Open* open = channel < channels_.size() ? channels_[channel] : nullptr;
+  if (open == nullptr) open = channels_[0];
+  if (open == nullptr || !slots_ || !receive_) return Delivery::kNoBuffer;  // nowhere to put it
+  const auto slot = slots_->Take(open->index);
   if (!slot) return Delivery::kNoSlot;
   if (message.size() > slot->capacity) {
-    (void)open.slots->Complete(slot->transaction_id);
+    (void)slots_->Complete(slot->transaction_id, open->index);
     return Delivery::kTooLarge;
   }
-  if (!open.receive->Write(slot->byte_offset, message)) {
-    (void)open.slots->Complete(slot->transaction_id);
+  if (!receive_->Write(slot->byte_offset, message)) {
+    (void)slots_->Complete(slot->transaction_id, open->index);
     return Delivery::kWriteFailed;
   }
   // mana-netvsc.md §5 RX: type 7, completion requested, page set 0xCAFE,
   // one range; NVSP 107 names the channel (0 data, 1 control).
   const auto header = nvsp::ReceiveSlots::TransferHeader(slot->byte_offset,
                                                          static_cast<uint32_t>(message.size()));
-  open.rings->Send(vmbus::PacketType::kDataUsingTransferPages,
-                   vmbus::kPacketFlagCompletionRequested, slot->transaction_id, header,
-                   nvsp::RndisPacketMessage(channel_type));
+  open->rings->Send(vmbus::PacketType::kDataUsingTransferPages,
+                    vmbus::kPacketFlagCompletionRequested, slot->transaction_id, header,
+                    nvsp::RndisPacketMessage(channel_type));
   return Delivery::kSent;
 }
 
@@ -386,25 +451,29 @@ void NetworkAdapter::CountDelivery(Delivery delivery, size_t frame_bytes) {
   }
 }
 
-void NetworkAdapter::DeliverWaitingLocked(Open& open) {
-  while (!open.waiting_replies.empty()) {
-    if (DeliverLocked(open, open.waiting_replies.front(), 1) == Delivery::kNoSlot) return;
-    open.waiting_replies.pop_front();
+void NetworkAdapter::DeliverWaitingLocked() {
+  while (!waiting_replies_.empty()) {
+    const Waiting& next = waiting_replies_.front();
+    if (DeliverLocked(next.channel, next.message, 1) == Delivery::kNoSlot) return;
+    waiting_replies_.pop_front();
   }
-  while (!open.waiting_frames.empty()) {
-    WaitingFrame& next = open.waiting_frames.front();
-    const Delivery delivery = DeliverLocked(open, next.message, 0);
+  while (!waiting_frames_.empty()) {
+    const Waiting& next = waiting_frames_.front();
+    const Delivery delivery = DeliverLocked(next.channel, next.message, 0);
     if (delivery == Delivery::kNoSlot) return;
     CountDelivery(delivery, next.frame_bytes);
-    open.waiting_frame_bytes -= next.message.size();
-    open.waiting_frames.pop_front();
+    waiting_frame_bytes_ -= next.message.size();
+    waiting_frames_.pop_front();
   }
 }
 
-void NetworkAdapter::DiscardWaitingLocked(Open& open) {
-  counters_.rx_discarded.fetch_add(open.waiting_frames.size(), std::memory_order_relaxed);
-  open.waiting_frames.clear();
-  open.waiting_frame_bytes = 0;
+void NetworkAdapter::DropReceiveBufferLocked() {
+  counters_.rx_discarded.fetch_add(waiting_frames_.size(), std::memory_order_relaxed);
+  waiting_frames_.clear();
+  waiting_frame_bytes_ = 0;
+  waiting_replies_.clear();
+  receive_.reset();
+  slots_.reset();
 }
 
 NetworkAdapter::Counters NetworkAdapter::counters() const {
@@ -434,13 +503,22 @@ void NetworkAdapter::OnClose(uint32_t relid) {
   std::unique_ptr<Open> open = open_.Remove(relid);
   if (!open) return;
   {
-    // No frame is being received into it after this.
-    const std::lock_guard lock(rx_gate_->mutex);
-    if (primary_ == open.get()) primary_ = nullptr;
+    // Nothing is sent to it after this: every sender looks it up under
+    // mutex_.
+    const std::lock_guard lock(mutex_);
+    if (channels_[open->index] == open.get()) channels_[open->index] = nullptr;
+    if (open->index == 0) {
+      // The device is going (Linux closes the primary last): its buffers
+      // with it.
+      DropReceiveBufferLocked();
+      send_.reset();
+      sub_channel_basis_.reset();
+    } else if (slots_) {
+      // Its ring is gone, and the completions it owed with it.
+      (void)slots_->Release(open->index);
+    }
   }
   open->rings->Stop();
-  const std::lock_guard lock(open->mutex);
-  DiscardWaitingLocked(*open);
 }
 
 void NetworkAdapter::OnModify(uint32_t relid, uint32_t target_vp) { open_.Modify(relid, target_vp); }

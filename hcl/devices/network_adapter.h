@@ -1,43 +1,58 @@
 // NetworkAdapter: a Hyper-V synthetic NIC offered to VTL0 over VMBus for
-// the stock hv_netvsc (netvsp; mana-netvsc.md §5), one channel.
+// the stock hv_netvsc (netvsp; mana-netvsc.md §5), with one sub-channel
+// per further VP (at most 8 channels) and RSS over them.
 //
-// Per open channel: a RingChannel and an nvsp::Channel (the NVSP control
-// state). The receive and send buffers are GPADLs read and written through
-// the VTL0 gate (GpadlBuffer). RNDIS control messages (rndis::Control) are
-// answered through the receive buffer: a sub-allocation (nvsp::
-// ReceiveSlots), a transfer-page packet, freed by the guest's completion;
-// replies wait in a short queue while every slot is out.
+// Per open channel: a RingChannel and an nvsp::Channel. The primary's
+// NVSP sets up everything: the receive and send buffers (GPADLs read and
+// written through the VTL0 gate: GpadlBuffer), RNDIS control
+// (rndis::Control), and on the guest's SUBCHANNEL request the sub-channels
+// (offered through the server from the primary's thread, as storvsp does).
+// mana-netvsc.md §5 "Subchannels": a sub-channel has no set-up of its own;
+// every channel's RNDIS_PKTs name sections of the one send buffer, and
+// received messages go into the one receive buffer's sub-allocations
+// (nvsp::ReceiveSlots, shared; a slot is completed on the channel it went
+// out on). RNDIS control replies go out on the channel the request came
+// on (the primary, in Linux); replies wait in a short queue while every
+// slot is out.
 //
 // Data path, over an optional FramePort (frame_port.h):
-// - TX: every RNDIS PACKET the guest sends (inband in a send-buffer
-//   section, GPA-direct, or both) is parsed (rndis::ParsePacket) and its
-//   frame handed to port->Transmit on the channel's thread, no lock held.
-//   Per-packet info is ignored: no offload is advertised, so a checksum or
-//   LSO PPI means nothing, and a frame longer than MTU + 18 (an LSO frame)
-//   is dropped rather than trusted.
+// - TX: every RNDIS PACKET the guest sends on any channel (inband in a
+//   send-buffer section, GPA-direct, or both) is parsed
+//   (rndis::ParsePacket) and its frame handed to port->Transmit on that
+//   channel's thread, no lock held, with the checksum and LSO info the
+//   guest asked for when the port offloads (checked against the frame);
+//   the completion goes back on that channel.
 // - RX: the port's thread builds an RNDIS PACKET (with the checksum PPI
-//   when the device verified checksums) and delivers it like a control
-//   reply, in a receive slot on the primary channel (channel_type 0).
-//   While every slot is out, frames wait (at most kMaxWaitingFrames or
-//   kMaxWaitingFrameBytes); control replies go out before waiting frames.
-//   Frames before the guest opened the channel, gave a receive buffer and
-//   initialized RNDIS, or that its packet filter refuses, are dropped.
+//   when the device verified checksums, and the RSS hash when RSS chose
+//   the channel) and delivers it in a receive slot on the channel the
+//   guest's RSS table names for the frame's hash (rndis::Control::
+//   ReceiveQueue), or the primary while RSS is off or that channel is not
+//   open. While every slot is out, frames wait (at most kMaxWaitingFrames
+//   or kMaxWaitingFrameBytes) in arrival order; control replies go out
+//   before waiting frames. Frames before the guest opened the primary,
+//   gave a receive buffer and initialized RNDIS, or that its packet filter
+//   refuses, are dropped.
 // Every drop is counted (Counters, Summary).
 //
-// Threads: the channel's thread (RingChannel) runs Handle; the port's
-// thread runs the receiver. Open::mutex guards what both touch; the
-// receiver finds the primary channel under rx_gate_->mutex, which OnClose
-// and the destructor take before stopping a channel, so a channel is never
-// freed under a frame. Lock order: the server's (OnOpen, OnClose),
-// rx_gate_->mutex, Open::mutex, then RingChannel's own (Send is
-// thread-safe); so nothing under Open::mutex may wait for the server's
-// (the NVSP step, which looks GPADLs up, runs unlocked), and the port's
-// Transmit is called with no lock held.
+// Threads and locks: each channel's thread (RingChannel) runs Handle; the
+// port's thread runs the receiver. mutex_ guards what they share (the
+// channel table, RNDIS control, the receive buffer and slots, the waiting
+// messages, the send buffer's mapping) and is held while a message is
+// sent on any channel's ring, so a channel leaves the table (OnClose,
+// under mutex_) before its Open is freed and nothing sends to it after.
+// The receiver reaches the adapter through rx_gate_, which the destructor
+// closes first. Lock order: the server's (OnOpen, OnClose),
+// rx_gate_->mutex, mutex_, then RingChannel's own (Send is thread-safe);
+// so nothing under mutex_ may wait for the server's (the NVSP step, which
+// looks GPADLs up, and the sub-channel offer run unlocked: OnClose holds
+// the server's lock while it waits for mutex_ and then joins the
+// channel's thread), and the port's Transmit is called with no lock held.
 //
 // Without a port (hcl.netvsp=unbacked) frames from VTL0 are counted and
 // dropped and none arrive.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <cstdint>
 #include <deque>
@@ -66,10 +81,13 @@ class NetworkAdapter final : public VmbusDevice {
   // With a `port` (which must outlive the adapter), the guest gets the
   // port's MAC and MTU instead of `nic`'s, and the adapter sets the port's
   // receiver. nullptr: no back end.
+  // `vp_count`: VTL0's VPs; min(8, vp_count) channels are offered (RSS
+  // receive queues), the primary and sub-channels.
   static base::Result<std::unique_ptr<NetworkAdapter>> Create(VmbusServer& server,
                                                               Vtl0Memory& memory,
                                                               const rndis::NicFacts& nic,
-                                                              FramePort* port);
+                                                              FramePort* port,
+                                                              uint32_t vp_count);
   ~NetworkAdapter() override;
 
   uint32_t OnOpen(const vmbus::OpenRequest& request) override;
@@ -106,28 +124,22 @@ class NetworkAdapter final : public VmbusDevice {
   uint64_t frames_from_guest() const { return tx_parsed_.load(); }
 
  private:
-  struct WaitingFrame {
-    std::vector<std::byte> message;  // the RNDIS PACKET
-    size_t frame_bytes = 0;
+  // An RNDIS message for the guest waiting for a free receive slot.
+  struct Waiting {
+    std::vector<std::byte> message;
+    size_t frame_bytes = 0;  // 0 for a control reply
+    uint32_t channel = 0;    // the sub-channel index to send it on
   };
   struct Open {
     uint32_t relid = 0;
+    uint32_t index = 0;  // the sub-channel index: 0 is the primary
     std::atomic<uint32_t> target_vp{0};
     std::unique_ptr<RingChannel> rings;
-    std::mutex mutex;
-    // Guarded by mutex (the channel's thread and the port's thread):
-    std::unique_ptr<rndis::Control> control;  // the packet filter
-    std::optional<GpadlBuffer> receive;
-    std::optional<nvsp::ReceiveSlots> slots;
-    uint32_t slot_bytes = 0;
-    std::deque<std::vector<std::byte>> waiting_replies;  // control, no free slot yet
-    std::deque<WaitingFrame> waiting_frames;             // data, no free slot yet
-    size_t waiting_frame_bytes = 0;
     // The channel thread's only:
     std::unique_ptr<nvsp::Channel> protocol;
     std::optional<vmbus::Gpadl> looked_up;  // the GPADL the protocol last asked about
-    std::optional<GpadlBuffer> send;
-    bool receive_mapped = false;  // receive.has_value(), without the lock
+    bool receive_mapped = false;  // the primary's receive_, without the lock
+    bool send_mapped = false;     // the primary's send_, without the lock
   };
   // What the receiver reaches the adapter through: null once it is going.
   struct RxGate {
@@ -145,33 +157,54 @@ class NetworkAdapter final : public VmbusDevice {
                  FramePort* port)
       : server_(server), memory_(memory), nic_(nic), port_(port) {}
   void Handle(Open& open, const vmbus::IncomingPacket& packet);
+  // The primary's buffers, mapped or dropped as its NVSP state says.
+  void UpdateBuffers(Open& open, const nvsp::Outcome& outcome);
   // The bytes of an RNDIS_PKT: its send-buffer section, then its ranges.
-  base::Result<std::vector<std::byte>> Gather(Open& open, const nvsp::RndisPacket& rndis,
+  base::Result<std::vector<std::byte>> Gather(const nvsp::RndisPacket& rndis,
                                               const vmbus::IncomingPacket& packet);
   void HandleRndis(Open& open, const nvsp::RndisPacket& rndis, std::span<const std::byte> bytes);
   // One frame the guest sent: to the port (no lock held).
   void TransmitFrame(Open& open, std::span<const std::byte> message);
   // The port's thread: one received frame.
   void Receive(std::span<const std::byte> frame, const ReceivedFrameInfo& info);
-  // Puts one RNDIS message in a receive slot and tells the guest.
-  Delivery DeliverLocked(Open& open, std::span<const std::byte> message, uint32_t channel_type);
+  // Puts one RNDIS message in a receive slot and tells the guest on
+  // sub-channel `channel` (the primary if that is not open).
+  Delivery DeliverLocked(uint32_t channel, std::span<const std::byte> message,
+                         uint32_t channel_type);
   // Waiting messages into free slots: control replies first (the guest
   // blocks on each; frames may wait or drop), then frames in order.
-  void DeliverWaitingLocked(Open& open);
+  void DeliverWaitingLocked();
   void CountDelivery(Delivery delivery, size_t frame_bytes);
-  // Drops the waiting frames (channel closing, receive buffer revoked).
-  void DiscardWaitingLocked(Open& open);
+  // Forgets the receive buffer and what waits for it (the primary closing,
+  // the buffer revoked), counting the frames dropped.
+  void DropReceiveBufferLocked();
   void Complain(const Open& open, const char* what);
 
   VmbusServer& server_;
   Vtl0Memory& memory_;
-  rndis::NicFacts nic_;
+  rndis::NicFacts nic_;  // receive_queues: the channels offered
   FramePort* port_;
   std::shared_ptr<RxGate> rx_gate_ = std::make_shared<RxGate>();
-  Open* primary_ = nullptr;  // guarded by rx_gate_->mutex
   std::atomic<uint64_t> tx_parsed_{0};
   AtomicCounters counters_;
   OpenChannels<Open> open_;
+
+  std::mutex mutex_;
+  // Guarded by mutex_ (every channel's thread, the port's thread):
+  std::array<Open*, rndis::kMaxReceiveQueues> channels_{};  // by sub-channel index
+  std::unique_ptr<rndis::Control> control_;  // from the primary's open
+  std::optional<GpadlBuffer> receive_;
+  std::optional<nvsp::ReceiveSlots> slots_;
+  uint32_t slot_bytes_ = 0;
+  std::deque<Waiting> waiting_replies_;  // control, no free slot yet
+  std::deque<Waiting> waiting_frames_;   // data, no free slot yet
+  size_t waiting_frame_bytes_ = 0;
+  // TX copies the pointer and reads unlocked; a revoke drops the mapping
+  // for every later packet.
+  std::shared_ptr<const GpadlBuffer> send_;
+  // What a sub-channel's NVSP takes over: set while the primary is ready.
+  std::optional<nvsp::Channel::SubChannelOf> sub_channel_basis_;
+
   std::mutex log_mutex_;
   base::RateLimitedLog log_{16};  // guarded by log_mutex_
 };

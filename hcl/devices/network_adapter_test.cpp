@@ -22,6 +22,7 @@
 
 #include "devices/frame_port.h"
 #include "devices/testing/vmbus_guest.h"
+#include "net/toeplitz.h"
 #include "nvsp/message.h"
 #include "rndis/control.h"
 #include "rndis/message.h"
@@ -58,6 +59,7 @@ constexpr uint16_t kTransferPages = static_cast<uint16_t>(vmbus::PacketType::kDa
 constexpr uint16_t kCompletion = static_cast<uint16_t>(vmbus::PacketType::kCompletion);
 constexpr std::array<uint8_t, 6> kPortMac = {0x00, 0x22, 0x48, 0x0A, 0x0B, 0x0C};
 constexpr uint32_t kTxnInit = 1;
+constexpr uint32_t kVps = 4;  // the server's; the adapter gets its own count
 
 class FakePort final : public hcl::FramePort {
  public:
@@ -152,6 +154,69 @@ Bytes U32(uint32_t value) {
   return out;
 }
 
+// An IPv4 TCP segment to us from 10.0.0.2:`source_port` to 10.0.0.1:80.
+Bytes TcpFrame(uint16_t source_port) {
+  Bytes frame(14 + 20 + 20 + 10);
+  for (size_t i = 0; i < 6; ++i) frame[i] = std::byte{kPortMac[i]};
+  for (size_t i = 0; i < 6; ++i) frame[6 + i] = std::byte{static_cast<uint8_t>(0x50 + i)};
+  const auto be16 = [&](size_t at, uint16_t value) {
+    frame[at] = static_cast<std::byte>(value >> 8);
+    frame[at + 1] = static_cast<std::byte>(value & 0xFF);
+  };
+  be16(12, 0x0800);
+  frame[14] = std::byte{0x45};
+  be16(16, 50);  // total length
+  frame[22] = std::byte{64};
+  frame[23] = std::byte{6};  // TCP
+  for (size_t i = 0; i < 4; ++i) frame[26 + i] = std::byte{static_cast<uint8_t>(i == 0 ? 10 : i == 3 ? 2 : 0)};
+  for (size_t i = 0; i < 4; ++i) frame[30 + i] = std::byte{static_cast<uint8_t>(i == 0 ? 10 : i == 3 ? 1 : 0)};
+  be16(34, source_port);
+  be16(36, 80);
+  frame[46] = std::byte{0x50};  // data offset 5 words
+  return frame;
+}
+
+// NDIS_RECEIVE_SCALE_PARAMETERS as rndis_set_rss_param_msg builds it: the
+// 40-byte header, the table (u32 entries) at 40, the key after it; hash
+// info Toeplitz + IPv4, TCP/IPv4, IPv6, TCP/IPv6.
+constexpr uint32_t kLinuxHashInfo = 0x1 | 0x100 | 0x200 | 0x400 | 0x1000;
+Bytes RssParams(uint16_t flags, const std::vector<uint32_t>& table, const Bytes& key) {
+  Bytes info(40 + 4 * table.size() + key.size());
+  info[0] = std::byte{0x89};
+  info[1] = std::byte{2};
+  hcl::testing::Put16(info, 2, 40);
+  hcl::testing::Put16(info, 4, flags);
+  Put32(info, 8, kLinuxHashInfo);
+  hcl::testing::Put16(info, 12, static_cast<uint16_t>(4 * table.size()));
+  Put32(info, 16, 40);
+  hcl::testing::Put16(info, 20, static_cast<uint16_t>(key.size()));
+  Put32(info, 24, static_cast<uint32_t>(40 + 4 * table.size()));
+  for (size_t i = 0; i < table.size(); ++i) Put32(info, 40 + 4 * i, table[i]);
+  std::copy(key.begin(), key.end(), info.begin() + static_cast<ptrdiff_t>(40 + 4 * table.size()));
+  return info;
+}
+// hv_netvsc's default table for `channels` (ethtool_rxfh_indir_default)
+// and a key.
+std::vector<uint32_t> RssTable(uint32_t channels) {
+  std::vector<uint32_t> table(128);
+  for (uint32_t i = 0; i < table.size(); ++i) table[i] = i % channels;
+  return table;
+}
+Bytes RssKey() {
+  Bytes key(40);
+  for (size_t i = 0; i < key.size(); ++i) key[i] = static_cast<std::byte>(0x6D + 37 * i);
+  return key;
+}
+// The channel the guest's table names for `frame`, and the hash.
+std::pair<uint32_t, uint32_t> RssChannel(const Bytes& frame, const std::vector<uint32_t>& table,
+                                         const Bytes& key) {
+  const net::RssHash hash = net::HashFrame(
+      std::span<const std::byte, 40>(key.data(), 40), frame,
+      net::kHashIpv4 | net::kHashTcpIpv4 | net::kHashIpv6 | net::kHashTcpIpv6);
+  REQUIRE(hash.type == net::kHashTcpIpv4);
+  return {table[hash.value % table.size()], hash.value};
+}
+
 struct Fixture;
 
 // What the guest read from a transfer-page packet: the NVSP channel type
@@ -167,7 +232,7 @@ struct Fixture {
   Bytes ram_bytes = Bytes(kRamBytes);
   mem::GuestMemory ram = mem::GuestMemory::Create(mem::Gpa{kRamBase}, ram_bytes).value();
   hcl::Vtl0Memory memory;
-  hcl::VmbusServer server{driver, 2};
+  hcl::VmbusServer server{driver, kVps};
   VmbusGuest guest{server, memory, ram, driver, kRamBase};
   uint64_t next_free = kRamBase + base::kPageSize;
   uint32_t next_gpadl = 0xE1E10;
@@ -182,10 +247,10 @@ struct Fixture {
   uint64_t send_gpa = 0;
   uint32_t next_request = 100;
 
-  explicit Fixture(bool offloads = false) {
+  explicit Fixture(bool offloads = false, uint32_t vps = 1) {
     memory.Add(ram);
     port.set_offloads(offloads);
-    auto created = hcl::NetworkAdapter::Create(server, memory, {}, &port);
+    auto created = hcl::NetworkAdapter::Create(server, memory, {}, &port, vps);
     REQUIRE(created.ok());
     adapter = std::move(created).value();
   }
@@ -236,9 +301,10 @@ struct Fixture {
     to_host.emplace(ram, first, kRingDataPages);
     from_host.emplace(ram, first + (1 + kRingDataPages) * base::kPageSize, kRingDataPages);
   }
-  uint32_t CreateGpadl(std::span<const uint64_t> pfns) {
+  uint32_t CreateGpadl(std::span<const uint64_t> pfns, std::optional<uint32_t> on = {}) {
     const uint32_t gpadl = next_gpadl++;
-    REQUIRE(guest.Post(hcl::testing::GpadlHeader(relid, gpadl, pfns)) == ::hv::Status::kSuccess);
+    REQUIRE(guest.Post(hcl::testing::GpadlHeader(on.value_or(relid), gpadl, pfns)) ==
+            ::hv::Status::kSuccess);
     auto messages = guest.TakeMessages();
     REQUIRE(messages.size() == 1);
     REQUIRE(messages[0].type() == static_cast<uint32_t>(MessageType::kGpadlCreated));
@@ -247,20 +313,89 @@ struct Fixture {
     return gpadl;
   }
 
-  void Send(uint16_t type, uint16_t flags, uint64_t transaction_id, std::span<const std::byte> body,
-            uint16_t offset8 = 2) {
-    REQUIRE(to_host->Write(type, flags, transaction_id, body, offset8).has_value());
-    CHECK(server.SignalEvent(connection_id) == ::hv::Status::kSuccess);
+  // A sub-channel as hv_vmbus opens it for netvsc_sc_open.
+  struct SubChannel {
+    uint32_t relid = 0;
+    uint32_t connection_id = 0;
+    uint16_t index = 0;
+    GuestRing to_host;
+    GuestRing from_host;
+  };
+  std::vector<SubChannel> subs;
+  // The channel `index` (0: the primary) as {to host, from host, connection}.
+  struct Rings {
+    GuestRing* to_host;
+    GuestRing* from_host;
+    uint32_t connection_id;
+  };
+  Rings On(size_t index) {
+    if (index == 0) return {&*to_host, &*from_host, connection_id};
+    REQUIRE(index <= subs.size());
+    SubChannel& sub = subs[index - 1];
+    REQUIRE(sub.index == index);
+    return {&sub.to_host, &sub.from_host, sub.connection_id};
   }
-  GuestPacket Next() {
-    auto packet = from_host->WaitRead(kWait);
+  // rndis_set_subchannel: SUBCHANNEL {allocate, count}, its completion
+  // {status, granted}; then (granted) the offers, each ring opened on the
+  // VP of its index as netvsc_sc_open does.
+  uint32_t RequestSubChannels(uint32_t count, uint32_t expected_status) {
+    Send(kInband, kCompletionRequested, 60, Nvsp({nvsp::type::kSubChannel, 1, count}));
+    const GuestPacket packet = Next();
+    CHECK(packet.type == kCompletion);
+    CHECK(packet.transaction_id == 60);
+    REQUIRE(packet.payload.size() >= nvsp::kMessageBytes);
+    CHECK(Get<uint32_t>(packet.payload, 0) == nvsp::type::kSubChannel);
+    CHECK(Get<uint32_t>(packet.payload, 4) == expected_status);
+    const uint32_t granted = Get<uint32_t>(packet.payload, 8);
+    if (expected_status != nvsp::status::kSuccess) return granted;
+    // The offers come from the primary's thread, one message each.
+    std::vector<DeliveredMessage> offers;
+    const auto deadline = std::chrono::steady_clock::now() + kWait;
+    while (offers.size() < granted && std::chrono::steady_clock::now() < deadline) {
+      for (DeliveredMessage& message : guest.TakeMessages())
+        if (message.type() == static_cast<uint32_t>(MessageType::kOfferChannel))
+          offers.push_back(std::move(message));
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    REQUIRE(offers.size() == granted);
+    for (const DeliveredMessage& message : offers) {
+      const DeliveredMessage* offer = &message;
+      const auto sub_relid = offer->Field<uint32_t>(offsetof(vw::OfferChannel, child_relid));
+      const auto index = offer->Field<uint16_t>(offsetof(vw::OfferChannel, sub_channel_index));
+      const uint64_t first = AllocPages(kRingPages);
+      const uint32_t ring_gpadl = CreateGpadl(Pfns(first, kRingPages), sub_relid);
+      REQUIRE(guest.Post(hcl::testing::OpenChannel(sub_relid, 1, ring_gpadl, index,
+                                                   1 + kRingDataPages)) == ::hv::Status::kSuccess);
+      const auto result = guest.WaitMessage(MessageType::kOpenChannelResult, kWait);
+      REQUIRE(result.has_value());
+      REQUIRE(result->Field<uint32_t>(offsetof(vw::OpenChannelResult, status)) ==
+              vw::kStatusSuccess);
+      SubChannel sub{sub_relid, offer->Field<uint32_t>(offsetof(vw::OfferChannel, connection_id)),
+                     index, GuestRing(ram, first, kRingDataPages),
+                     GuestRing(ram, first + (1 + kRingDataPages) * base::kPageSize, kRingDataPages)};
+      subs.push_back(std::move(sub));
+    }
+    std::sort(subs.begin(), subs.end(),
+              [](const SubChannel& a, const SubChannel& b) { return a.index < b.index; });
+    return granted;
+  }
+
+  void Send(uint16_t type, uint16_t flags, uint64_t transaction_id, std::span<const std::byte> body,
+            uint16_t offset8 = 2, size_t channel = 0) {
+    const Rings rings = On(channel);
+    REQUIRE(rings.to_host->Write(type, flags, transaction_id, body, offset8).has_value());
+    CHECK(server.SignalEvent(rings.connection_id) == ::hv::Status::kSuccess);
+  }
+  GuestPacket Next(size_t channel = 0) {
+    auto packet = On(channel).from_host->WaitRead(kWait);
     REQUIRE(packet.has_value());
     return *std::move(packet);
   }
   // The next packet is a completion for `transaction_id` of NVSP `type`
   // with `status`.
-  void ExpectCompletion(uint64_t transaction_id, uint32_t type, uint32_t status) {
-    const GuestPacket packet = Next();
+  void ExpectCompletion(uint64_t transaction_id, uint32_t type, uint32_t status,
+                        size_t channel = 0) {
+    const GuestPacket packet = Next(channel);
     CHECK(packet.type == kCompletion);
     CHECK(packet.transaction_id == transaction_id);
     REQUIRE(packet.payload.size() >= nvsp::kMessageBytes);
@@ -270,8 +405,8 @@ struct Fixture {
   }
   // The next packet is a transfer-page packet as netvsc_receive checks it
   // (mana-netvsc.md §5 RX); its RNDIS message from the receive buffer.
-  Received NextReceive() {
-    const GuestPacket packet = Next();
+  Received NextReceive(size_t channel = 0) {
+    const GuestPacket packet = Next(channel);
     REQUIRE(packet.type == kTransferPages);
     CHECK((packet.flags & kCompletionRequested) != 0);
     REQUIRE(packet.extension.size() >= 16);
@@ -286,21 +421,23 @@ struct Fixture {
             RamBytes(receive_gpa + offset, count)};
   }
   // The guest is done with a receive (netvsc_send_recv_completion).
-  void Complete(uint64_t transaction_id) {
+  void Complete(uint64_t transaction_id, size_t channel = 0) {
     Send(kCompletion, 0, transaction_id,
-         Nvsp({nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess}));
+         Nvsp({nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess}), 2, channel);
   }
-  bool NothingArrives() {
-    return !from_host->WaitRead(kQuiet).has_value();
+  bool NothingArrives(size_t channel = 0) {
+    return !On(channel).from_host->WaitRead(kQuiet).has_value();
   }
 
   // RNDIS bytes in send section 0, then RNDIS_PKT naming it; the NVSP
   // completion status.
-  void SendInSection(uint32_t channel_type, std::span<const std::byte> rndis, uint64_t txn) {
+  void SendInSection(uint32_t channel_type, std::span<const std::byte> rndis, uint64_t txn,
+                     size_t channel = 0) {
     REQUIRE(rndis.size() <= 6144);
     SetRam(send_gpa, rndis);
     Send(kInband, kCompletionRequested, txn,
-         Nvsp({nvsp::type::kSendRndisPacket, channel_type, 0, static_cast<uint32_t>(rndis.size())}));
+         Nvsp({nvsp::type::kSendRndisPacket, channel_type, 0, static_cast<uint32_t>(rndis.size())}),
+         2, channel);
   }
   // `section` bytes in send section 0 (none if empty) and `direct` in
   // fresh pages named by a GPA-direct range (mixed, or GPA direct alone).
@@ -378,6 +515,14 @@ struct Fixture {
         rndis::msg::kSet, {next_request++, rndis::oid::kGenCurrentPacketFilter, 4, 20, 0}, U32(filter)));
     REQUIRE(reply.size() >= 16);
     CHECK(Get<uint32_t>(reply, 12) == rndis::status::kSuccess);
+  }
+  // A SET's status (rndis_filter_set_rss_param and the like).
+  uint32_t SetOid(uint32_t oid, const Bytes& info) {
+    const Bytes reply = Control(
+        Rndis(rndis::msg::kSet, {next_request++, oid, static_cast<uint32_t>(info.size()), 20, 0}, info));
+    REQUIRE(reply.size() >= 16);
+    CHECK(Get<uint32_t>(reply, 0) == (rndis::msg::kSet | rndis::msg::kCompletion));
+    return Get<uint32_t>(reply, 12);
   }
   // `ip link up`.
   void Ready() {
@@ -705,7 +850,7 @@ TEST_CASE("network adapter: unbacked (no port) counts guest frames and drops the
   RecordingDriver driver;
   hcl::Vtl0Memory memory;
   hcl::VmbusServer server{driver, 1};
-  auto adapter = hcl::NetworkAdapter::Create(server, memory, {}, nullptr);
+  auto adapter = hcl::NetworkAdapter::Create(server, memory, {}, nullptr, 1);
   REQUIRE(adapter.ok());
   CHECK((*adapter)->counters().tx_frames == 0);
   CHECK((*adapter)->Summary().rfind("netvsp: tx 0 frames", 0) == 0);
@@ -729,4 +874,147 @@ TEST_CASE("network adapter: a revoked receive buffer is never written again") {
   CHECK(counters.rx_frames == kSlotsOut);
   CHECK(counters.rx_discarded == 2);
   CHECK(counters.rx_not_ready == 1);
+}
+
+TEST_CASE("network adapter: with 3 VPs the guest gets 2 sub-channels, RSS spreads flows as its table says, TX on a sub-channel completes there") {
+  Fixture f(/*offloads=*/false, /*vps=*/3);
+  f.Ready();
+  // rndis_filter_device_add: RSS capabilities, 3 queues, 128 entries.
+  const Bytes caps = f.Control(Rndis(
+      rndis::msg::kQuery, {f.next_request++, rndis::oid::kGenReceiveScaleCapabilities, 0, 0, 0}));
+  REQUIRE(caps.size() == 24 + 18);
+  CHECK(Get<uint32_t>(caps, 12) == rndis::status::kSuccess);
+  CHECK(caps[24] == std::byte{0x88});
+  CHECK(caps[25] == std::byte{2});
+  CHECK(Get<uint32_t>(caps, 24 + 12) == 3);
+  CHECK(Get<uint16_t>(caps, 24 + 16) == 128);
+  REQUIRE(f.RequestSubChannels(2, nvsp::status::kSuccess) == 2);
+  REQUIRE(f.subs.size() == 2);
+  CHECK(f.subs[0].index == 1);
+  CHECK(f.subs[1].index == 2);
+
+  // Before RSS parameters: everything on the primary, no hash.
+  const Bytes early = TcpFrame(999);
+  f.port.Receive(early);
+  Received received = f.NextReceive(0);
+  CHECK(Fixture::FrameOf(received) == early);
+  f.Complete(received.transaction_id);
+
+  // rndis_filter_set_rss_param: disable, then the table and key.
+  const std::vector<uint32_t> table = RssTable(3);
+  const Bytes key = RssKey();
+  CHECK(f.SetOid(rndis::oid::kGenReceiveScaleParameters, RssParams(0x10, table, key)) ==
+        rndis::status::kSuccess);
+  CHECK(f.SetOid(rndis::oid::kGenReceiveScaleParameters, RssParams(0, table, key)) ==
+        rndis::status::kSuccess);
+
+  std::array<int, 3> seen{};
+  for (uint16_t port = 1000; port < 1060; ++port) {
+    const Bytes frame = TcpFrame(port);
+    const auto [channel, hash] = RssChannel(frame, table, key);
+    f.port.Receive(frame);
+    received = f.NextReceive(channel);
+    CHECK(Fixture::FrameOf(received) == frame);
+    const auto packet = rndis::ParsePacket(received.message);
+    REQUIRE(packet.ok());
+    std::optional<uint32_t> sent_hash;
+    for (const auto& info : packet->infos)
+      if (info.type == rndis::ppi::kHashValue && info.payload.size() == 4)
+        sent_hash = Get<uint32_t>(info.payload, 0);
+    CHECK(sent_hash == std::optional<uint32_t>(hash));
+    f.Complete(received.transaction_id, channel);
+    ++seen[channel];
+  }
+  CHECK(seen[0] > 0);
+  CHECK(seen[1] > 0);
+  CHECK(seen[2] > 0);
+  // TX on sub-channel 2: to the port, completed on sub-channel 2.
+  const std::array<uint8_t, 6> peer = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+  const Bytes out = Frame(peer, 200, 7);
+  f.SendInSection(0, rndis::BuildPacket(out), 70, 2);
+  f.ExpectCompletion(70, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess, 2);
+  REQUIRE(f.port.WaitSent(1));
+  CHECK(f.port.Sent()[0] == out);
+  CHECK(f.NothingArrives(0));
+  CHECK(f.NothingArrives(1));
+  const auto counters = f.adapter->counters();
+  CHECK(counters.rx_frames == 61);
+  CHECK(counters.tx_frames == 1);
+}
+
+TEST_CASE("network adapter: hostile sub-channel and RSS requests are refused; the adapter carries on") {
+  Fixture f(/*offloads=*/false, /*vps=*/3);
+  f.Ready();
+  // Zero sub-channels, or more than there are queues: FAILURE, no offer.
+  CHECK(f.RequestSubChannels(0, nvsp::status::kFailure) == 0);
+  CHECK(f.RequestSubChannels(3, nvsp::status::kFailure) == 0);
+  // One granted (fewer than the queues); a second request refused.
+  REQUIRE(f.RequestSubChannels(1, nvsp::status::kSuccess) == 1);
+  CHECK(f.RequestSubChannels(1, nvsp::status::kFailure) == 0);
+  for (const auto& message : f.guest.TakeMessages())
+    CHECK(message.type() != static_cast<uint32_t>(MessageType::kOfferChannel));
+  // A sub-channel index never offered: the adapter refuses it itself; a
+  // relid never offered does not reach it.
+  vmbus::OpenRequest request;
+  request.relid = 999;
+  request.sub_channel_index = 5;
+  CHECK(f.adapter->OnOpen(request) != vw::kStatusSuccess);
+  REQUIRE(f.guest.Post(hcl::testing::OpenChannel(999, 1, 1, 0, 1)) == ::hv::Status::kSuccess);
+  for (const auto& message : f.guest.TakeMessages())
+    CHECK(message.type() != static_cast<uint32_t>(MessageType::kOpenChannelResult));
+
+  // RSS parameters that lie: each refused with a failure status.
+  const uint32_t oid = rndis::oid::kGenReceiveScaleParameters;
+  const std::vector<uint32_t> table = RssTable(3);
+  const Bytes key = RssKey();
+  const Bytes good = RssParams(0, table, key);
+  const auto patched32 = [&](size_t offset, uint32_t value) {
+    Bytes info = good;
+    Put32(info, offset, value);
+    return info;
+  };
+  const auto patched16 = [&](size_t offset, uint16_t value) {
+    Bytes info = good;
+    hcl::testing::Put16(info, offset, value);
+    return info;
+  };
+  const std::vector<Bytes> lies = {
+      patched32(16, 0xFFFF'FFF0),           // table offset wraps
+      patched32(16, static_cast<uint32_t>(good.size())),  // table past the buffer
+      patched32(16, 8),                     // table over the fixed fields
+      patched16(12, 0xFFFC),                // table size past the buffer
+      patched16(12, 510),                   // not whole entries
+      patched16(12, 0),                     // no entries
+      patched32(24, 0xFFFF'FFFF),           // key offset past
+      patched16(20, 39),                    // a key not 40 bytes
+      patched32(40, 3),                     // a queue never offered
+      patched32(40 + 4 * 127, 0xFFFF'FFFF),
+      patched32(8, 0x100 | 0x200 | 0x2),    // not Toeplitz
+      patched32(8, 0x1),                    // no hash type
+      Bytes(good.begin(), good.begin() + 39),  // shorter than the header
+      patched16(0, 0x0288),                 // another object type
+  };
+  for (const Bytes& lie : lies) CHECK(f.SetOid(oid, lie) != rndis::status::kSuccess);
+  // An information buffer the SET says is longer than the message.
+  const Bytes reply = f.Control(Rndis(rndis::msg::kSet, {f.next_request++, oid, 0x10000, 20, 0}, good));
+  REQUIRE(reply.size() >= 16);
+  CHECK(Get<uint32_t>(reply, 12) != rndis::status::kSuccess);
+
+  // Still serving: the good parameters take; a flow whose entry names
+  // channel 2 (offered as a queue, never opened) lands on the primary.
+  CHECK(f.SetOid(oid, good) == rndis::status::kSuccess);
+  bool to_two = false, to_one = false;
+  for (uint16_t port = 3000; port < 3060 && !(to_two && to_one); ++port) {
+    const Bytes frame = TcpFrame(port);
+    const uint32_t channel = RssChannel(frame, table, key).first;
+    f.port.Receive(frame);
+    const size_t arrives_on = channel == 2 ? 0 : channel;
+    const Received received = f.NextReceive(arrives_on);
+    CHECK(Fixture::FrameOf(received) == frame);
+    f.Complete(received.transaction_id, arrives_on);
+    to_two = to_two || channel == 2;
+    to_one = to_one || channel == 1;
+  }
+  CHECK(to_two);
+  CHECK(to_one);
 }

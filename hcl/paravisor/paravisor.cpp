@@ -250,14 +250,16 @@ base::Result<uint32_t> StartParavisor(const Options& options, Vtl0FatalPolicy on
     // netvsp over VTL2's NIC: VTL0's hv_netvsc sees the vport's MAC.
     const std::array<uint8_t, 6> mac = nic_port->mac();
     const rndis::NicFacts nic{.mac = mac, .mtu = nic_port->mtu()};
-    paravisor->nic = TRY(NetworkAdapter::Create(paravisor->vmbus, paravisor->memory, nic, nic_port));
+    paravisor->nic = TRY(
+        NetworkAdapter::Create(paravisor->vmbus, paravisor->memory, nic, nic_port, vp_count));
     std::printf("hcl: netvsp: synthetic NIC %02x:%02x:%02x:%02x:%02x:%02x offered, frames "
                 "through VTL2's MANA NIC\n",
                 mac[0], mac[1], mac[2], mac[3], mac[4], mac[5]);
   } else if (options.netvsp_unbacked) {
     // A Hyper-V OUI (00:15:5D) address; "HCL" after it.
     const rndis::NicFacts nic{.mac = {0x00, 0x15, 0x5D, 0x48, 0x43, 0x4C}};
-    paravisor->nic = TRY(NetworkAdapter::Create(paravisor->vmbus, paravisor->memory, nic, nullptr));
+    paravisor->nic = TRY(
+        NetworkAdapter::Create(paravisor->vmbus, paravisor->memory, nic, nullptr, vp_count));
     std::printf("hcl: netvsp: synthetic NIC 00:15:5d:48:43:4c offered, no back end "
                 "(hcl.netvsp=unbacked)\n");
   }
