@@ -106,6 +106,11 @@ base::Result<void> CheckInterfaceName(std::string_view name) {
 }  // namespace
 
 base::Result<NicSpec> ParseNicSpec(const std::string& text) {
+  // Errors quote the user's text; a control character (a newline) would
+  // split the one error line, and none belongs in this syntax anyway.
+  for (const char c : text)
+    if (static_cast<unsigned char>(c) < 0x20 || c == 0x7F)
+      return base::Error("the value holds a control character");
   NicSpec spec;
   std::string_view rest = text;
   if (rest.starts_with("tap=")) {
