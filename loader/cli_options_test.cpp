@@ -88,7 +88,8 @@ TEST_CASE("hcl-loader CLI: --help explains every option") {
 }
 
 TEST_CASE("hcl-loader CLI: --nic and --nic-vtl0") {
-  const loader::Options& none = Run(Parse({"run", "a.igvm"}));
+  const auto parsed_none = Parse({"run", "a.igvm"});
+  const loader::Options& none = Run(parsed_none);
   CHECK_FALSE(none.nic.has_value());
   CHECK_FALSE(none.vtl0_nic.has_value());
   CHECK(none.nic_args.empty());

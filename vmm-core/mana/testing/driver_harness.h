@@ -180,7 +180,7 @@ class DriverHarness {
     (void)base::StoreLe<uint32_t>(request, 28, response_bytes);
     (void)base::StoreLe<uint32_t>(request, 32, device);
     (void)base::StoreLe<uint32_t>(request, 36, 0xAC000000u + message_id_);
-    std::memcpy(request.data() + msg::kRequestHeaderBytes, body.data(), body.size());
+    std::copy(body.begin(), body.end(), request.begin() + msg::kRequestHeaderBytes);
     std::memcpy(memory_.bytes().data() + (request_page - kMemoryBase), request.data(),
                 request.size());
     const Sge in{request_page, 0, static_cast<uint32_t>(request.size())};
@@ -198,8 +198,8 @@ class DriverHarness {
       (void)base::LoadLe<uint32_t>(*cqe, kHwcRxOobDataSize, length);
       if ((info >> 24) & 1) continue;  // the SQ's CQE
       response.emplace(length);
-      std::memcpy(response->data(), memory_.bytes().data() + (response_page - kMemoryBase),
-                  std::min<size_t>(length, 4096));
+      std::copy_n(memory_.bytes().begin() + static_cast<ptrdiff_t>(response_page - kMemoryBase),
+                  std::min<size_t>(length, 4096), response->begin());
     }
     ArmCq(hwc_cq_, 0);
     ++message_id_;
