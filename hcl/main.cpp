@@ -200,6 +200,9 @@ int main(int argc, char** argv) {
       for (const hcl::vfio::PciFunction& function : *functions)
         if (hcl::vfio::IsManaVf(function) && !mana_function) mana_function = function;
     hcl::vfio::SharedDma pool;
+    // One NIC queue pair per VP (VTL2 runs on every VP VTL0 has).
+    const uint32_t nic_pairs = std::min(std::max(1u, std::thread::hardware_concurrency()),
+                                        hcl::vfio::kManaMaxQueuePairs);
     nvme_controllers = hcl::vfio::StartAssignedNvme(
         std::max(1u, std::thread::hardware_concurrency()),
         [](const std::string& line) {
@@ -208,15 +211,16 @@ int main(int argc, char** argv) {
         },
         hcl::vfio::IommuMode::kNoIommu,
         isolation != hcl::Isolation::kNone ? &isolated_dma : nullptr,
-        mana_function ? hcl::vfio::kManaPoolBytes : 0, &pool);
+        mana_function ? hcl::vfio::ManaPoolBytes(nic_pairs) : 0, &pool);
     if (mana_function) {
-      auto opened = hcl::vfio::AssignedMana::Open(*mana_function, pool);
+      auto opened = hcl::vfio::AssignedMana::Open(*mana_function, pool, nic_pairs);
       if (opened.ok()) {
         nic = std::move(opened).value();
         const std::array<uint8_t, 6> mac = nic->mac();
-        std::printf("hcl: mana: %s ready: vport MAC %02x:%02x:%02x:%02x:%02x:%02x\n",
+        std::printf("hcl: mana: %s ready: vport MAC %02x:%02x:%02x:%02x:%02x:%02x, %u queue "
+                    "pair%s\n",
                     mana_function->address.c_str(), mac[0], mac[1], mac[2], mac[3], mac[4],
-                    mac[5]);
+                    mac[5], nic->queue_pairs(), nic->queue_pairs() == 1 ? "" : "s");
       } else {
         std::printf("hcl: mana: %s: not brought up: %s\n", mana_function->address.c_str(),
                     opened.error().message().c_str());

@@ -1,11 +1,10 @@
 #include "vfio/mana_assigned.h"
 
 #include <linux/vfio.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/timerfd.h>
+#include <sched.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -20,12 +19,6 @@ std::atomic_ref<T> Register(std::span<std::byte> bar, uint64_t offset) {
   // device's memory.
   if (offset % sizeof(T) != 0 || offset + sizeof(T) > bar.size()) std::abort();
   return std::atomic_ref<T>(*reinterpret_cast<T*>(bar.data() + offset));
-}
-
-void Drain(const os::UniqueFd& fd) {
-  uint64_t count = 0;
-  while (::read(fd.get(), &count, sizeof count) == static_cast<ssize_t>(sizeof count)) {
-  }
 }
 
 }  // namespace
@@ -56,45 +49,45 @@ AssignedMana::AssignedMana(std::string address, VfioDevice device, os::Mapping b
       pool_(std::move(dma.pool)),
       bar_(bar0_.bytes()) {}
 
-AssignedMana::~AssignedMana() {
-  if (thread_.joinable()) {
-    const uint64_t one = 1;
-    if (::write(stop_.get(), &one, sizeof one) == static_cast<ssize_t>(sizeof one))
-      thread_.join();
-    else
-      thread_.detach();
-  }
-}
+// The thread stops (DeviceThread's destructor, first of the members to go)
+// before the driver and the vectors it watches.
+AssignedMana::~AssignedMana() = default;
 
 base::Result<std::unique_ptr<AssignedMana>> AssignedMana::Open(const PciFunction& function,
-                                                               const SharedDma& vtl2_dma) {
+                                                               const SharedDma& vtl2_dma,
+                                                               uint32_t queue_pairs) {
   if (!vtl2_dma.pool) return base::Error("no DMA pool for the NIC");
   VfioDevice device = TRY(VfioDevice::Open(function.address, IommuMode::kNoIommu));
   os::Mapping bar0 = TRY(device.MapRegion(VFIO_PCI_BAR0_REGION_INDEX));
   TRY(device.EnableMemoryAndBusMaster());
   // Vector 0 for the HWC's EQ (requests poll; it is never armed again),
-  // vector 1 for the data EQ (mana-netvsc.md §1 MSI-X).
+  // vector i + 1 for pair i's EQ (mana-netvsc.md §1 MSI-X). Linux 6.1
+  // cannot add vectors later: all of them now.
   const uint32_t available = TRY(device.MsixVectorCount());
   if (available < 2) return base::Error(function.address + " has fewer than 2 MSI-X vectors");
-  std::vector<os::UniqueFd> vectors = TRY(device.EnableMsix(2));
+  const uint32_t pairs = std::clamp<uint32_t>(queue_pairs, 1, std::min(available - 1, kManaMaxQueuePairs));
+  std::vector<os::UniqueFd> vectors = TRY(device.EnableMsix(pairs + 1));
   std::unique_ptr<AssignedMana> nic(
       new AssignedMana(function.address, std::move(device), std::move(bar0), vtl2_dma));
   nic->driver_ = TRY(mana::driver::Driver::Create(
       nic->bar_, *nic->pool_,
-      [] { return std::chrono::steady_clock::now().time_since_epoch(); }, kManaDriverOptions));
-  os::UniqueFd data = std::move(vectors[mana::driver::Driver::kDataVector]);
-  nic->vectors_ = std::move(vectors);  // vector 0 stays open, unwatched
-  TRY(nic->StartThread(std::move(data)));
+      [] { return std::chrono::steady_clock::now().time_since_epoch(); },
+      ManaDriverOptions(pairs)));
+  nic->vectors_ = std::move(vectors);
+  TRY(nic->StartThread());
   return nic;
 }
 
 bool AssignedMana::Transmit(std::span<const std::byte> frame, const TxOffload& offload) {
+  // The sending CPU's pair (the driver takes it modulo the pairs).
+  const int cpu = ::sched_getcpu();
   return driver_->Transmit(frame, mana::driver::TxRequest{.l4_offset = offload.l4_offset,
                                                           .ipv4 = offload.ipv4,
                                                           .ipv6 = offload.ipv6,
                                                           .tcp_checksum = offload.tcp_checksum,
                                                           .udp_checksum = offload.udp_checksum,
-                                                          .mss = offload.lso_mss});
+                                                          .mss = offload.lso_mss},
+                           cpu < 0 ? 0u : static_cast<uint32_t>(cpu));
 }
 
 void AssignedMana::SetReceiver(Receiver receiver) {
@@ -102,37 +95,12 @@ void AssignedMana::SetReceiver(Receiver receiver) {
   receiver_ = std::move(receiver);
 }
 
-base::Result<void> AssignedMana::StartThread(os::UniqueFd data_vector) {
-  const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll < 0) return base::Error::FromErrno("epoll_create1", errno);
-  epoll_ = os::UniqueFd(epoll);
-  const int timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-  if (timer < 0) return base::Error::FromErrno("timerfd_create", errno);
-  timer_ = os::UniqueFd(timer);
-  const int stop = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stop < 0) return base::Error::FromErrno("eventfd", errno);
-  stop_ = os::UniqueFd(stop);
-  itimerspec every{};
-  every.it_interval.tv_nsec = 100'000'000;
-  every.it_value.tv_nsec = 100'000'000;
-  if (::timerfd_settime(timer_.get(), 0, &every, nullptr) != 0)
-    return base::Error::FromErrno("timerfd_settime", errno);
-  const auto watch = [this](int fd, uint64_t key) -> base::Result<void> {
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = key;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &event) != 0)
-      return base::Error::FromErrno("epoll_ctl", errno);
-    return base::Ok();
-  };
-  TRY(watch(data_vector.get(), 0));
-  TRY(watch(timer_.get(), 1));
-  TRY(watch(stop_.get(), 2));
-  thread_ = std::thread([this, fd = std::move(data_vector)]() mutable { Run(std::move(fd)); });
-  return base::Ok();
-}
-
-void AssignedMana::Run(os::UniqueFd data_vector) {
+base::Result<void> AssignedMana::StartThread() {
+  // A 100 ms poll of every pair: a lost interrupt costs at most that.
+  thread_ = TRY(DeviceThread::Create(std::chrono::milliseconds(100)));
+  // Keys: pair i's vector (i + 1) is i.
+  const uint32_t pairs = driver_->queue_pairs();
+  for (uint32_t pair = 0; pair < pairs; ++pair) TRY(thread_->Watch(vectors_[pair + 1].get(), pair));
   const auto receive = [this](std::span<const std::byte> frame, const mana::driver::RxInfo& info) {
     const std::lock_guard lock(receiver_mutex_);
     if (!receiver_) return;
@@ -141,29 +109,19 @@ void AssignedMana::Run(os::UniqueFd data_vector) {
                                        .udp_checksum_ok = info.udp_checksum_ok,
                                        .rss_hash = info.hash});
   };
-  bool reported = false;
-  std::array<epoll_event, 4> events{};
-  for (;;) {
-    const int ready = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), -1);
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      std::printf("hcl: mana %s: epoll_wait failed (%d); driver thread ends\n", address_.c_str(),
-                  errno);
-      return;
-    }
-    for (int i = 0; i < ready; ++i) {
-      const uint64_t key = events[static_cast<size_t>(i)].data.u64;
-      if (key == 2) return;
-      Drain(key == 0 ? data_vector : timer_);
-    }
-    driver_->Poll(receive);
+  thread_->Start([this, receive, reported = false](uint64_t key) mutable {
+    if (key == DeviceThread::kTimerKey)
+      driver_->Poll(receive);
+    else
+      driver_->Poll(static_cast<uint32_t>(key), receive);
     if (driver_->failed() && !reported) {
       reported = true;
       std::printf("hcl: mana %s: failed: %s (frames are dropped from now on)\n", address_.c_str(),
                   driver_->failure().c_str());
       std::fflush(stdout);
     }
-  }
+  });
+  return base::Ok();
 }
 
 }  // namespace hcl::vfio

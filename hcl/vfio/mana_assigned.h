@@ -24,6 +24,7 @@
 #include "mana/driver/driver.h"
 #include "os/mapping.h"
 #include "os/unique_fd.h"
+#include "vfio/device_thread.h"
 #include "vfio/nvme_assigned.h"
 #include "vfio/pci_sysfs.h"
 #include "vfio/vfio_device.h"
@@ -32,12 +33,18 @@ namespace hcl::vfio {
 
 inline constexpr uint16_t kManaVendorId = 0x1414;
 inline constexpr uint16_t kManaVfDeviceId = 0x00BA;
-// The VTL2 DMA pool bytes one NIC needs (OpenVtl2Dma's extra_bytes): the
-// HWC's six pages, the EQ, both work queues and CQs, 128 TX and 128 RX
-// buffers of 2 KiB, 8 TX buffers of 64 KiB for TCP segmentation offload.
-inline constexpr uint64_t kManaPoolBytes = (640 + 8 * 64) * 1024;
-inline constexpr mana::driver::Options kManaDriverOptions{
-    .rx_buffers = 128, .tx_buffers = 128, .large_tx_buffers = 8};
+// What one NIC takes from the VTL2 DMA pool (OpenVtl2Dma's other_bytes):
+// the HWC's six pages and, per queue pair, its EQ, both work queues and
+// CQs, 128 TX and 128 RX buffers of 2 KiB and 8 TX buffers of 64 KiB for
+// TCP segmentation offload. One pair per VP, at most kManaMaxQueuePairs.
+inline constexpr uint32_t kManaMaxQueuePairs = 4;
+inline constexpr uint64_t ManaPoolBytes(uint32_t queue_pairs) {
+  return (64 + uint64_t{queue_pairs} * (64 + 512 + 512)) * 1024;
+}
+inline constexpr mana::driver::Options ManaDriverOptions(uint32_t queue_pairs) {
+  return {.rx_buffers = 128, .tx_buffers = 128, .large_tx_buffers = 8,
+          .queue_pairs = queue_pairs};
+}
 
 bool IsManaVf(const PciFunction& function);
 
@@ -56,8 +63,11 @@ class ManaBar final : public mana::driver::Bar {
 
 class AssignedMana final : public FramePort {
  public:
+  // `queue_pairs`: wanted (one per VP); fewer when the VF offers fewer
+  // vectors or queues.
   static base::Result<std::unique_ptr<AssignedMana>> Open(const PciFunction& function,
-                                                          const SharedDma& vtl2_dma);
+                                                          const SharedDma& vtl2_dma,
+                                                          uint32_t queue_pairs);
   ~AssignedMana() override;
   AssignedMana(const AssignedMana&) = delete;
   AssignedMana& operator=(const AssignedMana&) = delete;
@@ -68,13 +78,13 @@ class AssignedMana final : public FramePort {
   bool offloads() const override { return true; }
   std::array<uint8_t, 6> mac() const override { return driver_->mac(); }
   mana::driver::Stats stats() const { return driver_->stats(); }
+  uint32_t queue_pairs() const { return driver_->queue_pairs(); }
   bool failed() const { return driver_->failed(); }
   const std::string& address() const { return address_; }
 
  private:
   AssignedMana(std::string address, VfioDevice device, os::Mapping bar0, SharedDma dma);
-  base::Result<void> StartThread(os::UniqueFd data_vector);
-  void Run(os::UniqueFd data_vector);
+  base::Result<void> StartThread();
 
   std::string address_;
   VfioDevice device_;
@@ -85,9 +95,9 @@ class AssignedMana final : public FramePort {
   std::unique_ptr<mana::driver::Driver> driver_;
   std::mutex receiver_mutex_;
   Receiver receiver_;  // guarded by receiver_mutex_
-  std::vector<os::UniqueFd> vectors_;
-  os::UniqueFd epoll_, timer_, stop_;
-  std::thread thread_;
+  std::vector<os::UniqueFd> vectors_;  // 0: the HWC's (unwatched), i + 1: pair i's
+  // Last: destroyed first, so the thread stops before what it uses goes.
+  std::unique_ptr<DeviceThread> thread_;
 };
 
 }  // namespace hcl::vfio

@@ -75,6 +75,27 @@ struct Driver::Ring {
   }
 };
 
+// One EQ, SQ and RQ with their CQs and buffers. TX state (sq, tx_cq, the
+// TX buffers and counters, tx stats) is guarded by tx_mutex: Transmit runs
+// on any thread; the rest belongs to the thread polling this pair.
+struct Driver::QueuePair {
+  std::unique_ptr<Ring> eq, tx_cq, rx_cq, sq, rq;
+  uint16_t vector = 0;
+  DmaBuffer tx_buffers{}, rx_buffers{};
+  std::vector<DmaBuffer> large_tx_buffers;
+  std::vector<bool> slot_large;  // per TX slot: its frame is in a large buffer
+  uint64_t large_posted = 0, large_completed = 0;
+  uint64_t tx_posted = 0, tx_completed = 0;
+  uint64_t rx_completed = 0;
+  uint64_t rx_posted = 0, rx_announced = 0;  // RX WQEs written, and told the device
+  // Which rings a consumed entry disarmed (the device disarms a ring when
+  // it posts to it armed, §3): only those are re-armed, each doorbell
+  // being an exit to the host.
+  bool eq_needs_arm = false, rx_cq_needs_arm = false, tx_cq_needs_arm = false;
+  std::mutex tx_mutex;
+  Stats stats;  // tx_* under tx_mutex
+};
+
 Driver::Driver(Bar& bar, DmaPool& pool, Clock clock, const Options& options)
     : bar_(bar), pool_(pool), clock_(std::move(clock)), options_(options) {}
 
@@ -354,120 +375,147 @@ base::Result<void> Driver::BringUp() {
   Store<uint32_t>(vport_tx, 12, db_id);
   (void)TRY(Request(msg::kConfigVportTx, vport_tx, 36, device_id_));
 
-  // The data EQ (vector 1) and the two work queue objects (§2 "ip link up").
-  eq_ = TRY(ring(kPageBytes, kEqeBytes));
-  std::vector<std::byte> create_eq(56);
-  Store<uint32_t>(create_eq, 0, kQueueTypeEq);
-  Store<uint32_t>(create_eq, 8, pdid);
-  Store<uint32_t>(create_eq, 12, db_id);
-  Store<uint64_t>(create_eq, 16, TRY(CreateRegion(eq_->memory)));
-  Store<uint32_t>(create_eq, 28, eq_->bytes);
-  Store<uint32_t>(create_eq, 32, 3);  // log2 throttle, as Linux
-  Store<uint32_t>(create_eq, 36, kDataVector);
-  const auto eq = TRY(Request(msg::kCreateQueue, create_eq, 36, device_id_));
-  eq_->id = eq_id_ = Load<uint32_t>(eq, 32);
-  const auto work_queue = [&](uint32_t type, uint32_t buffers, size_t wqe_bytes,
-                              std::unique_ptr<Ring>& wq, std::unique_ptr<Ring>& cq,
-                              uint64_t& object) -> base::Result<void> {
-    wq = TRY(ring(QueueBytes(buffers, wqe_bytes), 0));
-    cq = TRY(ring(QueueBytes(buffers, kCqeBytes), kCqeBytes));
-    std::vector<std::byte> create(48);
-    Store<uint64_t>(create, 0, vport_);
-    Store<uint32_t>(create, 8, type);
-    Store<uint64_t>(create, 16, TRY(CreateRegion(wq->memory)));
-    Store<uint64_t>(create, 24, TRY(CreateRegion(cq->memory)));
-    Store<uint32_t>(create, 32, wq->bytes);
-    Store<uint32_t>(create, 36, cq->bytes);
-    Store<uint32_t>(create, 44, eq_id_);
-    const auto created = TRY(Request(msg::kCreateWqObj, create, 48, device_id_));
-    wq->id = Load<uint32_t>(created, 32);
-    cq->id = Load<uint32_t>(created, 36);
-    object = Load<uint64_t>(created, 40);
-    if (cq->id >= max_cqs_ || object == ~uint64_t{0})
-      return base::Error("CREATE_WQ_OBJ: CQ id beyond max_num_cqs or no object");
-    return base::Ok();
-  };
-  uint64_t sq_object = 0, rq_object = 0;
-  // Room for every slot's WQE at its largest (two SGEs: 64 bytes).
-  TRY(work_queue(kQueueTypeSq, options_.tx_buffers, 2 * kTxWqeBytes, sq_, tx_cq_, sq_object));
-  TRY(work_queue(kQueueTypeRq, options_.rx_buffers, kRxWqeBytes, rq_, rx_cq_, rq_object));
-  sq_id_ = sq_->id;
-  rq_id_ = rq_->id;
-  tx_cq_id_ = tx_cq_->id;
-  rx_cq_id_ = rx_cq_->id;
-  tx_buffers_ = TRY(allocate(size_t{options_.tx_buffers} * kFrameBufferBytes));
-  rx_buffers_ = TRY(allocate(size_t{options_.rx_buffers} * kFrameBufferBytes));
-  for (uint32_t i = 0; i < options_.large_tx_buffers; ++i)
-    large_tx_buffers_.push_back(TRY(allocate(kLargeFrameBytes)));
-  slot_large_.assign(options_.tx_buffers, false);
+  // The pairs: as many as asked for and the device offers (its SQs, RQs,
+  // EQs, CQs in pairs, vectors beyond the HWC's, the vport's queues).
+  const uint32_t offered = std::min({Load<uint32_t>(limits, 36), Load<uint32_t>(limits, 40),
+                                     Load<uint32_t>(limits, 48), Load<uint32_t>(limits, 44) / 2,
+                                     Load<uint32_t>(limits, 68) - 1, Load<uint32_t>(vport, 32),
+                                     Load<uint32_t>(vport, 36)});
+  const uint32_t pair_count = std::clamp<uint32_t>(options_.queue_pairs, 1, std::max(1u, offered));
   memory_key_ = memory_key;
-  // CONFIG_VPORT_RX: receive on, no RSS, every entry and the default our RQ.
+  std::vector<uint64_t> rq_objects;
+  for (uint32_t index = 0; index < pair_count; ++index) {
+    auto pair = std::make_unique<QueuePair>();
+    pair->vector = static_cast<uint16_t>(index + 1);
+    // Its EQ (§2 "Per queue: an EQ"), then the two work queue objects (§2
+    // "ip link up").
+    pair->eq = TRY(ring(kPageBytes, kEqeBytes));
+    std::vector<std::byte> create_eq(56);
+    Store<uint32_t>(create_eq, 0, kQueueTypeEq);
+    Store<uint32_t>(create_eq, 8, pdid);
+    Store<uint32_t>(create_eq, 12, db_id);
+    Store<uint64_t>(create_eq, 16, TRY(CreateRegion(pair->eq->memory)));
+    Store<uint32_t>(create_eq, 28, pair->eq->bytes);
+    Store<uint32_t>(create_eq, 32, 3);  // log2 throttle, as Linux
+    Store<uint32_t>(create_eq, 36, pair->vector);
+    const auto eq = TRY(Request(msg::kCreateQueue, create_eq, 36, device_id_));
+    pair->eq->id = Load<uint32_t>(eq, 32);
+    const auto work_queue = [&](uint32_t type, uint32_t buffers, size_t wqe_bytes,
+                                std::unique_ptr<Ring>& wq, std::unique_ptr<Ring>& cq,
+                                uint64_t& object) -> base::Result<void> {
+      wq = TRY(ring(QueueBytes(buffers, wqe_bytes), 0));
+      cq = TRY(ring(QueueBytes(buffers, kCqeBytes), kCqeBytes));
+      std::vector<std::byte> create(48);
+      Store<uint64_t>(create, 0, vport_);
+      Store<uint32_t>(create, 8, type);
+      Store<uint64_t>(create, 16, TRY(CreateRegion(wq->memory)));
+      Store<uint64_t>(create, 24, TRY(CreateRegion(cq->memory)));
+      Store<uint32_t>(create, 32, wq->bytes);
+      Store<uint32_t>(create, 36, cq->bytes);
+      Store<uint32_t>(create, 44, pair->eq->id);
+      const auto created = TRY(Request(msg::kCreateWqObj, create, 48, device_id_));
+      wq->id = Load<uint32_t>(created, 32);
+      cq->id = Load<uint32_t>(created, 36);
+      object = Load<uint64_t>(created, 40);
+      if (cq->id >= max_cqs_ || object == ~uint64_t{0})
+        return base::Error("CREATE_WQ_OBJ: CQ id beyond max_num_cqs or no object");
+      return base::Ok();
+    };
+    uint64_t sq_object = 0, rq_object = 0;
+    // Room for every slot's WQE at its largest (two SGEs: 64 bytes).
+    TRY(work_queue(kQueueTypeSq, options_.tx_buffers, 2 * kTxWqeBytes, pair->sq, pair->tx_cq,
+                   sq_object));
+    TRY(work_queue(kQueueTypeRq, options_.rx_buffers, kRxWqeBytes, pair->rq, pair->rx_cq,
+                   rq_object));
+    rq_objects.push_back(rq_object);
+    pair->tx_buffers = TRY(allocate(size_t{options_.tx_buffers} * kFrameBufferBytes));
+    pair->rx_buffers = TRY(allocate(size_t{options_.rx_buffers} * kFrameBufferBytes));
+    for (uint32_t i = 0; i < options_.large_tx_buffers; ++i)
+      pair->large_tx_buffers.push_back(TRY(allocate(kLargeFrameBytes)));
+    pair->slot_large.assign(options_.tx_buffers, false);
+    pairs_.push_back(std::move(pair));
+  }
+  // CONFIG_VPORT_RX: receive on; with several pairs RSS over a fixed key
+  // (the device hashes, any key spreads flows), the 64 entries round-robin
+  // over the RQs; pair 0's RQ the default.
   std::vector<std::byte> steer(112 - 40 + 64 * 8);
   Store<uint64_t>(steer, 0, vport_);
   Store<uint16_t>(steer, 8, 64);
   Store<uint16_t>(steer, 10, 112);
   Store<uint32_t>(steer, 12, 1);
-  Store<uint32_t>(steer, 16, 0);
+  Store<uint32_t>(steer, 16, pair_count > 1 ? 1 : 0);
   steer[20] = std::byte{1};
+  steer[21] = std::byte{1};
   steer[22] = std::byte{1};
-  Store<uint64_t>(steer, 24, rq_object);
-  for (size_t i = 0; i < 64; ++i) Store<uint64_t>(steer, 72 + i * 8, rq_object);
+  Store<uint64_t>(steer, 24, rq_objects[0]);
+  // Microsoft's published sample RSS key (NDIS "Verifying the RSS Hash
+  // Calculation").
+  constexpr std::array<uint8_t, 40> kKey = {
+      0x6d, 0x5a, 0x56, 0xda, 0x25, 0x5b, 0x0e, 0xc2, 0x41, 0x67, 0x25, 0x3d, 0x43, 0xa3,
+      0x8f, 0xb0, 0xd0, 0xca, 0x2b, 0xcb, 0xae, 0x7b, 0x30, 0xb4, 0x77, 0xcb, 0x2d, 0xa3,
+      0x80, 0x30, 0xf2, 0x0c, 0x6a, 0x42, 0xb7, 0x3b, 0xbe, 0xac, 0x01, 0xfa};
+  for (size_t i = 0; i < kKey.size(); ++i) steer[32 + i] = std::byte{kKey[i]};
+  for (size_t i = 0; i < 64; ++i) Store<uint64_t>(steer, 72 + i * 8, rq_objects[i % pair_count]);
   (void)TRY(Request(msg::kConfigVportRx, steer, 32, device_id_));
 
-  for (uint32_t i = 0; i < options_.rx_buffers; ++i) PostRx(i);
-  Doorbell(doorbell_page_ + doorbell::kRq, rq_->id | (uint64_t{rq_->tail} << 32));
-  rx_announced_ = rx_posted_;
-  Doorbell(doorbell_page_ + doorbell::kCq, tx_cq_->CompletionDoorbell(true));
-  Doorbell(doorbell_page_ + doorbell::kCq, rx_cq_->CompletionDoorbell(true));
-  Doorbell(doorbell_page_ + doorbell::kEq, eq_->CompletionDoorbell(true));
+  for (auto& pair : pairs_) {
+    for (uint32_t i = 0; i < options_.rx_buffers; ++i) PostRx(*pair, i);
+    Doorbell(doorbell_page_ + doorbell::kRq, pair->rq->id | (uint64_t{pair->rq->tail} << 32));
+    pair->rx_announced = pair->rx_posted;
+    Doorbell(doorbell_page_ + doorbell::kCq, pair->tx_cq->CompletionDoorbell(true));
+    Doorbell(doorbell_page_ + doorbell::kCq, pair->rx_cq->CompletionDoorbell(true));
+    Doorbell(doorbell_page_ + doorbell::kEq, pair->eq->CompletionDoorbell(true));
+  }
   return base::Ok();
 }
 
-void Driver::PostRx(uint32_t buffer) {
+void Driver::PostRx(QueuePair& pair, uint32_t buffer) {
   std::array<std::byte, kRxWqeBytes> wqe{};
   Store<uint32_t>(wqe, 4, 1u | (2u << 8));
-  Store<uint64_t>(wqe, 16, rx_buffers_.device_address + uint64_t{buffer} * kFrameBufferBytes);
+  Store<uint64_t>(wqe, 16, pair.rx_buffers.device_address + uint64_t{buffer} * kFrameBufferBytes);
   Store<uint32_t>(wqe, 24, memory_key_);
   Store<uint32_t>(wqe, 28, kFrameBufferBytes);
-  rq_->PostWqe(wqe);
-  ++rx_posted_;
+  pair.rq->PostWqe(wqe);
+  ++pair.rx_posted;
 }
 
-bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request) {
-  const std::lock_guard lock(tx_mutex_);
+bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request, uint32_t queue) {
+  if (pairs_.empty()) return false;
+  QueuePair& pair = *pairs_[queue % pairs_.size()];
+  const std::lock_guard lock(pair.tx_mutex);
   const bool large = frame.size() > kFrameBufferBytes;
   if (failed() || frame.size() < 14 || frame.size() > kLargeFrameBytes ||
-      (large && large_tx_buffers_.empty()) || request.mss > 0x3FFF ||
+      (large && pair.large_tx_buffers.empty()) || request.mss > 0x3FFF ||
       (request.mss != 0 && request.l4_offset + 20u > frame.size())) {
-    ++stats_.tx_dropped;
+    ++pair.stats.tx_dropped;
     return false;
   }
   const auto full = [&] {
-    return tx_posted_ - tx_completed_ >= options_.tx_buffers ||
-           (large && large_posted_ - large_completed_ >= large_tx_buffers_.size());
+    return pair.tx_posted - pair.tx_completed >= options_.tx_buffers ||
+           (large && pair.large_posted - pair.large_completed >= pair.large_tx_buffers.size());
   };
   if (full()) {
     // Reaped here, the device learns the CQ's new head from the doorbell
     // (else it sees the CQ full and stops); armed, as Poll leaves it.
-    ReapTx();
+    ReapTx(pair);
     if (!failed()) {
-      Doorbell(doorbell_page_ + doorbell::kCq, tx_cq_->CompletionDoorbell(true));
-      tx_cq_needs_arm_ = false;
+      Doorbell(doorbell_page_ + doorbell::kCq, pair.tx_cq->CompletionDoorbell(true));
+      pair.tx_cq_needs_arm = false;
     }
   }
   if (failed() || full()) {
-    ++stats_.tx_dropped;
+    ++pair.stats.tx_dropped;
     return false;
   }
   // §3 short OOB: packet format 0, the offloads, the CQ; the SQ's frame.
-  uint32_t oob0 = tx_cq_id_ << 8;
+  uint32_t oob0 = pair.tx_cq->id << 8;
   if (request.ipv4) oob0 |= 1u << 2;
   if (request.ipv6) oob0 |= 1u << 3;
   if (request.tcp_checksum || request.mss != 0) oob0 |= 1u << 5;
   if (request.udp_checksum && request.mss == 0) oob0 |= 1u << 6;
   // TSO over IPv4: each segment's header checksum too (as Linux's mana asks).
   if (request.mss != 0 && request.ipv4) oob0 |= 1u << 4;
-  const uint32_t oob1 = (request.l4_offset & 0x3FFu) | (((sq_id_ >> 10) & 0x3FFF) << 10);
+  const uint32_t oob1 = (request.l4_offset & 0x3FFu) | (((pair.sq->id >> 10) & 0x3FFF) << 10);
   std::array<std::byte, 64> wqe{};
   size_t sges = 1;
   uint32_t header1 = 0;
@@ -478,22 +526,22 @@ bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request
     const uint32_t doff = (std::to_integer<uint32_t>(frame[request.l4_offset + 12u]) >> 4) * 4;
     header_bytes = request.l4_offset + doff;
     if (doff < 20 || header_bytes > 255 || header_bytes >= frame.size()) {
-      ++stats_.tx_dropped;
+      ++pair.stats.tx_dropped;
       return false;
     }
     sges = 2;
     header1 = (1u << 11) | (request.mss << 16);
   }
-  const uint64_t slot = tx_posted_ % options_.tx_buffers;
+  const uint64_t slot = pair.tx_posted % options_.tx_buffers;
   DmaBuffer target;
   if (large) {
-    target = large_tx_buffers_[large_posted_ % large_tx_buffers_.size()];
-    ++large_posted_;
+    target = pair.large_tx_buffers[pair.large_posted % pair.large_tx_buffers.size()];
+    ++pair.large_posted;
   } else {
-    target = {tx_buffers_.host.subspan(slot * kFrameBufferBytes, kFrameBufferBytes),
-              tx_buffers_.device_address + slot * kFrameBufferBytes};
+    target = {pair.tx_buffers.host.subspan(slot * kFrameBufferBytes, kFrameBufferBytes),
+              pair.tx_buffers.device_address + slot * kFrameBufferBytes};
   }
-  slot_large_[slot] = large;
+  pair.slot_large[slot] = large;
   std::copy(frame.begin(), frame.end(), target.host.begin());
   Store<uint32_t>(wqe, 0, request.mss != 0 ? header_bytes << 24 : 0);
   Store<uint32_t>(wqe, 4, static_cast<uint32_t>(sges) | (2u << 8) | header1);
@@ -508,16 +556,16 @@ bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request
     Store<uint32_t>(wqe, 44, static_cast<uint32_t>(frame.size()) - header_bytes);
   }
   // 8 + 8 + 16 per SGE, whole 32-byte units: 32 or 64 bytes.
-  sq_->PostWqe(std::span(wqe).first(sges == 1 ? 32 : 64));
-  ++tx_posted_;
-  ++stats_.tx_frames;
-  Doorbell(doorbell_page_ + doorbell::kSq, sq_->id | (uint64_t{sq_->tail} << 32));
+  pair.sq->PostWqe(std::span(wqe).first(sges == 1 ? 32 : 64));
+  ++pair.tx_posted;
+  ++pair.stats.tx_frames;
+  Doorbell(doorbell_page_ + doorbell::kSq, pair.sq->id | (uint64_t{pair.sq->tail} << 32));
   return true;
 }
 
-void Driver::ReapTx() {
+void Driver::ReapTx(QueuePair& pair) {
   for (;;) {
-    auto next = tx_cq_->Next();
+    auto next = pair.tx_cq->Next();
     if (!next) {
       Fail("TX CQ: " + next.error().message());
       return;
@@ -526,40 +574,51 @@ void Driver::ReapTx() {
     const std::vector<std::byte>& cqe = **next;
     const uint32_t info = Load<uint32_t>(cqe, 60);
     const uint32_t header = Load<uint32_t>(cqe, 0);
-    if (((info >> 24) & 1) == 0 || (info & 0xFFFFFF) != sq_id_ || ((header >> 6) & 3) != cqe::kClientMana ||
-        tx_completed_ == tx_posted_) {
+    if (((info >> 24) & 1) == 0 || (info & 0xFFFFFF) != pair.sq->id || ((header >> 6) & 3) != cqe::kClientMana ||
+        pair.tx_completed == pair.tx_posted) {
       Fail(base::StringPrintf("TX CQE for queue %u (%u outstanding)", info & 0xFFFFFF,
-                              static_cast<unsigned>(tx_posted_ - tx_completed_)));
+                              static_cast<unsigned>(pair.tx_posted - pair.tx_completed)));
       return;
     }
-    if ((header & 0x3F) != cqe::kTxOkay) ++stats_.tx_errors;
-    tx_cq_needs_arm_ = true;
-    if (slot_large_[tx_completed_ % options_.tx_buffers]) ++large_completed_;
-    ++tx_completed_;
+    if ((header & 0x3F) != cqe::kTxOkay) ++pair.stats.tx_errors;
+    pair.tx_cq_needs_arm = true;
+    if (pair.slot_large[pair.tx_completed % options_.tx_buffers]) ++pair.large_completed;
+    ++pair.tx_completed;
   }
 }
 
-void Driver::ReapRx(const Receive& receive) {
+void Driver::ReapRx(QueuePair& pair, const Receive& receive) {
   bool reposted = false;
+  uint64_t frames = 0, dropped = 0;  // into pair.stats under tx_mutex at the end
+  struct Count {
+    QueuePair& pair;
+    uint64_t& frames;
+    uint64_t& dropped;
+    ~Count() {
+      const std::lock_guard lock(pair.tx_mutex);
+      pair.stats.rx_frames += frames;
+      pair.stats.rx_dropped += dropped;
+    }
+  } count{pair, frames, dropped};
   for (;;) {
-    auto next = rx_cq_->Next();
+    auto next = pair.rx_cq->Next();
     if (!next) {
       Fail("RX CQ: " + next.error().message());
       return;
     }
     if (!*next) break;
-    rx_cq_needs_arm_ = true;
+    pair.rx_cq_needs_arm = true;
     const std::vector<std::byte>& cqe = **next;
     const uint32_t info = Load<uint32_t>(cqe, 60);
     const uint32_t header = Load<uint32_t>(cqe, 0);
-    if (((info >> 24) & 1) != 0 || (info & 0xFFFFFF) != rq_id_) {
+    if (((info >> 24) & 1) != 0 || (info & 0xFFFFFF) != pair.rq->id) {
       Fail(base::StringPrintf("RX CQE for queue %u", info & 0xFFFFFF));
       return;
     }
     const uint32_t type = header & 0x3F;
     if (type == cqe::kRxObjectFence) continue;  // consumes no buffer
-    const auto buffer = static_cast<uint32_t>(rx_completed_ % options_.rx_buffers);
-    ++rx_completed_;
+    const auto buffer = static_cast<uint32_t>(pair.rx_completed % options_.rx_buffers);
+    ++pair.rx_completed;
     if (type == cqe::kRxOkay) {
       const uint16_t length = Load<uint16_t>(cqe, 8);
       if (length > kFrameBufferBytes || length == 0) {
@@ -572,60 +631,77 @@ void Driver::ReapRx(const Receive& receive) {
       rx.tcp_checksum_ok = (flags & rx_flags::kTcpOk) != 0;
       rx.udp_checksum_ok = (flags & rx_flags::kUdpOk) != 0;
       rx.hash = Load<uint32_t>(cqe, 16);
-      ++stats_.rx_frames;
-      receive(rx_buffers_.host.subspan(size_t{buffer} * kFrameBufferBytes, length), rx);
+      ++frames;
+      receive(pair.rx_buffers.host.subspan(size_t{buffer} * kFrameBufferBytes, length), rx);
     } else {
-      ++stats_.rx_dropped;
+      ++dropped;
     }
-    PostRx(buffer);
+    PostRx(pair, buffer);
     reposted = true;
   }
   // Reposted buffers are announced once the device's share falls to half
   // the ring: a doorbell per batch, not per frame.
-  if (reposted && rx_announced_ - rx_completed_ <= options_.rx_buffers / 2) {
-    Doorbell(doorbell_page_ + doorbell::kRq, rq_->id | (uint64_t{rq_->tail} << 32));
-    rx_announced_ = rx_posted_;
+  if (reposted && pair.rx_announced - pair.rx_completed <= options_.rx_buffers / 2) {
+    Doorbell(doorbell_page_ + doorbell::kRq, pair.rq->id | (uint64_t{pair.rq->tail} << 32));
+    pair.rx_announced = pair.rx_posted;
   }
 }
 
 void Driver::Poll(const Receive& receive) {
-  if (failed()) return;
-  ++stats_.interrupts;
+  for (uint32_t i = 0; i < pairs_.size(); ++i) Poll(i, receive);
+}
+
+void Driver::Poll(uint32_t index, const Receive& receive) {
+  if (failed() || index >= pairs_.size()) return;
+  QueuePair& pair = *pairs_[index];
+  {
+    const std::lock_guard lock(pair.tx_mutex);
+    ++pair.stats.interrupts;
+  }
   // Drain the EQ (its COMPLETION entries only say which CQ to look at;
   // both are reaped every time), then the CQs, then re-arm CQs before the
   // EQ: a completion between the two re-fires the EQ (§3 arm model).
   for (;;) {
-    auto next = eq_->Next();
+    auto next = pair.eq->Next();
     if (!next) {
       Fail("EQ: " + next.error().message());
       return;
     }
     if (!*next) break;
-    eq_needs_arm_ = true;
+    pair.eq_needs_arm = true;
   }
-  ReapRx(receive);
+  ReapRx(pair, receive);
   {
-    const std::lock_guard lock(tx_mutex_);
-    ReapTx();
-    if (!failed() && tx_cq_needs_arm_) {
-      Doorbell(doorbell_page_ + doorbell::kCq, tx_cq_->CompletionDoorbell(true));
-      tx_cq_needs_arm_ = false;
+    const std::lock_guard lock(pair.tx_mutex);
+    ReapTx(pair);
+    if (!failed() && pair.tx_cq_needs_arm) {
+      Doorbell(doorbell_page_ + doorbell::kCq, pair.tx_cq->CompletionDoorbell(true));
+      pair.tx_cq_needs_arm = false;
     }
   }
   if (failed()) return;
-  if (rx_cq_needs_arm_) {
-    Doorbell(doorbell_page_ + doorbell::kCq, rx_cq_->CompletionDoorbell(true));
-    rx_cq_needs_arm_ = false;
+  if (pair.rx_cq_needs_arm) {
+    Doorbell(doorbell_page_ + doorbell::kCq, pair.rx_cq->CompletionDoorbell(true));
+    pair.rx_cq_needs_arm = false;
   }
-  if (eq_needs_arm_) {
-    Doorbell(doorbell_page_ + doorbell::kEq, eq_->CompletionDoorbell(true));
-    eq_needs_arm_ = false;
+  if (pair.eq_needs_arm) {
+    Doorbell(doorbell_page_ + doorbell::kEq, pair.eq->CompletionDoorbell(true));
+    pair.eq_needs_arm = false;
   }
 }
 
 Stats Driver::stats() const {
-  const std::lock_guard lock(tx_mutex_);
-  return stats_;
+  Stats total;
+  for (const auto& pair : pairs_) {
+    const std::lock_guard lock(pair->tx_mutex);
+    total.tx_frames += pair->stats.tx_frames;
+    total.tx_dropped += pair->stats.tx_dropped;
+    total.tx_errors += pair->stats.tx_errors;
+    total.rx_frames += pair->stats.rx_frames;
+    total.rx_dropped += pair->stats.rx_dropped;
+    total.interrupts += pair->stats.interrupts;
+  }
+  return total;
 }
 
 }  // namespace mana::driver

@@ -64,6 +64,9 @@ struct Options {
   // TX buffers for frames larger than 2 KiB (TCP segmentation offload),
   // kLargeFrameBytes each; 0: such frames are dropped.
   uint32_t large_tx_buffers = 0;
+  // Queue pairs wanted (each its own EQ and MSI-X vector i + 1, an SQ and
+  // an RQ); fewer when the device offers fewer. More than one turns RSS on.
+  uint32_t queue_pairs = 1;
   std::chrono::milliseconds request_timeout{5000};
 };
 
@@ -103,11 +106,17 @@ class Driver {
   Driver& operator=(const Driver&) = delete;
 
   std::array<uint8_t, 6> mac() const { return mac_; }
-  // The MSI-X vector the data EQ raises.
-  static constexpr uint16_t kDataVector = 1;
-  // Any thread. False: dropped (no free TX buffer, too large, or failed).
-  bool Transmit(std::span<const std::byte> frame, const TxRequest& request = {});
-  // The driver thread only: reap completions, deliver received frames.
+  // The queue pairs brought up; pair i's EQ raises MSI-X vector i + 1
+  // (vector 0 is the HWC's).
+  uint32_t queue_pairs() const { return static_cast<uint32_t>(pairs_.size()); }
+  static constexpr uint16_t kDataVector = 1;  // pair 0's
+  // Any thread, on SQ `queue` (modulo the pairs: a caller may pass its
+  // CPU). False: dropped (no free TX buffer, too large, or failed).
+  bool Transmit(std::span<const std::byte> frame, const TxRequest& request = {},
+                uint32_t queue = 0);
+  // One thread per pair (or one for all): reap pair `pair`'s completions,
+  // deliver its received frames. Poll(receive) does every pair.
+  void Poll(uint32_t pair, const Receive& receive);
   void Poll(const Receive& receive);
   Stats stats() const;
   bool failed() const { return failed_.load(std::memory_order_acquire); }
@@ -117,15 +126,16 @@ class Driver {
 
  private:
   Driver(Bar& bar, DmaPool& pool, Clock clock, const Options& options);
+  struct QueuePair;
   base::Result<void> BringUp();
   base::Result<std::vector<std::byte>> Request(uint32_t code, std::span<const std::byte> body,
                                                uint32_t response_bytes, uint32_t device);
   base::Result<uint64_t> CreateRegion(const DmaBuffer& buffer);
   void Fail(std::string why);
   void Doorbell(uint64_t offset, uint64_t value);
-  void PostRx(uint32_t buffer);
-  void ReapTx();
-  void ReapRx(const Receive& receive);
+  void PostRx(QueuePair& pair, uint32_t buffer);
+  void ReapTx(QueuePair& pair);
+  void ReapRx(QueuePair& pair, const Receive& receive);
 
   Bar& bar_;
   DmaPool& pool_;
@@ -138,24 +148,12 @@ class Driver {
   uint32_t device_id_ = 0;      // the MANA device {type, instance}
   uint32_t activity_ = 0x48434C00;
   uint16_t message_id_ = 0;
-  std::unique_ptr<Ring> hwc_eq_, hwc_cq_, hwc_rq_, hwc_sq_, eq_, tx_cq_, rx_cq_, sq_, rq_;
-  DmaBuffer hwc_request_{}, hwc_response_{}, tx_buffers_{}, rx_buffers_{};
-  std::vector<DmaBuffer> large_tx_buffers_;
-  std::vector<bool> slot_large_;  // per TX slot: its frame is in a large buffer
-  uint64_t large_posted_ = 0, large_completed_ = 0;
-  uint32_t hwc_eq_id_ = 0, hwc_cq_id_ = 0, hwc_rq_id_ = 0, hwc_sq_id_ = 0;
-  uint32_t eq_id_ = 0, sq_id_ = 0, rq_id_ = 0, tx_cq_id_ = 0, rx_cq_id_ = 0, max_cqs_ = 0;
+  std::unique_ptr<Ring> hwc_eq_, hwc_cq_, hwc_rq_, hwc_sq_;
+  DmaBuffer hwc_request_{}, hwc_response_{};
+  uint32_t hwc_eq_id_ = 0, hwc_cq_id_ = 0, hwc_rq_id_ = 0, hwc_sq_id_ = 0, max_cqs_ = 0;
   uint64_t vport_ = 0;
   uint32_t memory_key_ = 0;
-  mutable std::mutex tx_mutex_;  // sq_, tx_cq_, tx counters
-  uint64_t tx_posted_ = 0, tx_completed_ = 0;
-  uint64_t rx_completed_ = 0;
-  uint64_t rx_posted_ = 0, rx_announced_ = 0;  // RX WQEs written, and told the device by doorbell
-  // Which rings a consumed entry disarmed (the device disarms a ring when it
-  // posts to it armed, §3): only those are re-armed, each doorbell being
-  // an exit to the host. tx_cq_needs_arm_ under tx_mutex_.
-  bool eq_needs_arm_ = false, rx_cq_needs_arm_ = false, tx_cq_needs_arm_ = false;
-  Stats stats_;  // tx_* under tx_mutex_, the rest the driver thread's
+  std::vector<std::unique_ptr<QueuePair>> pairs_;
   std::atomic<bool> failed_{false};
   std::string failure_;
 };

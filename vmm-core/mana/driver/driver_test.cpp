@@ -2,6 +2,7 @@
 // bring-up, frames both ways, interrupts, and a device that lies.
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "base/le_bytes.h"
@@ -30,9 +31,12 @@ struct Bench {
   std::unique_ptr<DeviceBar> bar;
   FakePool pool{memory};
   std::unique_ptr<mana::driver::Driver> driver;
-  explicit Bench(mana::driver::Options options = {.rx_buffers = 64, .tx_buffers = 64}) {
+  explicit Bench(mana::driver::Options options = {.rx_buffers = 64, .tx_buffers = 64},
+                 uint16_t device_pairs = 1) {
     mana::Config config;
     config.mac = {0x00, 0x15, 0x5D, 0x4D, 0x41, 0x02};
+    config.queue_pairs = device_pairs;
+    config.msix_vectors = static_cast<uint16_t>(device_pairs + 1);
     auto made = mana::Device::Create(config, memory, interrupts, packets);
     device = std::move(*made);
     bar = std::make_unique<DeviceBar>(*device);
@@ -145,5 +149,44 @@ TEST_CASE("mana driver: a TSO send leaves the device as MSS-sized segments that 
   mana::driver::TxRequest lying = tso;
   lying.l4_offset = 0x3F0;
   CHECK_FALSE(bench.driver->Transmit(std::span(frame).first(600), lying));
+  CHECK_FALSE(bench.driver->failed());
+}
+
+TEST_CASE("mana driver: one queue pair per vector, RSS spreading flows over them") {
+  Bench bench({.rx_buffers = 64, .tx_buffers = 64, .queue_pairs = 4}, /*device_pairs=*/2);
+  REQUIRE(bench.driver->queue_pairs() == 2);  // what the device offers
+  // 40 UDP flows (IPv4, distinct source ports): RSS spreads them.
+  std::vector<std::vector<std::byte>> sent;
+  for (uint16_t flow = 0; flow < 40; ++flow) {
+    std::vector<std::byte> frame(14 + 20 + 8 + 16);
+    const std::span<std::byte> f(frame);
+    base::StoreBe<uint16_t>(f, 12, net::kEtherTypeIpv4);
+    f[14] = std::byte{0x45};
+    base::StoreBe<uint16_t>(f, 16, 20 + 8 + 16);
+    f[23] = std::byte{net::kProtocolUdp};
+    base::StoreBe<uint16_t>(f, 34, static_cast<uint16_t>(40000 + flow));
+    base::StoreBe<uint16_t>(f, 36, 53);
+    base::StoreBe<uint16_t>(f, 38, 8 + 16);
+    REQUIRE(bench.device->Receive(frame));
+    sent.push_back(frame);
+  }
+  std::vector<uint16_t> vectors(bench.interrupts.vectors.begin(), bench.interrupts.vectors.end());
+  CHECK(std::count(vectors.begin(), vectors.end(), 1) >= 1);
+  CHECK(std::count(vectors.begin(), vectors.end(), 2) >= 1);
+  size_t per_pair[2] = {0, 0};
+  std::vector<std::vector<std::byte>> received;
+  for (uint32_t pair = 0; pair < 2; ++pair)
+    bench.driver->Poll(pair, [&](std::span<const std::byte> frame, const mana::driver::RxInfo&) {
+      ++per_pair[pair];
+      received.emplace_back(frame.begin(), frame.end());
+    });
+  CHECK(per_pair[0] > 0);
+  CHECK(per_pair[1] > 0);
+  CHECK(received.size() == sent.size());
+  // TX on either queue reaches the wire.
+  REQUIRE(bench.driver->Transmit(Frame(64, 1), {}, 0));
+  REQUIRE(bench.driver->Transmit(Frame(64, 2), {}, 1));
+  REQUIRE(bench.driver->Transmit(Frame(64, 3), {}, 7));  // modulo the pairs
+  CHECK(bench.packets.frames.size() == 3);
   CHECK_FALSE(bench.driver->failed());
 }
