@@ -1,9 +1,6 @@
 #include "vfio/nvme_assigned.h"
 
 #include <linux/vfio.h>
-#include <sys/epoll.h>
-#include <sys/eventfd.h>
-#include <sys/timerfd.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -61,22 +58,6 @@ uint64_t PoolBytes(uint16_t io_queue_pairs) {
   return (admin + per_queue * io_queue_pairs + 16) * kPage;
 }
 
-base::Result<void> SetTimer(const os::UniqueFd& timer, std::chrono::nanoseconds period) {
-  itimerspec spec{};
-  spec.it_interval.tv_sec = static_cast<time_t>(period.count() / 1'000'000'000);
-  spec.it_interval.tv_nsec = static_cast<long>(period.count() % 1'000'000'000);
-  spec.it_value = spec.it_interval;
-  if (::timerfd_settime(timer.get(), 0, &spec, nullptr) != 0)
-    return base::Error::FromErrno("timerfd_settime", errno);
-  return base::Ok();
-}
-
-void Drain(const os::UniqueFd& fd) {
-  uint64_t count = 0;
-  while (::read(fd.get(), &count, sizeof count) == static_cast<ssize_t>(sizeof count)) {
-  }
-}
-
 const char* StateName(DriverState state) {
   switch (state) {
     case DriverState::kNotStarted: return "not started";
@@ -107,13 +88,9 @@ AssignedNvme::AssignedNvme(std::string address, VfioDevice device, os::Mapping b
       pool_(std::move(dma.pool)),
       registers_(bar0_.bytes()) {}
 
-AssignedNvme::~AssignedNvme() {
-  if (thread_.joinable()) {
-    const uint64_t one = 1;
-    if (::write(stop_.get(), &one, sizeof one) == static_cast<ssize_t>(sizeof one)) thread_.join();
-    else thread_.detach();  // FIXME: cannot happen with a valid eventfd; never block PID 1 on it
-  }
-}
+// The thread stops (DeviceThread's destructor, first of the members to go)
+// before the driver and the vectors it watches.
+AssignedNvme::~AssignedNvme() = default;
 
 base::Result<std::unique_ptr<AssignedNvme>> AssignedNvme::Open(const PciFunction& function,
                                                                uint16_t io_queue_pairs,
@@ -210,62 +187,19 @@ base::Result<std::vector<std::byte>> AssignedNvme::ReadFirstBytes(block::Device&
 }
 
 base::Result<void> AssignedNvme::StartThread(std::vector<os::UniqueFd> vectors) {
-  const int epoll = ::epoll_create1(EPOLL_CLOEXEC);
-  if (epoll < 0) return base::Error::FromErrno("epoll_create1", errno);
-  epoll_ = os::UniqueFd(epoll);
-  const int timer = ::timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
-  if (timer < 0) return base::Error::FromErrno("timerfd_create", errno);
-  timer_ = os::UniqueFd(timer);
-  const int stop = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-  if (stop < 0) return base::Error::FromErrno("eventfd", errno);
-  stop_ = os::UniqueFd(stop);
-  TRY(SetTimer(timer_, kBringUpTick));
-
-  // Event keys: 0..n-1 the vectors, n the timer, n+1 stop.
-  const uint64_t n = vectors.size();
-  auto watch = [this](const os::UniqueFd& fd, uint64_t key) -> base::Result<void> {
-    epoll_event event{};
-    event.events = EPOLLIN;
-    event.data.u64 = key;
-    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd.get(), &event) != 0)
-      return base::Error::FromErrno("epoll_ctl", errno);
-    return base::Ok();
-  };
-  for (uint64_t i = 0; i < n; ++i) TRY(watch(vectors[i], i));
-  TRY(watch(timer_, n));
-  TRY(watch(stop_, n + 1));
-  thread_ = std::thread([this, fds = std::move(vectors)]() mutable { Run(std::move(fds)); });
+  vectors_ = std::move(vectors);
+  thread_ = TRY(DeviceThread::Create(kBringUpTick));
+  // Keys: vector i is i (Driver::OnInterrupt's argument).
+  for (size_t i = 0; i < vectors_.size(); ++i) TRY(thread_->Watch(vectors_[i].get(), i));
+  thread_->Start([this, fast_ticks = true](uint64_t key) mutable {
+    if (key == DeviceThread::kTimerKey)
+      driver_->Tick(Now());
+    else
+      driver_->OnInterrupt(static_cast<uint16_t>(key));
+    if (fast_ticks && driver_->state() == DriverState::kReady)
+      fast_ticks = !thread_->SetPeriod(kReadyTick).ok();  // else keep ticking fast
+  });
   return base::Ok();
-}
-
-void AssignedNvme::Run(std::vector<os::UniqueFd> vectors) {
-  const uint64_t n = vectors.size();
-  bool fast_ticks = true;
-  std::array<epoll_event, 16> events{};
-  for (;;) {
-    const int ready = ::epoll_wait(epoll_.get(), events.data(), static_cast<int>(events.size()), -1);
-    if (ready < 0) {
-      if (errno == EINTR) continue;
-      std::printf("hcl: nvme %s: epoll_wait failed (%d); driver thread ends\n", address_.c_str(), errno);
-      return;
-    }
-    for (int i = 0; i < ready; ++i) {
-      const uint64_t key = events[static_cast<size_t>(i)].data.u64;
-      if (key < n) {
-        Drain(vectors[key]);
-        driver_->OnInterrupt(static_cast<uint16_t>(key));
-      } else if (key == n) {
-        Drain(timer_);
-        driver_->Tick(Now());
-      } else {
-        return;
-      }
-    }
-    if (fast_ticks && driver_->state() == DriverState::kReady) {
-      fast_ticks = false;
-      if (!SetTimer(timer_, kReadyTick).ok()) fast_ticks = true;  // keep ticking fast
-    }
-  }
 }
 
 std::vector<std::unique_ptr<AssignedNvme>> StartAssignedNvme(

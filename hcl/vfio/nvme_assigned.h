@@ -38,6 +38,7 @@
 #include "os/mapping.h"
 #include "os/unique_fd.h"
 #include "vfio/bar_registers.h"
+#include "vfio/device_thread.h"
 #include "vfio/dma_memory.h"
 #include "vfio/page_pool.h"
 #include "vfio/pci_sysfs.h"
@@ -99,7 +100,6 @@ class AssignedNvme {
   AssignedNvme(std::string address, VfioDevice device, os::Mapping bar0,
                SharedDma dma);
   base::Result<void> StartThread(std::vector<os::UniqueFd> vectors);
-  void Run(std::vector<os::UniqueFd> vectors);
 
   std::string address_;
   VfioDevice device_;
@@ -108,10 +108,9 @@ class AssignedNvme {
   std::shared_ptr<PagePool> pool_;
   BarRegisters registers_;
   std::unique_ptr<nvme::driver::Driver> driver_;
-  os::UniqueFd epoll_;
-  os::UniqueFd timer_;
-  os::UniqueFd stop_;  // eventfd: the destructor asks the thread to end
-  std::thread thread_;
+  std::vector<os::UniqueFd> vectors_;  // MSI-X vector i's eventfd
+  // Last: destroyed first, so the thread stops before what it uses goes.
+  std::unique_ptr<DeviceThread> thread_;
 };
 
 // The lines go to `log` (without "hcl: " and a newline). Returns the
