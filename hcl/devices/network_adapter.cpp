@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cstdio>
 
+#include "base/le_bytes.h"
 #include "base/string_printf.h"
 #include "rndis/message.h"
 
@@ -38,6 +39,7 @@ base::Result<std::unique_ptr<NetworkAdapter>> NetworkAdapter::Create(VmbusServer
     facts.mtu = port->mtu();
     facts.link_up = true;  // media connect, as unbacked
     facts.offloads = port->offloads();
+    facts.lso_max_bytes = kLsoMaxPayloadBytes;  // what the port takes (frame_port.h)
   }
   auto adapter = std::unique_ptr<NetworkAdapter>(new NetworkAdapter(server, memory, facts, port));
   vmbus::Offer offer;
@@ -301,8 +303,7 @@ void NetworkAdapter::TransmitFrame(Open& open, std::span<const std::byte> messag
   if (nic_.offloads) {
     for (const rndis::PerPacketInfo& info : packet->infos) {
       uint32_t value = 0;
-      if (info.internal || info.payload.size() < 4) continue;
-      for (size_t i = 0; i < 4; ++i) value |= std::to_integer<uint32_t>(info.payload[i]) << (8 * i);
+      if (info.internal || !base::LoadLe<uint32_t>(info.payload, 0, value)) continue;
       if (info.type == rndis::ppi::kChecksum) {
         // NDIS_TCP_IP_CHECKSUM_PACKET_INFO transmit: v4 0, v6 1, tcp 2,
         // udp 3, header offset 25:16.

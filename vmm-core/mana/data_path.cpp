@@ -120,8 +120,9 @@ bool Device::State::ReceiveLocked(std::span<const std::byte> frame) {
     return false;
   }
   std::optional<uint32_t> rq = default_rq_;
+  net::RssHash hash;
   if (rss_enabled_) {
-    const net::RssHash hash = net::HashFrame(rss_key_, frame);
+    hash = net::HashFrame(rss_key_, frame);
     if (hash.type != 0) rq = indirection_[hash.value % kIndirectionEntries];
   }
   if (!rq || *rq >= rqs_.size() || !rqs_[*rq]) {
@@ -129,21 +130,23 @@ bool Device::State::ReceiveLocked(std::span<const std::byte> frame) {
     return false;
   }
   Rq& target = *rqs_[*rq];
-  if (target.backlog.empty() && DeliverTo(*rq, frame)) return true;
+  if (target.backlog.empty() && DeliverTo(*rq, frame, hash)) return true;
   if (target.backlog.size() >= kRxBacklogFrames) {
     ++counters.rx_dropped;
     return false;
   }
-  target.backlog.emplace_back(frame.begin(), frame.end());
+  target.backlog.emplace_back(std::vector<std::byte>(frame.begin(), frame.end()), hash);
   return true;
 }
 
 void Device::State::ServeRq(uint32_t id) {
   Rq& rq = *rqs_[id];
-  while (!rq.backlog.empty() && DeliverTo(id, rq.backlog.front())) rq.backlog.pop_front();
+  while (!rq.backlog.empty() && DeliverTo(id, rq.backlog.front().first, rq.backlog.front().second))
+    rq.backlog.pop_front();
 }
 
-bool Device::State::DeliverTo(uint32_t id, std::span<const std::byte> frame) {
+bool Device::State::DeliverTo(uint32_t id, std::span<const std::byte> frame,
+                              const net::RssHash& rss) {
   Rq& rq = *rqs_[id];
   if (rq.stopped || rq.queue.empty() || !CqHasRoom(rq.cq)) return false;
   auto wqe = rq.queue.Peek(dma_);
@@ -184,15 +187,10 @@ bool Device::State::DeliverTo(uint32_t id, std::span<const std::byte> frame) {
     if (verdict.tcp_failed) flags |= rx_flags::kTcpFail;
     if (verdict.udp_ok) flags |= rx_flags::kUdpOk;
     if (verdict.udp_failed) flags |= rx_flags::kUdpFail;
-    uint32_t hash = 0;
-    if (rss_enabled_) {
-      const net::RssHash rss = net::HashFrame(rss_key_, frame);
-      flags |= rss.type << rx_flags::kHashTypeShift;
-      hash = rss.value;
-    }
+    flags |= rss.type << rx_flags::kHashTypeShift;
     (void)base::StoreLe<uint32_t>(data, 4, flags);
     (void)base::StoreLe<uint16_t>(data, 8, static_cast<uint16_t>(frame.size()));
-    (void)base::StoreLe<uint32_t>(data, 16, hash);
+    (void)base::StoreLe<uint32_t>(data, 16, rss.value);
     ++counters.rx_frames;
     counters.rx_bytes += frame.size();
   } else {

@@ -72,7 +72,8 @@ class Device::State {
     WorkQueue queue;
     uint32_t cq = 0;
     bool stopped = false;
-    std::deque<std::vector<std::byte>> backlog;
+    // Frames waiting for a WQE, with the RSS hash taken when they arrived.
+    std::deque<std::pair<std::vector<std::byte>, net::RssHash>> backlog;
   };
   struct Region {
     std::vector<uint64_t> pages;
@@ -112,7 +113,9 @@ class Device::State {
   void ServeRq(uint32_t rq);
   // 0: sent; else the CQE type to report.
   uint8_t Transmit(const Wqe& wqe);
-  bool DeliverTo(uint32_t rq, std::span<const std::byte> frame);
+  // `rss`: the frame's hash (type 0 when RSS is off), computed once by
+  // ReceiveLocked to pick the RQ and reported in the CQE.
+  bool DeliverTo(uint32_t rq, std::span<const std::byte> frame, const net::RssHash& rss);
 
   Config config_;
   mem::DmaMemory& dma_;

@@ -38,7 +38,7 @@ std::vector<std::byte> OffloadCapabilities(const NicFacts& nic) {
   out[2] = std::byte{156};
   if (!nic.offloads) return out;
   const auto put = [&out](size_t offset, uint32_t value) {
-    for (size_t i = 0; i < 4; ++i) out[offset + i] = static_cast<std::byte>(value >> (8 * i));
+    (void)base::StoreLe<uint32_t>(out, offset, value);  // offsets within the 156 bytes
   };
   constexpr uint32_t kEncap8023 = 0x002;
   // TX: TCP (with options) and UDP; IPv6 with extension headers, as
