@@ -117,6 +117,14 @@ void LogMemory() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  // hcl's lines share VTL2's console with VTL0's (Vtl0Devices writes those
+  // whole) and must not cut them: each stream writes whole lines with one
+  // write(2) (a tty write is atomic against other writers). musl leaves
+  // stderr unbuffered, which writes a long message in pieces.
+  static char stdout_buffer[4096];
+  static char stderr_buffer[4096];
+  std::setvbuf(stdout, stdout_buffer, _IOLBF, sizeof stdout_buffer);
+  std::setvbuf(stderr, stderr_buffer, _IOLBF, sizeof stderr_buffer);
   const bool is_init = ::getpid() == 1;
   std::string command_line;
   for (int i = 1; i < argc; ++i) {

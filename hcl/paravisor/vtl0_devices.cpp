@@ -9,7 +9,10 @@ namespace hcl {
 void Vtl0Devices::ConsoleOutput::Put(uint8_t byte) {
   std::lock_guard lock(mutex_);
   line_.push_back(static_cast<char>(byte));
-  if (byte != '\n' && line_.size() < 256) return;
+  // A line goes out whole with one write(2), so hcl's own lines never cut
+  // it (vtl0-init's event-log line is several KiB); only a line longer than
+  // kMaxLine is split.
+  if (byte != '\n' && line_.size() < kMaxLine) return;
   const char* data = line_.data();
   size_t left = line_.size();
   while (left > 0) {

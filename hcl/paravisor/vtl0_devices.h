@@ -49,6 +49,7 @@ class Vtl0Devices {
     void Put(uint8_t byte) override;
 
    private:
+    static constexpr size_t kMaxLine = 64 * 1024;
     std::mutex mutex_;
     std::string line_;  // guarded by mutex_
   };

@@ -39,12 +39,12 @@ TCP to the VTL0 guest through hcl-loader's hostfwd ports.
         net-bench-host: PATH to-guest|from-guest|rtt failed: REASON
 
 The loader's stdout carries VTL2's console and VTL0's, so a kernel line
-("[    1.234567] ...") or an hcl line ("hcl: ...") can land inside another
-line; the rest of that line follows it. Such a line is moved after the line
-it interrupted, so both read whole (as test-vtl0-boot does with perl).
+("[    1.234567] ...") can land inside another line; the lines are read
+through tests/harness/console_lines.py, which rejoins the cut line.
 """
 import argparse
 import hashlib
+import os
 import random
 import re
 import socket
@@ -53,6 +53,9 @@ import subprocess
 import sys
 import threading
 import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "harness"))
+import console_lines  # noqa: E402  (found through the path above)
 
 GUEST_TO = 5001
 GUEST_FROM = 5002
@@ -63,7 +66,6 @@ IO_TIMEOUT = 120.0
 PROGRESS = re.compile(r"vtl0-init: net-(e2e|bench)|^hcl-loader: (guest|nic)|^carrier-run: |Traceback")
 # A guest marker: net-e2e's, or net-bench's with its path.
 MARKER = re.compile(r"vtl0-init: (net-e2e|net-bench: ([a-z]+)): (.*)$")
-INTRUDER = re.compile(r"^(.+?)((?:\[ *[0-9]+\.[0-9]+\] |hcl: ).*)$")
 
 
 def free_ports(n):
@@ -271,23 +273,12 @@ class Run:
     def run(self):
         proc = subprocess.Popen(self.args.command, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-        pending = None  # the start of a line an intruder cut
+        repair = console_lines.Repair()
         for raw in proc.stdout:
-            text = raw.decode("utf-8", "replace").rstrip("\r\n")
-            if pending is not None:
-                text, held, pending = pending[0] + text, pending[1], None
-            else:
-                held = None
-            m = INTRUDER.match(text)
-            if m and held is None:
-                pending = (m.group(1), m.group(2))
-                continue
+            for text in repair.feed(raw.decode("utf-8", "replace").rstrip("\r\n")):
+                self.line(text)
+        for text in repair.finish():
             self.line(text)
-            if held is not None:
-                self.line(held)
-        if pending is not None:
-            self.line(pending[0])
-            self.line(pending[1])
         status = proc.wait()
         for t in self.threads:
             t.join(5)
