@@ -4,12 +4,15 @@
 hcl-loader's stdout is VTL2's serial console. Linux writes its own messages
 ("[    1.234567] ...") to a serial console synchronously, between the bytes
 of whatever user space is writing through the tty, so a kernel line can land
-inside a line of hcl's (or, through hcl, of VTL0's); the rest of the cut
-line follows the kernel line, possibly after more kernel lines. hcl itself
-writes whole lines only (its log and VTL0's COM1 share one writer), so
-kernel lines are the only intruders.
+inside a line of hcl's; the rest of the cut line follows the kernel line,
+possibly after more kernel lines. VTL0's console reaches it through hcl,
+which writes whole lines only; but VTL0's kernel cuts VTL0's lines the same
+way, and hcl (or the loader) may write lines of its own before VTL0 writes
+the rest: "vtl0-init: ...AB[   22.2] IPv6: ...", "hcl: netvsp: ...", "CD".
 
-This moves each intruder after the line it cut and rejoins that line:
+This moves each intruder (a kernel line, or a whole "hcl: " or
+"hcl-loader: " line while a cut is open) after the line it cut and rejoins
+that line:
   "hcl: VTL0 starte[    2.3] hrtimer: ...", "d on 2 VPs"
 becomes
   "hcl: VTL0 started on 2 VPs", "[    2.3] hrtimer: ..."
@@ -28,6 +31,9 @@ import sys
 # A printk time stamp as Linux prints it (CONFIG_PRINTK_TIME): seconds and
 # microseconds in brackets, the seconds right-aligned in five columns.
 KERNEL_STAMP = re.compile(r"\[ *[0-9]+\.[0-9]{6}\] ")
+# Lines from the other writers, which never cut a line but may come
+# between a VTL0 line's head and its rest.
+OTHER_WRITER = re.compile(r"hcl(-loader)?: ")
 
 
 class Repair:
@@ -48,7 +54,7 @@ class Repair:
         tag, text = self.split(line)
         out = []
         if self.cut is not None:
-            if tag == self.cut[0] and KERNEL_STAMP.match(text):
+            if tag == self.cut[0] and (KERNEL_STAMP.match(text) or OTHER_WRITER.match(text)):
                 self.held.append(line)  # one more intruder before the rest
                 return out
             if tag == self.cut[0]:

@@ -34,6 +34,13 @@ class RepairTest(unittest.TestCase):
         self.assertEqual(repair(["vtl0-init: tpm: eventlog AAAA" + K1, K2, "BBBB", "after"]),
                          ["vtl0-init: tpm: eventlog AAAABBBB", K1, K2, "after"])
 
+    def test_other_writers_between_a_vtl0_line_and_its_rest(self):
+        # The failure seen on the carrier: VTL0's kernel cut vtl0-init's
+        # line, and hcl wrote a line of its own before VTL0 wrote the rest.
+        hcl = "hcl: netvsp: first frame from VTL0: 90 bytes"
+        self.assertEqual(repair(["vtl0-init: tpm: eventlog AAAA" + K1, hcl, "hcl-loader: nic", "BBBB"]),
+                         ["vtl0-init: tpm: eventlog AAAABBBB", K1, hcl, "hcl-loader: nic"])
+
     def test_the_rest_is_cut_again(self):
         self.assertEqual(repair(["abc" + K1, "def" + K2, "ghi"]),
                          ["abcdefghi", K1, K2])
