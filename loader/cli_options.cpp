@@ -131,6 +131,11 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
                 "KVM_RUN and the exits that reached the loader by kind (port, MMIO page, MSR, "
                 "hypercall code) with the time spent handling them; each write VTL0 makes to port 0xE9 "
                 "starts a new window of the profile");
+  run->add_flag("--rip-samples", options.rip_samples,
+                "with the exit profile (implied), sample where each VP is about every 997 us of "
+                "wall time (a timer of its own per VP thread) and print the samples on stderr at "
+                "the end, a line per place and window: \"hcl-loader: sample WINDOW VTL "
+                "guest|loader RIP COUNT\" (tests/bench/rip-profile names the functions)");
   run->add_option("--trusted-key", trusted_key_files,
                   "also trust the public key of this PEM key file (repeatable)")
       ->allow_extra_args(false)
@@ -179,6 +184,7 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
   if (options.guest_state.find(',') != std::string::npos)
     return base::Error("--guest-state: the path holds a comma");
   options.isolation_vbs = isolation == "vbs";
+  if (options.rip_samples) options.exit_profile = true;
   // A device given straight to VTL0 could reach none of its (private) RAM.
   if (options.isolation_vbs && !options.vtl0_disks.empty())
     return base::Error("--disk-vtl0 with --isolation vbs: VTL0's RAM is private to the guest");

@@ -42,6 +42,9 @@ struct Options {
   bool no_vtl0 = false;
   bool trace_vtl = false;
   bool exit_profile = false;
+  // --rip-samples: statistical samples of where each VP was, per profile
+  // window (implies exit_profile).
+  bool rip_samples = false;
   // --isolation vbs: a software-isolated partition (Hyper-V VBS): guest RAM
   // is private, VTL2 sees CPUID 0x4000000C, and VTL2's devices reach only
   // pages VTL2 made host-visible (vsm/host_visibility.h).

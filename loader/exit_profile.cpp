@@ -32,6 +32,10 @@ void ExitProfile::Record(uint8_t vtl, Kind kind, uint64_t detail, uint64_t run_n
   tally.handle_ns += handle_ns;
 }
 
+void ExitProfile::Sample(uint8_t vtl, bool in_loader, uint64_t rip) {
+  ++samples_[{vtl, in_loader, in_loader ? 0 : rip}];
+}
+
 void ExitProfile::Merge(const ExitProfile& other) {
   run_ns_[0] += other.run_ns_[0];
   run_ns_[1] += other.run_ns_[1];
@@ -40,6 +44,18 @@ void ExitProfile::Merge(const ExitProfile& other) {
     mine.count += tally.count;
     mine.handle_ns += tally.handle_ns;
   }
+  for (const auto& [key, count] : other.samples_) samples_[key] += count;
+}
+
+std::string ExitProfile::FormatSamples(size_t window) const {
+  std::string out;
+  for (const auto& [key, count] : samples_) {
+    const auto& [vtl, in_loader, rip] = key;
+    out += base::StringPrintf("hcl-loader: sample %zu %u %s %016llx %llu\n", window, vtl, in_loader ? "loader" : "guest",
+                              static_cast<unsigned long long>(rip),
+                              static_cast<unsigned long long>(count));
+  }
+  return out;
 }
 
 std::string ExitProfile::Format(size_t top) const {

@@ -23,6 +23,9 @@ class ExitProfile {
   // `kind` (`detail`: port, MMIO page address, MSR index or hypercall code)
   // that the loader then handled in `handle_ns`.
   void Record(uint8_t vtl, Kind kind, uint64_t detail, uint64_t run_ns, uint64_t handle_ns);
+  // One statistical sample (hcl-loader --rip-samples): VTL `vtl` was at
+  // `rip`, or, with `in_loader`, the loader was handling its exit.
+  void Sample(uint8_t vtl, bool in_loader, uint64_t rip);
   // Adds another VP's profile to this one.
   void Merge(const ExitProfile& other);
   // A few lines per VTL: time in KVM_RUN, exits, and the `top` busiest
@@ -36,9 +39,16 @@ class ExitProfile {
   using Key = std::tuple<uint8_t, Kind, uint64_t>;
   const std::map<Key, Tally>& tallies() const { return tallies_; }
   uint64_t run_ns(uint8_t vtl) const { return vtl == 0 ? run_ns_[0] : run_ns_[1]; }
+  // (vtl, in_loader, rip) -> samples.
+  using SampleKey = std::tuple<uint8_t, bool, uint64_t>;
+  const std::map<SampleKey, uint64_t>& samples() const { return samples_; }
+  // The samples as text lines "hcl-loader: sample WINDOW VTL
+  // guest|loader RIP COUNT".
+  std::string FormatSamples(size_t window) const;
 
  private:
   std::map<Key, Tally> tallies_;
+  std::map<SampleKey, uint64_t> samples_;
   uint64_t run_ns_[2] = {0, 0};  // VTL0, VTL2
 };
 

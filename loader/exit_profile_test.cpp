@@ -35,4 +35,23 @@ TEST_CASE("the exit profile prints the busiest keys first, VTL2 then VTL0") {
   CHECK(text.find("VTL2") < text.find("VTL0"));
 }
 
+TEST_CASE("RIP samples add up across VPs and print one line per place") {
+  ExitProfile vp0;
+  vp0.Sample(2, false, 0xFFFFFFFF81000010);
+  vp0.Sample(2, false, 0xFFFFFFFF81000010);
+  vp0.Sample(2, true, 0x1234);  // the loader at work: no RIP kept
+  ExitProfile vp1;
+  vp1.Sample(2, false, 0xFFFFFFFF81000010);
+  vp1.Sample(0, false, 0x401000);
+  vp1.Sample(2, true, 0x5678);
+  vp0.Merge(vp1);
+  CHECK(vp0.samples().at({2, false, 0xFFFFFFFF81000010}) == 3);
+  CHECK(vp0.samples().at({2, true, 0}) == 2);
+  CHECK(vp0.samples().size() == 3);
+  const std::string text = vp0.FormatSamples(3);
+  CHECK(text.find("hcl-loader: sample 3 2 guest ffffffff81000010 3\n") != std::string::npos);
+  CHECK(text.find("hcl-loader: sample 3 2 loader 0000000000000000 2\n") != std::string::npos);
+  CHECK(text.find("hcl-loader: sample 3 0 guest 0000000000401000 1\n") != std::string::npos);
+}
+
 }  // namespace loader

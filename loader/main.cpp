@@ -431,6 +431,8 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   shared.memory = &machine->vtl2_view->memory();
   shared.trace_vtl_switches = options.trace_vtl;
   shared.profile_exits = options.exit_profile;
+  // 997 us: near 1 kHz, and no multiple of the guests' 10 or 4 ms ticks.
+  if (options.rip_samples) shared.sample_period = std::chrono::microseconds(997);
   shared.profile_marks = &vtl0_benchmark_port.write_count();
   std::vector<VpThread> threads;
   threads.reserve(options.vp_count);
@@ -506,6 +508,9 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
                      i, i, loader::BenchmarkPort::kPort);
       std::fputs(windows[i].Format(kRowsPerVtl).c_str(), stderr);
     }
+    // On stderr, as the profile is: inside the carrier no file comes back.
+    if (options.rip_samples)
+      for (size_t i = 0; i < windows.size(); ++i) std::fputs(windows[i].FormatSamples(i).c_str(), stderr);
   }
   return loader::ReportStop(stop, reports, machine->vcpus, exits, elapsed_ms, options);
 }

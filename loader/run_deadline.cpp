@@ -20,10 +20,24 @@ thread_local std::atomic<kvm::Vcpu*> t_vcpu{nullptr};
 thread_local std::atomic<kvm::Vcpu*> t_other_vtl_vcpu{nullptr};
 static_assert(std::atomic<kvm::Vcpu*>::is_always_lock_free);
 
+// Sampling state of this thread, written by its own signal handler.
+thread_local std::atomic<bool> t_in_run{false};
+thread_local std::atomic<uint8_t> t_sample{0};  // a VcpuTicker::Sample
+static_assert(std::atomic<bool>::is_always_lock_free && std::atomic<uint8_t>::is_always_lock_free);
+
 extern "C" void OnKick(int) {
   if (kvm::Vcpu* vcpu = t_vcpu.load(std::memory_order_relaxed)) vcpu->RequestImmediateExit();
   if (kvm::Vcpu* vcpu = t_other_vtl_vcpu.load(std::memory_order_relaxed))
     vcpu->RequestImmediateExit();
+}
+
+extern "C" void OnSample(int signal) {
+  using Sample = VcpuTicker::Sample;
+  // The first tick since the last sample decides where the thread was.
+  uint8_t none = static_cast<uint8_t>(Sample::kNone);
+  const Sample where = t_in_run.load(std::memory_order_relaxed) ? Sample::kGuest : Sample::kLoader;
+  t_sample.compare_exchange_strong(none, static_cast<uint8_t>(where), std::memory_order_relaxed);
+  OnKick(signal);
 }
 
 timespec ToTimespec(std::chrono::milliseconds ms) {
@@ -46,6 +60,9 @@ base::Result<void> InstallKickHandler() {
   action.sa_flags = SA_RESTART;
   if (sigaction(kKickSignal, &action, nullptr) != 0)
     return base::Error::FromErrno("sigaction SIGUSR1", errno);
+  action.sa_handler = OnSample;
+  if (sigaction(kSampleSignal, &action, nullptr) != 0)
+    return base::Error::FromErrno("sigaction SIGUSR2", errno);
   return base::Ok();
 }
 
@@ -88,8 +105,38 @@ base::Result<VcpuTicker> VcpuTicker::Start(kvm::Vcpu& vcpu, kvm::Vcpu* other_vtl
 }
 
 VcpuTicker::VcpuTicker(VcpuTicker&& other) noexcept
-    : timer_(other.timer_), one_shot_(other.one_shot_), armed_(other.armed_) {
+    : timer_(other.timer_),
+      one_shot_(other.one_shot_),
+      sampler_(other.sampler_),
+      armed_(other.armed_),
+      sampling_(other.sampling_) {
   other.armed_ = false;
+  other.sampling_ = false;
+}
+
+base::Result<void> VcpuTicker::StartSampling(std::chrono::microseconds period) {
+  if (!armed_ || sampling_) return base::Error("sampling needs a running ticker, once");
+  sigevent event{};
+  event.sigev_notify = SIGEV_THREAD_ID;
+  event.sigev_signo = kSampleSignal;
+  event._sigev_un._tid = static_cast<pid_t>(syscall(SYS_gettid));
+  if (timer_create(CLOCK_MONOTONIC, &event, &sampler_) != 0)
+    return base::Error::FromErrno("timer_create", errno);
+  sampling_ = true;
+  const auto ns = std::max<int64_t>(std::chrono::nanoseconds(period).count(), 1000);
+  itimerspec every{};
+  every.it_value.tv_sec = every.it_interval.tv_sec = static_cast<time_t>(ns / 1'000'000'000);
+  every.it_value.tv_nsec = every.it_interval.tv_nsec = static_cast<long>(ns % 1'000'000'000);
+  if (timer_settime(sampler_, 0, &every, nullptr) != 0)
+    return base::Error::FromErrno("timer_settime", errno);
+  return base::Ok();
+}
+
+void VcpuTicker::MarkInRun(bool in_run) { t_in_run.store(in_run, std::memory_order_relaxed); }
+
+VcpuTicker::Sample VcpuTicker::TakeSample() {
+  return static_cast<Sample>(
+      t_sample.exchange(static_cast<uint8_t>(Sample::kNone), std::memory_order_relaxed));
 }
 
 base::Result<void> VcpuTicker::KickAfter(std::chrono::nanoseconds delay) const {
@@ -103,6 +150,7 @@ base::Result<void> VcpuTicker::KickAfter(std::chrono::nanoseconds delay) const {
 }
 
 VcpuTicker::~VcpuTicker() {
+  if (sampling_) timer_delete(sampler_);
   if (!armed_) return;
   timer_delete(timer_);
   timer_delete(one_shot_);

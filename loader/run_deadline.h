@@ -17,6 +17,13 @@
 // the same signal at once, for a stop decided on another VP. KickAfter
 // sends it once at a given time (a second, one-shot timer of the thread):
 // when the timer of the VTL that is not running falls due.
+//
+// StartSampling adds a third timer, with a signal of its own
+// (kSampleSignal), for a statistical profile (hcl-loader --rip-samples):
+// its ticks are unrelated to what the guest does, unlike the kicks, which
+// device interrupts also send. Its handler kicks the same way and notes
+// whether the thread was inside KVM_RUN (MarkInRun); TakeSample tells the
+// run loop a sample is due.
 #pragma once
 
 #include <pthread.h>
@@ -45,6 +52,8 @@ class RunDeadline {
 // (InstallKickHandler) before any ticker starts or any kick is sent: the
 // default action of SIGUSR1 ends the process.
 inline constexpr int kKickSignal = SIGUSR1;
+inline constexpr int kSampleSignal = SIGUSR2;
+// Installs the handlers of both signals.
 base::Result<void> InstallKickHandler();
 
 // Sends kKickSignal to `thread`, a VP thread (ESRCH for one that already
@@ -74,11 +83,23 @@ class VcpuTicker {
   // the one asked for before if it has not come yet.
   base::Result<void> KickAfter(std::chrono::nanoseconds delay) const;
 
+  // Sampling ticks every `period` on this thread, until the ticker ends.
+  base::Result<void> StartSampling(std::chrono::microseconds period);
+  // Around each KVM_RUN of this thread: a sample tick outside it finds the
+  // loader at work, not the guest.
+  static void MarkInRun(bool in_run);
+  enum class Sample : uint8_t { kNone, kGuest, kLoader };
+  // Whether a sample tick came since the last call, and where it found
+  // the thread.
+  static Sample TakeSample();
+
  private:
   VcpuTicker() = default;
   timer_t timer_{};
   timer_t one_shot_{};
+  timer_t sampler_{};
   bool armed_ = false;
+  bool sampling_ = false;
 };
 
 }  // namespace loader

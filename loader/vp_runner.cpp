@@ -669,13 +669,15 @@ std::pair<ExitProfile::Kind, uint64_t> VpRunner::ProfileKey(const kvm::VcpuExit&
 }
 
 base::Result<void> VpRunner::RunLoop(const RunDeadline& deadline) {
-  const VcpuTicker ticker = TRY(VcpuTicker::Start(
+  VcpuTicker ticker = TRY(VcpuTicker::Start(
       *vtls_.vtl2, vtls_.vtl0, vtls_.vtl0 != nullptr ? kVsmTick : VcpuTicker::kTick));
   ticker_ = &ticker;
   struct Forget {
     const VcpuTicker*& ticker;
     ~Forget() { ticker = nullptr; }
   } forget{ticker_};
+  if (shared_.profile_exits && shared_.sample_period.count() > 0)
+    TRY(ticker.StartSampling(shared_.sample_period));
   VpGroup& group = *shared_.group;
   for (;;) {
     if (group.stop_requested()) return base::Ok();
@@ -698,9 +700,18 @@ base::Result<void> VpRunner::RunLoop(const RunDeadline& deadline) {
     }
     const uint8_t vtl = active_vtl_;
     const auto entered = std::chrono::steady_clock::now();
+    VcpuTicker::MarkInRun(true);
     const kvm::VcpuExit exit = TRY(active().Run());
+    VcpuTicker::MarkInRun(false);
     const auto exited = std::chrono::steady_clock::now();
     ++exits_;
+    // Where the sample tick found this VP: the guest's RIP at this exit, or
+    // the loader handling the previous one.
+    const VcpuTicker::Sample sample = VcpuTicker::TakeSample();
+    uint64_t rip = 0;
+    if (sample == VcpuTicker::Sample::kGuest) {
+      if (auto regs = active().GetRegs()) rip = regs->rip;
+    }
     profile_detail_ = 0;
     TRY(Handle(exit));
     const auto handled = std::chrono::steady_clock::now();
@@ -713,6 +724,8 @@ base::Result<void> VpRunner::RunLoop(const RunDeadline& deadline) {
     const size_t window = static_cast<size_t>(std::min<uint64_t>(marks, kMaxProfileWindows - 1));
     if (profiles_.size() <= window) profiles_.resize(window + 1);
     profiles_[window].Record(vtl, kind, detail, ns(exited - entered), ns(handled - exited));
+    if (sample != VcpuTicker::Sample::kNone)
+      profiles_[window].Sample(vtl, sample == VcpuTicker::Sample::kLoader, rip);
   }
 }
 

@@ -87,6 +87,8 @@ struct MachineShared {
   // windows: each write to the benchmark port starts the next one.
   bool profile_exits = false;
   const std::atomic<uint64_t>* profile_marks = nullptr;
+  // With profile_exits: a RIP sample this often (0: none).
+  std::chrono::microseconds sample_period{0};
   // The guests' TSC frequency: when VTL2's timer falls due.
   uint64_t tsc_hz = 0;
 };
