@@ -41,6 +41,12 @@ struct TxOffload {
   bool tcp_checksum = false;
   bool udp_checksum = false;
   uint32_t lso_mss = 0;  // 0: no segmentation
+  // An 802.1Q tag for the device to insert after the MAC addresses
+  // (netvsc's IEEE_8021Q_INFO per-packet info): PCP[15:13], DEI[12],
+  // VID[11:0]. l4_offset is in the frame as given, without the tag.
+  bool insert_vlan = false;
+  uint16_t vlan_tci = 0;
+  // Checksums or segmentation (the requests whose offsets are checked).
   bool any() const { return tcp_checksum || udp_checksum || lso_mss != 0; }
 };
 
@@ -53,8 +59,8 @@ class FramePort {
   // False: dropped (the device's queue is full, or it failed). An
   // offload is asked for only when offloads() said yes.
   virtual bool Transmit(std::span<const std::byte> frame, const TxOffload& offload) = 0;
-  // Whether the device finishes checksums and segments TCP (then frames
-  // up to kMaxLsoFrameBytes may come with lso_mss set).
+  // Whether the device finishes checksums, segments TCP and inserts VLAN
+  // tags (then frames up to kMaxLsoFrameBytes may come with lso_mss set).
   virtual bool offloads() const { return false; }
   virtual std::array<uint8_t, 6> mac() const = 0;
   virtual uint32_t mtu() const { return 1500; }

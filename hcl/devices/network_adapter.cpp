@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <vector>
 
 #include "base/le_bytes.h"
 #include "base/string_printf.h"
+#include "net/tx_offload.h"
 #include "rndis/message.h"
 
 namespace hcl {
@@ -300,6 +302,18 @@ void NetworkAdapter::TransmitFrame(Open& open, std::span<const std::byte> messag
                 frame.size(), type, port_ == nullptr ? " (no back end: dropped)" : "");
   }
   TxOffload offload;
+  for (const rndis::PerPacketInfo& info : packet->infos) {
+    uint32_t value = 0;
+    if (info.internal || !base::LoadLe<uint32_t>(info.payload, 0, value)) continue;
+    if (info.type == rndis::ppi::kVlan) {
+      // NDIS_NET_BUFFER_LIST_8021Q_INFO (mana-netvsc.md §5 "TX"): priority
+      // 2:0, CFI 3, VLAN ID 15:4. hv_netvsc always has VLAN tag offload,
+      // so a tagged frame's tag is only here: insert it, offloads or not.
+      offload.insert_vlan = true;
+      offload.vlan_tci = static_cast<uint16_t>((value & 7) << 13 | ((value >> 3) & 1) << 12 |
+                                               ((value >> 4) & 0xFFF));
+    }
+  }
   if (nic_.offloads) {
     for (const rndis::PerPacketInfo& info : packet->infos) {
       uint32_t value = 0;
@@ -344,13 +358,25 @@ void NetworkAdapter::TransmitFrame(Open& open, std::span<const std::byte> messag
     counters_.tx_no_port.fetch_add(1, std::memory_order_relaxed);
     return;
   }
+  // A port without offloads gets the tag in the frame (one copy).
+  std::vector<std::byte> tagged;
+  std::span<const std::byte> out = frame;
+  if (offload.insert_vlan && !nic_.offloads) {
+    tagged.assign(frame.begin(), frame.end());
+    if (!net::InsertVlanTag(tagged, offload.vlan_tci)) {
+      counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
+      return;
+    }
+    out = tagged;
+    offload.insert_vlan = false;
+  }
   // No lock held: the port may block briefly or call back.
-  if (!port_->Transmit(frame, offload)) {
+  if (!port_->Transmit(out, offload)) {
     counters_.tx_refused.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   counters_.tx_frames.fetch_add(1, std::memory_order_relaxed);
-  counters_.tx_bytes.fetch_add(frame.size(), std::memory_order_relaxed);
+  counters_.tx_bytes.fetch_add(out.size(), std::memory_order_relaxed);
 }
 
 void NetworkAdapter::Receive(std::span<const std::byte> frame, const ReceivedFrameInfo& info) {

@@ -830,6 +830,42 @@ TEST_CASE("network adapter: with a port that offloads, checksum and LSO info rea
   CHECK(counters.tx_bad_size == 1);
 }
 
+TEST_CASE("network adapter: a VLAN tag in per-packet info goes out with the frame") {
+  // hv_netvsc offloads VLAN tags: a tagged frame's tag is only in the
+  // IEEE_8021Q_INFO PPI (priority 2:0, CFI 3, VLAN ID 15:4).
+  const std::array<uint8_t, 6> peer = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+  constexpr uint32_t kPpi = 5u | (1u << 3) | (0x123u << 4);
+  constexpr uint16_t kTci = (5u << 13) | (1u << 12) | 0x123;
+  std::vector<rndis::OutgoingInfo> infos;
+  infos.push_back({rndis::ppi::kVlan, U32(kPpi)});
+  const Bytes frame = Frame(peer, 1514, 9);
+  SUBCASE("a port that offloads inserts it") {
+    Fixture f(/*offloads=*/true);
+    f.Ready();
+    f.SendMixed(0, {}, rndis::BuildPacket(frame, infos), 60);
+    f.ExpectCompletion(60, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+    REQUIRE(f.port.WaitSent(1));
+    CHECK(f.port.Sent()[0] == frame);
+    CHECK(f.port.OffloadsSent()[0].insert_vlan);
+    CHECK(f.port.OffloadsSent()[0].vlan_tci == kTci);
+  }
+  SUBCASE("for a port without offloads netvsp inserts it") {
+    Fixture f;
+    f.Ready();
+    f.SendMixed(0, {}, rndis::BuildPacket(frame, infos), 61);
+    f.ExpectCompletion(61, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+    REQUIRE(f.port.WaitSent(1));
+    const Bytes sent = f.port.Sent()[0];
+    REQUIRE(sent.size() == frame.size() + 4);
+    CHECK(std::equal(frame.begin(), frame.begin() + 12, sent.begin()));
+    CHECK(Bytes(sent.begin() + 12, sent.begin() + 16) ==
+          Bytes{std::byte{0x81}, std::byte{0x00}, std::byte{kTci >> 8}, std::byte{kTci & 0xFF}});
+    CHECK(std::equal(frame.begin() + 12, frame.end(), sent.begin() + 16));
+    CHECK_FALSE(f.port.OffloadsSent()[0].insert_vlan);
+    CHECK(f.adapter->counters().tx_bytes == frame.size() + 4);
+  }
+}
+
 TEST_CASE("network adapter: after close or destruction the port's frames go nowhere") {
   Fixture f;
   f.Ready();

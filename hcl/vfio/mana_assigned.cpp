@@ -86,7 +86,9 @@ bool AssignedMana::Transmit(std::span<const std::byte> frame, const TxOffload& o
                                                           .ipv6 = offload.ipv6,
                                                           .tcp_checksum = offload.tcp_checksum,
                                                           .udp_checksum = offload.udp_checksum,
-                                                          .mss = offload.lso_mss},
+                                                          .mss = offload.lso_mss,
+                                                          .insert_vlan = offload.insert_vlan,
+                                                          .vlan_tci = offload.vlan_tci},
                            cpu < 0 ? 0u : static_cast<uint32_t>(cpu));
 }
 

@@ -507,8 +507,11 @@ bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request
     ++pair.stats.tx_dropped;
     return false;
   }
-  // §3 short OOB: packet format 0, the offloads, the CQ; the SQ's frame.
+  // §3 TX OOB: the short form (packet format 0), or the long one (format
+  // 1, 16 bytes more) when the device inserts a VLAN tag; the offloads,
+  // the CQ; the SQ's frame.
   uint32_t oob0 = pair.tx_cq->id << 8;
+  if (request.insert_vlan) oob0 |= 1u;
   if (request.ipv4) oob0 |= 1u << 2;
   if (request.ipv6) oob0 |= 1u << 3;
   if (request.tcp_checksum || request.mss != 0) oob0 |= 1u << 5;
@@ -516,6 +519,11 @@ bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request
   // TSO over IPv4: each segment's header checksum too (as Linux's mana asks).
   if (request.mss != 0 && request.ipv4) oob0 |= 1u << 4;
   const uint32_t oob1 = (request.l4_offset & 0x3FFu) | (((pair.sq->id >> 10) & 0x3FFF) << 10);
+  // Long form dw0: inject_vlan[3], pcp[18:16], dei[19], vid[31:20].
+  const uint32_t oob2 = (1u << 3) | (uint32_t{request.vlan_tci} >> 13) << 16 |
+                        ((uint32_t{request.vlan_tci} >> 12) & 1) << 19 |
+                        (uint32_t{request.vlan_tci} & 0xFFF) << 20;
+  const size_t oob_bytes = request.insert_vlan ? 24 : 8;
   std::array<std::byte, 64> wqe{};
   size_t sges = 1;
   uint32_t header1 = 0;
@@ -544,19 +552,23 @@ bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request
   pair.slot_large[slot] = large;
   std::copy(frame.begin(), frame.end(), target.host.begin());
   Store<uint32_t>(wqe, 0, request.mss != 0 ? header_bytes << 24 : 0);
-  Store<uint32_t>(wqe, 4, static_cast<uint32_t>(sges) | (2u << 8) | header1);
+  Store<uint32_t>(wqe, 4,
+                  static_cast<uint32_t>(sges) | static_cast<uint32_t>(oob_bytes / 4) << 8 | header1);
   Store<uint32_t>(wqe, 8, oob0);
   Store<uint32_t>(wqe, 12, oob1);
-  Store<uint64_t>(wqe, 16, target.device_address);
-  Store<uint32_t>(wqe, 24, memory_key_);
-  Store<uint32_t>(wqe, 28, header_bytes);
+  if (request.insert_vlan) Store<uint32_t>(wqe, 16, oob2);  // dw3, the long form's vp offset: 0
+  const size_t sgl = 8 + oob_bytes;
+  Store<uint64_t>(wqe, sgl, target.device_address);
+  Store<uint32_t>(wqe, sgl + 8, memory_key_);
+  Store<uint32_t>(wqe, sgl + 12, header_bytes);
   if (sges == 2) {
-    Store<uint64_t>(wqe, 32, target.device_address + header_bytes);
-    Store<uint32_t>(wqe, 40, memory_key_);
-    Store<uint32_t>(wqe, 44, static_cast<uint32_t>(frame.size()) - header_bytes);
+    Store<uint64_t>(wqe, sgl + 16, target.device_address + header_bytes);
+    Store<uint32_t>(wqe, sgl + 24, memory_key_);
+    Store<uint32_t>(wqe, sgl + 28, static_cast<uint32_t>(frame.size()) - header_bytes);
   }
-  // 8 + 8 + 16 per SGE, whole 32-byte units: 32 or 64 bytes.
-  pair.sq->PostWqe(std::span(wqe).first(sges == 1 ? 32 : 64));
+  // Header, OOB and 16 bytes per SGE in whole 32-byte units: 32 or 64.
+  const size_t used = sgl + 16 * sges;
+  pair.sq->PostWqe(std::span(wqe).first(used <= 32 ? 32 : 64));
   ++pair.tx_posted;
   ++pair.stats.tx_frames;
   Doorbell(doorbell_page_ + doorbell::kSq, pair.sq->id | (uint64_t{pair.sq->tail} << 32));

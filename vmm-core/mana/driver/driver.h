@@ -74,10 +74,14 @@ struct Options {
 // OOB"): checksums at `l4_offset` (the L4 checksum field holds the
 // pseudo-header sum), or TSO into `mss`-byte segments.
 struct TxRequest {
-  uint16_t l4_offset = 0;
+  uint16_t l4_offset = 0;  // in the frame as given (without the tag below)
   bool ipv4 = false, ipv6 = false;
   bool tcp_checksum = false, udp_checksum = false;
   uint32_t mss = 0;  // 0: no segmentation; else 1..16383
+  // The device inserts an 802.1Q tag (PCP[15:13], DEI[12], VID[11:0]):
+  // the long TX OOB (mana-netvsc.md §3).
+  bool insert_vlan = false;
+  uint16_t vlan_tci = 0;
 };
 inline constexpr size_t kLargeFrameBytes = 64 * 1024;
 

@@ -152,6 +152,46 @@ TEST_CASE("mana driver: a TSO send leaves the device as MSS-sized segments that 
   CHECK_FALSE(bench.driver->failed());
 }
 
+TEST_CASE("mana driver: the device inserts a VLAN tag asked for in the long OOB") {
+  Bench bench({.rx_buffers = 64, .tx_buffers = 64, .large_tx_buffers = 2});
+  // PCP 5, DEI 1, VID 0x123.
+  constexpr uint16_t kTci = (5u << 13) | (1u << 12) | 0x123;
+  const std::vector<std::byte> arp = Frame(60, 7);
+  REQUIRE(bench.driver->Transmit(arp, {.insert_vlan = true, .vlan_tci = kTci}));
+  REQUIRE(bench.packets.frames.size() == 1);
+  const std::vector<std::byte>& tagged = bench.packets.frames[0];
+  REQUIRE(tagged.size() == arp.size() + 4);
+  CHECK(std::equal(arp.begin(), arp.begin() + 12, tagged.begin()));
+  REQUIRE(tagged.size() >= 16);
+  CHECK(base::LoadBe<uint16_t>(tagged, 12) == 0x8100);
+  CHECK(base::LoadBe<uint16_t>(tagged, 14) == kTci);
+  CHECK(std::equal(arp.begin() + 12, arp.end(), tagged.begin() + 16));
+  // With TSO too (two SGEs after the long OOB): every segment is tagged
+  // and verifies.
+  std::vector<std::byte> frame(54 + 5000);
+  const std::span<std::byte> f(frame);
+  base::StoreBe<uint16_t>(f, 12, net::kEtherTypeIpv4);
+  f[14] = std::byte{0x45};
+  f[23] = std::byte{net::kProtocolTcp};
+  f[46] = std::byte{0x50};
+  for (size_t i = 54; i < frame.size(); ++i) frame[i] = std::byte(i * 7);
+  REQUIRE(bench.driver->Transmit(frame, {.l4_offset = 34, .ipv4 = true, .tcp_checksum = true,
+                                         .mss = 1448, .insert_vlan = true, .vlan_tci = 0x0042}));
+  REQUIRE(bench.packets.frames.size() == 1 + 4);  // ceil(5000 / 1448)
+  for (size_t i = 1; i < bench.packets.frames.size(); ++i) {
+    const auto& segment = bench.packets.frames[i];
+    REQUIRE(segment.size() >= 16);
+    CHECK(base::LoadBe<uint16_t>(segment, 14) == 0x0042);
+    const net::ChecksumVerdict verdict = net::VerifyChecksums(segment);
+    CHECK(verdict.ip_ok);
+    CHECK(verdict.tcp_ok);
+  }
+  // Untagged frames after tagged ones still use the short form.
+  REQUIRE(bench.driver->Transmit(arp));
+  CHECK(bench.packets.frames.back() == arp);
+  CHECK_FALSE(bench.driver->failed());
+}
+
 TEST_CASE("mana driver: one queue pair per vector, RSS spreading flows over them") {
   Bench bench({.rx_buffers = 64, .tx_buffers = 64, .queue_pairs = 4}, /*device_pairs=*/2);
   REQUIRE(bench.driver->queue_pairs() == 2);  // what the device offers
