@@ -56,6 +56,11 @@ class FramePort {
   virtual ~FramePort() = default;
   // Set once, before frames flow; frames that arrive before are dropped.
   virtual void SetReceiver(Receiver receiver) = 0;
+  // The device's link went up or down (a failed device: down for good).
+  // Called on the port's thread; a port whose link never changes never
+  // calls it.
+  using LinkListener = std::function<void(bool up)>;
+  virtual void SetLinkListener(LinkListener /*listener*/) {}
   // False: dropped (the device's queue is full, or it failed). An
   // offload is asked for only when offloads() said yes.
   virtual bool Transmit(std::span<const std::byte> frame, const TxOffload& offload) = 0;

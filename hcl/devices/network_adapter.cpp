@@ -58,8 +58,28 @@ base::Result<std::unique_ptr<NetworkAdapter>> NetworkAdapter::Create(VmbusServer
       const std::lock_guard lock(gate->mutex);
       if (gate->adapter != nullptr) gate->adapter->Receive(frame, info);
     });
+    port->SetLinkListener([gate = adapter->rx_gate_](bool up) {
+      const std::lock_guard lock(gate->mutex);
+      if (gate->adapter != nullptr) gate->adapter->SetLink(up);
+    });
   }
   return adapter;
+}
+
+void NetworkAdapter::SetLink(bool up) {
+  const std::lock_guard lock(mutex_);
+  if (link_up_ == up) return;
+  link_up_ = up;
+  // Before INITIALIZE the guest learns it from its first media query.
+  if (!control_ || !control_->initialized()) {
+    if (control_) (void)control_->SetLink(up);
+    return;
+  }
+  std::vector<std::byte> indication = control_->SetLink(up);
+  // A control message (channel type 1), in order behind waiting replies.
+  if (waiting_replies_.empty() && DeliverLocked(0, indication, 1) != Delivery::kNoSlot) return;
+  if (waiting_replies_.size() < kMaxWaitingReplies)
+    waiting_replies_.push_back({std::move(indication), 0, 0});
 }
 
 NetworkAdapter::~NetworkAdapter() {
@@ -118,7 +138,9 @@ uint32_t NetworkAdapter::OnOpen(const vmbus::OpenRequest& request) {
       DropReceiveBufferLocked();
       send_.reset();
       sub_channel_basis_.reset();
-      control_ = std::make_unique<rndis::Control>(nic_);
+      rndis::NicFacts facts = nic_;
+      facts.link_up = link_up_;
+      control_ = std::make_unique<rndis::Control>(facts);
     }
   }
   open->rings->Start([this, raw](const vmbus::IncomingPacket& packet) { Handle(*raw, packet); });

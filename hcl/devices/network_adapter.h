@@ -96,6 +96,11 @@ class NetworkAdapter final : public VmbusDevice {
   void OnSignal(uint32_t relid) override;
   int SignalFd(uint32_t relid) override;
 
+  // The port's link changed: the guest gets an RNDIS INDICATE_STATUS
+  // (MEDIA_CONNECT or MEDIA_DISCONNECT; hv_netvsc then sets the carrier)
+  // and later media-state queries answer the same. Any thread.
+  void SetLink(bool up);
+
   // Frames while every receive slot is out: at most this many, and bytes.
   static constexpr size_t kMaxWaitingFrames = 256;
   static constexpr size_t kMaxWaitingFrameBytes = 1u << 20;
@@ -185,6 +190,7 @@ class NetworkAdapter final : public VmbusDevice {
   rndis::NicFacts nic_;  // receive_queues: the channels offered
   FramePort* port_;
   std::shared_ptr<RxGate> rx_gate_ = std::make_shared<RxGate>();
+  bool link_up_ = true;  // guarded by mutex_; what a new Control starts with
   std::atomic<uint64_t> tx_parsed_{0};
   AtomicCounters counters_;
   OpenChannels<Open> open_;

@@ -76,6 +76,20 @@ class FakePort final : public hcl::FramePort {
   }
   bool offloads() const override { return offloads_; }
   void set_offloads(bool offloads) { offloads_ = offloads; }  // before the adapter exists
+  void SetLinkListener(LinkListener listener) override {
+    const std::lock_guard lock(mutex_);
+    link_ = std::move(listener);
+  }
+  // The device's link changes, on the caller's thread.
+  void Link(bool up) {
+    LinkListener link;
+    {
+      const std::lock_guard lock(mutex_);
+      link = link_;
+    }
+    REQUIRE(link);
+    link(up);
+  }
   std::vector<hcl::TxOffload> OffloadsSent() const {
     const std::lock_guard lock(mutex_);
     return offloads_sent_;
@@ -112,6 +126,7 @@ class FakePort final : public hcl::FramePort {
 
  private:
   mutable std::mutex mutex_;
+  LinkListener link_;
   Receiver receiver_;         // guarded by mutex_
   std::vector<Bytes> sent_;   // guarded by mutex_
   std::vector<hcl::TxOffload> offloads_sent_;  // guarded by mutex_
@@ -864,6 +879,33 @@ TEST_CASE("network adapter: a VLAN tag in per-packet info goes out with the fram
     CHECK_FALSE(f.port.OffloadsSent()[0].insert_vlan);
     CHECK(f.adapter->counters().tx_bytes == frame.size() + 4);
   }
+}
+
+TEST_CASE("network adapter: the port's link going down and up reaches the guest as RNDIS indications") {
+  Fixture f;
+  f.Ready();
+  const auto expect_indication = [&](uint32_t status) {
+    const Received indication = f.NextReceive();
+    CHECK(indication.channel_type == 1);  // control, as Hyper-V sends it
+    REQUIRE(indication.message.size() >= 16);
+    CHECK(Get<uint32_t>(indication.message, 0) == rndis::msg::kIndicateStatus);
+    CHECK(Get<uint32_t>(indication.message, 8) == status);
+    f.Complete(indication.transaction_id);
+  };
+  const auto media = [&] {
+    const Bytes reply = f.Control(
+        Rndis(rndis::msg::kQuery, {f.next_request++, rndis::oid::kGenMediaConnectStatus, 0, 0, 0}));
+    REQUIRE(reply.size() == 24 + 4);
+    return Get<uint32_t>(reply, 24);  // 0 connected, 1 disconnected
+  };
+  f.port.Link(false);
+  expect_indication(rndis::status::kMediaDisconnect);
+  CHECK(media() == 1);
+  f.port.Link(false);  // no change, no message
+  CHECK(f.NothingArrives());
+  f.port.Link(true);
+  expect_indication(rndis::status::kMediaConnect);
+  CHECK(media() == 0);
 }
 
 TEST_CASE("network adapter: after close or destruction the port's frames go nowhere") {

@@ -97,6 +97,11 @@ void AssignedMana::SetReceiver(Receiver receiver) {
   receiver_ = std::move(receiver);
 }
 
+void AssignedMana::SetLinkListener(LinkListener listener) {
+  const std::lock_guard lock(receiver_mutex_);
+  link_listener_ = std::move(listener);
+}
+
 base::Result<void> AssignedMana::StartThread() {
   // A 100 ms poll of every pair: a lost interrupt costs at most that.
   thread_ = TRY(DeviceThread::Create(std::chrono::milliseconds(100)));
@@ -118,9 +123,11 @@ base::Result<void> AssignedMana::StartThread() {
       driver_->Poll(static_cast<uint32_t>(key), receive);
     if (driver_->failed() && !reported) {
       reported = true;
-      std::printf("hcl: mana %s: failed: %s (frames are dropped from now on)\n", address_.c_str(),
-                  driver_->failure().c_str());
+      std::printf("hcl: mana %s: failed: %s (frames are dropped from now on; link down)\n",
+                  address_.c_str(), driver_->failure().c_str());
       std::fflush(stdout);
+      const std::lock_guard lock(receiver_mutex_);
+      if (link_listener_) link_listener_(false);
     }
   });
   return base::Ok();

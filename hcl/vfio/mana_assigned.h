@@ -73,6 +73,9 @@ class AssignedMana final : public FramePort {
   AssignedMana& operator=(const AssignedMana&) = delete;
 
   void SetReceiver(Receiver receiver) override;
+  // Down once the driver fails (it never comes back: hcl does not reset
+  // the VF).
+  void SetLinkListener(LinkListener listener) override;
   bool Transmit(std::span<const std::byte> frame, const TxOffload& offload) override;
   // The VF finishes checksums and segments TCP (mana-netvsc.md §3).
   bool offloads() const override { return true; }
@@ -95,6 +98,7 @@ class AssignedMana final : public FramePort {
   std::unique_ptr<mana::driver::Driver> driver_;
   std::mutex receiver_mutex_;
   Receiver receiver_;  // guarded by receiver_mutex_
+  LinkListener link_listener_;  // guarded by receiver_mutex_
   std::vector<os::UniqueFd> vectors_;  // 0: the HWC's (unwatched), i + 1: pair i's
   // Last: destroyed first, so the thread stops before what it uses goes.
   std::unique_ptr<DeviceThread> thread_;
