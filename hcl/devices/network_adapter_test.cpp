@@ -43,7 +43,6 @@ namespace vw = vmbus::wire;
 
 constexpr uint64_t kRamBase = 0x10'0000;
 constexpr size_t kRamBytes = 4 * 1024 * 1024;
-constexpr uint64_t kRamEnd = kRamBase + kRamBytes;
 constexpr uint32_t kRingDataPages = 4;  // per ring
 constexpr uint32_t kRingPages = 2 * (1 + kRingDataPages);
 // 2 pages of 1792-byte sub-allocations (MTU 1514): 4 slots, 3 out at once.
@@ -242,14 +241,10 @@ struct Received {
   Bytes message;
 };
 
-struct Fixture {
+struct Fixture : hcl::testing::GuestRam {
   RecordingDriver driver;
-  Bytes ram_bytes = Bytes(kRamBytes);
-  mem::GuestMemory ram = mem::GuestMemory::Create(mem::Gpa{kRamBase}, ram_bytes).value();
-  hcl::Vtl0Memory memory;
   hcl::VmbusServer server{driver, kVps};
   VmbusGuest guest{server, memory, ram, driver, kRamBase};
-  uint64_t next_free = kRamBase + base::kPageSize;
   uint32_t next_gpadl = 0xE1E10;
   FakePort port;  // outlives the adapter
   std::unique_ptr<hcl::NetworkAdapter> adapter;
@@ -262,32 +257,11 @@ struct Fixture {
   uint64_t send_gpa = 0;
   uint32_t next_request = 100;
 
-  explicit Fixture(bool offloads = false, uint32_t vps = 1) {
-    memory.Add(ram);
+  explicit Fixture(bool offloads = false, uint32_t vps = 1) : GuestRam(kRamBase, kRamBytes) {
     port.set_offloads(offloads);
     auto created = hcl::NetworkAdapter::Create(server, memory, {}, &port, vps);
     REQUIRE(created.ok());
     adapter = std::move(created).value();
-  }
-
-  uint64_t AllocPages(uint64_t count) {
-    const uint64_t gpa = next_free;
-    next_free += count * base::kPageSize;
-    REQUIRE(next_free <= kRamEnd);
-    return gpa;
-  }
-  static std::vector<uint64_t> Pfns(uint64_t first_gpa, uint64_t count) {
-    std::vector<uint64_t> pfns;
-    for (uint64_t i = 0; i < count; ++i) pfns.push_back(first_gpa / base::kPageSize + i);
-    return pfns;
-  }
-  Bytes RamBytes(uint64_t gpa, size_t length) const {
-    Bytes bytes(length);
-    REQUIRE(ram.Read(mem::Gpa{gpa}, bytes).ok());
-    return bytes;
-  }
-  void SetRam(uint64_t gpa, std::span<const std::byte> bytes) {
-    REQUIRE(ram.Write(mem::Gpa{gpa}, bytes).ok());
   }
 
   // hv_vmbus: version 5.3, the offer, the ring GPADL, open.

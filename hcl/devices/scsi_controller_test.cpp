@@ -155,43 +155,21 @@ SrbReply DecodeSrbReply(const GuestPacket& packet) {
   return reply;
 }
 
-struct Fixture {
+struct Fixture : hcl::testing::GuestRam {
   RecordingDriver driver;
-  Bytes ram_bytes = Bytes(kRamBytes);
-  mem::GuestMemory ram = mem::GuestMemory::Create(mem::Gpa{kRamBase}, ram_bytes).value();
-  hcl::Vtl0Memory memory;
   scsi::testing::FakeBlockDevice device{DiskGeometry(), ram};
   hcl::VmbusServer server{driver, 2};
   // RAM page 0 is the guest's HvCallPostMessage input page.
   VmbusGuest guest{server, memory, ram, driver, kRamBase};
-  uint64_t next_free = kRamBase + base::kPageSize;
   uint32_t next_gpadl = 0xE1E10;  // Linux's first GPADL handle
   // Last: its ring threads go before everything they use.
   std::unique_ptr<hcl::ScsiController> controller;
 
-  Fixture() {
-    memory.Add(ram);
+  Fixture() : GuestRam(kRamBase, kRamBytes) {
     for (uint64_t lba = 0; lba < kBlockCount; ++lba) device.SetBlock(lba, BlockBytes(lba));
     auto created = hcl::ScsiController::Create(server, memory, device, 2, 0);
     REQUIRE(created.ok());
     controller = std::move(created).value();
-  }
-
-  // `count` zeroed pages of guest RAM.
-  uint64_t AllocPages(uint64_t count) {
-    const uint64_t gpa = next_free;
-    next_free += count * base::kPageSize;
-    REQUIRE(next_free <= kRamEnd);
-    return gpa;
-  }
-
-  Bytes RamBytes(uint64_t gpa, size_t length) const {
-    Bytes bytes(length);
-    REQUIRE(ram.Read(mem::Gpa{gpa}, bytes).ok());
-    return bytes;
-  }
-  void SetRam(uint64_t gpa, std::span<const std::byte> bytes) {
-    REQUIRE(ram.Write(mem::Gpa{gpa}, bytes).ok());
   }
 
   // vmbus_negotiate_version at 5.3 and vmbus_request_offers; the SCSI
@@ -265,12 +243,6 @@ struct Fixture {
     CHECK(result.Field<uint32_t>(offsetof(vw::OpenChannelResult, open_id)) == relid * 10);
     CHECK(result.vp_index == 0);  // responses go to InitiateContact's target_vcpu
     return result.Field<uint32_t>(offsetof(vw::OpenChannelResult, status));
-  }
-
-  static std::vector<uint64_t> Pfns(uint64_t first_gpa, uint64_t count) {
-    std::vector<uint64_t> pfns;
-    for (uint64_t i = 0; i < count; ++i) pfns.push_back(first_gpa / base::kPageSize + i);
-    return pfns;
   }
 
   // A ring GPADL of fresh pages and an open channel over it.

@@ -395,6 +395,51 @@ inline std::pair<Bytes, uint16_t> GpaDirectBody(uint32_t byte_count, uint32_t by
           static_cast<uint16_t>((sizeof(w::PacketDescriptor) + header + ranges) / 8)};
 }
 
+// ---- Guest RAM ----
+
+// `bytes` of guest RAM at `base`, behind the VTL0 gate, handed out a run
+// of pages at a time; page 0 is left for the guest's HvCallPostMessage
+// input (VmbusGuest's input_gpa). A device test's fixture derives from it.
+class GuestRam {
+ public:
+  GuestRam(uint64_t base, size_t bytes)
+      : ram_bytes(bytes), ram(mem::GuestMemory::Create(mem::Gpa{base}, ram_bytes).value()),
+        end_(base + bytes), next_free_(base + base::kPageSize) {
+    memory.Add(ram);
+  }
+  GuestRam(const GuestRam&) = delete;
+  GuestRam& operator=(const GuestRam&) = delete;
+
+  // `count` zeroed pages.
+  uint64_t AllocPages(uint64_t count) {
+    const uint64_t gpa = next_free_;
+    next_free_ += count * base::kPageSize;
+    if (next_free_ > end_) __builtin_trap();
+    return gpa;
+  }
+  static std::vector<uint64_t> Pfns(uint64_t first_gpa, uint64_t count) {
+    std::vector<uint64_t> pfns;
+    for (uint64_t i = 0; i < count; ++i) pfns.push_back(first_gpa / base::kPageSize + i);
+    return pfns;
+  }
+  Bytes RamBytes(uint64_t gpa, size_t length) const {
+    Bytes bytes(length);
+    if (!ram.Read(mem::Gpa{gpa}, bytes)) __builtin_trap();
+    return bytes;
+  }
+  void SetRam(uint64_t gpa, std::span<const std::byte> bytes) {
+    if (!ram.Write(mem::Gpa{gpa}, bytes)) __builtin_trap();
+  }
+
+  Bytes ram_bytes;
+  mem::GuestMemory ram;
+  Vtl0Memory memory;
+
+ private:
+  uint64_t end_;
+  uint64_t next_free_;
+};
+
 // ---- The connection ----
 
 class VmbusGuest {
