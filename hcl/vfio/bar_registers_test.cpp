@@ -39,4 +39,28 @@ TEST_CASE("hcl vfio BarRegisters: offsets outside the BAR or unaligned never tou
   for (std::byte b : memory) CHECK(b == std::byte{0});
 }
 
+TEST_CASE("hcl vfio ManaBar: 64-bit registers and doorbells are one 8-byte access; outside, nothing") {
+  alignas(8) std::array<std::byte, 0x60> memory{};
+  // The BAR is 0x40 bytes in the middle; the guard bytes must stay 0.
+  hcl::vfio::ManaBar bar(std::span<std::byte>(memory).subspan(0x10, 0x40));
+  CHECK(bar.bar_bytes() == 0x40);
+  bar.Write64(0x08, 0x1122'3344'5566'7788);  // a doorbell: SQ id | tail << 32
+  CHECK(bar.Read64(0x08) == 0x1122'3344'5566'7788);
+  CHECK(bar.Read32(0x08) == 0x5566'7788);
+  CHECK(bar.Read32(0x0C) == 0x1122'3344);
+  bar.Write32(0x20, 0xCAFE'F00D);
+  CHECK(bar.Read64(0x20) == 0xCAFE'F00D);
+  // Unaligned, straddling the end, past it: all-ones, and no store lands.
+  CHECK(bar.Read64(0x04) == ~uint64_t{0});
+  CHECK(bar.Read64(0x3C) == ~uint64_t{0});
+  CHECK(bar.Read64(0x40) == ~uint64_t{0});
+  CHECK(bar.Read32(~uint64_t{0} - 1) == 0xFFFFFFFF);
+  bar.Write64(0x3C, ~uint64_t{0});
+  bar.Write64(0x40, ~uint64_t{0});
+  bar.Write64(~uint64_t{0} - 3, ~uint64_t{0});
+  bar.Write32(0x40, 0xFFFFFFFF);
+  for (size_t i = 0; i < 0x10; ++i) CHECK(memory[i] == std::byte{0});
+  for (size_t i = 0x50; i < memory.size(); ++i) CHECK(memory[i] == std::byte{0});
+}
+
 }  // namespace

@@ -10,34 +10,9 @@
 #include <cstdio>
 
 namespace hcl::vfio {
-namespace {
-
-template <typename T>
-std::atomic_ref<T> Register(std::span<std::byte> bar, uint64_t offset) {
-  // Offsets come from the driver, which checks them against bar_bytes();
-  // a misaligned or out-of-range one is its bug: stop here, not in the
-  // device's memory.
-  if (offset % sizeof(T) != 0 || offset + sizeof(T) > bar.size()) std::abort();
-  return std::atomic_ref<T>(*reinterpret_cast<T*>(bar.data() + offset));
-}
-
-}  // namespace
 
 bool IsManaVf(const PciFunction& function) {
   return function.vendor == kManaVendorId && function.device == kManaVfDeviceId;
-}
-
-uint32_t ManaBar::Read32(uint64_t offset) {
-  return Register<uint32_t>(bar_, offset).load(std::memory_order_acquire);
-}
-uint64_t ManaBar::Read64(uint64_t offset) {
-  return Register<uint64_t>(bar_, offset).load(std::memory_order_acquire);
-}
-void ManaBar::Write32(uint64_t offset, uint32_t value) {
-  Register<uint32_t>(bar_, offset).store(value, std::memory_order_release);
-}
-void ManaBar::Write64(uint64_t offset, uint64_t value) {
-  Register<uint64_t>(bar_, offset).store(value, std::memory_order_release);
 }
 
 AssignedMana::AssignedMana(std::string address, VfioDevice device, os::Mapping bar0,

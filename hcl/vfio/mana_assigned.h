@@ -24,6 +24,7 @@
 #include "mana/driver/driver.h"
 #include "os/mapping.h"
 #include "os/unique_fd.h"
+#include "vfio/bar_registers.h"
 #include "vfio/device_thread.h"
 #include "vfio/nvme_assigned.h"
 #include "vfio/pci_sysfs.h"
@@ -47,19 +48,6 @@ inline constexpr mana::driver::Options ManaDriverOptions(uint32_t queue_pairs) {
 }
 
 bool IsManaVf(const PciFunction& function);
-
-class ManaBar final : public mana::driver::Bar {
- public:
-  explicit ManaBar(std::span<std::byte> bar) : bar_(bar) {}
-  uint32_t Read32(uint64_t offset) override;
-  uint64_t Read64(uint64_t offset) override;
-  void Write32(uint64_t offset, uint32_t value) override;
-  void Write64(uint64_t offset, uint64_t value) override;
-  uint64_t bar_bytes() const override { return bar_.size(); }
-
- private:
-  std::span<std::byte> bar_;
-};
 
 class AssignedMana final : public FramePort {
  public:
