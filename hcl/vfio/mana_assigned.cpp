@@ -15,14 +15,8 @@ bool IsManaVf(const PciFunction& function) {
   return function.vendor == kManaVendorId && function.device == kManaVfDeviceId;
 }
 
-AssignedMana::AssignedMana(std::string address, VfioDevice device, os::Mapping bar0,
-                           SharedDma dma)
-    : address_(std::move(address)),
-      device_(std::move(device)),
-      bar0_(std::move(bar0)),
-      dma_(std::move(dma.backing)),
-      pool_(std::move(dma.pool)),
-      bar_(bar0_.bytes()) {}
+AssignedMana::AssignedMana(MappedFunction function, SharedDma dma)
+    : function_(std::move(function)), dma_(std::move(dma)), bar_(function_.bar0.bytes()) {}
 
 // The thread stops (DeviceThread's destructor, first of the members to go)
 // before the driver and the vectors it watches.
@@ -32,9 +26,8 @@ base::Result<std::unique_ptr<AssignedMana>> AssignedMana::Open(const PciFunction
                                                                const SharedDma& vtl2_dma,
                                                                uint32_t queue_pairs) {
   if (!vtl2_dma.pool) return base::Error("no DMA pool for the NIC");
-  VfioDevice device = TRY(VfioDevice::Open(function.address, IommuMode::kNoIommu));
-  os::Mapping bar0 = TRY(device.MapRegion(VFIO_PCI_BAR0_REGION_INDEX));
-  TRY(device.EnableMemoryAndBusMaster());
+  MappedFunction mapped = TRY(MappedFunction::Open(function.address, IommuMode::kNoIommu));
+  VfioDevice& device = mapped.device;
   // Vector 0 for the HWC's EQ (requests poll; it is never armed again),
   // vector i + 1 for pair i's EQ (mana-netvsc.md §1 MSI-X). Linux 6.1
   // cannot add vectors later: all of them now.
@@ -42,10 +35,9 @@ base::Result<std::unique_ptr<AssignedMana>> AssignedMana::Open(const PciFunction
   if (available < 2) return base::Error(function.address + " has fewer than 2 MSI-X vectors");
   const uint32_t pairs = std::clamp<uint32_t>(queue_pairs, 1, std::min(available - 1, kManaMaxQueuePairs));
   std::vector<os::UniqueFd> vectors = TRY(device.EnableMsix(pairs + 1));
-  std::unique_ptr<AssignedMana> nic(
-      new AssignedMana(function.address, std::move(device), std::move(bar0), vtl2_dma));
+  std::unique_ptr<AssignedMana> nic(new AssignedMana(std::move(mapped), vtl2_dma));
   nic->driver_ = TRY(mana::driver::Driver::Create(
-      nic->bar_, *nic->pool_,
+      nic->bar_, *nic->dma_.pool,
       [] { return std::chrono::steady_clock::now().time_since_epoch(); },
       ManaDriverOptions(pairs)));
   nic->vectors_ = std::move(vectors);
@@ -99,7 +91,7 @@ base::Result<void> AssignedMana::StartThread() {
     if (driver_->failed() && !reported) {
       reported = true;
       std::printf("hcl: mana %s: failed: %s (frames are dropped from now on; link down)\n",
-                  address_.c_str(), driver_->failure().c_str());
+                  address().c_str(), driver_->failure().c_str());
       std::fflush(stdout);
       const std::lock_guard lock(receiver_mutex_);
       if (link_listener_) link_listener_(false);

@@ -71,17 +71,14 @@ class AssignedMana final : public FramePort {
   mana::driver::Stats stats() const { return driver_->stats(); }
   uint32_t queue_pairs() const { return driver_->queue_pairs(); }
   bool failed() const { return driver_->failed(); }
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return function_.device.address(); }
 
  private:
-  AssignedMana(std::string address, VfioDevice device, os::Mapping bar0, SharedDma dma);
+  AssignedMana(MappedFunction function, SharedDma dma);
   base::Result<void> StartThread();
 
-  std::string address_;
-  VfioDevice device_;
-  os::Mapping bar0_;
-  std::shared_ptr<DmaBacking> dma_;
-  std::shared_ptr<PagePool> pool_;
+  MappedFunction function_;
+  SharedDma dma_;  // its backing keeps the pool's memory mapped
   ManaBar bar_;
   std::unique_ptr<mana::driver::Driver> driver_;
   std::mutex receiver_mutex_;

@@ -79,14 +79,8 @@ base::Result<SharedDma> OpenVtl2Dma(uint32_t controllers, uint16_t io_queue_pair
   return SharedDma{std::move(backing), std::move(pool)};
 }
 
-AssignedNvme::AssignedNvme(std::string address, VfioDevice device, os::Mapping bar0,
-                           SharedDma dma)
-    : address_(std::move(address)),
-      device_(std::move(device)),
-      bar0_(std::move(bar0)),
-      dma_(std::move(dma.backing)),
-      pool_(std::move(dma.pool)),
-      registers_(bar0_.bytes()) {}
+AssignedNvme::AssignedNvme(MappedFunction function, SharedDma dma)
+    : function_(std::move(function)), dma_(std::move(dma)), registers_(function_.bar0.bytes()) {}
 
 // The thread stops (DeviceThread's destructor, first of the members to go)
 // before the driver and the vectors it watches.
@@ -97,9 +91,8 @@ base::Result<std::unique_ptr<AssignedNvme>> AssignedNvme::Open(const PciFunction
                                                                std::chrono::seconds bring_up_limit,
                                                                IommuMode mode,
                                                                const SharedDma& vtl2_dma) {
-  VfioDevice device = TRY(VfioDevice::Open(function.address, mode));
-  os::Mapping bar0 = TRY(device.MapRegion(VFIO_PCI_BAR0_REGION_INDEX));
-  TRY(device.EnableMemoryAndBusMaster());
+  MappedFunction mapped = TRY(MappedFunction::Open(function.address, mode));
+  VfioDevice& device = mapped.device;
 
   // Vector 0 is the admin queue's, vector q I/O queue q's (Linux's layout,
   // nvme-vfio.md §6). 6.1 cannot add vectors later: enable them all now.
@@ -126,14 +119,13 @@ base::Result<std::unique_ptr<AssignedNvme>> AssignedNvme::Open(const PciFunction
     }
   }
 
-  std::unique_ptr<AssignedNvme> nvme(new AssignedNvme(function.address, std::move(device),
-                                                      std::move(bar0), std::move(dma)));
+  std::unique_ptr<AssignedNvme> nvme(new AssignedNvme(std::move(mapped), std::move(dma)));
   nvme::driver::Options options;
   options.io_queue_pairs = queues;
   options.interrupt_vectors = vectors;
   options.io_queue_entries = kIoQueueEntries;
   options.interrupt_coalescing = kInterruptCoalescing;
-  nvme->driver_ = TRY(nvme::driver::Driver::Create(nvme->registers_, *nvme->pool_, options));
+  nvme->driver_ = TRY(nvme::driver::Driver::Create(nvme->registers_, *nvme->dma_.pool, options));
   nvme->driver_->Start(Now());
   TRY(nvme->StartThread(std::move(events)));
 
@@ -156,7 +148,7 @@ base::Result<std::vector<std::byte>> AssignedNvme::ReadFirstBytes(block::Device&
   if (block_size == 0 || block_size > kPage || bytes > block_size)
     return base::Error::Format("cannot read %zu bytes of a %u-byte block into a page", bytes,
                                block_size);
-  const nvme::driver::DmaBuffer page = TRY(pool_->Allocate(kPage));
+  const nvme::driver::DmaBuffer page = TRY(dma_.pool->Allocate(kPage));
   // The completion may come after a timeout: the state it touches is shared.
   struct Wait {
     std::mutex mutex;
@@ -180,7 +172,7 @@ base::Result<std::vector<std::byte>> AssignedNvme::ReadFirstBytes(block::Device&
   const block::Status status = *wait->status;
   lock.unlock();
   std::vector<std::byte> out(page.host.begin(), page.host.begin() + static_cast<std::ptrdiff_t>(bytes));
-  pool_->Free(page);
+  dma_.pool->Free(page);
   if (status != block::Status::kOk)
     return base::Error(std::string("reading block 0: ") + block::Describe(status));
   return out;

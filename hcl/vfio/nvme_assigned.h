@@ -86,7 +86,7 @@ class AssignedNvme {
 
   nvme::driver::Driver& driver() { return *driver_; }
   // The DMA pool its queues come from (shared by VTL2's controllers).
-  PagePool& pool() { return *pool_; }
+  PagePool& pool() { return *dma_.pool; }
   // Reads `ns`'s first block into a DMA pool page and returns its first
   // `bytes` bytes (at most a block): a check of the whole data path (PRPs,
   // device DMA, MSI-X through the eventfd, completion). Waits at most
@@ -94,18 +94,14 @@ class AssignedNvme {
   // write it).
   base::Result<std::vector<std::byte>> ReadFirstBytes(block::Device& ns, size_t bytes,
                                                       std::chrono::seconds limit);
-  const std::string& address() const { return address_; }
+  const std::string& address() const { return function_.device.address(); }
 
  private:
-  AssignedNvme(std::string address, VfioDevice device, os::Mapping bar0,
-               SharedDma dma);
+  AssignedNvme(MappedFunction function, SharedDma dma);
   base::Result<void> StartThread(std::vector<os::UniqueFd> vectors);
 
-  std::string address_;
-  VfioDevice device_;
-  os::Mapping bar0_;
-  std::shared_ptr<DmaBacking> dma_;  // keeps pool_'s memory mapped
-  std::shared_ptr<PagePool> pool_;
+  MappedFunction function_;
+  SharedDma dma_;  // its backing keeps the pool's memory mapped
   BarRegisters registers_;
   std::unique_ptr<nvme::driver::Driver> driver_;
   std::vector<os::UniqueFd> vectors_;  // MSI-X vector i's eventfd

@@ -227,4 +227,11 @@ base::Result<void> VfioDevice::DisableMsix() {
   return base::Ok();
 }
 
+base::Result<MappedFunction> MappedFunction::Open(const std::string& address, IommuMode mode) {
+  VfioDevice device = TRY(VfioDevice::Open(address, mode));
+  os::Mapping bar0 = TRY(device.MapRegion(VFIO_PCI_BAR0_REGION_INDEX));
+  TRY(device.EnableMemoryAndBusMaster());
+  return MappedFunction{std::move(device), std::move(bar0)};
+}
+
 }  // namespace hcl::vfio

@@ -102,4 +102,13 @@ class VfioDevice {
   uint64_t config_size_ = 0;
 };
 
+// Where every driver of an assigned function starts: the function opened
+// (VfioDevice::Open), BAR0 mapped, memory decoding and bus mastering on.
+// BAR0 stays mapped for as long as the object lives.
+struct MappedFunction {
+  static base::Result<MappedFunction> Open(const std::string& address, IommuMode mode);
+  VfioDevice device;
+  os::Mapping bar0;
+};
+
 }  // namespace hcl::vfio
