@@ -7,6 +7,7 @@
 #include "base/be_bytes.h"
 #include "mana/testing/driver_harness.h"
 #include "net/checksum.h"
+#include "net/testing/tcp_frame.h"
 
 namespace {
 
@@ -261,13 +262,7 @@ TEST_CASE("mana device: TSO splits a large send into segments that verify") {
   DriverHarness h;
   QueuePair pair = BringUp(h);
   // Ethernet/IPv4/TCP, 3000 payload bytes, MSS 1000.
-  std::vector<std::byte> frame(54 + 3000);
-  const std::span<std::byte> f(frame);
-  base::StoreBe<uint16_t>(f, 12, net::kEtherTypeIpv4);
-  f[14] = std::byte{0x45};
-  f[23] = std::byte{net::kProtocolTcp};
-  f[46] = std::byte{0x50};
-  f[47] = std::byte{0x18};
+  const std::vector<std::byte> frame = net::testing::TcpFrame(3000, 0x18, /*for_lso=*/true);
   const uint64_t buffer = h.AllocatePages(1);
   std::memcpy(h.memory().bytes().data() + (buffer - DriverHarness::kMemoryBase), frame.data(),
               frame.size());

@@ -9,6 +9,7 @@
 
 #include "base/be_bytes.h"
 #include "net/checksum.h"
+#include "net/testing/tcp_frame.h"
 #include "net/toeplitz.h"
 #include "net/tx_offload.h"
 
@@ -20,28 +21,7 @@ std::vector<std::byte> Bytes(std::initializer_list<int> values) {
   return out;
 }
 
-// An Ethernet/IPv4/TCP frame 10.0.2.15:40000 -> 10.0.2.2:5201 with
-// `payload` bytes of a counting pattern, checksums left zero.
-std::vector<std::byte> TcpFrame(size_t payload, uint8_t flags = 0x18) {
-  std::vector<std::byte> frame(14 + 20 + 20 + payload);
-  const std::span<std::byte> f(frame);
-  base::StoreBe<uint16_t>(f, 12, net::kEtherTypeIpv4);
-  f[14] = std::byte{0x45};
-  base::StoreBe<uint16_t>(f, 16, static_cast<uint16_t>(40 + payload));
-  base::StoreBe<uint16_t>(f, 18, 0x1234);
-  f[22] = std::byte{64};
-  f[23] = std::byte{net::kProtocolTcp};
-  const uint8_t src[4] = {10, 0, 2, 15}, dst[4] = {10, 0, 2, 2};
-  std::memcpy(&frame[26], src, 4);
-  std::memcpy(&frame[30], dst, 4);
-  base::StoreBe<uint16_t>(f, 34, 40000);
-  base::StoreBe<uint16_t>(f, 36, 5201);
-  base::StoreBe<uint32_t>(f, 38, 1000);
-  f[46] = std::byte{0x50};
-  f[47] = std::byte{flags};
-  for (size_t i = 0; i < payload; ++i) frame[54 + i] = std::byte(i * 7);
-  return frame;
-}
+using net::testing::TcpFrame;
 
 // Seeds the TCP checksum field with the pseudo-header sum (what Linux's
 // CHECKSUM_PARTIAL leaves for the device).

@@ -12,6 +12,7 @@
 #include "mana/testing/emulated_vf.h"
 #include "base/be_bytes.h"
 #include "net/checksum.h"
+#include "net/testing/tcp_frame.h"
 #include "nvme/testing/fake_dma_memory.h"
 
 namespace {
@@ -124,14 +125,7 @@ TEST_CASE("mana driver: a TSO send leaves the device as MSS-sized segments that 
   Bench bench({.rx_buffers = 64, .tx_buffers = 64, .large_tx_buffers = 2});
   // Ethernet/IPv4/TCP with 20000 payload bytes, as hv_netvsc hands an LSO
   // frame over: IP total length and checksum zero.
-  std::vector<std::byte> frame(54 + 20000);
-  const std::span<std::byte> f(frame);
-  base::StoreBe<uint16_t>(f, 12, net::kEtherTypeIpv4);
-  f[14] = std::byte{0x45};
-  f[23] = std::byte{net::kProtocolTcp};
-  f[46] = std::byte{0x50};
-  f[47] = std::byte{0x10};
-  for (size_t i = 54; i < frame.size(); ++i) frame[i] = std::byte(i * 3);
+  const std::vector<std::byte> frame = net::testing::TcpFrame(20000, 0x10, /*for_lso=*/true);
   const mana::driver::TxRequest tso{.l4_offset = 34, .ipv4 = true, .tcp_checksum = true, .mss = 1448};
   REQUIRE(bench.driver->Transmit(frame, tso));
   REQUIRE(bench.packets.frames.size() == 14);  // ceil(20000 / 1448)
@@ -168,13 +162,7 @@ TEST_CASE("mana driver: the device inserts a VLAN tag asked for in the long OOB"
   CHECK(std::equal(arp.begin() + 12, arp.end(), tagged.begin() + 16));
   // With TSO too (two SGEs after the long OOB): every segment is tagged
   // and verifies.
-  std::vector<std::byte> frame(54 + 5000);
-  const std::span<std::byte> f(frame);
-  base::StoreBe<uint16_t>(f, 12, net::kEtherTypeIpv4);
-  f[14] = std::byte{0x45};
-  f[23] = std::byte{net::kProtocolTcp};
-  f[46] = std::byte{0x50};
-  for (size_t i = 54; i < frame.size(); ++i) frame[i] = std::byte(i * 7);
+  const std::vector<std::byte> frame = net::testing::TcpFrame(5000, 0x10, /*for_lso=*/true);
   REQUIRE(bench.driver->Transmit(frame, {.l4_offset = 34, .ipv4 = true, .tcp_checksum = true,
                                          .mss = 1448, .insert_vlan = true, .vlan_tci = 0x0042}));
   REQUIRE(bench.packets.frames.size() == 1 + 4);  // ceil(5000 / 1448)
