@@ -90,8 +90,10 @@ struct Driver::QueuePair {
   uint64_t rx_posted = 0, rx_announced = 0;  // RX WQEs written, and told the device
   // Which rings a consumed entry disarmed (the device disarms a ring when
   // it posts to it armed, §3): only those are re-armed, each doorbell
-  // being an exit to the host.
-  bool eq_needs_arm = false, rx_cq_needs_arm = false, tx_cq_needs_arm = false;
+  // being an exit to the host. The TX CQ is never armed: tx_cq_reaped
+  // says its head moved, which the device must learn (a CQ it sees full
+  // stops the SQ).
+  bool eq_needs_arm = false, rx_cq_needs_arm = false, tx_cq_reaped = false;
   std::mutex tx_mutex;
   Stats stats;  // tx_* under tx_mutex
 };
@@ -462,7 +464,9 @@ base::Result<void> Driver::BringUp() {
     for (uint32_t i = 0; i < options_.rx_buffers; ++i) PostRx(*pair, i);
     Doorbell(doorbell_page_ + doorbell::kRq, pair->rq->id | (uint64_t{pair->rq->tail} << 32));
     pair->rx_announced = pair->rx_posted;
-    Doorbell(doorbell_page_ + doorbell::kCq, pair->tx_cq->CompletionDoorbell(true));
+    // CQs start armed; a doorbell with arm 0 disarms (§3): the TX CQ never
+    // interrupts (driver.h).
+    Doorbell(doorbell_page_ + doorbell::kCq, pair->tx_cq->CompletionDoorbell(false));
     Doorbell(doorbell_page_ + doorbell::kCq, pair->rx_cq->CompletionDoorbell(true));
     Doorbell(doorbell_page_ + doorbell::kEq, pair->eq->CompletionDoorbell(true));
   }
@@ -494,15 +498,7 @@ bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request
     return pair.tx_posted - pair.tx_completed >= options_.tx_buffers ||
            (large && pair.large_posted - pair.large_completed >= pair.large_tx_buffers.size());
   };
-  if (full()) {
-    // Reaped here, the device learns the CQ's new head from the doorbell
-    // (else it sees the CQ full and stops); armed, as Poll leaves it.
-    ReapTx(pair);
-    if (!failed()) {
-      Doorbell(doorbell_page_ + doorbell::kCq, pair.tx_cq->CompletionDoorbell(true));
-      pair.tx_cq_needs_arm = false;
-    }
-  }
+  if (full()) ReapTxAndReport(pair);
   if (failed() || full()) {
     ++pair.stats.tx_dropped;
     return false;
@@ -593,10 +589,18 @@ void Driver::ReapTx(QueuePair& pair) {
       return;
     }
     if ((header & 0x3F) != cqe::kTxOkay) ++pair.stats.tx_errors;
-    pair.tx_cq_needs_arm = true;
+    pair.tx_cq_reaped = true;
     if (pair.slot_large[pair.tx_completed % options_.tx_buffers]) ++pair.large_completed;
     ++pair.tx_completed;
   }
+}
+
+void Driver::ReapTxAndReport(QueuePair& pair) {
+  ReapTx(pair);
+  if (failed() || !pair.tx_cq_reaped) return;
+  // The new head, not armed (see the header).
+  Doorbell(doorbell_page_ + doorbell::kCq, pair.tx_cq->CompletionDoorbell(false));
+  pair.tx_cq_reaped = false;
 }
 
 void Driver::ReapRx(QueuePair& pair, const Receive& receive) {
@@ -685,11 +689,7 @@ void Driver::Poll(uint32_t index, const Receive& receive) {
   ReapRx(pair, receive);
   {
     const std::lock_guard lock(pair.tx_mutex);
-    ReapTx(pair);
-    if (!failed() && pair.tx_cq_needs_arm) {
-      Doorbell(doorbell_page_ + doorbell::kCq, pair.tx_cq->CompletionDoorbell(true));
-      pair.tx_cq_needs_arm = false;
-    }
+    ReapTxAndReport(pair);
   }
   if (failed()) return;
   if (pair.rx_cq_needs_arm) {

@@ -11,12 +11,17 @@
 // REGISTER_DEVICE, QUERY_DEV_CONFIG, QUERY_VPORT_CONFIG (the MAC),
 // CONFIG_VPORT_TX, an EQ (MSI-X vector 1), a TX and an RX work queue
 // object with their CQs, CONFIG_VPORT_RX (receive on, the RQ as default
-// object); RX buffers posted; CQs and the EQ armed.
+// object); RX buffers posted; the RX CQ and the EQ armed.
 //
 // Data path: Transmit copies a frame into a TX buffer and posts one WQE
 // (TX completions in order free the buffers); Poll (on the EQ vector's
 // interrupt, or a timer) reaps both CQs, hands received frames to a
-// callback in posting order, reposts their buffers and re-arms.
+// callback in posting order, reposts their buffers and re-arms. The TX CQ
+// is never armed: a frame is copied before Transmit returns, so its
+// completion only frees a buffer, and is reaped by the next Poll or by a
+// Transmit that finds every buffer taken (each reap tells the device the
+// CQ's new head). An interrupt per transmit burst would cost the
+// paravisor a VTL2 interrupt, an EOI and a thread wake-up for nothing.
 //
 // The device is semi-trusted (mana-netvsc.md §6 "Paravisor MANA driver"):
 // every response is checked (status, message id, size, device and activity
@@ -139,6 +144,8 @@ class Driver {
   void Doorbell(uint64_t offset, uint64_t value);
   void PostRx(QueuePair& pair, uint32_t buffer);
   void ReapTx(QueuePair& pair);
+  // ReapTx, then the CQ's new head to the device if it moved (tx_mutex held).
+  void ReapTxAndReport(QueuePair& pair);
   void ReapRx(QueuePair& pair, const Receive& receive);
 
   Bar& bar_;

@@ -88,6 +88,26 @@ TEST_CASE("mana driver: frames go out and come in, byte for byte, with interrupt
   CHECK_FALSE(bench.driver->failed());
 }
 
+TEST_CASE("mana driver: sending raises no interrupt; full TX buffers are reaped in place") {
+  Bench bench;  // 64 TX buffers
+  const size_t before = bench.interrupts.vectors.size();
+  // Five times the buffers, never polled: each time all are taken, the
+  // send reaps the completions and tells the device the CQ's head.
+  for (uint32_t i = 0; i < 320; ++i)
+    REQUIRE(bench.driver->Transmit(Frame(60 + i % 100, static_cast<uint8_t>(i))));
+  CHECK(bench.packets.frames.size() == 320);
+  CHECK(bench.packets.frames[319] == Frame(60 + 319 % 100, static_cast<uint8_t>(319)));
+  CHECK(bench.interrupts.vectors.size() == before);
+  // A received frame still interrupts, and that Poll reaps TX too.
+  REQUIRE(bench.device->Receive(Frame(80, 1)));
+  CHECK(bench.interrupts.vectors.size() == before + 1);
+  int frames = 0;
+  bench.driver->Poll([&](auto, const auto&) { ++frames; });
+  CHECK(frames == 1);
+  CHECK(bench.driver->stats().tx_dropped == 0);
+  CHECK_FALSE(bench.driver->failed());
+}
+
 TEST_CASE("mana driver: a device that lies makes it fail, not crash or hang") {
   Bench bench;
   // Find the RX CQ's first entry by delivering one frame, then corrupt the
