@@ -51,6 +51,16 @@ TEST_CASE("hcl-loader CLI: --isolation") {
   CHECK(Run(Parse({"run", "a.igvm", "--isolation=vbs", "--disk", "d.img"})).isolation_vbs);
 }
 
+TEST_CASE("hcl-loader CLI: --exit-profile, and --rip-samples implying it") {
+  const loader::Options plain = Run(Parse({"run", "a.igvm"}));
+  CHECK_FALSE(plain.exit_profile);
+  CHECK_FALSE(plain.rip_samples);
+  CHECK(Run(Parse({"run", "a.igvm", "--exit-profile"})).exit_profile);
+  const loader::Options sampled = Run(Parse({"run", "a.igvm", "--rip-samples"}));
+  CHECK(sampled.rip_samples);
+  CHECK(sampled.exit_profile);
+}
+
 TEST_CASE("hcl-loader CLI: bad usage is one line") {
   CHECK_FALSE(Parse({}).ok());
   CHECK_FALSE(Parse({"run"}).ok());                          // no image
@@ -83,7 +93,7 @@ TEST_CASE("hcl-loader CLI: --help explains every option") {
   for (const char* option : {"--vps", "--mem", "--vtl2-cmdline", "--timeout", "--vtl0-kernel",
                              "--vtl0-initrd", "--vtl0-cmdline", "--no-vtl0", "--trace-vtl",
                              "--trusted-key", "--trusted-key-digest", "--allow-unsigned",
-                             "--no-carrier"})
+                             "--no-carrier", "--exit-profile", "--rip-samples"})
     CHECK(text.find(option) != std::string::npos);
 }
 
