@@ -75,11 +75,13 @@ void NetworkAdapter::SetLink(bool up) {
     if (control_) (void)control_->SetLink(up);
     return;
   }
-  std::vector<std::byte> indication = control_->SetLink(up);
-  // A control message (channel type 1), in order behind waiting replies.
-  if (waiting_replies_.empty() && DeliverLocked(0, indication, 1) != Delivery::kNoSlot) return;
+  SendControlLocked(0, control_->SetLink(up));
+}
+
+void NetworkAdapter::SendControlLocked(uint32_t channel, std::vector<std::byte> message) {
+  if (waiting_replies_.empty() && DeliverLocked(channel, message, 1) != Delivery::kNoSlot) return;
   if (waiting_replies_.size() < kMaxWaitingReplies)
-    waiting_replies_.push_back({std::move(indication), 0, 0});
+    waiting_replies_.push_back({std::move(message), 0, channel});
 }
 
 NetworkAdapter::~NetworkAdapter() {
@@ -289,13 +291,7 @@ void NetworkAdapter::HandleRndis(Open& open, const nvsp::RndisPacket& rndis,
       const std::lock_guard lock(mutex_);
       if (!control_) continue;  // the primary closed under us
       rndis::ControlReply reply = control_->OnMessage(message);
-      if (reply.message.empty()) continue;
-      // Replies keep their order: behind any already waiting.
-      if (waiting_replies_.empty() &&
-          DeliverLocked(open.index, reply.message, 1) != Delivery::kNoSlot)
-        continue;
-      if (waiting_replies_.size() < kMaxWaitingReplies)
-        waiting_replies_.push_back({std::move(reply.message), 0, open.index});
+      if (!reply.message.empty()) SendControlLocked(open.index, std::move(reply.message));
       continue;
     }
     TransmitFrame(open, message);
@@ -334,12 +330,7 @@ void NetworkAdapter::TransmitFrame(Open& open, std::span<const std::byte> messag
       offload.insert_vlan = true;
       offload.vlan_tci = static_cast<uint16_t>((value & 7) << 13 | ((value >> 3) & 1) << 12 |
                                                ((value >> 4) & 0xFFF));
-    }
-  }
-  if (nic_.offloads) {
-    for (const rndis::PerPacketInfo& info : packet->infos) {
-      uint32_t value = 0;
-      if (info.internal || !base::LoadLe<uint32_t>(info.payload, 0, value)) continue;
+    } else if (nic_.offloads) {
       if (info.type == rndis::ppi::kChecksum) {
         // NDIS_TCP_IP_CHECKSUM_PACKET_INFO transmit: v4 0, v6 1, tcp 2,
         // udp 3, header offset 25:16.

@@ -176,6 +176,10 @@ class NetworkAdapter final : public VmbusDevice {
   // sub-channel `channel` (the primary if that is not open).
   Delivery DeliverLocked(uint32_t channel, std::span<const std::byte> message,
                          uint32_t channel_type);
+  // A control message (channel type 1: a reply, an indication) on
+  // sub-channel `channel`, in order behind those already waiting; it waits
+  // if every slot is out (at most kMaxWaitingReplies, then dropped).
+  void SendControlLocked(uint32_t channel, std::vector<std::byte> message);
   // Waiting messages into free slots: control replies first (the guest
   // blocks on each; frames may wait or drop), then frames in order.
   void DeliverWaitingLocked();
