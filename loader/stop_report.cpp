@@ -5,6 +5,19 @@
 #include "kvm/lapic.h"
 
 namespace loader {
+namespace {
+
+// A hung VP's LAPIC and timer, per VTL: a timer interrupt that never came
+// shows as a TSC deadline long past (README, "Timer stalls").
+void LapicLine(const kvm::Vcpu& vcpu, unsigned vtl, uint64_t tsc_hz) {
+  auto lapic = vcpu.GetLapic();
+  auto tsc = vcpu.GetTscState();
+  if (!lapic || !tsc) return;
+  std::fprintf(stderr, "hcl-loader: vp%u: VTL%u LAPIC: %s\n", vcpu.id(), vtl,
+               kvm::DescribeLapic(*lapic, tsc->deadline, tsc->tsc, tsc_hz).c_str());
+}
+
+}  // namespace
 
 int ReportStop(const MachineStop& stop, std::span<const VpReport> vps,
                std::span<const kvm::Vcpu> vcpus, uint64_t exits, int64_t elapsed_ms,
@@ -33,10 +46,9 @@ int ReportStop(const MachineStop& stop, std::span<const VpReport> vps,
         const kvm::Vcpu& vcpu = thread.runner->vcpu();
         auto mp_state = vcpu.GetMpState();
         auto regs = vcpu.GetRegs();
-        if (auto lapic = vcpu.GetLapic())
-          std::fprintf(stderr, "hcl-loader: vp%u: VTL2 LAPIC: IRR top %d, ISR top %d, TPR 0x%x\n",
-                       vcpu.id(), kvm::HighestRequested(*lapic), kvm::HighestInService(*lapic),
-                       kvm::TaskPriority(*lapic));
+        LapicLine(vcpu, 2, thread.runner->tsc_hz());
+        if (const kvm::Vcpu* vtl0 = thread.runner->vtl0_vcpu())
+          LapicLine(*vtl0, 0, thread.runner->tsc_hz());
         std::fprintf(stderr,
                      "hcl-loader: vp%u: %llu exits, %llu VTL switches, in VTL%u; VTL2: mp_state %d, "
                      "rip 0x%llx, rflags 0x%llx\n",

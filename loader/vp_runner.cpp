@@ -1,5 +1,7 @@
 #include "vp_runner.h"
 
+#include <x86intrin.h>
+
 #include <algorithm>
 #include <array>
 #include <cstdarg>
@@ -614,6 +616,7 @@ base::Result<void> VpRunner::HandleKick() {
   // not end at once too (a kick arriving from here on sets them again).
   vtls_.vtl2->ClearImmediateExit();
   if (vtls_.vtl0 != nullptr) vtls_.vtl0->ClearImmediateExit();
+  WatchTimers();
   if (active_vtl_ == 0 && TRY(Vtl2InterruptPending())) {
     group.NoteRunning(vp);
     return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::nullopt);
@@ -623,6 +626,26 @@ base::Result<void> VpRunner::HandleKick() {
   else
     group.NoteRunning(vp);
   return base::Ok();
+}
+
+void VpRunner::WatchTimers() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_timer_watch_) return;
+  next_timer_watch_ = now + std::chrono::seconds(1);
+  const std::pair<unsigned, const kvm::Vcpu*> vtls[] = {{2, vtls_.vtl2}, {0, vtls_.vtl0}};
+  for (const auto& [vtl, vcpu] : vtls) {
+    if (vcpu == nullptr) continue;
+    auto lapic = vcpu->GetLapic();
+    auto tsc = vcpu->GetTscState();
+    if (!lapic || !tsc) continue;
+    const TimerWatch::Sample sample{.guest_tsc = tsc->tsc,
+                                    .host_tsc = __rdtsc(),
+                                    .deadline = tsc->deadline,
+                                    .deadline_mode = kvm::TscDeadlineMode(*lapic)};
+    if (auto report = timer_watch_.Check(vtl, sample, shared_.tsc_hz))
+      std::fprintf(stderr, "hcl-loader: vp%u: %s (%s)\n", vtls_.vtl2->id(), report->c_str(),
+                   kvm::DescribeLapic(*lapic, tsc->deadline, tsc->tsc, shared_.tsc_hz).c_str());
+  }
 }
 
 base::Result<void> VpRunner::HandleIoExit(const kvm::IoExit& io) {

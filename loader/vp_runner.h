@@ -51,6 +51,7 @@
 #include "kvm/vcpu.h"
 #include "devices/machine_events.h"
 #include "exit_profile.h"
+#include "timer_watch.h"
 #include "devices/port_bus.h"
 #include "pci/bus.h"
 #include "run_deadline.h"
@@ -107,6 +108,7 @@ class VpRunner {
   const kvm::Vcpu& vcpu() const { return *vtls_.vtl2; }
   const kvm::Vcpu* vtl0_vcpu() const { return vtls_.vtl0; }
   uint8_t active_vtl() const { return active_vtl_; }
+  uint64_t tsc_hz() const { return shared_.tsc_hz; }
   // VTL switches and VTL0 intercepts sent to VTL2, for reports.
   uint64_t vtl_switches() const { return vtl_switches_; }
   // One per window; empty unless MachineShared::profile_exits.
@@ -129,6 +131,9 @@ class VpRunner {
   // (VpGroup::RaisedVtl2Interrupt): switches to VTL2.
   base::Result<void> TakeVtl2Interrupt();
   base::Result<void> HandleKick();
+  // About once a second, from a kick: each VTL's timer against the TSC
+  // (TimerWatch), anything odd logged.
+  void WatchTimers();
   base::Result<void> HandleIoExit(const kvm::IoExit& io);
   base::Result<void> HandleMmioExit(const kvm::MmioExit& mmio);
   // An exit that ends the active VTL's run: VTL0's go to VTL2
@@ -214,6 +219,8 @@ class VpRunner {
   // What the exit being handled is about, for the profile: the hypercall
   // code once HandleHypercall has read it.
   uint64_t profile_detail_ = 0;
+  TimerWatch timer_watch_;
+  std::chrono::steady_clock::time_point next_timer_watch_{};
 };
 
 // General, control and segment registers, a few lines, for failure reports.

@@ -5,6 +5,8 @@
 #include <cstdint>
 #include <cstring>
 
+#include "base/string_printf.h"
+
 namespace kvm {
 namespace {
 
@@ -48,9 +50,14 @@ bool InterruptDeliverable(const kvm_lapic_state& lapic) {
   return irr >= 0 && AbovePriority(lapic, irr);
 }
 
+bool TscDeadlineMode(const kvm_lapic_state& lapic) {
+  const uint32_t lvt = Reg32(lapic, kLvtTimer);
+  return (lvt & kLvtMasked) == 0 && (lvt & kLvtTimerModeMask) == kLvtTimerTscDeadline;
+}
+
 bool TscDeadlineTimerDue(const kvm_lapic_state& lapic, uint64_t tsc_deadline, uint64_t guest_tsc) {
   const uint32_t lvt = Reg32(lapic, kLvtTimer);
-  if ((lvt & kLvtMasked) != 0 || (lvt & kLvtTimerModeMask) != kLvtTimerTscDeadline) return false;
+  if (!TscDeadlineMode(lapic)) return false;
   if (tsc_deadline == 0 || guest_tsc < tsc_deadline) return false;
   return AbovePriority(lapic, static_cast<int>(lvt & 0xFF));
 }
@@ -72,5 +79,25 @@ std::optional<std::chrono::nanoseconds> TscDeadlineWithin(uint64_t deadline, uin
 int HighestRequested(const kvm_lapic_state& lapic) { return Highest(lapic, kIrr); }
 int HighestInService(const kvm_lapic_state& lapic) { return Highest(lapic, kIsr); }
 unsigned TaskPriority(const kvm_lapic_state& lapic) { return Reg32(lapic, kTpr) & 0xFF; }
+
+std::string DescribeLapic(const kvm_lapic_state& lapic, uint64_t tsc_deadline, uint64_t guest_tsc,
+                          uint64_t tsc_hz) {
+  const uint32_t lvt = Reg32(lapic, kLvtTimer);
+  static constexpr const char* kModes[] = {"one-shot", "periodic", "tsc-deadline", "reserved"};
+  std::string out = base::StringPrintf(
+      "IRR top %d, ISR top %d, TPR 0x%x, timer %s%s vector 0x%x", HighestRequested(lapic),
+      HighestInService(lapic), TaskPriority(lapic), kModes[(lvt & kLvtTimerModeMask) >> 17],
+      (lvt & kLvtMasked) != 0 ? " masked" : "", lvt & 0xFF);
+  if ((lvt & kLvtTimerModeMask) != kLvtTimerTscDeadline) return out;
+  if (tsc_deadline == 0) return out + ", deadline disarmed";
+  if (tsc_hz == 0) return out + ", deadline armed";
+  const bool passed = guest_tsc >= tsc_deadline;
+  const uint64_t ticks = passed ? guest_tsc - tsc_deadline : tsc_deadline - guest_tsc;
+  // Microseconds without overflow for any gap (ticks / MHz).
+  const uint64_t mhz = std::max<uint64_t>(tsc_hz / 1'000'000, 1);
+  return out + base::StringPrintf(", deadline %s %llu us", passed ? "passed" : "in",
+                                  static_cast<unsigned long long>(ticks / mhz)) +
+         (passed ? " ago" : "");
+}
 
 }  // namespace kvm

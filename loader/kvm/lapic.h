@@ -7,6 +7,7 @@
 #include <chrono>
 #include <cstdint>
 #include <optional>
+#include <string>
 
 namespace kvm {
 
@@ -24,6 +25,9 @@ bool InterruptDeliverable(const kvm_lapic_state& lapic);
 // vCPU next enters KVM_RUN (arch/x86/kvm/lapic.c, apic_timer_expired), so
 // IRR alone does not show it: the run loop asks this too while the VP
 // runs another VTL.
+// Whether the LVT timer is unmasked in TSC-deadline mode.
+bool TscDeadlineMode(const kvm_lapic_state& lapic);
+
 bool TscDeadlineTimerDue(const kvm_lapic_state& lapic, uint64_t tsc_deadline, uint64_t guest_tsc);
 
 // How long until a TSC deadline `deadline` (0: disarmed) is reached from
@@ -39,5 +43,13 @@ std::optional<std::chrono::nanoseconds> TscDeadlineWithin(uint64_t deadline, uin
 int HighestRequested(const kvm_lapic_state& lapic);
 int HighestInService(const kvm_lapic_state& lapic);
 unsigned TaskPriority(const kvm_lapic_state& lapic);
+
+// One line on a LAPIC for the report of a hung VP: IRR and ISR tops, TPR,
+// the LVT timer (SDM vol. 3A §11.5.1: mode, mask, vector) and, with an
+// armed TSC deadline, how far it is from `guest_tsc` in microseconds on a
+// `tsc_hz` clock. A deadline long past with the timer unmasked and nothing
+// in service is a timer interrupt that was never delivered.
+std::string DescribeLapic(const kvm_lapic_state& lapic, uint64_t tsc_deadline, uint64_t guest_tsc,
+                          uint64_t tsc_hz);
 
 }  // namespace kvm

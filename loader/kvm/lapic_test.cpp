@@ -84,3 +84,25 @@ TEST_CASE("lapic: how soon a TSC deadline falls due") {
   CHECK_FALSE(kvm::TscDeadlineWithin(2'000, 1'000, 0, horizon));
   CHECK_FALSE(kvm::TscDeadlineWithin(2'000, 1'000, kHz, std::chrono::seconds(2)));
 }
+
+TEST_CASE("LAPIC: a hung VP's report shows a timer deadline long past") {
+  constexpr uint64_t kHz = 2'000'000'000;  // 2 GHz: 2,000 ticks per us
+  kvm_lapic_state lapic{};
+  const uint32_t lvt = 0xEC | 2u << 17;
+  std::memcpy(&lapic.regs[0x320], &lvt, 4);
+  Set(lapic, 0x100, 0xF3);
+  Tpr(lapic, 0x10);
+  CHECK(kvm::DescribeLapic(lapic, 1'000, 1'000 + 6'000'000'000, kHz) ==
+        "IRR top -1, ISR top 243, TPR 0x10, timer tsc-deadline vector 0xec, "
+        "deadline passed 3000000 us ago");
+  CHECK(kvm::DescribeLapic(lapic, 5'000, 1'000, kHz) ==
+        "IRR top -1, ISR top 243, TPR 0x10, timer tsc-deadline vector 0xec, deadline in 2 us");
+  CHECK(kvm::DescribeLapic(lapic, 0, 1'000, kHz).ends_with("deadline disarmed"));
+  // A masked one-shot timer: no deadline to show; a TSC rate unknown.
+  kvm_lapic_state other{};
+  const uint32_t masked = 0x30 | 1u << 16;
+  std::memcpy(&other.regs[0x320], &masked, 4);
+  CHECK(kvm::DescribeLapic(other, 1'000, 9'000, kHz) ==
+        "IRR top -1, ISR top -1, TPR 0x0, timer one-shot masked vector 0x30");
+  CHECK(kvm::DescribeLapic(lapic, 1'000, 9'000, 0).ends_with("deadline armed"));
+}
