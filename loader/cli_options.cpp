@@ -136,6 +136,12 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
                 "wall time (a timer of its own per VP thread) and print the samples on stderr at "
                 "the end, a line per place and window: \"hcl-loader: sample WINDOW VTL "
                 "guest|loader RIP COUNT\" (tests/bench/rip-profile names the functions)");
+  run->add_option("--test-tsc-skew-ppm", options.test_tsc_skew_ppm,
+                  "testing: before creating vCPUs, tell KVM that new vCPUs run this many parts "
+                  "per million below the host's TSC rate (KVM_SET_TSC_KHZ on each VM), as KVM "
+                  "assumes when it was loaded before its host refined the TSC calibration; the "
+                  "loader must keep the guests' timers on time all the same (300-100000)")
+      ->check(CLI::Range(300, 100000));
   run->add_option("--trusted-key", trusted_key_files,
                   "also trust the public key of this PEM key file (repeatable)")
       ->allow_extra_args(false)

@@ -45,6 +45,9 @@ struct Options {
   // --rip-samples: statistical samples of where each VP was, per profile
   // window (implies exit_profile).
   bool rip_samples = false;
+  // --test-tsc-skew-ppm: KVM told, before any vCPU exists, that new vCPUs
+  // run this many ppm below the host's TSC rate (machine.cpp).
+  uint32_t test_tsc_skew_ppm = 0;
   // --isolation vbs: a software-isolated partition (Hyper-V VBS): guest RAM
   // is private, VTL2 sees CPUID 0x4000000C, and VTL2's devices reach only
   // pages VTL2 made host-visible (vsm/host_visibility.h).

@@ -25,6 +25,17 @@ base::Result<Vcpu> Vcpu::Create(const Vm& vm, uint32_t id) {
   const int fd = TRY(os::Ioctl(vm.fd(), KVM_CREATE_VCPU, static_cast<unsigned long>(id),
                            "KVM_CREATE_VCPU"));
   os::UniqueFd vcpu_fd(fd);
+  // The vCPU's TSC rate, set again to the host's (KVM_SET_TSC_KHZ with 0:
+  // the host's tsc_khz now). KVM creates a vCPU at the rate it read when
+  // it was loaded; when the host's calibration moved since by more than
+  // 250 ppm (a carrier VM refines its TSC rate after kvm-amd is loaded)
+  // and the host cannot scale TSCs, arch/x86/kvm/x86.c set_tsc_khz fails
+  // and leaves the vCPU's TSC multiplier at 0: KVM's own reading of the
+  // guest's TSC then stands still while the guest's runs, and every
+  // TSC-deadline timer fires later by the guest's age (the carrier's
+  // "timer stalls", README). Refused by a kernel without the 0 shorthand:
+  // nothing to repair there.
+  (void)os::Ioctl(vcpu_fd, KVM_SET_TSC_KHZ, 0UL, "KVM_SET_TSC_KHZ");
   auto run_area = TRY(os::Mapping::Create(vm.vcpu_mmap_size(), PROT_READ | PROT_WRITE, MAP_SHARED,
                                       vcpu_fd.get(), "kvm_run"));
   // api.rst, KVM_CAP_SYNC_REGS: the fields KVM can keep in step; a

@@ -19,6 +19,17 @@ base::Result<Vm> Vm::Create(const KvmSystem& system) {
   return Vm(os::UniqueFd(fd), mmap_size);
 }
 
+base::Result<uint32_t> Vm::DefaultTscKhz() const {
+  const int khz = TRY(os::Ioctl(fd_, KVM_GET_TSC_KHZ, 0UL, "KVM_GET_TSC_KHZ (VM)"));
+  if (khz <= 0) return base::Error::Format("KVM_GET_TSC_KHZ (VM) returned %d", khz);
+  return static_cast<uint32_t>(khz);
+}
+
+base::Result<void> Vm::SetDefaultTscKhz(uint32_t khz) {
+  TRY(os::Ioctl(fd_, KVM_SET_TSC_KHZ, static_cast<unsigned long>(khz), "KVM_SET_TSC_KHZ (VM)"));
+  return base::Ok();
+}
+
 base::Result<void> Vm::MapRam(uint32_t slot, mem::Gpa gpa, const GuestRam& ram,
                               uint64_t ram_offset, uint64_t size_bytes, bool read_only) {
   if (!base::IsAligned(mem::ToU64(gpa), base::kPageSize) ||

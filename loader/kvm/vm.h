@@ -43,6 +43,11 @@ class Vm final : public MsiTarget {
   // As TrapMsrs, and also MSRs KVM does not implement exit to user space
   // (KVM_MSR_EXIT_REASON_UNKNOWN) instead of raising #GP in the kernel.
   base::Result<void> TrapMsrsAndUnknown(std::span<const MsrRange> ranges);
+  // The TSC rate KVM gives vCPUs created from now on (KVM_GET_TSC_KHZ and
+  // KVM_SET_TSC_KHZ as VM ioctls, api.rst 4.55-4.56; KVM_CAP_VM_TSC_CONTROL).
+  // Only hcl-loader run --test-tsc-skew-ppm sets it.
+  base::Result<uint32_t> DefaultTscKhz() const;
+  base::Result<void> SetDefaultTscKhz(uint32_t khz);
   // KVM_SET_USER_MEMORY_REGION with size 0: slot `slot` is gone (api.rst
   // 4.35); accesses there exit as MMIO.
   base::Result<void> UnmapSlot(uint32_t slot);
