@@ -5,7 +5,8 @@
 // Transmit is called from VP threads (the channel's signal handler);
 // the receiver runs on the port's own thread, one frame at a time, and
 // copies what it keeps before returning. Transmit copies too (or maps and
-// completes before returning), so callers may reuse their buffer.
+// completes before returning), so callers may reuse their buffer;
+// TransmitFrom reads the frame from the guest once, before returning.
 #pragma once
 
 #include <array>
@@ -13,6 +14,9 @@
 #include <cstdint>
 #include <functional>
 #include <span>
+#include <vector>
+
+#include "base/result.h"
 
 namespace hcl {
 
@@ -64,6 +68,17 @@ class FramePort {
   // False: dropped (the device's queue is full, or it failed). An
   // offload is asked for only when offloads() said yes.
   virtual bool Transmit(std::span<const std::byte> frame, const TxOffload& offload) = 0;
+  // The same for a frame of `bytes` that stays where the guest put it:
+  // `read(out)` copies the whole frame into `out` (out.size() == bytes),
+  // from the guest's memory; a failed read drops the frame. A port that
+  // copies frames into device buffers has `read` write there, the frame's
+  // one copy; this default stages it in memory and calls Transmit.
+  using FrameReader = std::function<base::Result<void>(std::span<std::byte> out)>;
+  virtual bool TransmitFrom(size_t bytes, const FrameReader& read, const TxOffload& offload) {
+    std::vector<std::byte> frame(bytes);
+    if (!read(frame)) return false;
+    return Transmit(frame, offload);
+  }
   // Whether the device finishes checksums, segments TCP and inserts VLAN
   // tags (then frames up to kMaxLsoFrameBytes may come with lso_mss set).
   virtual bool offloads() const { return false; }

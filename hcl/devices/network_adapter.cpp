@@ -27,6 +27,67 @@ constexpr size_t kVlanTagBytes = 4;  // 802.1Q, if the guest tags in band
 
 }  // namespace
 
+// The bytes of one RNDIS_PKT where the guest put them: a section of the
+// send buffer, then GPA ranges (hv_netvsc: an LSO frame's pages), as one
+// run of bytes read piecewise through the VTL0 gate. The ranges are the
+// packet's own copy (the ring reader's); the section's buffer is held.
+class NetworkAdapter::PacketBytes {
+ public:
+  PacketBytes(Vtl0Memory& memory, std::shared_ptr<const GpadlBuffer> send, uint64_t section_offset,
+              size_t section_bytes, const std::vector<vmbus::GpaRange>& ranges)
+      : memory_(memory), send_(std::move(send)), section_offset_(section_offset),
+        section_bytes_(section_bytes), ranges_(ranges), size_(section_bytes) {
+    for (const vmbus::GpaRange& range : ranges_) size_ += range.byte_count;
+  }
+  size_t size() const { return size_; }
+
+  base::Result<void> Read(size_t offset, std::span<std::byte> out) const {
+    if (!base::RangeFits<size_t>(offset, out.size(), size_))
+      return base::Error::Format("RNDIS bytes %zu+%zu past the packet's %zu", offset, out.size(),
+                                 size_);
+    size_t done = 0;
+    if (offset < section_bytes_) {
+      const size_t chunk = std::min(out.size(), section_bytes_ - offset);
+      TRY(send_->Read(section_offset_ + offset, out.first(chunk)));
+      done = chunk;
+      offset = 0;
+    } else {
+      offset -= section_bytes_;
+    }
+    for (const vmbus::GpaRange& range : ranges_) {
+      if (done == out.size()) break;
+      if (offset >= range.byte_count) {
+        offset -= range.byte_count;
+        continue;
+      }
+      // The range's bytes start byte_offset into its first page (the ring
+      // reader checked its PFNs cover them).
+      uint64_t at = uint64_t{range.byte_offset} + offset;
+      const uint64_t end = uint64_t{range.byte_offset} + range.byte_count;
+      while (done < out.size() && at < end) {
+        const uint64_t page = at / base::kPageSize, in_page = at % base::kPageSize;
+        if (page >= range.pfns.size()) return base::Error("GPA range shorter than its byte count");
+        const size_t chunk = static_cast<size_t>(
+            std::min<uint64_t>({out.size() - done, base::kPageSize - in_page, end - at}));
+        TRY(memory_.Read(mem::Gpa{range.pfns[page] * base::kPageSize + in_page},
+                         out.subspan(done, chunk)));
+        done += chunk;
+        at += chunk;
+      }
+      offset = 0;
+    }
+    return base::Ok();
+  }
+
+ private:
+  Vtl0Memory& memory_;
+  std::shared_ptr<const GpadlBuffer> send_;
+  uint64_t section_offset_;
+  size_t section_bytes_;
+  const std::vector<vmbus::GpaRange>& ranges_;
+  size_t size_;
+};
+
 base::Result<std::unique_ptr<NetworkAdapter>> NetworkAdapter::Create(VmbusServer& server,
                                                                      Vtl0Memory& memory,
                                                                      const rndis::NicFacts& nic,
@@ -200,11 +261,19 @@ void NetworkAdapter::Handle(Open& open, const vmbus::IncomingPacket& packet) {
   const std::optional<nvsp::RndisPacket>& rndis = outcome.rndis;
   if (!rndis) return;
   uint32_t status = nvsp::status::kSuccess;
-  if (auto bytes = Gather(*rndis, packet)) {
-    HandleRndis(open, *rndis, *bytes);
-  } else {
+  auto sent = [&]() -> base::Result<void> {
+    const PacketBytes bytes = TRY(Locate(*rndis, packet));
+    if (rndis->channel_type != 1) return TransmitPackets(open, bytes);
+    // Control: copied out once, then parsed (the guest cannot change what
+    // was checked).
+    std::vector<std::byte> copy(bytes.size());
+    TRY(bytes.Read(0, copy));
+    HandleControl(open, copy);
+    return base::Ok();
+  }();
+  if (!sent) {
     status = nvsp::status::kFailure;
-    Complain(open, bytes.error().message().c_str());
+    Complain(open, sent.error().message().c_str());
   }
   // mana-netvsc.md §5 TX: type 11 + NVSP 108 on the same channel, which
   // releases the section.
@@ -245,82 +314,115 @@ void NetworkAdapter::UpdateBuffers(Open& open, const nvsp::Outcome& outcome) {
   open.receive_mapped = receive_.has_value();
 }
 
-base::Result<std::vector<std::byte>> NetworkAdapter::Gather(const nvsp::RndisPacket& rndis,
-                                                            const vmbus::IncomingPacket& packet) {
-  // Copied out once, then parsed: the guest cannot change what was checked.
-  std::vector<std::byte> bytes;
+base::Result<NetworkAdapter::PacketBytes> NetworkAdapter::Locate(
+    const nvsp::RndisPacket& rndis, const vmbus::IncomingPacket& packet) {
+  std::shared_ptr<const GpadlBuffer> send;
+  size_t section_bytes = 0;
+  uint64_t section_offset = 0;
   if (rndis.section_index != nvsp::kNoSection) {
-    std::shared_ptr<const GpadlBuffer> send;
     {
       const std::lock_guard lock(mutex_);
       send = send_;
     }
     if (!send) return base::Error("RNDIS packet in a send buffer that is gone");
-    bytes.resize(rndis.section_size);
-    TRY(send->Read(uint64_t{rndis.section_index} * nvsp::Channel::kSendSectionBytes, bytes));
+    section_bytes = rndis.section_size;
+    section_offset = uint64_t{rndis.section_index} * nvsp::Channel::kSendSectionBytes;
   }
-  for (const vmbus::GpaRange& range : packet.ranges) {
-    if (range.byte_count > kMaxRndisBytes - bytes.size())
-      return base::Error("RNDIS packet larger than any netvsc sends");
-    const size_t start = bytes.size();
-    bytes.resize(start + range.byte_count);
-    uint64_t at = range.byte_offset, done = 0;
-    for (uint64_t pfn : range.pfns) {
-      if (done == range.byte_count) break;
-      const uint64_t in_page = at % base::kPageSize;
-      const uint64_t chunk = std::min<uint64_t>(base::kPageSize - in_page, range.byte_count - done);
-      TRY(memory_.Read(mem::Gpa{pfn * base::kPageSize + in_page},
-                       std::span(bytes).subspan(start + done, chunk)));
-      done += chunk;
-      at = 0;
-    }
-  }
+  PacketBytes bytes(memory_, std::move(send), section_offset, section_bytes, packet.ranges);
+  if (bytes.size() > kMaxRndisBytes) return base::Error("RNDIS packet larger than any netvsc sends");
   return bytes;
 }
 
-void NetworkAdapter::HandleRndis(Open& open, const nvsp::RndisPacket& rndis,
-                                 std::span<const std::byte> bytes) {
+void NetworkAdapter::HandleControl(Open& open, std::span<const std::byte> bytes) {
   const auto messages = rndis::SplitMessages(bytes);
   if (!messages) {
-    if (rndis.channel_type != 1) counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
     Complain(open, messages.error().message().c_str());
     return;
   }
   for (const auto message : *messages) {
-    if (rndis.channel_type == 1) {
-      const std::lock_guard lock(mutex_);
-      if (!control_) continue;  // the primary closed under us
-      rndis::ControlReply reply = control_->OnMessage(message);
-      if (!reply.message.empty()) SendControlLocked(open.index, std::move(reply.message));
-      continue;
-    }
-    TransmitFrame(open, message);
+    const std::lock_guard lock(mutex_);
+    if (!control_) return;  // the primary closed under us
+    rndis::ControlReply reply = control_->OnMessage(message);
+    if (!reply.message.empty()) SendControlLocked(open.index, std::move(reply.message));
   }
 }
 
-void NetworkAdapter::TransmitFrame(Open& open, std::span<const std::byte> message) {
-  const auto packet = rndis::ParsePacket(message);
-  if (!packet) {
-    counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
-    Complain(open, packet.error().message().c_str());
-    return;
+void NetworkAdapter::CountMalformed(const Open& open, const char* what) {
+  counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
+  Complain(open, what);
+}
+
+base::Result<void> NetworkAdapter::TransmitPackets(Open& open, const PacketBytes& bytes) {
+  // rndis::SplitMessages' walk, a message at a time (rndis::MessageLengthAt):
+  // only headers and per-packet info are copied out here.
+  constexpr size_t kMaxHeadBytes = 1024;  // hv_netvsc's PPIs take about 80
+  const size_t total = bytes.size();
+  size_t at = 0, messages = 0;
+  while (total - at >= rndis::kHeaderBytes) {
+    std::array<std::byte, rndis::kPacketFixedBytes> fixed{};
+    const auto first = std::span(fixed).first(std::min(fixed.size(), total - at));
+    TRY(bytes.Read(at, first));
+    uint32_t type = 0, claimed = 0;
+    (void)base::LoadLe<uint32_t>(first, 0, type);
+    (void)base::LoadLe<uint32_t>(first, 4, claimed);
+    auto length = rndis::MessageLengthAt(rndis::Header{type, claimed}, at, total);
+    if (!length) {
+      CountMalformed(open, length.error().message().c_str());
+      return base::Ok();
+    }
+    if (*length == 0) break;  // padding
+    const size_t start = at;
+    at += *length;
+    ++messages;
+    if (type != rndis::msg::kPacket) {
+      CountMalformed(open, "an RNDIS message other than PACKET on the data path");
+      continue;
+    }
+    const auto head_bytes = rndis::PacketHeadBytes(first, *length);
+    if (!head_bytes || *head_bytes > kMaxHeadBytes) {
+      CountMalformed(open, head_bytes ? "RNDIS per-packet info larger than netvsc sends"
+                                      : head_bytes.error().message().c_str());
+      continue;
+    }
+    std::vector<std::byte> head(*head_bytes);
+    std::copy(first.begin(), first.end(), head.begin());
+    TRY(bytes.Read(start + first.size(), std::span(head).subspan(first.size())));
+    const auto layout = rndis::ParsePacketHead(head, *length);
+    if (!layout) {
+      CountMalformed(open, layout.error().message().c_str());
+      continue;
+    }
+    const size_t frame_at = start + layout->frame_offset;
+    SendFrame(open, layout->infos, layout->frame_length,
+              [&bytes, frame_at](std::span<std::byte> out) { return bytes.Read(frame_at, out); });
   }
-  // Per-packet info (mana-netvsc.md §5 "TX"): with offloads advertised
-  // (the port does them), hv_netvsc asks for checksums (type 0) and TCP
-  // segmentation (LSOv2, type 2); both are checked against the frame
-  // before the port sees them. Without, any such info asks for nothing we
-  // do and is ignored. A frame past the MTU (plus an in-band 802.1Q tag)
-  // that is not LSO is a lie: dropped, not trusted.
-  const std::span<const std::byte> frame = packet->frame;
+  // As SplitMessages: what follows the last message is zero padding, and
+  // there was a message.
+  if (at < total) {
+    std::vector<std::byte> rest(total - at);
+    TRY(bytes.Read(at, rest));
+    if (!std::all_of(rest.begin(), rest.end(), [](std::byte b) { return b == std::byte{0}; })) {
+      CountMalformed(open, "stray bytes after the last RNDIS message");
+      return base::Ok();
+    }
+  }
+  if (messages == 0) CountMalformed(open, "an RNDIS packet with no message");
+  return base::Ok();
+}
+
+void NetworkAdapter::SendFrame(Open& open, std::span<const rndis::PerPacketInfo> infos,
+                               size_t frame_bytes, const FramePort::FrameReader& read) {
   if (tx_parsed_.fetch_add(1) == 0) {
-    const unsigned type = frame.size() >= 14 ? static_cast<unsigned>(frame[12]) << 8 |
-                                                   static_cast<unsigned>(frame[13])
-                                             : 0;
+    // The first frame is read once more, for its ethertype in the log.
+    std::vector<std::byte> frame(frame_bytes);
+    const bool readable = frame_bytes >= 14 && read(frame).ok();
+    const unsigned type =
+        readable ? static_cast<unsigned>(frame[12]) << 8 | static_cast<unsigned>(frame[13]) : 0;
     std::printf("hcl: netvsp: first frame from VTL0: %zu bytes, ethertype 0x%04x%s\n",
-                frame.size(), type, port_ == nullptr ? " (no back end: dropped)" : "");
+                frame_bytes, type, port_ == nullptr ? " (no back end: dropped)" : "");
   }
   TxOffload offload;
-  for (const rndis::PerPacketInfo& info : packet->infos) {
+  for (const rndis::PerPacketInfo& info : infos) {
     uint32_t value = 0;
     if (info.internal || !base::LoadLe<uint32_t>(info.payload, 0, value)) continue;
     if (info.type == rndis::ppi::kVlan) {
@@ -354,43 +456,47 @@ void NetworkAdapter::TransmitFrame(Open& open, std::span<const std::byte> messag
   const size_t max_bytes = offload.lso_mss != 0
                                ? kMaxLsoFrameBytes
                                : size_t{nic_.mtu} + kEthernetHeaderBytes + kVlanTagBytes;
-  if (frame.size() < kEthernetHeaderBytes || frame.size() > max_bytes) {
+  if (frame_bytes < kEthernetHeaderBytes || frame_bytes > max_bytes) {
     counters_.tx_bad_size.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   // An offload whose header offset or MSS does not fit the frame: the
   // guest's lie, dropped here rather than handed to a device.
   if (offload.any() &&
-      (offload.l4_offset < kEthernetHeaderBytes || offload.l4_offset + 8u > frame.size() ||
+      (offload.l4_offset < kEthernetHeaderBytes || offload.l4_offset + 8u > frame_bytes ||
        (offload.lso_mss != 0 && (offload.lso_mss < 64 || offload.lso_mss > 0x3FFF)))) {
-    counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
-    Complain(open, "checksum or LSO information that does not fit the frame");
+    CountMalformed(open, "checksum or LSO information that does not fit the frame");
     return;
   }
   if (port_ == nullptr) {
     counters_.tx_no_port.fetch_add(1, std::memory_order_relaxed);
     return;
   }
-  // A port without offloads gets the tag in the frame (one copy).
-  std::vector<std::byte> tagged;
-  std::span<const std::byte> out = frame;
+  // No lock held: the port may block briefly or call back.
+  size_t sent_bytes = frame_bytes;
+  bool taken = false;
   if (offload.insert_vlan && !nic_.offloads) {
-    tagged.assign(frame.begin(), frame.end());
-    if (!net::InsertVlanTag(tagged, offload.vlan_tci)) {
-      counters_.tx_malformed.fetch_add(1, std::memory_order_relaxed);
+    // A port without offloads gets the tag in the frame: read here, the
+    // tag inserted, then the port's own copy.
+    std::vector<std::byte> tagged(frame_bytes);
+    if (!read(tagged) || !net::InsertVlanTag(tagged, offload.vlan_tci)) {
+      CountMalformed(open, "a tagged frame that could not be read or tagged");
       return;
     }
-    out = tagged;
     offload.insert_vlan = false;
+    sent_bytes = tagged.size();
+    taken = port_->Transmit(tagged, offload);
+  } else {
+    taken = port_->TransmitFrom(frame_bytes, read, offload);
   }
-  // No lock held: the port may block briefly or call back.
-  if (!port_->Transmit(out, offload)) {
+  if (!taken) {
     counters_.tx_refused.fetch_add(1, std::memory_order_relaxed);
     return;
   }
   counters_.tx_frames.fetch_add(1, std::memory_order_relaxed);
-  counters_.tx_bytes.fetch_add(out.size(), std::memory_order_relaxed);
+  counters_.tx_bytes.fetch_add(sent_bytes, std::memory_order_relaxed);
 }
+
 
 void NetworkAdapter::Receive(std::span<const std::byte> frame, const ReceivedFrameInfo& info) {
   if (frame.size() < kEthernetHeaderBytes) {

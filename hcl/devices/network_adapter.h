@@ -16,12 +16,16 @@
 // slot is out.
 //
 // Data path, over an optional FramePort (frame_port.h):
-// - TX: every RNDIS PACKET the guest sends on any channel (inband in a
-//   send-buffer section, GPA-direct, or both) is parsed
-//   (rndis::ParsePacket) and its frame handed to port->Transmit on that
-//   channel's thread, no lock held, with the checksum and LSO info the
+// - TX: of every RNDIS PACKET the guest sends on any channel (inband in a
+//   send-buffer section, GPA-direct, or both) only the header and the
+//   per-packet info are copied out and parsed (rndis::ParsePacketHead);
+//   the frame stays in the guest's pages and port->TransmitFrom reads it
+//   once, straight into the device's TX buffer (hcl's MANA driver), on
+//   that channel's thread, no lock held, with the checksum and LSO info the
 //   guest asked for when the port offloads (checked against the frame);
-//   the completion goes back on that channel.
+//   the completion goes back on that channel. So a frame is copied once
+//   each way (RX: the device's buffer into a receive slot); the device
+//   reading VTL0's pages itself (zero copy) is not done.
 // - RX: the port's thread builds an RNDIS PACKET (with the checksum PPI
 //   when the device verified checksums, and the RSS hash when RSS chose
 //   the channel) and delivers it in a receive slot on the channel the
@@ -164,12 +168,23 @@ class NetworkAdapter final : public VmbusDevice {
   void Handle(Open& open, const vmbus::IncomingPacket& packet);
   // The primary's buffers, mapped or dropped as its NVSP state says.
   void UpdateBuffers(Open& open, const nvsp::Outcome& outcome);
-  // The bytes of an RNDIS_PKT: its send-buffer section, then its ranges.
-  base::Result<std::vector<std::byte>> Gather(const nvsp::RndisPacket& rndis,
-                                              const vmbus::IncomingPacket& packet);
-  void HandleRndis(Open& open, const nvsp::RndisPacket& rndis, std::span<const std::byte> bytes);
-  // One frame the guest sent: to the port (no lock held).
-  void TransmitFrame(Open& open, std::span<const std::byte> message);
+  // Where an RNDIS_PKT's bytes are: its send-buffer section, then its
+  // GPA ranges, read through the VTL0 gate (network_adapter.cpp).
+  class PacketBytes;
+  base::Result<PacketBytes> Locate(const nvsp::RndisPacket& rndis,
+                                   const vmbus::IncomingPacket& packet);
+  // RNDIS control (channel type 1): the messages copied out, then parsed.
+  void HandleControl(Open& open, std::span<const std::byte> bytes);
+  // Data (channel type 0): each PACKET's header and per-packet info are
+  // copied out and parsed; its frame is read once, by the port, straight
+  // into the device's buffer (FramePort::TransmitFrom). An Error: the
+  // guest's memory could not be read.
+  base::Result<void> TransmitPackets(Open& open, const PacketBytes& bytes);
+  // One frame the guest sent, `frame_bytes` long, `read` copying it:
+  // checked, then to the port (no lock held).
+  void SendFrame(Open& open, std::span<const rndis::PerPacketInfo> infos, size_t frame_bytes,
+                 const FramePort::FrameReader& read);
+  void CountMalformed(const Open& open, const char* what);
   // The port's thread: one received frame.
   void Receive(std::span<const std::byte> frame, const ReceivedFrameInfo& info);
   // Puts one RNDIS message in a receive slot and tells the guest on

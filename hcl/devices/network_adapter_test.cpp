@@ -430,12 +430,14 @@ struct Fixture : hcl::testing::GuestRam {
   }
   // `section` bytes in send section 0 (none if empty) and `direct` in
   // fresh pages named by a GPA-direct range (mixed, or GPA direct alone).
+  // `outside_gpa`: the range names pages there instead (not the guest's
+  // RAM), holding nothing.
   void SendMixed(uint32_t channel_type, std::span<const std::byte> section,
-                 std::span<const std::byte> direct, uint64_t txn) {
+                 std::span<const std::byte> direct, uint64_t txn, uint64_t outside_gpa = 0) {
     if (!section.empty()) SetRam(send_gpa, section);
     const uint64_t pages = (direct.size() + 100 + base::kPageSize - 1) / base::kPageSize;
-    const uint64_t gpa = AllocPages(pages);
-    SetRam(gpa + 100, direct);
+    const uint64_t gpa = outside_gpa != 0 ? outside_gpa : AllocPages(pages);
+    if (outside_gpa == 0) SetRam(gpa + 100, direct);
     const auto pfns = Pfns(gpa, pages);
     const Bytes message = Nvsp({nvsp::type::kSendRndisPacket, channel_type,
                                 section.empty() ? nvsp::kNoSection : 0,
@@ -759,6 +761,18 @@ TEST_CASE("network adapter: hostile RNDIS packets are not transmitted; the chann
   f.Send(kInband, kCompletionRequested, txn, Nvsp({nvsp::type::kSendRndisPacket, 0, 7, 100}));
   f.ExpectCompletion(txn++, nvsp::type::kSendRndisPacketComplete, nvsp::status::kFailure);
 
+  // The RNDIS header in the section, the frame's bytes in a GPA range
+  // outside VTL0's RAM (VTL2's memory on a partition): never read, never
+  // sent (the port's read of the frame fails; it refuses).
+  const Bytes split = rndis::BuildPacket(good);
+  f.SendMixed(0, std::span(split).first(rndis::kPacketFixedBytes),
+              std::span(split).subspan(rndis::kPacketFixedBytes), txn,
+              kRamBase + kRamBytes + 0x10'0000);
+  f.ExpectCompletion(txn++, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  // The header itself out there: the packet fails.
+  f.SendMixed(0, {}, split, txn, kRamBase + kRamBytes + 0x10'0000);
+  f.ExpectCompletion(txn++, nvsp::type::kSendRndisPacketComplete, nvsp::status::kFailure);
+
   CHECK(f.port.Sent().empty());
   // Still serving: a good frame goes, a received one arrives.
   send(rndis::BuildPacket(good));
@@ -771,6 +785,7 @@ TEST_CASE("network adapter: hostile RNDIS packets are not transmitted; the chann
   CHECK(counters.tx_frames == 1);
   CHECK(counters.tx_malformed == 9);
   CHECK(counters.tx_bad_size == 2);
+  CHECK(counters.tx_refused == 1);
 }
 
 TEST_CASE("network adapter: with a port that offloads, checksum and LSO info reach it, checked") {

@@ -45,18 +45,33 @@ base::Result<std::unique_ptr<AssignedMana>> AssignedMana::Open(const PciFunction
   return nic;
 }
 
-bool AssignedMana::Transmit(std::span<const std::byte> frame, const TxOffload& offload) {
-  // The sending CPU's pair (the driver takes it modulo the pairs).
+namespace {
+
+mana::driver::TxRequest ToRequest(const TxOffload& offload) {
+  return {.l4_offset = offload.l4_offset,
+          .ipv4 = offload.ipv4,
+          .ipv6 = offload.ipv6,
+          .tcp_checksum = offload.tcp_checksum,
+          .udp_checksum = offload.udp_checksum,
+          .mss = offload.lso_mss,
+          .insert_vlan = offload.insert_vlan,
+          .vlan_tci = offload.vlan_tci};
+}
+
+// The sending CPU's pair (the driver takes it modulo the pairs).
+uint32_t SendingQueue() {
   const int cpu = ::sched_getcpu();
-  return driver_->Transmit(frame, mana::driver::TxRequest{.l4_offset = offload.l4_offset,
-                                                          .ipv4 = offload.ipv4,
-                                                          .ipv6 = offload.ipv6,
-                                                          .tcp_checksum = offload.tcp_checksum,
-                                                          .udp_checksum = offload.udp_checksum,
-                                                          .mss = offload.lso_mss,
-                                                          .insert_vlan = offload.insert_vlan,
-                                                          .vlan_tci = offload.vlan_tci},
-                           cpu < 0 ? 0u : static_cast<uint32_t>(cpu));
+  return cpu < 0 ? 0u : static_cast<uint32_t>(cpu);
+}
+
+}  // namespace
+
+bool AssignedMana::Transmit(std::span<const std::byte> frame, const TxOffload& offload) {
+  return driver_->Transmit(frame, ToRequest(offload), SendingQueue());
+}
+
+bool AssignedMana::TransmitFrom(size_t bytes, const FrameReader& read, const TxOffload& offload) {
+  return driver_->TransmitFrom(bytes, read, ToRequest(offload), SendingQueue());
 }
 
 void AssignedMana::SetReceiver(Receiver receiver) {

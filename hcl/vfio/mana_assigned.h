@@ -65,6 +65,8 @@ class AssignedMana final : public FramePort {
   // the VF).
   void SetLinkListener(LinkListener listener) override;
   bool Transmit(std::span<const std::byte> frame, const TxOffload& offload) override;
+  // The frame read from VTL0 straight into a TX buffer of the driver.
+  bool TransmitFrom(size_t bytes, const FrameReader& read, const TxOffload& offload) override;
   // The VF finishes checksums and segments TCP (mana-netvsc.md §3).
   bool offloads() const override { return true; }
   std::array<uint8_t, 6> mac() const override { return driver_->mac(); }

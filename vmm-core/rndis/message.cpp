@@ -59,15 +59,21 @@ base::Result<Header> ParseHeader(std::span<const std::byte> message) {
   return Header{Load32(message, 0), Load32(message, 4)};
 }
 
+base::Result<uint32_t> MessageLengthAt(const Header& header, size_t at, size_t total) {
+  if (header.length == 0 && header.type == 0) return 0;  // padding
+  if (header.length < kHeaderBytes || at > total || header.length > total - at)
+    return base::Error::Format("rndis: message at %zu claims %u bytes of %zu", at, header.length,
+                               total - std::min(at, total));
+  return header.length;
+}
+
 base::Result<std::vector<std::span<const std::byte>>> SplitMessages(std::span<const std::byte> bytes) {
   std::vector<std::span<const std::byte>> messages;
   size_t at = 0;
   while (bytes.size() - at >= kHeaderBytes) {
-    const uint32_t length = Load32(bytes, at + 4);
-    if (length == 0 && Load32(bytes, at) == 0) break;  // padding
-    if (length < kHeaderBytes || length > bytes.size() - at)
-      return base::Error::Format("rndis: message at %zu claims %u bytes of %zu", at, length,
-                                 bytes.size() - at);
+    const uint32_t length =
+        TRY(MessageLengthAt(Header{Load32(bytes, at), Load32(bytes, at + 4)}, at, bytes.size()));
+    if (length == 0) break;
     messages.push_back(bytes.subspan(at, length));
     at += length;
   }
@@ -103,24 +109,50 @@ base::Result<RequestId> ParseRequestId(std::span<const std::byte> message) {
   return RequestId{Load32(body, 0)};
 }
 
-base::Result<Packet> ParsePacket(std::span<const std::byte> message) {
+base::Result<size_t> PacketHeadBytes(std::span<const std::byte> first, size_t message_length) {
+  const Header header = TRY(ParseHeader(first));
+  if (header.length != message_length || message_length < kPacketFixedBytes ||
+      first.size() < kPacketFixedBytes)
+    return base::Error::Format("rndis: packet of %u bytes (%zu given), shorter than its fields",
+                               header.length, message_length);
+  const uint32_t ppi_offset = Load32(first, kHeaderBytes + 20);
+  const uint32_t ppi_length = Load32(first, kHeaderBytes + 24);
+  if (ppi_length == 0) return kPacketFixedBytes;
+  if (!base::RangeFits<size_t>(ppi_offset, ppi_length, message_length - kHeaderBytes))
+    return base::Error::Format("rndis: per-packet info %u bytes at %u lies outside the message",
+                               ppi_length, ppi_offset);
+  return std::max(kPacketFixedBytes, kHeaderBytes + size_t{ppi_offset} + ppi_length);
+}
+
+base::Result<PacketLayout> ParsePacketHead(std::span<const std::byte> head, size_t message_length) {
   // DataOffset, DataLength, OOBDataOffset, OOBDataLength, NumOOBDataElements,
-  // PerPacketInfoOffset, PerPacketInfoLength, VcHandle, Reserved (§2.2.14).
-  constexpr size_t kFixed = 36;
-  const auto body = TRY(Body(message, kFixed));
+  // PerPacketInfoOffset, PerPacketInfoLength, VcHandle, Reserved (§2.2.14),
+  // offsets from the byte after the header.
+  constexpr size_t kFixed = kPacketFixedBytes - kHeaderBytes;
+  const Header header = TRY(ParseHeader(head));
+  if (header.length != message_length || head.size() > message_length)
+    return base::Error::Format("rndis: MessageLength %u, but %zu bytes", header.length,
+                               message_length);
+  if (head.size() < kPacketFixedBytes)
+    return base::Error::Format("rndis: message type 0x%x: %zu bytes, shorter than its fields",
+                               header.type, head.size());
+  const auto body = head.subspan(kHeaderBytes);  // what was read of it
+  const size_t body_length = message_length - kHeaderBytes;
   const uint32_t data_offset = Load32(body, 0), data_length = Load32(body, 4);
   if (Load32(body, 8) != 0 || Load32(body, 12) != 0 || Load32(body, 16) != 0 || Load32(body, 28) != 0)
     return base::Error("rndis: packet with out-of-band data or a VC handle");
   if (data_length == 0 || data_offset < kFixed ||
-      !base::RangeFits<size_t>(data_offset, data_length, body.size()))
+      !base::RangeFits<size_t>(data_offset, data_length, body_length))
     return base::Error::Format("rndis: packet data %u bytes at %u lies outside the message",
                                data_length, data_offset);
-  Packet packet{body.subspan(data_offset, data_length), {}};
+  PacketLayout layout{kHeaderBytes + data_offset, data_length, {}};
   const uint32_t ppi_offset = Load32(body, 20), ppi_length = Load32(body, 24);
-  if (ppi_length == 0) return packet;
-  if (ppi_offset < kFixed || !base::RangeFits<size_t>(ppi_offset, ppi_length, body.size()))
+  if (ppi_length == 0) return layout;
+  if (ppi_offset < kFixed || !base::RangeFits<size_t>(ppi_offset, ppi_length, body_length))
     return base::Error::Format("rndis: per-packet info %u bytes at %u lies outside the message",
                                ppi_length, ppi_offset);
+  if (!base::RangeFits<size_t>(ppi_offset, ppi_length, body.size()))
+    return base::Error("rndis: per-packet info past the bytes read of the packet");
   // Each element: Size (the whole element), Type, payload offset from the
   // element's start; a walk that must make progress.
   auto area = body.subspan(ppi_offset, ppi_length);
@@ -130,11 +162,16 @@ base::Result<Packet> ParsePacket(std::span<const std::byte> message) {
     if (size < 12 || size > area.size() || offset < 12 || offset > size)
       return base::Error::Format("rndis: per-packet info element size %u offset %u lies", size,
                                  offset);
-    packet.infos.push_back(
+    layout.infos.push_back(
         {type & 0x7FFF'FFFF, (type >> 31) != 0, area.subspan(offset, size - offset)});
     area = area.subspan(size);
   }
-  return packet;
+  return layout;
+}
+
+base::Result<Packet> ParsePacket(std::span<const std::byte> message) {
+  PacketLayout layout = TRY(ParsePacketHead(message, message.size()));
+  return Packet{message.subspan(layout.frame_offset, layout.frame_length), std::move(layout.infos)};
 }
 
 std::vector<std::byte> BuildInitializeComplete(const InitializeReply& reply) {

@@ -58,6 +58,11 @@ struct Header {
 // Bytes after the last message are ignored only if they are all zero
 // (section padding).
 base::Result<std::vector<std::span<const std::byte>>> SplitMessages(std::span<const std::byte> bytes);
+// SplitMessages' step, for bytes read a piece at a time: the length of the
+// message whose header is `header`, `at` bytes into `total` (at least
+// kHeaderBytes remain), or 0 where padding starts (type and length 0:
+// every byte from `at` on must then be zero, which the caller checks).
+base::Result<uint32_t> MessageLengthAt(const Header& header, size_t at, size_t total);
 
 base::Result<Header> ParseHeader(std::span<const std::byte> message);
 
@@ -106,6 +111,22 @@ struct Packet {
   std::vector<PerPacketInfo> infos;
 };
 base::Result<Packet> ParsePacket(std::span<const std::byte> message);
+
+// The same PACKET read from its first bytes only, for a frame that stays
+// where the guest put it: `head` holds the message's start, at least its
+// header, fixed fields and per-packet info (PacketHeadBytes says how
+// many), of a message `message_length` long. Where the frame lies in the
+// message, and the per-packet info (views into `head`); the same checks
+// as ParsePacket.
+inline constexpr size_t kPacketFixedBytes = kHeaderBytes + 36;
+struct PacketLayout {
+  size_t frame_offset = 0;  // from the message's first byte
+  size_t frame_length = 0;
+  std::vector<PerPacketInfo> infos;
+};
+// `first`: the message's first kPacketFixedBytes.
+base::Result<size_t> PacketHeadBytes(std::span<const std::byte> first, size_t message_length);
+base::Result<PacketLayout> ParsePacketHead(std::span<const std::byte> head, size_t message_length);
 
 // Replies (host to guest).
 struct InitializeReply {

@@ -19,11 +19,27 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   for (const auto message : *messages) {
     const auto header = rndis::ParseHeader(message);
     if (header && header->type == rndis::msg::kPacket) {
-      if (auto packet = rndis::ParsePacket(message)) {
+      const auto packet = rndis::ParsePacket(message);
+      if (packet) {
         if (packet->frame.empty() || packet->frame.data() < message.data() ||
             packet->frame.data() + packet->frame.size() > message.data() + message.size())
           __builtin_trap();
       }
+      // Read from its head only (netvsp's path for a frame that stays in
+      // the guest's buffer): the same verdict and the same frame.
+      if (message.size() < rndis::kPacketFixedBytes) continue;
+      const auto needed =
+          rndis::PacketHeadBytes(message.first(rndis::kPacketFixedBytes), message.size());
+      if (!needed) {
+        if (packet) __builtin_trap();
+        continue;
+      }
+      if (*needed > message.size()) __builtin_trap();
+      const auto layout = rndis::ParsePacketHead(message.first(*needed), message.size());
+      if (layout.ok() != packet.ok()) __builtin_trap();
+      if (layout && (message.data() + layout->frame_offset != packet->frame.data() ||
+                     layout->frame_length != packet->frame.size()))
+        __builtin_trap();
       continue;
     }
     const auto reply = control.OnMessage(message);

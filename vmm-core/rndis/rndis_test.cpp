@@ -258,6 +258,41 @@ TEST_CASE("rndis: packets whose offsets, lengths or per-packet info lie are refu
   CHECK(!rndis::ParsePacket(std::span(good).first(20)).ok());
 }
 
+TEST_CASE("rndis: a packet read from its head only finds its frame where ParsePacket does") {
+  const std::vector<std::byte> frame(300, std::byte{0x5A});
+  const std::array<rndis::OutgoingInfo, 2> infos{
+      rndis::OutgoingInfo{rndis::ppi::kChecksum, U32(1u << 3)},
+      rndis::OutgoingInfo{rndis::ppi::kVlan, U32(5 << 4)}};
+  const auto packet = rndis::BuildPacket(frame, infos);
+  const auto whole = rndis::ParsePacket(packet);
+  REQUIRE(whole.ok());
+  // The head: the header, the fixed fields and the per-packet info only.
+  const auto needed = rndis::PacketHeadBytes(std::span(packet).first(rndis::kPacketFixedBytes),
+                                             packet.size());
+  REQUIRE(needed.ok());
+  CHECK(*needed < packet.size() - frame.size() + 1);
+  const auto layout = rndis::ParsePacketHead(std::span(packet).first(*needed), packet.size());
+  REQUIRE(layout.ok());
+  CHECK(layout->frame_length == frame.size());
+  CHECK(packet.data() + layout->frame_offset == whole->frame.data());
+  REQUIRE(layout->infos.size() == 2);
+  CHECK(layout->infos[1].type == rndis::ppi::kVlan);
+  // Too few bytes for the per-packet info, more bytes than the message, a
+  // length the header disagrees with, a PPI area outside the message.
+  CHECK(!rndis::ParsePacketHead(std::span(packet).first(*needed - 1), packet.size()).ok());
+  CHECK(!rndis::ParsePacketHead(packet, packet.size() - 1).ok());
+  CHECK(!rndis::PacketHeadBytes(std::span(packet).first(rndis::kPacketFixedBytes), 100).ok());
+  auto lying = packet;
+  (void)base::StoreLe(std::span<std::byte>(lying), 8 + 24, uint32_t{0xFFFF'FF00});
+  CHECK(!rndis::PacketHeadBytes(std::span(lying).first(rndis::kPacketFixedBytes), lying.size()).ok());
+  CHECK(!rndis::PacketHeadBytes(std::span(packet).first(20), packet.size()).ok());
+  // The piecewise walk's step: a length, padding, or a lie.
+  CHECK(*rndis::MessageLengthAt({rndis::msg::kPacket, 64}, 0, 64) == 64);
+  CHECK(*rndis::MessageLengthAt({0, 0}, 8, 64) == 0);
+  CHECK(!rndis::MessageLengthAt({rndis::msg::kPacket, 4}, 0, 64).ok());
+  CHECK(!rndis::MessageLengthAt({rndis::msg::kPacket, 60}, 8, 64).ok());
+}
+
 TEST_CASE("rndis: with offloads, TCP_OFFLOAD_HW_CAPS says what hv_netvsc turns on") {
   // rndis_netdev_set_hwcaps (Linux 6.1): TCP checksum when the IPv4 TX bits
   // hold NDIS_TXCSUM_ALL_TCP4 (0x14), TSO when LSOv2's IPv4 encapsulation

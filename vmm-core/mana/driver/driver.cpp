@@ -484,13 +484,24 @@ void Driver::PostRx(QueuePair& pair, uint32_t buffer) {
 }
 
 bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request, uint32_t queue) {
+  return TransmitFrom(
+      frame.size(),
+      [frame](std::span<std::byte> buffer) -> base::Result<void> {
+        std::copy(frame.begin(), frame.end(), buffer.begin());
+        return base::Ok();
+      },
+      request, queue);
+}
+
+bool Driver::TransmitFrom(size_t bytes, const Fill& fill, const TxRequest& request,
+                          uint32_t queue) {
   if (pairs_.empty()) return false;
   QueuePair& pair = *pairs_[queue % pairs_.size()];
   const std::lock_guard lock(pair.tx_mutex);
-  const bool large = frame.size() > kFrameBufferBytes;
-  if (failed() || frame.size() < 14 || frame.size() > kLargeFrameBytes ||
+  const bool large = bytes > kFrameBufferBytes;
+  if (failed() || bytes < 14 || bytes > kLargeFrameBytes ||
       (large && pair.large_tx_buffers.empty()) || request.mss > 0x3FFF ||
-      (request.mss != 0 && request.l4_offset + 20u > frame.size())) {
+      (request.mss != 0 && request.l4_offset + 20u > bytes)) {
     ++pair.stats.tx_dropped;
     return false;
   }
@@ -520,33 +531,36 @@ bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request
                         ((uint32_t{request.vlan_tci} >> 12) & 1) << 19 |
                         (uint32_t{request.vlan_tci} & 0xFFF) << 20;
   const size_t oob_bytes = request.insert_vlan ? 24 : 8;
+  const uint64_t slot = pair.tx_posted % options_.tx_buffers;
+  const DmaBuffer target =
+      large ? pair.large_tx_buffers[pair.large_posted % pair.large_tx_buffers.size()]
+            : DmaBuffer{pair.tx_buffers.host.subspan(slot * kFrameBufferBytes, kFrameBufferBytes),
+                        pair.tx_buffers.device_address + slot * kFrameBufferBytes};
+  // The frame's one copy; what is read from it below is read from this
+  // buffer, once.
+  const std::span<const std::byte> frame = target.host.first(bytes);
+  if (!fill(target.host.first(bytes))) {
+    ++pair.stats.tx_dropped;
+    return false;
+  }
   std::array<std::byte, 64> wqe{};
   size_t sges = 1;
   uint32_t header1 = 0;
-  auto header_bytes = static_cast<uint32_t>(frame.size());
+  auto header_bytes = static_cast<uint32_t>(bytes);
   if (request.mss != 0) {
     // TSO: the headers alone in SGE 0 (the header length in last_vbytes),
     // the payload in SGE 1, the MSS in client_data_unit (§3 TSO).
     const uint32_t doff = (std::to_integer<uint32_t>(frame[request.l4_offset + 12u]) >> 4) * 4;
     header_bytes = request.l4_offset + doff;
-    if (doff < 20 || header_bytes > 255 || header_bytes >= frame.size()) {
+    if (doff < 20 || header_bytes > 255 || header_bytes >= bytes) {
       ++pair.stats.tx_dropped;
       return false;
     }
     sges = 2;
     header1 = (1u << 11) | (request.mss << 16);
   }
-  const uint64_t slot = pair.tx_posted % options_.tx_buffers;
-  DmaBuffer target;
-  if (large) {
-    target = pair.large_tx_buffers[pair.large_posted % pair.large_tx_buffers.size()];
-    ++pair.large_posted;
-  } else {
-    target = {pair.tx_buffers.host.subspan(slot * kFrameBufferBytes, kFrameBufferBytes),
-              pair.tx_buffers.device_address + slot * kFrameBufferBytes};
-  }
+  if (large) ++pair.large_posted;
   pair.slot_large[slot] = large;
-  std::copy(frame.begin(), frame.end(), target.host.begin());
   Store<uint32_t>(wqe, 0, request.mss != 0 ? header_bytes << 24 : 0);
   Store<uint32_t>(wqe, 4,
                   static_cast<uint32_t>(sges) | static_cast<uint32_t>(oob_bytes / 4) << 8 | header1);
@@ -560,7 +574,7 @@ bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request
   if (sges == 2) {
     Store<uint64_t>(wqe, sgl + 16, target.device_address + header_bytes);
     Store<uint32_t>(wqe, sgl + 24, memory_key_);
-    Store<uint32_t>(wqe, sgl + 28, static_cast<uint32_t>(frame.size()) - header_bytes);
+    Store<uint32_t>(wqe, sgl + 28, static_cast<uint32_t>(bytes) - header_bytes);
   }
   // Header, OOB and 16 bytes per SGE in whole 32-byte units: 32 or 64.
   const size_t used = sgl + 16 * sges;

@@ -13,7 +13,8 @@
 // object with their CQs, CONFIG_VPORT_RX (receive on, the RQ as default
 // object); RX buffers posted; the RX CQ and the EQ armed.
 //
-// Data path: Transmit copies a frame into a TX buffer and posts one WQE
+// Data path: Transmit copies a frame into a TX buffer (TransmitFrom has
+// the caller's fill write it there) and posts one WQE
 // (TX completions in order free the buffers); Poll (on the EQ vector's
 // interrupt, or a timer) reaps both CQs, hands received frames to a
 // callback in posting order, reposts their buffers and re-arms. The TX CQ
@@ -123,6 +124,12 @@ class Driver {
   // CPU). False: dropped (no free TX buffer, too large, or failed).
   bool Transmit(std::span<const std::byte> frame, const TxRequest& request = {},
                 uint32_t queue = 0);
+  // As Transmit for a frame of `bytes` that `fill` writes straight into
+  // the TX buffer (the frame's one copy, from wherever the caller keeps
+  // it). A fill that fails drops the frame; nothing is posted.
+  using Fill = std::function<base::Result<void>(std::span<std::byte> buffer)>;
+  bool TransmitFrom(size_t bytes, const Fill& fill, const TxRequest& request = {},
+                    uint32_t queue = 0);
   // One thread per pair (or one for all): reap pair `pair`'s completions,
   // deliver its received frames. Poll(receive) does every pair.
   void Poll(uint32_t pair, const Receive& receive);

@@ -108,6 +108,30 @@ TEST_CASE("mana driver: sending raises no interrupt; full TX buffers are reaped 
   CHECK_FALSE(bench.driver->failed());
 }
 
+TEST_CASE("mana driver: a frame filled in place goes out once; a failed fill posts nothing") {
+  Bench bench;
+  const auto frame = Frame(300, 7);
+  size_t offered = 0;
+  REQUIRE(bench.driver->TransmitFrom(frame.size(), [&](std::span<std::byte> buffer) {
+    offered = buffer.size();
+    std::copy(frame.begin(), frame.end(), buffer.begin());
+    return base::Result<void>(base::Ok());
+  }));
+  CHECK(offered == frame.size());
+  REQUIRE(bench.packets.frames.size() == 1);
+  CHECK(bench.packets.frames[0] == frame);
+  // The source failing (the guest's page gone): dropped, nothing posted,
+  // and the next frame takes the slot as if nothing happened.
+  CHECK_FALSE(bench.driver->TransmitFrom(
+      200, [](std::span<std::byte>) { return base::Result<void>(base::Error("gone")); }));
+  CHECK(bench.packets.frames.size() == 1);
+  CHECK(bench.driver->stats().tx_dropped == 1);
+  REQUIRE(bench.driver->Transmit(Frame(64, 8)));
+  REQUIRE(bench.packets.frames.size() == 2);
+  CHECK(bench.packets.frames[1] == Frame(64, 8));
+  CHECK_FALSE(bench.driver->failed());
+}
+
 TEST_CASE("mana driver: a device that lies makes it fail, not crash or hang") {
   Bench bench;
   // Find the RX CQ's first entry by delivering one frame, then corrupt the
