@@ -421,6 +421,12 @@ void NetworkAdapter::SendFrame(Open& open, std::span<const rndis::PerPacketInfo>
     std::printf("hcl: netvsp: first frame from VTL0: %zu bytes, ethertype 0x%04x%s\n",
                 frame_bytes, type, port_ == nullptr ? " (no back end: dropped)" : "");
   }
+  // Per-packet info (mana-netvsc.md §5 "TX"): with offloads advertised
+  // (the port does them), hv_netvsc asks for checksums (type 0) and TCP
+  // segmentation (LSOv2, type 2); both are checked against the frame
+  // before the port sees them. Without, any such info asks for nothing we
+  // do and is ignored. A frame past the MTU (plus an in-band 802.1Q tag)
+  // that is not LSO is a lie: dropped, not trusted.
   TxOffload offload;
   for (const rndis::PerPacketInfo& info : infos) {
     uint32_t value = 0;
