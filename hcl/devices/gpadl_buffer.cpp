@@ -5,20 +5,20 @@
 
 namespace hcl {
 
-GpadlBuffer::GpadlBuffer(Vtl0Memory& memory, vmbus::Gpadl gpadl)
-    : memory_(memory), gpadl_(std::move(gpadl)) {
-  for (const auto& range : gpadl_.ranges) size_ += range.byte_count;
-}
+namespace {
 
+// Calls `chunk(gpa, bytes_done, length)` for each piece of [offset,
+// offset + length) of the bytes of `ranges` (`size` in all) within one page.
 template <typename Chunk>
-base::Result<void> GpadlBuffer::Walk(uint64_t offset, uint64_t length, Chunk&& chunk) const {
-  if (!base::RangeFits<uint64_t>(offset, length, size_))
-    return base::Error::Format("%llu bytes at %llu are outside the %llu-byte GPADL",
+base::Result<void> WalkRanges(std::span<const vmbus::GpaRange> ranges, uint64_t size,
+                              uint64_t offset, uint64_t length, Chunk&& chunk) {
+  if (!base::RangeFits<uint64_t>(offset, length, size))
+    return base::Error::Format("%llu bytes at %llu are outside the %llu bytes of the GPA ranges",
                                static_cast<unsigned long long>(length),
                                static_cast<unsigned long long>(offset),
-                               static_cast<unsigned long long>(size_));
+                               static_cast<unsigned long long>(size));
   uint64_t done = 0;
-  for (const auto& range : gpadl_.ranges) {
+  for (const auto& range : ranges) {
     if (done == length) break;
     if (offset >= range.byte_count) {
       offset -= range.byte_count;
@@ -29,7 +29,7 @@ base::Result<void> GpadlBuffer::Walk(uint64_t offset, uint64_t length, Chunk&& c
     uint64_t at = range.byte_offset + offset;
     while (done < length && at < range.byte_offset + uint64_t{range.byte_count}) {
       const uint64_t page = at / base::kPageSize, in_page = at % base::kPageSize;
-      if (page >= range.pfns.size()) return base::Error("GPADL range shorter than its byte count");
+      if (page >= range.pfns.size()) return base::Error("GPA range shorter than its byte count");
       const uint64_t bytes = std::min({length - done, base::kPageSize - in_page,
                                        range.byte_offset + uint64_t{range.byte_count} - at});
       TRY(chunk(range.pfns[page] * base::kPageSize + in_page, done, bytes));
@@ -41,16 +41,39 @@ base::Result<void> GpadlBuffer::Walk(uint64_t offset, uint64_t length, Chunk&& c
   return base::Ok();
 }
 
+uint64_t TotalBytes(std::span<const vmbus::GpaRange> ranges) {
+  uint64_t size = 0;
+  for (const auto& range : ranges) size += range.byte_count;
+  return size;
+}
+
+base::Result<void> ReadRanges(const Vtl0Memory& memory, std::span<const vmbus::GpaRange> ranges,
+                              uint64_t size, uint64_t offset, std::span<std::byte> out) {
+  return WalkRanges(ranges, size, offset, out.size(),
+                    [&](uint64_t gpa, uint64_t done, uint64_t bytes) {
+                      return memory.Read(mem::Gpa{gpa}, out.subspan(done, bytes));
+                    });
+}
+
+}  // namespace
+
+base::Result<void> ReadGpaRanges(const Vtl0Memory& memory, std::span<const vmbus::GpaRange> ranges,
+                                 uint64_t offset, std::span<std::byte> out) {
+  return ReadRanges(memory, ranges, TotalBytes(ranges), offset, out);
+}
+
+GpadlBuffer::GpadlBuffer(Vtl0Memory& memory, vmbus::Gpadl gpadl)
+    : memory_(memory), gpadl_(std::move(gpadl)), size_(TotalBytes(gpadl_.ranges)) {}
+
 base::Result<void> GpadlBuffer::Read(uint64_t offset, std::span<std::byte> out) const {
-  return Walk(offset, out.size(), [&](uint64_t gpa, uint64_t done, uint64_t bytes) {
-    return memory_.Read(mem::Gpa{gpa}, out.subspan(done, bytes));
-  });
+  return ReadRanges(memory_, gpadl_.ranges, size_, offset, out);
 }
 
 base::Result<void> GpadlBuffer::Write(uint64_t offset, std::span<const std::byte> in) {
-  return Walk(offset, in.size(), [&](uint64_t gpa, uint64_t done, uint64_t bytes) {
-    return memory_.Write(mem::Gpa{gpa}, in.subspan(done, bytes));
-  });
+  return WalkRanges(gpadl_.ranges, size_, offset, in.size(),
+                    [&](uint64_t gpa, uint64_t done, uint64_t bytes) {
+                      return memory_.Write(mem::Gpa{gpa}, in.subspan(done, bytes));
+                    });
 }
 
 }  // namespace hcl

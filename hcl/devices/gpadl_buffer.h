@@ -16,6 +16,13 @@
 
 namespace hcl {
 
+// Reads [offset, offset + out.size()) of the bytes `ranges` describe in
+// order (each range's bytes start byte_offset into its first page: a
+// GPADL's ranges, or a packet's GPA-direct ones), from VTL0 RAM that VTL0
+// may read now; an Error past their bytes or on a refused page.
+base::Result<void> ReadGpaRanges(const Vtl0Memory& memory, std::span<const vmbus::GpaRange> ranges,
+                                 uint64_t offset, std::span<std::byte> out);
+
 class GpadlBuffer {
  public:
   GpadlBuffer(Vtl0Memory& memory, vmbus::Gpadl gpadl);
@@ -25,11 +32,6 @@ class GpadlBuffer {
   base::Result<void> Write(uint64_t offset, std::span<const std::byte> in);
 
  private:
-  // Calls `chunk(gpa, bytes_done, length)` for each piece of [offset,
-  // offset + length) within one page.
-  template <typename Chunk>
-  base::Result<void> Walk(uint64_t offset, uint64_t length, Chunk&& chunk) const;
-
   Vtl0Memory& memory_;
   vmbus::Gpadl gpadl_;
   uint64_t size_ = 0;

@@ -54,28 +54,7 @@ class NetworkAdapter::PacketBytes {
     } else {
       offset -= section_bytes_;
     }
-    for (const vmbus::GpaRange& range : ranges_) {
-      if (done == out.size()) break;
-      if (offset >= range.byte_count) {
-        offset -= range.byte_count;
-        continue;
-      }
-      // The range's bytes start byte_offset into its first page (the ring
-      // reader checked its PFNs cover them).
-      uint64_t at = uint64_t{range.byte_offset} + offset;
-      const uint64_t end = uint64_t{range.byte_offset} + range.byte_count;
-      while (done < out.size() && at < end) {
-        const uint64_t page = at / base::kPageSize, in_page = at % base::kPageSize;
-        if (page >= range.pfns.size()) return base::Error("GPA range shorter than its byte count");
-        const size_t chunk = static_cast<size_t>(
-            std::min<uint64_t>({out.size() - done, base::kPageSize - in_page, end - at}));
-        TRY(memory_.Read(mem::Gpa{range.pfns[page] * base::kPageSize + in_page},
-                         out.subspan(done, chunk)));
-        done += chunk;
-        at += chunk;
-      }
-      offset = 0;
-    }
+    if (done < out.size()) TRY(ReadGpaRanges(memory_, ranges_, offset, out.subspan(done)));
     return base::Ok();
   }
 
@@ -362,10 +341,9 @@ base::Result<void> NetworkAdapter::TransmitPackets(Open& open, const PacketBytes
     std::array<std::byte, rndis::kPacketFixedBytes> fixed{};
     const auto first = std::span(fixed).first(std::min(fixed.size(), total - at));
     TRY(bytes.Read(at, first));
-    uint32_t type = 0, claimed = 0;
-    (void)base::LoadLe<uint32_t>(first, 0, type);
-    (void)base::LoadLe<uint32_t>(first, 4, claimed);
-    auto length = rndis::MessageLengthAt(rndis::Header{type, claimed}, at, total);
+    const rndis::Header header = TRY(rndis::ParseHeader(first));  // first holds >= 8 bytes
+    const uint32_t type = header.type;
+    auto length = rndis::MessageLengthAt(header, at, total);
     if (!length) {
       CountMalformed(open, length.error().message().c_str());
       return base::Ok();
@@ -502,7 +480,6 @@ void NetworkAdapter::SendFrame(Open& open, std::span<const rndis::PerPacketInfo>
   counters_.tx_frames.fetch_add(1, std::memory_order_relaxed);
   counters_.tx_bytes.fetch_add(sent_bytes, std::memory_order_relaxed);
 }
-
 
 void NetworkAdapter::Receive(std::span<const std::byte> frame, const ReceivedFrameInfo& info) {
   if (frame.size() < kEthernetHeaderBytes) {
