@@ -8,6 +8,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <utility>
 
 #include "base/page.h"
 #include "base/string_printf.h"
@@ -17,6 +18,7 @@
 #include "vsm/intercept_message.h"
 #include "vsm/io_instruction.h"
 #include "vsm/register_page.h"
+#include "x86emu/page_walk.h"
 
 namespace loader {
 namespace {
@@ -49,6 +51,21 @@ void CopySharedGprs(const kvm_regs& from, kvm_regs& to) {
   to.r8 = from.r8; to.r9 = from.r9; to.r10 = from.r10; to.r11 = from.r11;
   to.r12 = from.r12; to.r13 = from.r13; to.r14 = from.r14; to.r15 = from.r15;
 }
+
+// VTL0's page tables, read as VTL0's MMU reads them: RAM VTL0 may read.
+class Vtl0PageTables final : public x86emu::PhysReader {
+ public:
+  explicit Vtl0PageTables(const vsm::Partition& partition) : partition_(partition) {}
+  base::Result<void> ReadPhys(x86emu::Gpa gpa, std::span<std::byte> out) override {
+    if (!partition_.ReadVtl0IfAllowed(mem::ToU64(gpa), out))
+      return base::Error::Format("GPA 0x%llx is not RAM VTL0 may read",
+                                 static_cast<unsigned long long>(mem::ToU64(gpa)));
+    return base::Ok();
+  }
+
+ private:
+  const vsm::Partition& partition_;
+};
 
 }  // namespace
 
@@ -203,6 +220,8 @@ base::Result<void> VpRunner::ReturnToVtl0(uint64_t control) {
       (void)shared_.memory->WriteObj(mem::Gpa{*page}, invalid);
     }
   }
+  if (const auto deferred = std::exchange(deferred_io_linear_rip_, std::nullopt))
+    TRY(FinishDeferredIo(*deferred, vtl0.rip));
   TRY(vtls_.vtl0->SetRegs(vtl0));
   active_vtl_ = 0;
   shared_.group->NoteVtl0(vtls_.vtl2->id(), true);
@@ -230,6 +249,53 @@ base::Result<bool> VpRunner::Vtl2InterruptPending() {
   if (kvm::TscDeadlineTimerDue(lapic, tsc.deadline, tsc.tsc)) return true;
   TRY(KickAtVtl2Timer(tsc));
   return false;
+}
+
+base::Result<std::optional<VpRunner::Vtl0Code>> VpRunner::ReadVtl0Code(const kvm_regs& regs,
+                                                                      const kvm_sregs& sregs) {
+  // The walk VTL0's MMU made to fetch the instruction, done again here
+  // over VTL0's view of its RAM (a KVM_TRANSLATE costs an ioctl: about
+  // 10 us an intercept in the carrier). A walk this one cannot make
+  // (5-level paging) falls back to KVM's.
+  Vtl0PageTables tables(*shared_.partition);
+  const x86emu::PagingState paging{
+      .cr = {.cr0 = sregs.cr0, .cr3 = sregs.cr3, .cr4 = sregs.cr4, .efer = sregs.efer},
+      .cpl = static_cast<uint8_t>(sregs.ss.dpl & 3),
+      .rflags_ac = (regs.rflags & x86emu::kFlagAc) != 0};
+  const uint64_t linear = sregs.cs.base + regs.rip;
+  std::optional<uint64_t> gpa;
+  if (auto walked = x86emu::TranslateGva(tables, paging, x86emu::Gva{linear}, x86emu::Access::kExecute)) {
+    const auto* found = std::get_if<x86emu::Gpa>(&*walked);
+    if (found == nullptr) return std::optional<Vtl0Code>();  // not mapped now
+    gpa = mem::ToU64(*found);
+  } else {
+    gpa = TRY(vtls_.vtl0->Translate(linear));
+  }
+  if (!gpa) return std::optional<Vtl0Code>();
+  Vtl0Code code;
+  const size_t offset = base::PageOffset(*gpa);
+  code.size = std::min(base::kPageSize - offset, code.data.size());
+  const size_t back = offset > 0 ? 1 : 0;
+  std::array<std::byte, 16> read{};
+  const auto wanted = std::span(read).first(back + code.size);
+  if (!shared_.partition->ReadVtl0IfAllowed(*gpa - back, wanted)) return std::optional<Vtl0Code>();
+  if (back != 0) code.before = read[0];
+  std::copy_n(read.begin() + static_cast<ptrdiff_t>(back), code.size, code.data.begin());
+  return std::optional<Vtl0Code>(code);
+}
+
+base::Result<void> VpRunner::FinishDeferredIo(uint64_t linear_rip, uint64_t rip_now) {
+  const kvm_sregs sregs = TRY(vtls_.vtl0->GetSregs());
+  if (sregs.cs.base + rip_now != linear_rip) return base::Ok();  // KVM will see RIP moved on
+  // VTL2 left RIP at the instruction (a retried access, an exception it
+  // injects there): an immediate-exit run finishes the exit now; the
+  // caller then puts back the registers VTL2 wants.
+  vtls_.vtl0->RequestImmediateExit();
+  const kvm::VcpuExit completion = TRY(vtls_.vtl0->Run());
+  vtls_.vtl0->ClearImmediateExit();
+  if (!std::holds_alternative<kvm::InterruptedExit>(completion))
+    return base::Error("finishing a deferred I/O exit: " + kvm::DescribeExit(completion));
+  return base::Ok();
 }
 
 base::Result<void> VpRunner::CompleteTrap() {
@@ -342,39 +408,55 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
     if (shared_.events->power_off_requested()) Stop(StopReason::kPoweredOff, "");
     return base::Ok();
   }
-  // TLFS HV_X64_IO_PORT_INTERCEPT_MESSAGE for VTL2.
-  const Rewound rewound = TRY(RewindExit());
+  // TLFS HV_X64_IO_PORT_INTERCEPT_MESSAGE for VTL2, with VTL0's registers
+  // from before the instruction.
   const kvm_sregs sregs = TRY(vtls_.vtl0->GetSregs());
-  hv::IoPortIntercept message;
+  kvm_regs regs = TRY(vtls_.vtl0->GetRegs());
+  // SDM vol. 3A §5.2.1: the mode from EFER.LMA, CS.L and CS.D.
+  const x86emu::CpuMode code_size = (sregs.efer & kEferLma) != 0 && sregs.cs.l != 0 ? x86emu::CpuMode::k64
+                                    : sregs.cs.db != 0 ? x86emu::CpuMode::k32
+                                                       : x86emu::CpuMode::k16;
   const bool write = io.direction == kvm::IoDirection::kOut;
-  message.header = InterceptHeader(rewound.regs, sregs, rewound.instruction_length,
-                                   write ? hv::kAccessWrite : hv::kAccessRead);
+  std::optional<Vtl0Code> code = TRY(ReadVtl0Code(regs, sregs));
+  const vsm::IoExitFacts facts{.port = io.port,
+                               .size = static_cast<uint8_t>(io.size),
+                               .in = !write,
+                               .count = io.count,
+                               .dx = static_cast<uint16_t>(regs.rdx)};
+  uint8_t length = 0;
+  if (const auto deferred =
+          code ? vsm::DeferrableIoLength(code->bytes(), code->before, code_size, facts) : std::nullopt) {
+    // KVM finishes this exit at VTL0's next run only if VTL2 leaves RIP at
+    // the instruction (ReturnToVtl0): no KVM_RUN now.
+    length = *deferred;
+    deferred_io_linear_rip_ = sregs.cs.base + regs.rip;
+  } else {
+    const Rewound rewound = TRY(RewindExit());
+    regs = rewound.regs;
+    length = rewound.instruction_length;
+    // KVM moved RIP past the instruction before the exit (it emulated a
+    // string one): read what is there now.
+    if (length == 0) code.reset();
+  }
+  hv::IoPortIntercept message;
+  message.header = InterceptHeader(regs, sregs, length, write ? hv::kAccessWrite : hv::kAccessRead);
   message.port = io.port;
   message.access_info = static_cast<uint8_t>(io.size);
   // KVM's exit does not say whether it was INS/OUTS: a single one (or REP
-  // with RCX = 1) exits once, like IN/OUT. Read the instruction (VTL0's
-  // own memory, if VTL0 may read it) to tell.
-  std::optional<vsm::IoInstructionForm> form;
-  if (rewound.instruction_length != 0) {
-    if (const auto gpa = TRY(vtls_.vtl0->Translate(sregs.cs.base + rewound.regs.rip))) {
-      std::array<std::byte, 15> bytes{};
-      const size_t in_page = base::kPageSize - base::PageOffset(*gpa);
-      const auto length = std::min<size_t>({rewound.instruction_length, in_page, bytes.size()});
-      if (shared_.partition->ReadVtl0IfAllowed(*gpa, std::span(bytes).first(length)))
-        form = vsm::DecodeIoInstruction(std::span(bytes).first(length),
-                                        (sregs.efer & kEferLma) != 0 && sregs.cs.l != 0);
-    }
-  }
-  if (form ? form->string : (io.count > 1 || rewound.instruction_length == 0))
+  // with RCX = 1) exits once, like IN/OUT. The instruction (VTL0's own
+  // memory, if VTL0 may read it) tells.
+  const std::optional<vsm::IoInstructionForm> form =
+      code ? vsm::DecodeIoInstruction(code->bytes(), code_size) : std::nullopt;
+  if (form ? form->string : (io.count > 1 || length == 0))
     message.access_info |= hv::kIoString;
-  if (form ? form->rep : (io.count > 1 || rewound.instruction_length == 0))
+  if (form ? form->rep : (io.count > 1 || length == 0))
     message.access_info |= hv::kIoRep;
-  message.rax = rewound.regs.rax;
+  message.rax = regs.rax;
   message.ds = vsm::ToWire(sregs.ds);
   message.es = vsm::ToWire(sregs.es);
-  message.rcx = rewound.regs.rcx;
-  message.rsi = rewound.regs.rsi;
-  message.rdi = rewound.regs.rdi;
+  message.rcx = regs.rcx;
+  message.rsi = regs.rsi;
+  message.rdi = regs.rdi;
   const auto bytes = vsm::Message(hv::message::kIoPortIntercept, message);
   return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
 }

@@ -37,6 +37,7 @@
 // entry), an exit the loader cannot handle, a failing KVM call.
 #pragma once
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -173,6 +174,20 @@ class VpRunner {
     uint8_t instruction_length;
   };
   base::Result<Rewound> RewindExit();
+  // VTL0's instruction bytes at RIP, as many of the 15 an instruction may
+  // have as lie in RIP's page, and the byte before RIP if it lies there
+  // too; nullopt if RIP's page is not RAM VTL0 may read.
+  struct Vtl0Code {
+    std::array<std::byte, 15> data{};
+    size_t size = 0;
+    std::optional<std::byte> before;
+    std::span<const std::byte> bytes() const { return std::span(data).first(size); }
+  };
+  base::Result<std::optional<Vtl0Code>> ReadVtl0Code(const kvm_regs& regs, const kvm_sregs& sregs);
+  // Lets KVM finish a VTL0 I/O exit left for later (HandleVtl0Io) at
+  // `linear_rip` when VTL2 returns with RIP (`rip_now`) still there:
+  // otherwise KVM would skip the instruction at VTL0's next run.
+  base::Result<void> FinishDeferredIo(uint64_t linear_rip, uint64_t rip_now);
   // The intercept message header for VTL0's state (TLFS
   // HV_X64_INTERCEPT_MESSAGE_HEADER).
   base::Result<hv::InterceptHeader> InterceptHeader(const kvm_regs& regs, uint8_t length,
@@ -209,6 +224,9 @@ class VpRunner {
   bool trace_;
   vsm::HypercallHandler hypercalls_;
   uint8_t active_vtl_ = 2;
+  // The linear RIP of a VTL0 IN/OUT whose exit KVM has not finished
+  // (vsm::DeferrableIoLength), until VTL2 returns to VTL0.
+  std::optional<uint64_t> deferred_io_linear_rip_;
   // VTL0 hit an unrecoverable exception (HandleVtl0Fatal): VTL2 may not
   // return to it (no reset of VTL0's state yet).
   bool vtl0_failed_ = false;

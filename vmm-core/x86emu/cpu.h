@@ -95,9 +95,18 @@ enum class ExceptionVector : uint8_t { kUd = 6, kSs = 12, kGp = 13, kPf = 14 };
 // The execution mode, from EFER.LMA, CS.L and CS.D (SDM Vol 3 §5.2.1).
 enum class CpuMode : uint8_t { k16, k32, k64 };
 
-class X86Cpu {
+// Guest RAM as physical addresses: what a page walk reads page-table
+// entries through (page_walk.h). An error here is a failure of the caller
+// (a GPA outside RAM, or one the caller may not read), not a guest
+// exception: Emulate passes it up unchanged.
+class PhysReader {
  public:
-  virtual ~X86Cpu() = default;
+  virtual ~PhysReader() = default;
+  virtual base::Result<void> ReadPhys(Gpa gpa, std::span<std::byte> out) = 0;
+};
+
+class X86Cpu : public PhysReader {
+ public:
 
   virtual uint64_t gpr(Gpr reg) const = 0;
   virtual void set_gpr(Gpr reg, uint64_t value) = 0;
@@ -108,9 +117,7 @@ class X86Cpu {
   virtual SegmentRegister segment(Segment seg) const = 0;
   virtual ControlRegisters control_registers() const = 0;
 
-  // Guest RAM. An error here is a failure of the caller (a GPA outside RAM),
-  // not a guest exception: Emulate passes it up unchanged.
-  virtual base::Result<void> ReadPhys(Gpa gpa, std::span<std::byte> out) = 0;
+  // Guest RAM: ReadPhys (PhysReader) and WritePhys, with the same errors.
   virtual base::Result<void> WritePhys(Gpa gpa, std::span<const std::byte> in) = 0;
 
   // True when an access to `gpa` goes to the emulated device rather than RAM.

@@ -19,10 +19,10 @@ constexpr uint64_t kPteNx = 1ull << 63;
 // Bits 51:12: the next table or the 4 KiB frame.
 constexpr uint64_t kPteAddress = 0x000f'ffff'ffff'f000ull;
 
-base::Result<uint64_t> ReadEntry(X86Cpu& cpu, uint64_t gpa, size_t entry_bytes) {
+base::Result<uint64_t> ReadEntry(PhysReader& memory, uint64_t gpa, size_t entry_bytes) {
   std::array<std::byte, 8> raw{};
   const std::span<std::byte> bytes = std::span(raw).first(entry_bytes);
-  if (auto read = cpu.ReadPhys(Gpa{gpa}, bytes); !read.ok())
+  if (auto read = memory.ReadPhys(Gpa{gpa}, bytes); !read.ok())
     return std::move(read).error().Context("reading a page-table entry");
   uint64_t value = 0;
   if (entry_bytes == 8) {
@@ -54,7 +54,7 @@ PagingState PagingState::FromCpu(const X86Cpu& cpu) {
   };
 }
 
-base::Result<Translation> TranslateGva(X86Cpu& cpu, const PagingState& state, Gva gva,
+base::Result<Translation> TranslateGva(PhysReader& memory, const PagingState& state, Gva gva,
                                        Access access) {
   const ControlRegisters& cr = state.cr;
   const uint64_t va = ToU64(gva);
@@ -85,7 +85,7 @@ base::Result<Translation> TranslateGva(X86Cpu& cpu, const PagingState& state, Gv
   } else if (pae) {
     // SDM Vol 3 §4.4.1: CR3 bits 31:5 locate four PDPTEs, indexed by VA 31:30.
     const uint64_t pdpte_gpa = (cr.cr3 & 0xffff'ffe0ull) + ((va >> 30) & 3) * 8;
-    const uint64_t pdpte = TRY(ReadEntry(cpu, pdpte_gpa, 8));
+    const uint64_t pdpte = TRY(ReadEntry(memory, pdpte_gpa, 8));
     if ((pdpte & kPtePresent) == 0) return fault(0);
     walk = Walk{pdpte & kPteAddress, 8, 9, {21, 12, 0, 0}, 2};
   } else {
@@ -100,7 +100,7 @@ base::Result<Translation> TranslateGva(X86Cpu& cpu, const PagingState& state, Gv
   for (size_t level = 0; level < walk.levels && !gpa; ++level) {
     const unsigned shift = walk.shifts[level];
     const uint64_t index = (va >> shift) & ((1ull << walk.index_bits) - 1);
-    const uint64_t entry = TRY(ReadEntry(cpu, table + index * walk.entry_bytes, walk.entry_bytes));
+    const uint64_t entry = TRY(ReadEntry(memory, table + index * walk.entry_bytes, walk.entry_bytes));
     if ((entry & kPtePresent) == 0) return fault(0);
     if (walk.entry_bytes == 8 && !nxe && (entry & kPteNx) != 0) return fault(kPfPresent | kPfReserved);
     writable = writable && (entry & kPteWrite) != 0;

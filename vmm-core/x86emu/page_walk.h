@@ -50,9 +50,9 @@ using Translation = std::variant<Gpa, PageFault>;
 
 // Translates one address. The translation holds for the rest of the 4 KiB
 // page containing `gva` only; callers split accesses at page boundaries.
-// Page-table entries are read with cpu.ReadPhys; an error there is returned
+// Page-table entries are read with memory.ReadPhys; an error there is returned
 // as an Error, not a PageFault.
-base::Result<Translation> TranslateGva(X86Cpu& cpu, const PagingState& state, Gva gva,
+base::Result<Translation> TranslateGva(PhysReader& memory, const PagingState& state, Gva gva,
                                        Access access);
 
 }  // namespace x86emu
