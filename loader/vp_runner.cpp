@@ -166,6 +166,11 @@ base::Result<void> VpRunner::EnterVtl2(hv::VtlEntryReason reason,
     const hv::VpRegisterPage shown = vsm::ShowRegisters(vtl0, TRY(vtls_.vtl0->GetSregs()));
     if (!shared_.memory->WriteObj(mem::Gpa{*page}, shown)) Log("VTL2's register page is outside RAM");
   }
+  // A message goes to VTL2's intercept page if it turned that on
+  // (VsmPartitionConfig), else to its SINT0 (hyperv-vmbus.md §3.3).
+  const bool intercept_page =
+      message && (shared_.partition->vsm_partition_config() & hv::kVsmConfigInterceptPage) != 0;
+  if (intercept_page) reason = hv::VtlEntryReason::kInterceptPage;
   // TLFS "VTL Entry": the entry reason in the VTL control area of the
   // target VTL's VP assist page.
   if (auto assist = vtls_.vtl2_msrs->vp_assist_page()) {
@@ -174,7 +179,16 @@ base::Result<void> VpRunner::EnterVtl2(hv::VtlEntryReason reason,
                                   code))
       Log("VTL2's VP assist page is outside RAM");
   }
-  if (message) {
+  if (intercept_page) {
+    // The message in VTL2's VP assist page: nothing queued, no SINT0 slot
+    // to free, no EOM.
+    std::array<std::byte, hv::kMessageBytes> slot{};
+    std::copy(message->begin(), message->end(), slot.begin());
+    const auto assist = vtls_.vtl2_msrs->vp_assist_page();
+    if (!assist ||
+        !shared_.memory->WriteObj(mem::Gpa{mem::ToU64(*assist) + hv::vp_assist::kInterceptMessage}, slot))
+      Log("intercept message lost: VTL2's VP assist page is missing or outside RAM");
+  } else if (message) {
     std::array<std::byte, hv::kMessageBytes> slot{};
     std::copy(message->begin(), message->end(), slot.begin());
     const hyperv::Synic::Outcome posted = vtls_.vtl2_msrs->synic().Post(hv::kInterceptSint, slot);

@@ -108,8 +108,17 @@
 #define MV_REG_VSM_CODE_PAGE_OFFSETS	0x000D0002
 #define MV_REG_REGISTER_PAGE		0x0009001C	/* overlay: bit 0 enable, GPN << 12 */
 #define MV_REG_VSM_PARTITION_CONFIG	0x000D0007
+#define MV_REG_VSM_CAPABILITIES		0x000D0006
 /* VsmPartitionConfig: enable_vtl_protection, default protection RWX (4 bits). */
 #define MV_VSM_PARTITION_CONFIG	(BIT_ULL(0) | (0xFULL << 1))
+/*
+ * VsmCapabilities bit 27 (intercept_page_available) lets us set
+ * VsmPartitionConfig bit 12 (intercept_page): intercepts then arrive in the
+ * VP assist page with entry reason 3, with no SINT0 message to copy, free
+ * and EOM (hyperv-vmbus.md 3.3).
+ */
+#define MV_VSM_CAP_INTERCEPT_PAGE	BIT_ULL(27)
+#define MV_VSM_CONFIG_INTERCEPT_PAGE	BIT_ULL(12)
 
 /* VTL entry reasons (VP assist page, control area). */
 #define MV_ENTRY_REASON_VTL_CALL	1
@@ -1223,7 +1232,7 @@ static bool __init mv_hyperv_present(void)
 static int __init mv_init(void)
 {
 	struct hv_register_assoc reg;
-	u64 msr, offsets;
+	u64 msr, offsets, config;
 	int state, ret, i;
 
 	if (!mv_hyperv_present()) {
@@ -1283,8 +1292,15 @@ static int __init mv_init(void)
 	mshv_vtl_hcl_return_entry = (u8 *)mv_hypercall_pg + ((offsets >> 12) & 0xFFF);
 
 	memset(&reg, 0, sizeof(reg));
+	reg.name = MV_REG_VSM_CAPABILITIES;
+	config = MV_VSM_PARTITION_CONFIG;
+	if (!mv_vp_registers(false, MV_INPUT_VTL_OWN, &reg, 1) &&
+	    (reg.value.reg64 & MV_VSM_CAP_INTERCEPT_PAGE))
+		config |= MV_VSM_CONFIG_INTERCEPT_PAGE;
+
+	memset(&reg, 0, sizeof(reg));
 	reg.name = MV_REG_VSM_PARTITION_CONFIG;
-	reg.value.reg64 = MV_VSM_PARTITION_CONFIG;
+	reg.value.reg64 = config;
 	ret = mv_vp_registers(true, MV_INPUT_VTL_OWN, &reg, 1);
 	if (ret) {
 		pr_err("cannot set VsmPartitionConfig\n");

@@ -32,10 +32,10 @@ T Load(const std::vector<std::byte>& bytes, size_t offset = 0) {
   return value;
 }
 
-// hvdef HV_REGISTER_VSM_CAPABILITIES: nothing optional is offered (no
-// MBEC, no intercept page, no return actions); the paravisor then uses
-// SINT0 messages for intercepts (hyperv-vmbus.md §3.5).
-constexpr uint64_t kVsmCapabilities = 0;
+// hvdef HV_REGISTER_VSM_CAPABILITIES: of the optional features only the
+// intercept page (no MBEC, no return actions). A VTL2 that does not turn
+// it on gets intercepts as SINT0 messages (hyperv-vmbus.md §3.3, §3.5).
+constexpr uint64_t kVsmCapabilities = hv::kVsmCapInterceptPage;
 
 }  // namespace
 

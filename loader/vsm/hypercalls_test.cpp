@@ -466,3 +466,32 @@ TEST_CASE("hypercalls: HvCallHclGetPlatformReport gives VTL2, and only VTL2, a s
 }
 
 }  // namespace
+
+TEST_CASE("hypercalls: the intercept page is offered, and VTL2 turns it on in its partition config") {
+  auto m = Machine();
+  hv::VpRegistersHeader header;
+  header.partition_id = hv::kPartitionSelf;
+  header.vp_index = hv::kVpIndexSelf;
+  header.input_vtl = 0;
+  Put(*m, 0x2000, header);
+  Put(*m, 0x2000 + sizeof header, uint32_t{hv::reg::kVsmCapabilities});
+  REQUIRE(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kGetVpRegisters, 0x2000, 0x4000, 1))
+                       .value()) == hv::Status::kSuccess);
+  CHECK((m->view2->memory().ReadObj<uint64_t>(mem::Gpa{0x4000}).value() & hv::kVsmCapInterceptPage) != 0);
+  CHECK((m->partition->vsm_partition_config() & hv::kVsmConfigInterceptPage) == 0);
+  hv::RegisterAssoc config;
+  config.name = hv::reg::kVsmPartitionConfig;
+  config.value = {hv::kVsmConfigInterceptPage | 1, 0};
+  Put(*m, 0x2000 + sizeof header, config);
+  REQUIRE(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kSetVpRegisters, 0x2000, 0, 1))
+                       .value()) == hv::Status::kSuccess);
+  CHECK((m->partition->vsm_partition_config() & hv::kVsmConfigInterceptPage) != 0);
+  // It is no register of VTL0's: VTL2 naming VTL0 is refused.
+  header.input_vtl = hv::EncodeInputVtl(0);
+  Put(*m, 0x2000, header);
+  config.value = {0, 0};
+  Put(*m, 0x2000 + sizeof header, config);
+  CHECK(StatusOf(m->handler->Handle(2, Call(hv::CallCode::kSetVpRegisters, 0x2000, 0, 1))
+                     .value()) != hv::Status::kSuccess);
+  CHECK((m->partition->vsm_partition_config() & hv::kVsmConfigInterceptPage) != 0);
+}

@@ -193,13 +193,11 @@ bool Partition::ReadVtl0IfAllowed(uint64_t gpa, std::span<std::byte> out) const 
 }
 
 uint64_t Partition::vsm_partition_config() const {
-  std::lock_guard lock(mutex_);
-  return vsm_partition_config_;
+  return vsm_partition_config_.load(std::memory_order_acquire);
 }
 
 void Partition::set_vsm_partition_config(uint64_t value) {
-  std::lock_guard lock(mutex_);
-  vsm_partition_config_ = value;
+  vsm_partition_config_.store(value, std::memory_order_release);
 }
 
 }  // namespace loader::vsm

@@ -16,6 +16,7 @@
 // thread runs.
 #pragma once
 
+#include <atomic>
 #include <bitset>
 #include <functional>
 #include <optional>
@@ -153,7 +154,7 @@ class Partition {
   bool msr_intercept_ = false;            // guarded by mutex_
   bool unknown_connection_intercept_ = false;  // guarded by mutex_
   EventPorts event_ports_;                // guarded by mutex_
-  uint64_t vsm_partition_config_ = 0;     // guarded by mutex_
+  std::atomic<uint64_t> vsm_partition_config_{0};  // read at every VTL2 entry with a message
   std::optional<Vtl0Protections> protections_;  // guarded by mutex_
   SlotMapper slot_mapper_;
   mem::GuestMemory* vtl0_memory_ = nullptr;  // set up before the VPs run

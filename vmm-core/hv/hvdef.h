@@ -131,6 +131,14 @@ inline constexpr uint32_t kVsmPartitionConfig = 0x000D0007;
 inline constexpr uint32_t kRegisterPage = 0x0009001C;
 }  // namespace reg
 
+// HV_REGISTER_VSM_CAPABILITIES bit 27 (intercept_page_available) and
+// HV_REGISTER_VSM_PARTITION_CONFIG bit 12 (intercept_page): a VTL2 that
+// sets the latter gets each intercept in its VP assist page
+// (vp_assist::kInterceptMessage) with entry reason kInterceptPage instead
+// of a SINT0 message (hyperv-vmbus.md §3.3).
+inline constexpr uint64_t kVsmCapInterceptPage = uint64_t{1} << 27;
+inline constexpr uint64_t kVsmConfigInterceptPage = uint64_t{1} << 12;
+
 // HV_REGISTER_ASSOC as GetVpRegisters outputs values and SetVpRegisters
 // takes entries: a 16-byte value; a segment is {base u64, limit u32,
 // selector u16, attributes u16} (VMX access-rights layout), a table
