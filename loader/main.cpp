@@ -274,9 +274,12 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   }
   // VTL0: its own synthetic MSRs and SynIC per VP, and the host's port
   // bus for the ports VTL2 does not intercept (ACPI PM1: VTL0's S5 ends
-  // the machine too).
+  // the machine too; the CMOS RTC, which Hyper-V's host emulates for the
+  // guest: without it Linux finds UIP always set, polls the RTC for a
+  // second, about 40,000 exits, and starts its clock at 1970).
   std::vector<loader::hyperv::SyntheticMsrs> vtl0_msrs;
   devices::AcpiPm1 vtl0_pm1(events);
+  devices::CmosRtc vtl0_rtc([] { return std::time(nullptr); });
   loader::BenchmarkPort vtl0_benchmark_port;
   devices::PortBus vtl0_ports;
   if (machine->vtl0) {
@@ -289,6 +292,8 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
     }
     for (auto attached : {vtl0_ports.Attach(devices::AcpiPm1::kPm1Base,
                                             devices::AcpiPm1::kRegisterBytes, vtl0_pm1),
+                          vtl0_ports.Attach(devices::CmosRtc::kBase, devices::CmosRtc::kPortCount,
+                                            vtl0_rtc),
                           vtl0_ports.Attach(loader::BenchmarkPort::kPort, 1, vtl0_benchmark_port)}) {
       if (!attached) {
         std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());
