@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <bit>
 #include <cstring>
+#include <utility>
 
 #include "base/le_bytes.h"
 #include "base/string_printf.h"
@@ -94,8 +95,36 @@ struct Driver::QueuePair {
   // says its head moved, which the device must learn (a CQ it sees full
   // stops the SQ).
   bool eq_needs_arm = false, rx_cq_needs_arm = false, tx_cq_reaped = false;
+  // Per TX slot: its WQE's bytes in the SQ, and an in-place frame's done.
+  std::vector<uint16_t> slot_wqe_bytes;
+  std::vector<Done> slot_done;
+  uint64_t sq_bytes_out = 0;    // WQE bytes posted and not completed
+  uint64_t in_place_out = 0;    // in-place frames posted and not completed
+  // In-place frames finished (and whether sent), their dones to run once
+  // tx_mutex is released (FinishedSends).
+  std::vector<std::pair<Done, bool>> finished;
   std::mutex tx_mutex;
   Stats stats;  // tx_* under tx_mutex
+};
+
+// Runs the dones ReapTxAndReport collected, when it goes: declared before
+// the lock_guard on tx_mutex, it goes after the lock is released.
+class Driver::FinishedSends {
+ public:
+  explicit FinishedSends(QueuePair& pair) : pair_(pair) {}
+  ~FinishedSends() {
+    std::vector<std::pair<Done, bool>> finished;
+    {
+      const std::lock_guard lock(pair_.tx_mutex);
+      finished.swap(pair_.finished);
+    }
+    for (auto& [done, sent] : finished) done(sent);
+  }
+  FinishedSends(const FinishedSends&) = delete;
+  FinishedSends& operator=(const FinishedSends&) = delete;
+
+ private:
+  QueuePair& pair_;
 };
 
 Driver::Driver(Bar& bar, DmaPool& pool, Clock clock, const Options& options)
@@ -435,6 +464,8 @@ base::Result<void> Driver::BringUp() {
     for (uint32_t i = 0; i < options_.large_tx_buffers; ++i)
       pair->large_tx_buffers.push_back(TRY(allocate(kLargeFrameBytes)));
     pair->slot_large.assign(options_.tx_buffers, false);
+    pair->slot_wqe_bytes.assign(options_.tx_buffers, 0);
+    pair->slot_done.resize(options_.tx_buffers);
     pairs_.push_back(std::move(pair));
   }
   // CONFIG_VPORT_RX: receive on; with several pairs RSS over a fixed key
@@ -495,28 +526,54 @@ bool Driver::Transmit(std::span<const std::byte> frame, const TxRequest& request
 
 bool Driver::TransmitFrom(size_t bytes, const Fill& fill, const TxRequest& request,
                           uint32_t queue) {
+  return PostTx(bytes, fill, {}, nullptr, request, queue);
+}
+
+bool Driver::TransmitInPlace(size_t bytes, const Fill& fill_head,
+                             std::span<const block::Segment> rest, Done done,
+                             const TxRequest& request, uint32_t queue) {
+  uint64_t rest_bytes = 0;
+  for (const block::Segment& segment : rest) rest_bytes += segment.bytes;
+  if (bytes <= kInPlaceHeadBytes || rest.empty() || rest.size() > kMaxInPlaceSegments ||
+      rest_bytes != bytes - kInPlaceHeadBytes || !done)
+    return false;
+  return PostTx(bytes, fill_head, rest, std::move(done), request, queue);
+}
+
+bool Driver::PostTx(size_t bytes, const Fill& fill, std::span<const block::Segment> rest,
+                    Done done, const TxRequest& request, uint32_t queue) {
   if (pairs_.empty()) return false;
   QueuePair& pair = *pairs_[queue % pairs_.size()];
+  const FinishedSends finished(pair);  // after the lock below is released
   const std::lock_guard lock(pair.tx_mutex);
-  const bool large = bytes > kFrameBufferBytes;
+  const bool in_place = !rest.empty();
+  // What is copied into the TX buffer: the whole frame, or its head.
+  const size_t copied = in_place ? kInPlaceHeadBytes : bytes;
+  const bool large = copied > kFrameBufferBytes;
   if (failed() || bytes < 14 || bytes > kLargeFrameBytes ||
       (large && pair.large_tx_buffers.empty()) || request.mss > 0x3FFF ||
-      (request.mss != 0 && request.l4_offset + 20u > bytes)) {
+      (request.mss != 0 && request.l4_offset + 20u > copied)) {
     ++pair.stats.tx_dropped;
     return false;
   }
+  // The WQE (§3): header, the OOB (the short form, or the long one, 16
+  // bytes more, when the device inserts a VLAN tag), then 16 bytes per
+  // SGE, in whole 32-byte units: the copied bytes (for TSO, the headers
+  // alone, then the rest of what was copied), then `rest`.
+  const size_t oob_bytes = request.insert_vlan ? 24 : 8;
+  const size_t max_sges = (request.mss != 0 ? 2 : 1) + rest.size();
+  const auto wqe_bytes_for = [&](size_t sges) { return (8 + oob_bytes + 16 * sges + 31) / 32 * 32; };
+  const size_t max_wqe_bytes = wqe_bytes_for(max_sges);
   const auto full = [&] {
     return pair.tx_posted - pair.tx_completed >= options_.tx_buffers ||
-           (large && pair.large_posted - pair.large_completed >= pair.large_tx_buffers.size());
+           (large && pair.large_posted - pair.large_completed >= pair.large_tx_buffers.size()) ||
+           pair.sq_bytes_out + max_wqe_bytes > pair.sq->bytes;
   };
   if (full()) ReapTxAndReport(pair);
   if (failed() || full()) {
     ++pair.stats.tx_dropped;
     return false;
   }
-  // §3 TX OOB: the short form (packet format 0), or the long one (format
-  // 1, 16 bytes more) when the device inserts a VLAN tag; the offloads,
-  // the CQ; the SQ's frame.
   uint32_t oob0 = pair.tx_cq->id << 8;
   if (request.insert_vlan) oob0 |= 1u;
   if (request.ipv4) oob0 |= 1u << 2;
@@ -530,58 +587,65 @@ bool Driver::TransmitFrom(size_t bytes, const Fill& fill, const TxRequest& reque
   const uint32_t oob2 = (1u << 3) | (uint32_t{request.vlan_tci} >> 13) << 16 |
                         ((uint32_t{request.vlan_tci} >> 12) & 1) << 19 |
                         (uint32_t{request.vlan_tci} & 0xFFF) << 20;
-  const size_t oob_bytes = request.insert_vlan ? 24 : 8;
   const uint64_t slot = pair.tx_posted % options_.tx_buffers;
   const DmaBuffer target =
       large ? pair.large_tx_buffers[pair.large_posted % pair.large_tx_buffers.size()]
             : DmaBuffer{pair.tx_buffers.host.subspan(slot * kFrameBufferBytes, kFrameBufferBytes),
                         pair.tx_buffers.device_address + slot * kFrameBufferBytes};
-  // The frame's one copy; what is read from it below is read from this
+  // The copied bytes; what is read from them below is read from this
   // buffer, once.
-  const std::span<const std::byte> frame = target.host.first(bytes);
-  if (!fill(target.host.first(bytes))) {
+  const std::span<const std::byte> head = target.host.first(copied);
+  if (!fill(target.host.first(copied))) {
     ++pair.stats.tx_dropped;
     return false;
   }
-  std::array<std::byte, 64> wqe{};
-  size_t sges = 1;
+  std::array<std::byte, kMaxSqWqeBytes> wqe{};
+  size_t sges = 0;
+  const size_t sgl = 8 + oob_bytes;
+  const auto add_sge = [&](uint64_t address, uint64_t length) {
+    Store<uint64_t>(wqe, sgl + 16 * sges, address);
+    Store<uint32_t>(wqe, sgl + 16 * sges + 8, memory_key_);
+    Store<uint32_t>(wqe, sgl + 16 * sges + 12, static_cast<uint32_t>(length));
+    ++sges;
+  };
   uint32_t header1 = 0;
-  auto header_bytes = static_cast<uint32_t>(bytes);
+  size_t header_bytes = copied;
   if (request.mss != 0) {
     // TSO: the headers alone in SGE 0 (the header length in last_vbytes),
-    // the payload in SGE 1, the MSS in client_data_unit (§3 TSO).
-    const uint32_t doff = (std::to_integer<uint32_t>(frame[request.l4_offset + 12u]) >> 4) * 4;
+    // the payload after, the MSS in client_data_unit (§3 TSO).
+    const uint32_t doff = (std::to_integer<uint32_t>(head[request.l4_offset + 12u]) >> 4) * 4;
     header_bytes = request.l4_offset + doff;
     if (doff < 20 || header_bytes > 255 || header_bytes >= bytes) {
       ++pair.stats.tx_dropped;
       return false;
     }
-    sges = 2;
     header1 = (1u << 11) | (request.mss << 16);
   }
+  add_sge(target.device_address, header_bytes);
+  if (header_bytes < copied) add_sge(target.device_address + header_bytes, copied - header_bytes);
+  for (const block::Segment& segment : rest) add_sge(mem::ToU64(segment.gpa), segment.bytes);
   if (large) ++pair.large_posted;
   pair.slot_large[slot] = large;
-  Store<uint32_t>(wqe, 0, request.mss != 0 ? header_bytes << 24 : 0);
+  Store<uint32_t>(wqe, 0, request.mss != 0 ? static_cast<uint32_t>(header_bytes) << 24 : 0);
   Store<uint32_t>(wqe, 4,
                   static_cast<uint32_t>(sges) | static_cast<uint32_t>(oob_bytes / 4) << 8 | header1);
   Store<uint32_t>(wqe, 8, oob0);
   Store<uint32_t>(wqe, 12, oob1);
   if (request.insert_vlan) Store<uint32_t>(wqe, 16, oob2);  // dw3, the long form's vp offset: 0
-  const size_t sgl = 8 + oob_bytes;
-  Store<uint64_t>(wqe, sgl, target.device_address);
-  Store<uint32_t>(wqe, sgl + 8, memory_key_);
-  Store<uint32_t>(wqe, sgl + 12, header_bytes);
-  if (sges == 2) {
-    Store<uint64_t>(wqe, sgl + 16, target.device_address + header_bytes);
-    Store<uint32_t>(wqe, sgl + 24, memory_key_);
-    Store<uint32_t>(wqe, sgl + 28, static_cast<uint32_t>(bytes) - header_bytes);
+  const size_t wqe_bytes = wqe_bytes_for(sges);
+  pair.sq->PostWqe(std::span(wqe).first(wqe_bytes));
+  pair.slot_wqe_bytes[slot] = static_cast<uint16_t>(wqe_bytes);
+  pair.sq_bytes_out += wqe_bytes;
+  if (in_place) {
+    pair.slot_done[slot] = std::move(done);
+    ++pair.in_place_out;
   }
-  // Header, OOB and 16 bytes per SGE in whole 32-byte units: 32 or 64.
-  const size_t used = sgl + 16 * sges;
-  pair.sq->PostWqe(std::span(wqe).first(used <= 32 ? 32 : 64));
   ++pair.tx_posted;
   ++pair.stats.tx_frames;
   Doorbell(doorbell_page_ + doorbell::kSq, pair.sq->id | (uint64_t{pair.sq->tail} << 32));
+  // The device may have sent it already (the loader's VF does, within the
+  // doorbell): the guest's memory is free again the sooner.
+  if (in_place) ReapTxAndReport(pair);
   return true;
 }
 
@@ -602,18 +666,37 @@ void Driver::ReapTx(QueuePair& pair) {
                               static_cast<unsigned>(pair.tx_posted - pair.tx_completed)));
       return;
     }
-    if ((header & 0x3F) != cqe::kTxOkay) ++pair.stats.tx_errors;
+    const bool sent = (header & 0x3F) == cqe::kTxOkay;
+    if (!sent) ++pair.stats.tx_errors;
     pair.tx_cq_reaped = true;
-    if (pair.slot_large[pair.tx_completed % options_.tx_buffers]) ++pair.large_completed;
+    const uint64_t slot = pair.tx_completed % options_.tx_buffers;
+    if (pair.slot_large[slot]) ++pair.large_completed;
+    pair.sq_bytes_out -= pair.slot_wqe_bytes[slot];
+    if (pair.slot_done[slot]) {
+      pair.finished.emplace_back(std::exchange(pair.slot_done[slot], nullptr), sent);
+      --pair.in_place_out;
+    }
     ++pair.tx_completed;
   }
 }
 
 void Driver::ReapTxAndReport(QueuePair& pair) {
-  ReapTx(pair);
-  if (failed() || !pair.tx_cq_reaped) return;
-  // The new head, not armed (see the header).
-  Doorbell(doorbell_page_ + doorbell::kCq, pair.tx_cq->CompletionDoorbell(false));
+  if (!failed()) ReapTx(pair);
+  if (failed()) {
+    // Nothing more will complete: the in-place frames finish unsent (the
+    // device may still hold their addresses, as it may the driver's own
+    // memory, which is never freed after a failure).
+    for (Done& done : pair.slot_done)
+      if (done) pair.finished.emplace_back(std::exchange(done, nullptr), false);
+    pair.in_place_out = 0;
+    return;
+  }
+  // The new head; armed while in-place frames are out (see the header):
+  // an arm behind the device's tail fires at once (§3 arm model), so a
+  // completion between the reap and this doorbell is not lost.
+  const bool arm = pair.in_place_out != 0;
+  if (!pair.tx_cq_reaped && !arm) return;
+  Doorbell(doorbell_page_ + doorbell::kCq, pair.tx_cq->CompletionDoorbell(arm));
   pair.tx_cq_reaped = false;
 }
 
@@ -682,8 +765,14 @@ void Driver::Poll(const Receive& receive) {
 }
 
 void Driver::Poll(uint32_t index, const Receive& receive) {
-  if (failed() || index >= pairs_.size()) return;
+  if (index >= pairs_.size()) return;
   QueuePair& pair = *pairs_[index];
+  const FinishedSends finished(pair);  // last: no lock held
+  if (failed()) {
+    const std::lock_guard lock(pair.tx_mutex);
+    ReapTxAndReport(pair);  // a failed driver's in-place frames finish unsent
+    return;
+  }
   {
     const std::lock_guard lock(pair.tx_mutex);
     ++pair.stats.interrupts;

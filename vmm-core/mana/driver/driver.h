@@ -17,12 +17,16 @@
 // the caller's fill write it there) and posts one WQE
 // (TX completions in order free the buffers); Poll (on the EQ vector's
 // interrupt, or a timer) reaps both CQs, hands received frames to a
-// callback in posting order, reposts their buffers and re-arms. The TX CQ
-// is never armed: a frame is copied before Transmit returns, so its
-// completion only frees a buffer, and is reaped by the next Poll or by a
-// Transmit that finds every buffer taken (each reap tells the device the
-// CQ's new head). An interrupt per transmit burst would cost the
-// paravisor a VTL2 interrupt, an EOI and a thread wake-up for nothing.
+// callback in posting order, reposts their buffers and re-arms. A copied
+// frame's completion only frees a buffer: it is reaped by the next Poll
+// or by a Transmit that finds every buffer taken (each reap tells the
+// device the CQ's new head), and the TX CQ stays unarmed for it (an
+// interrupt per transmit burst would cost the paravisor a VTL2 interrupt,
+// an EOI and a thread wake-up for nothing). TransmitInPlace copies only a
+// frame's headers and has the device read the rest where the caller keeps
+// it (zero copy): its completion tells the caller the memory is free
+// again, so the driver reaps right after the doorbell and keeps the TX CQ
+// armed while such frames are out.
 //
 // The device is semi-trusted (mana-netvsc.md §6 "Paravisor MANA driver"):
 // every response is checked (status, message id, size, device and activity
@@ -45,6 +49,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "block/device.h"
 #include "nvme/driver/os_interfaces.h"
 
 namespace mana::driver {
@@ -130,6 +135,22 @@ class Driver {
   using Fill = std::function<base::Result<void>(std::span<std::byte> buffer)>;
   bool TransmitFrom(size_t bytes, const Fill& fill, const TxRequest& request = {},
                     uint32_t queue = 0);
+  // Zero copy, for a frame of `bytes` > kInPlaceHeadBytes whose memory the
+  // device may read: `fill_head` copies its first kInPlaceHeadBytes (the
+  // headers the device and a TSO need) into a TX buffer; the device reads
+  // the rest from `rest`, the remaining bytes' device-addressed pieces in
+  // order (at most kMaxInPlaceSegments, their sum bytes -
+  // kInPlaceHeadBytes). `done(sent)` runs exactly once, when the device is
+  // done with `rest` (sent: the device reported success), on whichever
+  // thread reaps the completion (maybe within this call), with none of
+  // the driver's locks held; a failed driver runs it with false. False:
+  // refused (the queue is full, the request does not fit, or the driver
+  // failed), and `done` never runs.
+  static constexpr size_t kInPlaceHeadBytes = 256;
+  static constexpr size_t kMaxInPlaceSegments = 24;
+  using Done = std::function<void(bool sent)>;
+  bool TransmitInPlace(size_t bytes, const Fill& fill_head, std::span<const block::Segment> rest,
+                       Done done, const TxRequest& request = {}, uint32_t queue = 0);
   // One thread per pair (or one for all): reap pair `pair`'s completions,
   // deliver its received frames. Poll(receive) does every pair.
   void Poll(uint32_t pair, const Receive& receive);
@@ -150,9 +171,18 @@ class Driver {
   void Fail(std::string why);
   void Doorbell(uint64_t offset, uint64_t value);
   void PostRx(QueuePair& pair, uint32_t buffer);
+  // TransmitFrom and TransmitInPlace: `fill` copies the frame's first
+  // bytes (all of them when `rest` is empty) into a TX buffer; `done` for
+  // an in-place frame.
+  bool PostTx(size_t bytes, const Fill& fill, std::span<const block::Segment> rest, Done done,
+              const TxRequest& request, uint32_t queue);
   void ReapTx(QueuePair& pair);
-  // ReapTx, then the CQ's new head to the device if it moved (tx_mutex held).
+  // ReapTx, then the CQ's new head to the device if it moved, armed while
+  // in-place frames are out; a failed driver's in-place frames finish as
+  // not sent (tx_mutex held; their `done`s run when the caller's
+  // FinishedSends goes).
   void ReapTxAndReport(QueuePair& pair);
+  class FinishedSends;
   void ReapRx(QueuePair& pair, const Receive& receive);
 
   Bar& bar_;
