@@ -221,7 +221,8 @@ int main(int argc, char** argv) {
         isolation != hcl::Isolation::kNone ? &isolated_dma : nullptr,
         mana_function ? hcl::vfio::ManaPoolBytes(nic_pairs) : 0, &pool);
     if (mana_function) {
-      auto opened = hcl::vfio::AssignedMana::Open(*mana_function, pool, nic_pairs);
+      auto opened = hcl::vfio::AssignedMana::Open(*mana_function, pool, nic_pairs,
+                                                  isolation == hcl::Isolation::kNone);
       if (opened.ok()) {
         nic = std::move(opened).value();
         const std::array<uint8_t, 6> mac = nic->mac();

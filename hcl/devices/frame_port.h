@@ -6,7 +6,9 @@
 // the receiver runs on the port's own thread, one frame at a time, and
 // copies what it keeps before returning. Transmit copies too (or maps and
 // completes before returning), so callers may reuse their buffer;
-// TransmitFrom reads the frame from the guest once, before returning.
+// TransmitFrom reads the frame from the guest once, before returning;
+// TransmitInPlace (zero copy) has the device read the frame where the
+// guest put it and says when it is done with it.
 #pragma once
 
 #include <array>
@@ -17,6 +19,7 @@
 #include <vector>
 
 #include "base/result.h"
+#include "block/device.h"
 
 namespace hcl {
 
@@ -69,15 +72,34 @@ class FramePort {
   // offload is asked for only when offloads() said yes.
   virtual bool Transmit(std::span<const std::byte> frame, const TxOffload& offload) = 0;
   // The same for a frame of `bytes` that stays where the guest put it:
-  // `read(out)` copies the whole frame into `out` (out.size() == bytes),
-  // from the guest's memory; a failed read drops the frame. A port that
-  // copies frames into device buffers has `read` write there, the frame's
-  // one copy; this default stages it in memory and calls Transmit.
+  // `read(out)` copies the frame's first out.size() bytes (here all of
+  // them) into `out`, from the guest's memory; a failed read drops the
+  // frame. A port that copies frames into device buffers has `read` write
+  // there, the frame's one copy; this default stages it in memory and
+  // calls Transmit.
   using FrameReader = std::function<base::Result<void>(std::span<std::byte> out)>;
   virtual bool TransmitFrom(size_t bytes, const FrameReader& read, const TxOffload& offload) {
     std::vector<std::byte> frame(bytes);
     if (!read(frame)) return false;
     return Transmit(frame, offload);
+  }
+  // Zero copy, where reads_in_place(): a frame of `bytes` >
+  // kInPlaceHeadBytes of which `read` copies only the first
+  // kInPlaceHeadBytes (its headers), the device reading the rest in place
+  // from `rest` (guest-physical pieces in order, at most
+  // kMaxInPlacePieces, bytes - kInPlaceHeadBytes in all, checked as memory
+  // the guest lets it read). `done(sent)` runs exactly once, when the
+  // device no longer reads `rest`, on any thread (maybe before this
+  // returns) with none of the port's locks held. False: refused (queue
+  // full, failed), and `done` never runs.
+  static constexpr size_t kInPlaceHeadBytes = 256;
+  static constexpr size_t kMaxInPlacePieces = 24;
+  using SendDone = std::function<void(bool sent)>;
+  virtual bool reads_in_place() const { return false; }
+  virtual bool TransmitInPlace(size_t /*bytes*/, const FrameReader& /*read*/,
+                               std::span<const block::Segment> /*rest*/,
+                               const TxOffload& /*offload*/, SendDone /*done*/) {
+    return false;
   }
   // Whether the device finishes checksums, segments TCP and inserts VLAN
   // tags (then frames up to kMaxLsoFrameBytes may come with lso_mss set).

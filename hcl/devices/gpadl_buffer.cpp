@@ -3,6 +3,8 @@
 #include "base/checked.h"
 #include "base/page.h"
 
+#include <cstdint>
+
 namespace hcl {
 
 namespace {
@@ -55,7 +57,40 @@ base::Result<void> ReadRanges(const Vtl0Memory& memory, std::span<const vmbus::G
                     });
 }
 
+base::Result<void> PiecesOfRanges(const Vtl0Memory& memory, std::span<const vmbus::GpaRange> ranges,
+                                  uint64_t size, uint64_t offset, uint64_t length, size_t max_pieces,
+                                  std::vector<block::Segment>& pieces) {
+  return WalkRanges(ranges, size, offset, length, [&](uint64_t gpa, uint64_t, uint64_t bytes) {
+    if (!memory.Allows(gpa, bytes, Vtl0Memory::kRead))
+      return base::Result<void>(base::Error::Format(
+          "GPA 0x%llx is not VTL0 RAM VTL0 may read", static_cast<unsigned long long>(gpa)));
+    // A chunk lies within one page: merging keeps a piece far below 4 GiB
+    // for the lengths callers ask (a frame).
+    if (!pieces.empty() && mem::ToU64(pieces.back().gpa) + pieces.back().bytes == gpa &&
+        pieces.back().bytes + bytes <= UINT32_MAX) {
+      pieces.back().bytes += static_cast<uint32_t>(bytes);
+    } else if (pieces.size() < max_pieces) {
+      pieces.push_back({mem::Gpa{gpa}, static_cast<uint32_t>(bytes)});
+    } else {
+      return base::Result<void>(
+          base::Error::Format("the bytes lie in more than %zu pieces", max_pieces));
+    }
+    return base::Result<void>(base::Ok());
+  });
+}
+
 }  // namespace
+
+base::Result<void> GpaRangePieces(const Vtl0Memory& memory, std::span<const vmbus::GpaRange> ranges,
+                                  uint64_t offset, uint64_t length, size_t max_pieces,
+                                  std::vector<block::Segment>& pieces) {
+  return PiecesOfRanges(memory, ranges, TotalBytes(ranges), offset, length, max_pieces, pieces);
+}
+
+base::Result<void> GpadlBuffer::Pieces(uint64_t offset, uint64_t length, size_t max_pieces,
+                                       std::vector<block::Segment>& pieces) const {
+  return PiecesOfRanges(memory_, gpadl_.ranges, size_, offset, length, max_pieces, pieces);
+}
 
 base::Result<void> ReadGpaRanges(const Vtl0Memory& memory, std::span<const vmbus::GpaRange> ranges,
                                  uint64_t offset, std::span<std::byte> out) {

@@ -9,8 +9,10 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "base/result.h"
+#include "block/device.h"
 #include "paravisor/vtl0_memory.h"
 #include "vmbus/gpadl.h"
 
@@ -23,12 +25,24 @@ namespace hcl {
 base::Result<void> ReadGpaRanges(const Vtl0Memory& memory, std::span<const vmbus::GpaRange> ranges,
                                  uint64_t offset, std::span<std::byte> out);
 
+// Appends to `pieces` the guest-physical pieces of [offset, offset +
+// length) of the same bytes, physically contiguous ones merged, for a
+// device that will read them in place: each must be VTL0 RAM that VTL0
+// may read now. An Error past their bytes, on a refused page, or if
+// `pieces` would grow past `max_pieces`.
+base::Result<void> GpaRangePieces(const Vtl0Memory& memory, std::span<const vmbus::GpaRange> ranges,
+                                  uint64_t offset, uint64_t length, size_t max_pieces,
+                                  std::vector<block::Segment>& pieces);
+
 class GpadlBuffer {
  public:
   GpadlBuffer(Vtl0Memory& memory, vmbus::Gpadl gpadl);
 
   uint64_t size() const { return size_; }
   base::Result<void> Read(uint64_t offset, std::span<std::byte> out) const;
+  // GpaRangePieces over the GPADL's ranges.
+  base::Result<void> Pieces(uint64_t offset, uint64_t length, size_t max_pieces,
+                            std::vector<block::Segment>& pieces) const;
   base::Result<void> Write(uint64_t offset, std::span<const std::byte> in);
 
  private:

@@ -1,7 +1,9 @@
 #include "devices/network_adapter.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
+#include <thread>
 #include <vector>
 
 #include "base/le_bytes.h"
@@ -56,6 +58,25 @@ class NetworkAdapter::PacketBytes {
     }
     if (done < out.size()) TRY(ReadGpaRanges(memory_, ranges_, offset, out.subspan(done)));
     return base::Ok();
+  }
+  // The guest-physical pieces of [offset, offset + length), at most
+  // `max_pieces`, each RAM VTL0 may read now (GpaRangePieces): for a
+  // device that reads them in place.
+  base::Result<std::vector<block::Segment>> Pieces(size_t offset, size_t length,
+                                                   size_t max_pieces) const {
+    if (!base::RangeFits<size_t>(offset, length, size_))
+      return base::Error::Format("RNDIS bytes %zu+%zu past the packet's %zu", offset, length, size_);
+    std::vector<block::Segment> pieces;
+    if (offset < section_bytes_) {
+      const size_t chunk = std::min(length, section_bytes_ - offset);
+      TRY(send_->Pieces(section_offset_ + offset, chunk, max_pieces, pieces));
+      length -= chunk;
+      offset = 0;
+    } else {
+      offset -= section_bytes_;
+    }
+    if (length != 0) TRY(GpaRangePieces(memory_, ranges_, offset, length, max_pieces, pieces));
+    return pieces;
   }
 
  private:
@@ -125,6 +146,9 @@ void NetworkAdapter::SendControlLocked(uint32_t channel, std::vector<std::byte> 
 }
 
 NetworkAdapter::~NetworkAdapter() {
+  // The device may still read frames in place from pages the guest gets
+  // back when they complete.
+  WaitForInPlaceFrames();
   {
     // After this no frame is being received, and none will be.
     const std::lock_guard lock(rx_gate_->mutex);
@@ -150,6 +174,7 @@ uint32_t NetworkAdapter::OnOpen(const vmbus::OpenRequest& request) {
   }
   auto open = std::make_unique<Open>();
   open->index = index;
+  open->generation = next_generation_.fetch_add(1);
   if (!OpenRings(*open, memory_, server_, request, "netvsp")) return kOpenFailed;
   Open* raw = open.get();
   // Sub-channels: one per further receive queue; the guest asks for
@@ -239,10 +264,15 @@ void NetworkAdapter::Handle(Open& open, const vmbus::IncomingPacket& packet) {
   if (open.index == 0) UpdateBuffers(open, outcome);
   const std::optional<nvsp::RndisPacket>& rndis = outcome.rndis;
   if (!rndis) return;
-  uint32_t status = nvsp::status::kSuccess;
+  auto pending = std::make_shared<PendingSend>();
+  pending->channel = open.index;
+  pending->generation = open.generation;
+  pending->transaction_id = packet.transaction_id;
+  pending->completion_requested = packet.completion_requested();
+  pending->status = nvsp::status::kSuccess;
   auto sent = [&]() -> base::Result<void> {
     const PacketBytes bytes = TRY(Locate(*rndis, packet));
-    if (rndis->channel_type != 1) return TransmitPackets(open, bytes);
+    if (rndis->channel_type != 1) return TransmitPackets(open, bytes, pending);
     // Control: copied out once, then parsed (the guest cannot change what
     // was checked).
     std::vector<std::byte> copy(bytes.size());
@@ -251,14 +281,43 @@ void NetworkAdapter::Handle(Open& open, const vmbus::IncomingPacket& packet) {
     return base::Ok();
   }();
   if (!sent) {
-    status = nvsp::status::kFailure;
+    pending->status = nvsp::status::kFailure;
     Complain(open, sent.error().message().c_str());
   }
+  ReleaseSend(&open, *pending);
+}
+
+void NetworkAdapter::ReleaseSend(Open* open, PendingSend& pending) {
+  if (pending.holds.fetch_sub(1, std::memory_order_acq_rel) != 1) return;
   // mana-netvsc.md §5 TX: type 11 + NVSP 108 on the same channel, which
-  // releases the section.
-  if (packet.completion_requested())
-    open.rings->Send(vmbus::PacketType::kCompletion, packet.transaction_id,
-                     nvsp::RndisPacketDone(status));
+  // releases the section (and the GPA-direct pages) to the guest.
+  if (!pending.completion_requested) return;
+  const auto done = nvsp::RndisPacketDone(pending.status.load());
+  if (open != nullptr) {
+    open->rings->Send(vmbus::PacketType::kCompletion, pending.transaction_id, done);
+    return;
+  }
+  // The port's thread: the channel may have closed (its completions went
+  // with its ring) or opened again since (not this packet's channel).
+  const std::lock_guard lock(mutex_);
+  Open* found = channels_[pending.channel];
+  if (found != nullptr && found->generation == pending.generation)
+    found->rings->Send(vmbus::PacketType::kCompletion, pending.transaction_id, done);
+}
+
+void NetworkAdapter::WaitForInPlaceFrames() {
+  // A device that answers at all completes a frame in microseconds; one
+  // that does not is failed by its driver, which finishes them unsent.
+  constexpr auto kPatience = std::chrono::seconds(2);
+  const auto deadline = std::chrono::steady_clock::now() + kPatience;
+  while (tx_in_place_out_.load() != 0) {
+    if (std::chrono::steady_clock::now() >= deadline) {
+      std::fprintf(stderr, "hcl: netvsp: %llu frames still out in place after 2 s\n",
+                   static_cast<unsigned long long>(tx_in_place_out_.load()));
+      return;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
 }
 
 void NetworkAdapter::UpdateBuffers(Open& open, const nvsp::Outcome& outcome) {
@@ -267,6 +326,9 @@ void NetworkAdapter::UpdateBuffers(Open& open, const nvsp::Outcome& outcome) {
   const bool receive_gone = open.receive_mapped && !open.protocol->receive_buffer();
   const bool receive_new = outcome.receive_buffer && open.looked_up;
   if (!send_gone && !send_new && !receive_gone && !receive_new) return;
+  // Revoked: the guest may reuse those pages once told; the device must
+  // be done reading frames from them first.
+  if (send_gone) WaitForInPlaceFrames();
   const std::lock_guard lock(mutex_);
   if (send_gone) {
     send_.reset();
@@ -331,7 +393,8 @@ void NetworkAdapter::CountMalformed(const Open& open, const char* what) {
   Complain(open, what);
 }
 
-base::Result<void> NetworkAdapter::TransmitPackets(Open& open, const PacketBytes& bytes) {
+base::Result<void> NetworkAdapter::TransmitPackets(Open& open, const PacketBytes& bytes,
+                                                   const std::shared_ptr<PendingSend>& pending) {
   // rndis::SplitMessages' walk, a message at a time (rndis::MessageLengthAt):
   // only headers and per-packet info are copied out here.
   constexpr size_t kMaxHeadBytes = 1024;  // hv_netvsc's PPIs take about 80
@@ -370,9 +433,8 @@ base::Result<void> NetworkAdapter::TransmitPackets(Open& open, const PacketBytes
       CountMalformed(open, layout.error().message().c_str());
       continue;
     }
-    const size_t frame_at = start + layout->frame_offset;
-    SendFrame(open, layout->infos, layout->frame_length,
-              [&bytes, frame_at](std::span<std::byte> out) { return bytes.Read(frame_at, out); });
+    SendFrame(open, layout->infos, bytes, start + layout->frame_offset, layout->frame_length,
+              pending);
   }
   // As SplitMessages: what follows the last message is zero padding, and
   // there was a message.
@@ -389,7 +451,12 @@ base::Result<void> NetworkAdapter::TransmitPackets(Open& open, const PacketBytes
 }
 
 void NetworkAdapter::SendFrame(Open& open, std::span<const rndis::PerPacketInfo> infos,
-                               size_t frame_bytes, const FramePort::FrameReader& read) {
+                               const PacketBytes& bytes, size_t frame_at, size_t frame_bytes,
+                               const std::shared_ptr<PendingSend>& pending) {
+  // The frame's first out.size() bytes, from the guest's memory.
+  const FramePort::FrameReader read = [&bytes, frame_at](std::span<std::byte> out) {
+    return bytes.Read(frame_at, out);
+  };
   if (tx_parsed_.fetch_add(1) == 0) {
     // The first frame is read once more, for its ethertype in the log.
     std::vector<std::byte> frame(frame_bytes);
@@ -470,7 +537,7 @@ void NetworkAdapter::SendFrame(Open& open, std::span<const rndis::PerPacketInfo>
     offload.insert_vlan = false;
     sent_bytes = tagged.size();
     taken = port_->Transmit(tagged, offload);
-  } else {
+  } else if (!SendInPlace(bytes, frame_at, frame_bytes, read, offload, pending, taken)) {
     taken = port_->TransmitFrom(frame_bytes, read, offload);
   }
   if (!taken) {
@@ -479,6 +546,39 @@ void NetworkAdapter::SendFrame(Open& open, std::span<const rndis::PerPacketInfo>
   }
   counters_.tx_frames.fetch_add(1, std::memory_order_relaxed);
   counters_.tx_bytes.fetch_add(sent_bytes, std::memory_order_relaxed);
+}
+
+bool NetworkAdapter::SendInPlace(const PacketBytes& bytes, size_t frame_at, size_t frame_bytes,
+                                 const FramePort::FrameReader& read, const TxOffload& offload,
+                                 const std::shared_ptr<PendingSend>& pending, bool& taken) {
+  constexpr size_t kHead = FramePort::kInPlaceHeadBytes;
+  if (!port_->reads_in_place() || frame_bytes <= kHead) return false;
+  // Pieces the device may read, each checked VTL0 RAM that VTL0 may read
+  // (never VTL2's memory, never a page VTL2 denied VTL0); a frame in more
+  // pieces than the port takes is copied instead.
+  auto rest = bytes.Pieces(frame_at + kHead, frame_bytes - kHead, FramePort::kMaxInPlacePieces);
+  if (!rest) return false;
+  pending->holds.fetch_add(1, std::memory_order_relaxed);
+  tx_in_place_out_.fetch_add(1);
+  taken = port_->TransmitInPlace(frame_bytes, read, *rest, offload,
+                                 [gate = rx_gate_, pending](bool) {
+                                   const std::lock_guard lock(gate->mutex);
+                                   if (gate->adapter == nullptr) return;
+                                   gate->adapter->tx_in_place_out_.fetch_sub(1);
+                                   gate->adapter->ReleaseSend(nullptr, *pending);
+                                 });
+  if (taken) {
+    if (counters_.tx_in_place.fetch_add(1, std::memory_order_relaxed) == 0)
+      std::printf("hcl: netvsp: zero copy: the device reads frames in place (the first: %zu "
+                  "bytes, %zu pieces after its %zu-byte head)\n",
+                  frame_bytes, rest->size(), kHead);
+  } else {
+    // Refused: done never runs. The channel's thread still holds the
+    // packet, so this is not its last hold.
+    tx_in_place_out_.fetch_sub(1);
+    pending->holds.fetch_sub(1, std::memory_order_relaxed);
+  }
+  return true;
 }
 
 void NetworkAdapter::Receive(std::span<const std::byte> frame, const ReceivedFrameInfo& info) {
@@ -611,7 +711,8 @@ NetworkAdapter::Counters NetworkAdapter::counters() const {
   };
   const AtomicCounters& c = counters_;
   return {get(c.tx_frames),    get(c.tx_bytes),     get(c.tx_refused),     get(c.tx_malformed),
-          get(c.tx_bad_size),  get(c.tx_no_port),   get(c.rx_frames),      get(c.rx_bytes),
+          get(c.tx_bad_size),  get(c.tx_no_port),   get(c.tx_in_place),    get(c.rx_frames),
+          get(c.rx_bytes),
           get(c.rx_not_ready), get(c.rx_filtered),  get(c.rx_overflow),    get(c.rx_bad_size),
           get(c.rx_write_failed), get(c.rx_discarded)};
 }
@@ -621,10 +722,10 @@ std::string NetworkAdapter::Summary() const {
   auto u = [](uint64_t value) { return static_cast<unsigned long long>(value); };
   return base::StringPrintf(
       "netvsp: tx %llu frames %llu bytes (refused %llu, malformed %llu, bad size %llu, "
-      "no back end %llu); rx %llu frames %llu bytes (not ready %llu, filtered %llu, "
-      "overflow %llu, bad size %llu, write failed %llu, discarded %llu)",
+      "no back end %llu, in place %llu); rx %llu frames %llu bytes (not ready %llu, "
+      "filtered %llu, overflow %llu, bad size %llu, write failed %llu, discarded %llu)",
       u(c.tx_frames), u(c.tx_bytes), u(c.tx_refused), u(c.tx_malformed), u(c.tx_bad_size),
-      u(c.tx_no_port), u(c.rx_frames), u(c.rx_bytes), u(c.rx_not_ready), u(c.rx_filtered),
+      u(c.tx_no_port), u(c.tx_in_place), u(c.rx_frames), u(c.rx_bytes), u(c.rx_not_ready), u(c.rx_filtered),
       u(c.rx_overflow), u(c.rx_bad_size), u(c.rx_write_failed), u(c.rx_discarded));
 }
 

@@ -23,9 +23,16 @@
 //   once, straight into the device's TX buffer (hcl's MANA driver), on
 //   that channel's thread, no lock held, with the checksum and LSO info the
 //   guest asked for when the port offloads (checked against the frame);
-//   the completion goes back on that channel. So a frame is copied once
-//   each way (RX: the device's buffer into a receive slot); the device
-//   reading VTL0's pages itself (zero copy) is not done.
+//   the completion goes back on that channel. Zero copy where the port
+//   reads VTL0's pages in place (no isolation) and the frame is longer
+//   than its headers: the port copies only those, and the device reads
+//   the rest from the frame's guest-physical pieces (each checked as RAM
+//   VTL0 may read); the packet's completion, which gives the guest its
+//   section and pages back, waits until the device is done with every
+//   such frame of it (PendingSend), and a send-buffer revoke waits for
+//   the frames still out. Otherwise (isolation: VTL0's pages are private;
+//   short frames) a frame is copied once. RX copies once (the device's
+//   buffer into a receive slot).
 // - RX: the port's thread builds an RNDIS PACKET (with the checksum PPI
 //   when the device verified checksums, and the RSS hash when RSS chose
 //   the channel) and delivers it in a receive slot on the channel the
@@ -117,6 +124,7 @@ class NetworkAdapter final : public VmbusDevice {
     uint64_t tx_malformed = 0;  // an RNDIS message that is no valid PACKET
     uint64_t tx_bad_size = 0;   // shorter than an Ethernet header, longer than MTU + 18
     uint64_t tx_no_port = 0;    // unbacked
+    uint64_t tx_in_place = 0;   // of tx_frames, read by the device where VTL0 put them
     // Port -> guest.
     uint64_t rx_frames = 0;     // written in a receive slot and sent
     uint64_t rx_bytes = 0;
@@ -142,6 +150,7 @@ class NetworkAdapter final : public VmbusDevice {
   struct Open {
     uint32_t relid = 0;
     uint32_t index = 0;  // the sub-channel index: 0 is the primary
+    uint64_t generation = 0;  // tells this open from a later one of the same channel
     std::atomic<uint32_t> target_vp{0};
     std::unique_ptr<RingChannel> rings;
     // The channel thread's only:
@@ -158,8 +167,21 @@ class NetworkAdapter final : public VmbusDevice {
   enum class Delivery { kSent, kNoBuffer, kNoSlot, kTooLarge, kWriteFailed };
   struct AtomicCounters {
     std::atomic<uint64_t> tx_frames{0}, tx_bytes{0}, tx_refused{0}, tx_malformed{0},
-        tx_bad_size{0}, tx_no_port{0}, rx_frames{0}, rx_bytes{0}, rx_not_ready{0},
-        rx_filtered{0}, rx_overflow{0}, rx_bad_size{0}, rx_write_failed{0}, rx_discarded{0};
+        tx_bad_size{0}, tx_no_port{0}, tx_in_place{0}, rx_frames{0}, rx_bytes{0},
+        rx_not_ready{0}, rx_filtered{0}, rx_overflow{0}, rx_bad_size{0}, rx_write_failed{0},
+        rx_discarded{0};
+  };
+  // An RNDIS_PKT from the guest whose completion (mana-netvsc.md §5 TX:
+  // it releases the send-buffer section and the GPA-direct pages) waits
+  // for the frames of it the device reads in place. One hold is the
+  // channel thread's while it parses the packet, one each such frame's.
+  struct PendingSend {
+    uint32_t channel = 0;      // the sub-channel index it came on
+    uint64_t generation = 0;   // of that channel's Open
+    uint64_t transaction_id = 0;
+    bool completion_requested = false;
+    std::atomic<uint32_t> status{0};
+    std::atomic<uint32_t> holds{1};
   };
 
   NetworkAdapter(VmbusServer& server, Vtl0Memory& memory, const rndis::NicFacts& nic,
@@ -179,11 +201,26 @@ class NetworkAdapter final : public VmbusDevice {
   // copied out and parsed; its frame is read once, by the port, straight
   // into the device's buffer (FramePort::TransmitFrom). An Error: the
   // guest's memory could not be read.
-  base::Result<void> TransmitPackets(Open& open, const PacketBytes& bytes);
-  // One frame the guest sent, `frame_bytes` long, `read` copying it:
-  // checked, then to the port (no lock held).
-  void SendFrame(Open& open, std::span<const rndis::PerPacketInfo> infos, size_t frame_bytes,
-                 const FramePort::FrameReader& read);
+  base::Result<void> TransmitPackets(Open& open, const PacketBytes& bytes,
+                                     const std::shared_ptr<PendingSend>& pending);
+  // One frame the guest sent, `frame_bytes` long at `frame_at` of
+  // `bytes`: checked, then to the port (no lock held), in place if it can
+  // (holding `pending` until the device is done with it).
+  void SendFrame(Open& open, std::span<const rndis::PerPacketInfo> infos, const PacketBytes& bytes,
+                 size_t frame_at, size_t frame_bytes, const std::shared_ptr<PendingSend>& pending);
+  // The frame's bytes past the port's head as guest-physical pieces the
+  // device may read, and the port takes it; false: not in place (the
+  // caller copies it).
+  bool SendInPlace(const PacketBytes& bytes, size_t frame_at, size_t frame_bytes,
+                   const FramePort::FrameReader& read, const TxOffload& offload,
+                   const std::shared_ptr<PendingSend>& pending, bool& taken);
+  // A hold on `pending` ends; the last one sends its completion, from the
+  // channel's own thread (`open`) or, found again by index and
+  // generation under mutex_, from the port's (`open` null).
+  void ReleaseSend(Open* open, PendingSend& pending);
+  // Waits (bounded) until the device reads no frame in place: before the
+  // guest's pages may go back to it other than by a completion.
+  void WaitForInPlaceFrames();
   void CountMalformed(const Open& open, const char* what);
   // The port's thread: one received frame.
   void Receive(std::span<const std::byte> frame, const ReceivedFrameInfo& info);
@@ -211,6 +248,8 @@ class NetworkAdapter final : public VmbusDevice {
   std::shared_ptr<RxGate> rx_gate_ = std::make_shared<RxGate>();
   bool link_up_ = true;  // guarded by mutex_; what a new Control starts with
   std::atomic<uint64_t> tx_parsed_{0};
+  std::atomic<uint64_t> next_generation_{1};
+  std::atomic<uint64_t> tx_in_place_out_{0};  // frames the device may still read
   AtomicCounters counters_;
   OpenChannels<Open> open_;
 

@@ -123,7 +123,58 @@ class FakePort final : public hcl::FramePort {
     refuse_ = refuse;
   }
 
+  // Zero copy: long frames are read in place, their pieces through
+  // `guest` (the guest's RAM, as the device would). Before frames flow.
+  using GuestReader = std::function<Bytes(uint64_t gpa, size_t bytes)>;
+  void set_in_place(GuestReader guest) { guest_ = std::move(guest); }
+  bool reads_in_place() const override { return guest_ != nullptr; }
+  bool TransmitInPlace(size_t bytes, const FrameReader& read, std::span<const block::Segment> rest,
+                       const hcl::TxOffload& offload, SendDone done) override {
+    Bytes frame(kInPlaceHeadBytes);
+    if (!read(frame)) return false;
+    for (const block::Segment& piece : rest) {
+      const Bytes part = guest_(mem::ToU64(piece.gpa), piece.bytes);
+      frame.insert(frame.end(), part.begin(), part.end());
+    }
+    CHECK(frame.size() == bytes);
+    {
+      const std::lock_guard lock(mutex_);
+      if (refuse_) return false;
+      sent_.push_back(frame);
+      offloads_sent_.push_back(offload);
+      pieces_.emplace_back(rest.begin(), rest.end());
+      if (hold_) {
+        held_.push_back(std::move(done));
+        return true;
+      }
+    }
+    done(true);  // a device that sends within the doorbell, no lock held
+    return true;
+  }
+  // A device that sends later: dones wait for RunHeld.
+  void set_hold(bool hold) {
+    const std::lock_guard lock(mutex_);
+    hold_ = hold;
+  }
+  void RunHeld() {
+    std::vector<SendDone> held;
+    {
+      const std::lock_guard lock(mutex_);
+      held.swap(held_);
+    }
+    for (SendDone& done : held) done(true);
+  }
+  // The pieces of each frame sent in place, in order.
+  std::vector<std::vector<block::Segment>> InPlacePieces() const {
+    const std::lock_guard lock(mutex_);
+    return pieces_;
+  }
+
  private:
+  GuestReader guest_;
+  std::vector<std::vector<block::Segment>> pieces_;  // guarded by mutex_
+  std::vector<SendDone> held_;                       // guarded by mutex_
+  bool hold_ = false;                                // guarded by mutex_
   mutable std::mutex mutex_;
   LinkListener link_;
   Receiver receiver_;         // guarded by mutex_
@@ -146,6 +197,18 @@ Bytes Frame(std::array<uint8_t, 6> destination, size_t length, uint32_t tag) {
   return frame;
 }
 constexpr std::array<uint8_t, 6> kBroadcast = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
+
+// Two frames' RNDIS PACKETs batched in one send section, as hv_netvsc
+// does: netvsc_copy_to_send_buf pads a batched packet to the alignment the
+// INIT reply asked for (8) and counts the padding in its msg_len.
+Bytes Batch(const Bytes& first, const Bytes& second) {
+  Bytes batch = rndis::BuildPacket(first);
+  batch.resize((batch.size() + 7) / 8 * 8);
+  Put32(batch, 4, static_cast<uint32_t>(batch.size()));
+  const Bytes second_packet = rndis::BuildPacket(second);
+  batch.insert(batch.end(), second_packet.begin(), second_packet.end());
+  return batch;
+}
 
 // An NVSP message: 40 bytes of little-endian words.
 Bytes Nvsp(std::vector<uint32_t> words) {
@@ -574,14 +637,7 @@ TEST_CASE("network adapter: guest frames reach the port byte for byte (section, 
 
   // A batch of two in one section (hv_netvsc's TX batching).
   const Bytes fourth = Frame(peer, 60, 4), fifth = Frame(kBroadcast, 42, 5);
-  // netvsc_copy_to_send_buf pads a batched packet to the alignment the
-  // INIT reply asked for (8) and counts the padding in its msg_len.
-  Bytes batch = rndis::BuildPacket(fourth);
-  batch.resize((batch.size() + 7) / 8 * 8);
-  Put32(batch, 4, static_cast<uint32_t>(batch.size()));
-  const Bytes fifth_packet = rndis::BuildPacket(fifth);
-  batch.insert(batch.end(), fifth_packet.begin(), fifth_packet.end());
-  f.SendInSection(0, batch, 23);
+  f.SendInSection(0, Batch(fourth, fifth), 23);
   f.ExpectCompletion(23, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
   REQUIRE(f.port.WaitSent(5));
   CHECK(f.port.Sent()[3] == fourth);
@@ -599,6 +655,82 @@ TEST_CASE("network adapter: guest frames reach the port byte for byte (section, 
   CHECK(counters.tx_refused == 1);
   CHECK(counters.tx_malformed == 0);
   CHECK(f.adapter->Summary().find("tx 5 frames 2414 bytes (refused 1") != std::string::npos);
+}
+
+TEST_CASE("network adapter: zero copy: long frames are read in place from the guest's pages; their completion waits for the device") {
+  Fixture f;
+  f.port.set_in_place([&f](uint64_t gpa, size_t bytes) { return f.RamBytes(gpa, bytes); });
+  f.Ready();
+  const std::array<uint8_t, 6> peer = {0x52, 0x54, 0x00, 0x12, 0x34, 0x56};
+  const auto in_send_buffer = [&](const block::Segment& piece) {
+    return mem::ToU64(piece.gpa) >= f.send_gpa &&
+           mem::ToU64(piece.gpa) + piece.bytes <= f.send_gpa + kSendPages * base::kPageSize;
+  };
+
+  // In a send section: the port read only the head through hcl; the rest
+  // are pieces of the send buffer's pages.
+  const Bytes first = Frame(peer, 1514, 1);
+  f.SendInSection(0, rndis::BuildPacket(first), 40);
+  f.ExpectCompletion(40, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  REQUIRE(f.port.WaitSent(1));
+  CHECK(f.port.Sent()[0] == first);
+  const auto pieces = f.port.InPlacePieces();
+  REQUIRE(pieces.size() == 1);
+  for (const block::Segment& piece : pieces[0]) CHECK(in_send_buffer(piece));
+
+  // No longer than the head: copied.
+  const Bytes short_frame = Frame(peer, 200, 2);
+  f.SendInSection(0, rndis::BuildPacket(short_frame), 41);
+  f.ExpectCompletion(41, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  REQUIRE(f.port.WaitSent(2));
+  CHECK(f.port.Sent()[1] == short_frame);
+  CHECK(f.port.InPlacePieces().size() == 1);
+
+  // A device that sends later: the packet (GPA direct) is not completed,
+  // so the guest keeps its pages, until the device is done.
+  f.port.set_hold(true);
+  const Bytes third = Frame(peer, 1400, 3);
+  f.SendMixed(0, {}, rndis::BuildPacket(third), 42);
+  REQUIRE(f.port.WaitSent(3));
+  CHECK(f.port.Sent()[2] == third);
+  CHECK(f.NothingArrives());
+  f.port.RunHeld();
+  f.ExpectCompletion(42, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+
+  // Two in one packet (batched): completed once both are done.
+  const Bytes fourth = Frame(peer, 700, 4), fifth = Frame(peer, 900, 5);
+  f.SendInSection(0, Batch(fourth, fifth), 43);
+  REQUIRE(f.port.WaitSent(5));
+  CHECK(f.NothingArrives());
+  f.port.RunHeld();
+  f.ExpectCompletion(43, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  CHECK(f.port.Sent()[3] == fourth);
+  CHECK(f.port.Sent()[4] == fifth);
+
+  // Frame bytes a GPA range puts outside VTL0's RAM: no piece is handed to
+  // the device, and the copy's read fails too: nothing sent.
+  f.port.set_hold(false);
+  const Bytes outside = rndis::BuildPacket(Frame(peer, 1514, 6));
+  f.SendMixed(0, std::span(outside).first(rndis::kPacketFixedBytes),
+              std::span(outside).subspan(rndis::kPacketFixedBytes), 44,
+              kRamBase + kRamBytes + 0x10'0000);
+  f.ExpectCompletion(44, nvsp::type::kSendRndisPacketComplete, nvsp::status::kSuccess);
+  CHECK(f.port.Sent().size() == 5);
+  CHECK(f.port.InPlacePieces().size() == 4);
+
+  // The channel closes while the device still reads a frame: its
+  // completion goes nowhere when the device is done, and nothing breaks.
+  f.port.set_hold(true);
+  f.SendInSection(0, rndis::BuildPacket(first), 45);
+  REQUIRE(f.port.WaitSent(6));
+  f.adapter->OnClose(f.relid);
+  f.port.RunHeld();
+
+  const auto counters = f.adapter->counters();
+  CHECK(counters.tx_frames == 6);
+  CHECK(counters.tx_in_place == 5);
+  CHECK(counters.tx_refused == 1);
+  CHECK(f.adapter->Summary().find("in place 5)") != std::string::npos);
 }
 
 TEST_CASE("network adapter: port frames land in a receive slot as RNDIS PACKETs, checksum PPI when verified") {

@@ -15,8 +15,11 @@ bool IsManaVf(const PciFunction& function) {
   return function.vendor == kManaVendorId && function.device == kManaVfDeviceId;
 }
 
-AssignedMana::AssignedMana(MappedFunction function, SharedDma dma)
-    : function_(std::move(function)), dma_(std::move(dma)), bar_(function_.bar0.bytes()) {}
+AssignedMana::AssignedMana(MappedFunction function, SharedDma dma, bool guest_pages_device_visible)
+    : function_(std::move(function)),
+      dma_(std::move(dma)),
+      bar_(function_.bar0.bytes()),
+      guest_pages_device_visible_(guest_pages_device_visible) {}
 
 // The thread stops (DeviceThread's destructor, first of the members to go)
 // before the driver and the vectors it watches.
@@ -24,7 +27,8 @@ AssignedMana::~AssignedMana() = default;
 
 base::Result<std::unique_ptr<AssignedMana>> AssignedMana::Open(const PciFunction& function,
                                                                const SharedDma& vtl2_dma,
-                                                               uint32_t queue_pairs) {
+                                                               uint32_t queue_pairs,
+                                                               bool guest_pages_device_visible) {
   if (!vtl2_dma.pool) return base::Error("no DMA pool for the NIC");
   MappedFunction mapped = TRY(MappedFunction::Open(function.address, IommuMode::kNoIommu));
   VfioDevice& device = mapped.device;
@@ -35,7 +39,8 @@ base::Result<std::unique_ptr<AssignedMana>> AssignedMana::Open(const PciFunction
   if (available < 2) return base::Error(function.address + " has fewer than 2 MSI-X vectors");
   const uint32_t pairs = std::clamp<uint32_t>(queue_pairs, 1, std::min(available - 1, kManaMaxQueuePairs));
   std::vector<os::UniqueFd> vectors = TRY(device.EnableMsix(pairs + 1));
-  std::unique_ptr<AssignedMana> nic(new AssignedMana(std::move(mapped), vtl2_dma));
+  std::unique_ptr<AssignedMana> nic(
+      new AssignedMana(std::move(mapped), vtl2_dma, guest_pages_device_visible));
   nic->driver_ = TRY(mana::driver::Driver::Create(
       nic->bar_, *nic->dma_.pool,
       [] { return std::chrono::steady_clock::now().time_since_epoch(); },
@@ -72,6 +77,16 @@ bool AssignedMana::Transmit(std::span<const std::byte> frame, const TxOffload& o
 
 bool AssignedMana::TransmitFrom(size_t bytes, const FrameReader& read, const TxOffload& offload) {
   return driver_->TransmitFrom(bytes, read, ToRequest(offload), SendingQueue());
+}
+
+bool AssignedMana::TransmitInPlace(size_t bytes, const FrameReader& read,
+                                   std::span<const block::Segment> rest, const TxOffload& offload,
+                                   SendDone done) {
+  static_assert(kInPlaceHeadBytes == mana::driver::Driver::kInPlaceHeadBytes &&
+                kMaxInPlacePieces == mana::driver::Driver::kMaxInPlaceSegments);
+  if (!guest_pages_device_visible_) return false;
+  return driver_->TransmitInPlace(bytes, read, rest, std::move(done), ToRequest(offload),
+                                  SendingQueue());
 }
 
 void AssignedMana::SetReceiver(Receiver receiver) {

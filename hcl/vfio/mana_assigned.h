@@ -53,9 +53,13 @@ class AssignedMana final : public FramePort {
  public:
   // `queue_pairs`: wanted (one per VP); fewer when the VF offers fewer
   // vectors or queues.
+  // `guest_pages_device_visible`: the VF may read VTL0's pages in place
+  // (no isolation: zero copy TX); under isolation they are private to the
+  // guest and every frame is copied.
   static base::Result<std::unique_ptr<AssignedMana>> Open(const PciFunction& function,
                                                           const SharedDma& vtl2_dma,
-                                                          uint32_t queue_pairs);
+                                                          uint32_t queue_pairs,
+                                                          bool guest_pages_device_visible);
   ~AssignedMana() override;
   AssignedMana(const AssignedMana&) = delete;
   AssignedMana& operator=(const AssignedMana&) = delete;
@@ -67,6 +71,10 @@ class AssignedMana final : public FramePort {
   bool Transmit(std::span<const std::byte> frame, const TxOffload& offload) override;
   // The frame read from VTL0 straight into a TX buffer of the driver.
   bool TransmitFrom(size_t bytes, const FrameReader& read, const TxOffload& offload) override;
+  // Its headers copied, the rest read by the VF from VTL0's pages.
+  bool reads_in_place() const override { return guest_pages_device_visible_; }
+  bool TransmitInPlace(size_t bytes, const FrameReader& read, std::span<const block::Segment> rest,
+                       const TxOffload& offload, SendDone done) override;
   // The VF finishes checksums and segments TCP (mana-netvsc.md §3).
   bool offloads() const override { return true; }
   std::array<uint8_t, 6> mac() const override { return driver_->mac(); }
@@ -76,12 +84,13 @@ class AssignedMana final : public FramePort {
   const std::string& address() const { return function_.device.address(); }
 
  private:
-  AssignedMana(MappedFunction function, SharedDma dma);
+  AssignedMana(MappedFunction function, SharedDma dma, bool guest_pages_device_visible);
   base::Result<void> StartThread();
 
   MappedFunction function_;
   SharedDma dma_;  // its backing keeps the pool's memory mapped
   ManaBar bar_;
+  bool guest_pages_device_visible_;
   std::unique_ptr<mana::driver::Driver> driver_;
   std::mutex receiver_mutex_;
   Receiver receiver_;  // guarded by receiver_mutex_
