@@ -98,6 +98,7 @@ struct Driver::QueuePair {
   // Per TX slot: its WQE's bytes in the SQ, and an in-place frame's done.
   std::vector<uint16_t> slot_wqe_bytes;
   std::vector<Done> slot_done;
+  std::vector<Time> slot_posted;  // when an in-place frame's WQE was posted
   uint64_t sq_bytes_out = 0;    // WQE bytes posted and not completed
   uint64_t in_place_out = 0;    // in-place frames posted and not completed
   // In-place frames finished (and whether sent), their dones to run once
@@ -466,6 +467,7 @@ base::Result<void> Driver::BringUp() {
     pair->slot_large.assign(options_.tx_buffers, false);
     pair->slot_wqe_bytes.assign(options_.tx_buffers, 0);
     pair->slot_done.resize(options_.tx_buffers);
+    pair->slot_posted.resize(options_.tx_buffers);
     pairs_.push_back(std::move(pair));
   }
   // CONFIG_VPORT_RX: receive on; with several pairs RSS over a fixed key
@@ -638,6 +640,7 @@ bool Driver::PostTx(size_t bytes, const Fill& fill, std::span<const block::Segme
   pair.sq_bytes_out += wqe_bytes;
   if (in_place) {
     pair.slot_done[slot] = std::move(done);
+    pair.slot_posted[slot] = clock_();
     ++pair.in_place_out;
   }
   ++pair.tx_posted;
@@ -792,6 +795,18 @@ void Driver::Poll(uint32_t index, const Receive& receive) {
   ReapRx(pair, receive);
   {
     const std::lock_guard lock(pair.tx_mutex);
+    ReapTx(pair);
+    // The oldest in-place frame still out (completions come in order).
+    if (!failed() && pair.in_place_out != 0) {
+      for (uint64_t posted = pair.tx_completed; posted != pair.tx_posted; ++posted) {
+        const uint64_t slot = posted % options_.tx_buffers;
+        if (!pair.slot_done[slot]) continue;
+        if (clock_() - pair.slot_posted[slot] > options_.tx_timeout)
+          Fail(base::StringPrintf("TX queue %u: no completion in %lld ms", pair.sq->id,
+                                  static_cast<long long>(options_.tx_timeout.count())));
+        break;
+      }
+    }
     ReapTxAndReport(pair);
   }
   if (failed()) return;

@@ -31,9 +31,9 @@
 // The device is semi-trusted (mana-netvsc.md §6 "Paravisor MANA driver"):
 // every response is checked (status, message id, size, device and activity
 // ids); CQEs by owner bits (overflow latches failure), queue number and
-// type; an RX length beyond its buffer or a TX completion nothing was sent
-// for latches failure. A failed driver drops every frame and touches no
-// buffer again.
+// type; an RX length beyond its buffer, a TX completion nothing was sent
+// for, or an in-place frame not completed within tx_timeout latches
+// failure. A failed driver drops every frame and touches no buffer again.
 #pragma once
 
 #include <array>
@@ -79,6 +79,10 @@ struct Options {
   // an RQ); fewer when the device offers fewer. More than one turns RSS on.
   uint32_t queue_pairs = 1;
   std::chrono::milliseconds request_timeout{5000};
+  // An in-place frame not completed this long after it was posted: the
+  // device stopped sending, and the driver fails (the caller's memory
+  // would otherwise stay lent to it for good). Checked by Poll.
+  std::chrono::milliseconds tx_timeout{2000};
 };
 
 // What the device is asked to finish for a frame (mana-netvsc.md §3 "TX

@@ -32,6 +32,7 @@ struct Bench {
   std::unique_ptr<DeviceBar> bar;
   FakePool pool{memory};
   std::unique_ptr<mana::driver::Driver> driver;
+  std::chrono::nanoseconds skew{0};  // the driver's clock runs this far ahead
   explicit Bench(mana::driver::Options options = {.rx_buffers = 64, .tx_buffers = 64},
                  uint16_t device_pairs = 1) {
     mana::Config config;
@@ -42,7 +43,8 @@ struct Bench {
     device = std::move(*made);
     bar = std::make_unique<DeviceBar>(*device);
     auto created = mana::driver::Driver::Create(
-        *bar, pool, [] { return std::chrono::steady_clock::now().time_since_epoch(); }, options);
+        *bar, pool, [this] { return std::chrono::steady_clock::now().time_since_epoch() + skew; },
+        options);
     if (!created) FAIL(created.error().message());
     driver = std::move(*created);
   }
@@ -428,4 +430,27 @@ TEST_CASE("mana driver: a driver that fails finishes its in-place frames unsent,
   CHECK(calls == 1);
   CHECK_FALSE(bench.driver->TransmitInPlace(frame.size(), HeadOf(frame), rest, [&](bool) { ++calls; }));
   CHECK(calls == 1);
+}
+
+TEST_CASE("mana driver: in-place frames the device never completes fail the driver after tx_timeout") {
+  using mana::driver::Driver;
+  Bench bench;
+  const auto frame = Frame(1000, 5);
+  const auto rest = PlaceInGuest(bench, frame, Driver::kInPlaceHeadBytes, {{kGuest, 744}});
+  bench.bar->hold_sq_doorbells = true;  // never released: a device that stopped
+  int calls = 0, sent = 0;
+  REQUIRE(bench.driver->TransmitInPlace(frame.size(), HeadOf(frame), rest, [&](bool ok) {
+    ++calls;
+    sent += ok;
+  }));
+  // Polls before the timeout (the port thread's 100 ms timer) wait.
+  bench.driver->Poll([](auto, const auto&) {});
+  CHECK(calls == 0);
+  CHECK_FALSE(bench.driver->failed());
+  bench.skew = std::chrono::milliseconds(2500);
+  bench.driver->Poll([](auto, const auto&) {});
+  CHECK(bench.driver->failed());
+  CHECK(bench.driver->failure().find("no completion") != std::string::npos);
+  CHECK(calls == 1);
+  CHECK(sent == 0);
 }
