@@ -710,11 +710,10 @@ NetworkAdapter::Counters NetworkAdapter::counters() const {
     return counter.load(std::memory_order_relaxed);
   };
   const AtomicCounters& c = counters_;
-  return {get(c.tx_frames),    get(c.tx_bytes),     get(c.tx_refused),     get(c.tx_malformed),
-          get(c.tx_bad_size),  get(c.tx_no_port),   get(c.tx_in_place),    get(c.rx_frames),
-          get(c.rx_bytes),
-          get(c.rx_not_ready), get(c.rx_filtered),  get(c.rx_overflow),    get(c.rx_bad_size),
-          get(c.rx_write_failed), get(c.rx_discarded)};
+  return {get(c.tx_frames),       get(c.tx_bytes),     get(c.tx_refused),  get(c.tx_malformed),
+          get(c.tx_bad_size),     get(c.tx_no_port),   get(c.tx_in_place), get(c.rx_frames),
+          get(c.rx_bytes),        get(c.rx_not_ready), get(c.rx_filtered), get(c.rx_overflow),
+          get(c.rx_bad_size),     get(c.rx_write_failed), get(c.rx_discarded)};
 }
 
 std::string NetworkAdapter::Summary() const {
@@ -725,8 +724,9 @@ std::string NetworkAdapter::Summary() const {
       "no back end %llu, in place %llu); rx %llu frames %llu bytes (not ready %llu, "
       "filtered %llu, overflow %llu, bad size %llu, write failed %llu, discarded %llu)",
       u(c.tx_frames), u(c.tx_bytes), u(c.tx_refused), u(c.tx_malformed), u(c.tx_bad_size),
-      u(c.tx_no_port), u(c.tx_in_place), u(c.rx_frames), u(c.rx_bytes), u(c.rx_not_ready), u(c.rx_filtered),
-      u(c.rx_overflow), u(c.rx_bad_size), u(c.rx_write_failed), u(c.rx_discarded));
+      u(c.tx_no_port), u(c.tx_in_place), u(c.rx_frames), u(c.rx_bytes), u(c.rx_not_ready),
+      u(c.rx_filtered), u(c.rx_overflow), u(c.rx_bad_size), u(c.rx_write_failed),
+      u(c.rx_discarded));
 }
 
 void NetworkAdapter::OnClose(uint32_t relid) {

@@ -91,9 +91,9 @@ struct Driver::QueuePair {
   uint64_t rx_posted = 0, rx_announced = 0;  // RX WQEs written, and told the device
   // Which rings a consumed entry disarmed (the device disarms a ring when
   // it posts to it armed, §3): only those are re-armed, each doorbell
-  // being an exit to the host. The TX CQ is never armed: tx_cq_reaped
-  // says its head moved, which the device must learn (a CQ it sees full
-  // stops the SQ).
+  // being an exit to the host. The TX CQ is armed only while in-place
+  // frames are out (ReapTxAndReport): tx_cq_reaped says its head moved,
+  // which the device must learn (a CQ it sees full stops the SQ).
   bool eq_needs_arm = false, rx_cq_needs_arm = false, tx_cq_reaped = false;
   // Per TX slot: its WQE's bytes in the SQ, and an in-place frame's done.
   std::vector<uint16_t> slot_wqe_bytes;
