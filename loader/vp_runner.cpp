@@ -302,18 +302,12 @@ base::Result<void> VpRunner::FinishDeferredIo(uint64_t linear_rip, uint64_t rip_
   const kvm_sregs sregs = TRY(vtls_.vtl0->GetSregs());
   if (sregs.cs.base + rip_now != linear_rip) return base::Ok();  // KVM will see RIP moved on
   // VTL2 left RIP at the instruction (a retried access, an exception it
-  // injects there): an immediate-exit run finishes the exit now; the
-  // caller then puts back the registers VTL2 wants.
-  vtls_.vtl0->RequestImmediateExit();
-  const kvm::VcpuExit completion = TRY(vtls_.vtl0->Run());
-  vtls_.vtl0->ClearImmediateExit();
-  if (!std::holds_alternative<kvm::InterruptedExit>(completion))
-    return base::Error("finishing a deferred I/O exit: " + kvm::DescribeExit(completion));
-  return base::Ok();
+  // injects there): finished now; the caller then puts back the registers
+  // VTL2 wants.
+  return FinishExitNow(*vtls_.vtl0);
 }
 
-base::Result<void> VpRunner::CompleteTrap() {
-  kvm::Vcpu& vcpu = active();
+base::Result<void> VpRunner::FinishExitNow(kvm::Vcpu& vcpu) {
   // api.rst, KVM_EXIT_IO / immediate_exit: with immediate_exit set KVM
   // finishes the OUT (RIP moves past it) and returns EINTR without running
   // the guest (hyperv-vmbus.md §1.4).
@@ -321,7 +315,7 @@ base::Result<void> VpRunner::CompleteTrap() {
   const kvm::VcpuExit completion = TRY(vcpu.Run());
   vcpu.ClearImmediateExit();
   if (!std::holds_alternative<kvm::InterruptedExit>(completion))
-    return base::Error("completing the hypercall trap: " + kvm::DescribeExit(completion));
+    return base::Error("finishing an I/O exit: " + kvm::DescribeExit(completion));
   return base::Ok();
 }
 
@@ -332,9 +326,10 @@ base::Result<void> VpRunner::HandleHypercall() {
   // (api.rst, KVM_EXIT_IO), moving RIP past it unless RIP was changed
   // meanwhile (x86.c complete_fast_pio_out compares the linear RIP with
   // the one at the exit). A call that returns to the next instruction
-  // sets that RIP itself and needs no run to complete the OUT; one that
-  // leaves RIP at the trap (#UD, a call forwarded to VTL2) completes it
-  // first (CompleteTrap), or KVM would skip the instruction later.
+  // sets that RIP itself and needs no run to complete the OUT; a call
+  // forwarded to VTL2 leaves that to VTL2 (FinishDeferredIo); a #UD at the
+  // trap completes it first (FinishExitNow), or KVM would skip the
+  // instruction later.
   constexpr uint8_t kTrapLength = 2;
   kvm_regs regs = TRY(vcpu.GetRegs());
   // TLFS "Hypercall Inputs": 64-bit callers (EFER.LMA and CS.L) pass the
@@ -352,7 +347,7 @@ base::Result<void> VpRunner::HandleHypercall() {
   // messages). The exception is raised at the trapping instruction.
   if ((sregs.cs.dpl & 3) != 0) {
     constexpr uint8_t kUd = 6;
-    TRY(CompleteTrap());
+    TRY(FinishExitNow(vcpu));
     TRY(vcpu.SetRegs(regs));  // back at the trap
     kvm_vcpu_events events = TRY(vcpu.GetEvents());
     events.exception.injected = 1;
@@ -381,9 +376,10 @@ base::Result<void> VpRunner::HandleHypercall() {
       return EnterVtl2(hv::VtlEntryReason::kVtlCall, std::nullopt);
     case vsm::HypercallOutcome::Kind::kForward: {
       // TLFS HV_X64_HYPERCALL_INTERCEPT_MESSAGE: VTL0 stays at the
-      // trapping instruction; VTL2 emulates the call and moves RIP on.
-      TRY(CompleteTrap());
-      TRY(vcpu.SetRegs(regs));  // back at the trap
+      // trapping instruction; VTL2 emulates the call and moves RIP on,
+      // and KVM's completion of the trap's OUT waits for that (as for an
+      // intercepted IN/OUT: ReturnToVtl0 finishes it if RIP stayed).
+      deferred_io_linear_rip_ = sregs.cs.base + regs.rip;
       hv::HypercallIntercept message;
       message.header = TRY(InterceptHeader(regs, kTrapLength, hv::kAccessWrite));
       message.rax = regs.rax;

@@ -160,9 +160,9 @@ class VpRunner {
   void HandleIo(devices::PortBus& bus, const kvm::IoExit& io);
   // The hypercall page's `out` to hyperv::kHypercallPort in the active VTL.
   base::Result<void> HandleHypercall();
-  // Lets KVM finish the trap's OUT now (an immediate-exit KVM_RUN): for a
-  // call that leaves RIP at the trap.
-  base::Result<void> CompleteTrap();
+  // Lets KVM finish `vcpu`'s last I/O exit now (an immediate-exit
+  // KVM_RUN): for an exit whose RIP stays at the instruction.
+  base::Result<void> FinishExitNow(kvm::Vcpu& vcpu);
 
   // The exit just returned by KVM_RUN is abandoned: KVM completes it
   // (immediate_exit), then the registers from before it are put back, so
@@ -184,7 +184,8 @@ class VpRunner {
     std::span<const std::byte> bytes() const { return std::span(data).first(size); }
   };
   base::Result<std::optional<Vtl0Code>> ReadVtl0Code(const kvm_regs& regs, const kvm_sregs& sregs);
-  // Lets KVM finish a VTL0 I/O exit left for later (HandleVtl0Io) at
+  // Lets KVM finish a VTL0 I/O exit left for later (HandleVtl0Io, a
+  // hypercall forwarded to VTL2) at
   // `linear_rip` when VTL2 returns with RIP (`rip_now`) still there:
   // otherwise KVM would skip the instruction at VTL0's next run.
   base::Result<void> FinishDeferredIo(uint64_t linear_rip, uint64_t rip_now);
@@ -224,8 +225,9 @@ class VpRunner {
   bool trace_;
   vsm::HypercallHandler hypercalls_;
   uint8_t active_vtl_ = 2;
-  // The linear RIP of a VTL0 IN/OUT whose exit KVM has not finished
-  // (vsm::DeferrableIoLength), until VTL2 returns to VTL0.
+  // The linear RIP of a VTL0 IN/OUT (vsm::DeferrableIoLength) or
+  // hypercall trap forwarded to VTL2 whose exit KVM has not finished,
+  // until VTL2 returns to VTL0.
   std::optional<uint64_t> deferred_io_linear_rip_;
   // VTL0 hit an unrecoverable exception (HandleVtl0Fatal): VTL2 may not
   // return to it (no reset of VTL0's state yet).
