@@ -179,18 +179,16 @@ base::Result<void> VpRunner::EnterVtl2(hv::VtlEntryReason reason,
                                   code))
       Log("VTL2's VP assist page is outside RAM");
   }
+  std::array<std::byte, hv::kMessageBytes> slot{};
+  if (message) std::copy(message->begin(), message->end(), slot.begin());
   if (intercept_page) {
     // The message in VTL2's VP assist page: nothing queued, no SINT0 slot
     // to free, no EOM.
-    std::array<std::byte, hv::kMessageBytes> slot{};
-    std::copy(message->begin(), message->end(), slot.begin());
     const auto assist = vtls_.vtl2_msrs->vp_assist_page();
     if (!assist ||
         !shared_.memory->WriteObj(mem::Gpa{mem::ToU64(*assist) + hv::vp_assist::kInterceptMessage}, slot))
       Log("intercept message lost: VTL2's VP assist page is missing or outside RAM");
   } else if (message) {
-    std::array<std::byte, hv::kMessageBytes> slot{};
-    std::copy(message->begin(), message->end(), slot.begin());
     const hyperv::Synic::Outcome posted = vtls_.vtl2_msrs->synic().Post(hv::kInterceptSint, slot);
     if (posted.status != hv::Status::kSuccess)
       Log("intercept message lost: VTL2's SynIC answered 0x%x",
