@@ -9,18 +9,23 @@
 //
 // VTL0 exits (TLFS "Intercepts"; hyperv-vmbus.md §3.5): the hypervisor's
 // own part stays here (VTL0's Hyper-V MSRs and hypercalls; ports nobody
-// intercepted go to the VTL0 host bus: ACPI PM1, the benchmark port, and
-// with --disk-vtl0 the PCI configuration ports; MMIO to that bus's BARs);
+// intercepted go to the VTL0 host bus: ACPI PM1, the CMOS RTC, the
+// benchmark port, and with --disk-vtl0 the PCI configuration ports; MMIO to
+// that bus's BARs);
 // the rest becomes an intercept message for VTL2: I/O to a port VTL2
 // installed an intercept for, every MMIO access (VTL0 has no memory-mapped
 // device of the loader's; VTL2's RAM is not mapped in VTL0's VM, so
 // touching it is an MMIO exit as well), MSRs KVM does not implement (with
 // an MSR intercept installed; otherwise #GP), and PostMessage/SignalEvent
-// to VTL2's unknown-connection intercept. The message goes to VTL2's SIMP
-// slot 0 (kInterceptSint), VTL2's VP assist page gets entry reason 2
-// (interrupt), the shared registers move over and VTL2 resumes after its
-// VtlReturn. The instruction is not executed: VTL0 stays before it, and
-// VTL2 completes it with SetVpRegisters (RIP + length) and results.
+// to VTL2's unknown-connection intercept. The message goes to VTL2's VP
+// assist page with entry reason 3 if VTL2 turned the intercept page on
+// (VsmPartitionConfig), else to its SIMP slot 0 (kInterceptSint) with
+// entry reason 2 (interrupt); the shared registers move over and VTL2
+// resumes after its VtlReturn. The instruction is not executed: VTL0 stays
+// before it, and VTL2 completes it in the register page (or with
+// SetVpRegisters: RIP + length, and results). An IN/OUT or a hypercall
+// trap KVM has not finished yet (it finishes one at the next run only if
+// RIP did not move) is finished at the VTL return if VTL2 left RIP there.
 //
 // While VTL0 runs, each kick (VcpuTicker, every kVsmTick) looks for an
 // interrupt pending in VTL2's local APIC; one makes the VP switch to VTL2
