@@ -173,7 +173,8 @@ base::Result<void> VpRunner::EnterVtl2(hv::VtlEntryReason reason,
   if (intercept_page) reason = hv::VtlEntryReason::kInterceptPage;
   // TLFS "VTL Entry": the entry reason in the VTL control area of the
   // target VTL's VP assist page.
-  if (auto assist = vtls_.vtl2_msrs->vp_assist_page()) {
+  const auto assist = vtls_.vtl2_msrs->vp_assist_page();
+  if (assist) {
     const uint32_t code = static_cast<uint32_t>(reason);
     if (!shared_.memory->WriteObj(mem::Gpa{mem::ToU64(*assist) + hv::vp_assist::kEntryReason},
                                   code))
@@ -184,7 +185,6 @@ base::Result<void> VpRunner::EnterVtl2(hv::VtlEntryReason reason,
   if (intercept_page) {
     // The message in VTL2's VP assist page: nothing queued, no SINT0 slot
     // to free, no EOM.
-    const auto assist = vtls_.vtl2_msrs->vp_assist_page();
     if (!assist ||
         !shared_.memory->WriteObj(mem::Gpa{mem::ToU64(*assist) + hv::vp_assist::kInterceptMessage}, slot))
       Log("intercept message lost: VTL2's VP assist page is missing or outside RAM");
@@ -425,7 +425,12 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
                                     : sregs.cs.db != 0 ? x86emu::CpuMode::k32
                                                        : x86emu::CpuMode::k16;
   const bool write = io.direction == kvm::IoDirection::kOut;
-  std::optional<Vtl0Code> code = TRY(ReadVtl0Code(regs, sregs));
+  const std::optional<Vtl0Code> code = TRY(ReadVtl0Code(regs, sregs));
+  // KVM's exit does not say whether it was INS/OUTS: a single one (or REP
+  // with RCX = 1) exits once, like IN/OUT. The instruction (VTL0's own
+  // memory, if VTL0 may read it) tells.
+  std::optional<vsm::IoInstructionForm> form =
+      code ? vsm::DecodeIoInstruction(code->bytes(), code_size) : std::nullopt;
   const vsm::IoExitFacts facts{.port = io.port,
                                .size = static_cast<uint8_t>(io.size),
                                .in = !write,
@@ -433,7 +438,7 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
                                .dx = static_cast<uint16_t>(regs.rdx)};
   uint8_t length = 0;
   if (const auto deferred =
-          code ? vsm::DeferrableIoLength(code->bytes(), code->before, code_size, facts) : std::nullopt) {
+          code ? vsm::DeferrableIoLength(form, code->before, facts) : std::nullopt) {
     // KVM finishes this exit at VTL0's next run only if VTL2 leaves RIP at
     // the instruction (ReturnToVtl0): no KVM_RUN now.
     length = *deferred;
@@ -443,18 +448,13 @@ base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
     regs = rewound.regs;
     length = rewound.instruction_length;
     // KVM moved RIP past the instruction before the exit (it emulated a
-    // string one): read what is there now.
-    if (length == 0) code.reset();
+    // string one): what was read there is the next instruction.
+    if (length == 0) form.reset();
   }
   hv::IoPortIntercept message;
   message.header = InterceptHeader(regs, sregs, length, write ? hv::kAccessWrite : hv::kAccessRead);
   message.port = io.port;
   message.access_info = static_cast<uint8_t>(io.size);
-  // KVM's exit does not say whether it was INS/OUTS: a single one (or REP
-  // with RCX = 1) exits once, like IN/OUT. The instruction (VTL0's own
-  // memory, if VTL0 may read it) tells.
-  const std::optional<vsm::IoInstructionForm> form =
-      code ? vsm::DecodeIoInstruction(code->bytes(), code_size) : std::nullopt;
   if (form ? form->string : (io.count > 1 || length == 0))
     message.access_info |= hv::kIoString;
   if (form ? form->rep : (io.count > 1 || length == 0))

@@ -30,11 +30,16 @@ std::optional<IoInstructionForm> DecodeIoInstruction(std::span<const std::byte> 
 std::optional<uint8_t> DeferrableIoLength(std::span<const std::byte> code,
                                           std::optional<std::byte> before, x86emu::CpuMode mode,
                                           const IoExitFacts& exit) {
+  return DeferrableIoLength(DecodeIoInstruction(code, mode), before, exit);
+}
+
+std::optional<uint8_t> DeferrableIoLength(const std::optional<IoInstructionForm>& form,
+                                          std::optional<std::byte> before,
+                                          const IoExitFacts& exit) {
   constexpr uint16_t kQuirkPort = 0x7E;
   if (exit.count != 1 || exit.port == kQuirkPort || !before) return std::nullopt;
   const auto previous = std::to_integer<uint8_t>(*before);
   if (previous == 0x6E || previous == 0x6F) return std::nullopt;  // maybe after an OUTS
-  const auto form = DecodeIoInstruction(code, mode);
   if (!form || form->string || form->in != exit.in || form->operand_bytes != exit.size)
     return std::nullopt;
   const uint16_t port = form->immediate_port ? *form->immediate_port : exit.dx;

@@ -55,5 +55,9 @@ struct IoExitFacts {
 std::optional<uint8_t> DeferrableIoLength(std::span<const std::byte> code,
                                           std::optional<std::byte> before, x86emu::CpuMode mode,
                                           const IoExitFacts& exit);
+// The same for bytes already decoded (`form`: DecodeIoInstruction's).
+std::optional<uint8_t> DeferrableIoLength(const std::optional<IoInstructionForm>& form,
+                                          std::optional<std::byte> before,
+                                          const IoExitFacts& exit);
 
 }  // namespace loader::vsm
