@@ -72,6 +72,20 @@ bool ForgeOversizedRxCqe(Bench& bench) {
   return false;
 }
 
+// Every frame the device put out is a TSO segment of `frame` (Ethernet,
+// IPv4 and TCP headers, 54 bytes) whose checksums verify, and together
+// they carry `frame`'s payload in order.
+void CheckTsoSegments(const Bench& bench, std::span<const std::byte> frame) {
+  std::vector<std::byte> payload;
+  for (const auto& segment : bench.packets.frames) {
+    const net::ChecksumVerdict verdict = net::VerifyChecksums(segment);
+    CHECK(verdict.ip_ok);
+    CHECK(verdict.tcp_ok);
+    payload.insert(payload.end(), segment.begin() + 54, segment.end());
+  }
+  CHECK(payload == std::vector<std::byte>(frame.begin() + 54, frame.end()));
+}
+
 std::vector<std::byte> Frame(size_t bytes, uint8_t seed) {
   std::vector<std::byte> frame(bytes);
   for (size_t i = 0; i < bytes; ++i) frame[i] = std::byte(static_cast<uint8_t>(seed + i * 13));
@@ -179,14 +193,7 @@ TEST_CASE("mana driver: a TSO send leaves the device as MSS-sized segments that 
   const mana::driver::TxRequest tso{.l4_offset = 34, .ipv4 = true, .tcp_checksum = true, .mss = 1448};
   REQUIRE(bench.driver->Transmit(frame, tso));
   REQUIRE(bench.packets.frames.size() == 14);  // ceil(20000 / 1448)
-  std::vector<std::byte> payload;
-  for (const auto& segment : bench.packets.frames) {
-    const net::ChecksumVerdict verdict = net::VerifyChecksums(segment);
-    CHECK(verdict.ip_ok);
-    CHECK(verdict.tcp_ok);
-    payload.insert(payload.end(), segment.begin() + 54, segment.end());
-  }
-  CHECK(payload == std::vector<std::byte>(frame.begin() + 54, frame.end()));
+  CheckTsoSegments(bench, frame);
   // More large frames than large buffers: the driver reaps completions
   // and reuses them; a header longer than a frame is refused.
   for (int i = 0; i < 5; ++i) REQUIRE(bench.driver->Transmit(frame, tso));
@@ -358,14 +365,7 @@ TEST_CASE("mana driver: in-place TSO: headers copied, payload read in place, seg
                                         tso));
   CHECK(done == 1);
   REQUIRE(bench.packets.frames.size() == 14);
-  std::vector<std::byte> payload;
-  for (const auto& segment : bench.packets.frames) {
-    const net::ChecksumVerdict verdict = net::VerifyChecksums(segment);
-    CHECK(verdict.ip_ok);
-    CHECK(verdict.tcp_ok);
-    payload.insert(payload.end(), segment.begin() + 54, segment.end());
-  }
-  CHECK(payload == std::vector<std::byte>(frame.begin() + 54, frame.end()));
+  CheckTsoSegments(bench, frame);
 }
 
 TEST_CASE("mana driver: a device that sends later: done comes from the interrupt's Poll; SQ space is counted") {
