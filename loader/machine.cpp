@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "base/string_printf.h"
+#include "hyperv/synthetic_msrs.h"
 #include "reader.h"
 #include "tpm/platform.h"
 #include "vp_cpuid.h"
@@ -38,6 +39,14 @@ constexpr uint32_t kLegacyHoleSlot = 500;
 // TLFS: the synthetic MSR range Hyper-V emulation will serve from user
 // space (hyperv-vmbus.md §1.4).
 constexpr kvm::MsrRange kHyperVMsrs{hv::kSyntheticMsrFirst, hv::kSyntheticMsrCount};
+// VTL2's: the same, less the APIC MSRs EOI..TPR, which KVM serves in the
+// kernel (cpuid_leaves.h: offered to VTL2 for lazy EOI; an EOI that must
+// reach the LAPIC then costs no trip to user space).
+constexpr kvm::MsrRange kVtl2HyperVMsrs[] = {
+    {hv::kSyntheticMsrFirst, hyperv::kMsrApicEoi - hv::kSyntheticMsrFirst},
+    {hyperv::kMsrApicTpr + 1,
+     hv::kSyntheticMsrFirst + hv::kSyntheticMsrCount - (hyperv::kMsrApicTpr + 1)},
+};
 
 // Makes VTL0's VM's RAM slots match a protection layout
 // (vsm/vtl0_protections.h), under the Partition's lock. Only slots that
@@ -180,7 +189,7 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
       TRY(vsm::VtlView::Create(2, ram, vsm::OverlayPagesFor(options.vp_count)));
   auto vm = TRY(kvm::Vm::Create(system));
   TRY(vm.MapRam(0, mem::Gpa{0}, vtl2_view->ram(), 0, ram_bytes));
-  TRY(vm.TrapMsrs(std::span(&kHyperVMsrs, 1)));
+  TRY(vm.TrapMsrs(kVtl2HyperVMsrs));
   // api.rst 4.24: the irqchip must exist before any vCPU; the PIT after it.
   TRY(vm.CreateIrqchip());
   TRY(vm.CreatePit());

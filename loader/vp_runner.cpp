@@ -562,6 +562,19 @@ base::Result<void> VpRunner::HandleVtl0Fatal(const kvm::VcpuExit& exit) {
   return EnterVtl2(hv::VtlEntryReason::kInterrupt, std::span<const std::byte>(bytes));
 }
 
+void VpRunner::BindLazyEoi(kvm::Vcpu& vcpu, uint64_t assist_msr) {
+  // TLFS "Lazy EOI": KVM marks an interrupt that needs no EOI in the
+  // assist page's first word (its PV EOI, which KVM binds to the page given
+  // as VP_ASSIST_PAGE) and takes the guest's clearing of the mark as the
+  // EOI. Without it VTL2 still works: it then writes the EOI MSR each time.
+  const kvm::MsrValue assist{hyperv::kMsrVpAssistPage, assist_msr};
+  if (auto bound = vcpu.SetMsrs(std::span(&assist, 1)); !bound && !lazy_eoi_refused_) {
+    lazy_eoi_refused_ = true;
+    Log("VTL2 VP assist page: KVM refused it (%s): no lazy EOI",
+        bound.error().message().c_str());
+  }
+}
+
 base::Result<void> VpRunner::HandleMsr(const kvm::VcpuExit& exit) {
   kvm::Vcpu& vcpu = active();
   const auto* rdmsr = std::get_if<kvm::RdMsrExit>(&exit);
@@ -603,6 +616,7 @@ base::Result<void> VpRunner::HandleMsr(const kvm::VcpuExit& exit) {
   if (written) {
     vcpu.CompleteMsr(0);
     RaiseDue(active_vtl_, msrs.TakeDueVectors());
+    if (active_vtl_ == 2 && index == hyperv::kMsrVpAssistPage) BindLazyEoi(vcpu, wrmsr->data);
   } else {
     Log("wrmsr 0x%x <- 0x%llx: %s: #GP", index, static_cast<unsigned long long>(wrmsr->data),
         written.error().message().c_str());

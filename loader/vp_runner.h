@@ -152,6 +152,9 @@ class VpRunner {
   // An access to a BAR on `bus`, completed; false if no BAR decodes it.
   bool HandlePciMmio(pci::Bus& bus, const kvm::MmioExit& mmio);
   base::Result<void> HandleMsr(const kvm::VcpuExit& exit);
+  // VTL2 set its VP assist page (`assist_msr`): KVM gets it too, for lazy
+  // EOI (hyperv/cpuid_leaves.h).
+  void BindLazyEoi(kvm::Vcpu& vcpu, uint64_t assist_msr);
   // VTL0 exits that would stop a machine without VTLs (an instruction
   // fetch from a page VTL0 cannot use, a triple fault, a failed entry):
   // reported to VTL2 as intercepts, as Hyper-V does, never a stop of the
@@ -237,6 +240,7 @@ class VpRunner {
   // VTL0 hit an unrecoverable exception (HandleVtl0Fatal): VTL2 may not
   // return to it (no reset of VTL0's state yet).
   bool vtl0_failed_ = false;
+  bool lazy_eoi_refused_ = false;  // logged once
   base::RateLimitedLog log_{kMaxLogLines};
   uint64_t exits_ = 0;
   uint64_t vtl_switches_ = 0;

@@ -39,6 +39,7 @@
 #include <linux/version.h>
 #include <linux/vmalloc.h>
 
+#include <asm/apic.h>
 #include <asm/asm.h>
 #include <asm/cpufeature.h>
 #include <asm/e820/api.h>
@@ -59,6 +60,7 @@
 /* Synthetic MSRs (TLFS; hyperv-vmbus.md 1.2). */
 #define MV_MSR_GUEST_OS_ID	0x40000000
 #define MV_MSR_HYPERCALL	0x40000001
+#define MV_MSR_APIC_TPR		0x40000072
 #define MV_MSR_VP_ASSIST_PAGE	0x40000073
 #define MV_MSR_SCONTROL		0x40000080
 #define MV_MSR_SIEFP		0x40000082
@@ -83,6 +85,8 @@
 /* CPUID. */
 #define MV_CPUID_VENDOR		0x40000000
 #define MV_CPUID_FEATURES	0x40000003
+#define MV_CPUID_HINTS		0x40000004
+#define MV_CPUID_HINT_APIC_MSRS		BIT(3)	/* EAX: use the APIC MSRs (0x40000070-72) */
 #define MV_CPUID_B_ACCESS_VSM		BIT(16)
 #define MV_CPUID_B_ACCESS_VP_REGS	BIT(17)
 
@@ -1229,6 +1233,46 @@ static bool __init mv_hyperv_present(void)
 	return (ebx & MV_CPUID_B_ACCESS_VSM) && (ebx & MV_CPUID_B_ACCESS_VP_REGS);
 }
 
+/*
+ * TLFS "Lazy EOI": when it delivers an interrupt that needs no EOI (nothing
+ * else in service or pending behind it) the hypervisor sets bit 0 of the
+ * VP assist page's APIC assist word; clearing it is then the EOI, with no
+ * exit. Any other EOI goes the APIC driver's way. The page stays mapped
+ * while its CPU is offline, so reading the word is always safe.
+ */
+static void mv_apic_eoi_write(u32 reg, u32 val)
+{
+	struct mv_vp_assist *assist = this_cpu_read(mv_cpus.vp_assist);
+
+	if (assist && (xchg(&assist->apic_assist, 0) & 1))
+		return;
+	apic->native_eoi_write(reg, val);
+}
+
+/*
+ * Used where the hypervisor recommends its APIC MSRs (CPUID 0x40000004
+ * EAX bit 3), as Linux's own Hyper-V support decides (hv_apic_init), and
+ * where those MSRs answer (a hypervisor advertising them must serve them).
+ * Installed before the VP assist pages are set: until the hypervisor binds
+ * a page, no interrupt is marked and every EOI is the native one.
+ */
+static void __init mv_use_lazy_eoi(void)
+{
+	u32 eax, ebx, ecx, edx;
+	u64 tpr;
+
+	cpuid(MV_CPUID_HINTS, &eax, &ebx, &ecx, &edx);
+	if (!(eax & MV_CPUID_HINT_APIC_MSRS))
+		return;
+	if (rdmsrl_safe(MV_MSR_APIC_TPR, &tpr)) {
+		pr_warn("APIC MSRs recommended but TPR (0x%x) unreadable: no lazy EOI\n",
+			MV_MSR_APIC_TPR);
+		return;
+	}
+	apic_set_eoi_write(mv_apic_eoi_write);
+	pr_info("lazy EOI through the VP assist page\n");
+}
+
 static int __init mv_init(void)
 {
 	struct hv_register_assoc reg;
@@ -1272,6 +1316,7 @@ static int __init mv_init(void)
 				i, MV_VMBUS_SINT, ret);
 	}
 
+	mv_use_lazy_eoi();
 	state = cpuhp_setup_state(CPUHP_AP_ONLINE_DYN, "mshv_vtl_hcl:online",
 				  mv_cpu_online, mv_cpu_offline);
 	if (state < 0) {

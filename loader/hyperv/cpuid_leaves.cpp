@@ -37,6 +37,11 @@ std::vector<kvm_cpuid_entry2> HvLeaves(const HvConfig& config) {
                  (kPrivCpuManagement | kPrivIsolation)) == 0);
   if (isolated) b |= kPrivIsolation;
   uint32_t d = 0;
+  uint32_t hints = kHintDeprecateAutoEoi;
+  if (config.vtl == 2) {
+    a |= kPrivAccessApicMsrs;
+    hints |= kHintApicMsrs;
+  }
   if (config.frequency_msrs()) {
     a |= kPrivAccessFrequencyMsrs;
     d |= kFeatureFrequencyMsrsAvailable;
@@ -46,7 +51,7 @@ std::vector<kvm_cpuid_entry2> HvLeaves(const HvConfig& config) {
       Leaf(kLeafInterface, kInterfaceHv1, 0, 0, 0),
       Leaf(kLeafVersion, kBuildNumber, kVersion, 0, 0),
       Leaf(kLeafFeatures, a, b, 0, d),
-      Leaf(kLeafHints, kHintDeprecateAutoEoi, kSpinWaitNever, 0, 0),
+      Leaf(kLeafHints, hints, kSpinWaitNever, 0, 0),
       Leaf(kLeafLimits, config.vp_count, config.vp_count, 0, 0),
   };
   if (isolated) {

@@ -16,7 +16,7 @@
 //
 // Privileges for VTL2 (TLFS "Partition Privilege Flags"):
 //   A: 1 AccessPartitionReferenceCounter (TIME_REF_COUNT), 2 AccessSynicRegs,
-//      5 AccessHypercallMsrs (HYPERCALL + GUEST_OS_ID), 6 AccessVpIndex,
+//      4 AccessApicMsrs (EOI, ICR, TPR; VTL2 only), 5 AccessHypercallMsrs (HYPERCALL + GUEST_OS_ID), 6 AccessVpIndex,
 //      9 AccessPartitionReferenceTsc, 11 AccessFrequencyMsrs (only with
 //      frequencies), 15 AccessTscInvariantControls (Linux's
 //      ms_hyperv_init_platform marks the TSC unstable without it);
@@ -30,7 +30,13 @@
 //      guest's RAM stays private; hcl bounces its I/O).
 //   D: 8 frequency MSRs available (with A.11).
 // Hints: 9 deprecate AutoEOI (KVM's in-kernel LAPIC has no auto-EOI);
-// spin-wait count 0xFFFFFFFF (never notify long spin waits).
+// spin-wait count 0xFFFFFFFF (never notify long spin waits); for VTL2
+// also 3, "use the APIC MSRs", which is what makes Linux (hv_apic_init)
+// end interrupts through the VP assist page's APIC assist word (TLFS
+// "Lazy EOI"): where the hypervisor marked an interrupt as needing no EOI
+// the guest clears the mark instead of writing the EOI register, and an
+// exit per interrupt goes. KVM implements the mark (its PV EOI, bound to
+// the assist page when hcl-loader gives KVM VTL2's VP_ASSIST_PAGE).
 #pragma once
 
 #include <linux/kvm.h>
@@ -78,6 +84,7 @@ inline constexpr uint32_t kInterfaceHv1 = 0x31237648;
 // "Feature Identification").
 inline constexpr uint32_t kPrivAccessPartitionReferenceCounter = 1u << 1;
 inline constexpr uint32_t kPrivAccessSynicRegs = 1u << 2;
+inline constexpr uint32_t kPrivAccessApicMsrs = 1u << 4;
 inline constexpr uint32_t kPrivAccessHypercallMsrs = 1u << 5;
 inline constexpr uint32_t kPrivAccessVpIndex = 1u << 6;
 inline constexpr uint32_t kPrivAccessPartitionReferenceTsc = 1u << 9;
@@ -91,6 +98,7 @@ inline constexpr uint32_t kPrivAccessVpRegisters = 1u << 17;  // B
 inline constexpr uint32_t kPrivStartVirtualProcessor = 1u << 21;  // B
 inline constexpr uint32_t kPrivIsolation = 1u << 22;          // B, isolated VTL2 only
 inline constexpr uint32_t kFeatureFrequencyMsrsAvailable = 1u << 8;  // D
+inline constexpr uint32_t kHintApicMsrs = 1u << 3;
 inline constexpr uint32_t kHintDeprecateAutoEoi = 1u << 9;
 inline constexpr uint32_t kSpinWaitNever = 0xFFFFFFFF;
 

@@ -80,8 +80,15 @@ TEST_CASE("hv cpuid: VTL2 privileges, never CpuManagement or Isolation") {
 
   const auto* hints = Find(plain, 0x40000004);
   REQUIRE(hints != nullptr);
-  CHECK(hints->eax == (1u << 9));
+  CHECK(hints->eax == ((1u << 9) | (1u << 3)));  // deprecate AutoEOI; APIC MSRs (lazy EOI)
   CHECK(hints->ebx == 0xFFFFFFFF);
+  CHECK((features->eax >> 4 & 1) == 1);  // AccessApicMsrs, which hint 3 needs
+}
+
+TEST_CASE("hv cpuid: the APIC MSRs and their hint are VTL2's only") {
+  const auto vtl0 = HvLeaves(HvConfig{.vp_count = 1, .tsc_hz = 0, .apic_hz = 0, .vtl = 0});
+  CHECK((Find(vtl0, 0x40000003)->eax >> 4 & 1) == 0);
+  CHECK(Find(vtl0, 0x40000004)->eax == (1u << 9));
 }
 
 TEST_CASE("hv cpuid: KVM's leaves replaced, hypervisor bit set, per VP through VpCpuid") {

@@ -69,6 +69,11 @@ inline constexpr uint32_t kMsrTimeRefCount = 0x40000020;
 inline constexpr uint32_t kMsrReferenceTsc = 0x40000021;
 inline constexpr uint32_t kMsrTscFrequency = 0x40000022;
 inline constexpr uint32_t kMsrApicFrequency = 0x40000023;
+// TLFS "Synthetic APIC MSRs" (AccessApicMsrs): the local APIC's EOI, ICR
+// and TPR as MSRs. VTL2's are KVM's own (hcl-loader does not trap them:
+// KVM's in-kernel LAPIC serves them); VTL0 is not offered them.
+inline constexpr uint32_t kMsrApicEoi = 0x40000070;
+inline constexpr uint32_t kMsrApicTpr = 0x40000072;
 inline constexpr uint32_t kMsrVpAssistPage = 0x40000073;
 inline constexpr uint32_t kMsrScontrol = 0x40000080;
 inline constexpr uint32_t kMsrSversion = 0x40000081;
