@@ -144,8 +144,10 @@ std::vector<std::string> CarrierCommand(const CarrierPlan& plan) {
       escaped += c;
       if (c == ',') escaped += ',';
     }
+    std::string size;
+    if (n < plan.disk_bytes.size()) size = ",size=" + std::to_string(plan.disk_bytes[n]);
     argv.insert(argv.end(), {"--qemu-arg", "-drive", "--qemu-arg",
-                             "file=" + escaped + ",if=virtio,format=raw,cache=writeback" +
+                             "file=" + escaped + ",if=virtio,format=raw,cache=writeback" + size +
                                  (spec.read_only ? ",readonly=on" : "")});
     rewritten.at(i) =
         std::string("/dev/vd") + static_cast<char>('a' + n) + (spec.read_only ? ",ro" : "");

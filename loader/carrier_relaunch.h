@@ -53,6 +53,11 @@ struct CarrierPlan {
   // disk of the carrier (QEMU -drive, written through to the file) and the
   // argument its block device there, /dev/vda, /dev/vdb, ... in order.
   std::vector<size_t> disk_args;
+  // Per disk_args entry, if given: the bytes the carrier's disk shows, the
+  // file's whole 512-byte blocks (QEMU -drive size=), so a file with a
+  // partial last block looks the same in the carrier as here (QEMU would
+  // round it up, and a guest write there would grow the file).
+  std::vector<uint64_t> disk_bytes;
   // --nic/--nic-vtl0 values (net/backend.h): each hostfwd= must open its
   // port on this host, not in the carrier. carrier-run gets one --hostfwd
   // per forward, PROTO:HOSTADDR:PORT-:PORT (the user's host address and

@@ -124,6 +124,12 @@ TEST_CASE("CarrierCommand: disks become virtio drives of the carrier, in order")
   const std::vector<std::string> tail(argv.end() - 6, argv.end());
   CHECK(tail == std::vector<std::string>{"run", "/payload/image/img.igvm", "--disk", "/dev/vda",
                                          "--disk-vtl0", "/dev/vdb,ro"});
+  // With the files' whole-block sizes known, the carrier's disks show just
+  // those (QEMU would round a partial last block up).
+  plan.disk_bytes = {1024, 4096};
+  const std::vector<std::string> sized = loader::CarrierCommand(plan);
+  CHECK(Has(sized, "file=/d/a,,b.img,if=virtio,format=raw,cache=writeback,size=1024"));
+  CHECK(Has(sized, "file=/d/c.img,if=virtio,format=raw,cache=writeback,size=4096,readonly=on"));
 }
 
 TEST_CASE("CarrierCommand: hostfwd ports open on this host and reach the carrier's loader") {

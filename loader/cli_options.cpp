@@ -87,7 +87,8 @@ base::Result<Command> ParseArgs(const std::vector<std::string>& given) {
                   "VTL0's kernel command line (default: console=ttyS0 panic=-1)");
   run->add_option("--disk", options.disks,
                   "a host file or block device as an NVMe namespace on VTL2's PCI bus, the "
-                  "paravisor's disk; PATH,ro for read-only (repeatable: one namespace each)")
+                  "paravisor's disk, of the file's whole 512-byte blocks (locked while in use); "
+                  "PATH,ro for read-only (repeatable: one namespace each)")
       ->allow_extra_args(false)
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   run->add_option("--disk-vtl0", options.vtl0_disks,

@@ -67,6 +67,7 @@
 #include "devices/cmos_rtc.h"
 #include "devices/machine_events.h"
 #include "devices/guest_state_file.h"
+#include "devices/file_disk.h"
 #include "devices/vtl_pci_bus.h"
 #include "measure.h"
 #include "snp_id_block.h"
@@ -520,9 +521,33 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   return loader::ReportStop(stop, reports, machine->vcpus, exits, elapsed_ms, options);
 }
 
+// Every disk file (--disk, --disk-vtl0, --guest-state) is opened here as
+// its device will open it, then closed: a missing, unwritable, locked or
+// too small one is refused before a machine or the carrier starts, with
+// its own message. Returns each one's whole 512-byte blocks in bytes, what
+// the carrier's disk must show (loader/carrier_relaunch.h).
+base::Result<std::vector<uint64_t>> CheckDiskFiles(const Options& options) {
+  std::vector<uint64_t> whole_bytes;
+  for (const size_t i : options.disk_args) {
+    const auto spec = TRY(loader::devices::ParseDiskSpec(options.args.at(i)));
+    loader::devices::FileDiskOptions disk;
+    disk.path = spec.path;
+    disk.read_only = spec.read_only;
+    const auto file = TRY(loader::devices::OpenDiskFile(disk));
+    if (file.partial_tail_bytes != 0)
+      std::fprintf(stderr,
+                   "hcl-loader: --disk %s: its last %llu bytes are no whole %u-byte block: the "
+                   "guest cannot reach them\n",
+                   spec.path.c_str(), static_cast<unsigned long long>(file.partial_tail_bytes),
+                   disk.block_size);
+    whole_bytes.push_back(file.size_bytes - file.partial_tail_bytes);
+  }
+  return whole_bytes;
+}
+
 // Execs the carrier (never returns) when this host's KVM is unusable and
 // no carrier-run has decided already; otherwise returns to run here.
-void MaybeRunInCarrier(const Options& options) {
+void MaybeRunInCarrier(const Options& options, std::vector<uint64_t> disk_bytes) {
   const std::vector<std::string>& args = options.args;
   // carrier-run sets HCL_CARRIER for its command in both of its modes.
   if (std::getenv("HCL_CARRIER") != nullptr) return;
@@ -548,6 +573,7 @@ void MaybeRunInCarrier(const Options& options) {
   plan.image_arg = options.image_arg;
   plan.file_args = options.file_args;
   plan.disk_args = options.disk_args;
+  plan.disk_bytes = std::move(disk_bytes);
   plan.nic_args = options.nic_args;
   plan.guest_mem_mib = options.mem_mib;
   plan.timeout_s = options.timeout_s;
@@ -597,6 +623,11 @@ int main(int argc, char** argv) {
     std::fprintf(stderr, "hcl-loader: %s\n", prepared.error().message().c_str());
     return kExitUsage;
   }
-  if (!options.no_carrier) MaybeRunInCarrier(options);
+  auto disk_bytes = CheckDiskFiles(options);
+  if (!disk_bytes) {
+    std::fprintf(stderr, "hcl-loader: %s\n", disk_bytes.error().message().c_str());
+    return kExitUsage;
+  }
+  if (!options.no_carrier) MaybeRunInCarrier(options, std::move(*disk_bytes));
   return Run(options, *file);
 }

@@ -372,50 +372,56 @@ class FileDisk::Impl {
   bool stopping_ = false;          // guarded by mutex_
 };
 
-base::Result<std::unique_ptr<FileDisk>> FileDisk::Open(const FileDiskOptions& options,
-                                                       DmaWindow dma) {
+base::Result<DiskFile> OpenDiskFile(const FileDiskOptions& options) {
   if (options.block_size < 512 || (options.block_size & (options.block_size - 1)) != 0)
     return base::Error::Format("--disk %s: block size %u is not a power of two >= 512",
                                options.path.c_str(), options.block_size);
   const int flags = (options.read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC;
-  os::UniqueFd fd(::open(options.path.c_str(), flags));
-  if (!fd.valid()) return base::Error::FromErrno("--disk " + options.path, errno);
-  // One user per file: two writers would corrupt each other's data.
-  if (::flock(fd.get(), (options.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0)
+  DiskFile file;
+  file.fd = os::UniqueFd(::open(options.path.c_str(), flags));
+  if (!file.fd.valid()) return base::Error::FromErrno("--disk " + options.path, errno);
+  if (::flock(file.fd.get(), (options.read_only ? LOCK_SH : LOCK_EX) | LOCK_NB) != 0)
     return base::Error::FromErrno("--disk " + options.path + ": locked by another user", errno);
   struct stat st {};
-  if (::fstat(fd.get(), &st) != 0) return base::Error::FromErrno("--disk " + options.path, errno);
-  uint64_t size_bytes = 0;
+  if (::fstat(file.fd.get(), &st) != 0) return base::Error::FromErrno("--disk " + options.path, errno);
   if (S_ISREG(st.st_mode)) {
-    size_bytes = static_cast<uint64_t>(st.st_size);
+    file.size_bytes = static_cast<uint64_t>(st.st_size);
   } else if (S_ISBLK(st.st_mode)) {
-    if (::ioctl(fd.get(), BLKGETSIZE64, &size_bytes) != 0)
+    if (::ioctl(file.fd.get(), BLKGETSIZE64, &file.size_bytes) != 0)
       return base::Error::FromErrno("--disk " + options.path + ": BLKGETSIZE64", errno);
   } else {
     return base::Error("--disk " + options.path + ": not a regular file or block device");
   }
+  if (file.size_bytes < options.block_size)
+    return base::Error::Format("--disk %s: %llu bytes is smaller than one %u-byte block",
+                               options.path.c_str(), static_cast<unsigned long long>(file.size_bytes),
+                               options.block_size);
+  file.partial_tail_bytes = file.size_bytes % options.block_size;
+  file.identity = (static_cast<uint64_t>(st.st_dev) << 40) ^ st.st_ino;
+  return file;
+}
+
+base::Result<std::unique_ptr<FileDisk>> FileDisk::Open(const FileDiskOptions& options,
+                                                       DmaWindow dma) {
+  DiskFile file = TRY(OpenDiskFile(options));
   block::Geometry geometry;
   geometry.block_size = options.block_size;
-  geometry.block_count = size_bytes / options.block_size;
-  if (geometry.block_count == 0)
-    return base::Error::Format("--disk %s: %llu bytes is smaller than one %u-byte block",
-                               options.path.c_str(), static_cast<unsigned long long>(size_bytes),
-                               options.block_size);
+  geometry.block_count = file.size_bytes / options.block_size;
   geometry.read_only = options.read_only;
   geometry.supports_deallocate = !options.read_only;
   geometry.supports_write_zeroes = !options.read_only;
   geometry.max_transfer_blocks = 0;
   // A stable serial and unique ID from the file's identity (device and
   // inode), so the guest sees the same disk on every boot.
-  const uint64_t identity = (static_cast<uint64_t>(st.st_dev) << 40) ^ st.st_ino;
+  const uint64_t identity = file.identity;
   char serial[21];
   std::snprintf(serial, sizeof serial, "HCL%016llX", static_cast<unsigned long long>(identity));
   geometry.serial = options.serial.empty() ? std::string(serial) : options.serial.substr(0, 20);
   for (size_t i = 0; i < 8; ++i) {
     geometry.unique_id[i] = static_cast<uint8_t>(identity >> (8 * i));
-    geometry.unique_id[8 + i] = static_cast<uint8_t>(size_bytes >> (8 * i));
+    geometry.unique_id[8 + i] = static_cast<uint8_t>(file.size_bytes >> (8 * i));
   }
-  auto impl = std::make_unique<Impl>(std::move(fd), std::move(geometry), std::move(dma));
+  auto impl = std::make_unique<Impl>(std::move(file.fd), std::move(geometry), std::move(dma));
   TRY(impl->Start());
   return std::unique_ptr<FileDisk>(new FileDisk(std::move(impl)));
 }

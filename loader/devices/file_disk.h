@@ -27,6 +27,7 @@
 
 #include "base/result.h"
 #include "block/device.h"
+#include "os/unique_fd.h"
 
 namespace loader::devices {
 
@@ -41,6 +42,21 @@ struct FileDiskOptions {
   uint32_t block_size = 512;
   std::string serial;  // Identify / VPD 0x80; default: derived from the path
 };
+
+// A --disk file opened as its disk uses it: read-only or read-write,
+// locked against a second user (two writers would corrupt each other's
+// data), a regular file or block device of at least one whole block. The
+// disk has size_bytes / block_size blocks: bytes past the last whole block
+// are out of the guest's reach (partial_tail_bytes says how many).
+// hcl-loader also opens every --disk this way before it starts a machine
+// or relaunches in the carrier, so a bad one gets its own one-line error.
+struct DiskFile {
+  os::UniqueFd fd;
+  uint64_t size_bytes = 0;
+  uint64_t partial_tail_bytes = 0;
+  uint64_t identity = 0;  // device and inode: the same disk on every boot
+};
+base::Result<DiskFile> OpenDiskFile(const FileDiskOptions& options);
 
 class FileDisk final : public block::Device {
  public:

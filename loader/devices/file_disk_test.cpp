@@ -164,6 +164,21 @@ TEST_CASE("file disk: refused files") {
   REQUIRE(first.ok());
   CHECK(!FileDisk::Open(Opts(file.path()), ram.Window()).ok());  // locked
   CHECK(!FileDisk::Open(Opts("/dev/null"), ram.Window()).ok());  // a character device
+  CHECK(!OpenDiskFile(Opts("/tmp")).ok());                        // a directory
+  CHECK(!OpenDiskFile(Opts(file.path())).ok());                   // still locked by `first`
+}
+
+TEST_CASE("file disk: a partial last block is out of the guest's reach") {
+  TempFile odd(3 * 512 + 100);
+  auto checked = OpenDiskFile(Opts(odd.path()));
+  REQUIRE(checked.ok());
+  CHECK(checked->size_bytes == 3 * 512 + 100);
+  CHECK(checked->partial_tail_bytes == 100);
+  checked->fd = os::UniqueFd();  // closed, unlocked: the disk itself may open it now
+  FakeRam ram;
+  auto disk = FileDisk::Open(Opts(odd.path()), ram.Window());
+  REQUIRE(disk.ok());
+  CHECK((*disk)->geometry().block_count == 3);
 }
 
 TEST_CASE("file disk: many requests in flight all complete") {
