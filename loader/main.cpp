@@ -38,7 +38,9 @@
 //       error, failed entry, an exit the loader cannot handle): register
 //       dump on stderr
 //   124 --timeout expired
+#include <fcntl.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -68,6 +70,7 @@
 #include "devices/machine_events.h"
 #include "devices/guest_state_file.h"
 #include "devices/file_disk.h"
+#include "os/unique_fd.h"
 #include "devices/vtl_pci_bus.h"
 #include "measure.h"
 #include "snp_id_block.h"
@@ -521,6 +524,22 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   return loader::ReportStop(stop, reports, machine->vcpus, exits, elapsed_ms, options);
 }
 
+// Every other host file the command names (--vtl0-kernel, --vtl0-initrd,
+// --trusted-key, --platform-secret) must be a readable regular file: said
+// here in one line, before a machine or the carrier starts.
+base::Result<void> CheckInputFiles(const Options& options) {
+  for (const size_t i : options.file_args) {
+    const std::string& path = options.args.at(i);
+    const std::string what = (i > 0 ? options.args.at(i - 1) + " " : std::string()) + path;
+    const os::UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+    if (!fd.valid()) return base::Error::FromErrno(what, errno);
+    struct stat st {};
+    if (::fstat(fd.get(), &st) != 0) return base::Error::FromErrno(what, errno);
+    if (!S_ISREG(st.st_mode)) return base::Error(what + ": not a regular file");
+  }
+  return base::Ok();
+}
+
 // Every disk file (--disk, --disk-vtl0, --guest-state) is opened here as
 // its device will open it, then closed: a missing, unwritable, locked or
 // too small one is refused before a machine or the carrier starts, with
@@ -621,6 +640,10 @@ int main(int argc, char** argv) {
   ResolveVtl0Defaults(options);
   if (auto prepared = PrepareGuestState(options); !prepared) {
     std::fprintf(stderr, "hcl-loader: %s\n", prepared.error().message().c_str());
+    return kExitUsage;
+  }
+  if (auto readable = CheckInputFiles(options); !readable) {
+    std::fprintf(stderr, "hcl-loader: %s\n", readable.error().message().c_str());
     return kExitUsage;
   }
   auto disk_bytes = CheckDiskFiles(options);
