@@ -70,6 +70,7 @@
 #include "devices/machine_events.h"
 #include "devices/guest_state_file.h"
 #include "devices/file_disk.h"
+#include "net/backend.h"
 #include "os/unique_fd.h"
 #include "devices/vtl_pci_bus.h"
 #include "measure.h"
@@ -645,6 +646,13 @@ int main(int argc, char** argv) {
   if (auto readable = CheckInputFiles(options); !readable) {
     std::fprintf(stderr, "hcl-loader: %s\n", readable.error().message().c_str());
     return kExitUsage;
+  }
+  for (const auto* nic : {&options.nic, &options.vtl0_nic}) {
+    if (!*nic) continue;
+    if (auto free = loader::net::CheckForwardsFree(**nic); !free) {
+      std::fprintf(stderr, "hcl-loader: %s\n", free.error().message().c_str());
+      return kExitUsage;
+    }
   }
   auto disk_bytes = CheckDiskFiles(options);
   if (!disk_bytes) {

@@ -55,6 +55,15 @@ base::Result<NicSpec> ParseNicSpec(const std::string& text);
 // The spec as text again (the carrier relaunch rewrites and re-emits it).
 std::string FormatNicSpec(const NicSpec& spec);
 
+// "tcp 127.0.0.1:5555" (0.0.0.0 for an empty host address): how errors
+// name a forward's host end.
+std::string DescribeHostEnd(const HostForward& forward);
+// Each hostfwd's host end can be bound now (a socket like libslirp's, with
+// SO_REUSEADDR, bound then closed): hcl-loader asks before it relaunches in
+// the carrier, whose QEMU would otherwise refuse a port in use with exit
+// 125. A port taken between this check and the bind still fails there.
+base::Result<void> CheckForwardsFree(const NicSpec& spec);
+
 class Backend {
  public:
   using Receive = std::function<void(std::span<const std::byte> frame)>;

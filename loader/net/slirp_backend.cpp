@@ -145,10 +145,9 @@ base::Result<std::unique_ptr<SlirpBackend>> SlirpBackend::Create(const NicSpec& 
     if (slirp_add_hostfwd(backend->slirp_, forward.udp ? 1 : 0, host, forward.host_port, guest,
                           forward.guest_port) < 0) {
       const int err = errno;
-      const char* address = forward.host_address.empty() ? "0.0.0.0" : forward.host_address.c_str();
-      return base::Error::Format("nic user: hostfwd cannot listen on %s %s:%u%s%s",
-                                 forward.udp ? "udp" : "tcp", address, forward.host_port,
-                                 err != 0 ? ": " : "", err != 0 ? std::strerror(err) : "");
+      return base::Error::Format("nic user: hostfwd cannot listen on %s%s%s",
+                                 DescribeHostEnd(forward).c_str(), err != 0 ? ": " : "",
+                                 err != 0 ? std::strerror(err) : "");
     }
   }
   return backend;

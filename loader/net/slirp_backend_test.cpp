@@ -276,9 +276,16 @@ TEST_CASE("nic slirp: a forwarded port that cannot be bound is an error naming i
   auto spec = loader::net::ParseNicSpec("user,hostfwd=tcp:127.0.0.1:" + port + "-:22");
   REQUIRE(spec.ok());
   auto backend = loader::net::CreateBackend(*spec);
+  // hcl-loader's check before a carrier relaunch says the same.
+  auto free = loader::net::CheckForwardsFree(*spec);
   close(holder);
   REQUIRE_FALSE(backend.ok());
-  CHECK(backend.error().message().find("127.0.0.1:" + port) != std::string::npos);
+  CHECK(backend.error().message().find("tcp 127.0.0.1:" + port) != std::string::npos);
+  REQUIRE_FALSE(free.ok());
+  CHECK(free.error().message().find("tcp 127.0.0.1:" + port) != std::string::npos);
+  // Free again: the check binds nothing it keeps.
+  CHECK(loader::net::CheckForwardsFree(*spec).ok());
+  CHECK(loader::net::CheckForwardsFree(*spec).ok());
 }
 
 TEST_CASE("nic slirp: a full queue and runt frames are dropped and counted") {
