@@ -417,6 +417,27 @@ TEST_CASE("nvme driver: while plugged, entries wait for the last Unplug's doorbe
   CHECK(after.calls == 1);
 }
 
+TEST_CASE("nvme driver: the last Unplug reaps what the device completed during its doorbell") {
+  EmulatorRig rig(FakeBlockDevice::Mode::kInline, 8, EmulatorRig::DefaultOptions());
+  block::Device& disk = rig.ns(0);
+  std::array<Outcome, 3> outcomes;
+  disk.Plug();
+  for (size_t i = 0; i < outcomes.size(); ++i)
+    disk.Submit(Rw(block::Op::kRead, i, 1, {Seg(kData + i * 512, 512)}), 1, outcomes[i].Callback());
+  CHECK(outcomes[0].calls == 0);
+  disk.Unplug();
+  // Answered on this thread, before any interrupt is delivered.
+  REQUIRE_FALSE(rig.interrupts.vectors.empty());
+  for (const Outcome& outcome : outcomes) {
+    CHECK(outcome.calls == 1);
+    CHECK(outcome.status == block::Status::kOk);
+  }
+  // The interrupt comes after and answers nothing twice.
+  rig.Pump();
+  for (const Outcome& outcome : outcomes) CHECK(outcome.calls == 1);
+  CHECK(rig.Run(disk, Rw(block::Op::kRead, 0, 1, {Seg(kData, 512)})) == block::Status::kOk);
+}
+
 // ---------------------------------------------------------------------------
 // Hostile and broken devices (ScriptedController).
 
