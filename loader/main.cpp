@@ -50,6 +50,7 @@
 #include <ctime>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <memory>
 #include <string>
 #include <vector>
@@ -67,6 +68,7 @@
 #include "kvm/vm.h"
 #include "devices/acpi_pm.h"
 #include "devices/cmos_rtc.h"
+#include "devices/reset_ports.h"
 #include "devices/machine_events.h"
 #include "devices/guest_state_file.h"
 #include "devices/file_disk.h"
@@ -231,11 +233,16 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   devices::MachineEvents events;
   devices::AcpiPm1 pm1(events);
   devices::CmosRtc rtc([] { return std::time(nullptr); });
+  // The PC's reset port, for VTL2 and (below) VTL0: a guest's reboot
+  // resets the whole partition, as on Hyper-V; the loader then starts the
+  // machine again.
+  devices::KeyboardControllerReset kbd_reset(events);
   devices::PortBus ports;
   for (auto attached :
        {ports.Attach(devices::Uart16550::kCom1Base, devices::Uart16550::kRegisterCount, com1),
         ports.Attach(devices::AcpiPm1::kPm1Base, devices::AcpiPm1::kRegisterBytes, pm1),
-        ports.Attach(devices::CmosRtc::kBase, devices::CmosRtc::kPortCount, rtc)}) {
+        ports.Attach(devices::CmosRtc::kBase, devices::CmosRtc::kPortCount, rtc),
+        ports.Attach(devices::KeyboardControllerReset::kPort, 1, kbd_reset)}) {
     if (!attached) {
       std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());
       return kExitLoadFailed;
@@ -299,7 +306,9 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
                                             devices::AcpiPm1::kRegisterBytes, vtl0_pm1),
                           vtl0_ports.Attach(devices::CmosRtc::kBase, devices::CmosRtc::kPortCount,
                                             vtl0_rtc),
-                          vtl0_ports.Attach(loader::BenchmarkPort::kPort, 1, vtl0_benchmark_port)}) {
+                          vtl0_ports.Attach(loader::BenchmarkPort::kPort, 1, vtl0_benchmark_port),
+                          vtl0_ports.Attach(devices::KeyboardControllerReset::kPort, 1,
+                                            kbd_reset)}) {
       if (!attached) {
         std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());
         return kExitLoadFailed;
@@ -605,6 +614,11 @@ void MaybeRunInCarrier(const Options& options, std::vector<uint64_t> disk_bytes)
 
 }  // namespace
 
+// What a machine restarted after VTL0's reset inherits (main).
+constexpr const char* kRestartCountEnv = "HCL_LOADER_RESTARTS";
+constexpr const char* kRestartDeadlineEnv = "HCL_LOADER_DEADLINE_MS";
+constexpr long kMaxRestarts = 32;
+
 int main(int argc, char** argv) {
   auto command = loader::ParseArgs(std::vector<std::string>(argv + 1, argv + argc));
   if (!command) {
@@ -660,5 +674,37 @@ int main(int argc, char** argv) {
     return kExitUsage;
   }
   if (!options.no_carrier) MaybeRunInCarrier(options, std::move(*disk_bytes));
-  return Run(options, *file);
+  // A machine the guest reset (below) keeps the first start's --timeout as
+  // an absolute deadline, and a guest that resets it without end is stopped.
+  const auto now_ms = [] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(
+               std::chrono::system_clock::now().time_since_epoch())
+        .count();
+  };
+  const char* deadline_env = std::getenv(kRestartDeadlineEnv);
+  const char* restarts_env = std::getenv(kRestartCountEnv);
+  const long restarts = restarts_env != nullptr ? std::strtol(restarts_env, nullptr, 10) : 0;
+  if (options.timeout_s && deadline_env != nullptr) {
+    const long long left_ms = std::strtoll(deadline_env, nullptr, 10) - now_ms();
+    options.timeout_s = static_cast<uint32_t>(std::max<long long>(1, (left_ms + 999) / 1000));
+  }
+  const long long deadline_ms =
+      options.timeout_s ? now_ms() + static_cast<long long>(*options.timeout_s) * 1000 : 0;
+  const int status = Run(options, *file);
+  if (status != loader::kRestartMachine) return status;
+  if (restarts + 1 > kMaxRestarts) {
+    std::fprintf(stderr, "hcl-loader: the guest reset the machine %ld times; stopping\n",
+                 restarts + 1);
+    return loader::kExitGuestFailed;
+  }
+  // VTL0 reset the platform: everything Run built is gone (disks flushed
+  // and unlocked, VMs closed); the same command starts afresh, as a reset
+  // partition boots its firmware again.
+  ::setenv(kRestartCountEnv, std::to_string(restarts + 1).c_str(), 1);
+  if (options.timeout_s) ::setenv(kRestartDeadlineEnv, std::to_string(deadline_ms).c_str(), 1);
+  std::fflush(nullptr);
+  ::execv("/proc/self/exe", argv);
+  std::fprintf(stderr, "hcl-loader: cannot start the machine again (exec: %s)\n",
+               std::strerror(errno));
+  return kExitLoadFailed;
 }

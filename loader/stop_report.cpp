@@ -30,6 +30,16 @@ int ReportStop(const MachineStop& stop, std::span<const VpReport> vps,
                   static_cast<unsigned long long>(exits), static_cast<long long>(elapsed_ms));
       std::fflush(stdout);
       return kExitGuestStopped;
+    case StopReason::kReset:
+      std::printf("hcl-loader: guest reset (%llu exits, %lld ms): starting the machine again\n",
+                  static_cast<unsigned long long>(exits), static_cast<long long>(elapsed_ms));
+      std::fflush(stdout);
+      return kRestartMachine;
+    case StopReason::kVtl2Reset:
+      std::fprintf(stderr,
+                   "hcl-loader: VTL2 reset the machine (its reboot, or a panic: see its console "
+                   "above); stopping\n");
+      return kExitGuestFailed;
     case StopReason::kHalted:
       if (options.vp_count == 1)
         std::printf("hcl-loader: vp0 halted (%llu exits, %lld ms)\n",

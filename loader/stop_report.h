@@ -17,6 +17,9 @@ inline constexpr int kExitLoadFailed = 1;    // image refused or not loadable, K
 inline constexpr int kExitUsage = 2;         // bad arguments
 inline constexpr int kExitGuestFailed = 2;   // VTL2 failed (register dump)
 inline constexpr int kExitTimeout = 124;
+// Not an exit status: the guest reset the platform, and hcl-loader starts
+// the whole machine again (main re-executes itself with its arguments).
+inline constexpr int kRestartMachine = -1;
 
 // One VP as its thread left it.
 struct VpReport {

@@ -34,6 +34,8 @@ namespace loader {
 
 enum class StopReason {
   kPoweredOff,           // the guest asked for power-off (ACPI S5)
+  kReset,                // VTL0 asked for a platform reset (its reboot)
+  kVtl2Reset,            // VTL2 did (its reboot, or a panic with panic=-1)
   kHalted,               // every VP parked (HLT with interrupts disabled)
   kHaltedInterruptible,  // HLT exit with IF set: only without an in-kernel irqchip
   kTimedOut,

@@ -410,10 +410,20 @@ base::Result<void> VpRunner::HandleHypercall() {
   return base::Ok();
 }
 
+void VpRunner::StopForMachineEvents() {
+  if (shared_.events->power_off_requested()) {
+    Stop(StopReason::kPoweredOff, "");
+  } else if (shared_.events->reset_requested()) {
+    // VTL0's reboot resets the partition; VTL2 resetting it (its reboot,
+    // or a panic with panic=-1) is the paravisor failing.
+    Stop(active_vtl_ == 0 ? StopReason::kReset : StopReason::kVtl2Reset, "");
+  }
+}
+
 base::Result<void> VpRunner::HandleVtl0Io(const kvm::IoExit& io) {
   if (!shared_.partition->IoPortIntercepted(io.port)) {
     HandleIo(*shared_.vtl0_ports, io);
-    if (shared_.events->power_off_requested()) Stop(StopReason::kPoweredOff, "");
+    StopForMachineEvents();
     return base::Ok();
   }
   // TLFS HV_X64_IO_PORT_INTERCEPT_MESSAGE for VTL2, with VTL0's registers
@@ -759,7 +769,7 @@ base::Result<void> VpRunner::HandleIoExit(const kvm::IoExit& io) {
   if (IsHypercallTrap(io) && active_msrs().hypercall_page_enabled()) return HandleHypercall();
   if (active_vtl_ == 0) return HandleVtl0Io(io);
   HandleIo(*shared_.vtl2_ports, io);
-  if (shared_.events->power_off_requested()) Stop(StopReason::kPoweredOff, "");
+  StopForMachineEvents();
   return base::Ok();
 }
 

@@ -152,6 +152,8 @@ class VpRunner {
   // An access to a BAR on `bus`, completed; false if no BAR decodes it.
   bool HandlePciMmio(pci::Bus& bus, const kvm::MmioExit& mmio);
   base::Result<void> HandleMsr(const kvm::VcpuExit& exit);
+  // After a port write: a device asked for power-off or a reset.
+  void StopForMachineEvents();
   // VTL2 set its VP assist page (`assist_msr`): KVM gets it too, for lazy
   // EOI (hyperv/cpuid_leaves.h).
   void BindLazyEoi(kvm::Vcpu& vcpu, uint64_t assist_msr);
