@@ -233,10 +233,10 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   devices::MachineEvents events;
   devices::AcpiPm1 pm1(events);
   devices::CmosRtc rtc([] { return std::time(nullptr); });
-  // The PC's reset port, for VTL2 and (below) VTL0: a guest's reboot
-  // resets the whole partition, as on Hyper-V; the loader then starts the
-  // machine again.
-  devices::KeyboardControllerReset kbd_reset(events);
+  // The PC's reset port, for VTL2 and (below) VTL0, each tagged with its
+  // VTL: VTL0's reboot resets the whole partition, as on Hyper-V, and the
+  // loader starts the machine again; VTL2's is the paravisor failing.
+  devices::KeyboardControllerReset kbd_reset(events, 2);
   devices::PortBus ports;
   for (auto attached :
        {ports.Attach(devices::Uart16550::kCom1Base, devices::Uart16550::kRegisterCount, com1),
@@ -291,6 +291,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
   // second, about 40,000 exits, and starts its clock at 1970).
   std::vector<loader::hyperv::SyntheticMsrs> vtl0_msrs;
   devices::AcpiPm1 vtl0_pm1(events);
+  devices::KeyboardControllerReset vtl0_kbd_reset(events, 0);
   devices::CmosRtc vtl0_rtc([] { return std::time(nullptr); });
   loader::BenchmarkPort vtl0_benchmark_port;
   devices::PortBus vtl0_ports;
@@ -308,7 +309,7 @@ int Run(const Options& options, const igvm::IgvmFile& file) {
                                             vtl0_rtc),
                           vtl0_ports.Attach(loader::BenchmarkPort::kPort, 1, vtl0_benchmark_port),
                           vtl0_ports.Attach(devices::KeyboardControllerReset::kPort, 1,
-                                            kbd_reset)}) {
+                                            vtl0_kbd_reset)}) {
       if (!attached) {
         std::fprintf(stderr, "hcl-loader: %s\n", attached.error().message().c_str());
         return kExitLoadFailed;

@@ -413,10 +413,11 @@ base::Result<void> VpRunner::HandleHypercall() {
 void VpRunner::StopForMachineEvents() {
   if (shared_.events->power_off_requested()) {
     Stop(StopReason::kPoweredOff, "");
-  } else if (shared_.events->reset_requested()) {
+  } else if (const auto origin = shared_.events->reset_origin()) {
+    // Tagged with the VTL whose bus took the write (loader/main.cpp):
     // VTL0's reboot resets the partition; VTL2 resetting it (its reboot,
     // or a panic with panic=-1) is the paravisor failing.
-    Stop(active_vtl_ == 0 ? StopReason::kReset : StopReason::kVtl2Reset, "");
+    Stop(*origin == 0 ? StopReason::kReset : StopReason::kVtl2Reset, "");
   }
 }
 

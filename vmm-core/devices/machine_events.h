@@ -9,6 +9,8 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
+#include <optional>
 
 namespace devices {
 
@@ -18,13 +20,23 @@ class MachineEvents {
   bool power_off_requested() const {
     return power_off_requested_.load(std::memory_order_acquire);
   }
-  // A platform reset (the guest's reboot): the machine starts over.
-  void RequestReset() { reset_requested_.store(true, std::memory_order_release); }
-  bool reset_requested() const { return reset_requested_.load(std::memory_order_acquire); }
+  // A platform reset (a reboot): the machine starts over. `origin` is the
+  // owner's tag for the device that asked (which bus it sits on); the
+  // first request's is kept.
+  void RequestReset(uint8_t origin) {
+    int none = kNoReset;
+    reset_origin_.compare_exchange_strong(none, origin, std::memory_order_acq_rel);
+  }
+  std::optional<uint8_t> reset_origin() const {
+    const int origin = reset_origin_.load(std::memory_order_acquire);
+    if (origin == kNoReset) return std::nullopt;
+    return static_cast<uint8_t>(origin);
+  }
 
  private:
+  static constexpr int kNoReset = -1;
   std::atomic<bool> power_off_requested_{false};
-  std::atomic<bool> reset_requested_{false};
+  std::atomic<int> reset_origin_{kNoReset};
 };
 
 class IrqLine {

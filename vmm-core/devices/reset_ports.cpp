@@ -10,7 +10,7 @@ IoResult KeyboardControllerReset::Read(uint16_t offset, std::span<std::byte> dat
 
 IoResult KeyboardControllerReset::Write(uint16_t offset, std::span<const std::byte> data) {
   if (offset != 0 || data.size() != 1) return IoResult::kBadSize;
-  if (static_cast<uint8_t>(data[0]) == kPulseResetLine) events_.RequestReset();
+  if (static_cast<uint8_t>(data[0]) == kPulseResetLine) events_.RequestReset(origin_);
   return IoResult::kOk;
 }
 

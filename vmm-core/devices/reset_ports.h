@@ -27,13 +27,15 @@ class KeyboardControllerReset final : public PortDevice {
   static constexpr uint16_t kPort = 0x64;
   static constexpr uint8_t kPulseResetLine = 0xFE;
 
-  explicit KeyboardControllerReset(MachineEvents& events) : events_(events) {}
+  // `origin`: what MachineEvents::RequestReset records for this device.
+  KeyboardControllerReset(MachineEvents& events, uint8_t origin) : events_(events), origin_(origin) {}
   const char* name() const override { return "kbd-reset"; }
   IoResult Read(uint16_t offset, std::span<std::byte> data) override;
   IoResult Write(uint16_t offset, std::span<const std::byte> data) override;
 
  private:
   MachineEvents& events_;
+  uint8_t origin_;
 };
 
 }  // namespace devices
