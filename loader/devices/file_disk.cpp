@@ -413,12 +413,11 @@ base::Result<std::unique_ptr<FileDisk>> FileDisk::Open(const FileDiskOptions& op
   geometry.max_transfer_blocks = 0;
   // A stable serial and unique ID from the file's identity (device and
   // inode), so the guest sees the same disk on every boot.
-  const uint64_t identity = file.identity;
   char serial[21];
-  std::snprintf(serial, sizeof serial, "HCL%016llX", static_cast<unsigned long long>(identity));
+  std::snprintf(serial, sizeof serial, "HCL%016llX", static_cast<unsigned long long>(file.identity));
   geometry.serial = options.serial.empty() ? std::string(serial) : options.serial.substr(0, 20);
   for (size_t i = 0; i < 8; ++i) {
-    geometry.unique_id[i] = static_cast<uint8_t>(identity >> (8 * i));
+    geometry.unique_id[i] = static_cast<uint8_t>(file.identity >> (8 * i));
     geometry.unique_id[8 + i] = static_cast<uint8_t>(file.size_bytes >> (8 * i));
   }
   auto impl = std::make_unique<Impl>(std::move(file.fd), std::move(geometry), std::move(dma));

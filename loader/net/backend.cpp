@@ -8,8 +8,8 @@
 
 #include "base/string_printf.h"
 #include "net/slirp_backend.h"
-#include "os/unique_fd.h"
 #include "net/tap_backend.h"
+#include "os/unique_fd.h"
 
 namespace loader::net {
 
@@ -19,14 +19,18 @@ std::string DescribeHostEnd(const HostForward& forward) {
                             forward.host_port);
 }
 
+in_addr HostEndAddress(const HostForward& forward) {
+  in_addr address{htonl(INADDR_ANY)};
+  if (!forward.host_address.empty()) inet_pton(AF_INET, forward.host_address.c_str(), &address);
+  return address;
+}
+
 base::Result<void> CheckForwardsFree(const NicSpec& spec) {
   for (const HostForward& forward : spec.forwards) {
     sockaddr_in address{};
     address.sin_family = AF_INET;
     address.sin_port = htons(forward.host_port);
-    address.sin_addr.s_addr = htonl(INADDR_ANY);
-    // ParseNicSpec checked the address.
-    if (!forward.host_address.empty()) inet_pton(AF_INET, forward.host_address.c_str(), &address.sin_addr);
+    address.sin_addr = HostEndAddress(forward);
     const os::UniqueFd fd(::socket(AF_INET, (forward.udp ? SOCK_DGRAM : SOCK_STREAM) | SOCK_CLOEXEC, 0));
     if (!fd.valid()) return base::Error::FromErrno("nic user: socket", errno);
     const int one = 1;

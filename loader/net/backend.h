@@ -15,6 +15,8 @@
 // device copies the frame before it returns.
 #pragma once
 
+#include <netinet/in.h>
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -58,6 +60,9 @@ std::string FormatNicSpec(const NicSpec& spec);
 // "tcp 127.0.0.1:5555" (0.0.0.0 for an empty host address): how errors
 // name a forward's host end.
 std::string DescribeHostEnd(const HostForward& forward);
+// The host end's address (INADDR_ANY for an empty one; ParseNicSpec
+// checked the text), in network order as sockets and libslirp take it.
+in_addr HostEndAddress(const HostForward& forward);
 // Each hostfwd's host end can be bound now (a socket like libslirp's, with
 // SO_REUSEADDR, bound then closed): hcl-loader asks before it relaunches in
 // the carrier, whose QEMU would otherwise refuse a port in use with exit

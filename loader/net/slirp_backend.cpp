@@ -136,10 +136,9 @@ base::Result<std::unique_ptr<SlirpBackend>> SlirpBackend::Create(const NicSpec& 
   if (backend->slirp_ == nullptr) return base::Error("nic user: libslirp refused its configuration");
 
   for (const HostForward& forward : spec.forwards) {
-    in_addr host = HostOrderAddress(INADDR_ANY);
+    const in_addr host = HostEndAddress(forward);
     in_addr guest = HostOrderAddress(kUserGuest);
-    // ParseNicSpec checked both addresses; inet_pton cannot fail here.
-    if (!forward.host_address.empty()) inet_pton(AF_INET, forward.host_address.c_str(), &host);
+    // ParseNicSpec checked the address; inet_pton cannot fail here.
     if (!forward.guest_address.empty()) inet_pton(AF_INET, forward.guest_address.c_str(), &guest);
     errno = 0;
     if (slirp_add_hostfwd(backend->slirp_, forward.udp ? 1 : 0, host, forward.host_port, guest,

@@ -143,23 +143,20 @@ void Driver::Plug() {
 }
 
 void Driver::Unplug() {
-  Finished finished;
   {
     std::lock_guard lock(mutex_);
     if (plugs_ == 0 || --plugs_ != 0) return;
     // Entries placed while plugged; RingDoorbell skips a queue with none.
     if (phase_ != Phase::kReady) return;
     for (uint16_t i = 0; i < live_io_queues_; ++i) io_queues_[i]->pair->RingDoorbell();
-    // A device may have completed the batch by the time its doorbell write
-    // returns (hcl-loader's controller does cached reads within that
-    // write's exit): reaping here, on the submitter's thread, answers the
-    // guest without waiting for the interrupt thread to be woken. The
-    // interrupt then finds nothing new; phase tags keep a completion from
-    // being taken twice.
-    for (uint16_t i = 0; i < live_io_queues_; ++i) ProcessIoQueueLocked(*io_queues_[i]);
-    finished.swap(finished_);
   }
-  RunFinished(finished);
+  // A device may have completed the batch by the time its doorbell write
+  // returns (hcl-loader's controller does cached reads within that write's
+  // exit): reaping here, on the submitter's thread, answers the guest
+  // without waiting for the interrupt thread to be woken. The interrupt
+  // then finds nothing new; phase tags keep a completion from being taken
+  // twice.
+  Poll();
 }
 
 void Driver::ProcessLocked(std::optional<uint16_t> vector) {
