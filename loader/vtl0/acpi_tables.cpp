@@ -6,6 +6,7 @@
 #include "acpi_madt.h"
 #include "base/le_bytes.h"
 #include "bootloader/acpi_tables.h"
+#include "tpm/crb.h"
 #include "tpm/platform.h"
 
 namespace loader::vtl0 {
@@ -16,8 +17,12 @@ using Aml = std::vector<std::byte>;
 // AML opcodes and prefixes (ACPI 6.5 §20.2.5, §20.3).
 constexpr uint8_t kZeroOp = 0x00, kOneOp = 0x01, kNameOp = 0x08, kBytePrefix = 0x0A,
                   kWordPrefix = 0x0B, kDWordPrefix = 0x0C, kStringPrefix = 0x0D,
-                  kQWordPrefix = 0x0E, kScopeOp = 0x10, kBufferOp = 0x11, kExtOpPrefix = 0x5B,
-                  kDeviceOp = 0x82, kRootChar = 0x5C;
+                  kQWordPrefix = 0x0E, kScopeOp = 0x10, kBufferOp = 0x11, kMethodOp = 0x14,
+                  kExtOpPrefix = 0x5B, kOpRegionOp = 0x80, kFieldOp = 0x81, kDeviceOp = 0x82,
+                  kLEqualOp = 0x93, kIfOp = 0xA0, kReturnOp = 0xA4, kRootChar = 0x5C;
+// OperationRegion space and Field flags (§19.6.100, §19.6.48): system
+// memory; DWordAcc, NoLock, Preserve.
+constexpr uint8_t kRegionSystemMemory = 0x00, kFieldDWordAccess = 0x03;
 // Resource descriptors (ACPI 6.5 §6.4.2): small items, tag byte =
 // type << 3 | length.
 constexpr uint8_t kIoPortDescriptor = 0x47;       // type 8, 7 bytes (§6.4.2.5)
@@ -199,6 +204,45 @@ void AppendMemory32Fixed(Aml& out, uint32_t base, uint32_t length) {
     for (int i = 0; i < 4; ++i) Append(out, {static_cast<uint8_t>(value >> (8 * i))});
 }
 
+// The TPM's _STA reads the CRB's interface ID register (TCG PC Client
+// PTP §6.5.3.6, CRB_INTF_ID, locality 0 + 0x30): hcl answers it once its
+// vTPM runs; with no vTPM behind the registers (a guest state that could
+// not be opened) VTL0 reads all-ones, and the device is absent (§6.3.7:
+// _STA 0), so VTL0's tpm_crb does not probe a TPM that is not there:
+//   OperationRegion (TPMR, SystemMemory, kCrbBase + 0x30, 4)
+//   Field (TPMR, DWordAcc, NoLock, Preserve) { INTF, 32 }
+//   Method (_STA) { If (LEqual (INTF, 0xFFFFFFFF)) { Return (0) } Return (0x0F) }
+Aml TpmStatusMethod() {
+  Aml out;
+  Append(out, {kExtOpPrefix, kOpRegionOp});
+  AppendText(out, "TPMR");
+  Append(out, {kRegionSystemMemory});
+  Append(out, Integer(static_cast<uint32_t>(tpm::kCrbBase + tpm::CrbInterface::kIntfId)));
+  Append(out, Integer(4));
+  Aml field;
+  AppendText(field, "TPMR");
+  Append(field, {kFieldDWordAccess});
+  AppendText(field, "INTF");
+  Append(field, {32});  // the named field's bit length (a one-byte PkgLength)
+  Append(out, {kExtOpPrefix, kFieldOp});
+  Append(out, WithPkgLength(field));
+  Aml absent;  // If (LEqual (INTF, 0xFFFFFFFF)) { Return (Zero) }
+  Append(absent, {kLEqualOp});
+  AppendText(absent, "INTF");
+  Append(absent, Integer(0xFFFFFFFF));
+  Append(absent, {kReturnOp, kZeroOp});
+  Aml method;
+  AppendText(method, "_STA");
+  Append(method, {0});  // no arguments, not serialized
+  Append(method, {kIfOp});
+  Append(method, WithPkgLength(absent));
+  Append(method, {kReturnOp});
+  Append(method, Integer(kStaPresentAndWorking));
+  Append(out, {kMethodOp});
+  Append(out, WithPkgLength(method));
+  return out;
+}
+
 // Device (TPM0): the vTPM's CRB (TCG PC Client PTP §6.5.3; Linux
 // drivers/char/tpm/tpm_crb.c binds "MSFT0101"). Locality 0's register page,
 // then the command/response buffer in VTL0 RAM, which tpm_crb maps from
@@ -211,7 +255,7 @@ Aml TpmDevice() {
                       tpm::kCrbBufferBytes);
   Aml body = Name("_HID", String("MSFT0101"));
   Append(body, Name("_UID", Integer(1)));
-  Append(body, Name("_STA", Integer(kStaPresentAndWorking)));
+  Append(body, TpmStatusMethod());
   Append(body, Name("_CRS", ResourceTemplate(resources)));
   return Device("TPM0", body);
 }
