@@ -17,6 +17,18 @@
 namespace loader {
 namespace {
 
+// VP `vcpu`'s CPUID (VpCpuid of the machine's `cpuid`), then its XCR0 set
+// to every XSAVE component that CPUID offers (OfferedXsaveComponents says
+// why), so KVM's CPUID.(EAX=0DH,ECX=0):EBX matches the XCR0 the guest runs with.
+base::Result<void> SetVpCpuid(kvm::Vcpu& vcpu, std::span<const kvm_cpuid_entry2> cpuid,
+                              uint32_t vp_count) {
+  const auto entries = VpCpuid(cpuid, vcpu.id(), vp_count);
+  TRY(vcpu.SetCpuid(entries));
+  if (const uint64_t components = OfferedXsaveComponents(entries); components != 0)
+    TRY(vcpu.SetXcr0(components));
+  return base::Ok();
+}
+
 // hcl-loader run --test-tsc-skew-ppm: KVM's rate for new vCPUs put below
 // the host's, as a KVM loaded before its host refined the TSC calibration
 // has it (kvm/vcpu.cpp, Vcpu::Create, says what that breaks and repairs
@@ -138,8 +150,7 @@ base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem
   if (TRY(system.CheckExtension(KVM_CAP_TSC_DEADLINE_TIMER)) > 0)
     for (kvm_cpuid_entry2& entry : cpuid)
       if (entry.function == 1) entry.ecx |= 1u << 24;
-  for (kvm::Vcpu& vcpu : vtl0.vcpus)
-    TRY(vcpu.SetCpuid(VpCpuid(cpuid, vcpu.id(), options.vp_count)));
+  for (kvm::Vcpu& vcpu : vtl0.vcpus) TRY(SetVpCpuid(vcpu, cpuid, options.vp_count));
 
   const auto kernel = TRY(ReadVtl0File(options.vtl0_kernel, "--vtl0-kernel"));
   std::vector<std::byte> initrd;
@@ -222,8 +233,7 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
   if (TRY(system.CheckExtension(KVM_CAP_TSC_DEADLINE_TIMER)) > 0)
     for (kvm_cpuid_entry2& entry : cpuid)
       if (entry.function == 1) entry.ecx |= 1u << 24;
-  for (kvm::Vcpu& vcpu : vcpus)
-    TRY(vcpu.SetCpuid(VpCpuid(cpuid, vcpu.id(), options.vp_count)));
+  for (kvm::Vcpu& vcpu : vcpus) TRY(SetVpCpuid(vcpu, cpuid, options.vp_count));
   kvm::Vcpu& bsp = vcpus[0];
 
   // The TSC frequency, told to VTL2's kernel on its command line

@@ -87,4 +87,16 @@ std::vector<kvm_cpuid_entry2> VpCpuid(std::span<const kvm_cpuid_entry2> supporte
   return out;
 }
 
+uint64_t OfferedXsaveComponents(std::span<const kvm_cpuid_entry2> cpuid) {
+  constexpr uint32_t kXsave = 1u << 26;  // CPUID.1:ECX.XSAVE
+  bool xsave = false;
+  uint64_t components = 0;
+  for (const kvm_cpuid_entry2& entry : cpuid) {
+    if (entry.function == 1) xsave = (entry.ecx & kXsave) != 0;
+    if (entry.function == 0xD && entry.index == 0)
+      components = (uint64_t{entry.edx} << 32) | entry.eax;
+  }
+  return xsave ? components : 0;
+}
+
 }  // namespace loader

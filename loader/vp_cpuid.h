@@ -36,4 +36,21 @@ std::vector<kvm_cpuid_entry2> VpCpuid(std::span<const kvm_cpuid_entry2> supporte
 // ceil(log2(vp_count)): the APIC ID bits the cores of one package take.
 uint32_t CoreIdBits(uint32_t vp_count);
 
+// The XSAVE state components `cpuid` offers (leaf 0xD sub-leaf 0, EDX:EAX:
+// SDM vol. 1 §13.2), or 0 when it offers no XSAVE (leaf 1 ECX[26]).
+//
+// hcl-loader sets each vCPU's XCR0 to this before the guest runs
+// (KVM_SET_XCRS), because in the carrier KVM never sees the guest's XSETBV:
+// QEMU 7.2's TCG runs XSETBV in a nested guest without its SVM intercept,
+// so KVM's copy of XCR0 keeps its reset value (x87 only). KVM then reports
+// CPUID.(EAX=0DH,ECX=0):EBX, the save area the enabled components need,
+// for x87 alone (576 bytes where x87, SSE and AVX need 832), and loads
+// that XCR0 at every guest entry: Linux 6.1 finds the sizes inconsistent
+// and turns XSAVE off ("XSAVE consistency problem"), Linux 5.10 sizes its
+// buffers from the short EBX and kills init with a bad signal frame. With
+// XCR0 holding every offered component, EBX is right for the XCR0 every
+// Linux enables (all of them), and KVM keeps that XCR0. On a host whose
+// KVM sees XSETBV it is only a reset value the guest overwrites.
+uint64_t OfferedXsaveComponents(std::span<const kvm_cpuid_entry2> cpuid);
+
 }  // namespace loader

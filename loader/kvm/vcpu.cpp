@@ -163,6 +163,15 @@ base::Result<void> Vcpu::SetCpuid(std::span<const kvm_cpuid_entry2> entries) {
   return base::Ok();
 }
 
+base::Result<void> Vcpu::SetXcr0(uint64_t xcr0) {
+  kvm_xcrs xcrs{};
+  xcrs.nr_xcrs = 1;
+  xcrs.xcrs[0].xcr = 0;
+  xcrs.xcrs[0].value = xcr0;
+  TRY(os::Ioctl(fd_, KVM_SET_XCRS, &xcrs, "KVM_SET_XCRS"));
+  return base::Ok();
+}
+
 base::Result<void> Vcpu::SetMsrs(std::span<const MsrValue> msrs) {
   if (msrs.size() > abi::kMaxMsrEntries)
     return base::Error::Format("%zu MSRs in one KVM_SET_MSRS, at most %u", msrs.size(),

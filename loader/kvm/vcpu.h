@@ -72,6 +72,8 @@ class Vcpu final : public VcpuState {
   // mode: KVM checks EFER.LME against CPUID (api.rst 4.46 recommends
   // setting CPUID before anything else).
   base::Result<void> SetCpuid(std::span<const kvm_cpuid_entry2> entries);
+  // KVM_SET_XCRS (api.rst 4.61): XCR0, the enabled XSAVE components.
+  base::Result<void> SetXcr0(uint64_t xcr0);
   // KVM_SET_MSRS / KVM_GET_MSRS; an MSR KVM refuses is an error naming it.
   base::Result<void> SetMsrs(std::span<const MsrValue> msrs);
   base::Result<std::vector<MsrValue>> GetMsrs(std::span<const uint32_t> indexes) const;
