@@ -150,12 +150,32 @@ Aml Device(std::string_view seg, const Aml& body) {
   return out;
 }
 
-Aml VmbusDevice() {
-  Aml body = Name("_HID", String("VMBUS"));
-  Append(body, Name("_UID", Integer(0)));
-  Append(body, Name("_STA", Integer(kStaPresentAndWorking)));
-  Append(body, Name("_CRS", ResourceTemplate({})));
-  return Device("VMBS", body);
+// DWordMemory (§6.4.3.5.2): a read/write memory window the device
+// produces for its children, fixed at [base, base + bytes).
+void AppendDWordMemoryWindow(Aml& out, uint64_t base, uint64_t bytes) {
+  Append(out, {kDWordAddressSpaceDescriptor, 23, 0, kResourceTypeMemory, kProducerFixedRange,
+               kMemoryReadWrite});
+  const auto last = static_cast<uint32_t>(base + bytes - 1);
+  for (uint32_t value : {uint32_t{0}, static_cast<uint32_t>(base), last, uint32_t{0},
+                         static_cast<uint32_t>(bytes)})
+    for (int i = 0; i < 4; ++i) Append(out, {static_cast<uint8_t>(value >> (8 * i))});
+}
+
+// Device (VMOD) { Device (VMBS) }: the VMBus device inside a module
+// device holding its MMIO window, as Hyper-V's firmware has it.
+Aml VmbusDevices() {
+  Aml vmbus = Name("_HID", String("VMBUS"));
+  Append(vmbus, Name("_UID", Integer(0)));
+  Append(vmbus, Name("_STA", Integer(kStaPresentAndWorking)));
+  Append(vmbus, Name("_CRS", ResourceTemplate({})));
+  Aml window;
+  AppendDWordMemoryWindow(window, kVmbusMmioWindow.mmio_base, kVmbusMmioWindow.mmio_bytes);
+  Aml module = Name("_HID", String("ACPI0004"));
+  Append(module, Name("_UID", Integer(0)));
+  Append(module, Name("_STA", Integer(kStaPresentAndWorking)));
+  Append(module, Name("_CRS", ResourceTemplate(window)));
+  Append(module, Device("VMBS", vmbus));
+  return Device("VMOD", module);
 }
 
 Aml Com1Device() {
@@ -183,12 +203,7 @@ Aml PciRootDevice(const PciRootWindow& window) {
   for (uint16_t value : {uint16_t{0}, uint16_t{0}, uint16_t{0}, uint16_t{0}, uint16_t{1}})
     Append(resources, {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8)});
   Append(resources, {kIoPortDescriptor, kIoDecode16, 0xF8, 0x0C, 0xF8, 0x0C, 1, 8});
-  Append(resources, {kDWordAddressSpaceDescriptor, 23, 0, kResourceTypeMemory,
-                     kProducerFixedRange, kMemoryReadWrite});
-  const auto last = static_cast<uint32_t>(window.mmio_base + window.mmio_bytes - 1);
-  for (uint32_t value : {uint32_t{0}, static_cast<uint32_t>(window.mmio_base), last, uint32_t{0},
-                         static_cast<uint32_t>(window.mmio_bytes)})
-    for (int i = 0; i < 4; ++i) Append(resources, {static_cast<uint8_t>(value >> (8 * i))});
+  AppendDWordMemoryWindow(resources, window.mmio_base, window.mmio_bytes);
   Aml body = Name("_HID", Integer(EisaId("PNP0A03")));
   Append(body, Name("_UID", Integer(0)));
   Append(body, Name("_BBN", Integer(0)));
@@ -281,7 +296,7 @@ std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci, bool tpm
   Aml payload;
   Append(payload, {kRootChar});
   AppendText(payload, "_SB_");
-  Append(payload, VmbusDevice());
+  Append(payload, VmbusDevices());
   Append(payload, Com1Device());
   if (pci) Append(payload, PciRootDevice(*pci));
   if (tpm) Append(payload, TpmDevice());

@@ -15,10 +15,16 @@
 // acpi/boot.c, acpi_sci_ioapic_setup).
 //
 // The DSDT holds \_S5 (the shim's) and, under \_SB:
-//   Device (VMBS) { _HID "VMBUS", _UID 0, _STA 0x0F, _CRS {} }
-//     Linux 6.1's hv_vmbus binds only through ACPI (drivers/hv/vmbus_drv.c,
-//     vmbus_acpi_device_ids "VMBUS"/"VMBus") and walks the device's _CRS;
-//     an empty template is enough (no MMIO ranges to hand out yet).
+//   Device (VMOD) { _HID "ACPI0004", _UID 0, _STA 0x0F,
+//                   _CRS { DWordMemory kVmbusMmioWindow },
+//     Device (VMBS) { _HID "VMBUS", _UID 0, _STA 0x0F, _CRS {} } }
+//     Linux's hv_vmbus binds only through ACPI (drivers/hv/vmbus_drv.c,
+//     vmbus_acpi_device_ids "VMBUS"/"VMBus"), walks the device's _CRS, then
+//     its ancestors' until one gives MMIO ranges (for vPCI and the
+//     framebuffer). Hyper-V's VMBus sits in such a module device (VMOD);
+//     so must ours: Linux 5.10's walk goes on up to the ACPI root object,
+//     whose handle (-1) it dereferences (an oops in hv_vmbus's probe;
+//     later kernels stop below the root).
 //   Device (UAR1) { _HID PNP0501, _UID 1, _CRS { IO 0x3F8 len 8, IRQ 4 } }
 //     COM1, which the paravisor emulates; 8250_pnp finds it here.
 //   Device (TPM0) { _HID "MSFT0101", _UID 1, _STA 0x0F,
@@ -78,12 +84,16 @@ struct PciRootWindow {
 // hcl-loader's VTL0 PCI bus (--disk-vtl0): 256 MiB below the IOAPIC, above
 // any RAM (--mem is at most 3 GiB: memory_layout.h kMaxLowRamBytes).
 inline constexpr PciRootWindow kVtl0PciWindow{0xE0000000, 0x10000000};
+// VMOD's MMIO window, for VMBus devices that need one (vPCI BARs, a
+// synthetic framebuffer; hcl offers none yet): the 256 MiB below the PCI
+// window, above any RAM.
+inline constexpr PciRootWindow kVmbusMmioWindow{0xD0000000, 0x10000000};
 // With `tpm`, the DSDT describes the vTPM and a TPM2 table follows the MADT.
 base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count,
                                          std::optional<PciRootWindow> pci = std::nullopt,
                                          bool tpm = false);
 
-// The DSDT's additions after \_S5: Scope (\_SB) { VMBS, UAR1 [, PCI0] [, TPM0] }.
+// The DSDT's additions after \_S5: Scope (\_SB) { VMOD { VMBS }, UAR1 [, PCI0] [, TPM0] }.
 // Exposed for tests.
 std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci = std::nullopt,
                                       bool tpm = false);
