@@ -17,15 +17,29 @@
 namespace loader {
 namespace {
 
-// VP `vcpu`'s CPUID (VpCpuid of the machine's `cpuid`), then its XCR0 set
-// to every XSAVE component that CPUID offers (OfferedXsaveComponents says
-// why), so KVM's CPUID.(EAX=0DH,ECX=0):EBX matches the XCR0 the guest runs with.
-base::Result<void> SetVpCpuid(kvm::Vcpu& vcpu, std::span<const kvm_cpuid_entry2> cpuid,
-                              uint32_t vp_count) {
-  const auto entries = VpCpuid(cpuid, vcpu.id(), vp_count);
-  TRY(vcpu.SetCpuid(entries));
-  if (const uint64_t components = OfferedXsaveComponents(entries); components != 0)
-    TRY(vcpu.SetXcr0(components));
+// Each of `vcpus` gets the machine's CPUID: what KVM supports with the
+// Hyper-V leaves of `hv` (hv/cpuid_leaves.h) and the TSC-deadline bit,
+// made per VP (VpCpuid), then its XCR0 set to every XSAVE component that
+// CPUID offers (OfferedXsaveComponents says why), so KVM's
+// CPUID.(EAX=0DH,ECX=0):EBX matches the XCR0 the guest runs with.
+base::Result<void> SetMachineCpuid(const kvm::KvmSystem& system,
+                                   std::span<const kvm_cpuid_entry2> supported,
+                                   const hyperv::HvConfig& hv, std::vector<kvm::Vcpu>& vcpus,
+                                   uint32_t vp_count) {
+  auto cpuid = hyperv::WithHvLeaves(supported, hv);
+  // api.rst 4.46 (KVM_GET_SUPPORTED_CPUID): TSC-deadline mode of the
+  // in-kernel LAPIC timer is not reported there; it is offered when
+  // KVM_CAP_TSC_DEADLINE_TIMER is. SDM vol. 3A §11.5.4.1: CPUID.1:ECX[24].
+  // With it Linux needs no LAPIC timer calibration.
+  if (TRY(system.CheckExtension(KVM_CAP_TSC_DEADLINE_TIMER)) > 0)
+    for (kvm_cpuid_entry2& entry : cpuid)
+      if (entry.function == 1) entry.ecx |= 1u << 24;
+  for (kvm::Vcpu& vcpu : vcpus) {
+    const auto entries = VpCpuid(cpuid, vcpu.id(), vp_count);
+    TRY(vcpu.SetCpuid(entries));
+    if (const uint64_t components = OfferedXsaveComponents(entries); components != 0)
+      TRY(vcpu.SetXcr0(components));
+  }
   return base::Ok();
 }
 
@@ -146,11 +160,7 @@ base::Result<Vtl0Machine> BuildVtl0(const Options& options, const kvm::KvmSystem
   TRY(SkewDefaultTsc(vtl0.vm, options, "VTL0"));
   for (uint32_t vp = 0; vp < options.vp_count; ++vp)
     vtl0.vcpus.push_back(TRY(kvm::Vcpu::Create(vtl0.vm, vp)));
-  auto cpuid = hyperv::WithHvLeaves(supported, vtl0.hv);
-  if (TRY(system.CheckExtension(KVM_CAP_TSC_DEADLINE_TIMER)) > 0)
-    for (kvm_cpuid_entry2& entry : cpuid)
-      if (entry.function == 1) entry.ecx |= 1u << 24;
-  for (kvm::Vcpu& vcpu : vtl0.vcpus) TRY(SetVpCpuid(vcpu, cpuid, options.vp_count));
+  TRY(SetMachineCpuid(system, supported, vtl0.hv, vtl0.vcpus, options.vp_count));
 
   const auto kernel = TRY(ReadVtl0File(options.vtl0_kernel, "--vtl0-kernel"));
   std::vector<std::byte> initrd;
@@ -225,15 +235,7 @@ base::Result<Machine> BuildMachine(const Options& options, const igvm::IgvmFile&
   hv.apic_hz = 1'000'000'000;
   hv.isolated_vbs = options.isolation_vbs;
   const auto supported = TRY(system.SupportedCpuid());
-  auto cpuid = hyperv::WithHvLeaves(supported, hv);
-  // api.rst 4.46 (KVM_GET_SUPPORTED_CPUID): TSC-deadline mode of the
-  // in-kernel LAPIC timer is not reported there; it is offered when
-  // KVM_CAP_TSC_DEADLINE_TIMER is. SDM vol. 3A §11.5.4.1: CPUID.1:ECX[24].
-  // With it Linux needs no LAPIC timer calibration.
-  if (TRY(system.CheckExtension(KVM_CAP_TSC_DEADLINE_TIMER)) > 0)
-    for (kvm_cpuid_entry2& entry : cpuid)
-      if (entry.function == 1) entry.ecx |= 1u << 24;
-  for (kvm::Vcpu& vcpu : vcpus) TRY(SetVpCpuid(vcpu, cpuid, options.vp_count));
+  TRY(SetMachineCpuid(system, supported, hv, vcpus, options.vp_count));
   kvm::Vcpu& bsp = vcpus[0];
 
   // The TSC frequency, told to VTL2's kernel on its command line
