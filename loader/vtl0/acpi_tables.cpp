@@ -48,6 +48,12 @@ void Append(Aml& out, std::initializer_list<uint8_t> bytes) {
 
 void Append(Aml& out, const Aml& more) { out.insert(out.end(), more.begin(), more.end()); }
 
+// `value`'s low `bytes` bytes, least significant first (AML and resource
+// descriptors are little-endian).
+void AppendLe(Aml& out, uint64_t value, size_t bytes) {
+  for (size_t i = 0; i < bytes; ++i) Append(out, {static_cast<uint8_t>(value >> (8 * i))});
+}
+
 void AppendText(Aml& out, std::string_view text) {
   for (char c : text) out.push_back(static_cast<std::byte>(static_cast<unsigned char>(c)));
 }
@@ -91,7 +97,7 @@ Aml Integer(uint64_t value) {
       bytes = 4, prefix = kDWordPrefix;
     }
     Append(out, {prefix});
-    for (size_t i = 0; i < bytes; ++i) Append(out, {static_cast<uint8_t>(value >> (8 * i))});
+    AppendLe(out, value, bytes);
   }
   return out;
 }
@@ -158,7 +164,7 @@ void AppendDWordMemoryWindow(Aml& out, uint64_t base, uint64_t bytes) {
   const auto last = static_cast<uint32_t>(base + bytes - 1);
   for (uint32_t value : {uint32_t{0}, static_cast<uint32_t>(base), last, uint32_t{0},
                          static_cast<uint32_t>(bytes)})
-    for (int i = 0; i < 4; ++i) Append(out, {static_cast<uint8_t>(value >> (8 * i))});
+    AppendLe(out, value, 4);
 }
 
 // Device (VMOD) { Device (VMBS) }: the VMBus device inside a module
@@ -201,7 +207,7 @@ Aml PciRootDevice(const PciRootWindow& window) {
   Append(resources, {kWordAddressSpaceDescriptor, 13, 0, kResourceTypeBusNumber,
                      kProducerFixedRange, 0});
   for (uint16_t value : {uint16_t{0}, uint16_t{0}, uint16_t{0}, uint16_t{0}, uint16_t{1}})
-    Append(resources, {static_cast<uint8_t>(value), static_cast<uint8_t>(value >> 8)});
+    AppendLe(resources, value, 2);
   Append(resources, {kIoPortDescriptor, kIoDecode16, 0xF8, 0x0C, 0xF8, 0x0C, 1, 8});
   AppendDWordMemoryWindow(resources, window.mmio_base, window.mmio_bytes);
   Aml body = Name("_HID", Integer(EisaId("PNP0A03")));
@@ -215,8 +221,7 @@ Aml PciRootDevice(const PciRootWindow& window) {
 // Memory32Fixed (§6.4.3.4): read/write, base, length.
 void AppendMemory32Fixed(Aml& out, uint32_t base, uint32_t length) {
   Append(out, {kMemory32FixedDescriptor, 9, 0, kMemoryReadWrite});
-  for (uint32_t value : {base, length})
-    for (int i = 0; i < 4; ++i) Append(out, {static_cast<uint8_t>(value >> (8 * i))});
+  for (uint32_t value : {base, length}) AppendLe(out, value, 4);
 }
 
 // The TPM's _STA reads the CRB's interface ID register (TCG PC Client
