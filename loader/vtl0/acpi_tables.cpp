@@ -202,7 +202,7 @@ Aml Com1Device() {
 // ports it decodes, and the memory window its BARs lie in. No _PRT: the
 // functions behind it use MSI-X only. No MCFG: configuration goes through
 // the 0xCF8 mechanism (arch/x86/pci/direct.c).
-Aml PciRootDevice(const PciRootWindow& window) {
+Aml PciRootDevice(const MmioWindow& window) {
   Aml resources;
   Append(resources, {kWordAddressSpaceDescriptor, 13, 0, kResourceTypeBusNumber,
                      kProducerFixedRange, 0});
@@ -296,7 +296,7 @@ std::vector<std::byte> Tpm2TableBody() {
   return body;
 }
 
-std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci, bool tpm) {
+std::vector<std::byte> DsdtDevicesAml(std::optional<MmioWindow> pci, bool tpm) {
   // Scope (\_SB) { ... }: ScopeOp PkgLength NameString TermList.
   Aml payload;
   Append(payload, {kRootChar});
@@ -312,7 +312,7 @@ std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci, bool tpm
 }
 
 base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count,
-                                         std::optional<PciRootWindow> pci, bool tpm) {
+                                         std::optional<MmioWindow> pci, bool tpm) {
   if (vp_count == 0 || vp_count > kMaxVps)
     return base::Error::Format("vtl0 acpi: %u VPs, want 1..%u", vp_count, kMaxVps);
   MadtConfig madt_config;

@@ -75,27 +75,28 @@ struct AcpiTables {
 // The tables for `vp_count` VPs (1..kMaxVps), to be placed at `gpa`
 // (64-byte aligned).
 inline constexpr uint32_t kMaxVps = 1024;
-// With `pci`, the DSDT also describes a PCI host bridge (Device PCI0)
-// whose BARs lie in that window (hcl-loader's --disk-vtl0 bus).
-struct PciRootWindow {
+// A range of guest-physical addresses a device hands its children: with
+// `pci`, the DSDT also describes a PCI host bridge (Device PCI0) whose BARs
+// lie in that window (hcl-loader's --disk-vtl0 bus); VMOD has its own.
+struct MmioWindow {
   uint64_t mmio_base = 0;
   uint64_t mmio_bytes = 0;
 };
 // hcl-loader's VTL0 PCI bus (--disk-vtl0): 256 MiB below the IOAPIC, above
 // any RAM (--mem is at most 3 GiB: memory_layout.h kMaxLowRamBytes).
-inline constexpr PciRootWindow kVtl0PciWindow{0xE0000000, 0x10000000};
+inline constexpr MmioWindow kVtl0PciWindow{0xE0000000, 0x10000000};
 // VMOD's MMIO window, for VMBus devices that need one (vPCI BARs, a
 // synthetic framebuffer; hcl offers none yet): the 256 MiB below the PCI
 // window, above any RAM.
-inline constexpr PciRootWindow kVmbusMmioWindow{0xD0000000, 0x10000000};
+inline constexpr MmioWindow kVmbusMmioWindow{0xD0000000, 0x10000000};
 // With `tpm`, the DSDT describes the vTPM and a TPM2 table follows the MADT.
 base::Result<AcpiTables> BuildAcpiTables(uint64_t gpa, uint32_t vp_count,
-                                         std::optional<PciRootWindow> pci = std::nullopt,
+                                         std::optional<MmioWindow> pci = std::nullopt,
                                          bool tpm = false);
 
 // The DSDT's additions after \_S5: Scope (\_SB) { VMOD { VMBS }, UAR1 [, PCI0] [, TPM0] }.
 // Exposed for tests.
-std::vector<std::byte> DsdtDevicesAml(std::optional<PciRootWindow> pci = std::nullopt,
+std::vector<std::byte> DsdtDevicesAml(std::optional<MmioWindow> pci = std::nullopt,
                                       bool tpm = false);
 // The TPM2 table's body after its header (76 bytes in all, revision 4).
 std::vector<std::byte> Tpm2TableBody();
